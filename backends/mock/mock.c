@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The mock backend: a VM without a hypervisor. Memory regions, registers and
+ * interrupts behave as the ABI says; guest code is executed by mock_cpu.c.
+ * It never claims NUB_CAP_HW_ISOLATION, so `auto` never picks it.
+ */
+#include "mock.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int mock_probe(char *err, size_t err_cap)
+{
+	(void)err;
+	(void)err_cap;
+	return 0;
+}
+
+static int mock_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, char *err,
+                          size_t err_cap)
+{
+	struct nub_vm *vm;
+
+	if (!cfg || cfg->struct_size < offsetof(struct nub_vm_config, options)) {
+		snprintf(err, err_cap, "vm_config too small");
+		return NUB_EINVAL;
+	}
+	vm = calloc(1, sizeof(*vm));
+	if (!vm) {
+		snprintf(err, err_cap, "out of memory");
+		return NUB_ENOMEM;
+	}
+	vm->mem_limit = cfg->mem_limit;
+	atomic_init(&vm->interrupt_pending, 0);
+	mock_reset_state(vm);
+	*out = vm;
+	return 0;
+}
+
+static void mock_vm_destroy(struct nub_vm *vm)
+{
+	free(vm);
+}
+
+static int mock_map_region(struct nub_vm *vm, const struct nub_region *r, char *err, size_t err_cap)
+{
+	if (r->slot >= MOCK_MAX_SLOTS || vm->regions[r->slot].size) {
+		snprintf(err, err_cap, "slot %u invalid or in use", r->slot);
+		return NUB_EINVAL;
+	}
+	for (unsigned i = 0; i < MOCK_MAX_SLOTS; i++) {
+		const struct nub_region *o = &vm->regions[i];
+		if (o->size && r->gpa < o->gpa + o->size && o->gpa < r->gpa + r->size) {
+			snprintf(err, err_cap, "region [0x%llx,+0x%llx) overlaps slot %u",
+			         (unsigned long long)r->gpa, (unsigned long long)r->size, i);
+			return NUB_EINVAL;
+		}
+	}
+	vm->regions[r->slot] = *r;
+	return 0;
+}
+
+static int mock_unmap_region(struct nub_vm *vm, uint32_t slot, char *err, size_t err_cap)
+{
+	if (slot >= MOCK_MAX_SLOTS || !vm->regions[slot].size) {
+		snprintf(err, err_cap, "slot %u not mapped", slot);
+		return NUB_EINVAL;
+	}
+	memset(&vm->regions[slot], 0, sizeof(vm->regions[slot]));
+	return 0;
+}
+
+#define MOCK_COPY_SLOT(fn, field, type, dir_in)                                                    \
+	static int fn(struct nub_vm *vm, type *v, char *err, size_t err_cap)                       \
+	{                                                                                          \
+		(void)err;                                                                         \
+		(void)err_cap;                                                                     \
+		if (dir_in)                                                                        \
+			memcpy(&vm->field, v, sizeof(vm->field));                                  \
+		else                                                                               \
+			memcpy((void *)v, &vm->field, sizeof(vm->field));                          \
+		return 0;                                                                          \
+	}
+
+MOCK_COPY_SLOT(mock_set_regs_, regs, struct nub_regs, 1)
+MOCK_COPY_SLOT(mock_get_regs, regs, struct nub_regs, 0)
+MOCK_COPY_SLOT(mock_set_sregs_, sregs, struct nub_sregs, 1)
+MOCK_COPY_SLOT(mock_get_sregs, sregs, struct nub_sregs, 0)
+MOCK_COPY_SLOT(mock_set_fpu_, fpu, struct nub_fpu, 1)
+MOCK_COPY_SLOT(mock_get_fpu, fpu, struct nub_fpu, 0)
+
+static int mock_set_regs(struct nub_vm *vm, const struct nub_regs *r, char *e, size_t c)
+{
+	return mock_set_regs_(vm, (struct nub_regs *)r, e, c);
+}
+
+static int mock_set_sregs(struct nub_vm *vm, const struct nub_sregs *s, char *e, size_t c)
+{
+	return mock_set_sregs_(vm, (struct nub_sregs *)s, e, c);
+}
+
+static int mock_set_fpu(struct nub_vm *vm, const struct nub_fpu *f, char *e, size_t c)
+{
+	return mock_set_fpu_(vm, (struct nub_fpu *)f, e, c);
+}
+
+static int mock_set_xcr0(struct nub_vm *vm, uint64_t xcr0, char *err, size_t err_cap)
+{
+	/* x87 state must stay enabled, as on real hardware (#GP otherwise). */
+	if (!(xcr0 & 1)) {
+		snprintf(err, err_cap, "XCR0 0x%llx lacks x87 bit", (unsigned long long)xcr0);
+		return NUB_EINVAL;
+	}
+	vm->xcr0 = xcr0;
+	return 0;
+}
+
+static int mock_get_xcr0(struct nub_vm *vm, uint64_t *xcr0, char *err, size_t err_cap)
+{
+	(void)err;
+	(void)err_cap;
+	*xcr0 = vm->xcr0;
+	return 0;
+}
+
+static int mock_interrupt(struct nub_vm *vm)
+{
+	atomic_store(&vm->interrupt_pending, 1);
+	return 0;
+}
+
+static void mock_clear_interrupt(struct nub_vm *vm)
+{
+	atomic_store(&vm->interrupt_pending, 0);
+}
+
+static int mock_run_vcpu(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t err_cap)
+{
+	return mock_cpu_run(vm, exit, err, err_cap);
+}
+
+static const struct nub_backend_ops mock_ops = {
+        .abi_major = NUB_BACKEND_ABI_MAJOR,
+        .abi_minor = NUB_BACKEND_ABI_MINOR,
+        .struct_size = sizeof(struct nub_backend_ops),
+        .caps = NUB_CAP_READONLY_MEM | NUB_CAP_NATIVE_GUEST,
+        .name = "mock",
+        .probe = mock_probe,
+        .vm_create = mock_vm_create,
+        .vm_destroy = mock_vm_destroy,
+        .map_region = mock_map_region,
+        .unmap_region = mock_unmap_region,
+        .set_regs = mock_set_regs,
+        .get_regs = mock_get_regs,
+        .set_sregs = mock_set_sregs,
+        .get_sregs = mock_get_sregs,
+        .run_vcpu = mock_run_vcpu,
+        .interrupt = mock_interrupt,
+        .clear_interrupt = mock_clear_interrupt,
+        .set_fpu = mock_set_fpu,
+        .get_fpu = mock_get_fpu,
+        .set_xcr0 = mock_set_xcr0,
+        .get_xcr0 = mock_get_xcr0,
+};
+
+NUB_BACKEND_EXPORT const struct nub_backend_ops *nub_backend_entry(void)
+{
+	return &mock_ops;
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef NUB_MOCK_H
+#define NUB_MOCK_H
+
+#include <stdatomic.h>
+
+#include <nub/backend.h>
+
+#define MOCK_MAX_SLOTS 32u
+
+struct nub_vm {
+	uint64_t mem_limit;
+	struct nub_region regions[MOCK_MAX_SLOTS]; /* size 0: slot unused */
+	struct nub_regs regs;
+	struct nub_sregs sregs;
+	struct nub_fpu fpu;
+	uint64_t xcr0;
+	atomic_int interrupt_pending;
+};
+
+/* Reset vCPU state to power-on values. */
+void mock_reset_state(struct nub_vm *vm);
+
+/* Execute guest code until an exit (mock_cpu.c). */
+int mock_cpu_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t err_cap);
+
+#endif

@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: MIT */
+#include "backend_loader.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error_internal.h"
+
+#ifndef NUB_PLUGIN_INSTALL_DIR
+#define NUB_PLUGIN_INSTALL_DIR "/usr/local/lib/nub/backends"
+#endif
+#ifndef NUB_PLUGIN_BUILD_DIR
+#define NUB_PLUGIN_BUILD_DIR ""
+#endif
+
+struct nub_backend {
+	atomic_int refs;
+	void *dl;
+	struct nub_backend_ops ops; /* zero-extended copy of the backend's table */
+	char path[PATH_MAX];
+};
+
+static const char *const auto_order[] = {"kvm", "mshv"};
+
+const char *nub_backend_choose_spec(const char *config_spec)
+{
+	const char *env;
+
+	if (config_spec && config_spec[0])
+		return config_spec;
+	env = getenv(NUB_ENV_BACKEND);
+	if (env && env[0])
+		return env;
+	return "auto";
+}
+
+static int name_is_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > 64)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return 0;
+	}
+	return 1;
+}
+
+/* Try dir/libnub-backend-<name>.so; returns 1 and fills path if it exists. */
+static int candidate_exists(const char *dir, size_t dir_len, const char *name, char *path,
+                            size_t cap)
+{
+	int n;
+
+	if (dir_len == 0)
+		return 0;
+	n = snprintf(path, cap, "%.*s/libnub-backend-%s.so", (int)dir_len, dir, name);
+	if (n < 0 || (size_t)n >= cap)
+		return 0;
+	return access(path, F_OK) == 0;
+}
+
+static int search_env_path(const char *name, char *path, size_t cap)
+{
+	const char *p = getenv(NUB_ENV_BACKEND_PATH);
+
+	while (p && *p) {
+		const char *colon = strchr(p, ':');
+		size_t len = colon ? (size_t)(colon - p) : strlen(p);
+		if (candidate_exists(p, len, name, path, cap))
+			return 1;
+		p = colon ? colon + 1 : NULL;
+	}
+	return 0;
+}
+
+static int find_by_name(const char *name, char *path, size_t cap, struct nub_error *err)
+{
+	const char *env = getenv(NUB_ENV_BACKEND_PATH);
+
+	if (!name_is_valid(name))
+		return nub_error_set(err, NUB_EINVAL,
+		                     "backend name '%s' is not a name ([a-z0-9_-]) or a path",
+		                     name);
+	if (search_env_path(name, path, cap))
+		return 0;
+	if (candidate_exists(NUB_PLUGIN_INSTALL_DIR, strlen(NUB_PLUGIN_INSTALL_DIR), name, path,
+	                     cap))
+		return 0;
+	if (candidate_exists(NUB_PLUGIN_BUILD_DIR, strlen(NUB_PLUGIN_BUILD_DIR), name, path, cap))
+		return 0;
+	return nub_error_set(err, NUB_ENOTFOUND,
+	                     "backend '%s' not found: no libnub-backend-%s.so in "
+	                     "NUB_BACKEND_PATH='%s', %s or %s",
+	                     name, name, env ? env : "", NUB_PLUGIN_INSTALL_DIR,
+	                     NUB_PLUGIN_BUILD_DIR[0] ? NUB_PLUGIN_BUILD_DIR : "(no build tree)");
+}
+
+struct slot_name {
+	size_t offset;
+	const char *name;
+};
+
+#define REQUIRED(slot)                                                                             \
+	{                                                                                          \
+		offsetof(struct nub_backend_ops, slot), #slot                                      \
+	}
+static const struct slot_name required_slots[] = {
+        REQUIRED(probe),      REQUIRED(vm_create),    REQUIRED(vm_destroy),
+        REQUIRED(map_region), REQUIRED(unmap_region), REQUIRED(set_regs),
+        REQUIRED(get_regs),   REQUIRED(set_sregs),    REQUIRED(get_sregs),
+        REQUIRED(run_vcpu),   REQUIRED(interrupt),    REQUIRED(clear_interrupt),
+};
+#undef REQUIRED
+
+static int check_table(const struct nub_backend_ops *t, const char *path, struct nub_error *err)
+{
+	if (t->abi_major != NUB_BACKEND_ABI_MAJOR)
+		return nub_error_set(err, NUB_EABI,
+		                     "%s: backend ABI %u.%u, this libnub speaks ABI %u.%u "
+		                     "(major versions differ)",
+		                     path, t->abi_major, t->abi_minor, NUB_BACKEND_ABI_MAJOR,
+		                     NUB_BACKEND_ABI_MINOR);
+	if (t->struct_size < NUB_BACKEND_OPS_MIN_SIZE)
+		return nub_error_set(err, NUB_ESHORT,
+		                     "%s: backend ops table is %u bytes, at least %zu required",
+		                     path, t->struct_size, (size_t)NUB_BACKEND_OPS_MIN_SIZE);
+	if (!t->name || !t->name[0])
+		return nub_error_set(err, NUB_ESLOT, "%s: backend table has no name", path);
+	for (size_t i = 0; i < sizeof(required_slots) / sizeof(required_slots[0]); i++) {
+		void *slot;
+		memcpy(&slot, (const char *)t + required_slots[i].offset, sizeof(slot));
+		if (!slot)
+			return nub_error_set(err, NUB_ESLOT,
+			                     "%s: required backend slot '%s' is NULL", path,
+			                     required_slots[i].name);
+	}
+	return 0;
+}
+
+static int load_table(struct nub_backend *b, struct nub_error *err)
+{
+	nub_backend_entry_fn entry;
+	const struct nub_backend_ops *t;
+	void *sym;
+	size_t n;
+
+	sym = dlsym(b->dl, NUB_BACKEND_ENTRY_SYMBOL);
+	if (!sym)
+		return nub_error_set(err, NUB_ENOSYM, "%s: not a nub backend (symbol '%s' missing)",
+		                     b->path, NUB_BACKEND_ENTRY_SYMBOL);
+	memcpy(&entry, &sym, sizeof(entry));
+	t = entry();
+	if (!t)
+		return nub_error_set(err, NUB_ENOSYM, "%s: '%s' returned NULL", b->path,
+		                     NUB_BACKEND_ENTRY_SYMBOL);
+	/* Read the fixed header first: a table from another major may be any
+	 * size, so copy no more than it says it has. */
+	if (t->abi_major != NUB_BACKEND_ABI_MAJOR || t->struct_size < NUB_BACKEND_OPS_MIN_SIZE)
+		return check_table(t, b->path, err);
+	n = t->struct_size < sizeof(b->ops) ? t->struct_size : sizeof(b->ops);
+	memset(&b->ops, 0, sizeof(b->ops));
+	memcpy(&b->ops, t, n);
+	return check_table(&b->ops, b->path, err);
+}
+
+static int open_path(const char *path, struct nub_backend **out, struct nub_error *err)
+{
+	struct nub_backend *b;
+	int rc;
+
+	if (strlen(path) >= PATH_MAX)
+		return nub_error_set(err, NUB_EINVAL, "backend path too long");
+	if (access(path, F_OK) != 0)
+		return nub_error_set(err, NUB_ENOTFOUND, "%s: backend not found (%s)", path,
+		                     strerror(errno));
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return nub_error_set(err, NUB_ENOMEM, "out of memory loading %s", path);
+	snprintf(b->path, sizeof(b->path), "%s", path);
+	atomic_init(&b->refs, 1);
+	b->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!b->dl) {
+		const char *why = dlerror();
+		rc = nub_error_set(err, NUB_ENOSYM, "%s: cannot be loaded as a backend: %s", path,
+		                   why ? why : "dlopen failed");
+		goto free_backend;
+	}
+	rc = load_table(b, err);
+	if (rc)
+		goto close_dl;
+	*out = b;
+	return 0;
+close_dl:
+	dlclose(b->dl);
+free_backend:
+	free(b);
+	return rc;
+}
+
+static int run_probe(struct nub_backend *b, char *msg, size_t cap)
+{
+	int rc;
+
+	msg[0] = '\0';
+	rc = b->ops.probe(msg, cap);
+	if (rc == 0)
+		return 0;
+	if (!msg[0])
+		snprintf(msg, cap, "probe failed without a reason");
+	return NUB_EPROBE;
+}
+
+int nub_backend_open(const char *spec, struct nub_backend **out, int *probe_rc, char *probe_msg,
+                     size_t probe_msg_cap, struct nub_error *err)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	if (!spec || !out || !probe_rc || !probe_msg || probe_msg_cap == 0)
+		return nub_error_set(err, NUB_EINVAL, "nub_backend_open: NULL argument");
+	if (strchr(spec, '/')) {
+		snprintf(path, sizeof(path), "%s", spec);
+	} else {
+		rc = find_by_name(spec, path, sizeof(path), err);
+		if (rc)
+			return rc;
+	}
+	rc = open_path(path, out, err);
+	if (rc)
+		return rc;
+	*probe_rc = run_probe(*out, probe_msg, probe_msg_cap);
+	return 0;
+}
+
+static int load_one(const char *spec, struct nub_backend **out, struct nub_error *err)
+{
+	char why[NUB_ERROR_MSG_MAX];
+	struct nub_backend *b;
+	int probe_rc;
+	int rc;
+
+	rc = nub_backend_open(spec, &b, &probe_rc, why, sizeof(why), err);
+	if (rc)
+		return rc;
+	if (probe_rc) {
+		rc = nub_error_set(err, NUB_EPROBE, "%s: backend '%s' is not usable here: %s",
+		                   b->path, b->ops.name, why);
+		nub_backend_unref(b);
+		return rc;
+	}
+	*out = b;
+	return 0;
+}
+
+static int load_auto(struct nub_backend **out, struct nub_error *err)
+{
+	char reasons[NUB_ERROR_MSG_MAX] = "";
+	size_t used = 0;
+
+	for (size_t i = 0; i < sizeof(auto_order) / sizeof(auto_order[0]); i++) {
+		struct nub_error e = {0};
+		if (load_one(auto_order[i], out, &e) == 0) {
+			if ((*out)->ops.caps & NUB_CAP_HW_ISOLATION)
+				return 0;
+			nub_error_set(&e, NUB_EPROBE, "%s lacks hardware isolation", auto_order[i]);
+			nub_backend_unref(*out);
+			*out = NULL;
+		}
+		int n = snprintf(reasons + used, sizeof(reasons) - used, "%s%s", used ? "; " : "",
+		                 e.msg);
+		if (n > 0)
+			used = (size_t)n + used < sizeof(reasons) ? used + (size_t)n
+			                                          : sizeof(reasons) - 1;
+	}
+	return nub_error_set(err, NUB_EPROBE, "no usable backend (auto tried kvm, mshv): %s",
+	                     reasons);
+}
+
+int nub_backend_load(const char *spec, struct nub_backend **out, struct nub_error *err)
+{
+	if (!spec || !out)
+		return nub_error_set(err, NUB_EINVAL, "nub_backend_load: NULL argument");
+	*out = NULL;
+	if (strcmp(spec, "auto") == 0)
+		return load_auto(out, err);
+	return load_one(spec, out, err);
+}
+
+struct nub_backend *nub_backend_ref(struct nub_backend *b)
+{
+	atomic_fetch_add(&b->refs, 1);
+	return b;
+}
+
+void nub_backend_unref(struct nub_backend *b)
+{
+	if (!b || atomic_fetch_sub(&b->refs, 1) != 1)
+		return;
+	dlclose(b->dl);
+	free(b);
+}
+
+const char *nub_backend_name(const struct nub_backend *b)
+{
+	return b->ops.name;
+}
+
+const char *nub_backend_path(const struct nub_backend *b)
+{
+	return b->path;
+}
+
+const struct nub_backend_ops *nub_backend_ops(const struct nub_backend *b)
+{
+	return &b->ops;
+}
+
+size_t nub_backend_search_dirs(const char **dirs, size_t max)
+{
+	size_t n = 0;
+
+	if (n < max)
+		dirs[n++] = NUB_PLUGIN_INSTALL_DIR;
+	if (n < max && NUB_PLUGIN_BUILD_DIR[0])
+		dirs[n++] = NUB_PLUGIN_BUILD_DIR;
+	return n;
+}

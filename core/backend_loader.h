@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Loading backend shared objects and calling them. Every call into a backend
+ * goes through one nub_hv_* wrapper in backend_call.c: the single place for
+ * argument checks, error normalisation and fault injection.
+ */
+#ifndef NUB_CORE_BACKEND_LOADER_H
+#define NUB_CORE_BACKEND_LOADER_H
+
+#include <stddef.h>
+
+#include <nub/backend.h>
+#include <nub/error.h>
+
+/* A loaded backend .so; reference-counted so it is never dlclosed while a
+ * VM made from it lives. */
+struct nub_backend;
+
+/* Environment variables the loader reads. */
+#define NUB_ENV_BACKEND      "NUB_BACKEND"
+#define NUB_ENV_BACKEND_PATH "NUB_BACKEND_PATH"
+
+/*
+ * Resolve which backend to use: `config_spec` if non-NULL and non-empty,
+ * else $NUB_BACKEND, else "auto". Returns a pointer to one of those strings
+ * (or the literal "auto"); never NULL.
+ */
+const char *nub_backend_choose_spec(const char *config_spec);
+
+/*
+ * Load a backend. `spec` is "auto" (kvm, then mshv; only backends with
+ * NUB_CAP_HW_ISOLATION), a name ("mock": libnub-backend-mock.so searched in
+ * $NUB_BACKEND_PATH, the install directory, then the build tree), or a path
+ * (contains '/'). The backend's probe must accept. Errors, each naming the
+ * file: NUB_ENOTFOUND, NUB_ENOSYM, NUB_EABI (both versions), NUB_ESHORT,
+ * NUB_ESLOT (the slot), NUB_EPROBE (the backend's reason). On success *out
+ * holds one reference.
+ */
+int nub_backend_load(const char *spec, struct nub_backend **out, struct nub_error *err);
+
+/* Like nub_backend_load for a name or path, but without running probe:
+ * the result of the probe is returned in *probe_rc / probe_msg instead
+ * (for `nub backends`). */
+int nub_backend_open(const char *spec, struct nub_backend **out, int *probe_rc, char *probe_msg,
+                     size_t probe_msg_cap, struct nub_error *err);
+
+struct nub_backend *nub_backend_ref(struct nub_backend *b);
+void nub_backend_unref(struct nub_backend *b);
+
+const char *nub_backend_name(const struct nub_backend *b);
+const char *nub_backend_path(const struct nub_backend *b);
+/* The backend's table, copied into a full-size struct: slots past the
+ * backend's struct_size read as NULL. */
+const struct nub_backend_ops *nub_backend_ops(const struct nub_backend *b);
+
+/* Directories searched for backends by name, in order; for diagnostics. */
+size_t nub_backend_search_dirs(const char **dirs, size_t max);
+
+#endif

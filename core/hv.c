@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: MIT */
+#include "hv.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error_internal.h"
+
+struct hv_fault {
+	int code;
+	unsigned after;
+};
+
+struct nub_hv {
+	struct nub_backend *backend;
+	const struct nub_backend_ops *ops;
+	struct nub_vm *vm;
+	uint64_t mem_limit;
+	uint32_t slots_used; /* bitmap, mirrors what the backend has mapped */
+	struct hv_fault faults[NUB_HV_SLOT_COUNT_];
+	char msg[NUB_ERROR_MSG_MAX];
+};
+
+static const char *const slot_names[NUB_HV_SLOT_COUNT_] = {
+        "map_region", "unmap_region", "set_regs", "get_regs",
+        "set_sregs",  "get_sregs",    "run_vcpu", "set_fpu",
+};
+
+/* Turn a backend's return value into a nub error naming backend and slot.
+ * A backend that returns a positive or unknown value is a broken backend,
+ * reported as NUB_EBACKEND rather than passed on. */
+static int hv_result(struct nub_hv *hv, const char *slot, int rc, struct nub_error *err)
+{
+	if (rc == 0)
+		return 0;
+	if (!nub_error_valid_code(rc))
+		return nub_error_set(err, NUB_EBACKEND, "%s: %s returned invalid code %d",
+		                     hv->ops->name, slot, rc);
+	hv->msg[sizeof(hv->msg) - 1] = '\0';
+	return nub_error_set(err, rc, "%s: %s: %s", hv->ops->name, slot,
+	                     hv->msg[0] ? hv->msg : nub_strerror(rc));
+}
+
+static int hv_injected(struct nub_hv *hv, enum nub_hv_slot slot, struct nub_error *err)
+{
+	struct hv_fault *f = &hv->faults[slot];
+
+	if (!f->code)
+		return 0;
+	if (f->after) {
+		f->after--;
+		return 0;
+	}
+	int code = f->code;
+	f->code = 0;
+	return nub_error_set(err, code, "%s: %s: injected fault", hv->ops->name, slot_names[slot]);
+}
+
+#define HV_ENTER(hv, slot, err)                                                                    \
+	do {                                                                                       \
+		int inj_ = hv_injected(hv, slot, err);                                             \
+		if (inj_)                                                                          \
+			return inj_;                                                               \
+		(hv)->msg[0] = '\0';                                                               \
+	} while (0)
+
+int nub_hv_create(struct nub_backend *b, uint64_t mem_limit, const char *options,
+                  struct nub_hv **out, struct nub_error *err)
+{
+	struct nub_vm_config cfg = {
+	        .struct_size = sizeof(cfg), .mem_limit = mem_limit, .options = options};
+	struct nub_hv *hv;
+	int rc;
+
+	if (!b || !out)
+		return nub_error_set(err, NUB_EINVAL, "nub_hv_create: NULL argument");
+	hv = calloc(1, sizeof(*hv));
+	if (!hv)
+		return nub_error_set(err, NUB_ENOMEM, "out of memory creating a VM");
+	hv->backend = nub_backend_ref(b);
+	hv->ops = nub_backend_ops(b);
+	hv->mem_limit = mem_limit;
+	rc = hv->ops->vm_create(&cfg, &hv->vm, hv->msg, sizeof(hv->msg));
+	if (rc == 0 && !hv->vm)
+		rc = NUB_EBACKEND;
+	if (rc) {
+		rc = hv_result(hv, "vm_create", rc, err);
+		goto unref_backend;
+	}
+	*out = hv;
+	return 0;
+unref_backend:
+	nub_backend_unref(hv->backend);
+	free(hv);
+	return rc;
+}
+
+void nub_hv_destroy(struct nub_hv *hv)
+{
+	if (!hv)
+		return;
+	hv->ops->vm_destroy(hv->vm);
+	nub_backend_unref(hv->backend);
+	free(hv);
+}
+
+const struct nub_backend_ops *nub_hv_ops(const struct nub_hv *hv)
+{
+	return hv->ops;
+}
+
+int nub_hv_map_region(struct nub_hv *hv, const struct nub_region *r, struct nub_error *err)
+{
+	const uint64_t mask = NUB_PAGE_SIZE - 1;
+
+	if (!r || !r->host)
+		return nub_error_set(err, NUB_EINVAL, "map_region: NULL region or host memory");
+	if (r->slot >= NUB_HV_MAX_SLOTS || (hv->slots_used & (1u << r->slot)))
+		return nub_error_set(err, NUB_EINVAL, "map_region: slot %u invalid or in use",
+		                     r->slot);
+	if ((r->gpa & mask) || (r->size & mask) || r->size == 0 || ((uintptr_t)r->host & mask))
+		return nub_error_set(err, NUB_EINVAL,
+		                     "map_region: gpa 0x%llx size 0x%llx host %p not page-aligned",
+		                     (unsigned long long)r->gpa, (unsigned long long)r->size,
+		                     r->host);
+	if (r->gpa + r->size < r->gpa || r->gpa + r->size > hv->mem_limit)
+		return nub_error_set(err, NUB_ERANGE,
+		                     "map_region: [0x%llx, +0x%llx) beyond GPA limit 0x%llx",
+		                     (unsigned long long)r->gpa, (unsigned long long)r->size,
+		                     (unsigned long long)hv->mem_limit);
+	if (!(r->flags & NUB_MEM_WRITE) && !(hv->ops->caps & NUB_CAP_READONLY_MEM))
+		return nub_error_set(err, NUB_EUNSUPPORTED,
+		                     "%s: read-only memory not supported by this backend",
+		                     hv->ops->name);
+	HV_ENTER(hv, NUB_HV_SLOT_MAP_REGION, err);
+	int rc = hv->ops->map_region(hv->vm, r, hv->msg, sizeof(hv->msg));
+	if (rc == 0)
+		hv->slots_used |= 1u << r->slot;
+	return hv_result(hv, "map_region", rc, err);
+}
+
+int nub_hv_unmap_region(struct nub_hv *hv, uint32_t slot, struct nub_error *err)
+{
+	if (slot >= NUB_HV_MAX_SLOTS || !(hv->slots_used & (1u << slot)))
+		return nub_error_set(err, NUB_EINVAL, "unmap_region: slot %u not mapped", slot);
+	HV_ENTER(hv, NUB_HV_SLOT_UNMAP_REGION, err);
+	int rc = hv->ops->unmap_region(hv->vm, slot, hv->msg, sizeof(hv->msg));
+	if (rc == 0)
+		hv->slots_used &= ~(1u << slot);
+	return hv_result(hv, "unmap_region", rc, err);
+}
+
+#define HV_CALL(hv, slot_enum, slot, err, ...)                                                     \
+	do {                                                                                       \
+		HV_ENTER(hv, slot_enum, err);                                                      \
+		return hv_result(hv, #slot,                                                        \
+		                 hv->ops->slot(hv->vm, __VA_ARGS__, hv->msg, sizeof(hv->msg)),     \
+		                 err);                                                             \
+	} while (0)
+
+#define HV_CHECK_PTR(p, slot, err)                                                                 \
+	do {                                                                                       \
+		if (!(p))                                                                          \
+			return nub_error_set(err, NUB_EINVAL, #slot ": NULL argument");            \
+	} while (0)
+
+#define HV_CHECK_OPTIONAL(hv, slot, err)                                                           \
+	do {                                                                                       \
+		if (!(hv)->ops->slot)                                                              \
+			return nub_error_set(err, NUB_EUNSUPPORTED, "%s: " #slot " not supported", \
+			                     (hv)->ops->name);                                     \
+	} while (0)
+
+int nub_hv_set_regs(struct nub_hv *hv, const struct nub_regs *regs, struct nub_error *err)
+{
+	HV_CHECK_PTR(regs, set_regs, err);
+	HV_CALL(hv, NUB_HV_SLOT_SET_REGS, set_regs, err, regs);
+}
+
+int nub_hv_get_regs(struct nub_hv *hv, struct nub_regs *regs, struct nub_error *err)
+{
+	HV_CHECK_PTR(regs, get_regs, err);
+	HV_CALL(hv, NUB_HV_SLOT_GET_REGS, get_regs, err, regs);
+}
+
+int nub_hv_set_sregs(struct nub_hv *hv, const struct nub_sregs *sregs, struct nub_error *err)
+{
+	HV_CHECK_PTR(sregs, set_sregs, err);
+	HV_CALL(hv, NUB_HV_SLOT_SET_SREGS, set_sregs, err, sregs);
+}
+
+int nub_hv_get_sregs(struct nub_hv *hv, struct nub_sregs *sregs, struct nub_error *err)
+{
+	HV_CHECK_PTR(sregs, get_sregs, err);
+	HV_CALL(hv, NUB_HV_SLOT_GET_SREGS, get_sregs, err, sregs);
+}
+
+int nub_hv_set_fpu(struct nub_hv *hv, const struct nub_fpu *fpu, struct nub_error *err)
+{
+	HV_CHECK_PTR(fpu, set_fpu, err);
+	HV_CHECK_OPTIONAL(hv, set_fpu, err);
+	HV_CALL(hv, NUB_HV_SLOT_SET_FPU, set_fpu, err, fpu);
+}
+
+int nub_hv_get_fpu(struct nub_hv *hv, struct nub_fpu *fpu, struct nub_error *err)
+{
+	HV_CHECK_PTR(fpu, get_fpu, err);
+	HV_CHECK_OPTIONAL(hv, get_fpu, err);
+	hv->msg[0] = '\0';
+	return hv_result(hv, "get_fpu", hv->ops->get_fpu(hv->vm, fpu, hv->msg, sizeof(hv->msg)),
+	                 err);
+}
+
+int nub_hv_set_xcr0(struct nub_hv *hv, uint64_t xcr0, struct nub_error *err)
+{
+	HV_CHECK_OPTIONAL(hv, set_xcr0, err);
+	hv->msg[0] = '\0';
+	return hv_result(hv, "set_xcr0", hv->ops->set_xcr0(hv->vm, xcr0, hv->msg, sizeof(hv->msg)),
+	                 err);
+}
+
+int nub_hv_get_xcr0(struct nub_hv *hv, uint64_t *xcr0, struct nub_error *err)
+{
+	HV_CHECK_PTR(xcr0, get_xcr0, err);
+	HV_CHECK_OPTIONAL(hv, get_xcr0, err);
+	hv->msg[0] = '\0';
+	return hv_result(hv, "get_xcr0", hv->ops->get_xcr0(hv->vm, xcr0, hv->msg, sizeof(hv->msg)),
+	                 err);
+}
+
+int nub_hv_set_msrs(struct nub_hv *hv, const struct nub_msr *msrs, uint32_t count,
+                    struct nub_error *err)
+{
+	HV_CHECK_PTR(msrs, set_msrs, err);
+	HV_CHECK_OPTIONAL(hv, set_msrs, err);
+	hv->msg[0] = '\0';
+	return hv_result(hv, "set_msrs",
+	                 hv->ops->set_msrs(hv->vm, msrs, count, hv->msg, sizeof(hv->msg)), err);
+}
+
+int nub_hv_get_msrs(struct nub_hv *hv, struct nub_msr *msrs, uint32_t count, struct nub_error *err)
+{
+	HV_CHECK_PTR(msrs, get_msrs, err);
+	HV_CHECK_OPTIONAL(hv, get_msrs, err);
+	hv->msg[0] = '\0';
+	return hv_result(hv, "get_msrs",
+	                 hv->ops->get_msrs(hv->vm, msrs, count, hv->msg, sizeof(hv->msg)), err);
+}
+
+int nub_hv_get_dirty_log(struct nub_hv *hv, uint32_t slot, uint64_t *bitmap, size_t words,
+                         struct nub_error *err)
+{
+	HV_CHECK_PTR(bitmap, get_dirty_log, err);
+	HV_CHECK_OPTIONAL(hv, get_dirty_log, err);
+	hv->msg[0] = '\0';
+	return hv_result(
+	        hv, "get_dirty_log",
+	        hv->ops->get_dirty_log(hv->vm, slot, bitmap, words, hv->msg, sizeof(hv->msg)), err);
+}
+
+int nub_hv_run(struct nub_hv *hv, struct nub_exit *exit, struct nub_error *err)
+{
+	HV_CHECK_PTR(exit, run_vcpu, err);
+	HV_CALL(hv, NUB_HV_SLOT_RUN, run_vcpu, err, exit);
+}
+
+int nub_hv_interrupt(struct nub_hv *hv)
+{
+	int rc = hv->ops->interrupt(hv->vm);
+	return nub_error_valid_code(rc) ? rc : NUB_EBACKEND;
+}
+
+void nub_hv_clear_interrupt(struct nub_hv *hv)
+{
+	hv->ops->clear_interrupt(hv->vm);
+}
+
+void nub_hv_inject_fault(struct nub_hv *hv, enum nub_hv_slot slot, int code, unsigned after)
+{
+	if ((unsigned)slot >= NUB_HV_SLOT_COUNT_)
+		return;
+	hv->faults[slot].code = code;
+	hv->faults[slot].after = after;
+}

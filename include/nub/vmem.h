@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file vmem.h
+ * x86-64 4-level page tables: one implementation used to build tables in a
+ * host buffer (new snapshots), to walk tables living in guest memory
+ * (capture, tests) and, compiled freestanding, inside the guest for CoW
+ * faults. Freestanding: needs only <stdint.h> and <stddef.h>.
+ *
+ * All table storage is reached through `struct nub_vmem_ops`, so the same
+ * code works wherever the tables are. Tables are addressed by GPA.
+ */
+#ifndef NUB_VMEM_H
+#define NUB_VMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Kind of a mapping. */
+enum nub_vmem_kind {
+	NUB_VMEM_UNMAPPED = 0,
+	NUB_VMEM_BASIC = 1, /**< present; writable iff NUB_VMEM_W */
+	NUB_VMEM_COW = 2,   /**< present, read-only, PTE bit 9 set; never writable */
+};
+
+/** Permission bits of a mapping. */
+enum nub_vmem_perm {
+	NUB_VMEM_R = 1u << 0, /**< implied by BASIC and COW */
+	NUB_VMEM_W = 1u << 1, /**< BASIC only */
+	NUB_VMEM_X = 1u << 2, /**< clear: NX set in the leaf */
+	NUB_VMEM_USER = 1u << 3,
+};
+
+/**
+ * Where the tables live. Every callback returns 0 or a negative nub error.
+ * `read_entry` of a table GPA the context cannot resolve must set *entry to
+ * 0 ("not present") and return 0, never fault; `write_entry` to such a GPA
+ * returns NUB_ERANGE. `alloc_table` returns the GPA of a zeroed 4 KiB page.
+ */
+struct nub_vmem_ops {
+	void *ctx;
+	int (*read_entry)(void *ctx, nub_gpa_t table, unsigned index, uint64_t *entry);
+	int (*write_entry)(void *ctx, nub_gpa_t table, unsigned index, uint64_t entry);
+	int (*alloc_table)(void *ctx, nub_gpa_t *table);
+	nub_gpa_t root; /**< GPA of the PML4 */
+};
+
+/** A page-aligned range of virtual memory and what it maps to. */
+struct nub_vmem_mapping {
+	nub_gva_t gva;
+	nub_gpa_t gpa;  /**< ignored for NUB_VMEM_UNMAPPED */
+	uint64_t len;   /**< bytes, page multiple, > 0 */
+	uint32_t kind;  /**< enum nub_vmem_kind */
+	uint32_t perms; /**< enum nub_vmem_perm */
+};
+
+/**
+ * Map [gva, gva+len) to [gpa, gpa+len) with 4 KiB leaves, allocating
+ * intermediate tables on demand and replacing existing leaves. Errors:
+ * NUB_EINVAL (unaligned, zero length, COW with W, bad kind), NUB_ERANGE
+ * (wraps, or beyond the 48-bit canonical lower half or 52-bit GPA),
+ * allocator/write errors as returned by ops. All checks happen before the
+ * first write; on an allocator failure mid-way the leaves written so far
+ * describe exactly what was mapped (never a half-written entry).
+ */
+int nub_vmem_map(const struct nub_vmem_ops *ops, const struct nub_vmem_mapping *m);
+
+/** Remove the leaves of [gva, gva+len); tables are not freed. */
+int nub_vmem_unmap(const struct nub_vmem_ops *ops, nub_gva_t gva, uint64_t len);
+
+/** Translate one GVA. *m receives the page containing gva (len 4096) with
+ * its kind and perms; kind NUB_VMEM_UNMAPPED when not present. */
+int nub_vmem_translate(const struct nub_vmem_ops *ops, nub_gva_t gva, struct nub_vmem_mapping *m);
+
+/** Iterator over the mapped runs of a GVA range; no allocation. */
+struct nub_vmem_iter {
+	const struct nub_vmem_ops *ops;
+	nub_gva_t next, end;
+	int error;
+};
+
+/** Start iterating over [gva, gva+len). */
+void nub_vmem_iter_init(struct nub_vmem_iter *it, const struct nub_vmem_ops *ops, nub_gva_t gva,
+                        uint64_t len);
+
+/**
+ * Next coalesced run, in increasing GVA order: consecutive pages whose GPAs
+ * are consecutive and whose kind and perms are equal. Returns 1 with *run
+ * filled, 0 at the end, or a negative error (also left in it->error).
+ */
+int nub_vmem_iter_next(struct nub_vmem_iter *it, struct nub_vmem_mapping *run);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# `nub backends`: mock usable when chosen, kvm refused with its probe reason
+# (or usable where /dev/kvm works), bad specs refused by name, never a crash.
+set -u
+nub=$1
+fail=0
+check() { # check <desc> <want-exit> <needle> <cmd...>
+	local desc=$1 want=$2 needle=$3; shift 3
+	out=$("$@" 2>&1); rc=$?
+	if [ "$rc" -ne "$want" ] || ! grep -qF -- "$needle" <<<"$out"; then
+		echo "FAIL: $desc (exit $rc, want $want; needle '$needle')"; echo "$out"; fail=1
+	else
+		echo "ok: $desc"
+	fi
+}
+check "mock selected and usable" 0 "selected: mock (mock)" env NUB_BACKEND=mock "$nub" backends
+check "mock listed as usable" 0 "mock     usable" env NUB_BACKEND=mock "$nub" backends
+if [ -c /dev/kvm ] && [ -r /dev/kvm ]; then
+	check "kvm usable here" 0 "selected: kvm" env NUB_BACKEND=kvm "$nub" backends
+else
+	check "kvm refused with probe reason" 1 "/dev/kvm: " env NUB_BACKEND=kvm "$nub" backends
+	check "kvm refusal names the backend" 1 "backend 'kvm' is not usable here" \
+		env NUB_BACKEND=kvm "$nub" backends
+fi
+check "mshv probe reason shown" 0 "/dev/mshv: " env NUB_BACKEND=mock "$nub" backends
+check "missing path refused" 1 "/nonexistent/x.so: backend not found" \
+	env NUB_BACKEND=/nonexistent/x.so "$nub" backends
+check "wrong ABI refused" 1 "(major versions differ)" \
+	env NUB_BACKEND="$NUB_TEST_BACKEND_DIR/libnub-backend-oldmajor.so" "$nub" backends
+check "unknown command" 2 "unknown command" "$nub" frobnicate
+check "version" 0 "backend ABI 1." "$nub" version
+exit $fail

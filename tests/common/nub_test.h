@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared helpers for cmocka tests. */
+#ifndef NUB_TEST_H
+#define NUB_TEST_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <nub/error.h>
+
+/* Value of a required environment variable set by CTest (fails the test
+ * when missing, so a test can never silently skip its subject). */
+const char *nub_test_env(const char *name);
+
+/* Path "<$env>/<rel>" in a static per-thread buffer. */
+const char *nub_test_path(const char *env, const char *rel);
+
+/* Assert that rc equals want and that err->msg contains `needle`. */
+#define assert_nub_error(rc, want, err, needle)                                                    \
+	do {                                                                                       \
+		int rc_ = (rc);                                                                    \
+		if (rc_ != (want))                                                                 \
+			fail_msg("expected %s, got %s (%d): %s", nub_strerror(want),               \
+			         nub_strerror(rc_), rc_, (err)->msg);                              \
+		if (!strstr((err)->msg, (needle)))                                                 \
+			fail_msg("message '%s' lacks '%s'", (err)->msg, (needle));                 \
+	} while (0)
+
+#endif

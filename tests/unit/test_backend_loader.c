@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: MIT */
+/* The backend loader: every failure is a distinct error naming the file. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend_loader.h"
+#include "hv.h"
+#include "nub_test.h"
+
+static const char *test_backend(const char *name)
+{
+	static char path[4096];
+
+	snprintf(path, sizeof(path), "%s/libnub-backend-%s.so",
+	         nub_test_env("NUB_TEST_BACKEND_DIR"), name);
+	return path;
+}
+
+static void expect_load_error(const char *spec, int code, const char *needle)
+{
+	struct nub_error err = {0};
+	struct nub_backend *b = (struct nub_backend *)0x1;
+
+	assert_nub_error(nub_backend_load(spec, &b, &err), code, &err, needle);
+	assert_null(b);
+}
+
+static void test_not_found_by_path(void **state)
+{
+	(void)state;
+	expect_load_error("/nonexistent/libnub-backend-x.so", NUB_ENOTFOUND,
+	                  "/nonexistent/libnub-backend-x.so: backend not found");
+}
+
+static void test_not_found_by_name(void **state)
+{
+	(void)state;
+	setenv("NUB_BACKEND_PATH", "/nonexistent-a:/nonexistent-b", 1);
+	expect_load_error("nosuch", NUB_ENOTFOUND, "backend 'nosuch' not found");
+	expect_load_error("nosuch", NUB_ENOTFOUND, "/nonexistent-a:/nonexistent-b");
+	unsetenv("NUB_BACKEND_PATH");
+}
+
+static void test_bad_name(void **state)
+{
+	(void)state;
+	expect_load_error("Bad Name!", NUB_EINVAL, "is not a name");
+}
+
+static void test_not_a_backend(void **state)
+{
+	(void)state;
+	const char *p = test_backend("nosym");
+	expect_load_error(p, NUB_ENOSYM, "symbol 'nub_backend_entry' missing");
+	expect_load_error(p, NUB_ENOSYM, p);
+}
+
+static void test_not_a_shared_object(void **state)
+{
+	(void)state;
+	/* A text file: dlopen fails, reported as not loadable, naming it. */
+	const char *p = nub_test_path("NUB_SOURCE_DIR", "CMakeLists.txt");
+	char copy[4096];
+	snprintf(copy, sizeof(copy), "%s", p);
+	expect_load_error(copy, NUB_ENOSYM, "cannot be loaded as a backend");
+}
+
+static void test_abi_major_mismatch(void **state)
+{
+	(void)state;
+	char want[64];
+	snprintf(want, sizeof(want), "backend ABI 2.7, this libnub speaks ABI %u.%u",
+	         NUB_BACKEND_ABI_MAJOR, NUB_BACKEND_ABI_MINOR);
+	expect_load_error(test_backend("oldmajor"), NUB_EABI, want);
+}
+
+static void test_table_too_short(void **state)
+{
+	(void)state;
+	expect_load_error(test_backend("short"), NUB_ESHORT, "at least");
+}
+
+static void test_required_slot_null(void **state)
+{
+	(void)state;
+	expect_load_error(test_backend("nullslot"), NUB_ESLOT,
+	                  "required backend slot 'run_vcpu' is NULL");
+}
+
+static void test_probe_declines(void **state)
+{
+	(void)state;
+	expect_load_error(test_backend("declines"), NUB_EPROBE,
+	                  "declines: no hypervisor in this test");
+}
+
+static void test_newer_minor_accepted(void **state)
+{
+	(void)state;
+	struct nub_error err = {0};
+	struct nub_backend *b = NULL;
+
+	assert_int_equal(nub_backend_load(test_backend("future"), &b, &err), 0);
+	assert_string_equal(nub_backend_name(b), "future");
+	/* Core's copy stops at its own struct size: optional slots it knows
+	 * but the backend did not set stay NULL. */
+	assert_null(nub_backend_ops(b)->set_fpu);
+	nub_backend_unref(b);
+}
+
+static void test_name_via_backend_path(void **state)
+{
+	(void)state;
+	struct nub_error err = {0};
+	struct nub_backend *b = NULL;
+
+	setenv("NUB_BACKEND_PATH", nub_test_env("NUB_TEST_BACKEND_DIR"), 1);
+	assert_int_equal(nub_backend_load("future", &b, &err), 0);
+	assert_non_null(strstr(nub_backend_path(b), "libnub-backend-future.so"));
+	nub_backend_unref(b);
+	unsetenv("NUB_BACKEND_PATH");
+}
+
+static void test_mock_from_build_tree(void **state)
+{
+	(void)state;
+	struct nub_error err = {0};
+	struct nub_backend *b = NULL;
+
+	assert_int_equal(nub_backend_load("mock", &b, &err), 0);
+	assert_string_equal(nub_backend_name(b), "mock");
+	assert_false(nub_backend_ops(b)->caps & NUB_CAP_HW_ISOLATION);
+	nub_backend_unref(b);
+}
+
+static void test_spec_precedence(void **state)
+{
+	(void)state;
+	unsetenv("NUB_BACKEND");
+	assert_string_equal(nub_backend_choose_spec(NULL), "auto");
+	assert_string_equal(nub_backend_choose_spec(""), "auto");
+	setenv("NUB_BACKEND", "mock", 1);
+	assert_string_equal(nub_backend_choose_spec(NULL), "mock");
+	assert_string_equal(nub_backend_choose_spec("kvm"), "kvm"); /* config wins */
+	unsetenv("NUB_BACKEND");
+}
+
+static void test_auto_never_picks_mock(void **state)
+{
+	(void)state;
+	struct nub_error err = {0};
+	struct nub_backend *b = NULL;
+
+	/* Even with only the mock findable, auto must refuse rather than
+	 * pretend to isolate. On a host with KVM this may succeed with kvm. */
+	int rc = nub_backend_load("auto", &b, &err);
+	if (rc == 0) {
+		assert_true(nub_backend_ops(b)->caps & NUB_CAP_HW_ISOLATION);
+		assert_string_not_equal(nub_backend_name(b), "mock");
+		nub_backend_unref(b);
+	} else {
+		assert_nub_error(rc, NUB_EPROBE, &err, "no usable backend (auto tried kvm, mshv)");
+	}
+}
+
+static void test_hv_wrapper_checks_and_injection(void **state)
+{
+	(void)state;
+	struct nub_error err = {0};
+	struct nub_backend *b = NULL;
+	struct nub_hv *hv = NULL;
+	static char page[8192] __attribute__((aligned(4096)));
+	struct nub_region r = {.slot = 0,
+	                       .flags = NUB_MEM_READ | NUB_MEM_WRITE,
+	                       .gpa = 0x1000,
+	                       .size = 4096,
+	                       .host = page};
+	struct nub_exit ex;
+
+	assert_int_equal(nub_backend_load("mock", &b, &err), 0);
+	assert_int_equal(nub_hv_create(b, 1ull << 36, NULL, &hv, &err), 0);
+	nub_backend_unref(b); /* hv keeps its own reference */
+
+	struct nub_region bad = r;
+	bad.gpa = 0x1001;
+	assert_nub_error(nub_hv_map_region(hv, &bad, &err), NUB_EINVAL, &err, "not page-aligned");
+	bad = r;
+	bad.gpa = (1ull << 36) - 4096;
+	bad.size = 8192;
+	assert_nub_error(nub_hv_map_region(hv, &bad, &err), NUB_ERANGE, &err, "beyond GPA limit");
+	bad = r;
+	bad.slot = 99;
+	assert_nub_error(nub_hv_map_region(hv, &bad, &err), NUB_EINVAL, &err, "slot 99");
+
+	assert_int_equal(nub_hv_map_region(hv, &r, &err), 0);
+	assert_nub_error(nub_hv_map_region(hv, &r, &err), NUB_EINVAL, &err, "in use");
+	assert_nub_error(nub_hv_unmap_region(hv, 5, &err), NUB_EINVAL, &err, "not mapped");
+
+	nub_hv_inject_fault(hv, NUB_HV_SLOT_RUN, NUB_ESYS, 1);
+	nub_hv_interrupt(hv);
+	assert_int_equal(nub_hv_run(hv, &ex, &err), 0); /* first call passes */
+	assert_int_equal(ex.reason, NUB_EXIT_CANCELLED);
+	assert_nub_error(nub_hv_run(hv, &ex, &err), NUB_ESYS, &err, "mock: run_vcpu: injected");
+
+	assert_int_equal(nub_hv_unmap_region(hv, 0, &err), 0);
+	nub_hv_destroy(hv);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_not_found_by_path),
+	        cmocka_unit_test(test_not_found_by_name),
+	        cmocka_unit_test(test_bad_name),
+	        cmocka_unit_test(test_not_a_backend),
+	        cmocka_unit_test(test_not_a_shared_object),
+	        cmocka_unit_test(test_abi_major_mismatch),
+	        cmocka_unit_test(test_table_too_short),
+	        cmocka_unit_test(test_required_slot_null),
+	        cmocka_unit_test(test_probe_declines),
+	        cmocka_unit_test(test_newer_minor_accepted),
+	        cmocka_unit_test(test_name_via_backend_path),
+	        cmocka_unit_test(test_mock_from_build_tree),
+	        cmocka_unit_test(test_spec_precedence),
+	        cmocka_unit_test(test_auto_never_picks_mock),
+	        cmocka_unit_test(test_hv_wrapper_checks_and_injection),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
