@@ -7,6 +7,7 @@
 /* Each subcommand gets argv starting at its own name. Returns the exit code. */
 int nub_cli_backends(int argc, char **argv);
 int nub_cli_version(int argc, char **argv);
+int nub_cli_run(int argc, char **argv);
 
 /* Further subcommands (layout, run, snapshot, ...) register here, one
  * cli_<name>.c file each, so adding one does not touch main(). */

@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: MIT */
+#include "native_rt.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <nub/error.h>
+
+#include "native.h"
+
+#define PAGE NUB_PAGE_SIZE
+
+static uint64_t read_u64(nub_gva_t gva)
+{
+	uint64_t v;
+
+	mock_native_read(gva, &v, sizeof(v));
+	return v;
+}
+
+static void write_u64(nub_gva_t gva, uint64_t v)
+{
+	mock_native_write(gva, &v, sizeof(v));
+}
+
+static nub_gva_t scratch_top(const struct mock_native_rt *rt)
+{
+	return rt->peb.scratch_gva + rt->peb.scratch_size;
+}
+
+static nub_gva_t scratch_gva_of(const struct mock_native_rt *rt, nub_gpa_t gpa)
+{
+	return rt->peb.scratch_gva + (gpa - rt->peb.scratch_gpa);
+}
+
+/* ---- aborts and faults: what the guest's exception handlers report ---- */
+
+/* Report through the abort port. A fault while reporting (the guest broke
+ * its own buffers or tables) ends like a double fault without a handler on
+ * hardware: the VM shuts down. */
+static _Noreturn void report(struct mock_native_rt *rt, uint32_t code, const void *a,
+			     uint32_t alen, const void *b, uint32_t blen)
+{
+	if (rt->reporting || !rt->peb_ok)
+		mock_native_shutdown();
+	rt->reporting = 1;
+	mock_native_rt_push(rt, 1, a, alen, b, blen);
+	for (;;)
+		mock_native_out(NUB_PORT_ABORT, code);
+}
+
+_Noreturn void mock_native_rt_abort(struct mock_native_rt *rt, uint32_t code, const char *msg)
+{
+	struct nub_abort_msg am = {.code = code, .len = (uint32_t)strlen(msg)};
+
+	report(rt, code, &am, sizeof(am), msg, am.len);
+}
+
+_Noreturn void mock_native_rt_fault(struct mock_native_rt *rt, uint64_t vector,
+				    uint64_t error_code, uint64_t cr2)
+{
+	struct nub_fault_record fr = {.vector = vector, .error_code = error_code, .cr2 = cr2,
+				      .rip = MOCK_NATIVE_DISPATCH_RIP};
+	uint32_t code = NUB_ABORT_FAULT;
+	nub_gva_t guard = rt->peb.stack_top_gva - rt->peb.stack_size - PAGE;
+	struct nub_abort_msg am = {.len = sizeof(fr)};
+
+	if (vector == 14 && cr2 >= guard && cr2 < guard + PAGE)
+		code = NUB_ABORT_STACK_OVERFLOW;
+	am.code = code;
+	report(rt, code, &am, sizeof(am), &fr, sizeof(fr));
+}
+
+/* ---- scratch pages and CoW ---- */
+
+int mock_native_rt_alloc_page(struct mock_native_rt *rt, nub_gpa_t *page)
+{
+	nub_gva_t top = scratch_top(rt);
+	uint64_t cursor = read_u64(top - NUB_SCRATCH_TOP_ALLOCATOR);
+	uint64_t limit = read_u64(top - NUB_SCRATCH_TOP_ALLOC_LIMIT);
+	static const uint8_t zero[PAGE];
+
+	if (cursor % PAGE || cursor < rt->peb.scratch_gpa || limit > rt->peb.scratch_gpa +
+	    rt->peb.scratch_size || cursor >= limit || limit - cursor < PAGE)
+		return NUB_EFULL;
+	write_u64(top - NUB_SCRATCH_TOP_ALLOCATOR, cursor + PAGE);
+	mock_native_write(scratch_gva_of(rt, cursor), zero, PAGE);
+	*page = cursor;
+	return 0;
+}
+
+void mock_native_rt_cow(struct mock_native_rt *rt, nub_gva_t page,
+			const struct nub_vmem_mapping *m)
+{
+	nub_gpa_t fresh;
+
+	if (mock_native_rt_alloc_page(rt, &fresh))
+		mock_native_rt_abort(rt, NUB_ABORT_OOM, "scratch exhausted taking a CoW page");
+	if (mock_native_gpa_copy(fresh, m->gpa) ||
+	    mock_native_remap(page, fresh, m->perms | NUB_VMEM_W))
+		mock_native_rt_fault(rt, 14, 3, page);
+}
+
+/* ---- buffers (guest side of core/gbuf.c) ---- */
+
+static void buffer_of(const struct mock_native_rt *rt, int output, nub_gva_t *base,
+		      uint64_t *size)
+{
+	*base = output ? rt->peb.output_gva : rt->peb.input_gva;
+	*size = output ? rt->peb.output_size : rt->peb.input_size;
+}
+
+void mock_native_rt_push(struct mock_native_rt *rt, int output, const void *a, uint32_t alen,
+			 const void *b, uint32_t blen)
+{
+	nub_gva_t base;
+	uint64_t size, sp = 0;
+
+	buffer_of(rt, output, &base, &size);
+	sp = read_u64(base);
+	if (sp < NUB_BUF_HEADER || sp > size || size - sp < (uint64_t)alen + blen + 8)
+		mock_native_rt_abort(rt, NUB_ABORT_BAD_REQUEST, "buffer full or corrupt");
+	mock_native_write(base + sp, a, alen);
+	if (blen)
+		mock_native_write(base + sp + alen, b, blen);
+	write_u64(base + sp + alen + blen, sp);
+	write_u64(base, sp + alen + blen + 8);
+}
+
+uint32_t mock_native_rt_pop(struct mock_native_rt *rt, int output, void *dst, uint32_t cap)
+{
+	nub_gva_t base;
+	uint64_t size, sp, back, len;
+
+	buffer_of(rt, output, &base, &size);
+	sp = read_u64(base);
+	if (sp <= NUB_BUF_HEADER || sp > size)
+		mock_native_rt_abort(rt, NUB_ABORT_BAD_REQUEST, "buffer empty or corrupt");
+	back = read_u64(base + sp - 8);
+	if (back < NUB_BUF_HEADER || back > sp - 8 || sp - 8 - back > cap)
+		mock_native_rt_abort(rt, NUB_ABORT_BAD_REQUEST, "corrupt buffer back-pointer");
+	len = sp - 8 - back;
+	mock_native_read(base + back, dst, len);
+	write_u64(base, back);
+	return (uint32_t)len;
+}
+
+/* ---- services for guest code ---- */
+
+int32_t mock_native_rt_call_host(struct mock_native_rt *rt, uint32_t fn_id, const void *in,
+				 uint32_t len, void *out, uint32_t cap, uint32_t *out_len)
+{
+	struct nub_request req = {.fn_id = fn_id, .len = len};
+	struct nub_response resp;
+	uint32_t n;
+
+	mock_native_rt_push(rt, 1, &req, sizeof(req), in, len);
+	mock_native_out(NUB_PORT_CALL_HOST, 0);
+	n = mock_native_rt_pop(rt, 0, rt->in, rt->in_cap);
+	if (n < sizeof(resp))
+		mock_native_rt_abort(rt, NUB_ABORT_BAD_REQUEST, "short host response");
+	memcpy(&resp, rt->in, sizeof(resp));
+	if (resp.len != n - sizeof(resp) || resp.len > cap)
+		mock_native_rt_abort(rt, NUB_ABORT_BAD_REQUEST, "bad host response length");
+	memcpy(out, rt->in + sizeof(resp), resp.len);
+	*out_len = resp.len;
+	return resp.status;
+}
+
+void mock_native_rt_log(struct mock_native_rt *rt, uint32_t level, const char *msg, uint32_t len)
+{
+	struct nub_log_msg lm = {.level = level, .len = len};
+
+	mock_native_rt_push(rt, 1, &lm, sizeof(lm), msg, len);
+	mock_native_out(NUB_PORT_LOG, 0);
+}
+
+uint64_t mock_native_rt_counter(struct mock_native_rt *rt)
+{
+	return read_u64(scratch_top(rt) - NUB_SCRATCH_TOP_GUEST_COUNTER);
+}
+
+int mock_native_rt_register(struct mock_native_rt *rt, uint32_t id, mock_native_fn fn)
+{
+	for (unsigned i = 0; i < rt->nfns; i++) {
+		if (rt->fns[i].id == id) {
+			rt->fns[i].fn = fn;
+			return 0;
+		}
+	}
+	if (rt->nfns == MOCK_NATIVE_MAX_FNS)
+		return NUB_EFULL;
+	rt->fns[rt->nfns].id = id;
+	rt->fns[rt->nfns++].fn = fn;
+	return 0;
+}
+
+/* ---- init and dispatch ---- */
+
+/* Registration lives in host memory, so it is redone once per VM: a VM
+ * created from a captured snapshot never runs init but still needs it. */
+static void ensure_setup(struct mock_native_rt *rt, nub_gva_t peb, void (*reg)(void))
+{
+	if (rt->registered)
+		return;
+	mock_native_read(peb, &rt->peb, sizeof(rt->peb));
+	if (rt->peb.magic != NUB_PEB_MAGIC || rt->peb.abi_version != NUB_GUEST_ABI_VERSION ||
+	    rt->peb.input_size > (1u << 30) || rt->peb.output_size > (1u << 30))
+		mock_native_rt_abort(rt, NUB_ABORT_BAD_REQUEST, "bad PEB");
+	rt->peb_ok = 1;
+	rt->in_cap = (uint32_t)rt->peb.input_size;
+	rt->out_cap = (uint32_t)rt->peb.output_size;
+	rt->in = malloc(rt->in_cap);
+	rt->out = malloc(rt->out_cap);
+	if (!rt->in || !rt->out)
+		mock_native_rt_abort(rt, NUB_ABORT_OOM, "native runtime out of host memory");
+	rt->registered = 1;
+	reg();
+}
+
+void mock_native_rt_init(struct mock_native_rt *rt, nub_gva_t peb, void (*reg)(void))
+{
+	uint64_t marker = NUB_PEB_MAGIC;
+
+	ensure_setup(rt, peb, reg);
+	rt->reporting = 0;
+	/* What the real runtime's init leaves in snapshot memory (its heap
+	 * header): one CoW page, captured into the post-init snapshot. */
+	if (rt->peb.heap_size >= 8)
+		mock_native_write(rt->peb.heap_gva, &marker, sizeof(marker));
+	mock_native_rt_set_rdi(MOCK_NATIVE_DISPATCH_RIP);
+	mock_native_out(NUB_PORT_HALT, NUB_HALT_INIT_DONE);
+}
+
+void mock_native_rt_dispatch(struct mock_native_rt *rt, nub_gva_t peb, void (*reg)(void))
+{
+	struct nub_request req;
+	struct nub_response resp = {0};
+	uint32_t n, out_len = 0;
+	mock_native_fn fn = NULL;
+
+	ensure_setup(rt, peb, reg);
+	rt->reporting = 0;
+	n = mock_native_rt_pop(rt, 0, rt->in, rt->in_cap);
+	if (n < sizeof(req))
+		mock_native_rt_abort(rt, NUB_ABORT_BAD_REQUEST, "short request");
+	memcpy(&req, rt->in, sizeof(req));
+	if (req.len != n - sizeof(req))
+		mock_native_rt_abort(rt, NUB_ABORT_BAD_REQUEST, "request length mismatch");
+	for (unsigned i = 0; i < rt->nfns; i++)
+		if (rt->fns[i].id == req.fn_id)
+			fn = rt->fns[i].fn;
+	if (!fn) {
+		resp.status = NUB_ENOTFOUND;
+	} else {
+		uint32_t cap = rt->out_cap - sizeof(resp) - 8 - NUB_BUF_HEADER;
+		resp.status = fn(rt->in + sizeof(req), req.len, rt->out, cap, &out_len);
+		if (out_len > cap)
+			mock_native_rt_abort(rt, NUB_ABORT_BAD_REQUEST, "result too large");
+	}
+	resp.len = out_len;
+	mock_native_rt_push(rt, 1, &resp, sizeof(resp), rt->out, out_len);
+	mock_native_out(NUB_PORT_HALT, NUB_HALT_CALL_DONE);
+}
+
+void mock_native_rt_free(struct mock_native_rt *rt)
+{
+	free(rt->in);
+	free(rt->out);
+	rt->in = rt->out = NULL;
+}

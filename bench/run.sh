@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Run every benchmark and print one table: figure | value | floor/peer |
+# ratio | count-or-time. `--ci` runs the short mode (the figures are not
+# asserted, only that every benchmark runs); `--build DIR` picks the build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=build
+mode=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--ci|--short) mode=--short ;;
+	--build) build=$2; shift ;;
+	*) echo "usage: bench/run.sh [--ci|--short] [--build DIR]" >&2; exit 2 ;;
+	esac
+	shift
+done
+[ -d "$build" ] || { echo "bench: no build directory '$build'" >&2; exit 1; }
+shopt -s nullglob
+benches=("$build"/bench/bench_*)
+[ ${#benches[@]} -gt 0 ] || { echo "bench: no benchmarks built in $build/bench" >&2; exit 1; }
+printf '%-44s | %14s | %-30s | %8s | %s\n' figure value "floor / peer" ratio kind
+for b in "${benches[@]}"; do
+	[ -x "$b" ] || continue
+	NUB_BACKEND_PATH="$PWD/$build/backends" NUB_GUEST_DIR="$PWD/$build/guest" \
+		"$b" $mode | grep -E '^[^#].*\|' || { echo "bench: $b failed" >&2; exit 1; }
+done

@@ -1,0 +1,353 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The exit loop: run the vCPU, decode each exit, serve the guest's ports,
+ * and turn everything else into an error that names what happened.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <nub/guest_abi.h>
+
+#include "error_internal.h"
+#include "sandbox_internal.h"
+
+enum { EXIT_CONTINUE = 0, EXIT_DONE = 1 };
+
+static int guest_fail(struct nub_sandbox *sb, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* A failure caused by the guest: message on the handle, sandbox poisoned. */
+static int guest_fail(struct nub_sandbox *sb, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	sb->err.code = code;
+	va_start(ap, fmt);
+	vsnprintf(sb->err.msg, sizeof(sb->err.msg), fmt, ap);
+	va_end(ap);
+	snprintf(sb->poison_reason, sizeof(sb->poison_reason), "%s", nub_strerror(code));
+	sb->poisoned = 1;
+	return code;
+}
+
+/* Pop one message from the output buffer into sb->msg. */
+static int pop_msg(struct nub_sandbox *sb, uint64_t *len, const char *what)
+{
+	int rc = nub_gbuf_pop(&sb->out, sb->msg, sb->msg_cap, len, &sb->err);
+	char why[NUB_ERROR_MSG_MAX];
+
+	if (!rc)
+		return 0;
+	memcpy(why, sb->err.msg, sizeof(why));
+	return guest_fail(sb, rc == NUB_EEMPTY ? NUB_ECORRUPT : rc, "%s: %.200s", what, why);
+}
+
+static int serve_log(struct nub_sandbox *sb)
+{
+	struct nub_log_msg lm;
+	uint64_t len;
+	int rc = pop_msg(sb, &len, "guest log");
+
+	if (rc)
+		return rc;
+	memcpy(&lm, sb->msg, len < sizeof(lm) ? len : sizeof(lm));
+	if (len < sizeof(lm) || lm.len != len - sizeof(lm))
+		return guest_fail(sb, NUB_ECORRUPT,
+				  "guest log: message of %llu bytes with length field %u",
+				  (unsigned long long)len, len < sizeof(lm) ? 0 : lm.len);
+	if (sb->cfg.log_fn && lm.level <= sb->cfg.log_level && lm.level >= NUB_LOG_ERROR)
+		sb->cfg.log_fn(sb->cfg.log_user, (int)lm.level,
+			       (const char *)sb->msg + sizeof(lm), lm.len);
+	return EXIT_CONTINUE;
+}
+
+static int serve_host_call(struct nub_sandbox *sb)
+{
+	struct nub_request req;
+	struct nub_response resp = {0};
+	struct nub_host_fn_slot *slot;
+	uint8_t *reply = sb->msg + sizeof(resp);
+	size_t reply_len = 0;
+	uint64_t len;
+	int rc = pop_msg(sb, &len, "host call");
+
+	if (rc)
+		return rc;
+	memcpy(&req, sb->msg, len < sizeof(req) ? len : sizeof(req));
+	if (len < sizeof(req) || req.len != len - sizeof(req))
+		return guest_fail(sb, NUB_ECORRUPT,
+				  "host call: request of %llu bytes with length field %u",
+				  (unsigned long long)len, len < sizeof(req) ? 0 : req.len);
+	sb->stats.host_calls++;
+	slot = req.fn_id < NUB_MAX_HOST_FNS ? &sb->host_fns[req.fn_id] : NULL;
+	if (!slot || !slot->fn) {
+		resp.status = NUB_ENOTFOUND;
+	} else {
+		/* The request is copied out of guest memory already: the guest
+		 * cannot change it while the host function reads it. It moves
+		 * to the tail of the staging buffer so the reply can be built
+		 * at its head. */
+		uint64_t cap = sb->msg_cap - sizeof(resp);
+		uint8_t *args = sb->msg + sizeof(req);
+		uint8_t *copy = sb->msg + sb->msg_cap - req.len;
+		memmove(copy, args, req.len);
+		if (cap > sb->msg_cap - req.len - sizeof(resp))
+			cap = sb->msg_cap - req.len - sizeof(resp);
+		resp.status = slot->fn(slot->user, copy, req.len, reply, cap, &reply_len);
+		if (reply_len > cap)
+			reply_len = 0, resp.status = NUB_ERANGE;
+	}
+	resp.len = (uint32_t)reply_len;
+	memcpy(sb->msg, &resp, sizeof(resp));
+	rc = nub_gbuf_push(&sb->in, sb->msg, sizeof(resp) + reply_len, &sb->err);
+	if (rc) {
+		char why[NUB_ERROR_MSG_MAX];
+		memcpy(why, sb->err.msg, sizeof(why));
+		return guest_fail(sb, rc, "host call %u: response: %.200s", req.fn_id, why);
+	}
+	return EXIT_CONTINUE;
+}
+
+static int serve_abort(struct nub_sandbox *sb, uint32_t code)
+{
+	struct nub_abort_msg am;
+	struct nub_fault_record fr;
+	uint64_t len = 0;
+	int have = nub_gbuf_pop(&sb->out, sb->msg, sb->msg_cap, &len, &sb->err) == 0;
+	const char *text = "";
+	int text_len = 0;
+
+	if (have && len >= sizeof(am)) {
+		memcpy(&am, sb->msg, sizeof(am));
+		have = am.len == len - sizeof(am) && am.code == code;
+	} else {
+		have = 0;
+	}
+	if ((code == NUB_ABORT_FAULT || code == NUB_ABORT_STACK_OVERFLOW) && have &&
+	    am.len >= sizeof(fr)) {
+		memcpy(&fr, sb->msg + sizeof(am), sizeof(fr));
+		if (code == NUB_ABORT_STACK_OVERFLOW)
+			return guest_fail(sb, NUB_EGUEST_FAULT,
+					  "guest stack overflow: #PF at RIP 0x%llx, CR2 0x%llx",
+					  (unsigned long long)fr.rip, (unsigned long long)fr.cr2);
+		return guest_fail(sb, NUB_EGUEST_FAULT,
+				  "guest fault: vector %llu error code 0x%llx at RIP 0x%llx, CR2 "
+				  "0x%llx",
+				  (unsigned long long)fr.vector, (unsigned long long)fr.error_code,
+				  (unsigned long long)fr.rip, (unsigned long long)fr.cr2);
+	}
+	if (have) {
+		text = (const char *)sb->msg + sizeof(am);
+		text_len = am.len > 160 ? 160 : (int)am.len;
+	}
+	return guest_fail(sb, NUB_EGUEST_ABORT, "guest abort: code 0x%x%s%.*s", code,
+			  text_len ? ": " : "", text_len, text);
+}
+
+static int on_halt_port(struct nub_sandbox *sb, enum nub_run_phase phase, uint32_t reason)
+{
+	struct nub_regs regs;
+	int rc;
+
+	if (phase == NUB_RUN_INIT && reason == NUB_HALT_INIT_DONE) {
+		rc = nub_hv_get_regs(sb->hv, &regs, &sb->err);
+		if (rc)
+			return rc;
+		if (!regs.rdi || regs.rdi >= NUB_GVA_LIMIT)
+			return guest_fail(sb, NUB_ECORRUPT,
+					  "init: dispatch address 0x%llx is not a guest address",
+					  (unsigned long long)regs.rdi);
+		sb->dispatch_gva = regs.rdi;
+		return EXIT_DONE;
+	}
+	if (phase == NUB_RUN_CALL && reason == NUB_HALT_CALL_DONE)
+		return EXIT_DONE;
+	return guest_fail(sb, NUB_ECORRUPT, "guest halted with reason %u during %s", reason,
+			  phase == NUB_RUN_INIT ? "init" : "a call");
+}
+
+static int on_io_out(struct nub_sandbox *sb, enum nub_run_phase phase, const struct nub_exit *ex)
+{
+	uint32_t value = (uint32_t)ex->data;
+
+	switch (ex->port) {
+	case NUB_PORT_HALT:
+		return on_halt_port(sb, phase, value);
+	case NUB_PORT_CALL_HOST:
+		return serve_host_call(sb);
+	case NUB_PORT_LOG:
+		return serve_log(sb);
+	case NUB_PORT_ABORT:
+		return serve_abort(sb, value);
+	default:
+		return guest_fail(sb, NUB_EPORT,
+				  "guest wrote 0x%x to unknown I/O port 0x%x (size %u) at RIP "
+				  "0x%llx",
+				  value, ex->port, ex->size, (unsigned long long)ex->rip);
+	}
+}
+
+static int on_exit(struct nub_sandbox *sb, enum nub_run_phase phase, const struct nub_exit *ex)
+{
+	switch (ex->reason) {
+	case NUB_EXIT_IO_OUT:
+		return on_io_out(sb, phase, ex);
+	case NUB_EXIT_IO_IN:
+		return guest_fail(sb, NUB_EPORT, "guest read from I/O port 0x%x at RIP 0x%llx",
+				  ex->port, (unsigned long long)ex->rip);
+	case NUB_EXIT_HLT:
+		return guest_fail(sb, NUB_ECORRUPT,
+				  "guest executed hlt at RIP 0x%llx instead of the halt port",
+				  (unsigned long long)ex->rip);
+	case NUB_EXIT_MMIO_READ:
+	case NUB_EXIT_MMIO_WRITE:
+		return guest_fail(sb, NUB_EMMIO,
+				  "guest %s %u bytes at GPA 0x%llx (unmapped or read-only) at "
+				  "RIP 0x%llx",
+				  ex->reason == NUB_EXIT_MMIO_WRITE ? "wrote" : "read", ex->size,
+				  (unsigned long long)ex->gpa, (unsigned long long)ex->rip);
+	case NUB_EXIT_SHUTDOWN:
+		return guest_fail(sb, NUB_ETRIPLE_FAULT, "guest triple-faulted (RIP 0x%llx%s%s)",
+				  (unsigned long long)ex->rip, ex->detail[0] ? ", " : "",
+				  ex->detail);
+	case NUB_EXIT_CANCELLED:
+		if (atomic_load(&sb->timed_out))
+			return guest_fail(sb, NUB_ETIMEDOUT, "call exceeded its timeout of %llu us",
+					  (unsigned long long)sb->cfg.call_timeout_us);
+		return guest_fail(sb, NUB_ECANCELLED, "call interrupted");
+	default:
+		return guest_fail(sb, NUB_EBACKEND, "backend: exit %u (hw reason 0x%llx): %s",
+				  ex->reason, (unsigned long long)ex->hw_reason, ex->detail);
+	}
+}
+
+/* ---- interrupt and timeout ---- */
+
+int nub_sandbox_interrupt(struct nub_sandbox *sb)
+{
+	int rc = 0;
+
+	if (!sb)
+		return NUB_EINVAL;
+	pthread_mutex_lock(&sb->run_lock);
+	if (sb->running)
+		rc = nub_hv_interrupt(sb->hv);
+	pthread_mutex_unlock(&sb->run_lock);
+	return rc;
+}
+
+static void run_begin(struct nub_sandbox *sb)
+{
+	pthread_mutex_lock(&sb->run_lock);
+	sb->running = 1;
+	atomic_store(&sb->timed_out, 0);
+	pthread_mutex_unlock(&sb->run_lock);
+}
+
+static void run_end(struct nub_sandbox *sb)
+{
+	pthread_mutex_lock(&sb->run_lock);
+	sb->running = 0;
+	/* A request that arrived after the last exit must not cancel the
+	 * next call. */
+	nub_hv_clear_interrupt(sb->hv);
+	pthread_mutex_unlock(&sb->run_lock);
+}
+
+struct watchdog {
+	struct nub_sandbox *sb;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int done;
+	int started;
+};
+
+static void *watchdog_main(void *arg)
+{
+	struct watchdog *w = arg;
+	struct timespec deadline;
+	int rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	uint64_t ns = (uint64_t)deadline.tv_nsec + (w->sb->cfg.call_timeout_us % 1000000) * 1000;
+	deadline.tv_sec += (time_t)(w->sb->cfg.call_timeout_us / 1000000 + ns / 1000000000);
+	deadline.tv_nsec = (long)(ns % 1000000000);
+	pthread_mutex_lock(&w->lock);
+	while (!w->done && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&w->cond, &w->lock, &deadline);
+	pthread_mutex_unlock(&w->lock);
+	if (rc == ETIMEDOUT) {
+		atomic_store(&w->sb->timed_out, 1);
+		nub_sandbox_interrupt(w->sb);
+	}
+	return NULL;
+}
+
+static void watchdog_start(struct watchdog *w, struct nub_sandbox *sb)
+{
+	pthread_condattr_t ca;
+
+	memset(w, 0, sizeof(*w));
+	if (!sb->cfg.call_timeout_us)
+		return;
+	w->sb = sb;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	w->started = pthread_create(&w->thread, NULL, watchdog_main, w) == 0;
+}
+
+static void watchdog_stop(struct watchdog *w)
+{
+	if (!w->sb)
+		return;
+	if (w->started) {
+		pthread_mutex_lock(&w->lock);
+		w->done = 1;
+		pthread_cond_signal(&w->cond);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->thread, NULL);
+	}
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+}
+
+/* ---- the loop ---- */
+
+int nub_sandbox_run(struct nub_sandbox *sb, enum nub_run_phase phase)
+{
+	struct nub_exit ex;
+	struct watchdog wd;
+	int rc;
+
+	memset(&ex, 0, sizeof(ex));
+	run_begin(sb);
+	watchdog_start(&wd, sb);
+	if (sb->cfg.call_timeout_us && !wd.started) {
+		rc = guest_fail(sb, NUB_ESYS, "call: cannot start the timeout thread");
+		goto stop;
+	}
+	do {
+		rc = nub_hv_run(sb->hv, &ex, &sb->err);
+		if (rc) {
+			sb->poisoned = 1;
+			snprintf(sb->poison_reason, sizeof(sb->poison_reason), "backend failure");
+			break;
+		}
+		sb->stats.vm_exits++;
+		rc = on_exit(sb, phase, &ex);
+	} while (rc == EXIT_CONTINUE);
+	if (rc == EXIT_DONE)
+		rc = 0;
+stop:
+	watchdog_stop(&wd);
+	run_end(sb);
+	return rc;
+}

@@ -1,0 +1,563 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The sandbox lifecycle: create (from ELF, buffer, snapshot, file) ->
+ * evolve (VM + init) -> call / snapshot / restore -> free.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nub/guest_abi.h>
+#include <nub/nub.h>
+#include <nub/vmem.h>
+
+#include "counter.h"
+#include "elf.h"
+#include "error_internal.h"
+#include "gbuf.h"
+#include "hv.h"
+#include "layout.h"
+#include "sandbox_internal.h"
+#include "shmem.h"
+#include "snapshot.h"
+
+enum { SLOT_SNAPSHOT = 0, SLOT_SCRATCH = 1 };
+
+/* ---- errors on the handle ---- */
+
+static int sb_fail(struct nub_sandbox *sb, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int sb_fail(struct nub_sandbox *sb, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	sb->err.code = code;
+	va_start(ap, fmt);
+	vsnprintf(sb->err.msg, sizeof(sb->err.msg), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* A guest-caused failure: the sandbox must be restored before it runs
+ * again, because its memory and CPU state are no longer trustworthy. */
+static int sb_poison(struct nub_sandbox *sb, int code)
+{
+	sb->poisoned = 1;
+	return code;
+}
+
+int nub_sandbox_last_error_code(const struct nub_sandbox *sb)
+{
+	return sb ? sb->err.code : NUB_EINVAL;
+}
+
+const char *nub_sandbox_last_error(const struct nub_sandbox *sb)
+{
+	return sb ? sb->err.msg : "NULL sandbox";
+}
+
+const char *nub_sandbox_backend_name(const struct nub_sandbox *sb)
+{
+	return sb && sb->hv ? nub_hv_ops(sb->hv)->name : "";
+}
+
+void nub_sandbox_stats(const struct nub_sandbox *sb, struct nub_sandbox_stats *st)
+{
+	*st = sb->stats;
+}
+
+/* ---- configuration ---- */
+
+void nub_config_init(struct nub_config *cfg)
+{
+	struct nub_layout_config lc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	nub_layout_config_default(&lc);
+	cfg->struct_size = sizeof(*cfg);
+	cfg->heap_size = lc.heap_size;
+	cfg->scratch_size = lc.scratch_size;
+	cfg->input_size = lc.input_size;
+	cfg->output_size = lc.output_size;
+	cfg->stack_size = lc.stack_size;
+	cfg->exn_stack_size = lc.exn_stack_size;
+	cfg->init_data_perms = NUB_VMEM_R;
+	cfg->log_level = NUB_LOG_INFO;
+}
+
+static int config_check(const struct nub_config *cfg, struct nub_error *err)
+{
+	if (!cfg)
+		return nub_error_set(err, NUB_EINVAL, "NULL config");
+	if (cfg->struct_size != sizeof(*cfg))
+		return nub_error_set(err, NUB_EINVAL,
+				     "config struct_size %u, expected %zu (call nub_config_init)",
+				     cfg->struct_size, sizeof(*cfg));
+	if (cfg->init_data_size && !cfg->init_data)
+		return nub_error_set(err, NUB_EINVAL, "init_data_size %llu but init_data is NULL",
+				     (unsigned long long)cfg->init_data_size);
+	if (cfg->log_level > NUB_LOG_TRACE)
+		return nub_error_set(err, NUB_EINVAL, "log_level %u out of range",
+				     cfg->log_level);
+	return 0;
+}
+
+static void layout_config_from(const struct nub_config *cfg, struct nub_layout_config *lc)
+{
+	nub_layout_config_default(lc);
+	lc->heap_size = cfg->heap_size;
+	lc->scratch_size = cfg->scratch_size;
+	lc->input_size = cfg->input_size;
+	lc->output_size = cfg->output_size;
+	lc->stack_size = cfg->stack_size;
+	lc->exn_stack_size = cfg->exn_stack_size;
+	lc->init_data_size = cfg->init_data_size;
+	lc->init_data_perms = cfg->init_data_perms;
+}
+
+/* ---- creation ---- */
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static int sandbox_alloc(const struct nub_config *cfg, struct nub_sandbox **out,
+			 struct nub_error *err)
+{
+	struct nub_sandbox *sb;
+	int rc = config_check(cfg, err);
+
+	if (rc)
+		return rc;
+	sb = calloc(1, sizeof(*sb));
+	if (!sb)
+		return nub_error_set(err, NUB_ENOMEM, "out of memory creating a sandbox");
+	sb->cfg = *cfg;
+	sb->cfg.init_data = NULL; /* only needed while building the snapshot */
+	sb->backend_spec = dup_or_null(cfg->backend);
+	sb->backend_options = dup_or_null(cfg->backend_options);
+	if ((cfg->backend && !sb->backend_spec) ||
+	    (cfg->backend_options && !sb->backend_options)) {
+		nub_sandbox_free(sb);
+		return nub_error_set(err, NUB_ENOMEM, "out of memory creating a sandbox");
+	}
+	pthread_mutex_init(&sb->run_lock, NULL);
+	*out = sb;
+	return 0;
+}
+
+static int sandbox_from_image(const struct nub_config *cfg, const struct nub_elf_image *img,
+			      struct nub_sandbox **out, struct nub_error *err)
+{
+	struct nub_layout_config lc;
+	struct nub_snapshot *snap;
+	int rc;
+
+	layout_config_from(cfg, &lc);
+	rc = nub_snapshot_from_elf(&lc, img, cfg->init_data, &snap, err);
+	if (rc)
+		return rc;
+	rc = nub_sandbox_create_from_snapshot(cfg, snap, out, err);
+	nub_snapshot_unref(snap);
+	return rc;
+}
+
+int nub_sandbox_create_from_elf(const struct nub_config *cfg, const char *path,
+				struct nub_sandbox **out, struct nub_error *err)
+{
+	struct nub_elf_image img = {0};
+	int rc;
+
+	if (!out || !path)
+		return nub_error_set(err, NUB_EINVAL, "NULL argument");
+	*out = NULL;
+	rc = config_check(cfg, err);
+	if (!rc)
+		rc = nub_elf_load_file(path, &img, err);
+	if (!rc)
+		rc = sandbox_from_image(cfg, &img, out, err);
+	nub_elf_free(&img);
+	return rc;
+}
+
+int nub_sandbox_create_from_buffer(const struct nub_config *cfg, const void *elf, size_t len,
+				   struct nub_sandbox **out, struct nub_error *err)
+{
+	struct nub_elf_image img = {0};
+	int rc;
+
+	if (!out || !elf)
+		return nub_error_set(err, NUB_EINVAL, "NULL argument");
+	*out = NULL;
+	rc = config_check(cfg, err);
+	if (!rc)
+		rc = nub_elf_load_buffer(elf, len, &img, err);
+	if (!rc)
+		rc = sandbox_from_image(cfg, &img, out, err);
+	nub_elf_free(&img);
+	return rc;
+}
+
+int nub_sandbox_create_from_snapshot(const struct nub_config *cfg, struct nub_snapshot *snap,
+				     struct nub_sandbox **out, struct nub_error *err)
+{
+	struct nub_sandbox *sb;
+	int rc;
+
+	if (!out || !snap)
+		return nub_error_set(err, NUB_EINVAL, "NULL argument");
+	*out = NULL;
+	rc = sandbox_alloc(cfg, &sb, err);
+	if (rc)
+		return rc;
+	sb->base = nub_snapshot_ref(snap);
+	sb->generation = snap->generation;
+	*out = sb;
+	return 0;
+}
+
+int nub_sandbox_create_from_file(const struct nub_config *cfg, const char *path,
+				 struct nub_sandbox **out, struct nub_error *err)
+{
+	struct nub_snapshot *snap;
+	int rc;
+
+	if (!out)
+		return nub_error_set(err, NUB_EINVAL, "NULL argument");
+	*out = NULL;
+	rc = config_check(cfg, err);
+	if (!rc)
+		rc = nub_snapshot_load(path, &snap, err);
+	if (rc)
+		return rc;
+	rc = nub_sandbox_create_from_snapshot(cfg, snap, out, err);
+	nub_snapshot_unref(snap);
+	return rc;
+}
+
+int nub_sandbox_register(struct nub_sandbox *sb, uint32_t id, nub_host_fn fn, void *user)
+{
+	if (!sb)
+		return NUB_EINVAL;
+	if (!fn || id >= NUB_MAX_HOST_FNS)
+		return sb_fail(sb, NUB_EINVAL, "register: host function %u %s", id,
+			       fn ? "id out of range" : "is NULL");
+	sb->host_fns[id].fn = fn;
+	sb->host_fns[id].user = user;
+	return 0;
+}
+
+void nub_sandbox_free(struct nub_sandbox *sb)
+{
+	if (!sb)
+		return;
+	nub_hv_destroy(sb->hv); /* unmaps regions before their memory goes */
+	nub_shmem_unref(sb->scratch);
+	nub_snapshot_unref(sb->current);
+	nub_snapshot_unref(sb->base);
+	free(sb->msg);
+	free(sb->backend_spec);
+	free(sb->backend_options);
+	pthread_mutex_destroy(&sb->run_lock);
+	free(sb);
+}
+
+/* ---- VM state ---- */
+
+static int map_snapshot(struct nub_sandbox *sb, struct nub_snapshot *snap)
+{
+	struct nub_region r = {.slot = SLOT_SNAPSHOT, .flags = NUB_MEM_READ | NUB_MEM_EXEC,
+			       .gpa = NUB_BASE_GPA, .size = snap->visible_size,
+			       .host = nub_shmem_host(snap->mem)};
+	int rc;
+
+	if (sb->current == snap)
+		return 0;
+	if (sb->current) {
+		rc = nub_hv_unmap_region(sb->hv, SLOT_SNAPSHOT, &sb->err);
+		if (rc)
+			return rc;
+		nub_snapshot_unref(sb->current);
+		sb->current = NULL;
+	}
+	rc = nub_hv_map_region(sb->hv, &r, &sb->err);
+	if (rc)
+		return rc;
+	sb->current = nub_snapshot_ref(snap);
+	return 0;
+}
+
+static void fpu_default(struct nub_fpu *fpu)
+{
+	memset(fpu, 0, sizeof(*fpu));
+	fpu->fcw = 0x37f;
+	fpu->mxcsr = 0x1f80;
+}
+
+/* Reset every piece of vCPU state the guest can observe. Optional slots a
+ * backend lacks are skipped (the mock and test backends), not errors. */
+static int reset_cpu(struct nub_sandbox *sb, const struct nub_snapshot *snap)
+{
+	struct nub_regs regs;
+	struct nub_sregs sregs;
+	struct nub_fpu fpu;
+	int rc;
+
+	nub_snapshot_initial_cpu(snap, &regs, &sregs);
+	if (snap->has_cpu)
+		sregs = snap->sregs;
+	rc = nub_hv_set_sregs(sb->hv, &sregs, &sb->err);
+	if (!rc)
+		rc = nub_hv_set_regs(sb->hv, &regs, &sb->err);
+	fpu_default(&fpu);
+	if (!rc && nub_hv_ops(sb->hv)->set_fpu)
+		rc = nub_hv_set_fpu(sb->hv, &fpu, &sb->err);
+	if (!rc && nub_hv_ops(sb->hv)->set_xcr0)
+		rc = nub_hv_set_xcr0(sb->hv, 0x3, &sb->err); /* x87 | SSE */
+	return rc;
+}
+
+static int sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap)
+{
+	enum nub_zero_method zm = 0;
+	uint64_t bytes = 0;
+	int rc;
+
+	rc = map_snapshot(sb, snap);
+	if (!rc)
+		rc = nub_snapshot_restore_scratch(snap, sb->scratch, snap->generation, &zm, &bytes,
+						  &sb->err);
+	if (!rc)
+		rc = nub_counter_rewrite(&sb->counter, &sb->err);
+	if (!rc)
+		rc = reset_cpu(sb, snap);
+	if (rc)
+		return rc;
+	sb->generation = snap->generation;
+	sb->dispatch_gva = snap->dispatch_gva;
+	sb->stats.restores++;
+	sb->stats.restore_bytes += bytes;
+	if (zm == NUB_ZERO_MADVISE)
+		sb->stats.restore_zero_madvise++;
+	sb->poisoned = 0;
+	return 0;
+}
+
+static int create_vm(struct nub_sandbox *sb)
+{
+	const struct nub_layout *l = &sb->base->layout;
+	struct nub_backend *b;
+	int rc;
+
+	rc = nub_backend_load(nub_backend_choose_spec(sb->backend_spec), &b, &sb->err);
+	if (rc)
+		return rc;
+	rc = nub_hv_create(b, NUB_GPA_LIMIT, sb->backend_options, &sb->hv, &sb->err);
+	nub_backend_unref(b);
+	if (rc)
+		return rc;
+	rc = nub_shmem_create(l->scratch_size, &sb->scratch, &sb->err);
+	if (rc)
+		return rc;
+	nub_counter_init(&sb->counter, sb->scratch, l->scratch_size);
+	struct nub_region r = {.slot = SLOT_SCRATCH,
+			       .flags = NUB_MEM_READ | NUB_MEM_WRITE | NUB_MEM_EXEC,
+			       .gpa = l->scratch_gpa, .size = l->scratch_size,
+			       .host = nub_shmem_host(sb->scratch)};
+	rc = nub_hv_map_region(sb->hv, &r, &sb->err);
+	if (rc)
+		return rc;
+	nub_gbuf_init(&sb->in, sb->scratch, l->input_offset, l->input_size, "input buffer");
+	nub_gbuf_init(&sb->out, sb->scratch, l->output_offset, l->output_size, "output buffer");
+	sb->msg_cap = (l->input_size > l->output_size ? l->input_size : l->output_size);
+	sb->msg = malloc(sb->msg_cap);
+	if (!sb->msg)
+		return sb_fail(sb, NUB_ENOMEM, "out of memory for message buffers");
+	return 0;
+}
+
+int nub_sandbox_evolve(struct nub_sandbox *sb)
+{
+	struct nub_snapshot *init_snap;
+	int rc;
+
+	if (!sb)
+		return NUB_EINVAL;
+	if (sb->hv)
+		return sb_fail(sb, NUB_ESTATE, "evolve: sandbox already evolved");
+	rc = create_vm(sb);
+	if (!rc)
+		rc = sandbox_reset(sb, sb->base);
+	if (rc || sb->dispatch_gva)
+		return rc; /* failed, or the snapshot was captured after init */
+	rc = nub_sandbox_run(sb, NUB_RUN_INIT);
+	if (rc)
+		return rc;
+	/* The state after init becomes what restore(NULL) returns to. */
+	rc = nub_sandbox_snapshot(sb, &init_snap);
+	if (rc)
+		return rc;
+	nub_snapshot_unref(sb->base);
+	sb->base = init_snap;
+	return 0;
+}
+
+/* ---- calls ---- */
+
+static int push_request(struct nub_sandbox *sb, uint32_t fn_id, const void *in, size_t len)
+{
+	struct nub_request req = {.fn_id = fn_id, .flags = 0, .len = (uint32_t)len};
+	int rc;
+
+	if (len > sb->msg_cap - sizeof(req))
+		return sb_fail(sb, NUB_ERANGE, "call: %zu input bytes exceed the input buffer", len);
+	memcpy(sb->msg, &req, sizeof(req));
+	if (len)
+		memcpy(sb->msg + sizeof(req), in, len);
+	rc = nub_gbuf_clear(&sb->in, &sb->err);
+	if (!rc)
+		rc = nub_gbuf_clear(&sb->out, &sb->err);
+	if (!rc)
+		rc = nub_gbuf_push(&sb->in, sb->msg, sizeof(req) + len, &sb->err);
+	return rc;
+}
+
+static int call_regs(struct nub_sandbox *sb)
+{
+	const struct nub_layout *l = &sb->base->layout;
+	struct nub_regs regs;
+
+	memset(&regs, 0, sizeof(regs));
+	regs.rip = sb->dispatch_gva;
+	regs.rsp = l->scratch_gva + l->stack_top_offset;
+	regs.rdi = l->peb_gpa;
+	regs.rflags = 2;
+	return nub_hv_set_regs(sb->hv, &regs, &sb->err);
+}
+
+static int pop_response(struct nub_sandbox *sb, void *out, size_t cap, size_t *out_len,
+			int32_t *status)
+{
+	struct nub_response resp;
+	uint64_t len = 0;
+	int rc = nub_gbuf_pop(&sb->out, sb->msg, sb->msg_cap, &len, &sb->err);
+
+	if (rc)
+		return sb_poison(sb, rc);
+	if (len < sizeof(resp))
+		return sb_poison(sb, sb_fail(sb, NUB_ECORRUPT,
+					     "call: response of %llu bytes is shorter than its "
+					     "header",
+					     (unsigned long long)len));
+	memcpy(&resp, sb->msg, sizeof(resp));
+	if (resp.len != len - sizeof(resp))
+		return sb_poison(sb, sb_fail(sb, NUB_ECORRUPT,
+					     "call: response says %u bytes, message holds %llu",
+					     resp.len, (unsigned long long)(len - sizeof(resp))));
+	if (status)
+		*status = resp.status;
+	if (out_len)
+		*out_len = resp.len;
+	if (resp.len > cap)
+		return sb_fail(sb, NUB_ERANGE, "call: result of %u bytes exceeds out_cap %zu",
+			       resp.len, cap);
+	if (resp.len)
+		memcpy(out, sb->msg + sizeof(resp), resp.len);
+	return 0;
+}
+
+int nub_sandbox_call(struct nub_sandbox *sb, uint32_t fn_id, const void *in, size_t in_len,
+		     void *out, size_t out_cap, size_t *out_len, int32_t *status)
+{
+	int rc;
+
+	if (!sb)
+		return NUB_EINVAL;
+	if (!sb->hv || !sb->dispatch_gva)
+		return sb_fail(sb, NUB_ESTATE, "call: sandbox not evolved");
+	if (sb->poisoned)
+		return sb_fail(sb, NUB_EPOISONED, "call: sandbox poisoned, restore first (%s)",
+			       sb->poison_reason);
+	if ((in_len && !in) || (out_cap && !out))
+		return sb_fail(sb, NUB_EINVAL, "call: NULL buffer with nonzero length");
+	rc = push_request(sb, fn_id, in, in_len);
+	if (!rc)
+		rc = call_regs(sb);
+	if (rc)
+		return rc;
+	sb->stats.calls++;
+	rc = nub_sandbox_run(sb, NUB_RUN_CALL);
+	if (rc)
+		return rc;
+	return pop_response(sb, out, out_cap, out_len, status);
+}
+
+/* ---- snapshot / restore ---- */
+
+int nub_sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **out)
+{
+	struct nub_capture_src src = {0};
+	struct nub_regs regs;
+	struct nub_sregs sregs;
+	int rc;
+
+	if (!sb || !out)
+		return NUB_EINVAL;
+	if (!sb->hv)
+		return sb_fail(sb, NUB_ESTATE, "snapshot: sandbox not evolved");
+	if (sb->poisoned)
+		return sb_fail(sb, NUB_EPOISONED, "snapshot: sandbox poisoned, restore first");
+	rc = nub_hv_get_regs(sb->hv, &regs, &sb->err);
+	if (!rc)
+		rc = nub_hv_get_sregs(sb->hv, &sregs, &sb->err);
+	if (rc)
+		return rc;
+	src.base = sb->current;
+	src.scratch = sb->scratch;
+	/* CR3 comes from the vCPU: the guest may not move it outside the
+	 * live-table area; the resolver only reads snapshot and scratch. */
+	src.root = sregs.cr3 & NUB_PTE_ADDR_MASK;
+	src.regs = &regs;
+	src.sregs = &sregs;
+	src.dispatch_gva = sb->dispatch_gva;
+	src.generation = sb->generation + 1;
+	return nub_snapshot_capture(&src, out, &sb->err);
+}
+
+int nub_sandbox_restore(struct nub_sandbox *sb, struct nub_snapshot *snap)
+{
+	if (!sb)
+		return NUB_EINVAL;
+	if (!sb->hv)
+		return sb_fail(sb, NUB_ESTATE, "restore: sandbox not evolved");
+	if (!snap)
+		snap = sb->base;
+	if (!nub_snapshot_compatible(sb->base, snap))
+		return sb_fail(sb, NUB_EMISMATCH,
+			       "restore: snapshot comes from another ELF or layout");
+	if (!snap->dispatch_gva)
+		return sb_fail(sb, NUB_EMISMATCH,
+			       "restore: snapshot was taken before initialisation");
+	return sandbox_reset(sb, snap);
+}
+
+/* ---- counter ---- */
+
+int nub_sandbox_counter_add(struct nub_sandbox *sb, int64_t delta)
+{
+	if (!sb)
+		return NUB_EINVAL;
+	if (!sb->scratch)
+		return sb_fail(sb, NUB_ESTATE, "counter: sandbox not evolved");
+	return nub_counter_add(&sb->counter, delta, &sb->err);
+}
+
+uint64_t nub_sandbox_counter(const struct nub_sandbox *sb)
+{
+	return sb && sb->scratch ? nub_counter_value(&sb->counter) : 0;
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/* The sandbox handle, shared by sandbox.c (lifecycle) and run.c (the exit
+ * loop). */
+#ifndef NUB_CORE_SANDBOX_INTERNAL_H
+#define NUB_CORE_SANDBOX_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <nub/nub.h>
+
+#include "counter.h"
+#include "gbuf.h"
+#include "hv.h"
+#include "shmem.h"
+
+struct nub_host_fn_slot {
+	nub_host_fn fn;
+	void *user;
+};
+
+struct nub_sandbox {
+	struct nub_config cfg;
+	char *backend_spec;
+	char *backend_options;
+	struct nub_snapshot *base;    /* restore(NULL) target */
+	struct nub_snapshot *current; /* snapshot mapped in the VM */
+	struct nub_shmem *scratch;
+	struct nub_hv *hv;
+	struct nub_gbuf in, out;
+	struct nub_guest_counter counter;
+	uint64_t generation;
+	nub_gva_t dispatch_gva;
+	int poisoned;
+	char poison_reason[96];
+	struct nub_host_fn_slot host_fns[NUB_MAX_HOST_FNS];
+	uint8_t *msg; /* message staging, max(input, output) bytes */
+	uint64_t msg_cap;
+	/* Interrupt protocol: `running` changes only under run_lock, and
+	 * nub_sandbox_interrupt forwards to the backend only while it is set,
+	 * so a request can neither be lost nor leak into the next call. */
+	pthread_mutex_t run_lock;
+	int running;
+	atomic_int timed_out;
+	struct nub_sandbox_stats stats;
+	struct nub_error err;
+};
+
+enum nub_run_phase { NUB_RUN_INIT, NUB_RUN_CALL };
+
+/* Run the vCPU until the guest halts for `phase`, serving host calls,
+ * logs and aborts. Poisons the sandbox on any guest-caused failure. */
+int nub_sandbox_run(struct nub_sandbox *sb, enum nub_run_phase phase);
+
+#endif

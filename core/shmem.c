@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+#include "shmem.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <nub/types.h>
+
+#include "error_internal.h"
+
+#define PAGE NUB_PAGE_SIZE
+
+struct nub_shmem {
+	atomic_int refs;
+	int sealed;
+	uint8_t *base; /* first usable byte, after the low guard page */
+	uint64_t size;
+};
+
+int nub_shmem_create(uint64_t size, struct nub_shmem **out, struct nub_error *err)
+{
+	struct nub_shmem *m;
+	uint64_t total;
+	void *p;
+
+	if (size == 0 || size % PAGE)
+		return nub_error_set(err, NUB_EINVAL,
+				     "shared memory size %llu is not a positive multiple of 4096",
+				     (unsigned long long)size);
+	if (size > NUB_SHMEM_MAX || __builtin_add_overflow(size, 2 * PAGE, &total))
+		return nub_error_set(err, NUB_EOVERFLOW,
+				     "shared memory size %llu exceeds the limit of %llu bytes",
+				     (unsigned long long)size, (unsigned long long)NUB_SHMEM_MAX);
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return nub_error_set(err, NUB_ENOMEM, "out of memory");
+	/* Reserve guard + region + guard inaccessible, then open the middle:
+	 * an access just outside the region faults instead of hitting a
+	 * neighbouring allocation. */
+	p = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		free(m);
+		return nub_error_set(err, NUB_ESYS, "mmap of %llu bytes: %s",
+				     (unsigned long long)total, strerror(errno));
+	}
+	if (mprotect((uint8_t *)p + PAGE, size, PROT_READ | PROT_WRITE)) {
+		int e = errno;
+		munmap(p, total);
+		free(m);
+		return nub_error_set(err, NUB_ESYS, "mprotect: %s", strerror(e));
+	}
+	atomic_init(&m->refs, 1);
+	m->base = (uint8_t *)p + PAGE;
+	m->size = size;
+	*out = m;
+	return 0;
+}
+
+struct nub_shmem *nub_shmem_ref(struct nub_shmem *m)
+{
+	atomic_fetch_add(&m->refs, 1);
+	return m;
+}
+
+void nub_shmem_unref(struct nub_shmem *m)
+{
+	if (!m || atomic_fetch_sub(&m->refs, 1) != 1)
+		return;
+	munmap(m->base - PAGE, m->size + 2 * PAGE);
+	free(m);
+}
+
+void *nub_shmem_host(const struct nub_shmem *m)
+{
+	return m->base;
+}
+
+uint64_t nub_shmem_size(const struct nub_shmem *m)
+{
+	return m->size;
+}
+
+int nub_shmem_seal(struct nub_shmem *m, struct nub_error *err)
+{
+	if (mprotect(m->base, m->size, PROT_READ))
+		return nub_error_set(err, NUB_ESYS, "sealing shared memory: %s", strerror(errno));
+	m->sealed = 1;
+	return 0;
+}
+
+int nub_shmem_is_sealed(const struct nub_shmem *m)
+{
+	return m->sealed;
+}
+
+static int bounds(const struct nub_shmem *m, uint64_t off, uint64_t len, struct nub_error *err)
+{
+	if (off > m->size || len > m->size - off)
+		return nub_error_set(err, NUB_ERANGE,
+				     "guest memory access [0x%llx, +0x%llx) outside region of "
+				     "0x%llx bytes",
+				     (unsigned long long)off, (unsigned long long)len,
+				     (unsigned long long)m->size);
+	return 0;
+}
+
+/* Word-at-a-time volatile copy: the compiler may neither re-read guest
+ * memory nor merge the accesses into something that tears differently. */
+static void copy_from_guest(void *dst, const volatile uint8_t *src, uint64_t len)
+{
+	uint8_t *d = dst;
+
+	while (len && ((uintptr_t)src & 7)) {
+		*d++ = *src++;
+		len--;
+	}
+	for (; len >= 8; len -= 8, src += 8, d += 8) {
+		uint64_t w = *(const volatile uint64_t *)src;
+		memcpy(d, &w, 8);
+	}
+	while (len--)
+		*d++ = *src++;
+}
+
+static void copy_to_guest(volatile uint8_t *dst, const void *src, uint64_t len)
+{
+	const uint8_t *s = src;
+
+	while (len && ((uintptr_t)dst & 7)) {
+		*dst++ = *s++;
+		len--;
+	}
+	for (; len >= 8; len -= 8, dst += 8, s += 8) {
+		uint64_t w;
+		memcpy(&w, s, 8);
+		*(volatile uint64_t *)dst = w;
+	}
+	while (len--)
+		*dst++ = *s++;
+}
+
+int nub_shmem_read(const struct nub_shmem *m, uint64_t off, void *dst, uint64_t len,
+		   struct nub_error *err)
+{
+	int rc = bounds(m, off, len, err);
+
+	if (!rc)
+		copy_from_guest(dst, m->base + off, len);
+	return rc;
+}
+
+int nub_shmem_write(struct nub_shmem *m, uint64_t off, const void *src, uint64_t len,
+		    struct nub_error *err)
+{
+	int rc = bounds(m, off, len, err);
+
+	if (rc)
+		return rc;
+	if (m->sealed)
+		return nub_error_set(err, NUB_ESTATE, "write to sealed (immutable) memory");
+	copy_to_guest(m->base + off, src, len);
+	return 0;
+}
+
+int nub_shmem_read_u64(const struct nub_shmem *m, uint64_t off, uint64_t *v,
+		       struct nub_error *err)
+{
+	return nub_shmem_read(m, off, v, sizeof(*v), err);
+}
+
+int nub_shmem_write_u64(struct nub_shmem *m, uint64_t off, uint64_t v, struct nub_error *err)
+{
+	return nub_shmem_write(m, off, &v, sizeof(v), err);
+}
+
+int nub_shmem_read_u32(const struct nub_shmem *m, uint64_t off, uint32_t *v,
+		       struct nub_error *err)
+{
+	return nub_shmem_read(m, off, v, sizeof(*v), err);
+}
+
+int nub_shmem_write_u32(struct nub_shmem *m, uint64_t off, uint32_t v, struct nub_error *err)
+{
+	return nub_shmem_write(m, off, &v, sizeof(v), err);
+}
+
+int nub_shmem_zero(struct nub_shmem *m, uint64_t off, uint64_t len, enum nub_zero_method *used,
+		   struct nub_error *err)
+{
+	uint64_t head, body;
+	int rc = bounds(m, off, len, err);
+
+	if (used)
+		*used = NUB_ZERO_NONE;
+	if (rc)
+		return rc;
+	if (m->sealed)
+		return nub_error_set(err, NUB_ESTATE, "zeroing sealed (immutable) memory");
+	head = (PAGE - (off % PAGE)) % PAGE;
+	if (head > len)
+		head = len;
+	body = (len - head) & ~(PAGE - 1);
+	memset(m->base + off, 0, head);
+	memset(m->base + off + head + body, 0, len - head - body);
+	if (body && madvise(m->base + off + head, body, MADV_DONTNEED) == 0) {
+		if (used)
+			*used = NUB_ZERO_MADVISE;
+		return 0;
+	}
+	memset(m->base + off + head, 0, body);
+	if (used)
+		*used = len ? NUB_ZERO_MEMSET : NUB_ZERO_NONE;
+	return 0;
+}

@@ -1,0 +1,508 @@
+/* SPDX-License-Identifier: MIT */
+#include "snapshot.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <nub/guest_abi.h>
+#include <nub/vmem.h>
+#include <xxhash.h>
+
+#include "error_internal.h"
+#include "vmem_host.h"
+
+#define PAGE NUB_PAGE_SIZE
+
+struct nub_snapshot *nub_snapshot_new_empty(void)
+{
+	struct nub_snapshot *s = calloc(1, sizeof(*s));
+
+	if (s)
+		atomic_init(&s->refs, 1);
+	return s;
+}
+
+struct nub_snapshot *nub_snapshot_ref(struct nub_snapshot *snap)
+{
+	atomic_fetch_add(&snap->refs, 1);
+	return snap;
+}
+
+void nub_snapshot_unref(struct nub_snapshot *snap)
+{
+	if (!snap || atomic_fetch_sub(&snap->refs, 1) != 1)
+		return;
+	nub_shmem_unref(snap->mem);
+	free(snap);
+}
+
+void nub_snapshot_hash(const struct nub_snapshot *snap, uint8_t hash[16])
+{
+	memcpy(hash, snap->hash, 16);
+}
+
+uint64_t nub_snapshot_memory_size(const struct nub_snapshot *snap)
+{
+	return snap->visible_size;
+}
+
+/* The hash covers memory (visible part and tables) and everything that
+ * decides how a sandbox resumes from it, so equal hashes mean the same
+ * snapshot. XXH3-128: fast (memory-bandwidth bound) and 128 bits make an
+ * accidental collision negligible; it is not a defence against an attacker
+ * who crafts files (saved files are trusted input to the host). */
+void nub_snapshot_rehash(struct nub_snapshot *s)
+{
+	XXH3_state_t *st = XXH3_createState();
+	XXH128_hash_t h;
+
+	XXH3_128bits_reset(st);
+	XXH3_128bits_update(st, nub_shmem_host(s->mem), s->visible_size + s->pt_size);
+	XXH3_128bits_update(st, &s->visible_size, sizeof(s->visible_size));
+	XXH3_128bits_update(st, &s->pt_size, sizeof(s->pt_size));
+	XXH3_128bits_update(st, &s->entry_gva, sizeof(s->entry_gva));
+	XXH3_128bits_update(st, &s->dispatch_gva, sizeof(s->dispatch_gva));
+	XXH3_128bits_update(st, &s->has_cpu, sizeof(s->has_cpu));
+	if (s->has_cpu) {
+		XXH3_128bits_update(st, &s->regs, sizeof(s->regs));
+		XXH3_128bits_update(st, &s->sregs, sizeof(s->sregs));
+	}
+	XXH3_128bits_update(st, &s->family, sizeof(s->family));
+	h = XXH3_128bits_digest(st);
+	XXH3_freeState(st);
+	XXH128_canonicalFromHash((XXH128_canonical_t *)s->hash, h);
+}
+
+/* ---- building from an ELF ---- */
+
+static int map_range(const struct nub_vmem_ops *ops, nub_gva_t va, nub_gpa_t pa, uint64_t len,
+		     uint32_t perms, struct nub_error *err)
+{
+	struct nub_vmem_mapping m = {.gva = va, .gpa = pa, .len = len};
+	int rc;
+
+	if (len == 0)
+		return 0;
+	/* Writable snapshot memory is never writable in the tables: the first
+	 * write copies the page into scratch (CoW), so the snapshot stays
+	 * shared and immutable. */
+	if (perms & NUB_VMEM_W) {
+		m.kind = NUB_VMEM_COW;
+		m.perms = perms & ~NUB_VMEM_W;
+	} else {
+		m.kind = NUB_VMEM_BASIC;
+		m.perms = perms;
+	}
+	rc = nub_vmem_map(ops, &m);
+	if (rc)
+		return nub_error_set(err, rc, "mapping [0x%llx, +0x%llx): %s",
+				     (unsigned long long)va, (unsigned long long)len,
+				     nub_strerror(rc));
+	return 0;
+}
+
+/* Scratch: read/write/no-exec everywhere but the guard pages below each
+ * stack, which stay unmapped so an overflow faults. */
+static int map_scratch(const struct nub_vmem_ops *ops, const struct nub_layout *l,
+		       struct nub_error *err)
+{
+	struct nub_vmem_mapping m = {.gva = l->scratch_gva, .gpa = l->scratch_gpa,
+				     .len = l->scratch_size, .kind = NUB_VMEM_BASIC,
+				     .perms = NUB_VMEM_R | NUB_VMEM_W};
+	int rc = nub_vmem_map(ops, &m);
+
+	if (!rc)
+		rc = nub_vmem_unmap(ops, l->scratch_gva + l->stack_guard_offset, PAGE);
+	if (!rc)
+		rc = nub_vmem_unmap(ops, l->scratch_gva + l->exn_stack_guard_offset, PAGE);
+	if (rc)
+		return nub_error_set(err, rc, "mapping scratch: %s", nub_strerror(rc));
+	return 0;
+}
+
+static int build_elf_tables(const struct nub_layout *l, const struct nub_elf_image *img,
+			    uint32_t init_perms, struct nub_vmem_buf *buf, struct nub_error *err)
+{
+	struct nub_vmem_ops ops;
+	int rc;
+
+	nub_vmem_buf_ops(buf, &ops);
+	rc = map_range(&ops, l->peb_gpa, l->peb_gpa, PAGE, NUB_VMEM_R, err);
+	for (unsigned i = 0; !rc && i < img->nsegs; i++) {
+		const struct nub_elf_segment *sg = &img->segs[i];
+		rc = map_range(&ops, l->image_gpa + sg->offset, l->image_gpa + sg->offset, sg->size,
+			       sg->perms, err);
+	}
+	if (!rc && l->init_data_size)
+		rc = map_range(&ops, l->init_data_gpa, l->init_data_gpa,
+			       (l->init_data_size + PAGE - 1) & ~(PAGE - 1), init_perms | NUB_VMEM_R,
+			       err);
+	if (!rc && l->heap_size)
+		rc = map_range(&ops, l->heap_gpa, l->heap_gpa, l->heap_size,
+			       NUB_VMEM_R | NUB_VMEM_W, err);
+	if (!rc)
+		rc = map_scratch(&ops, l, err);
+	return rc;
+}
+
+static uint64_t family_of(const struct nub_layout *l, const uint8_t *image, uint64_t len)
+{
+	XXH64_state_t *st = XXH64_createState();
+	uint64_t h;
+
+	XXH64_reset(st, 0x6e7562);
+	XXH64_update(st, image, len);
+	XXH64_update(st, &l->scratch_size, sizeof(l->scratch_size));
+	XXH64_update(st, &l->pt_reserve, sizeof(l->pt_reserve));
+	XXH64_update(st, &l->input_offset, sizeof(l->input_offset));
+	XXH64_update(st, &l->output_offset, sizeof(l->output_offset));
+	XXH64_update(st, &l->stack_top_offset, sizeof(l->stack_top_offset));
+	h = XXH64_digest(st);
+	XXH64_freeState(st);
+	return h;
+}
+
+static int write_contents(struct nub_snapshot *s, const struct nub_elf_image *img,
+			  const void *init_data, const struct nub_vmem_buf *buf,
+			  struct nub_error *err)
+{
+	const struct nub_layout *l = &s->layout;
+	struct nub_peb peb;
+	void *image;
+	int rc;
+
+	image = calloc(1, img->size ? img->size : 1);
+	if (!image)
+		return nub_error_set(err, NUB_ENOMEM, "out of memory placing the ELF image");
+	rc = nub_elf_place(img, l->image_gpa, image, img->size, err);
+	if (!rc)
+		rc = nub_shmem_write(s->mem, l->image_gpa - NUB_BASE_GPA, image, img->size, err);
+	if (!rc)
+		s->family = family_of(l, image, img->size);
+	free(image);
+	if (rc)
+		return rc;
+	nub_layout_fill_peb(l, &peb);
+	rc = nub_shmem_write(s->mem, l->peb_gpa - NUB_BASE_GPA, &peb, sizeof(peb), err);
+	if (!rc && l->init_data_size)
+		rc = nub_shmem_write(s->mem, l->init_data_gpa - NUB_BASE_GPA, init_data,
+				     l->init_data_size, err);
+	if (!rc)
+		rc = nub_shmem_write(s->mem, s->visible_size, nub_vmem_buf_bytes(buf), s->pt_size,
+				     err);
+	return rc;
+}
+
+int nub_snapshot_from_elf(const struct nub_layout_config *lcfg, const struct nub_elf_image *img,
+			  const void *init_data, struct nub_snapshot **out,
+			  struct nub_error *err)
+{
+	struct nub_vmem_buf buf;
+	struct nub_snapshot *s;
+	int rc;
+
+	if (lcfg->init_data_size && !init_data)
+		return nub_error_set(err, NUB_EINVAL, "init_data_size %llu with no init data",
+				     (unsigned long long)lcfg->init_data_size);
+	s = nub_snapshot_new_empty();
+	if (!s)
+		return nub_error_set(err, NUB_ENOMEM, "out of memory creating a snapshot");
+	rc = nub_layout_compute(lcfg, img->size, &s->layout, err);
+	if (rc)
+		goto free_snapshot;
+	rc = nub_vmem_buf_init(&buf, s->layout.pt_gpa, s->layout.pt_reserve, err);
+	if (rc)
+		goto free_snapshot;
+	rc = build_elf_tables(&s->layout, img, lcfg->init_data_perms, &buf, err);
+	if (rc)
+		goto free_tables;
+	s->visible_size = s->layout.snapshot_size;
+	s->pt_size = nub_vmem_buf_used(&buf);
+	rc = nub_shmem_create(s->visible_size + s->pt_size, &s->mem, err);
+	if (rc)
+		goto free_tables;
+	rc = write_contents(s, img, init_data, &buf, err);
+	if (rc)
+		goto free_tables;
+	rc = nub_shmem_seal(s->mem, err);
+	if (rc)
+		goto free_tables;
+	s->entry_gva = s->layout.image_gpa + img->entry_offset;
+	nub_snapshot_rehash(s);
+	nub_vmem_buf_free(&buf);
+	*out = s;
+	return 0;
+free_tables:
+	nub_vmem_buf_free(&buf);
+free_snapshot:
+	nub_snapshot_unref(s);
+	return rc;
+}
+
+/* ---- capture ---- */
+
+struct capture {
+	const struct nub_capture_src *src;
+	const struct nub_layout *l;
+	uint64_t snap_pages, scratch_pages;
+	uint32_t *new_index;  /* per source page: 0 = unseen, else packed index + 1 */
+	uint32_t *order;      /* packed index -> source page */
+	uint32_t count;
+	struct nub_vmem_buf buf;
+};
+
+/* Source page number of a GPA in [snapshot | scratch], or -1 if the guest
+ * points a mapping at memory that belongs to neither (it would fault; it is
+ * not captured). */
+static int64_t source_page(const struct capture *c, nub_gpa_t gpa)
+{
+	const struct nub_layout *l = c->l;
+
+	if (gpa >= NUB_BASE_GPA && gpa - NUB_BASE_GPA < c->src->base->visible_size)
+		return (int64_t)((gpa - NUB_BASE_GPA) / PAGE);
+	if (gpa >= l->scratch_gpa && gpa - l->scratch_gpa < l->scratch_size)
+		return (int64_t)(c->snap_pages + (gpa - l->scratch_gpa) / PAGE);
+	return -1;
+}
+
+static int capture_page(struct capture *c, nub_gva_t va, nub_gpa_t pa, uint32_t kind,
+			uint32_t perms, const struct nub_vmem_ops *ops, struct nub_error *err)
+{
+	int64_t sp = source_page(c, pa);
+	struct nub_vmem_mapping m = {.gva = va, .len = PAGE};
+
+	if (sp < 0)
+		return 0;
+	if (!c->new_index[sp]) {
+		c->order[c->count] = (uint32_t)sp;
+		c->new_index[sp] = ++c->count;
+	}
+	m.gpa = NUB_BASE_GPA + (uint64_t)(c->new_index[sp] - 1) * PAGE;
+	if (kind == NUB_VMEM_COW || (perms & NUB_VMEM_W)) {
+		m.kind = NUB_VMEM_COW;
+		m.perms = perms & ~NUB_VMEM_W;
+	} else {
+		m.kind = NUB_VMEM_BASIC;
+		m.perms = perms;
+	}
+	int rc = nub_vmem_map(ops, &m);
+	if (rc)
+		return nub_error_set(err, rc, "capture: rebuilding the mapping of 0x%llx: %s",
+				     (unsigned long long)va, nub_strerror(rc));
+	return 0;
+}
+
+static int capture_walk(struct capture *c, struct nub_error *err)
+{
+	const struct nub_layout *l = c->l;
+	struct nub_vmem_resolver res;
+	struct nub_vmem_ops live, out;
+	struct nub_vmem_iter it;
+	struct nub_vmem_mapping run;
+	int rc;
+
+	nub_vmem_resolver_init(&res);
+	nub_vmem_resolver_add(&res, NUB_BASE_GPA, c->src->base->visible_size,
+			      nub_shmem_host(c->src->base->mem), 0);
+	nub_vmem_resolver_add(&res, l->scratch_gpa, l->scratch_size,
+			      nub_shmem_host(c->src->scratch), 0);
+	nub_vmem_resolver_ops(&res, c->src->root, &live);
+	nub_vmem_buf_ops(&c->buf, &out);
+	/* Everything below scratch; scratch itself is per-sandbox and is
+	 * re-mapped fresh from the layout. */
+	nub_vmem_iter_init(&it, &live, 0, l->scratch_gva);
+	while ((rc = nub_vmem_iter_next(&it, &run)) == 1) {
+		for (uint64_t off = 0; off < run.len; off += PAGE) {
+			rc = capture_page(c, run.gva + off, run.gpa + off, run.kind, run.perms,
+					  &out, err);
+			if (rc)
+				return rc;
+		}
+	}
+	if (rc < 0)
+		return nub_error_set(err, rc, "capture: walking the live page tables: %s",
+				     nub_strerror(rc));
+	return map_scratch(&out, l, err);
+}
+
+static int capture_copy(struct capture *c, struct nub_snapshot *s, struct nub_error *err)
+{
+	const uint8_t *snap = nub_shmem_host(c->src->base->mem);
+	uint8_t page[PAGE];
+	int rc = 0;
+
+	for (uint32_t i = 0; !rc && i < c->count; i++) {
+		uint64_t sp = c->order[i];
+		const void *src;
+		if (sp < c->snap_pages) {
+			src = snap + sp * PAGE; /* immutable, host-built: trusted */
+		} else {
+			/* Scratch is guest-writable: through the accessor. */
+			rc = nub_shmem_read(c->src->scratch, (sp - c->snap_pages) * PAGE, page,
+					    PAGE, err);
+			src = page;
+		}
+		if (!rc)
+			rc = nub_shmem_write(s->mem, (uint64_t)i * PAGE, src, PAGE, err);
+	}
+	if (!rc)
+		rc = nub_shmem_write(s->mem, s->visible_size, nub_vmem_buf_bytes(&c->buf),
+				     s->pt_size, err);
+	return rc;
+}
+
+int nub_snapshot_capture(const struct nub_capture_src *src, struct nub_snapshot **out,
+			 struct nub_error *err)
+{
+	struct capture c = {.src = src, .l = &src->base->layout};
+	struct nub_snapshot *s;
+	int rc;
+
+	c.snap_pages = src->base->visible_size / PAGE;
+	c.scratch_pages = c.l->scratch_size / PAGE;
+	c.new_index = calloc(c.snap_pages + c.scratch_pages, sizeof(*c.new_index));
+	c.order = calloc(c.snap_pages + c.scratch_pages, sizeof(*c.order));
+	s = nub_snapshot_new_empty();
+	if (!c.new_index || !c.order || !s) {
+		rc = nub_error_set(err, NUB_ENOMEM, "out of memory capturing a snapshot");
+		goto free_index;
+	}
+	s->layout = *c.l;
+	rc = nub_vmem_buf_init(&c.buf, c.l->pt_gpa, c.l->pt_reserve, err);
+	if (rc)
+		goto free_index;
+	rc = capture_walk(&c, err);
+	if (rc)
+		goto free_tables;
+	s->visible_size = (uint64_t)c.count * PAGE;
+	s->pt_size = nub_vmem_buf_used(&c.buf);
+	rc = nub_shmem_create(s->visible_size + s->pt_size, &s->mem, err);
+	if (!rc)
+		rc = capture_copy(&c, s, err);
+	if (!rc)
+		rc = nub_shmem_seal(s->mem, err);
+	if (rc)
+		goto free_tables;
+	s->entry_gva = src->base->entry_gva;
+	s->dispatch_gva = src->dispatch_gva;
+	s->has_cpu = 1;
+	s->regs = *src->regs;
+	s->sregs = *src->sregs;
+	s->generation = src->generation;
+	s->family = src->base->family;
+	nub_snapshot_rehash(s);
+	nub_vmem_buf_free(&c.buf);
+	free(c.order);
+	free(c.new_index);
+	*out = s;
+	return 0;
+free_tables:
+	nub_vmem_buf_free(&c.buf);
+free_index:
+	free(c.order);
+	free(c.new_index);
+	nub_snapshot_unref(s);
+	return rc;
+}
+
+/* ---- restore ---- */
+
+int nub_snapshot_compatible(const struct nub_snapshot *a, const struct nub_snapshot *b)
+{
+	return a->family == b->family;
+}
+
+static int write_bookkeeping(const struct nub_snapshot *snap, struct nub_shmem *scratch,
+			     uint64_t generation, struct nub_error *err)
+{
+	const struct nub_layout *l = &snap->layout;
+	const uint64_t top = l->scratch_size;
+	const struct {
+		uint64_t off, val;
+	} words[] = {
+		{NUB_SCRATCH_TOP_SIZE, l->scratch_size},
+		{NUB_SCRATCH_TOP_ALLOCATOR, l->scratch_gpa + l->alloc_offset},
+		{NUB_SCRATCH_TOP_SNAPSHOT_PT, NUB_BASE_GPA + snap->visible_size},
+		{NUB_SCRATCH_TOP_GENERATION, generation},
+		{NUB_SCRATCH_TOP_ALLOC_LIMIT, l->scratch_gpa + l->alloc_limit_offset},
+	};
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < sizeof(words) / sizeof(words[0]); i++)
+		rc = nub_shmem_write_u64(scratch, top - words[i].off, words[i].val, err);
+	if (!rc)
+		rc = nub_shmem_write_u64(scratch, l->input_offset, NUB_BUF_HEADER, err);
+	if (!rc)
+		rc = nub_shmem_write_u64(scratch, l->output_offset, NUB_BUF_HEADER, err);
+	return rc;
+}
+
+int nub_snapshot_restore_scratch(const struct nub_snapshot *snap, struct nub_shmem *scratch,
+				 uint64_t generation, enum nub_zero_method *zero_method,
+				 uint64_t *bytes, struct nub_error *err)
+{
+	const struct nub_layout *l = &snap->layout;
+	const uint8_t *tables = (const uint8_t *)nub_shmem_host(snap->mem) + snap->visible_size;
+	int rc;
+
+	if (nub_shmem_size(scratch) != l->scratch_size)
+		return nub_error_set(err, NUB_EMISMATCH, "scratch is %llu bytes, snapshot needs %llu",
+				     (unsigned long long)nub_shmem_size(scratch),
+				     (unsigned long long)l->scratch_size);
+	if (snap->pt_size > l->pt_reserve)
+		return nub_error_set(err, NUB_EFULL,
+				     "snapshot page tables (%llu bytes) exceed pt_reserve %llu",
+				     (unsigned long long)snap->pt_size,
+				     (unsigned long long)l->pt_reserve);
+	rc = nub_shmem_zero(scratch, 0, l->scratch_size, zero_method, err);
+	if (!rc)
+		rc = nub_shmem_write(scratch, l->pt_offset, tables, snap->pt_size, err);
+	if (!rc)
+		rc = write_bookkeeping(snap, scratch, generation, err);
+	if (bytes)
+		*bytes = snap->pt_size + 7 * sizeof(uint64_t);
+	return rc;
+}
+
+static void segment_flat(struct nub_segment *s, uint16_t sel, uint8_t type, uint8_t l)
+{
+	memset(s, 0, sizeof(*s));
+	s->base = 0;
+	s->limit = 0xffffffff;
+	s->selector = sel;
+	s->type = type;
+	s->present = 1;
+	s->s = 1;
+	s->l = l;
+	s->db = l ? 0 : 1;
+	s->g = 1;
+}
+
+void nub_snapshot_initial_cpu(const struct nub_snapshot *snap, struct nub_regs *regs,
+			      struct nub_sregs *sregs)
+{
+	const struct nub_layout *l = &snap->layout;
+
+	memset(regs, 0, sizeof(*regs));
+	regs->rip = snap->entry_gva;
+	regs->rsp = l->scratch_gva + l->stack_top_offset;
+	regs->rdi = l->peb_gpa; /* identity-mapped */
+	regs->rflags = 2;
+
+	memset(sregs, 0, sizeof(*sregs));
+	segment_flat(&sregs->cs, 0x8, 0xb, 1);
+	segment_flat(&sregs->ds, 0x10, 0x3, 0);
+	sregs->es = sregs->ss = sregs->fs = sregs->gs = sregs->ds;
+	/* A usable TR is required for VM entry; the runtime loads its own. */
+	sregs->tr.type = 0xb;
+	sregs->tr.present = 1;
+	sregs->tr.limit = 0x67;
+	sregs->tr.selector = 0x18;
+	sregs->ldt.unusable = 1;
+	sregs->ldt.type = 0x2;
+	sregs->cr0 = 0x80050033;  /* PG | WP | NE | ET | MP | PE */
+	sregs->cr4 = 0x620;       /* OSXMMEXCPT | OSFXSR | PAE */
+	sregs->efer = 0xd00;      /* NXE | LMA | LME */
+	sregs->cr3 = l->pt_gpa;
+	sregs->apic_base = 0xfee00900;
+}

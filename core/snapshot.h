@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Snapshots: immutable guest memory images (guest-visible part + the page
+ * tables that map it and scratch), built from an ELF or captured from a
+ * running sandbox, plus the vCPU state to resume from.
+ */
+#ifndef NUB_CORE_SNAPSHOT_H
+#define NUB_CORE_SNAPSHOT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <nub/backend.h>
+#include <nub/error.h>
+#include <nub/nub.h>
+
+#include "elf.h"
+#include "layout.h"
+#include "shmem.h"
+
+struct nub_snapshot {
+	atomic_int refs;
+	/* Sealed region: [0, visible_size) is mapped read-only into the VM at
+	 * NUB_BASE_GPA; [visible_size, +pt_size) holds the page tables, built
+	 * for their live address in scratch (layout.pt_gpa) and copied there
+	 * at every restore. */
+	struct nub_shmem *mem;
+	uint64_t visible_size;
+	uint64_t pt_size;
+	struct nub_layout layout; /* scratch side must match to restore */
+	nub_gva_t entry_gva;      /* the guest's init entry point */
+	nub_gva_t dispatch_gva;   /* 0: not initialised yet, run init first */
+	int has_cpu;              /* captured: regs/sregs below are valid */
+	struct nub_regs regs;
+	struct nub_sregs sregs;
+	uint64_t generation;
+	uint64_t family;          /* same ELF + layout => same family */
+	uint8_t hash[16];
+};
+
+/* An empty snapshot with one reference (for loaders). */
+struct nub_snapshot *nub_snapshot_new_empty(void);
+/* Recompute s->hash from its memory and resume state. */
+void nub_snapshot_rehash(struct nub_snapshot *s);
+
+/* Build a snapshot from a loaded ELF: layout, PEB, image, init data, page
+ * tables (writable => CoW, read-only => basic), scratch mapping, hash. */
+int nub_snapshot_from_elf(const struct nub_layout_config *lcfg, const struct nub_elf_image *img,
+			  const void *init_data, struct nub_snapshot **out,
+			  struct nub_error *err);
+
+/* Capture from live memory: walk the tables rooted at `root` (in scratch),
+ * copy each mapped page once (deduplicated by GPA), pack, rebuild tables
+ * (writable => CoW), hash. `base` supplies layout and family. */
+struct nub_capture_src {
+	const struct nub_snapshot *base; /* snapshot currently mapped */
+	struct nub_shmem *scratch;
+	nub_gpa_t root;
+	const struct nub_regs *regs;
+	const struct nub_sregs *sregs;
+	nub_gva_t dispatch_gva;
+	uint64_t generation;
+};
+int nub_snapshot_capture(const struct nub_capture_src *src, struct nub_snapshot **out,
+			 struct nub_error *err);
+
+/* Prepare scratch for running from `snap`: zero it, write bookkeeping and
+ * buffer headers, copy the page tables in. *zero_method reports how it was
+ * zeroed; *bytes the bytes the host wrote. */
+int nub_snapshot_restore_scratch(const struct nub_snapshot *snap, struct nub_shmem *scratch,
+				 uint64_t generation, enum nub_zero_method *zero_method,
+				 uint64_t *bytes, struct nub_error *err);
+
+/* Whether a sandbox built around `a`'s layout can restore to `b`. */
+int nub_snapshot_compatible(const struct nub_snapshot *a, const struct nub_snapshot *b);
+
+/* vCPU state to start a snapshot's init (no captured state): long mode,
+ * CR3 = live tables, RIP = entry, RSP = stack top, RDI = PEB. */
+void nub_snapshot_initial_cpu(const struct nub_snapshot *snap, struct nub_regs *regs,
+			      struct nub_sregs *sregs);
+
+#endif

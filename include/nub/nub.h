@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file nub.h
+ * The sandbox API a host program uses.
+ *
+ * Life of a sandbox:
+ *   1. nub_config_init(&cfg), adjust sizes/backend/log callback;
+ *   2. create it from a guest ELF (path or buffer), a snapshot, or a saved
+ *      snapshot file: nub_sandbox_create_*;
+ *   3. register host functions the guest may call: nub_sandbox_register;
+ *   4. nub_sandbox_evolve: choose the backend, create the VM, run the
+ *      guest's initialisation until it halts, and capture the result as the
+ *      sandbox's base snapshot;
+ *   5. nub_sandbox_call any number of times; nub_sandbox_snapshot and
+ *      nub_sandbox_restore at will;
+ *   6. nub_sandbox_free (valid in every state).
+ *
+ * Errors: every function returns 0 or a negative enum nub_err. Functions
+ * taking a sandbox also store the code and a message naming what happened on
+ * the handle (nub_sandbox_last_error). After a guest abort, fault, triple
+ * fault, bad memory access, unknown port, corrupt buffer, cancellation or
+ * timeout the sandbox is poisoned: calls fail with NUB_EPOISONED until
+ * nub_sandbox_restore succeeds.
+ *
+ * Threading: a sandbox is used by one thread at a time, except
+ * nub_sandbox_interrupt, which any thread may call at any time. Distinct
+ * sandboxes are independent (no global state); snapshots are immutable and
+ * may be shared by sandboxes on any threads.
+ */
+#ifndef NUB_NUB_H
+#define NUB_NUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct nub_sandbox;
+struct nub_snapshot;
+
+/**
+ * A host function the guest can call with nub_call_host(). `in`/`in_len`
+ * are the request bytes (copied out of guest memory, valid during the
+ * call). Write up to `out_cap` response bytes to `out` and their count to
+ * *out_len. Return 0, or a negative status that the guest receives (the
+ * sandbox is not poisoned by it).
+ */
+typedef int32_t (*nub_host_fn)(void *user, const uint8_t *in, size_t in_len, uint8_t *out,
+			       size_t out_cap, size_t *out_len);
+
+/** Receives guest log lines at or below cfg.log_level. `msg` is not
+ * NUL-terminated guest text of `len` bytes (already length-checked). */
+typedef void (*nub_log_fn)(void *user, int level, const char *msg, size_t len);
+
+/** Sandbox configuration. Initialise with nub_config_init, then override. */
+struct nub_config {
+	uint32_t struct_size;     /**< set by nub_config_init */
+	const char *backend;      /**< NULL: $NUB_BACKEND, else "auto" */
+	const char *backend_options; /**< passed to the backend (mock: native guest) */
+	uint64_t heap_size;       /**< guest heap, default 1 MiB */
+	uint64_t scratch_size;    /**< private scratch; 0 = computed from the rest */
+	uint64_t input_size;      /**< host-to-guest buffer, default 64 KiB */
+	uint64_t output_size;     /**< guest-to-host buffer, default 64 KiB */
+	uint64_t stack_size;      /**< guest stack, default 64 KiB */
+	uint64_t exn_stack_size;  /**< exception stack, default 16 KiB */
+	const void *init_data;    /**< optional blob mapped for the guest; copied */
+	uint64_t init_data_size;
+	uint32_t init_data_perms; /**< NUB_VMEM_R/W/X; default R */
+	uint32_t log_level;       /**< enum nub_log_level; lines above are dropped */
+	nub_log_fn log_fn;        /**< NULL: guest logs are discarded */
+	void *log_user;
+	uint64_t call_timeout_us; /**< 0: none; else calls are interrupted after it */
+};
+
+/** Fill *cfg with the documented defaults. */
+void nub_config_init(struct nub_config *cfg);
+
+/**
+ * Create a sandbox from a guest ELF file. The ELF is loaded, checked and
+ * turned into a snapshot; no VM exists until nub_sandbox_evolve. The config
+ * is copied. On failure *out is NULL and err (may be NULL) says why:
+ * NUB_ENOTFOUND/NUB_EIO (file), NUB_EELF, NUB_EABI, NUB_EINVAL (config).
+ */
+int nub_sandbox_create_from_elf(const struct nub_config *cfg, const char *path,
+				struct nub_sandbox **out, struct nub_error *err);
+
+/** Same from an ELF image in memory (copied; the caller keeps `elf`). */
+int nub_sandbox_create_from_buffer(const struct nub_config *cfg, const void *elf, size_t len,
+				   struct nub_sandbox **out, struct nub_error *err);
+
+/**
+ * Create a sandbox that starts from `snap` (shared, not copied: the sandbox
+ * takes a reference). Sizes in cfg are ignored: the snapshot's layout
+ * decides. The sandbox still needs nub_sandbox_evolve (which, for a snapshot
+ * captured after initialisation, runs no guest code).
+ */
+int nub_sandbox_create_from_snapshot(const struct nub_config *cfg, struct nub_snapshot *snap,
+				     struct nub_sandbox **out, struct nub_error *err);
+
+/** Load a snapshot saved with nub_snapshot_save and create a sandbox from it. */
+int nub_sandbox_create_from_file(const struct nub_config *cfg, const char *path,
+				 struct nub_sandbox **out, struct nub_error *err);
+
+/**
+ * Register host function `id` (replacing an earlier one). Allowed before and
+ * after evolve. NUB_EINVAL for a NULL fn or id >= NUB_MAX_HOST_FNS.
+ */
+int nub_sandbox_register(struct nub_sandbox *sb, uint32_t id, nub_host_fn fn, void *user);
+#define NUB_MAX_HOST_FNS 256u
+
+/**
+ * Create the VM on the configured backend and run the guest's init. Errors:
+ * the loader's (NUB_ENOTFOUND, NUB_EPROBE, ...), backend failures, and the
+ * guest failures listed for nub_sandbox_call. NUB_ESTATE if already evolved.
+ */
+int nub_sandbox_evolve(struct nub_sandbox *sb);
+
+/**
+ * Call guest function `fn_id` with `in_len` bytes of input. On success the
+ * guest's status is in *status (0 or the guest's negative code; NUB_ENOTFOUND
+ * for an unknown id) and up to `out_cap` result bytes in `out`, the full
+ * length in *out_len (NUB_ERANGE if it did not fit). Host calls, logs and
+ * aborts made by the guest are served during the call. Errors that poison
+ * the sandbox: NUB_EGUEST_ABORT, NUB_EGUEST_FAULT, NUB_ETRIPLE_FAULT,
+ * NUB_EMMIO, NUB_EPORT, NUB_ECORRUPT, NUB_ECANCELLED, NUB_ETIMEDOUT,
+ * NUB_EBACKEND. NUB_EPOISONED while poisoned, NUB_ESTATE before evolve.
+ */
+int nub_sandbox_call(struct nub_sandbox *sb, uint32_t fn_id, const void *in, size_t in_len,
+		     void *out, size_t out_cap, size_t *out_len, int32_t *status);
+
+/**
+ * Capture the sandbox's current memory and CPU state as a new immutable
+ * snapshot (*out holds one reference; release with nub_snapshot_unref).
+ * NUB_EPOISONED if poisoned, NUB_ESTATE before evolve.
+ */
+int nub_sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **out);
+
+/**
+ * Restore to `snap` (NULL: the base snapshot taken by evolve). The snapshot
+ * must come from the same ELF and layout (NUB_EMISMATCH otherwise). Clears
+ * poisoning. Cost is proportional to what the guest dirtied.
+ */
+int nub_sandbox_restore(struct nub_sandbox *sb, struct nub_snapshot *snap);
+
+/**
+ * Stop the call in progress with NUB_ECANCELLED. Any thread, any time; a
+ * request that races with the start of a call still stops that call; with
+ * no call in progress it does nothing. Returns 0 or NUB_ESYS.
+ */
+int nub_sandbox_interrupt(struct nub_sandbox *sb);
+
+/** Host-authoritative guest counter (visible to the guest, never read back). */
+int nub_sandbox_counter_add(struct nub_sandbox *sb, int64_t delta);
+uint64_t nub_sandbox_counter(const struct nub_sandbox *sb);
+
+/** The last error's code and message on this sandbox ("" if none). */
+int nub_sandbox_last_error_code(const struct nub_sandbox *sb);
+const char *nub_sandbox_last_error(const struct nub_sandbox *sb);
+
+/** Name of the backend in use ("" before evolve). */
+const char *nub_sandbox_backend_name(const struct nub_sandbox *sb);
+
+/** Per-sandbox counters, for benchmarks and tests. */
+struct nub_sandbox_stats {
+	uint64_t vm_exits;        /**< exits handled since creation */
+	uint64_t calls;           /**< guest calls made */
+	uint64_t host_calls;      /**< host functions served */
+	uint64_t restores;        /**< restores done */
+	uint64_t restore_bytes;   /**< bytes written by the host during restores */
+	uint64_t restore_zero_madvise; /**< restores that zeroed scratch by madvise */
+};
+void nub_sandbox_stats(const struct nub_sandbox *sb, struct nub_sandbox_stats *st);
+
+/** Free the sandbox in any state. NULL accepted. */
+void nub_sandbox_free(struct nub_sandbox *sb);
+
+/** Snapshots: immutable, reference-counted, shareable across threads. */
+struct nub_snapshot *nub_snapshot_ref(struct nub_snapshot *snap);
+void nub_snapshot_unref(struct nub_snapshot *snap);
+/** 128-bit content hash (XXH3-128): equal hashes = equal snapshots. */
+void nub_snapshot_hash(const struct nub_snapshot *snap, uint8_t hash[16]);
+/** Bytes of guest memory the snapshot holds (guest-visible part). */
+uint64_t nub_snapshot_memory_size(const struct nub_snapshot *snap);
+
+/**
+ * Save to a file (versioned header + memory + hash) / load it back. Load
+ * checks the header, sizes and hash: a truncated or corrupt file gives
+ * NUB_ECORRUPT naming the file and what is wrong.
+ */
+int nub_snapshot_save(const struct nub_snapshot *snap, const char *path, struct nub_error *err);
+int nub_snapshot_load(const char *path, struct nub_snapshot **out, struct nub_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,680 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The sandbox lifecycle on the mock backend with its native guests: the
+ * real guest ELFs are loaded, laid out and snapshotted exactly as for KVM;
+ * the mock runs the native build of the same functions on that memory.
+ */
+#include <dirent.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nub/guest_abi.h>
+#include <nub/nub.h>
+
+#include "../../backends/mock/native_ids.h"
+#include "nub_test.h"
+
+static const char *guest(const char *name)
+{
+	static _Thread_local char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s.elf", nub_test_env("NUB_GUEST_DIR"), name);
+	return path;
+}
+
+static struct nub_sandbox *make_sandbox(const char *elf, const char *prog, struct nub_config *c)
+{
+	static _Thread_local char opts[64];
+	struct nub_config cfg;
+	struct nub_error err = {0};
+	struct nub_sandbox *sb = NULL;
+
+	if (!c) {
+		nub_config_init(&cfg);
+		c = &cfg;
+	}
+	snprintf(opts, sizeof(opts), "native=%s", prog);
+	c->backend = "mock";
+	c->backend_options = opts;
+	if (nub_sandbox_create_from_elf(c, guest(elf), &sb, &err))
+		fail_msg("create %s: %s", elf, err.msg);
+	if (nub_sandbox_evolve(sb))
+		fail_msg("evolve %s: %s", elf, nub_sandbox_last_error(sb));
+	return sb;
+}
+
+static int32_t call(struct nub_sandbox *sb, uint32_t id, const void *in, size_t len, void *out,
+		    size_t cap, size_t *out_len)
+{
+	int32_t status = -1;
+	size_t n = 0;
+	int rc = nub_sandbox_call(sb, id, in, len, out, cap, out_len ? out_len : &n, &status);
+
+	if (rc)
+		fail_msg("call %u: %s (%s)", id, nub_sandbox_last_error(sb), nub_strerror(rc));
+	return status;
+}
+
+static uint64_t heap_sum(struct nub_sandbox *sb, uint32_t first, uint32_t count, uint8_t value)
+{
+	uint8_t in[9];
+	uint64_t sum = 0;
+
+	memcpy(in, &first, 4);
+	memcpy(in + 4, &count, 4);
+	in[8] = value;
+	assert_int_equal(call(sb, NUB_TEST_WRITE_PAGES, in, sizeof(in), &sum, sizeof(sum), NULL),
+			 0);
+	return sum;
+}
+
+/* ---- calls ---- */
+
+struct log_capture {
+	int lines;
+	char last[128];
+};
+
+static void capture_log(void *user, int level, const char *msg, size_t len)
+{
+	struct log_capture *lc = user;
+
+	(void)level;
+	lc->lines++;
+	snprintf(lc->last, sizeof(lc->last), "%.*s", (int)len, msg);
+}
+
+static void test_hello_greets_and_logs(void **state)
+{
+	struct log_capture lc = {0};
+	struct nub_config cfg;
+	char out[64];
+	size_t n = 0;
+
+	(void)state;
+	nub_config_init(&cfg);
+	cfg.log_fn = capture_log;
+	cfg.log_user = &lc;
+	struct nub_sandbox *sb = make_sandbox("hello", "hello", &cfg);
+	assert_string_equal(nub_sandbox_backend_name(sb), "mock");
+	assert_int_equal(call(sb, NUB_HELLO_GREET, "world", 5, out, sizeof(out), &n), 0);
+	assert_int_equal(n, 12);
+	assert_memory_equal(out, "hello, world", 12);
+	assert_int_equal(lc.lines, 1);
+	assert_string_equal(lc.last, "greeting world");
+	/* Unknown ids come back as a status, not a failure. */
+	assert_int_equal(call(sb, 99, NULL, 0, out, sizeof(out), &n), NUB_ENOTFOUND);
+	nub_sandbox_free(sb);
+}
+
+static void test_calc(void **state)
+{
+	int64_t args[3] = {40, 2, 100}, r = 0;
+
+	(void)state;
+	struct nub_sandbox *sb = make_sandbox("calc", "calc", NULL);
+	assert_int_equal(call(sb, NUB_CALC_ADD, args, 16, &r, sizeof(r), NULL), 0);
+	assert_int_equal(r, 42);
+	assert_int_equal(call(sb, NUB_CALC_SUM, args, 24, &r, sizeof(r), NULL), 0);
+	assert_int_equal(r, 142);
+	int64_t n = 50;
+	assert_int_equal(call(sb, NUB_CALC_FIB, &n, 8, &r, sizeof(r), NULL), 0);
+	assert_int_equal(r, 12586269025ll);
+	nub_sandbox_free(sb);
+}
+
+static int32_t host_upper(void *user, const uint8_t *in, size_t len, uint8_t *out, size_t cap,
+			  size_t *out_len)
+{
+	(*(int *)user)++;
+	if (len > cap)
+		return NUB_ERANGE;
+	for (size_t i = 0; i < len; i++)
+		out[i] = (uint8_t)(in[i] >= 'a' && in[i] <= 'z' ? in[i] - 32 : in[i]);
+	*out_len = len;
+	return 0;
+}
+
+static void test_host_call(void **state)
+{
+	uint8_t in[16], out[64];
+	size_t n = 0;
+	int calls = 0;
+	uint32_t id = 7;
+
+	(void)state;
+	struct nub_sandbox *sb = make_sandbox("tests", "tests", NULL);
+	assert_int_equal(nub_sandbox_register(sb, 7, host_upper, &calls), 0);
+	memcpy(in, &id, 4);
+	memcpy(in + 4, "quiet", 5);
+	assert_int_equal(call(sb, NUB_TEST_CALL_HOST, in, 9, out, sizeof(out), &n), 0);
+	assert_int_equal(n, 16);
+	assert_memory_equal(out, "host said: QUIET", 16);
+	assert_int_equal(calls, 1);
+	/* An unregistered host function reaches the guest as a status. */
+	id = 8;
+	memcpy(in, &id, 4);
+	assert_int_equal(call(sb, NUB_TEST_CALL_HOST, in, 9, out, sizeof(out), &n), NUB_ENOTFOUND);
+	struct nub_sandbox_stats st;
+	nub_sandbox_stats(sb, &st);
+	assert_int_equal(st.host_calls, 2);
+	nub_sandbox_free(sb);
+}
+
+static void test_register_rejects_bad_input(void **state)
+{
+	(void)state;
+	struct nub_sandbox *sb = make_sandbox("tests", "tests", NULL);
+	assert_int_equal(nub_sandbox_register(sb, NUB_MAX_HOST_FNS, host_upper, NULL), NUB_EINVAL);
+	assert_non_null(strstr(nub_sandbox_last_error(sb), "id out of range"));
+	assert_int_equal(nub_sandbox_register(sb, 1, NULL, NULL), NUB_EINVAL);
+	nub_sandbox_free(sb);
+}
+
+/* ---- CoW, snapshot, restore ---- */
+
+static void test_cow_and_restore(void **state)
+{
+	(void)state;
+	struct nub_sandbox *sb = make_sandbox("tests", "tests", NULL);
+	uint64_t clean = heap_sum(sb, 0, 0, 0);
+	uint64_t dirty = heap_sum(sb, 1, 3, 1);
+
+	assert_int_equal(dirty, clean + 3 * NUB_PAGE_SIZE);
+	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	assert_int_equal(heap_sum(sb, 0, 0, 0), clean);
+	nub_sandbox_free(sb);
+}
+
+static void test_capture_restore_and_share(void **state)
+{
+	struct nub_snapshot *snap = NULL;
+	struct nub_sandbox *other = NULL;
+	struct nub_config cfg;
+	struct nub_error err = {0};
+
+	(void)state;
+	struct nub_sandbox *sb = make_sandbox("tests", "tests", NULL);
+	uint64_t clean = heap_sum(sb, 0, 0, 0);
+	uint64_t v = heap_sum(sb, 2, 5, 7);
+	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
+	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	assert_int_equal(heap_sum(sb, 0, 0, 0), clean);
+	assert_int_equal(nub_sandbox_restore(sb, snap), 0);
+	assert_int_equal(heap_sum(sb, 0, 0, 0), v);
+
+	/* A fresh sandbox from the captured snapshot sees the same memory
+	 * without running init. */
+	nub_config_init(&cfg);
+	cfg.backend = "mock";
+	cfg.backend_options = "native=tests";
+	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, snap, &other, &err), 0);
+	assert_int_equal(nub_sandbox_evolve(other), 0);
+	assert_int_equal(heap_sum(other, 0, 0, 0), v);
+	nub_snapshot_unref(snap);
+	nub_sandbox_free(other);
+	nub_sandbox_free(sb);
+}
+
+static void test_restore_refuses_foreign_snapshot(void **state)
+{
+	struct nub_snapshot *snap = NULL;
+
+	(void)state;
+	struct nub_sandbox *a = make_sandbox("tests", "tests", NULL);
+	struct nub_sandbox *b = make_sandbox("hello", "hello", NULL);
+	assert_int_equal(nub_sandbox_snapshot(b, &snap), 0);
+	assert_int_equal(nub_sandbox_restore(a, snap), NUB_EMISMATCH);
+	assert_non_null(strstr(nub_sandbox_last_error(a), "another ELF or layout"));
+	nub_snapshot_unref(snap);
+	nub_sandbox_free(a);
+	nub_sandbox_free(b);
+}
+
+static void test_save_load_round_trip(void **state)
+{
+	char path[] = "/tmp/nub-snap-XXXXXX";
+	struct nub_snapshot *snap = NULL, *loaded = NULL;
+	struct nub_sandbox *sb2 = NULL;
+	struct nub_config cfg;
+	struct nub_error err = {0};
+	uint8_t h1[16], h2[16];
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	struct nub_sandbox *sb = make_sandbox("tests", "tests", NULL);
+	uint64_t v = heap_sum(sb, 0, 2, 3);
+	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
+	assert_int_equal(nub_snapshot_save(snap, path, &err), 0);
+	assert_int_equal(nub_snapshot_load(path, &loaded, &err), 0);
+	nub_snapshot_hash(snap, h1);
+	nub_snapshot_hash(loaded, h2);
+	assert_memory_equal(h1, h2, 16);
+	nub_config_init(&cfg);
+	cfg.backend = "mock";
+	cfg.backend_options = "native=tests";
+	assert_int_equal(nub_sandbox_create_from_file(&cfg, path, &sb2, &err), 0);
+	assert_int_equal(nub_sandbox_evolve(sb2), 0);
+	assert_int_equal(heap_sum(sb2, 0, 0, 0), v);
+
+	/* Truncated and corrupted files are refused by name. */
+	FILE *f = fopen(path, "r+b");
+	assert_non_null(f);
+	fseek(f, -100, SEEK_END);
+	fputc(0x5a, f);
+	fclose(f);
+	nub_snapshot_unref(loaded);
+	loaded = NULL;
+	assert_nub_error(nub_snapshot_load(path, &loaded, &err), NUB_ECORRUPT, &err,
+			 "content hash mismatch");
+	assert_int_equal(truncate(path, 4000), 0);
+	assert_nub_error(nub_snapshot_load(path, &loaded, &err), NUB_ECORRUPT, &err, path);
+	unlink(path);
+	assert_nub_error(nub_snapshot_load(path, &loaded, &err), NUB_ENOTFOUND, &err, path);
+	nub_snapshot_unref(snap);
+	nub_sandbox_free(sb2);
+	nub_sandbox_free(sb);
+}
+
+/* ---- failures poison, restore recovers ---- */
+
+struct failure {
+	uint32_t id;
+	int code;
+	const char *needle;
+};
+
+static void expect_failure(struct nub_sandbox *sb, const struct failure *f)
+{
+	int32_t status;
+	size_t n;
+	uint8_t out[64];
+	int rc = nub_sandbox_call(sb, f->id, NULL, 0, out, sizeof(out), &n, &status);
+
+	if (rc != f->code || !strstr(nub_sandbox_last_error(sb), f->needle))
+		fail_msg("fn %u: got %s '%s', want %s '%s'", f->id, nub_strerror(rc),
+			 nub_sandbox_last_error(sb), nub_strerror(f->code), f->needle);
+	assert_int_equal(nub_sandbox_call(sb, NUB_TEST_ECHO, "x", 1, out, sizeof(out), &n, &status),
+			 NUB_EPOISONED);
+	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	assert_int_equal(call(sb, NUB_TEST_ECHO, "ok", 2, out, sizeof(out), &n), 0);
+	assert_memory_equal(out, "ok", 2);
+}
+
+static void test_failures_poison_and_recover(void **state)
+{
+	static const struct failure failures[] = {
+		{NUB_TEST_ABORT, NUB_EGUEST_ABORT, "code 0x2a: deliberate abort"},
+		{NUB_TEST_NULL_DEREF, NUB_EGUEST_FAULT, "vector 14 error code 0x0"},
+		{NUB_TEST_STACK_OVERFLOW, NUB_EGUEST_FAULT, "stack overflow"},
+		{NUB_TEST_WRITE_RODATA, NUB_EGUEST_FAULT, "vector 14 error code 0x3"},
+		{NUB_TEST_EXEC_DATA, NUB_EGUEST_FAULT, "error code 0x11"},
+		{NUB_TEST_BAD_PORT, NUB_EPORT, "unknown I/O port 0x3f8"},
+		{NUB_TEST_CORRUPT_OUTPUT, NUB_ECORRUPT, "stack pointer"},
+		{NUB_TEST_REMAP_SNAPSHOT, NUB_EMMIO, "wrote"},
+	};
+
+	(void)state;
+	struct nub_sandbox *sb = make_sandbox("tests", "tests", NULL);
+	for (size_t i = 0; i < sizeof(failures) / sizeof(failures[0]); i++)
+		expect_failure(sb, &failures[i]);
+	nub_sandbox_free(sb);
+}
+
+static void test_hostile_remap_leaves_snapshot_intact(void **state)
+{
+	struct nub_snapshot *snap = NULL;
+	struct nub_sandbox *other = NULL;
+	struct nub_config cfg;
+	struct nub_error err = {0};
+	uint8_t out[8];
+	size_t n;
+	int32_t status;
+
+	(void)state;
+	struct nub_sandbox *sb = make_sandbox("tests", "tests", NULL);
+	uint64_t clean = heap_sum(sb, 0, 0, 0);
+	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
+	assert_int_equal(nub_sandbox_call(sb, NUB_TEST_REMAP_SNAPSHOT, NULL, 0, out, sizeof(out),
+					  &n, &status),
+			 NUB_EMMIO);
+	nub_config_init(&cfg);
+	cfg.backend = "mock";
+	cfg.backend_options = "native=tests";
+	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, snap, &other, &err), 0);
+	assert_int_equal(nub_sandbox_evolve(other), 0);
+	assert_int_equal(heap_sum(other, 0, 0, 0), clean);
+	nub_snapshot_unref(snap);
+	nub_sandbox_free(other);
+	nub_sandbox_free(sb);
+}
+
+static void test_state_errors(void **state)
+{
+	struct nub_config cfg;
+	struct nub_error err = {0};
+	struct nub_sandbox *sb = NULL;
+	struct nub_snapshot *snap = NULL;
+	int32_t status;
+	size_t n;
+
+	(void)state;
+	nub_config_init(&cfg);
+	cfg.backend = "mock";
+	cfg.backend_options = "native=tests";
+	assert_int_equal(nub_sandbox_create_from_elf(&cfg, guest("tests"), &sb, &err), 0);
+	assert_int_equal(nub_sandbox_call(sb, 1, NULL, 0, NULL, 0, &n, &status), NUB_ESTATE);
+	assert_int_equal(nub_sandbox_snapshot(sb, &snap), NUB_ESTATE);
+	assert_int_equal(nub_sandbox_restore(sb, NULL), NUB_ESTATE);
+	nub_sandbox_free(sb); /* never evolved */
+
+	cfg.backend = "no-such-backend";
+	assert_int_equal(nub_sandbox_create_from_elf(&cfg, guest("tests"), &sb, &err), 0);
+	assert_int_equal(nub_sandbox_evolve(sb), NUB_ENOTFOUND);
+	nub_sandbox_free(sb); /* half-built */
+
+	cfg.struct_size = 3;
+	assert_nub_error(nub_sandbox_create_from_elf(&cfg, guest("tests"), &sb, &err), NUB_EINVAL,
+			 &err, "struct_size");
+	assert_null(sb);
+	nub_config_init(&cfg);
+	assert_nub_error(nub_sandbox_create_from_elf(&cfg, "/nonexistent.elf", &sb, &err),
+			 NUB_ENOTFOUND, &err, "/nonexistent.elf");
+}
+
+static void test_counter(void **state)
+{
+	uint64_t v = 0;
+
+	(void)state;
+	struct nub_sandbox *sb = make_sandbox("tests", "tests", NULL);
+	assert_int_equal(nub_sandbox_counter_add(sb, 5), 0);
+	assert_int_equal(call(sb, NUB_TEST_COUNTER, NULL, 0, &v, sizeof(v), NULL), 0);
+	assert_int_equal(v, 5);
+	assert_int_equal(nub_sandbox_counter_add(sb, -6), NUB_ERANGE);
+	assert_int_equal(nub_sandbox_counter(sb), 5);
+	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	/* Host-authoritative: restore rewrites it, it does not reset it. */
+	assert_int_equal(call(sb, NUB_TEST_COUNTER, NULL, 0, &v, sizeof(v), NULL), 0);
+	assert_int_equal(v, 5);
+	nub_sandbox_free(sb);
+}
+
+/* ---- interrupt ---- */
+
+struct racer {
+	struct nub_sandbox *sb;
+	uint32_t id;
+	atomic_int entered;
+	int rc;
+};
+
+static int32_t host_entered(void *user, const uint8_t *in, size_t len, uint8_t *out, size_t cap,
+			    size_t *out_len)
+{
+	(void)in, (void)len, (void)out, (void)cap;
+	atomic_store(&((struct racer *)user)->entered, 1);
+	*out_len = 0;
+	return 0;
+}
+
+static void *racer_call(void *arg)
+{
+	struct racer *r = arg;
+	uint8_t out[64];
+	uint32_t host_fn = 9;
+	size_t n;
+	int32_t status;
+
+	r->rc = nub_sandbox_call(r->sb, r->id, &host_fn, 4, out, sizeof(out), &n, &status);
+	return NULL;
+}
+
+static int join_within(pthread_t t, int seconds)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += seconds;
+	return pthread_timedjoin_np(t, NULL, &ts);
+}
+
+/* The guest reports (through a host call) that it is running, then spins.
+ * Exactly one interrupt, at a random moment from inside the host call to
+ * deep in the spin, must stop it: never lost, whatever it races with. */
+static void test_interrupt_never_lost(void **state)
+{
+	struct racer r = {0};
+	unsigned seed = 12345;
+
+	(void)state;
+	struct nub_sandbox *sb = make_sandbox("tests", "tests", NULL);
+	assert_int_equal(nub_sandbox_register(sb, 9, host_entered, &r), 0);
+	r.sb = sb;
+	r.id = NUB_TEST_SPIN_AFTER_HOST;
+	for (int i = 0; i < 10000; i++) {
+		pthread_t t;
+		atomic_store(&r.entered, 0);
+		assert_int_equal(pthread_create(&t, NULL, racer_call, &r), 0);
+		while (!atomic_load(&r.entered))
+			sched_yield();
+		for (unsigned spin = rand_r(&seed) % 4000; spin; spin--)
+			__asm__ volatile("" ::: "memory");
+		assert_int_equal(nub_sandbox_interrupt(sb), 0);
+		if (join_within(t, 10))
+			fail_msg("round %d: interrupt lost (call still running after 10 s)", i);
+		assert_int_equal(r.rc, NUB_ECANCELLED);
+		assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	}
+	nub_sandbox_free(sb);
+}
+
+static void *echo_call(void *arg)
+{
+	struct racer *r = arg;
+	uint8_t out[8];
+	size_t n;
+	int32_t status;
+
+	r->rc = nub_sandbox_call(r->sb, NUB_TEST_ECHO, "e", 1, out, sizeof(out), &n, &status);
+	return NULL;
+}
+
+/* Interrupts that land before, during or after a short call may stop that
+ * call, but never the next one. */
+static void test_interrupt_never_spurious(void **state)
+{
+	struct racer r = {0};
+	unsigned seed = 777;
+	uint8_t out[8];
+	size_t n;
+
+	(void)state;
+	struct nub_sandbox *sb = make_sandbox("tests", "tests", NULL);
+	r.sb = sb;
+	for (int i = 0; i < 10000; i++) {
+		pthread_t t;
+		assert_int_equal(pthread_create(&t, NULL, echo_call, &r), 0);
+		for (unsigned spin = rand_r(&seed) % 20000; spin; spin--)
+			__asm__ volatile("" ::: "memory");
+		assert_int_equal(nub_sandbox_interrupt(sb), 0);
+		pthread_join(t, NULL);
+		if (r.rc == NUB_ECANCELLED)
+			assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+		else
+			assert_int_equal(r.rc, 0);
+		/* The next call, with no interrupt, must complete. */
+		assert_int_equal(call(sb, NUB_TEST_ECHO, "n", 1, out, sizeof(out), &n), 0);
+	}
+	nub_sandbox_free(sb);
+}
+
+static void test_timeout(void **state)
+{
+	struct nub_config cfg;
+	uint8_t out[8];
+	size_t n;
+	int32_t status;
+
+	(void)state;
+	nub_config_init(&cfg);
+	cfg.call_timeout_us = 20000;
+	struct nub_sandbox *sb = make_sandbox("tests", "tests", &cfg);
+	assert_int_equal(nub_sandbox_call(sb, NUB_TEST_SPIN, NULL, 0, out, sizeof(out), &n,
+					  &status),
+			 NUB_ETIMEDOUT);
+	assert_non_null(strstr(nub_sandbox_last_error(sb), "timeout of 20000 us"));
+	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	assert_int_equal(call(sb, NUB_TEST_ECHO, "t", 1, out, sizeof(out), &n), 0);
+	nub_sandbox_free(sb);
+}
+
+/* ---- scale ---- */
+
+struct worker {
+	struct nub_snapshot *snap;
+	int index;
+	int failures;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct nub_config cfg;
+	struct nub_error err = {0};
+
+	nub_config_init(&cfg);
+	cfg.backend = "mock";
+	cfg.backend_options = "native=tests";
+	for (int k = 0; k < 16; k++) {
+		struct nub_sandbox *sb = NULL;
+		uint8_t in[9] = {0, 0, 0, 0, 1, 0, 0, 0, (uint8_t)(w->index * 16 + k)};
+		uint64_t sum = 0;
+		size_t n;
+		int32_t status;
+		if (nub_sandbox_create_from_snapshot(&cfg, w->snap, &sb, &err) ||
+		    nub_sandbox_evolve(sb) ||
+		    nub_sandbox_call(sb, NUB_TEST_WRITE_PAGES, in, 9, &sum, 8, &n, &status) ||
+		    status != 0)
+			w->failures++;
+		nub_sandbox_free(sb);
+	}
+	return NULL;
+}
+
+static void test_many_sandboxes_one_snapshot(void **state)
+{
+	struct nub_snapshot *snap = NULL;
+	struct worker w[4];
+	pthread_t t[4];
+
+	(void)state;
+	struct nub_sandbox *sb = make_sandbox("tests", "tests", NULL);
+	uint64_t clean = heap_sum(sb, 0, 0, 0);
+	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){.snap = snap, .index = i};
+		assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].failures, 0);
+	}
+	/* 64 sandboxes wrote into their CoW copies; the snapshot is intact. */
+	struct nub_sandbox *again = NULL;
+	struct nub_config cfg;
+	struct nub_error err = {0};
+	nub_config_init(&cfg);
+	cfg.backend = "mock";
+	cfg.backend_options = "native=tests";
+	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, snap, &again, &err), 0);
+	assert_int_equal(nub_sandbox_evolve(again), 0);
+	assert_int_equal(heap_sum(again, 0, 0, 0), clean);
+	nub_sandbox_free(again);
+	nub_snapshot_unref(snap);
+	nub_sandbox_free(sb);
+}
+
+static long rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	long pages = 0, rss = 0;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+		rss = -1;
+	fclose(f);
+	return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	while (d && readdir(d))
+		n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void test_no_growth_over_1000_calls_and_restores(void **state)
+{
+	uint8_t out[16];
+	size_t n;
+
+	(void)state;
+	struct nub_sandbox *sb = make_sandbox("tests", "tests", NULL);
+	/* Warm up so allocator and page-cache effects settle. */
+	for (int i = 0; i < 50; i++) {
+		heap_sum(sb, 0, 1, 9);
+		assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	}
+	long rss0 = rss_kib();
+	int fds0 = count_fds();
+	for (int i = 0; i < 1000; i++) {
+		assert_int_equal(call(sb, NUB_TEST_ECHO, "abc", 3, out, sizeof(out), &n), 0);
+		assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	}
+	long rss1 = rss_kib();
+	assert_int_equal(count_fds(), fds0);
+	if (rss1 - rss0 > 1024)
+		fail_msg("RSS grew from %ld to %ld KiB", rss0, rss1);
+	nub_sandbox_free(sb);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hello_greets_and_logs),
+		cmocka_unit_test(test_calc),
+		cmocka_unit_test(test_host_call),
+		cmocka_unit_test(test_register_rejects_bad_input),
+		cmocka_unit_test(test_cow_and_restore),
+		cmocka_unit_test(test_capture_restore_and_share),
+		cmocka_unit_test(test_restore_refuses_foreign_snapshot),
+		cmocka_unit_test(test_save_load_round_trip),
+		cmocka_unit_test(test_failures_poison_and_recover),
+		cmocka_unit_test(test_hostile_remap_leaves_snapshot_intact),
+		cmocka_unit_test(test_state_errors),
+		cmocka_unit_test(test_counter),
+		cmocka_unit_test(test_interrupt_never_lost),
+		cmocka_unit_test(test_interrupt_never_spurious),
+		cmocka_unit_test(test_timeout),
+		cmocka_unit_test(test_many_sandboxes_one_snapshot),
+		cmocka_unit_test(test_no_growth_over_1000_calls_and_restores),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
