@@ -411,6 +411,25 @@ static void test_triple_fault(void **state)
 	smoke_free(s);
 }
 
+/* Fetching code from an address no slot backs cannot be emulated. */
+static void test_internal_error(void **state)
+{
+	static const uint8_t code[] = {
+	        0x48, 0xB8, 0, 0, 0x80, 0, 0, 0, 0, 0, /* mov rax, 0x800000 */
+	        0xFF, 0xE0,                            /* jmp rax */
+	};
+	struct smoke *s = smoke_new(code, sizeof(code), 0);
+	struct nub_exit e = {0};
+
+	(void)state;
+	run_expect(s, &e, NUB_EXIT_INTERNAL);
+	printf("INFO: fetch from unmapped GPA: hw_reason %llu, detail '%s'\n",
+	       (unsigned long long)e.hw_reason, e.detail);
+	assert_non_null(strstr(e.detail, "KVM_EXIT_INTERNAL_ERROR suberror 1 (emulation failure)"));
+	assert_int_equal(e.hw_reason, 1);
+	smoke_free(s);
+}
+
 static void test_sregs_roundtrip(void **state)
 {
 	static const uint8_t code[] = {0xF4};
@@ -522,7 +541,11 @@ static void run_with_kick(struct smoke *s, long delay_ns)
 	pthread_t t;
 
 	assert_int_equal(pthread_create(&t, NULL, kick_thread, &k), 0);
+	/* A lost interrupt leaves the guest spinning forever: let SIGALRM's
+	 * default action end the process (exit 142) instead of hanging. */
+	alarm(10);
 	run_expect(s, &e, NUB_EXIT_CANCELLED);
+	alarm(0);
 	pthread_join(t, NULL);
 	assert_int_equal(k.rc, 0);
 }
@@ -743,6 +766,7 @@ int main(void)
 	        cmocka_unit_test(test_backend_errors),
 	        cmocka_unit_test(test_hlt),
 	        cmocka_unit_test(test_triple_fault),
+	        cmocka_unit_test(test_internal_error),
 	        cmocka_unit_test(test_sregs_roundtrip),
 	        cmocka_unit_test(test_interrupt_before_run),
 	        cmocka_unit_test(test_interrupt_during_loop),
