@@ -75,6 +75,10 @@ enum nub_abort_code {
 	NUB_ABORT_STACK_OVERFLOW = 0xffff0002u, /**< #PF on the stack guard page */
 	NUB_ABORT_OOM = 0xffff0003u,            /**< heap or scratch allocator exhausted */
 	NUB_ABORT_BAD_REQUEST = 0xffff0004u,    /**< input buffer held no valid request */
+	/** Runtime state found corrupt: the output buffer's stack pointer (the
+	 * abort message is then absent), the heap, the PEB or the scratch
+	 * bookkeeping; the message says which. */
+	NUB_ABORT_CORRUPT = 0xffff0005u,
 };
 
 /** Payload of an abort for NUB_ABORT_FAULT / NUB_ABORT_STACK_OVERFLOW. */
