@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* The KVM backend on the raw /dev/kvm API. */
+/* The KVM backend on the raw /dev/kvm API: probe, VM lifetime, memory slots
+ * and the ops table. Registers are in kvm_regs.c, running and interrupting
+ * in kvm_run.c. */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/kvm.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
-#include <nub/backend.h>
-
-#define KVM_DEV "/dev/kvm"
+#include "kvm_internal.h"
 
 struct cap_need {
 	int cap;
@@ -24,98 +26,295 @@ static const struct cap_need needed_caps[] = {
         {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
 };
 
-static int kvm_probe(char *err, size_t err_cap)
+int kvm_fail(char *err, size_t err_cap, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && err_cap) {
+		va_start(ap, fmt);
+		vsnprintf(err, err_cap, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+int kvm_ioctl(int fd, unsigned long req, void *arg)
+{
+	int r;
+
+	do
+		r = ioctl(fd, req, arg);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
+/* Opens /dev/kvm and checks the API version and every capability the
+ * backend relies on. Returns the fd or a negative nub error. */
+static int kvm_open_checked(char *err, size_t err_cap)
 {
 	int fd = open(KVM_DEV, O_RDWR | O_CLOEXEC);
 	int rc = NUB_EPROBE;
 
-	if (fd < 0) {
-		snprintf(err, err_cap, "%s: %s", KVM_DEV, strerror(errno));
-		return NUB_EPROBE;
-	}
+	if (fd < 0)
+		return kvm_fail(err, err_cap, NUB_EPROBE, "%s: %s", KVM_DEV, strerror(errno));
 	int api = ioctl(fd, KVM_GET_API_VERSION, 0);
 	if (api != KVM_API_VERSION) {
-		snprintf(err, err_cap, "%s: KVM_GET_API_VERSION is %d, need %d", KVM_DEV, api,
+		kvm_fail(err, err_cap, rc, "%s: KVM_GET_API_VERSION is %d, need %d", KVM_DEV, api,
 		         KVM_API_VERSION);
 		goto close_fd;
 	}
 	for (size_t i = 0; i < sizeof(needed_caps) / sizeof(needed_caps[0]); i++) {
 		if (ioctl(fd, KVM_CHECK_EXTENSION, needed_caps[i].cap) <= 0) {
-			snprintf(err, err_cap, "%s: missing %s", KVM_DEV, needed_caps[i].name);
+			kvm_fail(err, err_cap, rc, "%s: missing %s", KVM_DEV, needed_caps[i].name);
 			goto close_fd;
 		}
 	}
-	rc = 0;
+	return fd;
 close_fd:
 	close(fd);
 	return rc;
 }
 
-/* Placeholder slots until the VM implementation lands: every one refuses
- * with NUB_EUNSUPPORTED, so probe decides everything that works today. */
-static int kvm_unsupported(char *err, size_t err_cap)
+static int kvm_probe(char *err, size_t err_cap)
 {
-	snprintf(err, err_cap, "kvm: not implemented");
-	return NUB_EUNSUPPORTED;
+	int fd = kvm_open_checked(err, err_cap);
+
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
+/* Options: empty, or "signal=N" with N in SIGRTMIN..SIGRTMAX, the signal
+ * used to kick the vCPU thread out of KVM_RUN (default SIGRTMIN+2). */
+static int kvm_parse_options(const char *options, int *signo, char *err, size_t err_cap)
+{
+	*signo = SIGRTMIN + 2;
+	if (!options || !options[0])
+		return 0;
+	if (strncmp(options, "signal=", 7) == 0) {
+		char *end;
+		errno = 0;
+		long v = strtol(options + 7, &end, 10);
+		if (errno == 0 && *end == '\0' && end != options + 7 && v >= SIGRTMIN &&
+		    v <= SIGRTMAX) {
+			*signo = (int)v;
+			return 0;
+		}
+	}
+	return kvm_fail(err, err_cap, NUB_EINVAL,
+	                "kvm: options '%s' not understood (want 'signal=N' with N in %d..%d)",
+	                options, SIGRTMIN, SIGRTMAX);
+}
+
+/* The vCPU needs the host-supported CPUID before long mode (LM, PAE, NX,
+ * XSAVE come from there). KVM reports E2BIG until the buffer is large
+ * enough. */
+static int kvm_setup_cpuid(int kvm_fd, int vcpu_fd, char *err, size_t err_cap)
+{
+	for (uint32_t n = 64; n <= 4096; n *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+		if (!c)
+			return kvm_fail(err, err_cap, NUB_ENOMEM, "kvm: out of memory for CPUID");
+		c->nent = n;
+		if (kvm_ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+			int e = errno;
+			free(c);
+			if (e == E2BIG)
+				continue;
+			return kvm_fail(err, err_cap, NUB_ESYS, "kvm: KVM_GET_SUPPORTED_CPUID: %s",
+			                strerror(e));
+		}
+		int r = kvm_ioctl(vcpu_fd, KVM_SET_CPUID2, c);
+		int e = errno;
+		free(c);
+		if (r < 0)
+			return kvm_fail(err, err_cap, NUB_ESYS, "kvm: KVM_SET_CPUID2: %s",
+			                strerror(e));
+		return 0;
+	}
+	return kvm_fail(err, err_cap, NUB_ESYS,
+	                "kvm: KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
+}
+
+static int kvm_check_config(const struct nub_vm_config *cfg, char *err, size_t err_cap)
+{
+	if (!cfg || cfg->struct_size < offsetof(struct nub_vm_config, options) + sizeof(char *))
+		return kvm_fail(err, err_cap, NUB_EINVAL,
+		                "kvm: vm_config missing or too short (%u)",
+		                cfg ? cfg->struct_size : 0u);
+	if (cfg->flags)
+		return kvm_fail(err, err_cap, NUB_EINVAL, "kvm: vm_config flags 0x%x are reserved",
+		                cfg->flags);
+	return 0;
 }
 
 static int kvm_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, char *err,
                          size_t err_cap)
 {
-	(void)cfg;
-	(void)out;
-	return kvm_unsupported(err, err_cap);
+	struct nub_vm *vm;
+	int kvm_fd, signo, mmap_size, rc;
+
+	if (!out)
+		return kvm_fail(err, err_cap, NUB_EINVAL, "kvm: vm_create: NULL out");
+	rc = kvm_check_config(cfg, err, err_cap);
+	if (rc == 0)
+		rc = kvm_parse_options(cfg->options, &signo, err, err_cap);
+	if (rc)
+		return rc;
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return kvm_fail(err, err_cap, NUB_ENOMEM, "kvm: out of memory for a VM");
+	vm->signo = signo;
+	kvm_fd = kvm_open_checked(err, err_cap);
+	if (kvm_fd < 0) {
+		rc = kvm_fd;
+		goto free_vm;
+	}
+	rc = NUB_ESYS;
+	mmap_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (mmap_size < (int)sizeof(struct kvm_run)) {
+		kvm_fail(err, err_cap, rc, "kvm: KVM_GET_VCPU_MMAP_SIZE: %d (%s)", mmap_size,
+		         strerror(errno));
+		goto close_kvm;
+	}
+	vm->run_size = (size_t)mmap_size;
+	do
+		vm->vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
+	while (vm->vm_fd < 0 && errno == EINTR);
+	if (vm->vm_fd < 0) {
+		kvm_fail(err, err_cap, rc, "kvm: KVM_CREATE_VM: %s", strerror(errno));
+		goto close_kvm;
+	}
+	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
+	if (vm->vcpu_fd < 0) {
+		kvm_fail(err, err_cap, rc, "kvm: KVM_CREATE_VCPU: %s", strerror(errno));
+		goto close_vm;
+	}
+	vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd, 0);
+	if (vm->run == MAP_FAILED) {
+		kvm_fail(err, err_cap, rc, "kvm: mmap of kvm_run (%zu bytes): %s", vm->run_size,
+		         strerror(errno));
+		goto close_vcpu;
+	}
+	rc = kvm_setup_cpuid(kvm_fd, vm->vcpu_fd, err, err_cap);
+	if (rc)
+		goto unmap_run;
+	vm->has_xcrs = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) > 0;
+	vm->has_xsave = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0;
+	vm->has_sync_regs = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS) > 0;
+	/* Let KVM copy the GPRs into kvm_run at every exit: exit->rip for free. */
+	if (vm->has_sync_regs)
+		vm->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
+	close(kvm_fd);
+	*out = vm;
+	return 0;
+unmap_run:
+	/* The mapping holds a reference on the vCPU: unmap before closing. */
+	munmap(vm->run, vm->run_size);
+close_vcpu:
+	close(vm->vcpu_fd);
+close_vm:
+	close(vm->vm_fd);
+close_kvm:
+	close(kvm_fd);
+free_vm:
+	free(vm);
+	return rc;
 }
 
 static void kvm_vm_destroy(struct nub_vm *vm)
 {
-	(void)vm;
+	if (!vm)
+		return;
+	munmap(vm->run, vm->run_size);
+	close(vm->vcpu_fd);
+	close(vm->vm_fd);
+	free(vm);
+}
+
+static int kvm_set_slot(struct nub_vm *vm, uint32_t slot, uint32_t flags, uint64_t gpa,
+                        uint64_t size, void *host)
+{
+	struct kvm_userspace_memory_region m = {
+	        .slot = slot,
+	        .flags = flags,
+	        .guest_phys_addr = gpa,
+	        .memory_size = size,
+	        .userspace_addr = (uint64_t)(uintptr_t)host,
+	};
+
+	return kvm_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &m);
+}
+
+static int kvm_check_region(const struct nub_vm *vm, const struct nub_region *r, char *err,
+                            size_t err_cap)
+{
+	const uint64_t mask = NUB_PAGE_SIZE - 1;
+
+	if (r->slot >= KVM_NUB_MAX_SLOTS || vm->slots[r->slot].used)
+		return kvm_fail(err, err_cap, NUB_EINVAL, "kvm: slot %u invalid or in use",
+		                r->slot);
+	if ((r->gpa & mask) || (r->size & mask) || r->size == 0 || ((uintptr_t)r->host & mask) ||
+	    r->gpa + r->size < r->gpa)
+		return kvm_fail(err, err_cap, NUB_EINVAL,
+		                "kvm: region gpa 0x%llx size 0x%llx host %p not page-aligned",
+		                (unsigned long long)r->gpa, (unsigned long long)r->size, r->host);
+	if (r->flags & ~(uint32_t)(NUB_MEM_READ | NUB_MEM_WRITE | NUB_MEM_EXEC))
+		return kvm_fail(err, err_cap, NUB_EINVAL, "kvm: region flags 0x%x unknown",
+		                r->flags);
+	for (uint32_t i = 0; i < KVM_NUB_MAX_SLOTS; i++) {
+		const struct kvm_slot *s = &vm->slots[i];
+		if (s->used && r->gpa < s->gpa + s->size && s->gpa < r->gpa + r->size)
+			return kvm_fail(err, err_cap, NUB_EINVAL,
+			                "kvm: region [0x%llx, +0x%llx) overlaps slot %u "
+			                "[0x%llx, +0x%llx)",
+			                (unsigned long long)r->gpa, (unsigned long long)r->size, i,
+			                (unsigned long long)s->gpa, (unsigned long long)s->size);
+	}
+	return 0;
 }
 
 static int kvm_map_region(struct nub_vm *vm, const struct nub_region *r, char *err, size_t err_cap)
 {
-	(void)vm;
-	(void)r;
-	return kvm_unsupported(err, err_cap);
+	uint32_t kflags;
+	int rc;
+
+	if (!r || !r->host)
+		return kvm_fail(err, err_cap, NUB_EINVAL, "kvm: map_region: NULL region or host");
+	rc = kvm_check_region(vm, r, err, err_cap);
+	if (rc)
+		return rc;
+	/* Without NUB_MEM_WRITE the hypervisor itself refuses writes: the guest
+	 * cannot change shared snapshot memory even through its own tables. */
+	kflags = (r->flags & NUB_MEM_WRITE) ? 0 : KVM_MEM_READONLY;
+	if (kvm_set_slot(vm, r->slot, kflags, r->gpa, r->size, r->host) < 0) {
+		int e = errno;
+		return kvm_fail(
+		        err, err_cap, (e == EINVAL || e == EEXIST) ? NUB_EINVAL : NUB_ESYS,
+		        "kvm: KVM_SET_USER_MEMORY_REGION slot %u gpa 0x%llx size 0x%llx: %s",
+		        r->slot, (unsigned long long)r->gpa, (unsigned long long)r->size,
+		        strerror(e));
+	}
+	vm->slots[r->slot] = (struct kvm_slot){1, r->flags, r->gpa, r->size, r->host};
+	return 0;
 }
 
 static int kvm_unmap_region(struct nub_vm *vm, uint32_t slot, char *err, size_t err_cap)
 {
-	(void)vm;
-	(void)slot;
-	return kvm_unsupported(err, err_cap);
-}
+	struct kvm_slot *s;
 
-static int kvm_regs(struct nub_vm *vm, struct nub_regs *r, char *err, size_t err_cap)
-{
-	(void)vm;
-	(void)r;
-	return kvm_unsupported(err, err_cap);
-}
-
-static int kvm_sregs(struct nub_vm *vm, struct nub_sregs *r, char *err, size_t err_cap)
-{
-	(void)vm;
-	(void)r;
-	return kvm_unsupported(err, err_cap);
-}
-
-static int kvm_run_vcpu(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t err_cap)
-{
-	(void)vm;
-	(void)exit;
-	return kvm_unsupported(err, err_cap);
-}
-
-static int kvm_interrupt(struct nub_vm *vm)
-{
-	(void)vm;
+	if (slot >= KVM_NUB_MAX_SLOTS || !vm->slots[slot].used)
+		return kvm_fail(err, err_cap, NUB_EINVAL, "kvm: slot %u not mapped", slot);
+	s = &vm->slots[slot];
+	/* KVM deletes a slot when it is set again with size 0; the flags and
+	 * address must still be those of the slot. */
+	if (kvm_set_slot(vm, slot, (s->flags & NUB_MEM_WRITE) ? 0 : KVM_MEM_READONLY, s->gpa, 0,
+	                 s->host) < 0)
+		return kvm_fail(err, err_cap, NUB_ESYS, "kvm: deleting slot %u: %s", slot,
+		                strerror(errno));
+	memset(s, 0, sizeof(*s));
 	return 0;
-}
-
-static void kvm_clear_interrupt(struct nub_vm *vm)
-{
-	(void)vm;
 }
 
 static const struct nub_backend_ops kvm_ops = {
@@ -129,13 +328,19 @@ static const struct nub_backend_ops kvm_ops = {
         .vm_destroy = kvm_vm_destroy,
         .map_region = kvm_map_region,
         .unmap_region = kvm_unmap_region,
-        .set_regs = (int (*)(struct nub_vm *, const struct nub_regs *, char *, size_t))kvm_regs,
-        .get_regs = kvm_regs,
-        .set_sregs = (int (*)(struct nub_vm *, const struct nub_sregs *, char *, size_t))kvm_sregs,
-        .get_sregs = kvm_sregs,
+        .set_regs = kvm_set_regs,
+        .get_regs = kvm_get_regs,
+        .set_sregs = kvm_set_sregs,
+        .get_sregs = kvm_get_sregs,
         .run_vcpu = kvm_run_vcpu,
         .interrupt = kvm_interrupt,
         .clear_interrupt = kvm_clear_interrupt,
+        .set_fpu = kvm_set_fpu,
+        .get_fpu = kvm_get_fpu,
+        .set_xcr0 = kvm_set_xcr0,
+        .get_xcr0 = kvm_get_xcr0,
+        .set_msrs = kvm_set_msrs,
+        .get_msrs = kvm_get_msrs,
 };
 
 NUB_BACKEND_EXPORT const struct nub_backend_ops *nub_backend_entry(void)

@@ -50,6 +50,21 @@
 #define NUB_PTE_NX        (1ull << 63)
 #define NUB_PTE_ADDR_MASK 0x000ffffffffff000ull
 
+/*
+ * Entry contract (implemented by guest/lib/rt_entry.S):
+ *   init:     RIP = ELF entry (image relocated), RDI = PEB GVA,
+ *             RSP = peb->stack_top_gva; 64-bit CS, paging on (CR3 =
+ *             peb->pt_gpa, EFER.NXE set), interrupts off, no IDT needed.
+ *   dispatch: RIP = the GVA reported with NUB_HALT_INIT_DONE, RDI = PEB,
+ *             RSP = peb->stack_top_gva, one request on the input buffer.
+ * Both run first on the exception stack, which must therefore be mapped
+ * writable (not CoW) like the rest of scratch; the main stack may be CoW.
+ * The guest needs no register other than RIP/RSP/RDI to survive between
+ * calls: it re-installs its GDT/IDT/TSS/SSE setup if the host reset them,
+ * and sets IA32_GS_BASE = PEB itself at every entry. A buffer stack
+ * pointer of 0 (freshly zeroed scratch) is read as empty.
+ */
+
 /** I/O ports of guest-to-host exits (`out dx, eax`). */
 enum nub_port {
 	/** eax = enum nub_halt_reason; for NUB_HALT_INIT_DONE rdi = dispatch GVA. */
@@ -75,6 +90,10 @@ enum nub_abort_code {
 	NUB_ABORT_STACK_OVERFLOW = 0xffff0002u, /**< #PF on the stack guard page */
 	NUB_ABORT_OOM = 0xffff0003u,            /**< heap or scratch allocator exhausted */
 	NUB_ABORT_BAD_REQUEST = 0xffff0004u,    /**< input buffer held no valid request */
+	/** Runtime state found corrupt: the output buffer's stack pointer (the
+	 * abort message is then absent), the heap, the PEB or the scratch
+	 * bookkeeping; the message says which. */
+	NUB_ABORT_CORRUPT = 0xffff0005u,
 };
 
 /** Payload of an abort for NUB_ABORT_FAULT / NUB_ABORT_STACK_OVERFLOW. */

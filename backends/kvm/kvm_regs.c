@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: MIT */
+/* Register slots: GPRs, sregs, FPU/MXCSR, XCR0, MSRs. Every one first
+ * completes an OUT the last exit left pending, so what is read or written is
+ * the state after the instruction (see enum kvm_pending). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "kvm_internal.h"
+
+/* Upper bound on MSRs per call: keeps the heap request small and bounded. */
+#define KVM_NUB_MAX_MSRS 256u
+
+/* EINVAL from a setter means KVM refused the values (an invalid CR/EFER
+ * combination, reserved bits); anything else is a system failure. */
+static int kvm_state_error(const char *what, char *err, size_t err_cap)
+{
+	int e = errno;
+
+	return kvm_fail(err, err_cap, e == EINVAL ? NUB_EINVAL : NUB_ESYS, "kvm: %s: %s", what,
+	                strerror(e));
+}
+
+#define KVM_STATE_PRELUDE(vm, err, err_cap)                                                        \
+	do {                                                                                       \
+		int pre_ = kvm_complete_pending(vm, err, err_cap);                                 \
+		if (pre_)                                                                          \
+			return pre_;                                                               \
+	} while (0)
+
+int kvm_set_regs(struct nub_vm *vm, const struct nub_regs *regs, char *err, size_t err_cap)
+{
+	struct kvm_regs k;
+
+	KVM_STATE_PRELUDE(vm, err, err_cap);
+	kvm_convert_regs_from_nub(&k, regs);
+	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_REGS, &k) < 0)
+		return kvm_state_error("KVM_SET_REGS", err, err_cap);
+	return 0;
+}
+
+int kvm_get_regs(struct nub_vm *vm, struct nub_regs *regs, char *err, size_t err_cap)
+{
+	struct kvm_regs k;
+
+	KVM_STATE_PRELUDE(vm, err, err_cap);
+	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_REGS, &k) < 0)
+		return kvm_state_error("KVM_GET_REGS", err, err_cap);
+	kvm_convert_regs_to_nub(regs, &k);
+	return 0;
+}
+
+int kvm_set_sregs(struct nub_vm *vm, const struct nub_sregs *sregs, char *err, size_t err_cap)
+{
+	struct kvm_sregs k;
+
+	KVM_STATE_PRELUDE(vm, err, err_cap);
+	kvm_convert_sregs_from_nub(&k, sregs);
+	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_SREGS, &k) < 0) {
+		int e = errno;
+		return kvm_fail(err, err_cap, e == EINVAL ? NUB_EINVAL : NUB_ESYS,
+		                "kvm: KVM_SET_SREGS (cr0 0x%llx cr4 0x%llx efer 0x%llx): %s",
+		                (unsigned long long)k.cr0, (unsigned long long)k.cr4,
+		                (unsigned long long)k.efer, strerror(e));
+	}
+	return 0;
+}
+
+int kvm_get_sregs(struct nub_vm *vm, struct nub_sregs *sregs, char *err, size_t err_cap)
+{
+	struct kvm_sregs k;
+
+	KVM_STATE_PRELUDE(vm, err, err_cap);
+	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_SREGS, &k) < 0)
+		return kvm_state_error("KVM_GET_SREGS", err, err_cap);
+	kvm_convert_sregs_to_nub(sregs, &k);
+	return 0;
+}
+
+/* FPU state moves through KVM_{GET,SET}_XSAVE: KVM_{GET,SET}_FPU ignore
+ * MXCSR. Only the x87/SSE legacy area changes; AVX and later components
+ * keep their values. */
+static int kvm_need_xsave(struct nub_vm *vm, char *err, size_t err_cap)
+{
+	if (vm->has_xsave)
+		return 0;
+	return kvm_fail(err, err_cap, NUB_EUNSUPPORTED,
+	                "kvm: FPU state with MXCSR needs KVM_CAP_XSAVE, which this host lacks");
+}
+
+int kvm_set_fpu(struct nub_vm *vm, const struct nub_fpu *fpu, char *err, size_t err_cap)
+{
+	struct kvm_xsave x;
+	uint64_t bv;
+	int rc = kvm_need_xsave(vm, err, err_cap);
+
+	if (rc)
+		return rc;
+	KVM_STATE_PRELUDE(vm, err, err_cap);
+	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_XSAVE, &x) < 0)
+		return kvm_state_error("KVM_GET_XSAVE", err, err_cap);
+	kvm_convert_fpu_to_fxsave((uint8_t *)x.region, fpu);
+	/* Mark x87 and SSE as live so KVM takes them from the buffer rather
+	 * than from their init state. */
+	memcpy(&bv, (uint8_t *)x.region + KVM_XSAVE_HDR_XSTATE_BV, sizeof(bv));
+	bv |= KVM_XSTATE_X87_SSE;
+	memcpy((uint8_t *)x.region + KVM_XSAVE_HDR_XSTATE_BV, &bv, sizeof(bv));
+	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_XSAVE, &x) < 0) {
+		int e = errno;
+		return kvm_fail(err, err_cap, e == EINVAL ? NUB_EINVAL : NUB_ESYS,
+		                "kvm: KVM_SET_XSAVE (mxcsr 0x%x): %s", fpu->mxcsr, strerror(e));
+	}
+	return 0;
+}
+
+int kvm_get_fpu(struct nub_vm *vm, struct nub_fpu *fpu, char *err, size_t err_cap)
+{
+	struct kvm_xsave x;
+	int rc = kvm_need_xsave(vm, err, err_cap);
+
+	if (rc)
+		return rc;
+	KVM_STATE_PRELUDE(vm, err, err_cap);
+	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_XSAVE, &x) < 0)
+		return kvm_state_error("KVM_GET_XSAVE", err, err_cap);
+	kvm_convert_fpu_from_fxsave(fpu, (const uint8_t *)x.region);
+	return 0;
+}
+
+static int kvm_need_xcrs(struct nub_vm *vm, char *err, size_t err_cap)
+{
+	if (vm->has_xcrs)
+		return 0;
+	return kvm_fail(err, err_cap, NUB_EUNSUPPORTED,
+	                "kvm: XCR0 access needs KVM_CAP_XCRS, which this kernel lacks");
+}
+
+int kvm_set_xcr0(struct nub_vm *vm, uint64_t xcr0, char *err, size_t err_cap)
+{
+	struct kvm_xcrs x;
+	int rc = kvm_need_xcrs(vm, err, err_cap);
+
+	if (rc)
+		return rc;
+	KVM_STATE_PRELUDE(vm, err, err_cap);
+	memset(&x, 0, sizeof(x));
+	x.nr_xcrs = 1;
+	x.xcrs[0].xcr = 0;
+	x.xcrs[0].value = xcr0;
+	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_XCRS, &x) < 0) {
+		int e = errno;
+		return kvm_fail(err, err_cap, e == EINVAL ? NUB_EINVAL : NUB_ESYS,
+		                "kvm: KVM_SET_XCRS xcr0 0x%llx: %s", (unsigned long long)xcr0,
+		                strerror(e));
+	}
+	return 0;
+}
+
+int kvm_get_xcr0(struct nub_vm *vm, uint64_t *xcr0, char *err, size_t err_cap)
+{
+	struct kvm_xcrs x;
+	int rc = kvm_need_xcrs(vm, err, err_cap);
+
+	if (rc)
+		return rc;
+	KVM_STATE_PRELUDE(vm, err, err_cap);
+	memset(&x, 0, sizeof(x));
+	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_XCRS, &x) < 0)
+		return kvm_state_error("KVM_GET_XCRS", err, err_cap);
+	for (uint32_t i = 0; i < x.nr_xcrs && i < KVM_MAX_XCRS; i++) {
+		if (x.xcrs[i].xcr == 0) {
+			*xcr0 = x.xcrs[i].value;
+			return 0;
+		}
+	}
+	return kvm_fail(err, err_cap, NUB_EBACKEND, "kvm: KVM_GET_XCRS returned no XCR0 (%u xcrs)",
+	                x.nr_xcrs);
+}
+
+static struct kvm_msrs *kvm_msrs_alloc(uint32_t count, char *err, size_t err_cap, int *rc)
+{
+	struct kvm_msrs *m;
+
+	if (count == 0 || count > KVM_NUB_MAX_MSRS) {
+		*rc = kvm_fail(err, err_cap, NUB_EINVAL, "kvm: MSR count %u outside 1..%u", count,
+		               KVM_NUB_MAX_MSRS);
+		return NULL;
+	}
+	m = calloc(1, sizeof(*m) + (size_t)count * sizeof(m->entries[0]));
+	if (!m)
+		*rc = kvm_fail(err, err_cap, NUB_ENOMEM, "kvm: out of memory for %u MSRs", count);
+	return m;
+}
+
+/* KVM_{GET,SET}_MSRS return how many entries they processed and stop at the
+ * first one they refuse; name that one. */
+static int kvm_msrs_io(struct nub_vm *vm, unsigned long req, const char *what, struct kvm_msrs *m,
+                       char *err, size_t err_cap)
+{
+	int n = kvm_ioctl(vm->vcpu_fd, req, m);
+
+	if (n < 0)
+		return kvm_state_error(what, err, err_cap);
+	if ((uint32_t)n < m->nmsrs)
+		return kvm_fail(err, err_cap, NUB_EINVAL,
+		                "kvm: %s: MSR 0x%x (entry %d of %u) refused", what,
+		                m->entries[n].index, n, m->nmsrs);
+	return 0;
+}
+
+int kvm_set_msrs(struct nub_vm *vm, const struct nub_msr *msrs, uint32_t count, char *err,
+                 size_t err_cap)
+{
+	struct kvm_msrs *m;
+	int rc = 0;
+
+	KVM_STATE_PRELUDE(vm, err, err_cap);
+	m = kvm_msrs_alloc(count, err, err_cap, &rc);
+	if (!m)
+		return rc;
+	m->nmsrs = count;
+	for (uint32_t i = 0; i < count; i++) {
+		m->entries[i].index = msrs[i].index;
+		m->entries[i].data = msrs[i].value;
+	}
+	rc = kvm_msrs_io(vm, KVM_SET_MSRS, "KVM_SET_MSRS", m, err, err_cap);
+	free(m);
+	return rc;
+}
+
+int kvm_get_msrs(struct nub_vm *vm, struct nub_msr *msrs, uint32_t count, char *err, size_t err_cap)
+{
+	struct kvm_msrs *m;
+	int rc = 0;
+
+	KVM_STATE_PRELUDE(vm, err, err_cap);
+	m = kvm_msrs_alloc(count, err, err_cap, &rc);
+	if (!m)
+		return rc;
+	m->nmsrs = count;
+	for (uint32_t i = 0; i < count; i++)
+		m->entries[i].index = msrs[i].index;
+	rc = kvm_msrs_io(vm, KVM_GET_MSRS, "KVM_GET_MSRS", m, err, err_cap);
+	if (rc == 0)
+		for (uint32_t i = 0; i < count; i++)
+			msrs[i].value = m->entries[i].data;
+	free(m);
+	return rc;
+}

@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * x86-64 4-level page tables over an ops table (see include/nub/vmem.h).
+ * Freestanding: no libc, so the guest runtime links this same file for its
+ * copy-on-write handler. 4 KiB leaves only; large pages found in tables
+ * someone else wrote are understood by translate/iterate, never created.
+ */
+#include <nub/guest_abi.h>
+#include <nub/vmem.h>
+
+#define PAGE      NUB_PAGE_SIZE
+#define ENTRIES   512u
+#define GPA_LIMIT (1ull << 52)
+
+/* Level 3 = PML4, 2 = PDPT, 1 = PD, 0 = PT. Bytes one entry covers. */
+static uint64_t span(int level)
+{
+	return PAGE << (9 * level);
+}
+
+static unsigned index_of(nub_gva_t va, int level)
+{
+	return (unsigned)(va >> (12 + 9 * level)) & (ENTRIES - 1);
+}
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a) & ~(a - 1);
+}
+
+static int range_ok(nub_gva_t gva, uint64_t len)
+{
+	return len && !(gva & (PAGE - 1)) && !(len & (PAGE - 1)) && gva + len > gva &&
+	       gva + len <= NUB_GVA_LIMIT;
+}
+
+static int mapping_check(const struct nub_vmem_mapping *m)
+{
+	if (!m || (m->gva & (PAGE - 1)) || (m->len & (PAGE - 1)) || !m->len)
+		return NUB_EINVAL;
+	if (!range_ok(m->gva, m->len))
+		return NUB_ERANGE;
+	if (m->perms & ~(NUB_VMEM_R | NUB_VMEM_W | NUB_VMEM_X | NUB_VMEM_USER))
+		return NUB_EINVAL;
+	switch (m->kind) {
+	case NUB_VMEM_UNMAPPED:
+		return 0;
+	case NUB_VMEM_COW:
+		if (m->perms & NUB_VMEM_W)
+			return NUB_EINVAL;
+		/* fall through */
+	case NUB_VMEM_BASIC:
+		if (m->gpa & (PAGE - 1))
+			return NUB_EINVAL;
+		if (m->gpa + m->len < m->gpa || m->gpa + m->len > GPA_LIMIT)
+			return NUB_ERANGE;
+		return 0;
+	default:
+		return NUB_EINVAL;
+	}
+}
+
+static uint64_t leaf_entry(const struct nub_vmem_mapping *m, nub_gpa_t gpa)
+{
+	uint64_t e = NUB_PTE_P | (gpa & NUB_PTE_ADDR_MASK);
+
+	if (m->kind == NUB_VMEM_COW)
+		e |= NUB_PTE_COW;
+	else if (m->perms & NUB_VMEM_W)
+		e |= NUB_PTE_RW;
+	if (m->perms & NUB_VMEM_USER)
+		e |= NUB_PTE_US;
+	if (!(m->perms & NUB_VMEM_X))
+		e |= NUB_PTE_NX;
+	return e;
+}
+
+/*
+ * Find (or, with alloc, create) the page table covering va. Intermediate
+ * entries are P|RW|US with no NX, so the leaf alone decides permissions.
+ * Returns 1 with *pt set, 0 when absent (no alloc), or a negative error.
+ */
+static int walk_to_pt(const struct nub_vmem_ops *ops, nub_gva_t va, int alloc, nub_gpa_t *pt,
+                      int *absent_level)
+{
+	nub_gpa_t table = ops->root;
+
+	for (int level = 3; level >= 1; level--) {
+		uint64_t e;
+		int rc = ops->read_entry(ops->ctx, table, index_of(va, level), &e);
+		if (rc)
+			return rc;
+		if (e & NUB_PTE_P) {
+			if (e & NUB_PTE_PS)
+				return NUB_EINVAL; /* a large page is in the way */
+			table = e & NUB_PTE_ADDR_MASK;
+			continue;
+		}
+		if (!alloc) {
+			*absent_level = level;
+			return 0;
+		}
+		nub_gpa_t fresh;
+		rc = ops->alloc_table(ops->ctx, &fresh);
+		if (!rc)
+			rc = ops->write_entry(ops->ctx, table, index_of(va, level),
+			                      NUB_PTE_P | NUB_PTE_RW | NUB_PTE_US |
+			                              (fresh & NUB_PTE_ADDR_MASK));
+		if (rc)
+			return rc;
+		table = fresh;
+	}
+	*pt = table;
+	return 1;
+}
+
+/* Write leaves for [va, end) within one page table. */
+static int fill_pt(const struct nub_vmem_ops *ops, nub_gpa_t pt, nub_gva_t va, nub_gva_t end,
+                   const struct nub_vmem_mapping *m)
+{
+	for (unsigned i = index_of(va, 0); i < ENTRIES && va < end; i++, va += PAGE) {
+		uint64_t e = m ? leaf_entry(m, m->gpa + (va - m->gva)) : 0;
+		int rc = ops->write_entry(ops->ctx, pt, i, e);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int nub_vmem_map(const struct nub_vmem_ops *ops, const struct nub_vmem_mapping *m)
+{
+	int rc = mapping_check(m);
+	nub_gva_t va, end;
+
+	if (rc)
+		return rc;
+	if (m->kind == NUB_VMEM_UNMAPPED)
+		return nub_vmem_unmap(ops, m->gva, m->len);
+	end = m->gva + m->len;
+	for (va = m->gva; va < end; va = align_up(va, span(1))) {
+		nub_gpa_t pt = 0;
+		int absent;
+		rc = walk_to_pt(ops, va, 1, &pt, &absent);
+		if (rc < 0)
+			return rc;
+		rc = fill_pt(ops, pt, va, end, m);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int nub_vmem_unmap(const struct nub_vmem_ops *ops, nub_gva_t gva, uint64_t len)
+{
+	nub_gva_t va, end = gva + len;
+
+	if ((gva & (PAGE - 1)) || (len & (PAGE - 1)) || !len)
+		return NUB_EINVAL;
+	if (!range_ok(gva, len))
+		return NUB_ERANGE;
+	for (va = gva; va < end;) {
+		nub_gpa_t pt = 0;
+		int absent = 0;
+		int rc = walk_to_pt(ops, va, 0, &pt, &absent);
+		if (rc < 0)
+			return rc;
+		if (rc == 0) {
+			va = align_up(va, span(absent)); /* nothing mapped below */
+			continue;
+		}
+		rc = fill_pt(ops, pt, va, end, NULL);
+		if (rc)
+			return rc;
+		va = align_up(va, span(1));
+	}
+	return 0;
+}
+
+/* ---- reading tables back ---- */
+
+/* Permissions accumulated down the walk: writable and user only if every
+ * level allows it; executable unless some level sets NX. */
+struct walk_perm {
+	int w, user, nx;
+};
+
+static void perm_add(struct walk_perm *p, uint64_t e)
+{
+	p->w &= (e & NUB_PTE_RW) != 0;
+	p->user &= (e & NUB_PTE_US) != 0;
+	p->nx |= (e & NUB_PTE_NX) != 0;
+}
+
+static void describe(uint64_t leaf, struct walk_perm p, nub_gpa_t gpa, struct nub_vmem_mapping *out)
+{
+	out->gpa = gpa;
+	out->perms = NUB_VMEM_R | (p.user ? NUB_VMEM_USER : 0) | (p.nx ? 0 : NUB_VMEM_X);
+	if (leaf & NUB_PTE_COW) {
+		out->kind = NUB_VMEM_COW;
+	} else {
+		out->kind = NUB_VMEM_BASIC;
+		if (p.w)
+			out->perms |= NUB_VMEM_W;
+	}
+}
+
+/*
+ * Look up va. Returns 1 with *out describing its page (len = bytes to the
+ * end of the leaf's span from va, page-granular), or 0 with *skip = bytes
+ * from va to the end of the absent span, or a negative error.
+ */
+static int lookup(const struct nub_vmem_ops *ops, nub_gva_t va, struct nub_vmem_mapping *out,
+                  uint64_t *skip)
+{
+	struct walk_perm p = {1, 1, 0};
+	nub_gpa_t table = ops->root;
+
+	for (int level = 3; level >= 0; level--) {
+		uint64_t e;
+		int rc = ops->read_entry(ops->ctx, table, index_of(va, level), &e);
+		if (rc)
+			return rc;
+		if (!(e & NUB_PTE_P)) {
+			*skip = align_up(va, span(level)) - va;
+			return 0;
+		}
+		perm_add(&p, e);
+		if (level == 0 || ((e & NUB_PTE_PS) && level <= 2)) {
+			uint64_t off = va & (span(level) - 1) & ~(PAGE - 1);
+			nub_gpa_t base = e & NUB_PTE_ADDR_MASK & ~(span(level) - 1);
+			describe(e, p, base + off, out);
+			out->gva = va & ~(PAGE - 1);
+			out->len = span(level) - off;
+			return 1;
+		}
+		table = e & NUB_PTE_ADDR_MASK;
+	}
+	return NUB_ECORRUPT; /* not reached */
+}
+
+int nub_vmem_translate(const struct nub_vmem_ops *ops, nub_gva_t gva, struct nub_vmem_mapping *m)
+{
+	uint64_t skip;
+	int rc;
+
+	if (gva >= NUB_GVA_LIMIT)
+		return NUB_ERANGE;
+	rc = lookup(ops, gva & ~(PAGE - 1), m, &skip);
+	if (rc < 0)
+		return rc;
+	m->gva = gva & ~(PAGE - 1);
+	m->len = PAGE;
+	if (rc == 0) {
+		m->kind = NUB_VMEM_UNMAPPED;
+		m->gpa = 0;
+		m->perms = 0;
+	}
+	return 0;
+}
+
+void nub_vmem_iter_init(struct nub_vmem_iter *it, const struct nub_vmem_ops *ops, nub_gva_t gva,
+                        uint64_t len)
+{
+	it->ops = ops;
+	it->next = gva & ~(PAGE - 1);
+	it->end = gva + len < gva || gva + len > NUB_GVA_LIMIT ? NUB_GVA_LIMIT : gva + len;
+	it->error = 0;
+}
+
+static int same_run(const struct nub_vmem_mapping *run, const struct nub_vmem_mapping *m)
+{
+	return m->kind == run->kind && m->perms == run->perms && m->gva == run->gva + run->len &&
+	       m->gpa == run->gpa + run->len;
+}
+
+/* Extend the run through the leaves of one page table (one read per page
+ * instead of a walk). Returns 1 if it consumed the table to its end, 0 if
+ * the run stopped, or a negative error. */
+static int extend_in_pt(const struct nub_vmem_ops *ops, nub_gpa_t pt, struct nub_vmem_mapping *run,
+                        struct walk_perm p, nub_gva_t end)
+{
+	nub_gva_t va = run->gva + run->len;
+
+	for (unsigned i = index_of(va, 0); i < ENTRIES; i++, va += PAGE) {
+		struct nub_vmem_mapping m;
+		struct walk_perm q = p;
+		uint64_t e;
+		int rc;
+		if (va >= end)
+			return 0;
+		rc = ops->read_entry(ops->ctx, pt, i, &e);
+		if (rc)
+			return rc;
+		if (!(e & NUB_PTE_P))
+			return 0;
+		perm_add(&q, e);
+		describe(e, q, e & NUB_PTE_ADDR_MASK, &m);
+		m.gva = va;
+		if (!same_run(run, &m))
+			return 0;
+		run->len += PAGE;
+	}
+	return 1;
+}
+
+/* The permissions of the tables above va's page table, and that table. */
+static int pt_of(const struct nub_vmem_ops *ops, nub_gva_t va, nub_gpa_t *pt, struct walk_perm *p)
+{
+	nub_gpa_t table = ops->root;
+
+	*p = (struct walk_perm){1, 1, 0};
+	for (int level = 3; level >= 1; level--) {
+		uint64_t e;
+		int rc = ops->read_entry(ops->ctx, table, index_of(va, level), &e);
+		if (rc)
+			return rc;
+		if (!(e & NUB_PTE_P) || (e & NUB_PTE_PS))
+			return 0;
+		perm_add(p, e);
+		table = e & NUB_PTE_ADDR_MASK;
+	}
+	*pt = table;
+	return 1;
+}
+
+static int iter_fail(struct nub_vmem_iter *it, int rc)
+{
+	it->error = rc;
+	it->next = it->end;
+	return rc;
+}
+
+int nub_vmem_iter_next(struct nub_vmem_iter *it, struct nub_vmem_mapping *run)
+{
+	const struct nub_vmem_ops *ops = it->ops;
+	uint64_t skip;
+	int rc;
+
+	if (it->error)
+		return it->error;
+	/* Find the first mapped page, skipping absent spans whole. */
+	for (;;) {
+		if (it->next >= it->end)
+			return 0;
+		rc = lookup(ops, it->next, run, &skip);
+		if (rc < 0)
+			return iter_fail(it, rc);
+		if (rc == 1)
+			break;
+		if (it->next + skip < it->next)
+			return it->next = it->end, 0;
+		it->next += skip;
+	}
+	if (run->len > it->end - run->gva)
+		run->len = it->end - run->gva;
+	/* Extend while GVA and GPA stay consecutive and kind and permissions
+	 * stay equal. */
+	while (run->gva + run->len < it->end) {
+		struct nub_vmem_mapping m;
+		nub_gva_t va = run->gva + run->len;
+		struct walk_perm p;
+		nub_gpa_t pt = 0;
+		rc = pt_of(ops, va, &pt, &p);
+		if (rc == 1)
+			rc = extend_in_pt(ops, pt, run, p, it->end);
+		else if (rc == 0 && (rc = lookup(ops, va, &m, &skip)) == 1 && same_run(run, &m))
+			run->len += m.len < it->end - va ? m.len : it->end - va;
+		else if (rc == 1)
+			rc = 0; /* mapped, but not a continuation */
+		if (rc < 0)
+			return iter_fail(it, rc);
+		if (rc == 0)
+			break;
+	}
+	it->next = run->gva + run->len;
+	return 1;
+}

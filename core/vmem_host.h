@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Host-side storage for page tables (vmem.h ops): a growable buffer of
+ * tables with a fixed physical base (tables built for a new snapshot), and
+ * a resolver over guest memory (tables living in snapshot + scratch).
+ */
+#ifndef NUB_CORE_VMEM_HOST_H
+#define NUB_CORE_VMEM_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nub/error.h>
+#include <nub/vmem.h>
+
+/* Tables packed from `base`: table i lives at base + i * 4096. The root is
+ * table 0, allocated by init. */
+struct nub_vmem_buf {
+	nub_gpa_t base;
+	uint64_t max_bytes;
+	uint64_t used; /* bytes of tables handed out */
+	uint64_t cap;  /* bytes allocated */
+	uint8_t *bytes;
+};
+
+/* NUB_EINVAL for an unaligned base or max below one page; NUB_ENOMEM. */
+int nub_vmem_buf_init(struct nub_vmem_buf *buf, nub_gpa_t base, uint64_t max_bytes,
+                      struct nub_error *err);
+/* Ops over the buffer; valid while the buffer lives. alloc_table returns
+ * NUB_EFULL past max_bytes; reads outside the tables return "not present",
+ * writes there NUB_ERANGE. */
+void nub_vmem_buf_ops(struct nub_vmem_buf *buf, struct nub_vmem_ops *ops);
+const uint8_t *nub_vmem_buf_bytes(const struct nub_vmem_buf *buf);
+uint64_t nub_vmem_buf_used(const struct nub_vmem_buf *buf);
+void nub_vmem_buf_free(struct nub_vmem_buf *buf);
+
+/* Guest memory as a few GPA ranges backed by host memory. */
+#define NUB_VMEM_RESOLVER_MAX 4
+struct nub_vmem_resolver {
+	struct {
+		nub_gpa_t gpa;
+		uint64_t size;
+		uint8_t *host;
+		int writable;
+	} r[NUB_VMEM_RESOLVER_MAX];
+	unsigned n;
+	/* Optional allocator for new tables (NULL: NUB_EUNSUPPORTED). */
+	int (*alloc)(void *ctx, nub_gpa_t *table);
+	void *alloc_ctx;
+};
+
+void nub_vmem_resolver_init(struct nub_vmem_resolver *res);
+/* NUB_EFULL when NUB_VMEM_RESOLVER_MAX ranges are registered. */
+int nub_vmem_resolver_add(struct nub_vmem_resolver *res, nub_gpa_t gpa, uint64_t size, void *host,
+                          int writable);
+/* Ops walking tables rooted at `root`. A table entry whose 8 bytes are not
+ * wholly inside one range reads as 0 ("not present"): a guest pointing its
+ * tables anywhere cannot make the host fault. Writes need a writable range
+ * (NUB_ERANGE otherwise). Entries are read with volatile aligned loads. */
+void nub_vmem_resolver_ops(struct nub_vmem_resolver *res, nub_gpa_t root, struct nub_vmem_ops *ops);
+
+#endif

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file nubguest.h
+ * Public API of the nub guest runtime (libnubguest), for freestanding
+ * x86-64 guests built as static PIEs.
+ *
+ * A guest defines `void nub_guest_main(void)`, which registers its callable
+ * functions with nub_register(). The runtime's entry point (`_start`) sets up
+ * the CPU (GDT, TSS, IDT, SSE), the copy-on-write fault handler and the heap,
+ * calls nub_guest_main() and halts with NUB_HALT_INIT_DONE. Each call from
+ * the host then runs one registered function through the dispatch entry.
+ *
+ * Functions run at CPL 0 with interrupts disabled, on the main stack (with
+ * an unmapped guard page below it: overflowing it aborts with
+ * NUB_ABORT_STACK_OVERFLOW). SSE is enabled; x87/SSE state is not saved by
+ * the runtime and is reset by the host on restore.
+ */
+#ifndef NUBGUEST_H
+#define NUBGUEST_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nub/error.h>
+#include <nub/guest_abi.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * A function callable by the host.
+ * @param in       argument bytes of the request (read-only; valid for the
+ *                 whole call, also across nub_call_host()).
+ * @param in_len   number of argument bytes.
+ * @param out      result area owned by the runtime, `out_cap` bytes; write
+ *                 the result here. Never NULL (may have out_cap == 0).
+ * @param out_cap  capacity of `out`: what the output buffer can still hold,
+ *                 limited by the heap (the area is heap-allocated).
+ * @param out_len  set to the number of result bytes written (starts at 0).
+ * @return 0 on success, or a negative status (an enum nub_err or the
+ *         function's own) that the host receives as the response status.
+ *         The `*out_len` bytes are returned with either status. An
+ *         `*out_len` above `out_cap` turns the status into NUB_ERANGE and
+ *         drops the bytes.
+ */
+typedef int32_t (*nub_guest_fn)(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                                uint32_t *out_len);
+
+/** Most functions one guest can register. */
+#define NUB_GUEST_MAX_FNS 128
+
+/** Defined by the guest program: registers its functions. Called once,
+ * during initialisation, before the host can call anything. */
+void nub_guest_main(void);
+
+/**
+ * Make `fn` callable by the host under `id`. `name` (static storage, not
+ * copied) is for diagnostics only.
+ * @return 0; NUB_EINVAL if fn is NULL or id is already registered;
+ *         NUB_EFULL if NUB_GUEST_MAX_FNS functions are registered.
+ */
+int nub_register(uint32_t id, const char *name, nub_guest_fn fn);
+
+/**
+ * Call host function `fn_id` with `len` bytes from `in`; up to `cap` bytes
+ * of its answer are copied to `out` and its full length is stored in
+ * *out_len (when out_len is not NULL).
+ * @return the host function's status (0 or negative); or NUB_EFULL when the
+ *         request does not fit in the output buffer or the answer is longer
+ *         than `cap` (the first `cap` bytes are copied); NUB_ECORRUPT when
+ *         the host pushed no well-formed response.
+ */
+int nub_call_host(uint32_t fn_id, const void *in, uint32_t len, void *out, uint32_t cap,
+                  uint32_t *out_len);
+
+/** Longest log message in bytes; longer ones are truncated. */
+#define NUB_LOG_MAX 1024
+
+/**
+ * Send a log message (enum nub_log_level) to the host. Format: the subset
+ * of printf documented at nub_vsnprintf().
+ * @return 0, or NUB_EFULL when the output buffer cannot hold it (dropped).
+ */
+int nub_log(uint32_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/** Abort the guest: the host receives `code` and the text `msg`. Never
+ * returns; the host does not resume an aborted guest. */
+_Noreturn void nub_abort(uint32_t code, const char *msg);
+
+/** nub_abort() with a formatted message (at most NUB_LOG_MAX bytes). */
+_Noreturn void nub_abortf(uint32_t code, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+/** The host-written guest counter (scratch bookkeeping word). */
+uint64_t nub_guest_counter(void);
+
+/** The process environment block the host passed at entry (read-only). */
+const struct nub_peb *nub_peb(void);
+
+/**
+ * printf subset: conversions %d %i %u %x %X %c %s %p %%; flags '-' and '0';
+ * width and precision (digits or '*'); length modifiers hh h l ll z. %p is
+ * "0x" and lowercase hex. Writes at most `cap` bytes including the NUL.
+ * @return the length the full output would have had.
+ */
+int nub_vsnprintf(char *buf, size_t cap, const char *fmt, va_list ap)
+        __attribute__((format(printf, 3, 0)));
+int nub_snprintf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Heap (peb->heap_gva, heap_size). malloc, calloc and realloc abort with
+ * NUB_ABORT_OOM when the heap is exhausted instead of returning NULL (except
+ * malloc(0)-style calls never fail); free/realloc of a pointer the heap did
+ * not hand out abort with NUB_ABORT_CORRUPT. */
+void *malloc(size_t size);
+void *calloc(size_t n, size_t size);
+void *realloc(void *p, size_t size);
+void free(void *p);
+
+/* Freestanding string functions (the compiler may also emit calls to the
+ * mem* ones). */
+void *memcpy(void *dst, const void *src, size_t n);
+void *memmove(void *dst, const void *src, size_t n);
+void *memset(void *dst, int c, size_t n);
+int memcmp(const void *a, const void *b, size_t n);
+size_t strlen(const char *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file heap.h
+ * The guest heap: a first-fit allocator with boundary tags over one
+ * caller-supplied memory range. Free blocks are kept on a doubly linked
+ * list and merged with free neighbours at once, so freeing everything
+ * always leaves a single free block. Compiles freestanding (guest) and
+ * hosted (unit tests); does no I/O and never aborts: the guest runtime
+ * turns NULL / error returns into aborts.
+ *
+ * Layout: every block starts with a 16-byte header {size | used bit,
+ * size of the physically previous block (0 for the first)}; payloads are
+ * 16-byte aligned; a free block keeps its list links in its payload.
+ */
+#ifndef NUB_GUEST_HEAP_H
+#define NUB_GUEST_HEAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** Alignment of every pointer the heap returns. */
+#define NUB_HEAP_ALIGN 16u
+
+struct nub_heap_block;
+
+/** Heap state; zero-initialised storage is an empty, unusable heap. */
+struct nub_heap {
+	uintptr_t base, end; /* block range, NUB_HEAP_ALIGN-aligned */
+	struct nub_heap_block *free_list;
+};
+
+/** Counters from nub_heap_check(). */
+struct nub_heap_stats {
+	size_t blocks, free_blocks; /* all blocks / free ones */
+	size_t used_bytes;          /* payload capacity of used blocks */
+	size_t free_bytes;          /* whole free blocks, headers included */
+	size_t largest_free;        /* payload capacity of the largest free block */
+};
+
+/**
+ * Make [mem, mem+len) a heap. The range is trimmed to NUB_HEAP_ALIGN.
+ * @return 0, or NUB_EINVAL when less than one minimal block fits (h is
+ *         then an empty heap on which every allocation fails).
+ */
+int nub_heap_init(struct nub_heap *h, void *mem, size_t len);
+
+/** Allocate `size` bytes (size 0 gives a unique minimal block).
+ * @return the block, or NULL when no free block is large enough. */
+void *nub_heap_alloc(struct nub_heap *h, size_t size);
+
+/** Allocate n*size zeroed bytes; NULL on overflow or exhaustion. */
+void *nub_heap_calloc(struct nub_heap *h, size_t n, size_t size);
+
+/**
+ * Resize `p` (NULL: allocate) to `size` bytes, in place when the block or
+ * its free successor allows, else by moving; contents up to the smaller size
+ * are kept. Size 0 frees p and returns NULL with *err 0.
+ * @param err  set to 0, NUB_EFULL (no memory: p untouched, NULL returned) or
+ *             NUB_EINVAL (p is not a live block: NULL returned). May be NULL.
+ */
+void *nub_heap_realloc(struct nub_heap *h, void *p, size_t size, int *err);
+
+/** Free `p` (NULL is a no-op).
+ * @return 0, or NUB_EINVAL when p is not a live block of this heap (double
+ *         free, foreign or interior pointer, corrupted header): nothing is
+ *         changed then. */
+int nub_heap_free(struct nub_heap *h, void *p);
+
+/** Usable size of live block `p`, 0 if p is not a live block. */
+size_t nub_heap_usable_size(const struct nub_heap *h, const void *p);
+
+/**
+ * Walk the whole heap and its free list and verify every invariant (sizes,
+ * back-links, no two adjacent free blocks, list and walk agree).
+ * @return 0 with *stats filled (stats may be NULL), or NUB_ECORRUPT.
+ */
+int nub_heap_check(const struct nub_heap *h, struct nub_heap_stats *stats);
+
+#endif

@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/* Initialisation, call dispatch, host calls, logging, aborts, heap API. */
+#include <nubguest.h>
+
+#include "format.h"
+#include "heap.h"
+#include "nub_string.h"
+#include "rt.h"
+
+struct rt_fn {
+	uint32_t id;
+	const char *name;
+	nub_guest_fn fn;
+};
+
+static struct nub_heap rt_heap;
+static struct rt_fn rt_fns[NUB_GUEST_MAX_FNS];
+static uint32_t rt_nfns;
+/* Input-buffer offset above the request being served: host-call responses
+ * are pushed above it, and the request itself must never be taken for one. */
+static uint64_t rt_call_floor;
+
+static inline void rt_out(uint16_t port, uint32_t value)
+{
+	__asm__ volatile("outl %0, %1" : : "a"(value), "Nd"(port) : "memory");
+}
+
+_Noreturn void rt_halt(uint32_t reason, uint64_t rdi)
+{
+	__asm__ volatile("outl %0, %1"
+	                 :
+	                 : "a"(reason), "Nd"((uint16_t)NUB_PORT_HALT), "D"(rdi)
+	                 : "memory");
+	rt_hang();
+}
+
+_Noreturn void rt_abort_bare(uint32_t code)
+{
+	rt_out(NUB_PORT_ABORT, code);
+	rt_hang();
+}
+
+_Noreturn void rt_abort(uint32_t code, const void *payload, uint32_t len)
+{
+	struct rt_buf out = rt_buf_output(rt_peb());
+	uint64_t room = rt_buf_room(&out);
+	struct nub_abort_msg hdr = {code, len};
+	if (room >= sizeof(hdr)) {
+		if (hdr.len > room - sizeof(hdr))
+			hdr.len = (uint32_t)(room - sizeof(hdr));
+		rt_buf_push(&out, &hdr, sizeof(hdr), payload, hdr.len);
+	}
+	rt_out(NUB_PORT_ABORT, code);
+	rt_hang();
+}
+
+_Noreturn void nub_abort(uint32_t code, const char *msg)
+{
+	if (!msg)
+		msg = "";
+	size_t n = strlen(msg);
+	rt_abort(code, msg, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n);
+}
+
+_Noreturn void nub_abortf(uint32_t code, const char *fmt, ...)
+{
+	char text[NUB_LOG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	nub_vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	nub_abort(code, text);
+}
+
+int nub_log(uint32_t level, const char *fmt, ...)
+{
+	char text[NUB_LOG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = nub_vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	struct nub_log_msg hdr = {level, n < (int)sizeof(text) ? (uint32_t)n : sizeof(text) - 1};
+	struct rt_buf out = rt_buf_output(rt_peb());
+	int rc = rt_buf_push(&out, &hdr, sizeof(hdr), text, hdr.len);
+	if (rc)
+		return rc;
+	rt_out(NUB_PORT_LOG, level);
+	return 0;
+}
+
+const struct nub_peb *nub_peb(void)
+{
+	return rt_peb();
+}
+
+uint64_t nub_guest_counter(void)
+{
+	return *rt_scratch_word(rt_peb(), NUB_SCRATCH_TOP_GUEST_COUNTER);
+}
+
+int nub_register(uint32_t id, const char *name, nub_guest_fn fn)
+{
+	if (!fn)
+		return NUB_EINVAL;
+	for (uint32_t i = 0; i < rt_nfns; i++) {
+		if (rt_fns[i].id == id)
+			return NUB_EINVAL;
+	}
+	if (rt_nfns == NUB_GUEST_MAX_FNS)
+		return NUB_EFULL;
+	rt_fns[rt_nfns++] = (struct rt_fn){id, name ? name : "", fn};
+	return 0;
+}
+
+static const struct rt_fn *fn_find(uint32_t id)
+{
+	for (uint32_t i = 0; i < rt_nfns; i++) {
+		if (rt_fns[i].id == id)
+			return &rt_fns[i];
+	}
+	return NULL;
+}
+
+int nub_call_host(uint32_t fn_id, const void *in, uint32_t len, void *out, uint32_t cap,
+                  uint32_t *out_len)
+{
+	if (out_len)
+		*out_len = 0;
+	if ((len && !in) || (cap && !out))
+		return NUB_EINVAL;
+	const struct nub_peb *peb = rt_peb();
+	struct rt_buf ob = rt_buf_output(peb), ib = rt_buf_input(peb);
+	struct nub_request req = {fn_id, 0, len};
+	int rc = rt_buf_push(&ob, &req, sizeof(req), in, len);
+	if (rc)
+		return rc;
+	rt_out(NUB_PORT_CALL_HOST, fn_id);
+	const uint8_t *msg;
+	uint64_t mlen, below;
+	if (rt_buf_peek(&ib, rt_call_floor, &msg, &mlen, &below))
+		return NUB_ECORRUPT;
+	rt_buf_set_sp(&ib, below);
+	struct nub_response resp;
+	if (mlen < sizeof(resp))
+		return NUB_ECORRUPT;
+	memcpy(&resp, msg, sizeof(resp));
+	if (resp.len > mlen - sizeof(resp))
+		return NUB_ECORRUPT;
+	memcpy(out, msg + sizeof(resp), resp.len < cap ? resp.len : cap);
+	if (out_len)
+		*out_len = resp.len;
+	if (resp.status)
+		return resp.status;
+	return resp.len > cap ? NUB_EFULL : 0;
+}
+
+_Noreturn void nub_rt_init(const struct nub_peb *peb)
+{
+	/* An empty heap (size 0) is allowed: every allocation then fails. */
+	nub_heap_init(&rt_heap, (void *)peb->heap_gva, peb->heap_size);
+	nub_guest_main();
+	rt_halt(NUB_HALT_INIT_DONE, (uint64_t)nub_rt_dispatch_entry);
+}
+
+/* Result area: as much of the free output buffer as the heap can give. */
+static uint8_t *out_area(const struct rt_buf *ob, uint32_t *cap)
+{
+	uint64_t room = rt_buf_room(ob);
+	uint64_t want = room > sizeof(struct nub_response) ? room - sizeof(struct nub_response) : 0;
+	if (want > UINT32_MAX)
+		want = UINT32_MAX;
+	for (; want; want /= 2) {
+		uint8_t *p = nub_heap_alloc(&rt_heap, want);
+		if (p) {
+			*cap = (uint32_t)want;
+			return p;
+		}
+	}
+	*cap = 0;
+	return NULL;
+}
+
+_Noreturn static void bad_request(const char *what, uint64_t a, uint64_t b)
+{
+	nub_abortf(NUB_ABORT_BAD_REQUEST, "input buffer: %s (%llu, %llu)", what,
+	           (unsigned long long)a, (unsigned long long)b);
+}
+
+_Noreturn void nub_rt_dispatch(const struct nub_peb *peb)
+{
+	struct rt_buf ib = rt_buf_input(peb), ob = rt_buf_output(peb);
+	const uint8_t *msg;
+	uint64_t mlen, below, top;
+	int rc = rt_buf_peek(&ib, 0, &msg, &mlen, &below);
+	if (rc)
+		bad_request(rc == NUB_EEMPTY ? "no request" : "corrupt stack pointer", ib.size, 0);
+	struct nub_request req;
+	if (mlen < sizeof(req))
+		bad_request("message shorter than a request header", mlen, sizeof(req));
+	memcpy(&req, msg, sizeof(req));
+	if (req.len > mlen - sizeof(req))
+		bad_request("request length exceeds its message", req.len, mlen);
+	rt_buf_sp(&ib, &top);
+
+	int32_t status;
+	uint32_t cap = 0, out_len = 0;
+	uint8_t *area = NULL, none[1];
+	const struct rt_fn *f = fn_find(req.fn_id);
+	if (!f) {
+		status = NUB_ENOTFOUND;
+	} else if (req.flags) {
+		status = NUB_EINVAL;
+	} else {
+		area = out_area(&ob, &cap);
+		rt_call_floor = top;
+		status = f->fn(msg + sizeof(req), req.len, area ? area : none, cap, &out_len);
+		rt_call_floor = 0;
+		if (out_len > cap) {
+			status = NUB_ERANGE;
+			out_len = 0;
+		}
+	}
+	rt_buf_set_sp(&ib, below);
+	struct nub_response resp = {status, out_len};
+	rc = rt_buf_push(&ob, &resp, sizeof(resp), area, out_len);
+	if (rc)
+		nub_abortf(NUB_ABORT_CORRUPT, "output buffer: cannot push the response (%d)", rc);
+	if (nub_heap_free(&rt_heap, area))
+		nub_abort(NUB_ABORT_CORRUPT, "heap: result area corrupted");
+	rt_halt(NUB_HALT_CALL_DONE, 0);
+}
+
+void *malloc(size_t size)
+{
+	void *p = nub_heap_alloc(&rt_heap, size);
+	if (!p)
+		nub_abortf(NUB_ABORT_OOM, "malloc(%zu): heap exhausted", size);
+	return p;
+}
+
+void *calloc(size_t n, size_t size)
+{
+	void *p = nub_heap_calloc(&rt_heap, n, size);
+	if (!p)
+		nub_abortf(NUB_ABORT_OOM, "calloc(%zu, %zu): heap exhausted", n, size);
+	return p;
+}
+
+void *realloc(void *p, size_t size)
+{
+	int err;
+	void *q = nub_heap_realloc(&rt_heap, p, size, &err);
+	if (err == NUB_EFULL)
+		nub_abortf(NUB_ABORT_OOM, "realloc(%p, %zu): heap exhausted", p, size);
+	if (err)
+		nub_abortf(NUB_ABORT_CORRUPT, "realloc(%p): not a live heap block", p);
+	return q;
+}
+
+void free(void *p)
+{
+	if (nub_heap_free(&rt_heap, p))
+		nub_abortf(NUB_ABORT_CORRUPT, "free(%p): not a live heap block", p);
+}

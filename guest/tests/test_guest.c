@@ -1,0 +1,415 @@
+/* SPDX-License-Identifier: MIT */
+/* Guest for host tests: functions that behave, and functions that break
+ * every rule the host must survive. Ids and wire formats: test_guest_ids.h. */
+#include <nubguest.h>
+
+#include "test_guest_ids.h"
+
+static uint32_t load_u32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static uint64_t load_u64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static int32_t put(const void *v, uint32_t n, uint8_t *out, uint32_t out_cap, uint32_t *out_len)
+{
+	if (n > out_cap)
+		return NUB_EFULL;
+	memcpy(out, v, n);
+	*out_len = n;
+	return 0;
+}
+
+static int32_t put_u64(uint64_t v, uint8_t *out, uint32_t out_cap, uint32_t *out_len)
+{
+	return put(&v, sizeof(v), out, out_cap, out_len);
+}
+
+static int32_t echo(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                    uint32_t *out_len)
+{
+	return put(in, in_len, out, out_cap, out_len);
+}
+
+static int32_t heap_pages(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                          uint32_t *out_len)
+{
+	if (in_len != 8)
+		return NUB_EINVAL;
+	uint64_t n = (uint64_t)load_u32(in) * 4096;
+	uint32_t seed = load_u32(in + 4);
+	uint8_t *p = malloc(n);
+	uint64_t h = NUB_TG_FNV_OFFSET;
+	for (uint64_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(seed + i);
+	for (uint64_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * NUB_TG_FNV_PRIME;
+	free(p);
+	return put_u64(h, out, out_cap, out_len);
+}
+
+static int32_t call_host(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                         uint32_t *out_len)
+{
+	if (in_len < 4 || out_cap < 8)
+		return NUB_EINVAL;
+	uint32_t answer_len = 0;
+	int32_t st =
+	        nub_call_host(load_u32(in), in + 4, in_len - 4, out + 8, out_cap - 8, &answer_len);
+	memcpy(out, &st, 4);
+	memcpy(out + 4, &answer_len, 4);
+	*out_len = 8 + (answer_len < out_cap - 8 ? answer_len : out_cap - 8);
+	return 0;
+}
+
+static int32_t spin(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                    uint32_t *out_len)
+{
+	(void)in, (void)in_len, (void)out, (void)out_cap, (void)out_len;
+	volatile int forever = 1;
+	while (forever)
+		__asm__ volatile("pause");
+	return 0;
+}
+
+static int32_t do_abort(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                        uint32_t *out_len)
+{
+	(void)out, (void)out_cap, (void)out_len;
+	if (in_len < 4)
+		return NUB_EINVAL;
+	nub_abortf(load_u32(in), "%.*s", (int)(in_len - 4), (const char *)in + 4);
+}
+
+static int32_t null_deref(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                          uint32_t *out_len)
+{
+	(void)in, (void)in_len;
+	volatile uint64_t *volatile null = 0;
+	return put_u64(*null, out, out_cap, out_len);
+}
+
+/* Not a tail call (the frame is used after it), so every level takes stack. */
+static __attribute__((noinline)) uint64_t recurse(uint64_t depth)
+{
+	volatile uint8_t frame[256];
+	frame[0] = (uint8_t)depth;
+	if (depth == UINT64_MAX) /* keeps gcc from calling it infinite */
+		return 0;
+	return recurse(depth + 1) + frame[0];
+}
+
+static int32_t stack_overflow(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                              uint32_t *out_len)
+{
+	(void)in, (void)in_len;
+	return put_u64(recurse(0), out, out_cap, out_len);
+}
+
+static const uint64_t rodata_word = 0x1122334455667788ull;
+
+static int32_t write_rodata(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                            uint32_t *out_len)
+{
+	(void)in, (void)in_len;
+	volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)&rodata_word;
+	*p = 0;
+	return put_u64(*p, out, out_cap, out_len);
+}
+
+/* `ret`: harmless if NX were not enforced (the call would then succeed). */
+static uint8_t data_code[16] = {0xc3};
+
+static int32_t exec_data(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                         uint32_t *out_len)
+{
+	(void)in, (void)in_len, (void)out, (void)out_cap, (void)out_len;
+	void (*volatile fn)(void) = (void (*)(void))(uintptr_t)data_code;
+	fn();
+	return NUB_EINVAL; /* NX did not stop it */
+}
+
+static int32_t bad_port(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                        uint32_t *out_len)
+{
+	(void)out, (void)out_cap, (void)out_len;
+	uint16_t port = NUB_TG_BAD_PORT_DEFAULT;
+	if (in_len >= 2)
+		memcpy(&port, in, 2);
+	__asm__ volatile("outb %b0, %w1" : : "a"(0x5a), "Nd"(port) : "memory");
+	return 0;
+}
+
+static void output_sp_write(uint64_t v)
+{
+	memcpy((void *)nub_peb()->output_gva, &v, sizeof(v));
+}
+
+static int32_t corrupt_output(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                              uint32_t *out_len)
+{
+	(void)out, (void)out_cap, (void)out_len;
+	if (in_len != 8)
+		return NUB_EINVAL;
+	output_sp_write(load_u64(in));
+	return 0;
+}
+
+static int32_t corrupt_output_halt(const uint8_t *in, uint32_t in_len, uint8_t *out,
+                                   uint32_t out_cap, uint32_t *out_len)
+{
+	(void)out, (void)out_cap, (void)out_len;
+	if (in_len != 8)
+		return NUB_EINVAL;
+	output_sp_write(load_u64(in));
+	__asm__ volatile("outl %0, %1"
+	                 :
+	                 : "a"((uint32_t)NUB_HALT_CALL_DONE), "Nd"((uint16_t)NUB_PORT_HALT)
+	                 : "memory");
+	for (;;)
+		__asm__ volatile("cli; hlt");
+}
+
+/* A whole page of .data nobody writes, so its PTE is still the snapshot's. */
+static uint8_t escape_target[4096] __attribute__((aligned(4096))) = {1};
+
+/* Pointer to the leaf PTE of `gva` in the live tables (all in scratch). */
+static int leaf_pte(uint64_t gva, volatile uint64_t **pte)
+{
+	const struct nub_peb *peb = nub_peb();
+	uint64_t table;
+	__asm__ volatile("mov %%cr3, %0" : "=r"(table));
+	table &= NUB_PTE_ADDR_MASK;
+	for (int level = 3; level >= 0; level--) {
+		if (table < peb->scratch_gpa || table - peb->scratch_gpa >= peb->scratch_size)
+			return NUB_ERANGE;
+		volatile uint64_t *t =
+		        (volatile uint64_t *)(peb->scratch_gva + (table - peb->scratch_gpa));
+		volatile uint64_t *e = &t[(gva >> (12 + 9 * level)) & 511];
+		if (!(*e & NUB_PTE_P))
+			return NUB_ERANGE;
+		if (level == 0) {
+			*pte = e;
+			return 0;
+		}
+		if (*e & NUB_PTE_PS)
+			return NUB_EUNSUPPORTED;
+		table = *e & NUB_PTE_ADDR_MASK;
+	}
+	return NUB_ERANGE;
+}
+
+static int32_t pt_escape(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                         uint32_t *out_len)
+{
+	uint64_t gva = (uint64_t)(uintptr_t)escape_target;
+	if (in_len >= 8)
+		gva = load_u64(in) & ~0xfffull;
+	volatile uint64_t *pte;
+	int rc = leaf_pte(gva, &pte);
+	if (rc)
+		return rc;
+	*pte = (*pte | NUB_PTE_RW) & ~NUB_PTE_COW;
+	__asm__ volatile("invlpg (%0)" : : "r"(gva) : "memory");
+	volatile uint64_t *target = (volatile uint64_t *)gva;
+	*target = NUB_TG_ESCAPE_MAGIC;
+	return put_u64(*target, out, out_cap, out_len);
+}
+
+static struct nub_tg_fpu_state fpu_read(void)
+{
+	struct nub_tg_fpu_state s = {0};
+	uint64_t cr4;
+	__asm__ volatile("stmxcsr %0\n\tfnstcw %1" : "=m"(s.mxcsr), "=m"(s.fcw));
+	__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+	if (cr4 & (1ull << 18)) {
+		uint32_t lo, hi;
+		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+		s.xcr0 = ((uint64_t)hi << 32) | lo;
+	}
+	return s;
+}
+
+static int32_t fpu_state(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                         uint32_t *out_len)
+{
+	(void)in, (void)in_len;
+	struct nub_tg_fpu_state s = fpu_read();
+	return put(&s, sizeof(s), out, out_cap, out_len);
+}
+
+static int32_t fpu_change(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                          uint32_t *out_len)
+{
+	uint32_t mxcsr = NUB_TG_FPU_MXCSR;
+	if (in_len >= 4)
+		mxcsr = load_u32(in);
+	if (mxcsr & ~0xffffu)
+		return NUB_EINVAL; /* reserved bits would #GP */
+	uint16_t fcw = NUB_TG_FPU_FCW;
+	__asm__ volatile("ldmxcsr %0\n\tfldcw %1" : : "m"(mxcsr), "m"(fcw));
+	struct nub_tg_fpu_state s = fpu_read();
+	if (s.xcr0 & 4) {
+		__asm__ volatile("xsetbv" : : "c"(0), "a"(3), "d"(0));
+		s = fpu_read();
+	}
+	return put(&s, sizeof(s), out, out_cap, out_len);
+}
+
+static uint64_t static_count;
+
+static int32_t static_counter(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                              uint32_t *out_len)
+{
+	(void)in, (void)in_len;
+	return put_u64(++static_count, out, out_cap, out_len);
+}
+
+static int32_t guest_counter(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                             uint32_t *out_len)
+{
+	(void)in, (void)in_len;
+	return put_u64(nub_guest_counter(), out, out_cap, out_len);
+}
+
+static int32_t log_text(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                        uint32_t *out_len)
+{
+	if (in_len < 4)
+		return NUB_EINVAL;
+	int32_t rc = nub_log(load_u32(in), "%.*s", (int)(in_len - 4), (const char *)in + 4);
+	return put(&rc, sizeof(rc), out, out_cap, out_len);
+}
+
+static uint32_t xorshift(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+struct stress_slot {
+	uint8_t *p;
+	uint32_t len;
+	uint8_t fill;
+};
+
+static int slot_ok(const struct stress_slot *s)
+{
+	for (uint32_t i = 0; i < s->len; i++) {
+		if (s->p[i] != s->fill)
+			return 0;
+	}
+	return 1;
+}
+
+static int32_t heap_stress(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                           uint32_t *out_len)
+{
+	if (in_len != 8)
+		return NUB_EINVAL;
+	uint32_t iters = load_u32(in), seed = load_u32(in + 4) | 1;
+	struct stress_slot slots[32] = {0};
+	uint64_t allocs = 0;
+	int32_t status = 0;
+	for (uint32_t i = 0; i < iters && !status; i++) {
+		struct stress_slot *s = &slots[xorshift(&seed) % 32];
+		if (s->p && !slot_ok(s))
+			status = NUB_ECORRUPT;
+		uint32_t len = xorshift(&seed) % 3000;
+		if (!s->p)
+			s->p = malloc(len);
+		else if (xorshift(&seed) & 1)
+			s->p = realloc(s->p, len);
+		else {
+			free(s->p);
+			s->p = NULL;
+			continue;
+		}
+		allocs++;
+		s->len = len;
+		s->fill = (uint8_t)xorshift(&seed);
+		memset(s->p, s->fill, len);
+	}
+	for (unsigned i = 0; i < 32; i++) {
+		if (slots[i].p && !slot_ok(&slots[i]))
+			status = NUB_ECORRUPT;
+		free(slots[i].p);
+	}
+	if (status)
+		return status;
+	return put_u64(allocs, out, out_cap, out_len);
+}
+
+static int32_t fail_status(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                           uint32_t *out_len)
+{
+	int32_t st;
+	if (in_len != 4)
+		return NUB_EINVAL;
+	memcpy(&st, in, 4);
+	put("failed", 6, out, out_cap, out_len);
+	return st;
+}
+
+static int32_t peb_copy(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                        uint32_t *out_len)
+{
+	(void)in, (void)in_len;
+	return put(nub_peb(), sizeof(struct nub_peb), out, out_cap, out_len);
+}
+
+static int32_t leak(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                    uint32_t *out_len)
+{
+	if (in_len != 8)
+		return NUB_EINVAL;
+	uint8_t *p = malloc(load_u64(in));
+	return put_u64((uint64_t)(uintptr_t)p, out, out_cap, out_len);
+}
+
+static const struct {
+	uint32_t id;
+	const char *name;
+	nub_guest_fn fn;
+} fns[] = {
+        {NUB_TG_ECHO, "echo", echo},
+        {NUB_TG_HEAP_PAGES, "heap_pages", heap_pages},
+        {NUB_TG_CALL_HOST, "call_host", call_host},
+        {NUB_TG_SPIN, "spin", spin},
+        {NUB_TG_ABORT, "abort", do_abort},
+        {NUB_TG_NULL_DEREF, "null_deref", null_deref},
+        {NUB_TG_STACK_OVERFLOW, "stack_overflow", stack_overflow},
+        {NUB_TG_WRITE_RODATA, "write_rodata", write_rodata},
+        {NUB_TG_EXEC_DATA, "exec_data", exec_data},
+        {NUB_TG_BAD_PORT, "bad_port", bad_port},
+        {NUB_TG_CORRUPT_OUTPUT, "corrupt_output", corrupt_output},
+        {NUB_TG_CORRUPT_OUTPUT_HALT, "corrupt_output_halt", corrupt_output_halt},
+        {NUB_TG_PT_ESCAPE, "pt_escape", pt_escape},
+        {NUB_TG_FPU_STATE, "fpu_state", fpu_state},
+        {NUB_TG_FPU_CHANGE, "fpu_change", fpu_change},
+        {NUB_TG_STATIC_COUNTER, "static_counter", static_counter},
+        {NUB_TG_GUEST_COUNTER, "guest_counter", guest_counter},
+        {NUB_TG_LOG, "log", log_text},
+        {NUB_TG_HEAP_STRESS, "heap_stress", heap_stress},
+        {NUB_TG_FAIL_STATUS, "fail_status", fail_status},
+        {NUB_TG_PEB, "peb", peb_copy},
+        {NUB_TG_MALLOC, "malloc", leak},
+};
+
+void nub_guest_main(void)
+{
+	for (unsigned i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
+		if (nub_register(fns[i].id, fns[i].name, fns[i].fn))
+			nub_abortf(1, "test_guest: cannot register %s", fns[i].name);
+	}
+}

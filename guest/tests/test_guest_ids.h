@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file test_guest_ids.h
+ * Functions of build/guest/test_guest.elf, for host tests. Integers on the
+ * wire are little-endian; "optional" arguments may be left out (shorter
+ * input) to get the default. Unless noted, a function returns status 0.
+ */
+#ifndef NUB_TEST_GUEST_IDS_H
+#define NUB_TEST_GUEST_IDS_H
+
+#define NUB_TEST_GUEST_ELF "test_guest.elf"
+
+/** out = in (any size up to the result area; NUB_EFULL beyond). */
+#define NUB_TG_ECHO 1
+/** in: u32 pages, u32 seed. malloc(pages*4096), byte i = (u8)(seed + i),
+ * free; out: u64 FNV-1a-64 of those bytes (NUB_TG_FNV_* below). */
+#define NUB_TG_HEAP_PAGES 2
+/** in: u32 host_fn_id, payload. Calls the host function with the payload;
+ * out: i32 status, u32 answer length, answer bytes (as many as fit). */
+#define NUB_TG_CALL_HOST 3
+/** Never returns (pause loop): for cancellation and timeouts. */
+#define NUB_TG_SPIN 4
+/** in: u32 code, message bytes. nub_abort(code, message). */
+#define NUB_TG_ABORT 5
+/** Reads address 0: fault, vector 14, cr2 0. */
+#define NUB_TG_NULL_DEREF 6
+/** Unbounded recursion: NUB_ABORT_STACK_OVERFLOW. */
+#define NUB_TG_STACK_OVERFLOW 7
+/** Writes to .rodata: fault, vector 14, error code P|W. */
+#define NUB_TG_WRITE_RODATA 8
+/** Calls into a .data array: fault, vector 14, error code P|I (NX). */
+#define NUB_TG_EXEC_DATA 9
+/** in: optional u16 port (default NUB_TG_BAD_PORT_DEFAULT). outb to it. */
+#define NUB_TG_BAD_PORT         10
+#define NUB_TG_BAD_PORT_DEFAULT 0x1234
+/** in: u64 value written over the output buffer's stack pointer, then
+ * returns: the runtime aborts with NUB_ABORT_CORRUPT (no message). */
+#define NUB_TG_CORRUPT_OUTPUT 11
+/** Same corruption, then halts with NUB_HALT_CALL_DONE itself, so the host
+ * has to reject the stack pointer. */
+#define NUB_TG_CORRUPT_OUTPUT_HALT 12
+/** in: optional u64 GVA (default: a page of .data never written). Edits the
+ * live page tables so that page's leaf is writable and not CoW, invlpg,
+ * writes u64 NUB_TG_ESCAPE_MAGIC there. The snapshot is read-only at the
+ * hypervisor, so the host must see a write fault (MMIO exit). If the write
+ * lands, out: u64 value read back. NUB_ERANGE/NUB_EUNSUPPORTED when the
+ * tables cannot be followed. */
+#define NUB_TG_PT_ESCAPE    13
+#define NUB_TG_ESCAPE_MAGIC 0x5741535f45504143ull
+/** out: struct nub_tg_fpu_state (current MXCSR, x87 FCW, XCR0 or 0 when
+ * CR4.OSXSAVE is off). */
+#define NUB_TG_FPU_STATE 14
+/** in: optional u32 MXCSR (default NUB_TG_FPU_MXCSR). Sets MXCSR, FCW to
+ * NUB_TG_FPU_FCW and, if XCR0 has AVX, XCR0 to x87|SSE; out: new state. */
+#define NUB_TG_FPU_CHANGE 15
+#define NUB_TG_FPU_MXCSR  0x7fc0u /* all masked, flush-to-zero, round toward zero */
+#define NUB_TG_FPU_FCW    0x027fu /* double precision */
+/** Increments a .data counter; out: u64 new value (1 after every restore). */
+#define NUB_TG_STATIC_COUNTER 16
+/** out: u64 nub_guest_counter(). */
+#define NUB_TG_GUEST_COUNTER 17
+/** in: u32 level, text. nub_log(level, text); out: i32 nub_log's result. */
+#define NUB_TG_LOG 18
+/** in: u32 iterations, u32 seed. Random malloc/realloc/free with content
+ * checks; out: u64 allocations made; NUB_ECORRUPT if a check fails. */
+#define NUB_TG_HEAP_STRESS 19
+/** in: i32 status. Returns that status with out "failed". */
+#define NUB_TG_FAIL_STATUS 20
+/** out: the PEB (struct nub_peb) as the guest sees it. */
+#define NUB_TG_PEB 21
+/** in: u64 bytes. malloc(bytes) without free: NUB_ABORT_OOM when too big. */
+#define NUB_TG_MALLOC 22
+
+#define NUB_TG_FNV_OFFSET 0xcbf29ce484222325ull
+#define NUB_TG_FNV_PRIME  0x100000001b3ull
+
+struct nub_tg_fpu_state {
+	unsigned int mxcsr;
+	unsigned short fcw, reserved;
+	unsigned long long xcr0;
+};
+
+#endif
