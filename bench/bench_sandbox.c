@@ -20,7 +20,7 @@
 
 #include <nub/nub.h>
 
-#include "../backends/mock/native_ids.h"
+#include "../guest/tests/test_guest_ids.h"
 
 static int short_mode;
 
@@ -33,7 +33,7 @@ static double now_ns(void)
 }
 
 static void row(const char *figure, double value, const char *unit, const char *floor_name,
-		double floor, const char *kind)
+                double floor, const char *kind)
 {
 	char v[32], f[64];
 
@@ -69,7 +69,7 @@ static struct nub_sandbox *sandbox_or_die(void)
 	struct nub_sandbox *sb;
 
 	config(&cfg);
-	if (nub_sandbox_create_from_elf(&cfg, guest_path("tests"), &sb, &err) ||
+	if (nub_sandbox_create_from_elf(&cfg, guest_path("test_guest"), &sb, &err) ||
 	    nub_sandbox_evolve(sb)) {
 		fprintf(stderr, "bench: %s\n", err.msg[0] ? err.msg : nub_sandbox_last_error(sb));
 		exit(1);
@@ -88,7 +88,7 @@ static void dirty(struct nub_sandbox *sb, uint32_t pages)
 	memcpy(in, &first, 4);
 	memcpy(in + 4, &pages, 4);
 	in[8] = 1;
-	if (nub_sandbox_call(sb, NUB_TEST_WRITE_PAGES, in, 9, &sum, 8, &n, &st) || st) {
+	if (nub_sandbox_call(sb, NUB_TG_PAGES, in, 9, &sum, 8, &n, &st) || st) {
 		fprintf(stderr, "bench: write pages: %s\n", nub_sandbox_last_error(sb));
 		exit(1);
 	}
@@ -123,7 +123,7 @@ static void bench_calls(struct nub_sandbox *sb)
 	nub_sandbox_stats(sb, &s0);
 	double t = now_ns();
 	for (int i = 0; i < iters; i++)
-		nub_sandbox_call(sb, NUB_TEST_ECHO, "x", 1, out, sizeof(out), &n, &st);
+		nub_sandbox_call(sb, NUB_TG_ECHO, "x", 1, out, sizeof(out), &n, &st);
 	t = (now_ns() - t) / iters;
 	nub_sandbox_stats(sb, &s1);
 	row("guest call round trip (mock native)", t / 1e3, "us", "one exit (count)", 1, "time");
@@ -202,7 +202,7 @@ static void bench_create(void)
 
 	double t = now_ns();
 	for (int i = 0; i < iters; i++) {
-		nub_sandbox_create_from_elf(&cfg, guest_path("tests"), &sb, &err);
+		nub_sandbox_create_from_elf(&cfg, guest_path("test_guest"), &sb, &err);
 		nub_sandbox_free(sb);
 	}
 	t = (now_ns() - t) / iters;

@@ -5,8 +5,7 @@
 
 #include "error_internal.h"
 
-void nub_counter_init(struct nub_guest_counter *c, struct nub_shmem *scratch,
-		      uint64_t scratch_size)
+void nub_counter_init(struct nub_guest_counter *c, struct nub_shmem *scratch, uint64_t scratch_size)
 {
 	c->value = 0;
 	c->scratch = scratch;
@@ -19,13 +18,13 @@ int nub_counter_add(struct nub_guest_counter *c, int64_t delta, struct nub_error
 
 	if (delta >= 0 && __builtin_add_overflow(c->value, (uint64_t)delta, &v))
 		return nub_error_set(err, NUB_EOVERFLOW, "guest counter %llu + %lld overflows",
-				     (unsigned long long)c->value, (long long)delta);
+		                     (unsigned long long)c->value, (long long)delta);
 	if (delta < 0) {
 		uint64_t mag = (uint64_t)(-(delta + 1)) + 1;
 		if (mag > c->value)
 			return nub_error_set(err, NUB_ERANGE,
-					     "guest counter %llu - %llu would go below zero",
-					     (unsigned long long)c->value, (unsigned long long)mag);
+			                     "guest counter %llu - %llu would go below zero",
+			                     (unsigned long long)c->value, (unsigned long long)mag);
 		v = c->value - mag;
 	}
 	c->value = v;

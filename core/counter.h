@@ -21,7 +21,7 @@ struct nub_guest_counter {
 };
 
 void nub_counter_init(struct nub_guest_counter *c, struct nub_shmem *scratch,
-		      uint64_t scratch_size);
+                      uint64_t scratch_size);
 /* Add delta; NUB_EOVERFLOW past UINT64_MAX, NUB_ERANGE below 0 (the value
  * is unchanged then). Writes the new value to scratch. */
 int nub_counter_add(struct nub_guest_counter *c, int64_t delta, struct nub_error *err);

@@ -22,7 +22,7 @@ struct nub_gbuf {
 
 /* Describe a window (no memory access). */
 void nub_gbuf_init(struct nub_gbuf *b, struct nub_shmem *mem, uint64_t off, uint64_t size,
-		   const char *name);
+                   const char *name);
 /* Empty the stack: stack pointer := NUB_BUF_HEADER. */
 int nub_gbuf_clear(struct nub_gbuf *b, struct nub_error *err);
 /* Push one message. NUB_EFULL if it does not fit; NUB_ECORRUPT if the
@@ -31,7 +31,6 @@ int nub_gbuf_push(struct nub_gbuf *b, const void *msg, uint64_t len, struct nub_
 /* Pop the top message into dst (cap bytes); *len = its length. NUB_EEMPTY,
  * NUB_ECORRUPT (field and value named), NUB_ERANGE if cap is too small (the
  * message stays on the stack). */
-int nub_gbuf_pop(struct nub_gbuf *b, void *dst, uint64_t cap, uint64_t *len,
-		 struct nub_error *err);
+int nub_gbuf_pop(struct nub_gbuf *b, void *dst, uint64_t cap, uint64_t *len, struct nub_error *err);
 
 #endif

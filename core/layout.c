@@ -39,7 +39,7 @@ static uint64_t round_page(struct acc *a, uint64_t v, const char *field)
 		return 0;
 	if (__builtin_add_overflow(v, PAGE - 1, &r)) {
 		a->rc = nub_error_set(a->err, NUB_EOVERFLOW, "%s 0x%llx overflows", field,
-				      (unsigned long long)v);
+		                      (unsigned long long)v);
 		return 0;
 	}
 	return r & ~(PAGE - 1);
@@ -53,7 +53,7 @@ static uint64_t add(struct acc *a, uint64_t x, uint64_t y, const char *field)
 		return 0;
 	if (__builtin_add_overflow(x, y, &r)) {
 		a->rc = nub_error_set(a->err, NUB_EOVERFLOW, "%s 0x%llx overflows the layout",
-				      field, (unsigned long long)y);
+		                      field, (unsigned long long)y);
 		return 0;
 	}
 	return r;
@@ -83,25 +83,25 @@ static int check_nonzero(const struct nub_layout_config *cfg, struct nub_error *
 		const char *name;
 		uint64_t v, min;
 	} f[] = {
-		{"input_size", cfg->input_size, 256},
-		{"output_size", cfg->output_size, 256},
-		{"stack_size", cfg->stack_size, PAGE},
-		{"exn_stack_size", cfg->exn_stack_size, PAGE},
+	        {"input_size", cfg->input_size, 256},
+	        {"output_size", cfg->output_size, 256},
+	        {"stack_size", cfg->stack_size, PAGE},
+	        {"exn_stack_size", cfg->exn_stack_size, PAGE},
 	};
 
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
 		if (f[i].v < f[i].min)
 			return nub_error_set(err, NUB_EINVAL, "%s %llu is below the minimum %llu",
-					     f[i].name, (unsigned long long)f[i].v,
-					     (unsigned long long)f[i].min);
+			                     f[i].name, (unsigned long long)f[i].v,
+			                     (unsigned long long)f[i].min);
 	if (cfg->init_data_perms & ~(uint32_t)(NUB_VMEM_R | NUB_VMEM_W | NUB_VMEM_X))
 		return nub_error_set(err, NUB_EINVAL, "init_data_perms 0x%x has unknown bits",
-				     cfg->init_data_perms);
+		                     cfg->init_data_perms);
 	return 0;
 }
 
 static void snapshot_part(const struct nub_layout_config *cfg, uint64_t image_size,
-			  struct nub_layout *l, struct acc *a)
+                          struct nub_layout *l, struct acc *a)
 {
 	l->peb_gpa = NUB_BASE_GPA;
 	l->image_gpa = add(a, l->peb_gpa, PAGE, "image");
@@ -109,51 +109,49 @@ static void snapshot_part(const struct nub_layout_config *cfg, uint64_t image_si
 	l->init_data_gpa = add(a, l->image_gpa, l->image_size, "image_size");
 	l->init_data_size = cfg->init_data_size;
 	l->heap_gpa = add(a, l->init_data_gpa, round_page(a, cfg->init_data_size, "init_data_size"),
-			  "init_data_size");
+	                  "init_data_size");
 	l->heap_size = round_page(a, cfg->heap_size, "heap_size");
 	l->snapshot_size = add(a, l->heap_gpa, l->heap_size, "heap_size") - NUB_BASE_GPA;
 }
 
 /* Scratch from its base up: tables, buffers, allocator area, guard, stack,
  * guard, exception stack, bookkeeping page. */
-static void scratch_part(const struct nub_layout_config *cfg, struct nub_layout *l,
-			 struct acc *a)
+static void scratch_part(const struct nub_layout_config *cfg, struct nub_layout *l, struct acc *a)
 {
 	uint64_t fixed, alloc, top_part;
 
 	l->pt_offset = 0;
-	l->pt_reserve = cfg->pt_reserve
-				? round_page(a, cfg->pt_reserve, "pt_reserve")
-				: 0; /* computed once the scratch size is known */
+	l->pt_reserve = cfg->pt_reserve ? round_page(a, cfg->pt_reserve, "pt_reserve")
+	                                : 0; /* computed once the scratch size is known */
 	l->input_size = round_page(a, cfg->input_size, "input_size");
 	l->output_size = round_page(a, cfg->output_size, "output_size");
 	l->stack_size = round_page(a, cfg->stack_size, "stack_size");
 	l->exn_stack_size = round_page(a, cfg->exn_stack_size, "exn_stack_size");
 	top_part = add(a, add(a, l->stack_size, l->exn_stack_size, "stack_size"), 3 * PAGE,
-		       "exn_stack_size");
+	               "exn_stack_size");
 	/* Default allocator area: room to copy every snapshot page once. */
 	alloc = add(a, l->snapshot_size, ALLOC_MIN, "heap_size");
 	if (!l->pt_reserve) {
 		uint64_t guess = add(a, add(a, top_part, alloc, "scratch"),
-				     l->input_size + l->output_size, "input_size");
+		                     l->input_size + l->output_size, "input_size");
 		uint64_t s = cfg->scratch_size ? cfg->scratch_size : guess;
 		/* Tables for the final scratch size; a larger scratch needs at
 		 * most a few more, hence the slack. */
 		l->pt_reserve = nub_layout_pt_bytes(l->snapshot_size, s + (64u << 20)) +
-				PT_SLACK_TABLES * PAGE;
+		                PT_SLACK_TABLES * PAGE;
 	}
 	fixed = add(a, add(a, l->pt_reserve, l->input_size, "pt_reserve"), l->output_size,
-		    "output_size");
+	            "output_size");
 	fixed = add(a, fixed, top_part, "stack_size");
 	if (cfg->scratch_size) {
 		l->scratch_size = cfg->scratch_size;
 		if (!a->rc && (cfg->scratch_size % PAGE || cfg->scratch_size < fixed + ALLOC_MIN))
 			a->rc = nub_error_set(a->err, NUB_EINVAL,
-					      "scratch_size 0x%llx must be a page multiple of at "
-					      "least 0x%llx (tables+input+output+stacks+0x%llx)",
-					      (unsigned long long)cfg->scratch_size,
-					      (unsigned long long)(fixed + ALLOC_MIN),
-					      (unsigned long long)ALLOC_MIN);
+			                      "scratch_size 0x%llx must be a page multiple of at "
+			                      "least 0x%llx (tables+input+output+stacks+0x%llx)",
+			                      (unsigned long long)cfg->scratch_size,
+			                      (unsigned long long)(fixed + ALLOC_MIN),
+			                      (unsigned long long)ALLOC_MIN);
 	} else {
 		l->scratch_size = add(a, fixed, alloc, "scratch_size");
 	}
@@ -169,7 +167,7 @@ static void scratch_part(const struct nub_layout_config *cfg, struct nub_layout 
 }
 
 int nub_layout_compute(const struct nub_layout_config *cfg, uint64_t image_size,
-		       struct nub_layout *out, struct nub_error *err)
+                       struct nub_layout *out, struct nub_error *err)
 {
 	struct acc a = {.err = err};
 	struct nub_layout l;
@@ -186,12 +184,12 @@ int nub_layout_compute(const struct nub_layout_config *cfg, uint64_t image_size,
 		return a.rc;
 	if (l.scratch_size > NUB_GPA_LIMIT / 2 ||
 	    NUB_BASE_GPA + l.snapshot_size > NUB_GPA_LIMIT - l.scratch_size)
-		return nub_error_set(err, NUB_EOVERFLOW,
-				     "snapshot (0x%llx bytes) and scratch (0x%llx bytes) do not fit "
-				     "the 0x%llx-byte guest-physical space",
-				     (unsigned long long)l.snapshot_size,
-				     (unsigned long long)l.scratch_size,
-				     (unsigned long long)NUB_GPA_LIMIT);
+		return nub_error_set(
+		        err, NUB_EOVERFLOW,
+		        "snapshot (0x%llx bytes) and scratch (0x%llx bytes) do not fit "
+		        "the 0x%llx-byte guest-physical space",
+		        (unsigned long long)l.snapshot_size, (unsigned long long)l.scratch_size,
+		        (unsigned long long)NUB_GPA_LIMIT);
 	l.scratch_gpa = NUB_GPA_LIMIT - l.scratch_size;
 	l.scratch_gva = NUB_GVA_LIMIT - l.scratch_size;
 	l.pt_gpa = l.scratch_gpa + l.pt_offset;
@@ -232,8 +230,8 @@ void nub_layout_fill_peb(const struct nub_layout *l, struct nub_peb *peb)
 static void line(FILE *f, const char *what, uint64_t gpa, uint64_t gva, uint64_t size)
 {
 	fprintf(f, "  %-22s gpa 0x%011llx  gva 0x%012llx  size 0x%llx (%llu KiB)\n", what,
-		(unsigned long long)gpa, (unsigned long long)gva, (unsigned long long)size,
-		(unsigned long long)(size >> 10));
+	        (unsigned long long)gpa, (unsigned long long)gva, (unsigned long long)size,
+	        (unsigned long long)(size >> 10));
 }
 
 void nub_layout_print(const struct nub_layout *l, FILE *f)
@@ -245,7 +243,8 @@ void nub_layout_print(const struct nub_layout *l, FILE *f)
 	line(f, "ELF image", l->image_gpa, l->image_gpa, l->image_size);
 	line(f, "init data", l->init_data_gpa, l->init_data_gpa, l->init_data_size);
 	line(f, "heap", l->heap_gpa, l->heap_gpa, l->heap_size);
-	fprintf(f, "scratch region (private), 0x%llx bytes:\n", (unsigned long long)l->scratch_size);
+	fprintf(f, "scratch region (private), 0x%llx bytes:\n",
+	        (unsigned long long)l->scratch_size);
 	line(f, "page tables", s + l->pt_offset, v + l->pt_offset, l->pt_reserve);
 	line(f, "input buffer", s + l->input_offset, v + l->input_offset, l->input_size);
 	line(f, "output buffer", s + l->output_offset, v + l->output_offset, l->output_size);

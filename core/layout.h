@@ -52,7 +52,7 @@ struct nub_layout {
  * where they must not be or too small; NUB_EOVERFLOW when the areas do not
  * fit the address space or overflow. */
 int nub_layout_compute(const struct nub_layout_config *cfg, uint64_t image_size,
-		       struct nub_layout *out, struct nub_error *err);
+                       struct nub_layout *out, struct nub_error *err);
 
 /* Page tables (bytes) needed to map the snapshot's visible range and
  * scratch with 4 KiB leaves. */

@@ -18,7 +18,7 @@
 enum { EXIT_CONTINUE = 0, EXIT_DONE = 1 };
 
 static int guest_fail(struct nub_sandbox *sb, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /* A failure caused by the guest: message on the handle, sandbox poisoned. */
 static int guest_fail(struct nub_sandbox *sb, int code, const char *fmt, ...)
@@ -57,11 +57,11 @@ static int serve_log(struct nub_sandbox *sb)
 	memcpy(&lm, sb->msg, len < sizeof(lm) ? len : sizeof(lm));
 	if (len < sizeof(lm) || lm.len != len - sizeof(lm))
 		return guest_fail(sb, NUB_ECORRUPT,
-				  "guest log: message of %llu bytes with length field %u",
-				  (unsigned long long)len, len < sizeof(lm) ? 0 : lm.len);
+		                  "guest log: message of %llu bytes with length field %u",
+		                  (unsigned long long)len, len < sizeof(lm) ? 0 : lm.len);
 	if (sb->cfg.log_fn && lm.level <= sb->cfg.log_level && lm.level >= NUB_LOG_ERROR)
-		sb->cfg.log_fn(sb->cfg.log_user, (int)lm.level,
-			       (const char *)sb->msg + sizeof(lm), lm.len);
+		sb->cfg.log_fn(sb->cfg.log_user, (int)lm.level, (const char *)sb->msg + sizeof(lm),
+		               lm.len);
 	return EXIT_CONTINUE;
 }
 
@@ -80,8 +80,8 @@ static int serve_host_call(struct nub_sandbox *sb)
 	memcpy(&req, sb->msg, len < sizeof(req) ? len : sizeof(req));
 	if (len < sizeof(req) || req.len != len - sizeof(req))
 		return guest_fail(sb, NUB_ECORRUPT,
-				  "host call: request of %llu bytes with length field %u",
-				  (unsigned long long)len, len < sizeof(req) ? 0 : req.len);
+		                  "host call: request of %llu bytes with length field %u",
+		                  (unsigned long long)len, len < sizeof(req) ? 0 : req.len);
 	sb->stats.host_calls++;
 	slot = req.fn_id < NUB_MAX_HOST_FNS ? &sb->host_fns[req.fn_id] : NULL;
 	if (!slot || !slot->fn) {
@@ -132,20 +132,20 @@ static int serve_abort(struct nub_sandbox *sb, uint32_t code)
 		memcpy(&fr, sb->msg + sizeof(am), sizeof(fr));
 		if (code == NUB_ABORT_STACK_OVERFLOW)
 			return guest_fail(sb, NUB_EGUEST_FAULT,
-					  "guest stack overflow: #PF at RIP 0x%llx, CR2 0x%llx",
-					  (unsigned long long)fr.rip, (unsigned long long)fr.cr2);
+			                  "guest stack overflow: #PF at RIP 0x%llx, CR2 0x%llx",
+			                  (unsigned long long)fr.rip, (unsigned long long)fr.cr2);
 		return guest_fail(sb, NUB_EGUEST_FAULT,
-				  "guest fault: vector %llu error code 0x%llx at RIP 0x%llx, CR2 "
-				  "0x%llx",
-				  (unsigned long long)fr.vector, (unsigned long long)fr.error_code,
-				  (unsigned long long)fr.rip, (unsigned long long)fr.cr2);
+		                  "guest fault: vector %llu error code 0x%llx at RIP 0x%llx, CR2 "
+		                  "0x%llx",
+		                  (unsigned long long)fr.vector, (unsigned long long)fr.error_code,
+		                  (unsigned long long)fr.rip, (unsigned long long)fr.cr2);
 	}
 	if (have) {
 		text = (const char *)sb->msg + sizeof(am);
 		text_len = am.len > 160 ? 160 : (int)am.len;
 	}
 	return guest_fail(sb, NUB_EGUEST_ABORT, "guest abort: code 0x%x%s%.*s", code,
-			  text_len ? ": " : "", text_len, text);
+	                  text_len ? ": " : "", text_len, text);
 }
 
 static int on_halt_port(struct nub_sandbox *sb, enum nub_run_phase phase, uint32_t reason)
@@ -159,15 +159,15 @@ static int on_halt_port(struct nub_sandbox *sb, enum nub_run_phase phase, uint32
 			return rc;
 		if (!regs.rdi || regs.rdi >= NUB_GVA_LIMIT)
 			return guest_fail(sb, NUB_ECORRUPT,
-					  "init: dispatch address 0x%llx is not a guest address",
-					  (unsigned long long)regs.rdi);
+			                  "init: dispatch address 0x%llx is not a guest address",
+			                  (unsigned long long)regs.rdi);
 		sb->dispatch_gva = regs.rdi;
 		return EXIT_DONE;
 	}
 	if (phase == NUB_RUN_CALL && reason == NUB_HALT_CALL_DONE)
 		return EXIT_DONE;
 	return guest_fail(sb, NUB_ECORRUPT, "guest halted with reason %u during %s", reason,
-			  phase == NUB_RUN_INIT ? "init" : "a call");
+	                  phase == NUB_RUN_INIT ? "init" : "a call");
 }
 
 static int on_io_out(struct nub_sandbox *sb, enum nub_run_phase phase, const struct nub_exit *ex)
@@ -185,9 +185,9 @@ static int on_io_out(struct nub_sandbox *sb, enum nub_run_phase phase, const str
 		return serve_abort(sb, value);
 	default:
 		return guest_fail(sb, NUB_EPORT,
-				  "guest wrote 0x%x to unknown I/O port 0x%x (size %u) at RIP "
-				  "0x%llx",
-				  value, ex->port, ex->size, (unsigned long long)ex->rip);
+		                  "guest wrote 0x%x to unknown I/O port 0x%x (size %u) at RIP "
+		                  "0x%llx",
+		                  value, ex->port, ex->size, (unsigned long long)ex->rip);
 	}
 }
 
@@ -198,30 +198,30 @@ static int on_exit(struct nub_sandbox *sb, enum nub_run_phase phase, const struc
 		return on_io_out(sb, phase, ex);
 	case NUB_EXIT_IO_IN:
 		return guest_fail(sb, NUB_EPORT, "guest read from I/O port 0x%x at RIP 0x%llx",
-				  ex->port, (unsigned long long)ex->rip);
+		                  ex->port, (unsigned long long)ex->rip);
 	case NUB_EXIT_HLT:
 		return guest_fail(sb, NUB_ECORRUPT,
-				  "guest executed hlt at RIP 0x%llx instead of the halt port",
-				  (unsigned long long)ex->rip);
+		                  "guest executed hlt at RIP 0x%llx instead of the halt port",
+		                  (unsigned long long)ex->rip);
 	case NUB_EXIT_MMIO_READ:
 	case NUB_EXIT_MMIO_WRITE:
 		return guest_fail(sb, NUB_EMMIO,
-				  "guest %s %u bytes at GPA 0x%llx (unmapped or read-only) at "
-				  "RIP 0x%llx",
-				  ex->reason == NUB_EXIT_MMIO_WRITE ? "wrote" : "read", ex->size,
-				  (unsigned long long)ex->gpa, (unsigned long long)ex->rip);
+		                  "guest %s %u bytes at GPA 0x%llx (unmapped or read-only) at "
+		                  "RIP 0x%llx",
+		                  ex->reason == NUB_EXIT_MMIO_WRITE ? "wrote" : "read", ex->size,
+		                  (unsigned long long)ex->gpa, (unsigned long long)ex->rip);
 	case NUB_EXIT_SHUTDOWN:
 		return guest_fail(sb, NUB_ETRIPLE_FAULT, "guest triple-faulted (RIP 0x%llx%s%s)",
-				  (unsigned long long)ex->rip, ex->detail[0] ? ", " : "",
-				  ex->detail);
+		                  (unsigned long long)ex->rip, ex->detail[0] ? ", " : "",
+		                  ex->detail);
 	case NUB_EXIT_CANCELLED:
 		if (atomic_load(&sb->timed_out))
 			return guest_fail(sb, NUB_ETIMEDOUT, "call exceeded its timeout of %llu us",
-					  (unsigned long long)sb->cfg.call_timeout_us);
+			                  (unsigned long long)sb->cfg.call_timeout_us);
 		return guest_fail(sb, NUB_ECANCELLED, "call interrupted");
 	default:
 		return guest_fail(sb, NUB_EBACKEND, "backend: exit %u (hw reason 0x%llx): %s",
-				  ex->reason, (unsigned long long)ex->hw_reason, ex->detail);
+		                  ex->reason, (unsigned long long)ex->hw_reason, ex->detail);
 	}
 }
 

@@ -15,7 +15,7 @@
 #include <nub/vmem.h>
 
 #include "counter.h"
-#include "elf.h"
+#include "elf_loader.h"
 #include "error_internal.h"
 #include "gbuf.h"
 #include "hv.h"
@@ -29,7 +29,7 @@ enum { SLOT_SNAPSHOT = 0, SLOT_SCRATCH = 1 };
 /* ---- errors on the handle ---- */
 
 static int sb_fail(struct nub_sandbox *sb, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 static int sb_fail(struct nub_sandbox *sb, int code, const char *fmt, ...)
 {
@@ -95,14 +95,13 @@ static int config_check(const struct nub_config *cfg, struct nub_error *err)
 		return nub_error_set(err, NUB_EINVAL, "NULL config");
 	if (cfg->struct_size != sizeof(*cfg))
 		return nub_error_set(err, NUB_EINVAL,
-				     "config struct_size %u, expected %zu (call nub_config_init)",
-				     cfg->struct_size, sizeof(*cfg));
+		                     "config struct_size %u, expected %zu (call nub_config_init)",
+		                     cfg->struct_size, sizeof(*cfg));
 	if (cfg->init_data_size && !cfg->init_data)
 		return nub_error_set(err, NUB_EINVAL, "init_data_size %llu but init_data is NULL",
-				     (unsigned long long)cfg->init_data_size);
+		                     (unsigned long long)cfg->init_data_size);
 	if (cfg->log_level > NUB_LOG_TRACE)
-		return nub_error_set(err, NUB_EINVAL, "log_level %u out of range",
-				     cfg->log_level);
+		return nub_error_set(err, NUB_EINVAL, "log_level %u out of range", cfg->log_level);
 	return 0;
 }
 
@@ -127,7 +126,7 @@ static char *dup_or_null(const char *s)
 }
 
 static int sandbox_alloc(const struct nub_config *cfg, struct nub_sandbox **out,
-			 struct nub_error *err)
+                         struct nub_error *err)
 {
 	struct nub_sandbox *sb;
 	int rc = config_check(cfg, err);
@@ -141,8 +140,7 @@ static int sandbox_alloc(const struct nub_config *cfg, struct nub_sandbox **out,
 	sb->cfg.init_data = NULL; /* only needed while building the snapshot */
 	sb->backend_spec = dup_or_null(cfg->backend);
 	sb->backend_options = dup_or_null(cfg->backend_options);
-	if ((cfg->backend && !sb->backend_spec) ||
-	    (cfg->backend_options && !sb->backend_options)) {
+	if ((cfg->backend && !sb->backend_spec) || (cfg->backend_options && !sb->backend_options)) {
 		nub_sandbox_free(sb);
 		return nub_error_set(err, NUB_ENOMEM, "out of memory creating a sandbox");
 	}
@@ -152,7 +150,7 @@ static int sandbox_alloc(const struct nub_config *cfg, struct nub_sandbox **out,
 }
 
 static int sandbox_from_image(const struct nub_config *cfg, const struct nub_elf_image *img,
-			      struct nub_sandbox **out, struct nub_error *err)
+                              struct nub_sandbox **out, struct nub_error *err)
 {
 	struct nub_layout_config lc;
 	struct nub_snapshot *snap;
@@ -168,7 +166,7 @@ static int sandbox_from_image(const struct nub_config *cfg, const struct nub_elf
 }
 
 int nub_sandbox_create_from_elf(const struct nub_config *cfg, const char *path,
-				struct nub_sandbox **out, struct nub_error *err)
+                                struct nub_sandbox **out, struct nub_error *err)
 {
 	struct nub_elf_image img = {0};
 	int rc;
@@ -186,7 +184,7 @@ int nub_sandbox_create_from_elf(const struct nub_config *cfg, const char *path,
 }
 
 int nub_sandbox_create_from_buffer(const struct nub_config *cfg, const void *elf, size_t len,
-				   struct nub_sandbox **out, struct nub_error *err)
+                                   struct nub_sandbox **out, struct nub_error *err)
 {
 	struct nub_elf_image img = {0};
 	int rc;
@@ -204,9 +202,9 @@ int nub_sandbox_create_from_buffer(const struct nub_config *cfg, const void *elf
 }
 
 int nub_sandbox_create_from_snapshot(const struct nub_config *cfg, struct nub_snapshot *snap,
-				     struct nub_sandbox **out, struct nub_error *err)
+                                     struct nub_sandbox **out, struct nub_error *err)
 {
-	struct nub_sandbox *sb;
+	struct nub_sandbox *sb = NULL;
 	int rc;
 
 	if (!out || !snap)
@@ -222,7 +220,7 @@ int nub_sandbox_create_from_snapshot(const struct nub_config *cfg, struct nub_sn
 }
 
 int nub_sandbox_create_from_file(const struct nub_config *cfg, const char *path,
-				 struct nub_sandbox **out, struct nub_error *err)
+                                 struct nub_sandbox **out, struct nub_error *err)
 {
 	struct nub_snapshot *snap;
 	int rc;
@@ -246,7 +244,7 @@ int nub_sandbox_register(struct nub_sandbox *sb, uint32_t id, nub_host_fn fn, vo
 		return NUB_EINVAL;
 	if (!fn || id >= NUB_MAX_HOST_FNS)
 		return sb_fail(sb, NUB_EINVAL, "register: host function %u %s", id,
-			       fn ? "id out of range" : "is NULL");
+		               fn ? "id out of range" : "is NULL");
 	sb->host_fns[id].fn = fn;
 	sb->host_fns[id].user = user;
 	return 0;
@@ -271,9 +269,11 @@ void nub_sandbox_free(struct nub_sandbox *sb)
 
 static int map_snapshot(struct nub_sandbox *sb, struct nub_snapshot *snap)
 {
-	struct nub_region r = {.slot = SLOT_SNAPSHOT, .flags = NUB_MEM_READ | NUB_MEM_EXEC,
-			       .gpa = NUB_BASE_GPA, .size = snap->visible_size,
-			       .host = nub_shmem_host(snap->mem)};
+	struct nub_region r = {.slot = SLOT_SNAPSHOT,
+	                       .flags = NUB_MEM_READ | NUB_MEM_EXEC,
+	                       .gpa = NUB_BASE_GPA,
+	                       .size = snap->visible_size,
+	                       .host = nub_shmem_host(snap->mem)};
 	int rc;
 
 	if (sb->current == snap)
@@ -331,7 +331,7 @@ static int sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap)
 	rc = map_snapshot(sb, snap);
 	if (!rc)
 		rc = nub_snapshot_restore_scratch(snap, sb->scratch, snap->generation, &zm, &bytes,
-						  &sb->err);
+		                                  &sb->err);
 	if (!rc)
 		rc = nub_counter_rewrite(&sb->counter, &sb->err);
 	if (!rc)
@@ -366,9 +366,10 @@ static int create_vm(struct nub_sandbox *sb)
 		return rc;
 	nub_counter_init(&sb->counter, sb->scratch, l->scratch_size);
 	struct nub_region r = {.slot = SLOT_SCRATCH,
-			       .flags = NUB_MEM_READ | NUB_MEM_WRITE | NUB_MEM_EXEC,
-			       .gpa = l->scratch_gpa, .size = l->scratch_size,
-			       .host = nub_shmem_host(sb->scratch)};
+	                       .flags = NUB_MEM_READ | NUB_MEM_WRITE | NUB_MEM_EXEC,
+	                       .gpa = l->scratch_gpa,
+	                       .size = l->scratch_size,
+	                       .host = nub_shmem_host(sb->scratch)};
 	rc = nub_hv_map_region(sb->hv, &r, &sb->err);
 	if (rc)
 		return rc;
@@ -415,7 +416,8 @@ static int push_request(struct nub_sandbox *sb, uint32_t fn_id, const void *in, 
 	int rc;
 
 	if (len > sb->msg_cap - sizeof(req))
-		return sb_fail(sb, NUB_ERANGE, "call: %zu input bytes exceed the input buffer", len);
+		return sb_fail(sb, NUB_ERANGE, "call: %zu input bytes exceed the input buffer",
+		               len);
 	memcpy(sb->msg, &req, sizeof(req));
 	if (len)
 		memcpy(sb->msg + sizeof(req), in, len);
@@ -441,7 +443,7 @@ static int call_regs(struct nub_sandbox *sb)
 }
 
 static int pop_response(struct nub_sandbox *sb, void *out, size_t cap, size_t *out_len,
-			int32_t *status)
+                        int32_t *status)
 {
 	struct nub_response resp;
 	uint64_t len = 0;
@@ -451,28 +453,28 @@ static int pop_response(struct nub_sandbox *sb, void *out, size_t cap, size_t *o
 		return sb_poison(sb, rc);
 	if (len < sizeof(resp))
 		return sb_poison(sb, sb_fail(sb, NUB_ECORRUPT,
-					     "call: response of %llu bytes is shorter than its "
-					     "header",
-					     (unsigned long long)len));
+		                             "call: response of %llu bytes is shorter than its "
+		                             "header",
+		                             (unsigned long long)len));
 	memcpy(&resp, sb->msg, sizeof(resp));
 	if (resp.len != len - sizeof(resp))
 		return sb_poison(sb, sb_fail(sb, NUB_ECORRUPT,
-					     "call: response says %u bytes, message holds %llu",
-					     resp.len, (unsigned long long)(len - sizeof(resp))));
+		                             "call: response says %u bytes, message holds %llu",
+		                             resp.len, (unsigned long long)(len - sizeof(resp))));
 	if (status)
 		*status = resp.status;
 	if (out_len)
 		*out_len = resp.len;
 	if (resp.len > cap)
 		return sb_fail(sb, NUB_ERANGE, "call: result of %u bytes exceeds out_cap %zu",
-			       resp.len, cap);
+		               resp.len, cap);
 	if (resp.len)
 		memcpy(out, sb->msg + sizeof(resp), resp.len);
 	return 0;
 }
 
 int nub_sandbox_call(struct nub_sandbox *sb, uint32_t fn_id, const void *in, size_t in_len,
-		     void *out, size_t out_cap, size_t *out_len, int32_t *status)
+                     void *out, size_t out_cap, size_t *out_len, int32_t *status)
 {
 	int rc;
 
@@ -482,7 +484,7 @@ int nub_sandbox_call(struct nub_sandbox *sb, uint32_t fn_id, const void *in, siz
 		return sb_fail(sb, NUB_ESTATE, "call: sandbox not evolved");
 	if (sb->poisoned)
 		return sb_fail(sb, NUB_EPOISONED, "call: sandbox poisoned, restore first (%s)",
-			       sb->poison_reason);
+		               sb->poison_reason);
 	if ((in_len && !in) || (out_cap && !out))
 		return sb_fail(sb, NUB_EINVAL, "call: NULL buffer with nonzero length");
 	rc = push_request(sb, fn_id, in, in_len);
@@ -539,10 +541,10 @@ int nub_sandbox_restore(struct nub_sandbox *sb, struct nub_snapshot *snap)
 		snap = sb->base;
 	if (!nub_snapshot_compatible(sb->base, snap))
 		return sb_fail(sb, NUB_EMISMATCH,
-			       "restore: snapshot comes from another ELF or layout");
+		               "restore: snapshot comes from another ELF or layout");
 	if (!snap->dispatch_gva)
 		return sb_fail(sb, NUB_EMISMATCH,
-			       "restore: snapshot was taken before initialisation");
+		               "restore: snapshot was taken before initialisation");
 	return sandbox_reset(sb, snap);
 }
 

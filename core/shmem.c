@@ -29,12 +29,12 @@ int nub_shmem_create(uint64_t size, struct nub_shmem **out, struct nub_error *er
 
 	if (size == 0 || size % PAGE)
 		return nub_error_set(err, NUB_EINVAL,
-				     "shared memory size %llu is not a positive multiple of 4096",
-				     (unsigned long long)size);
+		                     "shared memory size %llu is not a positive multiple of 4096",
+		                     (unsigned long long)size);
 	if (size > NUB_SHMEM_MAX || __builtin_add_overflow(size, 2 * PAGE, &total))
 		return nub_error_set(err, NUB_EOVERFLOW,
-				     "shared memory size %llu exceeds the limit of %llu bytes",
-				     (unsigned long long)size, (unsigned long long)NUB_SHMEM_MAX);
+		                     "shared memory size %llu exceeds the limit of %llu bytes",
+		                     (unsigned long long)size, (unsigned long long)NUB_SHMEM_MAX);
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return nub_error_set(err, NUB_ENOMEM, "out of memory");
@@ -45,7 +45,7 @@ int nub_shmem_create(uint64_t size, struct nub_shmem **out, struct nub_error *er
 	if (p == MAP_FAILED) {
 		free(m);
 		return nub_error_set(err, NUB_ESYS, "mmap of %llu bytes: %s",
-				     (unsigned long long)total, strerror(errno));
+		                     (unsigned long long)total, strerror(errno));
 	}
 	if (mprotect((uint8_t *)p + PAGE, size, PROT_READ | PROT_WRITE)) {
 		int e = errno;
@@ -101,10 +101,10 @@ static int bounds(const struct nub_shmem *m, uint64_t off, uint64_t len, struct 
 {
 	if (off > m->size || len > m->size - off)
 		return nub_error_set(err, NUB_ERANGE,
-				     "guest memory access [0x%llx, +0x%llx) outside region of "
-				     "0x%llx bytes",
-				     (unsigned long long)off, (unsigned long long)len,
-				     (unsigned long long)m->size);
+		                     "guest memory access [0x%llx, +0x%llx) outside region of "
+		                     "0x%llx bytes",
+		                     (unsigned long long)off, (unsigned long long)len,
+		                     (unsigned long long)m->size);
 	return 0;
 }
 
@@ -144,7 +144,7 @@ static void copy_to_guest(volatile uint8_t *dst, const void *src, uint64_t len)
 }
 
 int nub_shmem_read(const struct nub_shmem *m, uint64_t off, void *dst, uint64_t len,
-		   struct nub_error *err)
+                   struct nub_error *err)
 {
 	int rc = bounds(m, off, len, err);
 
@@ -154,7 +154,7 @@ int nub_shmem_read(const struct nub_shmem *m, uint64_t off, void *dst, uint64_t 
 }
 
 int nub_shmem_write(struct nub_shmem *m, uint64_t off, const void *src, uint64_t len,
-		    struct nub_error *err)
+                    struct nub_error *err)
 {
 	int rc = bounds(m, off, len, err);
 
@@ -166,8 +166,7 @@ int nub_shmem_write(struct nub_shmem *m, uint64_t off, const void *src, uint64_t
 	return 0;
 }
 
-int nub_shmem_read_u64(const struct nub_shmem *m, uint64_t off, uint64_t *v,
-		       struct nub_error *err)
+int nub_shmem_read_u64(const struct nub_shmem *m, uint64_t off, uint64_t *v, struct nub_error *err)
 {
 	return nub_shmem_read(m, off, v, sizeof(*v), err);
 }
@@ -177,8 +176,7 @@ int nub_shmem_write_u64(struct nub_shmem *m, uint64_t off, uint64_t v, struct nu
 	return nub_shmem_write(m, off, &v, sizeof(v), err);
 }
 
-int nub_shmem_read_u32(const struct nub_shmem *m, uint64_t off, uint32_t *v,
-		       struct nub_error *err)
+int nub_shmem_read_u32(const struct nub_shmem *m, uint64_t off, uint32_t *v, struct nub_error *err)
 {
 	return nub_shmem_read(m, off, v, sizeof(*v), err);
 }
@@ -189,7 +187,7 @@ int nub_shmem_write_u32(struct nub_shmem *m, uint64_t off, uint32_t v, struct nu
 }
 
 int nub_shmem_zero(struct nub_shmem *m, uint64_t off, uint64_t len, enum nub_zero_method *used,
-		   struct nub_error *err)
+                   struct nub_error *err)
 {
 	uint64_t head, body;
 	int rc = bounds(m, off, len, err);

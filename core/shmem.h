@@ -41,14 +41,12 @@ int nub_shmem_is_sealed(const struct nub_shmem *m);
  * (naming offset, length and size) when [off, off+len) is not inside.
  */
 int nub_shmem_read(const struct nub_shmem *m, uint64_t off, void *dst, uint64_t len,
-		   struct nub_error *err);
+                   struct nub_error *err);
 int nub_shmem_write(struct nub_shmem *m, uint64_t off, const void *src, uint64_t len,
-		    struct nub_error *err);
-int nub_shmem_read_u64(const struct nub_shmem *m, uint64_t off, uint64_t *v,
-		       struct nub_error *err);
+                    struct nub_error *err);
+int nub_shmem_read_u64(const struct nub_shmem *m, uint64_t off, uint64_t *v, struct nub_error *err);
 int nub_shmem_write_u64(struct nub_shmem *m, uint64_t off, uint64_t v, struct nub_error *err);
-int nub_shmem_read_u32(const struct nub_shmem *m, uint64_t off, uint32_t *v,
-		       struct nub_error *err);
+int nub_shmem_read_u32(const struct nub_shmem *m, uint64_t off, uint32_t *v, struct nub_error *err);
 int nub_shmem_write_u32(struct nub_shmem *m, uint64_t off, uint32_t v, struct nub_error *err);
 
 enum nub_zero_method {
@@ -61,6 +59,6 @@ enum nub_zero_method {
  * proportional to pages the guest touched), memset for the rest. *used
  * (may be NULL) says which method did the bulk of it. */
 int nub_shmem_zero(struct nub_shmem *m, uint64_t off, uint64_t len, enum nub_zero_method *used,
-		   struct nub_error *err);
+                   struct nub_error *err);
 
 #endif

@@ -76,7 +76,7 @@ void nub_snapshot_rehash(struct nub_snapshot *s)
 /* ---- building from an ELF ---- */
 
 static int map_range(const struct nub_vmem_ops *ops, nub_gva_t va, nub_gpa_t pa, uint64_t len,
-		     uint32_t perms, struct nub_error *err)
+                     uint32_t perms, struct nub_error *err)
 {
 	struct nub_vmem_mapping m = {.gva = va, .gpa = pa, .len = len};
 	int rc;
@@ -96,19 +96,21 @@ static int map_range(const struct nub_vmem_ops *ops, nub_gva_t va, nub_gpa_t pa,
 	rc = nub_vmem_map(ops, &m);
 	if (rc)
 		return nub_error_set(err, rc, "mapping [0x%llx, +0x%llx): %s",
-				     (unsigned long long)va, (unsigned long long)len,
-				     nub_strerror(rc));
+		                     (unsigned long long)va, (unsigned long long)len,
+		                     nub_strerror(rc));
 	return 0;
 }
 
 /* Scratch: read/write/no-exec everywhere but the guard pages below each
  * stack, which stay unmapped so an overflow faults. */
 static int map_scratch(const struct nub_vmem_ops *ops, const struct nub_layout *l,
-		       struct nub_error *err)
+                       struct nub_error *err)
 {
-	struct nub_vmem_mapping m = {.gva = l->scratch_gva, .gpa = l->scratch_gpa,
-				     .len = l->scratch_size, .kind = NUB_VMEM_BASIC,
-				     .perms = NUB_VMEM_R | NUB_VMEM_W};
+	struct nub_vmem_mapping m = {.gva = l->scratch_gva,
+	                             .gpa = l->scratch_gpa,
+	                             .len = l->scratch_size,
+	                             .kind = NUB_VMEM_BASIC,
+	                             .perms = NUB_VMEM_R | NUB_VMEM_W};
 	int rc = nub_vmem_map(ops, &m);
 
 	if (!rc)
@@ -121,7 +123,7 @@ static int map_scratch(const struct nub_vmem_ops *ops, const struct nub_layout *
 }
 
 static int build_elf_tables(const struct nub_layout *l, const struct nub_elf_image *img,
-			    uint32_t init_perms, struct nub_vmem_buf *buf, struct nub_error *err)
+                            uint32_t init_perms, struct nub_vmem_buf *buf, struct nub_error *err)
 {
 	struct nub_vmem_ops ops;
 	int rc;
@@ -131,15 +133,15 @@ static int build_elf_tables(const struct nub_layout *l, const struct nub_elf_ima
 	for (unsigned i = 0; !rc && i < img->nsegs; i++) {
 		const struct nub_elf_segment *sg = &img->segs[i];
 		rc = map_range(&ops, l->image_gpa + sg->offset, l->image_gpa + sg->offset, sg->size,
-			       sg->perms, err);
+		               sg->perms, err);
 	}
 	if (!rc && l->init_data_size)
 		rc = map_range(&ops, l->init_data_gpa, l->init_data_gpa,
-			       (l->init_data_size + PAGE - 1) & ~(PAGE - 1), init_perms | NUB_VMEM_R,
-			       err);
+		               (l->init_data_size + PAGE - 1) & ~(PAGE - 1),
+		               init_perms | NUB_VMEM_R, err);
 	if (!rc && l->heap_size)
 		rc = map_range(&ops, l->heap_gpa, l->heap_gpa, l->heap_size,
-			       NUB_VMEM_R | NUB_VMEM_W, err);
+		               NUB_VMEM_R | NUB_VMEM_W, err);
 	if (!rc)
 		rc = map_scratch(&ops, l, err);
 	return rc;
@@ -163,8 +165,8 @@ static uint64_t family_of(const struct nub_layout *l, const uint8_t *image, uint
 }
 
 static int write_contents(struct nub_snapshot *s, const struct nub_elf_image *img,
-			  const void *init_data, const struct nub_vmem_buf *buf,
-			  struct nub_error *err)
+                          const void *init_data, const struct nub_vmem_buf *buf,
+                          struct nub_error *err)
 {
 	const struct nub_layout *l = &s->layout;
 	struct nub_peb peb;
@@ -186,16 +188,15 @@ static int write_contents(struct nub_snapshot *s, const struct nub_elf_image *im
 	rc = nub_shmem_write(s->mem, l->peb_gpa - NUB_BASE_GPA, &peb, sizeof(peb), err);
 	if (!rc && l->init_data_size)
 		rc = nub_shmem_write(s->mem, l->init_data_gpa - NUB_BASE_GPA, init_data,
-				     l->init_data_size, err);
+		                     l->init_data_size, err);
 	if (!rc)
 		rc = nub_shmem_write(s->mem, s->visible_size, nub_vmem_buf_bytes(buf), s->pt_size,
-				     err);
+		                     err);
 	return rc;
 }
 
 int nub_snapshot_from_elf(const struct nub_layout_config *lcfg, const struct nub_elf_image *img,
-			  const void *init_data, struct nub_snapshot **out,
-			  struct nub_error *err)
+                          const void *init_data, struct nub_snapshot **out, struct nub_error *err)
 {
 	struct nub_vmem_buf buf;
 	struct nub_snapshot *s;
@@ -203,7 +204,7 @@ int nub_snapshot_from_elf(const struct nub_layout_config *lcfg, const struct nub
 
 	if (lcfg->init_data_size && !init_data)
 		return nub_error_set(err, NUB_EINVAL, "init_data_size %llu with no init data",
-				     (unsigned long long)lcfg->init_data_size);
+		                     (unsigned long long)lcfg->init_data_size);
 	s = nub_snapshot_new_empty();
 	if (!s)
 		return nub_error_set(err, NUB_ENOMEM, "out of memory creating a snapshot");
@@ -245,8 +246,8 @@ struct capture {
 	const struct nub_capture_src *src;
 	const struct nub_layout *l;
 	uint64_t snap_pages, scratch_pages;
-	uint32_t *new_index;  /* per source page: 0 = unseen, else packed index + 1 */
-	uint32_t *order;      /* packed index -> source page */
+	uint32_t *new_index; /* per source page: 0 = unseen, else packed index + 1 */
+	uint32_t *order;     /* packed index -> source page */
 	uint32_t count;
 	struct nub_vmem_buf buf;
 };
@@ -266,7 +267,7 @@ static int64_t source_page(const struct capture *c, nub_gpa_t gpa)
 }
 
 static int capture_page(struct capture *c, nub_gva_t va, nub_gpa_t pa, uint32_t kind,
-			uint32_t perms, const struct nub_vmem_ops *ops, struct nub_error *err)
+                        uint32_t perms, const struct nub_vmem_ops *ops, struct nub_error *err)
 {
 	int64_t sp = source_page(c, pa);
 	struct nub_vmem_mapping m = {.gva = va, .len = PAGE};
@@ -288,7 +289,7 @@ static int capture_page(struct capture *c, nub_gva_t va, nub_gpa_t pa, uint32_t 
 	int rc = nub_vmem_map(ops, &m);
 	if (rc)
 		return nub_error_set(err, rc, "capture: rebuilding the mapping of 0x%llx: %s",
-				     (unsigned long long)va, nub_strerror(rc));
+		                     (unsigned long long)va, nub_strerror(rc));
 	return 0;
 }
 
@@ -303,9 +304,9 @@ static int capture_walk(struct capture *c, struct nub_error *err)
 
 	nub_vmem_resolver_init(&res);
 	nub_vmem_resolver_add(&res, NUB_BASE_GPA, c->src->base->visible_size,
-			      nub_shmem_host(c->src->base->mem), 0);
+	                      nub_shmem_host(c->src->base->mem), 0);
 	nub_vmem_resolver_add(&res, l->scratch_gpa, l->scratch_size,
-			      nub_shmem_host(c->src->scratch), 0);
+	                      nub_shmem_host(c->src->scratch), 0);
 	nub_vmem_resolver_ops(&res, c->src->root, &live);
 	nub_vmem_buf_ops(&c->buf, &out);
 	/* Everything below scratch; scratch itself is per-sandbox and is
@@ -314,14 +315,14 @@ static int capture_walk(struct capture *c, struct nub_error *err)
 	while ((rc = nub_vmem_iter_next(&it, &run)) == 1) {
 		for (uint64_t off = 0; off < run.len; off += PAGE) {
 			rc = capture_page(c, run.gva + off, run.gpa + off, run.kind, run.perms,
-					  &out, err);
+			                  &out, err);
 			if (rc)
 				return rc;
 		}
 	}
 	if (rc < 0)
 		return nub_error_set(err, rc, "capture: walking the live page tables: %s",
-				     nub_strerror(rc));
+		                     nub_strerror(rc));
 	return map_scratch(&out, l, err);
 }
 
@@ -339,7 +340,7 @@ static int capture_copy(struct capture *c, struct nub_snapshot *s, struct nub_er
 		} else {
 			/* Scratch is guest-writable: through the accessor. */
 			rc = nub_shmem_read(c->src->scratch, (sp - c->snap_pages) * PAGE, page,
-					    PAGE, err);
+			                    PAGE, err);
 			src = page;
 		}
 		if (!rc)
@@ -347,12 +348,12 @@ static int capture_copy(struct capture *c, struct nub_snapshot *s, struct nub_er
 	}
 	if (!rc)
 		rc = nub_shmem_write(s->mem, s->visible_size, nub_vmem_buf_bytes(&c->buf),
-				     s->pt_size, err);
+		                     s->pt_size, err);
 	return rc;
 }
 
 int nub_snapshot_capture(const struct nub_capture_src *src, struct nub_snapshot **out,
-			 struct nub_error *err)
+                         struct nub_error *err)
 {
 	struct capture c = {.src = src, .l = &src->base->layout};
 	struct nub_snapshot *s;
@@ -413,18 +414,18 @@ int nub_snapshot_compatible(const struct nub_snapshot *a, const struct nub_snaps
 }
 
 static int write_bookkeeping(const struct nub_snapshot *snap, struct nub_shmem *scratch,
-			     uint64_t generation, struct nub_error *err)
+                             uint64_t generation, struct nub_error *err)
 {
 	const struct nub_layout *l = &snap->layout;
 	const uint64_t top = l->scratch_size;
 	const struct {
 		uint64_t off, val;
 	} words[] = {
-		{NUB_SCRATCH_TOP_SIZE, l->scratch_size},
-		{NUB_SCRATCH_TOP_ALLOCATOR, l->scratch_gpa + l->alloc_offset},
-		{NUB_SCRATCH_TOP_SNAPSHOT_PT, NUB_BASE_GPA + snap->visible_size},
-		{NUB_SCRATCH_TOP_GENERATION, generation},
-		{NUB_SCRATCH_TOP_ALLOC_LIMIT, l->scratch_gpa + l->alloc_limit_offset},
+	        {NUB_SCRATCH_TOP_SIZE, l->scratch_size},
+	        {NUB_SCRATCH_TOP_ALLOCATOR, l->scratch_gpa + l->alloc_offset},
+	        {NUB_SCRATCH_TOP_SNAPSHOT_PT, NUB_BASE_GPA + snap->visible_size},
+	        {NUB_SCRATCH_TOP_GENERATION, generation},
+	        {NUB_SCRATCH_TOP_ALLOC_LIMIT, l->scratch_gpa + l->alloc_limit_offset},
 	};
 	int rc = 0;
 
@@ -438,22 +439,22 @@ static int write_bookkeeping(const struct nub_snapshot *snap, struct nub_shmem *
 }
 
 int nub_snapshot_restore_scratch(const struct nub_snapshot *snap, struct nub_shmem *scratch,
-				 uint64_t generation, enum nub_zero_method *zero_method,
-				 uint64_t *bytes, struct nub_error *err)
+                                 uint64_t generation, enum nub_zero_method *zero_method,
+                                 uint64_t *bytes, struct nub_error *err)
 {
 	const struct nub_layout *l = &snap->layout;
 	const uint8_t *tables = (const uint8_t *)nub_shmem_host(snap->mem) + snap->visible_size;
 	int rc;
 
 	if (nub_shmem_size(scratch) != l->scratch_size)
-		return nub_error_set(err, NUB_EMISMATCH, "scratch is %llu bytes, snapshot needs %llu",
-				     (unsigned long long)nub_shmem_size(scratch),
-				     (unsigned long long)l->scratch_size);
+		return nub_error_set(err, NUB_EMISMATCH,
+		                     "scratch is %llu bytes, snapshot needs %llu",
+		                     (unsigned long long)nub_shmem_size(scratch),
+		                     (unsigned long long)l->scratch_size);
 	if (snap->pt_size > l->pt_reserve)
-		return nub_error_set(err, NUB_EFULL,
-				     "snapshot page tables (%llu bytes) exceed pt_reserve %llu",
-				     (unsigned long long)snap->pt_size,
-				     (unsigned long long)l->pt_reserve);
+		return nub_error_set(
+		        err, NUB_EFULL, "snapshot page tables (%llu bytes) exceed pt_reserve %llu",
+		        (unsigned long long)snap->pt_size, (unsigned long long)l->pt_reserve);
 	rc = nub_shmem_zero(scratch, 0, l->scratch_size, zero_method, err);
 	if (!rc)
 		rc = nub_shmem_write(scratch, l->pt_offset, tables, snap->pt_size, err);
@@ -479,7 +480,7 @@ static void segment_flat(struct nub_segment *s, uint16_t sel, uint8_t type, uint
 }
 
 void nub_snapshot_initial_cpu(const struct nub_snapshot *snap, struct nub_regs *regs,
-			      struct nub_sregs *sregs)
+                              struct nub_sregs *sregs)
 {
 	const struct nub_layout *l = &snap->layout;
 
@@ -500,9 +501,9 @@ void nub_snapshot_initial_cpu(const struct nub_snapshot *snap, struct nub_regs *
 	sregs->tr.selector = 0x18;
 	sregs->ldt.unusable = 1;
 	sregs->ldt.type = 0x2;
-	sregs->cr0 = 0x80050033;  /* PG | WP | NE | ET | MP | PE */
-	sregs->cr4 = 0x620;       /* OSXMMEXCPT | OSFXSR | PAE */
-	sregs->efer = 0xd00;      /* NXE | LMA | LME */
+	sregs->cr0 = 0x80050033; /* PG | WP | NE | ET | MP | PE */
+	sregs->cr4 = 0x620;      /* OSXMMEXCPT | OSFXSR | PAE */
+	sregs->efer = 0xd00;     /* NXE | LMA | LME */
 	sregs->cr3 = l->pt_gpa;
 	sregs->apic_base = 0xfee00900;
 }

@@ -14,7 +14,7 @@
 #include <nub/error.h>
 #include <nub/nub.h>
 
-#include "elf.h"
+#include "elf_loader.h"
 #include "layout.h"
 #include "shmem.h"
 
@@ -34,7 +34,7 @@ struct nub_snapshot {
 	struct nub_regs regs;
 	struct nub_sregs sregs;
 	uint64_t generation;
-	uint64_t family;          /* same ELF + layout => same family */
+	uint64_t family; /* same ELF + layout => same family */
 	uint8_t hash[16];
 };
 
@@ -46,8 +46,7 @@ void nub_snapshot_rehash(struct nub_snapshot *s);
 /* Build a snapshot from a loaded ELF: layout, PEB, image, init data, page
  * tables (writable => CoW, read-only => basic), scratch mapping, hash. */
 int nub_snapshot_from_elf(const struct nub_layout_config *lcfg, const struct nub_elf_image *img,
-			  const void *init_data, struct nub_snapshot **out,
-			  struct nub_error *err);
+                          const void *init_data, struct nub_snapshot **out, struct nub_error *err);
 
 /* Capture from live memory: walk the tables rooted at `root` (in scratch),
  * copy each mapped page once (deduplicated by GPA), pack, rebuild tables
@@ -62,14 +61,14 @@ struct nub_capture_src {
 	uint64_t generation;
 };
 int nub_snapshot_capture(const struct nub_capture_src *src, struct nub_snapshot **out,
-			 struct nub_error *err);
+                         struct nub_error *err);
 
 /* Prepare scratch for running from `snap`: zero it, write bookkeeping and
  * buffer headers, copy the page tables in. *zero_method reports how it was
  * zeroed; *bytes the bytes the host wrote. */
 int nub_snapshot_restore_scratch(const struct nub_snapshot *snap, struct nub_shmem *scratch,
-				 uint64_t generation, enum nub_zero_method *zero_method,
-				 uint64_t *bytes, struct nub_error *err);
+                                 uint64_t generation, enum nub_zero_method *zero_method,
+                                 uint64_t *bytes, struct nub_error *err);
 
 /* Whether a sandbox built around `a`'s layout can restore to `b`. */
 int nub_snapshot_compatible(const struct nub_snapshot *a, const struct nub_snapshot *b);
@@ -77,6 +76,6 @@ int nub_snapshot_compatible(const struct nub_snapshot *a, const struct nub_snaps
 /* vCPU state to start a snapshot's init (no captured state): long mode,
  * CR3 = live tables, RIP = entry, RSP = stack top, RDI = PEB. */
 void nub_snapshot_initial_cpu(const struct nub_snapshot *snap, struct nub_regs *regs,
-			      struct nub_sregs *sregs);
+                              struct nub_sregs *sregs);
 
 #endif

@@ -14,7 +14,7 @@
 #include "error_internal.h"
 #include "snapshot.h"
 
-#define SNAPFILE_MAGIC "NUBSNAP\0"
+#define SNAPFILE_MAGIC   "NUBSNAP\0"
 #define SNAPFILE_VERSION 1u
 /* Refuse absurd sizes before allocating: a snapshot larger than this is
  * not something nub builds. */
@@ -67,7 +67,7 @@ int nub_snapshot_save(const struct nub_snapshot *snap, const char *path, struct 
 		return nub_error_set(err, NUB_EIO, "%s: %s", path, strerror(errno));
 	if (fwrite(&h, sizeof(h), 1, f) != 1 ||
 	    fwrite(nub_shmem_host(snap->mem), 1, snap->visible_size + snap->pt_size, f) !=
-		    snap->visible_size + snap->pt_size)
+	            snap->visible_size + snap->pt_size)
 		rc = nub_error_set(err, NUB_EIO, "%s: write failed: %s", path, strerror(errno));
 	if (fclose(f) && !rc)
 		rc = nub_error_set(err, NUB_EIO, "%s: close failed: %s", path, strerror(errno));
@@ -75,30 +75,30 @@ int nub_snapshot_save(const struct nub_snapshot *snap, const char *path, struct 
 }
 
 static int check_header(const struct snapfile_header *h, const char *path, uint64_t file_size,
-			struct nub_error *err)
+                        struct nub_error *err)
 {
 	if (memcmp(h->magic, SNAPFILE_MAGIC, 8))
 		return nub_error_set(err, NUB_ECORRUPT, "%s: not a nub snapshot (bad magic)", path);
 	if (h->version != SNAPFILE_VERSION || h->header_size != sizeof(*h) ||
 	    h->layout_size != sizeof(h->layout))
 		return nub_error_set(err, NUB_EABI,
-				     "%s: snapshot format %u (header %u bytes), this nub reads "
-				     "format %u (header %zu bytes)",
-				     path, h->version, h->header_size, SNAPFILE_VERSION,
-				     sizeof(*h));
-	if (h->visible_size == 0 || h->visible_size % NUB_PAGE_SIZE ||
-	    h->pt_size % NUB_PAGE_SIZE || h->visible_size > SNAPFILE_MAX_MEM ||
-	    h->pt_size > SNAPFILE_MAX_MEM || h->pt_size > h->layout.pt_reserve)
-		return nub_error_set(err, NUB_ECORRUPT,
-				     "%s: bad sizes (memory 0x%llx, page tables 0x%llx)", path,
-				     (unsigned long long)h->visible_size,
-				     (unsigned long long)h->pt_size);
+		                     "%s: snapshot format %u (header %u bytes), this nub reads "
+		                     "format %u (header %zu bytes)",
+		                     path, h->version, h->header_size, SNAPFILE_VERSION,
+		                     sizeof(*h));
+	if (h->visible_size == 0 || h->visible_size % NUB_PAGE_SIZE || h->pt_size % NUB_PAGE_SIZE ||
+	    h->visible_size > SNAPFILE_MAX_MEM || h->pt_size > SNAPFILE_MAX_MEM ||
+	    h->pt_size > h->layout.pt_reserve)
+		return nub_error_set(
+		        err, NUB_ECORRUPT, "%s: bad sizes (memory 0x%llx, page tables 0x%llx)",
+		        path, (unsigned long long)h->visible_size, (unsigned long long)h->pt_size);
 	if (file_size != sizeof(*h) + h->visible_size + h->pt_size)
-		return nub_error_set(err, NUB_ECORRUPT,
-				     "%s: file is %llu bytes, header says %llu (truncated or "
-				     "trailing data)",
-				     path, (unsigned long long)file_size,
-				     (unsigned long long)(sizeof(*h) + h->visible_size + h->pt_size));
+		return nub_error_set(
+		        err, NUB_ECORRUPT,
+		        "%s: file is %llu bytes, header says %llu (truncated or "
+		        "trailing data)",
+		        path, (unsigned long long)file_size,
+		        (unsigned long long)(sizeof(*h) + h->visible_size + h->pt_size));
 	return 0;
 }
 
@@ -114,9 +114,9 @@ static int read_memory(struct nub_snapshot *s, FILE *f, const char *path, struct
 	for (uint64_t off = 0; !rc && off < total; off += CHUNK) {
 		size_t n = total - off < CHUNK ? (size_t)(total - off) : CHUNK;
 		if (fread(buf, 1, n, f) != n)
-			rc = nub_error_set(err, NUB_ECORRUPT, "%s: truncated at byte %llu", path,
-					   (unsigned long long)(sizeof(struct snapfile_header) +
-								off));
+			rc = nub_error_set(
+			        err, NUB_ECORRUPT, "%s: truncated at byte %llu", path,
+			        (unsigned long long)(sizeof(struct snapfile_header) + off));
 		else
 			rc = nub_shmem_write(s->mem, off, buf, n, err);
 	}
@@ -125,7 +125,7 @@ static int read_memory(struct nub_snapshot *s, FILE *f, const char *path, struct
 }
 
 static int load_from(FILE *f, const char *path, uint64_t file_size, struct nub_snapshot *s,
-		     struct nub_error *err)
+                     struct nub_error *err)
 {
 	struct snapfile_header h;
 	uint8_t want[16];
@@ -133,7 +133,7 @@ static int load_from(FILE *f, const char *path, uint64_t file_size, struct nub_s
 
 	if (file_size < sizeof(h) || fread(&h, sizeof(h), 1, f) != 1)
 		return nub_error_set(err, NUB_ECORRUPT, "%s: truncated header (%llu bytes)", path,
-				     (unsigned long long)file_size);
+		                     (unsigned long long)file_size);
 	rc = check_header(&h, path, file_size, err);
 	if (rc)
 		return rc;
@@ -158,7 +158,7 @@ static int load_from(FILE *f, const char *path, uint64_t file_size, struct nub_s
 	nub_snapshot_rehash(s);
 	if (memcmp(want, s->hash, 16))
 		return nub_error_set(err, NUB_ECORRUPT, "%s: content hash mismatch (corrupt file)",
-				     path);
+		                     path);
 	return 0;
 }
 
@@ -174,7 +174,7 @@ int nub_snapshot_load(const char *path, struct nub_snapshot **out, struct nub_er
 	f = fopen(path, "rb");
 	if (!f)
 		return nub_error_set(err, errno == ENOENT ? NUB_ENOTFOUND : NUB_EIO, "%s: %s", path,
-				     strerror(errno));
+		                     strerror(errno));
 	if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
 		rc = nub_error_set(err, NUB_EIO, "%s: not a regular file", path);
 		goto close_file;

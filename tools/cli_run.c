@@ -113,8 +113,9 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 			char *end;
 			o->fn_id = (uint32_t)strtoul(argv[++i], &end, 0);
 			if (*end)
-				return fprintf(stderr, "nub run: function id '%s' is not a number\n",
-					       argv[i]),
+				return fprintf(stderr,
+				               "nub run: function id '%s' is not a number\n",
+				               argv[i]),
 				       -1;
 			o->have_call = 1;
 			for (i++; i < argc && strncmp(argv[i], "--", 2); i++)
@@ -130,8 +131,8 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 	}
 	if (!o->elf) {
 		fprintf(stderr, "usage: nub run GUEST.elf [--backend B] [--options S] "
-				"[--call ID [ARG...]] [--repeat N] [--quiet]\n"
-				"  ARG: s:TEXT | i64:N | hex:BYTES | TEXT\n");
+		                "[--call ID [ARG...]] [--repeat N] [--quiet]\n"
+		                "  ARG: s:TEXT | i64:N | hex:BYTES | TEXT\n");
 		return -1;
 	}
 	return 0;
@@ -179,11 +180,11 @@ static int run_calls(struct nub_sandbox *sb, const struct run_opts *o)
 	for (unsigned long i = 0; i < o->repeat; i++) {
 		t = now_us();
 		rc = nub_sandbox_call(sb, o->fn_id, o->in, o->in_len, out, sizeof(out), &out_len,
-				      &status);
+		                      &status);
 		call_us += now_us() - t;
 		if (rc) {
 			fprintf(stderr, "nub run: call %u: %s (%s)\n", o->fn_id,
-				nub_sandbox_last_error(sb), nub_strerror(rc));
+			        nub_sandbox_last_error(sb), nub_strerror(rc));
 			return 1;
 		}
 		t = now_us();
@@ -227,7 +228,7 @@ int nub_cli_run(int argc, char **argv)
 	t2 = now_us();
 	if (rc) {
 		fprintf(stderr, "nub run: evolve: %s (%s)\n", nub_sandbox_last_error(sb),
-			nub_strerror(rc));
+		        nub_strerror(rc));
 		nub_sandbox_free(sb);
 		return 1;
 	}

@@ -5,6 +5,7 @@
  * It never claims NUB_CAP_HW_ISOLATION, so `auto` never picks it.
  */
 #include "mock.h"
+#include "native.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,12 +35,20 @@ static int mock_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, 
 	vm->mem_limit = cfg->mem_limit;
 	atomic_init(&vm->interrupt_pending, 0);
 	mock_reset_state(vm);
+	int rc = mock_native_attach(vm, cfg->options, err, err_cap);
+	if (rc) {
+		free(vm);
+		return rc;
+	}
 	*out = vm;
 	return 0;
 }
 
 static void mock_vm_destroy(struct nub_vm *vm)
 {
+	if (!vm)
+		return;
+	mock_native_detach(vm);
 	free(vm);
 }
 
@@ -137,6 +146,8 @@ static void mock_clear_interrupt(struct nub_vm *vm)
 
 static int mock_run_vcpu(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t err_cap)
 {
+	if (vm->native)
+		return mock_native_run(vm, exit, err, err_cap);
 	return mock_cpu_run(vm, exit, err, err_cap);
 }
 

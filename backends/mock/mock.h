@@ -8,6 +8,8 @@
 
 #define MOCK_MAX_SLOTS 32u
 
+struct mock_native;
+
 struct nub_vm {
 	uint64_t mem_limit;
 	struct nub_region regions[MOCK_MAX_SLOTS]; /* size 0: slot unused */
@@ -16,6 +18,7 @@ struct nub_vm {
 	struct nub_fpu fpu;
 	uint64_t xcr0;
 	atomic_int interrupt_pending;
+	struct mock_native *native; /* a native guest, or NULL: interpret */
 };
 
 /* Reset vCPU state to power-on values. */

@@ -29,10 +29,10 @@ struct mock_native {
 	int thread_started;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int guest_turn;  /* 1: guest thread runs; 0: host runs */
-	enum job job;    /* job to start when the guest thread is not suspended */
-	int suspended;   /* guest thread waits inside a port exit */
-	int abandon;     /* unwind the suspended job instead of resuming it */
+	int guest_turn; /* 1: guest thread runs; 0: host runs */
+	enum job job;   /* job to start when the guest thread is not suspended */
+	int suspended;  /* guest thread waits inside a port exit */
+	int abandon;    /* unwind the suspended job instead of resuming it */
 	jmp_buf job_env;
 	struct nub_exit exit; /* posted by the guest thread */
 	struct mock_native_rt rt;
@@ -65,7 +65,7 @@ static int ops_read(void *ctx, nub_gpa_t table, unsigned index, uint64_t *entry)
 	*entry = 0;
 	if (r)
 		*entry = *(volatile uint64_t *)((uint8_t *)r->host + (table - r->gpa) +
-						(uint64_t)index * 8);
+		                                (uint64_t)index * 8);
 	return 0;
 }
 
@@ -213,8 +213,8 @@ void mock_native_write(nub_gva_t gva, const void *src, size_t len)
 
 int mock_native_remap(nub_gva_t page, nub_gpa_t gpa, uint32_t perms)
 {
-	struct nub_vmem_mapping m = {.gva = page, .gpa = gpa, .len = PAGE, .kind = NUB_VMEM_BASIC,
-				     .perms = perms};
+	struct nub_vmem_mapping m = {
+	        .gva = page, .gpa = gpa, .len = PAGE, .kind = NUB_VMEM_BASIC, .perms = perms};
 	struct nub_vmem_ops ops;
 
 	live_ops(cur->vm, &ops);

@@ -34,7 +34,7 @@ int mock_native_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t 
  * a port exit" (the host resumes by running again without changing RIP).
  * Any other RIP starts the guest's init. */
 #define MOCK_NATIVE_DISPATCH_RIP 0x00007f6e61740000ull
-#define MOCK_NATIVE_RESUME_RIP 0x00007f6e61741000ull
+#define MOCK_NATIVE_RESUME_RIP   0x00007f6e61741000ull
 
 /* ---- what native guest programs call (guest thread only) ---- */
 

@@ -11,8 +11,9 @@
 #include <nub/error.h>
 #include <nub/guest_abi.h>
 
+#include "../../guest/examples/example_ids.h"
+#include "../../guest/tests/test_guest_ids.h"
 #include "native.h"
-#include "native_ids.h"
 #include "native_rt.h"
 
 #define PAGE NUB_PAGE_SIZE
@@ -42,16 +43,16 @@ static int32_t put_u64(uint64_t v, uint8_t *out, uint32_t cap, uint32_t *out_len
 /* ---- hello ---- */
 
 static int32_t hello_greet(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
-			   uint32_t *out_len)
+                           uint32_t *out_len)
 {
 	char line[128];
-	int n = snprintf((char *)out, cap, "hello, %.*s", (int)len, (const char *)in);
-
-	if (n < 0 || (uint32_t)n >= cap)
-		return NUB_ERANGE;
-	*out_len = (uint32_t)n;
-	int m = snprintf(line, sizeof(line), "greeting %.*s", (int)(len > 64 ? 64 : len),
-			 (const char *)in);
+	if (len > cap || 7 > cap - len)
+		return NUB_EFULL;
+	memcpy(out, "hello, ", 7);
+	memcpy(out + 7, in, len);
+	*out_len = 7 + len;
+	int m = snprintf(line, sizeof(line), "greeting %.*s (%u bytes)", (int)(len > 64 ? 64 : len),
+	                 (const char *)in, len);
 	mock_native_rt_log(rt(), NUB_LOG_INFO, line, (uint32_t)m);
 	return 0;
 }
@@ -64,7 +65,7 @@ static void hello_main(void)
 /* ---- calc ---- */
 
 static int32_t calc_add(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
-			uint32_t *out_len)
+                        uint32_t *out_len)
 {
 	if (len != 16)
 		return NUB_EINVAL;
@@ -72,7 +73,7 @@ static int32_t calc_add(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t 
 }
 
 static int32_t calc_sum(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
-			uint32_t *out_len)
+                        uint32_t *out_len)
 {
 	uint64_t s = 0;
 
@@ -84,12 +85,16 @@ static int32_t calc_sum(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t 
 }
 
 static int32_t calc_fib(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
-			uint32_t *out_len)
+                        uint32_t *out_len)
 {
-	uint64_t a = 0, b = 1, n;
+	uint64_t a = 0, b = 1;
+	uint32_t n;
 
-	if (len != 8 || (n = get_u64(in)) > 93)
+	if (len != 4)
 		return NUB_EINVAL;
+	memcpy(&n, in, 4);
+	if (n > 93)
+		return NUB_ERANGE;
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t t = a + b;
 		a = b;
@@ -105,103 +110,125 @@ static void calc_main(void)
 	mock_native_rt_register(rt(), NUB_CALC_FIB, calc_fib);
 }
 
-/* ---- test guest ---- */
+/* ---- test guest (guest/tests/test_guest.c) ---- */
+
+static uint32_t u32_at(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
 
 static int32_t t_echo(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
-		      uint32_t *out_len)
+                      uint32_t *out_len)
 {
 	if (len > cap)
-		return NUB_ERANGE;
+		return NUB_EFULL;
 	memcpy(out, in, len);
 	*out_len = len;
 	return 0;
 }
 
-/* in: u32 first page, u32 count, u8 value. Writes the heap pages (CoW on
- * first touch) and returns the sum of every byte of the whole heap. */
-static int32_t t_write_pages(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
-			     uint32_t *out_len)
+/* The real guest's page area is in .bss; the native one is the heap after
+ * its first page (the runtime's own), in the same CoW snapshot memory. */
+static uint64_t area_pages(void)
 {
-	const struct nub_peb *peb = &rt()->peb;
+	uint64_t n = rt()->peb.heap_size / PAGE;
+
+	n = n > 1 ? n - 1 : 0;
+	return n < NUB_TG_PAGES_MAX ? n : NUB_TG_PAGES_MAX;
+}
+
+static int32_t t_pages(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
+                       uint32_t *out_len)
+{
 	static uint8_t page[PAGE];
-	uint32_t first, count;
-	uint64_t sum = 0;
+	nub_gva_t area = rt()->peb.heap_gva + PAGE;
+	uint64_t first, count, sum = 0;
 
 	if (len != 9)
 		return NUB_EINVAL;
-	memcpy(&first, in, 4);
-	memcpy(&count, in + 4, 4);
-	if ((uint64_t)first + count > peb->heap_size / PAGE)
+	first = u32_at(in);
+	count = u32_at(in + 4);
+	if (first > area_pages() || count > area_pages() - first)
 		return NUB_ERANGE;
 	memset(page, in[8], PAGE);
-	for (uint32_t i = 0; i < count; i++)
-		mock_native_write(peb->heap_gva + (uint64_t)(first + i) * PAGE, page, PAGE);
-	for (uint64_t off = 0; off < peb->heap_size; off += PAGE) {
-		mock_native_read(peb->heap_gva + off, page, PAGE);
+	for (uint64_t p = first; p < first + count; p++)
+		mock_native_write(area + p * PAGE, page, PAGE);
+	for (uint64_t p = 0; p < area_pages(); p++) {
+		mock_native_read(area + p * PAGE, page, PAGE);
 		for (unsigned j = 0; j < PAGE; j++)
 			sum += page[j];
 	}
 	return put_u64(sum, out, cap, out_len);
 }
 
-/* in: u32 host fn id, then bytes. out: "host said: " + the host's reply. */
+/* in: u32 host fn id, payload; out: i32 status, u32 answer length, answer. */
 static int32_t t_call_host(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
-			   uint32_t *out_len)
+                           uint32_t *out_len)
 {
-	static const char prefix[] = "host said: ";
-	uint32_t id, n = 0;
+	uint32_t n = 0;
 	int32_t st;
 
-	if (len < 4 || cap < sizeof(prefix))
+	if (len < 4 || cap < 8)
 		return NUB_EINVAL;
-	memcpy(&id, in, 4);
-	memcpy(out, prefix, sizeof(prefix) - 1);
-	st = mock_native_rt_call_host(rt(), id, in + 4, len - 4, out + sizeof(prefix) - 1,
-				      cap - (uint32_t)sizeof(prefix) + 1, &n);
-	*out_len = (uint32_t)sizeof(prefix) - 1 + n;
-	return st;
+	st = mock_native_rt_call_host(rt(), u32_at(in), in + 4, len - 4, out + 8, cap - 8, &n);
+	memcpy(out, &st, 4);
+	memcpy(out + 4, &n, 4);
+	*out_len = 8 + n;
+	return 0;
 }
 
-static int32_t t_spin(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
-		      uint32_t *out_len)
+static _Noreturn void spin_forever(void)
 {
-	(void)in, (void)len, (void)out, (void)cap, (void)out_len;
 	for (;;)
 		mock_native_poll();
 }
 
-/* in: u32 host fn id. Tells the host it is running, then spins. */
-static int32_t t_spin_after_host(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
-				 uint32_t *out_len)
+static int32_t t_spin(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
+                      uint32_t *out_len)
 {
-	uint32_t id, n;
+	(void)in, (void)len, (void)out, (void)cap, (void)out_len;
+	spin_forever();
+}
 
+static int32_t t_spin_after_host(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
+                                 uint32_t *out_len)
+{
+	uint32_t n;
+
+	(void)out_len;
 	if (len < 4)
 		return NUB_EINVAL;
-	memcpy(&id, in, 4);
-	mock_native_rt_call_host(rt(), id, NULL, 0, out, cap, &n);
-	return t_spin(in, len, out, cap, out_len);
+	mock_native_rt_call_host(rt(), u32_at(in), NULL, 0, out, cap, &n);
+	spin_forever();
 }
 
 static int32_t t_abort(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
-		       uint32_t *out_len)
+                       uint32_t *out_len)
 {
-	(void)in, (void)len, (void)out, (void)cap, (void)out_len;
-	mock_native_rt_abort(rt(), 42, "deliberate abort");
+	char msg[256];
+
+	(void)out, (void)cap, (void)out_len;
+	if (len < 4)
+		return NUB_EINVAL;
+	snprintf(msg, sizeof(msg), "%.*s", (int)(len - 4), (const char *)in + 4);
+	mock_native_rt_abort(rt(), u32_at(in), msg);
 }
 
 static int32_t t_null(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
-		      uint32_t *out_len)
+                      uint32_t *out_len)
 {
 	uint64_t v;
 
-	(void)in, (void)len, (void)out, (void)cap, (void)out_len;
+	(void)in, (void)len;
 	mock_native_read(0, &v, sizeof(v));
-	return 0;
+	return put_u64(v, out, cap, out_len);
 }
 
 static int32_t t_stack_overflow(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
-				uint32_t *out_len)
+                                uint32_t *out_len)
 {
 	const struct nub_peb *peb = &rt()->peb;
 	uint64_t v = 0;
@@ -209,23 +236,24 @@ static int32_t t_stack_overflow(const uint8_t *in, uint32_t len, uint8_t *out, u
 	(void)in, (void)len, (void)out, (void)cap, (void)out_len;
 	/* Native code has no guest stack to recurse on: push until the stack
 	 * pointer reaches the guard page, as the recursion would. */
-	for (nub_gva_t sp = peb->stack_top_gva - 8;; sp -= 8)
+	for (nub_gva_t sp = peb->stack_top_gva - 8; sp >= peb->heap_gva; sp -= 8)
 		mock_native_write(sp, &v, sizeof(v));
+	return NUB_ESTATE; /* not reached: the guard page faults first */
 }
 
 static int32_t t_write_rodata(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
-			      uint32_t *out_len)
+                              uint32_t *out_len)
 {
 	uint64_t v = 1;
 
 	(void)in, (void)len, (void)out, (void)cap, (void)out_len;
-	/* The PEB page is mapped read-only without the CoW bit. */
+	/* The PEB page is mapped read-only without the CoW bit, like .rodata. */
 	mock_native_write(NUB_BASE_GPA, &v, sizeof(v));
 	return 0;
 }
 
 static int32_t t_exec_data(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
-			   uint32_t *out_len)
+                           uint32_t *out_len)
 {
 	(void)in, (void)len, (void)out, (void)cap, (void)out_len;
 	/* An instruction fetch from NX memory: #PF, present | fetch. */
@@ -233,74 +261,107 @@ static int32_t t_exec_data(const uint8_t *in, uint32_t len, uint8_t *out, uint32
 }
 
 static int32_t t_bad_port(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
-			  uint32_t *out_len)
+                          uint32_t *out_len)
 {
-	(void)in, (void)len, (void)out, (void)cap, (void)out_len;
-	mock_native_out(0x3f8, 'x');
+	uint16_t port = NUB_TG_BAD_PORT_DEFAULT;
+
+	(void)out, (void)cap, (void)out_len;
+	if (len >= 2)
+		memcpy(&port, in, 2);
+	mock_native_out(port, 'x');
 	return 0;
 }
 
-static int32_t t_corrupt_output(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
-				uint32_t *out_len)
+static int32_t t_corrupt_output_halt(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
+                                     uint32_t *out_len)
 {
-	uint64_t garbage = 0xfffffffffffffff0ull;
-
-	(void)in, (void)len, (void)out, (void)cap;
-	*out_len = 0;
-	/* Push a valid response, then wreck the stack pointer under it. */
-	struct nub_response resp = {0};
-	mock_native_rt_push(rt(), 1, &resp, sizeof(resp), NULL, 0);
-	mock_native_write(rt()->peb.output_gva, &garbage, sizeof(garbage));
-	mock_native_out(NUB_PORT_HALT, NUB_HALT_CALL_DONE);
-	return 0;
+	(void)out, (void)cap, (void)out_len;
+	if (len != 8)
+		return NUB_EINVAL;
+	mock_native_write(rt()->peb.output_gva, in, 8);
+	for (;;)
+		mock_native_out(NUB_PORT_HALT, NUB_HALT_CALL_DONE);
 }
 
-/* Make the first heap page writable in the live page tables without CoW
- * and write to it: the page is snapshot memory, read-only at the
- * hypervisor, so the write must never land. */
-static int32_t t_remap_snapshot(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
-				uint32_t *out_len)
+/* Make a heap page's leaf writable without CoW and write to it: the page is
+ * snapshot memory, read-only at the hypervisor, so the write must never
+ * land. */
+static int32_t t_pt_escape(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
+                           uint32_t *out_len)
 {
-	const struct nub_peb *peb = &rt()->peb;
-	uint8_t junk[64];
+	nub_gva_t gva = rt()->peb.heap_gva + rt()->peb.heap_size - PAGE;
+	uint64_t magic = NUB_TG_ESCAPE_MAGIC, back;
 	struct nub_vmem_mapping m;
 
-	(void)in, (void)len, (void)out, (void)cap, (void)out_len;
-	memset(junk, 0xee, sizeof(junk));
-	mock_native_translate(peb->heap_gva, &m);
-	if (m.kind != NUB_VMEM_COW)
-		return NUB_ESTATE; /* already copied: nothing to attack */
-	if (mock_native_remap(peb->heap_gva, m.gpa, NUB_VMEM_R | NUB_VMEM_W))
-		return NUB_EBACKEND;
-	mock_native_write(peb->heap_gva, junk, sizeof(junk));
-	return 0;
+	if (len >= 8)
+		memcpy(&gva, in, 8), gva &= ~(PAGE - 1);
+	mock_native_translate(gva, &m);
+	if (m.kind == NUB_VMEM_UNMAPPED)
+		return NUB_ERANGE;
+	if (mock_native_remap(gva, m.gpa, NUB_VMEM_R | NUB_VMEM_W))
+		return NUB_ERANGE;
+	mock_native_write(gva, &magic, sizeof(magic));
+	mock_native_read(gva, &back, sizeof(back));
+	return put_u64(back, out, cap, out_len);
 }
 
-static int32_t t_counter(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
-			 uint32_t *out_len)
+/* The real guest counts in .data; natively the count lives in the heap's
+ * first page after the runtime's marker, CoW like .data. */
+static int32_t t_static_counter(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
+                                uint32_t *out_len)
+{
+	nub_gva_t at = rt()->peb.heap_gva + 8;
+	uint64_t v;
+
+	(void)in, (void)len;
+	mock_native_read(at, &v, sizeof(v));
+	v++;
+	mock_native_write(at, &v, sizeof(v));
+	return put_u64(v, out, cap, out_len);
+}
+
+static int32_t t_guest_counter(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
+                               uint32_t *out_len)
 {
 	(void)in, (void)len;
 	return put_u64(mock_native_rt_counter(rt()), out, cap, out_len);
 }
 
-static int32_t t_log(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
-		     uint32_t *out_len)
+static int32_t t_log(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap, uint32_t *out_len)
 {
-	(void)out, (void)cap;
+	int32_t rc = 0;
+
 	if (len < 4)
 		return NUB_EINVAL;
-	uint32_t level;
-	memcpy(&level, in, 4);
-	mock_native_rt_log(rt(), level, (const char *)in + 4, len - 4);
-	*out_len = 0;
+	mock_native_rt_log(rt(), u32_at(in), (const char *)in + 4, len - 4);
+	if (cap < 4)
+		return NUB_EFULL;
+	memcpy(out, &rc, 4);
+	*out_len = 4;
 	return 0;
 }
 
 static int32_t t_fail(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
-		      uint32_t *out_len)
+                      uint32_t *out_len)
 {
-	(void)in, (void)len, (void)out, (void)cap, (void)out_len;
-	return -77;
+	int32_t st;
+
+	if (len < 4 || cap < 6)
+		return NUB_EINVAL;
+	memcpy(&st, in, 4);
+	memcpy(out, "failed", 6);
+	*out_len = 6;
+	return st;
+}
+
+static int32_t t_peb(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap, uint32_t *out_len)
+{
+	(void)in, (void)len;
+	if (cap < sizeof(struct nub_peb))
+		return NUB_EFULL;
+	memcpy(out, &rt()->peb, sizeof(struct nub_peb));
+	*out_len = sizeof(struct nub_peb);
+	return 0;
 }
 
 static void tests_main(void)
@@ -309,22 +370,24 @@ static void tests_main(void)
 		uint32_t id;
 		mock_native_fn fn;
 	} fns[] = {
-		{NUB_TEST_ECHO, t_echo},
-		{NUB_TEST_WRITE_PAGES, t_write_pages},
-		{NUB_TEST_CALL_HOST, t_call_host},
-		{NUB_TEST_SPIN, t_spin},
-		{NUB_TEST_ABORT, t_abort},
-		{NUB_TEST_NULL_DEREF, t_null},
-		{NUB_TEST_STACK_OVERFLOW, t_stack_overflow},
-		{NUB_TEST_WRITE_RODATA, t_write_rodata},
-		{NUB_TEST_EXEC_DATA, t_exec_data},
-		{NUB_TEST_BAD_PORT, t_bad_port},
-		{NUB_TEST_CORRUPT_OUTPUT, t_corrupt_output},
-		{NUB_TEST_REMAP_SNAPSHOT, t_remap_snapshot},
-		{NUB_TEST_COUNTER, t_counter},
-		{NUB_TEST_LOG, t_log},
-		{NUB_TEST_FAIL_STATUS, t_fail},
-		{NUB_TEST_SPIN_AFTER_HOST, t_spin_after_host},
+	        {NUB_TG_ECHO, t_echo},
+	        {NUB_TG_CALL_HOST, t_call_host},
+	        {NUB_TG_SPIN, t_spin},
+	        {NUB_TG_ABORT, t_abort},
+	        {NUB_TG_NULL_DEREF, t_null},
+	        {NUB_TG_STACK_OVERFLOW, t_stack_overflow},
+	        {NUB_TG_WRITE_RODATA, t_write_rodata},
+	        {NUB_TG_EXEC_DATA, t_exec_data},
+	        {NUB_TG_BAD_PORT, t_bad_port},
+	        {NUB_TG_CORRUPT_OUTPUT_HALT, t_corrupt_output_halt},
+	        {NUB_TG_PT_ESCAPE, t_pt_escape},
+	        {NUB_TG_STATIC_COUNTER, t_static_counter},
+	        {NUB_TG_GUEST_COUNTER, t_guest_counter},
+	        {NUB_TG_LOG, t_log},
+	        {NUB_TG_FAIL_STATUS, t_fail},
+	        {NUB_TG_PEB, t_peb},
+	        {NUB_TG_PAGES, t_pages},
+	        {NUB_TG_SPIN_AFTER_HOST, t_spin_after_host},
 	};
 
 	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++)
@@ -332,8 +395,8 @@ static void tests_main(void)
 }
 
 const struct mock_native_prog mock_native_progs[] = {
-	{"hello", hello_main},
-	{"calc", calc_main},
-	{"tests", tests_main},
+        {"hello", hello_main},
+        {"calc", calc_main},
+        {"tests", tests_main},
 };
 const size_t mock_native_prog_count = sizeof(mock_native_progs) / sizeof(mock_native_progs[0]);

@@ -38,8 +38,8 @@ static nub_gva_t scratch_gva_of(const struct mock_native_rt *rt, nub_gpa_t gpa)
 /* Report through the abort port. A fault while reporting (the guest broke
  * its own buffers or tables) ends like a double fault without a handler on
  * hardware: the VM shuts down. */
-static _Noreturn void report(struct mock_native_rt *rt, uint32_t code, const void *a,
-			     uint32_t alen, const void *b, uint32_t blen)
+static _Noreturn void report(struct mock_native_rt *rt, uint32_t code, const void *a, uint32_t alen,
+                             const void *b, uint32_t blen)
 {
 	if (rt->reporting || !rt->peb_ok)
 		mock_native_shutdown();
@@ -56,11 +56,13 @@ _Noreturn void mock_native_rt_abort(struct mock_native_rt *rt, uint32_t code, co
 	report(rt, code, &am, sizeof(am), msg, am.len);
 }
 
-_Noreturn void mock_native_rt_fault(struct mock_native_rt *rt, uint64_t vector,
-				    uint64_t error_code, uint64_t cr2)
+_Noreturn void mock_native_rt_fault(struct mock_native_rt *rt, uint64_t vector, uint64_t error_code,
+                                    uint64_t cr2)
 {
-	struct nub_fault_record fr = {.vector = vector, .error_code = error_code, .cr2 = cr2,
-				      .rip = MOCK_NATIVE_DISPATCH_RIP};
+	struct nub_fault_record fr = {.vector = vector,
+	                              .error_code = error_code,
+	                              .cr2 = cr2,
+	                              .rip = MOCK_NATIVE_DISPATCH_RIP};
 	uint32_t code = NUB_ABORT_FAULT;
 	nub_gva_t guard = rt->peb.stack_top_gva - rt->peb.stack_size - PAGE;
 	struct nub_abort_msg am = {.len = sizeof(fr)};
@@ -80,8 +82,9 @@ int mock_native_rt_alloc_page(struct mock_native_rt *rt, nub_gpa_t *page)
 	uint64_t limit = read_u64(top - NUB_SCRATCH_TOP_ALLOC_LIMIT);
 	static const uint8_t zero[PAGE];
 
-	if (cursor % PAGE || cursor < rt->peb.scratch_gpa || limit > rt->peb.scratch_gpa +
-	    rt->peb.scratch_size || cursor >= limit || limit - cursor < PAGE)
+	if (cursor % PAGE || cursor < rt->peb.scratch_gpa ||
+	    limit > rt->peb.scratch_gpa + rt->peb.scratch_size || cursor >= limit ||
+	    limit - cursor < PAGE)
 		return NUB_EFULL;
 	write_u64(top - NUB_SCRATCH_TOP_ALLOCATOR, cursor + PAGE);
 	mock_native_write(scratch_gva_of(rt, cursor), zero, PAGE);
@@ -89,8 +92,7 @@ int mock_native_rt_alloc_page(struct mock_native_rt *rt, nub_gpa_t *page)
 	return 0;
 }
 
-void mock_native_rt_cow(struct mock_native_rt *rt, nub_gva_t page,
-			const struct nub_vmem_mapping *m)
+void mock_native_rt_cow(struct mock_native_rt *rt, nub_gva_t page, const struct nub_vmem_mapping *m)
 {
 	nub_gpa_t fresh;
 
@@ -103,15 +105,14 @@ void mock_native_rt_cow(struct mock_native_rt *rt, nub_gva_t page,
 
 /* ---- buffers (guest side of core/gbuf.c) ---- */
 
-static void buffer_of(const struct mock_native_rt *rt, int output, nub_gva_t *base,
-		      uint64_t *size)
+static void buffer_of(const struct mock_native_rt *rt, int output, nub_gva_t *base, uint64_t *size)
 {
 	*base = output ? rt->peb.output_gva : rt->peb.input_gva;
 	*size = output ? rt->peb.output_size : rt->peb.input_size;
 }
 
 void mock_native_rt_push(struct mock_native_rt *rt, int output, const void *a, uint32_t alen,
-			 const void *b, uint32_t blen)
+                         const void *b, uint32_t blen)
 {
 	nub_gva_t base;
 	uint64_t size, sp = 0;
@@ -148,7 +149,7 @@ uint32_t mock_native_rt_pop(struct mock_native_rt *rt, int output, void *dst, ui
 /* ---- services for guest code ---- */
 
 int32_t mock_native_rt_call_host(struct mock_native_rt *rt, uint32_t fn_id, const void *in,
-				 uint32_t len, void *out, uint32_t cap, uint32_t *out_len)
+                                 uint32_t len, void *out, uint32_t cap, uint32_t *out_len)
 {
 	struct nub_request req = {.fn_id = fn_id, .len = len};
 	struct nub_response resp;

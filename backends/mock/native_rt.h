@@ -14,7 +14,7 @@
 
 /* A guest function, as registered by a guest program. */
 typedef int32_t (*mock_native_fn)(const uint8_t *in, uint32_t in_len, uint8_t *out,
-				  uint32_t out_cap, uint32_t *out_len);
+                                  uint32_t out_cap, uint32_t *out_len);
 
 #define MOCK_NATIVE_MAX_FNS 64
 
@@ -37,9 +37,10 @@ struct mock_native_rt *mock_native_rt_current(void);
 void mock_native_rt_init(struct mock_native_rt *rt, nub_gva_t peb, void (*reg)(void));
 void mock_native_rt_dispatch(struct mock_native_rt *rt, nub_gva_t peb, void (*reg)(void));
 int mock_native_rt_alloc_page(struct mock_native_rt *rt, nub_gpa_t *page);
-void mock_native_rt_cow(struct mock_native_rt *rt, nub_gva_t page, const struct nub_vmem_mapping *m);
-_Noreturn void mock_native_rt_fault(struct mock_native_rt *rt, uint64_t vector,
-				    uint64_t error_code, uint64_t cr2);
+void mock_native_rt_cow(struct mock_native_rt *rt, nub_gva_t page,
+                        const struct nub_vmem_mapping *m);
+_Noreturn void mock_native_rt_fault(struct mock_native_rt *rt, uint64_t vector, uint64_t error_code,
+                                    uint64_t cr2);
 _Noreturn void mock_native_rt_abort(struct mock_native_rt *rt, uint32_t code, const char *msg);
 void mock_native_rt_free(struct mock_native_rt *rt);
 
@@ -47,11 +48,11 @@ void mock_native_rt_free(struct mock_native_rt *rt);
 int mock_native_rt_register(struct mock_native_rt *rt, uint32_t id, mock_native_fn fn);
 /* Guest-side buffer operations on the PEB's input/output buffers. */
 void mock_native_rt_push(struct mock_native_rt *rt, int output, const void *a, uint32_t alen,
-			 const void *b, uint32_t blen);
+                         const void *b, uint32_t blen);
 uint32_t mock_native_rt_pop(struct mock_native_rt *rt, int output, void *dst, uint32_t cap);
 /* Host call / log from native guest code. */
 int32_t mock_native_rt_call_host(struct mock_native_rt *rt, uint32_t fn_id, const void *in,
-				 uint32_t len, void *out, uint32_t cap, uint32_t *out_len);
+                                 uint32_t len, void *out, uint32_t cap, uint32_t *out_len);
 void mock_native_rt_log(struct mock_native_rt *rt, uint32_t level, const char *msg, uint32_t len);
 uint64_t mock_native_rt_counter(struct mock_native_rt *rt);
 

@@ -70,6 +70,30 @@ static int32_t call_host(const uint8_t *in, uint32_t in_len, uint8_t *out, uint3
 	return 0;
 }
 
+static uint8_t page_area[NUB_TG_PAGES_MAX][4096] __attribute__((aligned(4096)));
+
+static int32_t pages(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                     uint32_t *out_len)
+{
+	if (in_len != 9)
+		return NUB_EINVAL;
+	uint64_t first = load_u32(in), count = load_u32(in + 4), sum = 0;
+	if (first > NUB_TG_PAGES_MAX || count > NUB_TG_PAGES_MAX - first)
+		return NUB_ERANGE;
+	for (uint64_t p = first; p < first + count; p++)
+		memset(page_area[p], in[8], sizeof(page_area[p]));
+	for (uint64_t p = 0; p < NUB_TG_PAGES_MAX; p++)
+		for (uint64_t i = 0; i < sizeof(page_area[p]); i += 8) {
+			uint64_t w;
+			memcpy(&w, &page_area[p][i], 8);
+			/* Byte sum of the word without a loop per byte. */
+			w = (w & 0x00ff00ff00ff00ffull) + ((w >> 8) & 0x00ff00ff00ff00ffull);
+			w = (w & 0x0000ffff0000ffffull) + ((w >> 16) & 0x0000ffff0000ffffull);
+			sum += (w & 0xffffffffull) + (w >> 32);
+		}
+	return put_u64(sum, out, out_cap, out_len);
+}
+
 static int32_t spin(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
                     uint32_t *out_len)
 {
@@ -78,6 +102,16 @@ static int32_t spin(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t o
 	while (forever)
 		__asm__ volatile("pause");
 	return 0;
+}
+
+static int32_t spin_after_host(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                               uint32_t *out_len)
+{
+	uint32_t n = 0;
+	if (in_len < 4)
+		return NUB_EINVAL;
+	nub_call_host(load_u32(in), NULL, 0, out, out_cap, &n);
+	return spin(in, in_len, out, out_cap, out_len);
 }
 
 static int32_t do_abort(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
@@ -384,6 +418,8 @@ static const struct {
 } fns[] = {
         {NUB_TG_ECHO, "echo", echo},
         {NUB_TG_HEAP_PAGES, "heap_pages", heap_pages},
+        {NUB_TG_PAGES, "pages", pages},
+        {NUB_TG_SPIN_AFTER_HOST, "spin_after_host", spin_after_host},
         {NUB_TG_CALL_HOST, "call_host", call_host},
         {NUB_TG_SPIN, "spin", spin},
         {NUB_TG_ABORT, "abort", do_abort},

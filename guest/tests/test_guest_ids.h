@@ -71,6 +71,15 @@
 /** in: u64 bytes. malloc(bytes) without free: NUB_ABORT_OOM when too big. */
 #define NUB_TG_MALLOC 22
 
+/** in: u32 first, u32 count, u8 value. Fills pages [first, first+count) of
+ * a static area of NUB_TG_PAGES_MAX pages (CoW on first write) with value;
+ * out: u64 sum of every byte of the area. NUB_ERANGE past the area. */
+#define NUB_TG_PAGES     23
+#define NUB_TG_PAGES_MAX 1024
+/** in: u32 host fn id. Calls that host function (no payload), then spins
+ * like NUB_TG_SPIN: the host knows the guest is running when it is called. */
+#define NUB_TG_SPIN_AFTER_HOST 24
+
 #define NUB_TG_FNV_OFFSET 0xcbf29ce484222325ull
 #define NUB_TG_FNV_PRIME  0x100000001b3ull
 

@@ -51,7 +51,7 @@ struct nub_snapshot;
  * sandbox is not poisoned by it).
  */
 typedef int32_t (*nub_host_fn)(void *user, const uint8_t *in, size_t in_len, uint8_t *out,
-			       size_t out_cap, size_t *out_len);
+                               size_t out_cap, size_t *out_len);
 
 /** Receives guest log lines at or below cfg.log_level. `msg` is not
  * NUL-terminated guest text of `len` bytes (already length-checked). */
@@ -59,16 +59,16 @@ typedef void (*nub_log_fn)(void *user, int level, const char *msg, size_t len);
 
 /** Sandbox configuration. Initialise with nub_config_init, then override. */
 struct nub_config {
-	uint32_t struct_size;     /**< set by nub_config_init */
-	const char *backend;      /**< NULL: $NUB_BACKEND, else "auto" */
+	uint32_t struct_size;        /**< set by nub_config_init */
+	const char *backend;         /**< NULL: $NUB_BACKEND, else "auto" */
 	const char *backend_options; /**< passed to the backend (mock: native guest) */
-	uint64_t heap_size;       /**< guest heap, default 1 MiB */
-	uint64_t scratch_size;    /**< private scratch; 0 = computed from the rest */
-	uint64_t input_size;      /**< host-to-guest buffer, default 64 KiB */
-	uint64_t output_size;     /**< guest-to-host buffer, default 64 KiB */
-	uint64_t stack_size;      /**< guest stack, default 64 KiB */
-	uint64_t exn_stack_size;  /**< exception stack, default 16 KiB */
-	const void *init_data;    /**< optional blob mapped for the guest; copied */
+	uint64_t heap_size;          /**< guest heap, default 1 MiB */
+	uint64_t scratch_size;       /**< private scratch; 0 = computed from the rest */
+	uint64_t input_size;         /**< host-to-guest buffer, default 64 KiB */
+	uint64_t output_size;        /**< guest-to-host buffer, default 64 KiB */
+	uint64_t stack_size;         /**< guest stack, default 64 KiB */
+	uint64_t exn_stack_size;     /**< exception stack, default 16 KiB */
+	const void *init_data;       /**< optional blob mapped for the guest; copied */
 	uint64_t init_data_size;
 	uint32_t init_data_perms; /**< NUB_VMEM_R/W/X; default R */
 	uint32_t log_level;       /**< enum nub_log_level; lines above are dropped */
@@ -87,11 +87,11 @@ void nub_config_init(struct nub_config *cfg);
  * NUB_ENOTFOUND/NUB_EIO (file), NUB_EELF, NUB_EABI, NUB_EINVAL (config).
  */
 int nub_sandbox_create_from_elf(const struct nub_config *cfg, const char *path,
-				struct nub_sandbox **out, struct nub_error *err);
+                                struct nub_sandbox **out, struct nub_error *err);
 
 /** Same from an ELF image in memory (copied; the caller keeps `elf`). */
 int nub_sandbox_create_from_buffer(const struct nub_config *cfg, const void *elf, size_t len,
-				   struct nub_sandbox **out, struct nub_error *err);
+                                   struct nub_sandbox **out, struct nub_error *err);
 
 /**
  * Create a sandbox that starts from `snap` (shared, not copied: the sandbox
@@ -100,11 +100,11 @@ int nub_sandbox_create_from_buffer(const struct nub_config *cfg, const void *elf
  * captured after initialisation, runs no guest code).
  */
 int nub_sandbox_create_from_snapshot(const struct nub_config *cfg, struct nub_snapshot *snap,
-				     struct nub_sandbox **out, struct nub_error *err);
+                                     struct nub_sandbox **out, struct nub_error *err);
 
 /** Load a snapshot saved with nub_snapshot_save and create a sandbox from it. */
 int nub_sandbox_create_from_file(const struct nub_config *cfg, const char *path,
-				 struct nub_sandbox **out, struct nub_error *err);
+                                 struct nub_sandbox **out, struct nub_error *err);
 
 /**
  * Register host function `id` (replacing an earlier one). Allowed before and
@@ -131,7 +131,7 @@ int nub_sandbox_evolve(struct nub_sandbox *sb);
  * NUB_EBACKEND. NUB_EPOISONED while poisoned, NUB_ESTATE before evolve.
  */
 int nub_sandbox_call(struct nub_sandbox *sb, uint32_t fn_id, const void *in, size_t in_len,
-		     void *out, size_t out_cap, size_t *out_len, int32_t *status);
+                     void *out, size_t out_cap, size_t *out_len, int32_t *status);
 
 /**
  * Capture the sandbox's current memory and CPU state as a new immutable
@@ -167,11 +167,11 @@ const char *nub_sandbox_backend_name(const struct nub_sandbox *sb);
 
 /** Per-sandbox counters, for benchmarks and tests. */
 struct nub_sandbox_stats {
-	uint64_t vm_exits;        /**< exits handled since creation */
-	uint64_t calls;           /**< guest calls made */
-	uint64_t host_calls;      /**< host functions served */
-	uint64_t restores;        /**< restores done */
-	uint64_t restore_bytes;   /**< bytes written by the host during restores */
+	uint64_t vm_exits;             /**< exits handled since creation */
+	uint64_t calls;                /**< guest calls made */
+	uint64_t host_calls;           /**< host functions served */
+	uint64_t restores;             /**< restores done */
+	uint64_t restore_bytes;        /**< bytes written by the host during restores */
 	uint64_t restore_zero_madvise; /**< restores that zeroed scratch by madvise */
 };
 void nub_sandbox_stats(const struct nub_sandbox *sb, struct nub_sandbox_stats *st);

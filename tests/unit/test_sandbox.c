@@ -17,7 +17,8 @@
 #include <nub/guest_abi.h>
 #include <nub/nub.h>
 
-#include "../../backends/mock/native_ids.h"
+#include "../../guest/examples/example_ids.h"
+#include "../../guest/tests/test_guest_ids.h"
 #include "nub_test.h"
 
 static const char *guest(const char *name)
@@ -50,7 +51,7 @@ static struct nub_sandbox *make_sandbox(const char *elf, const char *prog, struc
 }
 
 static int32_t call(struct nub_sandbox *sb, uint32_t id, const void *in, size_t len, void *out,
-		    size_t cap, size_t *out_len)
+                    size_t cap, size_t *out_len)
 {
 	int32_t status = -1;
 	size_t n = 0;
@@ -61,6 +62,7 @@ static int32_t call(struct nub_sandbox *sb, uint32_t id, const void *in, size_t 
 	return status;
 }
 
+/* Fill pages of the test guest's page area; returns the area's byte sum. */
 static uint64_t heap_sum(struct nub_sandbox *sb, uint32_t first, uint32_t count, uint8_t value)
 {
 	uint8_t in[9];
@@ -69,8 +71,7 @@ static uint64_t heap_sum(struct nub_sandbox *sb, uint32_t first, uint32_t count,
 	memcpy(in, &first, 4);
 	memcpy(in + 4, &count, 4);
 	in[8] = value;
-	assert_int_equal(call(sb, NUB_TEST_WRITE_PAGES, in, sizeof(in), &sum, sizeof(sum), NULL),
-			 0);
+	assert_int_equal(call(sb, NUB_TG_PAGES, in, sizeof(in), &sum, sizeof(sum), NULL), 0);
 	return sum;
 }
 
@@ -107,7 +108,7 @@ static void test_hello_greets_and_logs(void **state)
 	assert_int_equal(n, 12);
 	assert_memory_equal(out, "hello, world", 12);
 	assert_int_equal(lc.lines, 1);
-	assert_string_equal(lc.last, "greeting world");
+	assert_string_equal(lc.last, "greeting world (5 bytes)");
 	/* Unknown ids come back as a status, not a failure. */
 	assert_int_equal(call(sb, 99, NULL, 0, out, sizeof(out), &n), NUB_ENOTFOUND);
 	nub_sandbox_free(sb);
@@ -123,14 +124,14 @@ static void test_calc(void **state)
 	assert_int_equal(r, 42);
 	assert_int_equal(call(sb, NUB_CALC_SUM, args, 24, &r, sizeof(r), NULL), 0);
 	assert_int_equal(r, 142);
-	int64_t n = 50;
-	assert_int_equal(call(sb, NUB_CALC_FIB, &n, 8, &r, sizeof(r), NULL), 0);
+	uint32_t n = 50;
+	assert_int_equal(call(sb, NUB_CALC_FIB, &n, 4, &r, sizeof(r), NULL), 0);
 	assert_int_equal(r, 12586269025ll);
 	nub_sandbox_free(sb);
 }
 
 static int32_t host_upper(void *user, const uint8_t *in, size_t len, uint8_t *out, size_t cap,
-			  size_t *out_len)
+                          size_t *out_len)
 {
 	(*(int *)user)++;
 	if (len > cap)
@@ -149,28 +150,37 @@ static void test_host_call(void **state)
 	uint32_t id = 7;
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("tests", "tests", NULL);
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
 	assert_int_equal(nub_sandbox_register(sb, 7, host_upper, &calls), 0);
+	int32_t st;
+	uint32_t alen;
 	memcpy(in, &id, 4);
 	memcpy(in + 4, "quiet", 5);
-	assert_int_equal(call(sb, NUB_TEST_CALL_HOST, in, 9, out, sizeof(out), &n), 0);
-	assert_int_equal(n, 16);
-	assert_memory_equal(out, "host said: QUIET", 16);
+	/* out: i32 host status, u32 answer length, answer */
+	assert_int_equal(call(sb, NUB_TG_CALL_HOST, in, 9, out, sizeof(out), &n), 0);
+	assert_int_equal(n, 13);
+	memcpy(&st, out, 4);
+	memcpy(&alen, out + 4, 4);
+	assert_int_equal(st, 0);
+	assert_int_equal(alen, 5);
+	assert_memory_equal(out + 8, "QUIET", 5);
 	assert_int_equal(calls, 1);
 	/* An unregistered host function reaches the guest as a status. */
 	id = 8;
 	memcpy(in, &id, 4);
-	assert_int_equal(call(sb, NUB_TEST_CALL_HOST, in, 9, out, sizeof(out), &n), NUB_ENOTFOUND);
-	struct nub_sandbox_stats st;
-	nub_sandbox_stats(sb, &st);
-	assert_int_equal(st.host_calls, 2);
+	assert_int_equal(call(sb, NUB_TG_CALL_HOST, in, 9, out, sizeof(out), &n), 0);
+	memcpy(&st, out, 4);
+	assert_int_equal(st, NUB_ENOTFOUND);
+	struct nub_sandbox_stats stats;
+	nub_sandbox_stats(sb, &stats);
+	assert_int_equal(stats.host_calls, 2);
 	nub_sandbox_free(sb);
 }
 
 static void test_register_rejects_bad_input(void **state)
 {
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("tests", "tests", NULL);
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
 	assert_int_equal(nub_sandbox_register(sb, NUB_MAX_HOST_FNS, host_upper, NULL), NUB_EINVAL);
 	assert_non_null(strstr(nub_sandbox_last_error(sb), "id out of range"));
 	assert_int_equal(nub_sandbox_register(sb, 1, NULL, NULL), NUB_EINVAL);
@@ -182,7 +192,7 @@ static void test_register_rejects_bad_input(void **state)
 static void test_cow_and_restore(void **state)
 {
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("tests", "tests", NULL);
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
 	uint64_t clean = heap_sum(sb, 0, 0, 0);
 	uint64_t dirty = heap_sum(sb, 1, 3, 1);
 
@@ -200,7 +210,7 @@ static void test_capture_restore_and_share(void **state)
 	struct nub_error err = {0};
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("tests", "tests", NULL);
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
 	uint64_t clean = heap_sum(sb, 0, 0, 0);
 	uint64_t v = heap_sum(sb, 2, 5, 7);
 	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
@@ -227,7 +237,7 @@ static void test_restore_refuses_foreign_snapshot(void **state)
 	struct nub_snapshot *snap = NULL;
 
 	(void)state;
-	struct nub_sandbox *a = make_sandbox("tests", "tests", NULL);
+	struct nub_sandbox *a = make_sandbox("test_guest", "tests", NULL);
 	struct nub_sandbox *b = make_sandbox("hello", "hello", NULL);
 	assert_int_equal(nub_sandbox_snapshot(b, &snap), 0);
 	assert_int_equal(nub_sandbox_restore(a, snap), NUB_EMISMATCH);
@@ -250,7 +260,7 @@ static void test_save_load_round_trip(void **state)
 	(void)state;
 	assert_true(fd >= 0);
 	close(fd);
-	struct nub_sandbox *sb = make_sandbox("tests", "tests", NULL);
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
 	uint64_t v = heap_sum(sb, 0, 2, 3);
 	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
 	assert_int_equal(nub_snapshot_save(snap, path, &err), 0);
@@ -274,7 +284,7 @@ static void test_save_load_round_trip(void **state)
 	nub_snapshot_unref(loaded);
 	loaded = NULL;
 	assert_nub_error(nub_snapshot_load(path, &loaded, &err), NUB_ECORRUPT, &err,
-			 "content hash mismatch");
+	                 "content hash mismatch");
 	assert_int_equal(truncate(path, 4000), 0);
 	assert_nub_error(nub_snapshot_load(path, &loaded, &err), NUB_ECORRUPT, &err, path);
 	unlink(path);
@@ -288,6 +298,8 @@ static void test_save_load_round_trip(void **state)
 
 struct failure {
 	uint32_t id;
+	const void *in;
+	size_t in_len;
 	int code;
 	const char *needle;
 };
@@ -297,33 +309,38 @@ static void expect_failure(struct nub_sandbox *sb, const struct failure *f)
 	int32_t status;
 	size_t n;
 	uint8_t out[64];
-	int rc = nub_sandbox_call(sb, f->id, NULL, 0, out, sizeof(out), &n, &status);
+	int rc = nub_sandbox_call(sb, f->id, f->in, f->in_len, out, sizeof(out), &n, &status);
 
 	if (rc != f->code || !strstr(nub_sandbox_last_error(sb), f->needle))
 		fail_msg("fn %u: got %s '%s', want %s '%s'", f->id, nub_strerror(rc),
-			 nub_sandbox_last_error(sb), nub_strerror(f->code), f->needle);
-	assert_int_equal(nub_sandbox_call(sb, NUB_TEST_ECHO, "x", 1, out, sizeof(out), &n, &status),
-			 NUB_EPOISONED);
+		         nub_sandbox_last_error(sb), nub_strerror(f->code), f->needle);
+	assert_int_equal(nub_sandbox_call(sb, NUB_TG_ECHO, "x", 1, out, sizeof(out), &n, &status),
+	                 NUB_EPOISONED);
+	assert_non_null(strstr(nub_sandbox_last_error(sb), "poisoned, restore first"));
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
-	assert_int_equal(call(sb, NUB_TEST_ECHO, "ok", 2, out, sizeof(out), &n), 0);
+	assert_int_equal(call(sb, NUB_TG_ECHO, "ok", 2, out, sizeof(out), &n), 0);
 	assert_memory_equal(out, "ok", 2);
 }
 
 static void test_failures_poison_and_recover(void **state)
 {
-	static const struct failure failures[] = {
-		{NUB_TEST_ABORT, NUB_EGUEST_ABORT, "code 0x2a: deliberate abort"},
-		{NUB_TEST_NULL_DEREF, NUB_EGUEST_FAULT, "vector 14 error code 0x0"},
-		{NUB_TEST_STACK_OVERFLOW, NUB_EGUEST_FAULT, "stack overflow"},
-		{NUB_TEST_WRITE_RODATA, NUB_EGUEST_FAULT, "vector 14 error code 0x3"},
-		{NUB_TEST_EXEC_DATA, NUB_EGUEST_FAULT, "error code 0x11"},
-		{NUB_TEST_BAD_PORT, NUB_EPORT, "unknown I/O port 0x3f8"},
-		{NUB_TEST_CORRUPT_OUTPUT, NUB_ECORRUPT, "stack pointer"},
-		{NUB_TEST_REMAP_SNAPSHOT, NUB_EMMIO, "wrote"},
+	static const uint8_t abort_in[] = "\x2a\0\0\0deliberate abort";
+	static const uint64_t bad_sp = 0xfffffffffffffff0ull;
+	const struct failure failures[] = {
+	        {NUB_TG_ABORT, abort_in, sizeof(abort_in) - 1, NUB_EGUEST_ABORT,
+	         "code 0x2a: deliberate abort"},
+	        {NUB_TG_NULL_DEREF, NULL, 0, NUB_EGUEST_FAULT, "CR2 0x0"},
+	        {NUB_TG_STACK_OVERFLOW, NULL, 0, NUB_EGUEST_FAULT, "stack overflow"},
+	        {NUB_TG_WRITE_RODATA, NULL, 0, NUB_EGUEST_FAULT, "vector 14 error code 0x3"},
+	        {NUB_TG_EXEC_DATA, NULL, 0, NUB_EGUEST_FAULT, "vector 14 error code 0x11"},
+	        {NUB_TG_BAD_PORT, NULL, 0, NUB_EPORT, "unknown I/O port 0x1234"},
+	        {NUB_TG_CORRUPT_OUTPUT_HALT, &bad_sp, 8, NUB_ECORRUPT,
+	         "output buffer: stack pointer 0xfffffffffffffff0"},
+	        {NUB_TG_PT_ESCAPE, NULL, 0, NUB_EMMIO, "wrote"},
 	};
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("tests", "tests", NULL);
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
 	for (size_t i = 0; i < sizeof(failures) / sizeof(failures[0]); i++)
 		expect_failure(sb, &failures[i]);
 	nub_sandbox_free(sb);
@@ -340,13 +357,13 @@ static void test_hostile_remap_leaves_snapshot_intact(void **state)
 	int32_t status;
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("tests", "tests", NULL);
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
 	uint64_t clean = heap_sum(sb, 0, 0, 0);
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
 	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
-	assert_int_equal(nub_sandbox_call(sb, NUB_TEST_REMAP_SNAPSHOT, NULL, 0, out, sizeof(out),
-					  &n, &status),
-			 NUB_EMMIO);
+	assert_int_equal(
+	        nub_sandbox_call(sb, NUB_TG_PT_ESCAPE, NULL, 0, out, sizeof(out), &n, &status),
+	        NUB_EMMIO);
 	nub_config_init(&cfg);
 	cfg.backend = "mock";
 	cfg.backend_options = "native=tests";
@@ -371,24 +388,24 @@ static void test_state_errors(void **state)
 	nub_config_init(&cfg);
 	cfg.backend = "mock";
 	cfg.backend_options = "native=tests";
-	assert_int_equal(nub_sandbox_create_from_elf(&cfg, guest("tests"), &sb, &err), 0);
+	assert_int_equal(nub_sandbox_create_from_elf(&cfg, guest("test_guest"), &sb, &err), 0);
 	assert_int_equal(nub_sandbox_call(sb, 1, NULL, 0, NULL, 0, &n, &status), NUB_ESTATE);
 	assert_int_equal(nub_sandbox_snapshot(sb, &snap), NUB_ESTATE);
 	assert_int_equal(nub_sandbox_restore(sb, NULL), NUB_ESTATE);
 	nub_sandbox_free(sb); /* never evolved */
 
 	cfg.backend = "no-such-backend";
-	assert_int_equal(nub_sandbox_create_from_elf(&cfg, guest("tests"), &sb, &err), 0);
+	assert_int_equal(nub_sandbox_create_from_elf(&cfg, guest("test_guest"), &sb, &err), 0);
 	assert_int_equal(nub_sandbox_evolve(sb), NUB_ENOTFOUND);
 	nub_sandbox_free(sb); /* half-built */
 
 	cfg.struct_size = 3;
-	assert_nub_error(nub_sandbox_create_from_elf(&cfg, guest("tests"), &sb, &err), NUB_EINVAL,
-			 &err, "struct_size");
+	assert_nub_error(nub_sandbox_create_from_elf(&cfg, guest("test_guest"), &sb, &err),
+	                 NUB_EINVAL, &err, "struct_size");
 	assert_null(sb);
 	nub_config_init(&cfg);
 	assert_nub_error(nub_sandbox_create_from_elf(&cfg, "/nonexistent.elf", &sb, &err),
-			 NUB_ENOTFOUND, &err, "/nonexistent.elf");
+	                 NUB_ENOTFOUND, &err, "/nonexistent.elf");
 }
 
 static void test_counter(void **state)
@@ -396,15 +413,15 @@ static void test_counter(void **state)
 	uint64_t v = 0;
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("tests", "tests", NULL);
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
 	assert_int_equal(nub_sandbox_counter_add(sb, 5), 0);
-	assert_int_equal(call(sb, NUB_TEST_COUNTER, NULL, 0, &v, sizeof(v), NULL), 0);
+	assert_int_equal(call(sb, NUB_TG_GUEST_COUNTER, NULL, 0, &v, sizeof(v), NULL), 0);
 	assert_int_equal(v, 5);
 	assert_int_equal(nub_sandbox_counter_add(sb, -6), NUB_ERANGE);
 	assert_int_equal(nub_sandbox_counter(sb), 5);
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
 	/* Host-authoritative: restore rewrites it, it does not reset it. */
-	assert_int_equal(call(sb, NUB_TEST_COUNTER, NULL, 0, &v, sizeof(v), NULL), 0);
+	assert_int_equal(call(sb, NUB_TG_GUEST_COUNTER, NULL, 0, &v, sizeof(v), NULL), 0);
 	assert_int_equal(v, 5);
 	nub_sandbox_free(sb);
 }
@@ -419,7 +436,7 @@ struct racer {
 };
 
 static int32_t host_entered(void *user, const uint8_t *in, size_t len, uint8_t *out, size_t cap,
-			    size_t *out_len)
+                            size_t *out_len)
 {
 	(void)in, (void)len, (void)out, (void)cap;
 	atomic_store(&((struct racer *)user)->entered, 1);
@@ -457,10 +474,10 @@ static void test_interrupt_never_lost(void **state)
 	unsigned seed = 12345;
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("tests", "tests", NULL);
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
 	assert_int_equal(nub_sandbox_register(sb, 9, host_entered, &r), 0);
 	r.sb = sb;
-	r.id = NUB_TEST_SPIN_AFTER_HOST;
+	r.id = NUB_TG_SPIN_AFTER_HOST;
 	for (int i = 0; i < 10000; i++) {
 		pthread_t t;
 		atomic_store(&r.entered, 0);
@@ -485,7 +502,7 @@ static void *echo_call(void *arg)
 	size_t n;
 	int32_t status;
 
-	r->rc = nub_sandbox_call(r->sb, NUB_TEST_ECHO, "e", 1, out, sizeof(out), &n, &status);
+	r->rc = nub_sandbox_call(r->sb, NUB_TG_ECHO, "e", 1, out, sizeof(out), &n, &status);
 	return NULL;
 }
 
@@ -499,7 +516,7 @@ static void test_interrupt_never_spurious(void **state)
 	size_t n;
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("tests", "tests", NULL);
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
 	r.sb = sb;
 	for (int i = 0; i < 10000; i++) {
 		pthread_t t;
@@ -513,7 +530,7 @@ static void test_interrupt_never_spurious(void **state)
 		else
 			assert_int_equal(r.rc, 0);
 		/* The next call, with no interrupt, must complete. */
-		assert_int_equal(call(sb, NUB_TEST_ECHO, "n", 1, out, sizeof(out), &n), 0);
+		assert_int_equal(call(sb, NUB_TG_ECHO, "n", 1, out, sizeof(out), &n), 0);
 	}
 	nub_sandbox_free(sb);
 }
@@ -528,13 +545,12 @@ static void test_timeout(void **state)
 	(void)state;
 	nub_config_init(&cfg);
 	cfg.call_timeout_us = 20000;
-	struct nub_sandbox *sb = make_sandbox("tests", "tests", &cfg);
-	assert_int_equal(nub_sandbox_call(sb, NUB_TEST_SPIN, NULL, 0, out, sizeof(out), &n,
-					  &status),
-			 NUB_ETIMEDOUT);
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", &cfg);
+	assert_int_equal(nub_sandbox_call(sb, NUB_TG_SPIN, NULL, 0, out, sizeof(out), &n, &status),
+	                 NUB_ETIMEDOUT);
 	assert_non_null(strstr(nub_sandbox_last_error(sb), "timeout of 20000 us"));
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
-	assert_int_equal(call(sb, NUB_TEST_ECHO, "t", 1, out, sizeof(out), &n), 0);
+	assert_int_equal(call(sb, NUB_TG_ECHO, "t", 1, out, sizeof(out), &n), 0);
 	nub_sandbox_free(sb);
 }
 
@@ -563,8 +579,7 @@ static void *worker_main(void *arg)
 		int32_t status;
 		if (nub_sandbox_create_from_snapshot(&cfg, w->snap, &sb, &err) ||
 		    nub_sandbox_evolve(sb) ||
-		    nub_sandbox_call(sb, NUB_TEST_WRITE_PAGES, in, 9, &sum, 8, &n, &status) ||
-		    status != 0)
+		    nub_sandbox_call(sb, NUB_TG_PAGES, in, 9, &sum, 8, &n, &status) || status != 0)
 			w->failures++;
 		nub_sandbox_free(sb);
 	}
@@ -578,7 +593,7 @@ static void test_many_sandboxes_one_snapshot(void **state)
 	pthread_t t[4];
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("tests", "tests", NULL);
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
 	uint64_t clean = heap_sum(sb, 0, 0, 0);
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
 	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
@@ -636,7 +651,7 @@ static void test_no_growth_over_1000_calls_and_restores(void **state)
 	size_t n;
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("tests", "tests", NULL);
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
 	/* Warm up so allocator and page-cache effects settle. */
 	for (int i = 0; i < 50; i++) {
 		heap_sum(sb, 0, 1, 9);
@@ -645,7 +660,7 @@ static void test_no_growth_over_1000_calls_and_restores(void **state)
 	long rss0 = rss_kib();
 	int fds0 = count_fds();
 	for (int i = 0; i < 1000; i++) {
-		assert_int_equal(call(sb, NUB_TEST_ECHO, "abc", 3, out, sizeof(out), &n), 0);
+		assert_int_equal(call(sb, NUB_TG_ECHO, "abc", 3, out, sizeof(out), &n), 0);
 		assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
 	}
 	long rss1 = rss_kib();
@@ -658,23 +673,23 @@ static void test_no_growth_over_1000_calls_and_restores(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hello_greets_and_logs),
-		cmocka_unit_test(test_calc),
-		cmocka_unit_test(test_host_call),
-		cmocka_unit_test(test_register_rejects_bad_input),
-		cmocka_unit_test(test_cow_and_restore),
-		cmocka_unit_test(test_capture_restore_and_share),
-		cmocka_unit_test(test_restore_refuses_foreign_snapshot),
-		cmocka_unit_test(test_save_load_round_trip),
-		cmocka_unit_test(test_failures_poison_and_recover),
-		cmocka_unit_test(test_hostile_remap_leaves_snapshot_intact),
-		cmocka_unit_test(test_state_errors),
-		cmocka_unit_test(test_counter),
-		cmocka_unit_test(test_interrupt_never_lost),
-		cmocka_unit_test(test_interrupt_never_spurious),
-		cmocka_unit_test(test_timeout),
-		cmocka_unit_test(test_many_sandboxes_one_snapshot),
-		cmocka_unit_test(test_no_growth_over_1000_calls_and_restores),
+	        cmocka_unit_test(test_hello_greets_and_logs),
+	        cmocka_unit_test(test_calc),
+	        cmocka_unit_test(test_host_call),
+	        cmocka_unit_test(test_register_rejects_bad_input),
+	        cmocka_unit_test(test_cow_and_restore),
+	        cmocka_unit_test(test_capture_restore_and_share),
+	        cmocka_unit_test(test_restore_refuses_foreign_snapshot),
+	        cmocka_unit_test(test_save_load_round_trip),
+	        cmocka_unit_test(test_failures_poison_and_recover),
+	        cmocka_unit_test(test_hostile_remap_leaves_snapshot_intact),
+	        cmocka_unit_test(test_state_errors),
+	        cmocka_unit_test(test_counter),
+	        cmocka_unit_test(test_interrupt_never_lost),
+	        cmocka_unit_test(test_interrupt_never_spurious),
+	        cmocka_unit_test(test_timeout),
+	        cmocka_unit_test(test_many_sandboxes_one_snapshot),
+	        cmocka_unit_test(test_no_growth_over_1000_calls_and_restores),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,12 +45,12 @@ struct nub_elf_image {
  * a guest ABI version mismatch (both named). *img is zeroed on failure. */
 int nub_elf_load_file(const char *path, struct nub_elf_image *img, struct nub_error *err);
 int nub_elf_load_buffer(const void *buf, size_t len, struct nub_elf_image *img,
-			struct nub_error *err);
+                        struct nub_error *err);
 
 /* Copy the image to dst (cap >= img->size) as loaded at base_gva, applying
  * the relocations. */
 int nub_elf_place(const struct nub_elf_image *img, nub_gva_t base_gva, void *dst, uint64_t cap,
-		  struct nub_error *err);
+                  struct nub_error *err);
 
 /* Release what the image owns; idempotent, NULL-safe. */
 void nub_elf_free(struct nub_elf_image *img);

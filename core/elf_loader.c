@@ -4,12 +4,13 @@
  * anything, so that no field libelf trusts can be out of range; libelf then
  * serves the program headers in native form.
  */
-#include "elf.h"
+#include "elf_loader.h"
 
 #include <elf.h>
 #include <errno.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +21,9 @@
 
 #include "error_internal.h"
 
-#define PAGE NUB_PAGE_SIZE
+#define PAGE      NUB_PAGE_SIZE
 #define MAX_PHDRS 64
-#define MAX_FILE (256ull << 20)
+#define MAX_FILE  (256ull << 20)
 
 struct loader {
 	const uint8_t *file;
@@ -71,10 +72,10 @@ static int check_ehdr(struct loader *ld, const Elf64_Ehdr *eh)
 		return bad(ld, "type %u is not a static PIE (ET_DYN)", eh->e_type);
 	if (eh->e_phnum == 0 || eh->e_phnum > MAX_PHDRS || eh->e_phentsize != sizeof(Elf64_Phdr))
 		return bad(ld, "%u program headers of %u bytes (need 1..%d of %zu)", eh->e_phnum,
-			   eh->e_phentsize, MAX_PHDRS, sizeof(Elf64_Phdr));
+		           eh->e_phentsize, MAX_PHDRS, sizeof(Elf64_Phdr));
 	if (!in_file(ld, eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr)))
 		return bad(ld, "program headers at 0x%llx beyond file size 0x%zx",
-			   (unsigned long long)eh->e_phoff, ld->len);
+		           (unsigned long long)eh->e_phoff, ld->len);
 	return 0;
 }
 
@@ -111,16 +112,17 @@ static int check_loads(struct loader *ld, uint64_t *span)
 			continue;
 		if (p->p_filesz > p->p_memsz)
 			return bad(ld, "segment %zu: p_filesz 0x%llx > p_memsz 0x%llx", i,
-				   (unsigned long long)p->p_filesz, (unsigned long long)p->p_memsz);
+			           (unsigned long long)p->p_filesz, (unsigned long long)p->p_memsz);
 		if (!in_file(ld, p->p_offset, p->p_filesz))
-			return bad(ld,
-				   "segment %zu: p_offset 0x%llx + p_filesz 0x%llx beyond file size "
-				   "0x%zx",
-				   i, (unsigned long long)p->p_offset,
-				   (unsigned long long)p->p_filesz, ld->len);
+			return bad(
+			        ld,
+			        "segment %zu: p_offset 0x%llx + p_filesz 0x%llx beyond file size "
+			        "0x%zx",
+			        i, (unsigned long long)p->p_offset, (unsigned long long)p->p_filesz,
+			        ld->len);
 		if (__builtin_add_overflow(p->p_vaddr, p->p_memsz, &end) || end > UINT64_MAX - PAGE)
 			return bad(ld, "segment %zu: size 0x%llx overflows", i,
-				   (unsigned long long)p->p_memsz);
+			           (unsigned long long)p->p_memsz);
 		if (p->p_memsz == 0)
 			continue;
 		if (++loads > NUB_ELF_MAX_SEGMENTS)
@@ -134,7 +136,7 @@ static int check_loads(struct loader *ld, uint64_t *span)
 	*span = ((hi + PAGE - 1) & ~(PAGE - 1)) - ld->min_vaddr;
 	if (*span > NUB_ELF_MAX_IMAGE)
 		return bad(ld, "image spans 0x%llx bytes (limit 0x%llx)", (unsigned long long)*span,
-			   (unsigned long long)NUB_ELF_MAX_IMAGE);
+		           (unsigned long long)NUB_ELF_MAX_IMAGE);
 	return 0;
 }
 
@@ -154,8 +156,8 @@ static int place_loads(struct loader *ld)
 			if (start < img->segs[s].offset + img->segs[s].size &&
 			    img->segs[s].offset < end)
 				return bad(ld, "segment %zu overlaps another loadable segment", i);
-		img->segs[img->nsegs++] = (struct nub_elf_segment){start, end - start,
-								   perms_of(p->p_flags)};
+		img->segs[img->nsegs++] =
+		        (struct nub_elf_segment){start, end - start, perms_of(p->p_flags)};
 		memcpy(img->bytes + (p->p_vaddr - ld->min_vaddr), ld->file + p->p_offset,
 		       p->p_filesz);
 	}
@@ -178,7 +180,7 @@ static int find_note(struct loader *ld)
 			uint64_t desc_sz = ((uint64_t)h[1] + 3) & ~3ull;
 			if (name_sz + desc_sz > end - off - 12)
 				return bad(ld, "note at 0x%llx overruns its segment",
-					   (unsigned long long)off);
+				           (unsigned long long)off);
 			const uint8_t *name = ld->file + off + 12;
 			if (h[0] == sizeof(NUB_NOTE_NAME) && h[2] == NUB_NOTE_TYPE_ABI &&
 			    !memcmp(name, NUB_NOTE_NAME, sizeof(NUB_NOTE_NAME)) && h[1] >= 4) {
@@ -201,8 +203,8 @@ static int check_note(struct loader *ld)
 		return bad(ld, "no nub ABI note (section .note.nub, name \"nub\")");
 	if (ld->img->abi_version != NUB_GUEST_ABI_VERSION)
 		return nub_error_set(ld->err, NUB_EABI,
-				     "guest ELF: built for guest ABI %u, this host speaks %u",
-				     ld->img->abi_version, NUB_GUEST_ABI_VERSION);
+		                     "guest ELF: built for guest ABI %u, this host speaks %u",
+		                     ld->img->abi_version, NUB_GUEST_ABI_VERSION);
 	return 0;
 }
 
@@ -224,7 +226,7 @@ static int read_relocs(struct loader *ld, uint64_t rela, uint64_t relasz)
 
 	if (relasz % sizeof(Elf64_Rela) || off < 0)
 		return bad(ld, "relocation table 0x%llx+0x%llx outside the image",
-			   (unsigned long long)rela, (unsigned long long)relasz);
+		           (unsigned long long)rela, (unsigned long long)relasz);
 	img->relocs = calloc(n ? n : 1, sizeof(*img->relocs));
 	if (!img->relocs)
 		return nub_error_set(ld->err, NUB_ENOMEM, "out of memory for relocations");
@@ -235,14 +237,15 @@ static int read_relocs(struct loader *ld, uint64_t rela, uint64_t relasz)
 		if (type == R_X86_64_NONE)
 			continue;
 		if (type != R_X86_64_RELATIVE || ELF64_R_SYM(r.r_info))
-			return bad(ld, "relocation type %u at 0x%llx: only R_X86_64_RELATIVE allowed",
-				   type, (unsigned long long)r.r_offset);
+			return bad(ld,
+			           "relocation type %u at 0x%llx: only R_X86_64_RELATIVE allowed",
+			           type, (unsigned long long)r.r_offset);
 		int64_t at = image_off(ld, r.r_offset, 8);
 		if (at < 0)
 			return bad(ld, "relocation at 0x%llx outside the image",
-				   (unsigned long long)r.r_offset);
-		img->relocs[img->nrelocs++] = (struct nub_elf_reloc){
-			(uint64_t)at, (uint64_t)r.r_addend - ld->min_vaddr};
+			           (unsigned long long)r.r_offset);
+		img->relocs[img->nrelocs++] =
+		        (struct nub_elf_reloc){(uint64_t)at, (uint64_t)r.r_addend - ld->min_vaddr};
 	}
 	return 0;
 }
@@ -277,7 +280,9 @@ static int check_dynamic(struct loader *ld)
 				break;
 			case DT_REL:
 			case DT_JMPREL:
-				return bad(ld, "has REL or PLT relocations: only RELA RELATIVE allowed");
+				return bad(
+				        ld,
+				        "has REL or PLT relocations: only RELA RELATIVE allowed");
 			default:
 				break;
 			}
@@ -285,7 +290,7 @@ static int check_dynamic(struct loader *ld)
 	}
 	if (relaent != sizeof(Elf64_Rela))
 		return bad(ld, "DT_RELAENT %llu, need %zu", (unsigned long long)relaent,
-			   sizeof(Elf64_Rela));
+		           sizeof(Elf64_Rela));
 	return relasz ? read_relocs(ld, rela, relasz) : 0;
 }
 
@@ -302,13 +307,13 @@ static int check_entry(struct loader *ld, uint64_t entry)
 		}
 	}
 	return bad(ld, "entry point 0x%llx is not in an executable segment",
-		   (unsigned long long)entry);
+	           (unsigned long long)entry);
 }
 
 static int load(struct loader *ld)
 {
 	Elf64_Ehdr eh;
-	uint64_t span;
+	uint64_t span = 0;
 	int rc;
 
 	if (ld->len >= sizeof(eh))
@@ -326,7 +331,7 @@ static int load(struct loader *ld)
 	ld->img->bytes = calloc(1, span);
 	if (!ld->img->bytes)
 		return nub_error_set(ld->err, NUB_ENOMEM, "out of memory for a 0x%llx-byte image",
-				     (unsigned long long)span);
+		                     (unsigned long long)span);
 	rc = place_loads(ld);
 	if (!rc)
 		rc = check_dynamic(ld);
@@ -336,7 +341,7 @@ static int load(struct loader *ld)
 }
 
 int nub_elf_load_buffer(const void *buf, size_t len, struct nub_elf_image *img,
-			struct nub_error *err)
+                        struct nub_error *err)
 {
 	struct loader ld = {.len = len, .img = img, .err = err};
 	uint8_t *copy;
@@ -348,7 +353,8 @@ int nub_elf_load_buffer(const void *buf, size_t len, struct nub_elf_image *img,
 	if (len == 0)
 		return bad(&ld, "empty file");
 	if (len > MAX_FILE)
-		return bad(&ld, "file of %zu bytes exceeds %llu", len, (unsigned long long)MAX_FILE);
+		return bad(&ld, "file of %zu bytes exceeds %llu", len,
+		           (unsigned long long)MAX_FILE);
 	/* libelf wants a mutable buffer; never hand it the caller's. */
 	copy = malloc(len);
 	if (!copy)
@@ -380,11 +386,11 @@ int nub_elf_load_file(const char *path, struct nub_elf_image *img, struct nub_er
 	f = fopen(path, "rb");
 	if (!f)
 		return nub_error_set(err, errno == ENOENT ? NUB_ENOTFOUND : NUB_EIO, "%s: %s", path,
-				     strerror(errno));
+		                     strerror(errno));
 	if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > MAX_FILE) {
 		fclose(f);
 		return nub_error_set(err, NUB_EIO, "%s: not a regular file of at most %llu bytes",
-				     path, (unsigned long long)MAX_FILE);
+		                     path, (unsigned long long)MAX_FILE);
 	}
 	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
 	if (!buf) {
@@ -403,13 +409,13 @@ int nub_elf_load_file(const char *path, struct nub_elf_image *img, struct nub_er
 }
 
 int nub_elf_place(const struct nub_elf_image *img, nub_gva_t base_gva, void *dst, uint64_t cap,
-		  struct nub_error *err)
+                  struct nub_error *err)
 {
 	uint8_t *d = dst;
 
 	if (cap < img->size)
 		return nub_error_set(err, NUB_ERANGE, "image of 0x%llx bytes does not fit 0x%llx",
-				     (unsigned long long)img->size, (unsigned long long)cap);
+		                     (unsigned long long)img->size, (unsigned long long)cap);
 	memcpy(d, img->bytes, img->size);
 	for (size_t i = 0; i < img->nrelocs; i++) {
 		uint64_t v = base_gva + img->relocs[i].addend;
