@@ -29,9 +29,25 @@ static const char *guest(const char *name)
 	return path;
 }
 
-static struct nub_sandbox *make_sandbox(const char *elf, const char *prog, struct nub_config *c)
+/* The backend under test: the mock's native guests by default, or a real
+ * hypervisor running the real guests (NUB_TEST_SANDBOX_BACKEND=kvm). */
+static void use_backend(struct nub_config *c, const char *prog)
 {
 	static _Thread_local char opts[64];
+	const char *b = getenv("NUB_TEST_SANDBOX_BACKEND");
+
+	if (b && b[0] && strcmp(b, "mock")) {
+		c->backend = b;
+		c->backend_options = NULL;
+		return;
+	}
+	snprintf(opts, sizeof(opts), "native=%s", prog);
+	c->backend = "mock";
+	c->backend_options = opts;
+}
+
+static struct nub_sandbox *make_sandbox(const char *elf, const char *prog, struct nub_config *c)
+{
 	struct nub_config cfg;
 	struct nub_error err = {0};
 	struct nub_sandbox *sb = NULL;
@@ -40,9 +56,7 @@ static struct nub_sandbox *make_sandbox(const char *elf, const char *prog, struc
 		nub_config_init(&cfg);
 		c = &cfg;
 	}
-	snprintf(opts, sizeof(opts), "native=%s", prog);
-	c->backend = "mock";
-	c->backend_options = opts;
+	use_backend(c, prog);
 	if (nub_sandbox_create_from_elf(c, guest(elf), &sb, &err))
 		fail_msg("create %s: %s", elf, err.msg);
 	if (nub_sandbox_evolve(sb))
@@ -103,7 +117,8 @@ static void test_hello_greets_and_logs(void **state)
 	cfg.log_fn = capture_log;
 	cfg.log_user = &lc;
 	struct nub_sandbox *sb = make_sandbox("hello", "hello", &cfg);
-	assert_string_equal(nub_sandbox_backend_name(sb), "mock");
+	const char *want = getenv("NUB_TEST_SANDBOX_BACKEND");
+	assert_string_equal(nub_sandbox_backend_name(sb), want && want[0] ? want : "mock");
 	assert_int_equal(call(sb, NUB_HELLO_GREET, "world", 5, out, sizeof(out), &n), 0);
 	assert_int_equal(n, 12);
 	assert_memory_equal(out, "hello, world", 12);
@@ -222,8 +237,7 @@ static void test_capture_restore_and_share(void **state)
 	/* A fresh sandbox from the captured snapshot sees the same memory
 	 * without running init. */
 	nub_config_init(&cfg);
-	cfg.backend = "mock";
-	cfg.backend_options = "native=tests";
+	use_backend(&cfg, "tests");
 	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, snap, &other, &err), 0);
 	assert_int_equal(nub_sandbox_evolve(other), 0);
 	assert_int_equal(heap_sum(other, 0, 0, 0), v);
@@ -269,8 +283,7 @@ static void test_save_load_round_trip(void **state)
 	nub_snapshot_hash(loaded, h2);
 	assert_memory_equal(h1, h2, 16);
 	nub_config_init(&cfg);
-	cfg.backend = "mock";
-	cfg.backend_options = "native=tests";
+	use_backend(&cfg, "tests");
 	assert_int_equal(nub_sandbox_create_from_file(&cfg, path, &sb2, &err), 0);
 	assert_int_equal(nub_sandbox_evolve(sb2), 0);
 	assert_int_equal(heap_sum(sb2, 0, 0, 0), v);
@@ -365,8 +378,7 @@ static void test_hostile_remap_leaves_snapshot_intact(void **state)
 	        nub_sandbox_call(sb, NUB_TG_PT_ESCAPE, NULL, 0, out, sizeof(out), &n, &status),
 	        NUB_EMMIO);
 	nub_config_init(&cfg);
-	cfg.backend = "mock";
-	cfg.backend_options = "native=tests";
+	use_backend(&cfg, "tests");
 	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, snap, &other, &err), 0);
 	assert_int_equal(nub_sandbox_evolve(other), 0);
 	assert_int_equal(heap_sum(other, 0, 0, 0), clean);
@@ -386,8 +398,7 @@ static void test_state_errors(void **state)
 
 	(void)state;
 	nub_config_init(&cfg);
-	cfg.backend = "mock";
-	cfg.backend_options = "native=tests";
+	use_backend(&cfg, "tests");
 	assert_int_equal(nub_sandbox_create_from_elf(&cfg, guest("test_guest"), &sb, &err), 0);
 	assert_int_equal(nub_sandbox_call(sb, 1, NULL, 0, NULL, 0, &n, &status), NUB_ESTATE);
 	assert_int_equal(nub_sandbox_snapshot(sb, &snap), NUB_ESTATE);
@@ -456,6 +467,16 @@ static void *racer_call(void *arg)
 	return NULL;
 }
 
+/* Race rounds: 10,000 by default; fewer under emulated KVM, where one
+ * round costs milliseconds (NUB_TEST_RACE_ROUNDS). */
+static int race_rounds(void)
+{
+	const char *v = getenv("NUB_TEST_RACE_ROUNDS");
+	int n = v ? atoi(v) : 0;
+
+	return n > 0 ? n : 10000;
+}
+
 static int join_within(pthread_t t, int seconds)
 {
 	struct timespec ts;
@@ -478,7 +499,7 @@ static void test_interrupt_never_lost(void **state)
 	assert_int_equal(nub_sandbox_register(sb, 9, host_entered, &r), 0);
 	r.sb = sb;
 	r.id = NUB_TG_SPIN_AFTER_HOST;
-	for (int i = 0; i < 10000; i++) {
+	for (int i = 0, rounds = race_rounds(); i < rounds; i++) {
 		pthread_t t;
 		atomic_store(&r.entered, 0);
 		assert_int_equal(pthread_create(&t, NULL, racer_call, &r), 0);
@@ -518,7 +539,7 @@ static void test_interrupt_never_spurious(void **state)
 	(void)state;
 	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
 	r.sb = sb;
-	for (int i = 0; i < 10000; i++) {
+	for (int i = 0, rounds = race_rounds(); i < rounds; i++) {
 		pthread_t t;
 		assert_int_equal(pthread_create(&t, NULL, echo_call, &r), 0);
 		for (unsigned spin = rand_r(&seed) % 20000; spin; spin--)
@@ -569,8 +590,7 @@ static void *worker_main(void *arg)
 	struct nub_error err = {0};
 
 	nub_config_init(&cfg);
-	cfg.backend = "mock";
-	cfg.backend_options = "native=tests";
+	use_backend(&cfg, "tests");
 	for (int k = 0; k < 16; k++) {
 		struct nub_sandbox *sb = NULL;
 		uint8_t in[9] = {0, 0, 0, 0, 1, 0, 0, 0, (uint8_t)(w->index * 16 + k)};
@@ -610,8 +630,7 @@ static void test_many_sandboxes_one_snapshot(void **state)
 	struct nub_config cfg;
 	struct nub_error err = {0};
 	nub_config_init(&cfg);
-	cfg.backend = "mock";
-	cfg.backend_options = "native=tests";
+	use_backend(&cfg, "tests");
 	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, snap, &again, &err), 0);
 	assert_int_equal(nub_sandbox_evolve(again), 0);
 	assert_int_equal(heap_sum(again, 0, 0, 0), clean);
