@@ -214,3 +214,15 @@ int nub_shmem_zero(struct nub_shmem *m, uint64_t off, uint64_t len, enum nub_zer
 		*used = len ? NUB_ZERO_MEMSET : NUB_ZERO_NONE;
 	return 0;
 }
+
+int nub_shmem_clear(struct nub_shmem *m, uint64_t off, uint64_t len, struct nub_error *err)
+{
+	int rc = bounds(m, off, len, err);
+
+	if (rc)
+		return rc;
+	if (m->sealed)
+		return nub_error_set(err, NUB_ESTATE, "zeroing sealed (immutable) memory");
+	memset(m->base + off, 0, len);
+	return 0;
+}

@@ -61,4 +61,8 @@ enum nub_zero_method {
 int nub_shmem_zero(struct nub_shmem *m, uint64_t off, uint64_t len, enum nub_zero_method *used,
                    struct nub_error *err);
 
+/* Zero [off, off+len) with stores, keeping the pages resident: for pages
+ * the host rewrites right away, where madvise would only buy a refault. */
+int nub_shmem_clear(struct nub_shmem *m, uint64_t off, uint64_t len, struct nub_error *err);
+
 #endif

@@ -438,6 +438,42 @@ static int write_bookkeeping(const struct nub_snapshot *snap, struct nub_shmem *
 	return rc;
 }
 
+/* Zero scratch in proportion to what the guest touched. Pages the host
+ * rewrites at once (tables, buffer headers, bookkeeping) are cleared with
+ * stores and stay resident; everything else is dropped with madvise, so an
+ * untouched page costs nothing and a touched one costs one refault later,
+ * only if the guest touches it again. */
+static int zero_scratch(const struct nub_snapshot *snap, struct nub_shmem *scratch,
+                        enum nub_zero_method *method, struct nub_error *err)
+{
+	const struct nub_layout *l = &snap->layout;
+	const uint64_t pt_end =
+	        l->pt_offset + ((snap->pt_size + NUB_PAGE_SIZE - 1) & ~(NUB_PAGE_SIZE - 1));
+	const struct {
+		uint64_t off, len;
+	} hot[] = {
+	        {l->pt_offset, pt_end - l->pt_offset},
+	        {l->input_offset, NUB_PAGE_SIZE},
+	        {l->output_offset, NUB_PAGE_SIZE},
+	        {l->bookkeeping_offset, l->scratch_size - l->bookkeeping_offset},
+	};
+	uint64_t at = 0;
+	int rc = 0;
+
+	*method = NUB_ZERO_NONE;
+	for (size_t i = 0; !rc && i < sizeof(hot) / sizeof(hot[0]); i++) {
+		enum nub_zero_method m = NUB_ZERO_NONE;
+		if (hot[i].off > at)
+			rc = nub_shmem_zero(scratch, at, hot[i].off - at, &m, err);
+		if (m > *method)
+			*method = m;
+		if (!rc)
+			rc = nub_shmem_clear(scratch, hot[i].off, hot[i].len, err);
+		at = hot[i].off + hot[i].len;
+	}
+	return rc;
+}
+
 int nub_snapshot_restore_scratch(const struct nub_snapshot *snap, struct nub_shmem *scratch,
                                  uint64_t generation, enum nub_zero_method *zero_method,
                                  uint64_t *bytes, struct nub_error *err)
@@ -455,7 +491,7 @@ int nub_snapshot_restore_scratch(const struct nub_snapshot *snap, struct nub_shm
 		return nub_error_set(
 		        err, NUB_EFULL, "snapshot page tables (%llu bytes) exceed pt_reserve %llu",
 		        (unsigned long long)snap->pt_size, (unsigned long long)l->pt_reserve);
-	rc = nub_shmem_zero(scratch, 0, l->scratch_size, zero_method, err);
+	rc = zero_scratch(snap, scratch, zero_method, err);
 	if (!rc)
 		rc = nub_shmem_write(scratch, l->pt_offset, tables, snap->pt_size, err);
 	if (!rc)
