@@ -73,6 +73,29 @@ void nub_snapshot_rehash(struct nub_snapshot *s)
 	XXH128_canonicalFromHash((XXH128_canonical_t *)s->hash, h);
 }
 
+/* Fresh regions are zero: writing a zero page into one would only fault it
+ * in (and a guest image's .bss and heap are mostly zero pages). */
+static int page_is_zero(const uint8_t *p)
+{
+	static const uint8_t zero[NUB_PAGE_SIZE];
+
+	return memcmp(p, zero, sizeof(zero)) == 0;
+}
+
+/* Copy `len` bytes to a fresh region at `off`, skipping zero pages. */
+static int write_nonzero(struct nub_shmem *m, uint64_t off, const uint8_t *src, uint64_t len,
+                         struct nub_error *err)
+{
+	int rc = 0;
+
+	for (uint64_t at = 0; !rc && at < len; at += PAGE) {
+		uint64_t n = len - at < PAGE ? len - at : PAGE;
+		if (n < PAGE || !page_is_zero(src + at))
+			rc = nub_shmem_write(m, off + at, src + at, n, err);
+	}
+	return rc;
+}
+
 /* ---- building from an ELF ---- */
 
 static int map_range(const struct nub_vmem_ops *ops, nub_gva_t va, nub_gpa_t pa, uint64_t len,
@@ -178,7 +201,7 @@ static int write_contents(struct nub_snapshot *s, const struct nub_elf_image *im
 		return nub_error_set(err, NUB_ENOMEM, "out of memory placing the ELF image");
 	rc = nub_elf_place(img, l->image_gpa, image, img->size, err);
 	if (!rc)
-		rc = nub_shmem_write(s->mem, l->image_gpa - NUB_BASE_GPA, image, img->size, err);
+		rc = write_nonzero(s->mem, l->image_gpa - NUB_BASE_GPA, image, img->size, err);
 	if (!rc)
 		s->family = family_of(l, image, img->size);
 	free(image);
@@ -344,7 +367,7 @@ static int capture_copy(struct capture *c, struct nub_snapshot *s, struct nub_er
 			src = page;
 		}
 		if (!rc)
-			rc = nub_shmem_write(s->mem, (uint64_t)i * PAGE, src, PAGE, err);
+			rc = write_nonzero(s->mem, (uint64_t)i * PAGE, src, PAGE, err);
 	}
 	if (!rc)
 		rc = nub_shmem_write(s->mem, s->visible_size, nub_vmem_buf_bytes(&c->buf),
