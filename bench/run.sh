@@ -21,6 +21,26 @@ benches=("$build"/bench/bench_*)
 printf '%-44s | %14s | %-30s | %8s | %s\n' figure value "floor / peer" ratio kind
 for b in "${benches[@]}"; do
 	[ -x "$b" ] || continue
+	[ "$(basename "$b")" = bench_ir ] && continue # counted under callgrind below
 	NUB_BACKEND_PATH="$PWD/$build/backends" NUB_GUEST_DIR="$PWD/$build/guest" \
 		"$b" $mode | grep -E '^[^#].*\|' || { echo "bench: $b failed" >&2; exit 1; }
 done
+
+# Instruction counts (stable across runs and machine load): callgrind.
+ir=$build/bench/bench_ir
+if [ -x "$ir" ] && command -v valgrind >/dev/null; then
+	n=200
+	[ -n "$mode" ] && n=20
+	for what in call restore; do
+		out=$(mktemp)
+		NUB_BACKEND_PATH="$PWD/$build/backends" NUB_GUEST_DIR="$PWD/$build/guest" \
+			valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
+			"$ir" "$what" "$n" >/dev/null 2>&1 || { echo "bench: callgrind $what failed" >&2; exit 1; }
+		total=$(awk '/^totals:/ { print $2; exit }' "$out")
+		rm -f "$out"
+		[ -n "$total" ] || { echo "bench: no callgrind total for $what" >&2; exit 1; }
+		per=$((total / n))
+		printf '%-44s | %14s | %-30s | %8s | %s\n' "instructions per $what (mock, callgrind)" \
+			"$per Ir" "(figure to push down)" "-" count
+	done
+fi

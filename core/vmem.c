@@ -375,3 +375,143 @@ int nub_vmem_iter_next(struct nub_vmem_iter *it, struct nub_vmem_mapping *run)
 	it->next = run->gva + run->len;
 	return 1;
 }
+
+/* ---- several roots ---- */
+
+struct multi {
+	const struct nub_vmem_ops *ops;
+	struct nub_vmem_shared *seen;
+	size_t nseen, cap;
+	nub_vmem_walk_fn fn;
+	void *user;
+	unsigned root;
+	struct nub_vmem_mapping run; /* pending coalesced run, len 0 if none */
+};
+
+static int flush_run(struct multi *w)
+{
+	int rc = 0;
+
+	if (w->run.len)
+		rc = w->fn(w->user, w->root, &w->run, NULL);
+	w->run.len = 0;
+	return rc;
+}
+
+static int leaf(struct multi *w, nub_gva_t va, uint64_t e, struct walk_perm p, int level)
+{
+	struct nub_vmem_mapping m;
+
+	perm_add(&p, e);
+	describe(e, p, e & NUB_PTE_ADDR_MASK & ~(span(level) - 1), &m);
+	m.gva = va;
+	m.len = span(level);
+	if (w->run.len && same_run(&w->run, &m)) {
+		w->run.len += m.len;
+		return 0;
+	}
+	int rc = flush_run(w);
+	w->run = m;
+	return rc;
+}
+
+/* Seen before? Record it otherwise. Returns 1 (shared: reported), 0 (new),
+ * or a negative error. */
+static int note_table(struct multi *w, nub_gpa_t table, int level, nub_gva_t va)
+{
+	for (size_t i = 0; i < w->nseen; i++) {
+		if (w->seen[i].table != table || w->seen[i].level != level)
+			continue;
+		struct nub_vmem_shared sh = {w->root, w->seen[i].owner, level, va, table};
+		int rc = flush_run(w);
+		return rc ? rc : (rc = w->fn(w->user, w->root, NULL, &sh)) ? rc : 1;
+	}
+	if (w->nseen == w->cap)
+		return NUB_EFULL;
+	w->seen[w->nseen++] = (struct nub_vmem_shared){w->root, w->root, level, va, table};
+	return 0;
+}
+
+static int walk_table(struct multi *w, nub_gpa_t table, int level, nub_gva_t base,
+                      struct walk_perm p)
+{
+	for (unsigned i = 0; i < ENTRIES; i++) {
+		nub_gva_t va = base + (uint64_t)i * span(level);
+		uint64_t e;
+		int rc = w->ops->read_entry(w->ops->ctx, table, i, &e);
+		if (rc)
+			return rc;
+		if (va >= NUB_GVA_LIMIT)
+			break;
+		if (!(e & NUB_PTE_P))
+			continue;
+		if (level == 0 || ((e & NUB_PTE_PS) && level <= 2)) {
+			rc = leaf(w, va, e, p, level);
+			if (rc)
+				return rc;
+			continue;
+		}
+		nub_gpa_t sub = e & NUB_PTE_ADDR_MASK;
+		rc = note_table(w, sub, level - 1, va);
+		if (rc < 0)
+			return rc;
+		if (rc == 1)
+			continue;
+		struct walk_perm q = p;
+		perm_add(&q, e);
+		rc = walk_table(w, sub, level - 1, va, q);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int nub_vmem_walk_roots(const struct nub_vmem_ops *ops, const nub_gpa_t *roots, unsigned n,
+                        struct nub_vmem_shared *seen, size_t seen_cap, nub_vmem_walk_fn fn,
+                        void *user)
+{
+	struct multi w = {.ops = ops, .seen = seen, .cap = seen_cap, .fn = fn, .user = user};
+
+	if (!ops || (n && !roots) || !fn || (seen_cap && !seen))
+		return NUB_EINVAL;
+	for (w.root = 0; w.root < n; w.root++) {
+		int rc = walk_table(&w, roots[w.root] & NUB_PTE_ADDR_MASK, 3, 0,
+		                    (struct walk_perm){1, 1, 0});
+		if (!rc)
+			rc = flush_run(&w);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int nub_vmem_link_table(const struct nub_vmem_ops *ops, nub_gva_t gva, int level, nub_gpa_t table)
+{
+	nub_gpa_t t = ops->root;
+
+	if (level < 0 || level > 2 || (gva & (span(level + 1) - 1)) || gva >= NUB_GVA_LIMIT ||
+	    (table & (PAGE - 1)) || table >= GPA_LIMIT)
+		return NUB_EINVAL;
+	for (int l = 3; l > level + 1; l--) {
+		uint64_t e;
+		int rc = ops->read_entry(ops->ctx, t, index_of(gva, l), &e);
+		if (rc)
+			return rc;
+		if ((e & NUB_PTE_P) && (e & NUB_PTE_PS))
+			return NUB_EINVAL;
+		if (!(e & NUB_PTE_P)) {
+			nub_gpa_t fresh;
+			rc = ops->alloc_table(ops->ctx, &fresh);
+			if (!rc)
+				rc = ops->write_entry(ops->ctx, t, index_of(gva, l),
+				                      NUB_PTE_P | NUB_PTE_RW | NUB_PTE_US |
+				                              (fresh & NUB_PTE_ADDR_MASK));
+			if (rc)
+				return rc;
+			e = fresh;
+		}
+		t = e & NUB_PTE_ADDR_MASK;
+	}
+	return ops->write_entry(ops->ctx, t, index_of(gva, level + 1),
+	                        NUB_PTE_P | NUB_PTE_RW | NUB_PTE_US | (table & NUB_PTE_ADDR_MASK));
+}

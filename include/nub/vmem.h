@@ -96,6 +96,47 @@ void nub_vmem_iter_init(struct nub_vmem_iter *it, const struct nub_vmem_ops *ops
  */
 int nub_vmem_iter_next(struct nub_vmem_iter *it, struct nub_vmem_mapping *run);
 
+/* ---- several roots over the same table storage ---- */
+
+/** A sub-table reached from a later root that an earlier root (or an
+ * earlier entry of the same root) already reaches: shared, not walked
+ * again. */
+struct nub_vmem_shared {
+	unsigned root;  /**< index of the root reaching it again */
+	unsigned owner; /**< index of the root that reached it first */
+	int level;      /**< 2: PDPT, 1: PD, 0: page table */
+	nub_gva_t gva;  /**< first address it covers under `root` */
+	nub_gpa_t table;
+};
+
+/**
+ * Called for each leaf run (`run` non-NULL; coalesced as by the iterator
+ * within one table walk) and each shared sub-table (`shared` non-NULL), in
+ * root order and increasing GVA. A non-zero return stops the walk and is
+ * returned.
+ */
+typedef int (*nub_vmem_walk_fn)(void *user, unsigned root, const struct nub_vmem_mapping *run,
+                                const struct nub_vmem_shared *shared);
+
+/**
+ * Walk `n` roots (all readable through `ops`; ops->root is ignored).
+ * `seen`/`seen_cap` is caller-provided scratch (no allocation): one slot per
+ * distinct sub-table; NUB_EFULL when it is too small.
+ */
+int nub_vmem_walk_roots(const struct nub_vmem_ops *ops, const nub_gpa_t *roots, unsigned n,
+                        struct nub_vmem_shared *seen, size_t seen_cap, nub_vmem_walk_fn fn,
+                        void *user);
+
+/**
+ * Make the entry covering `gva` at `level` (2: PML4 entry -> PDPT, 1: PDPT
+ * entry -> PD, 0: PD entry -> page table) in the tables rooted at
+ * ops->root point to the existing sub-table `table`, allocating the
+ * intermediate tables above it. Shares the sub-table instead of copying
+ * it. NUB_EINVAL for a bad level or a gva not aligned to the span the
+ * sub-table covers.
+ */
+int nub_vmem_link_table(const struct nub_vmem_ops *ops, nub_gva_t gva, int level, nub_gpa_t table);
+
 #ifdef __cplusplus
 }
 #endif

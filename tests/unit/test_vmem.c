@@ -391,6 +391,94 @@ static void test_resolver_hostile_pointers(void **state)
 	free(mem);
 }
 
+/* ---- several roots ---- */
+
+struct walk_log {
+	unsigned runs[2], shared[2];
+	struct nub_vmem_mapping run[8];
+	unsigned nrun;
+	struct nub_vmem_shared sh;
+};
+
+static int log_walk(void *user, unsigned root, const struct nub_vmem_mapping *run,
+                    const struct nub_vmem_shared *shared)
+{
+	struct walk_log *w = user;
+
+	if (run) {
+		w->runs[root]++;
+		if (w->nrun < 8)
+			w->run[w->nrun++] = *run;
+	} else {
+		w->shared[root]++;
+		w->sh = *shared;
+	}
+	return 0;
+}
+
+static void test_multi_root_aliasing(void **state)
+{
+	struct tables t;
+	struct nub_vmem_ops b;
+	struct nub_vmem_mapping m1 = {.gva = 0x200000,
+	                              .gpa = 0x1000000,
+	                              .len = 64 * PAGE,
+	                              .kind = NUB_VMEM_BASIC,
+	                              .perms = NUB_VMEM_W};
+	struct nub_vmem_mapping m2 = {
+	        .gva = 0x40000000, .gpa = 0x2000000, .len = 8 * PAGE, .kind = NUB_VMEM_COW};
+	struct nub_vmem_mapping m3 = {.gva = 0x8000000000ull,
+	                              .gpa = 0x3000000,
+	                              .len = 4 * PAGE,
+	                              .kind = NUB_VMEM_BASIC,
+	                              .perms = NUB_VMEM_X};
+	struct nub_vmem_shared seen[16];
+	struct walk_log log = {0};
+	struct nub_vmem_mapping out;
+	nub_gpa_t roots[2], pdpt;
+	uint64_t e;
+
+	(void)state;
+	tables_init(&t, 1u << 20);
+	assert_int_equal(nub_vmem_map(&t.ops, &m1), 0);
+	assert_int_equal(nub_vmem_map(&t.ops, &m2), 0);
+	/* Root B shares A's first PDPT and maps something of its own. */
+	b = t.ops;
+	assert_int_equal(t.ops.alloc_table(t.ops.ctx, &b.root), 0);
+	assert_int_equal(t.ops.read_entry(t.ops.ctx, t.ops.root, 0, &e), 0);
+	pdpt = e & NUB_PTE_ADDR_MASK;
+	assert_int_equal(nub_vmem_link_table(&b, 0x1000, 2, pdpt), NUB_EINVAL); /* unaligned */
+	assert_int_equal(nub_vmem_link_table(&b, 0, 2, pdpt), 0);
+	assert_int_equal(nub_vmem_map(&b, &m3), 0);
+	/* B sees A's mappings through the shared table. */
+	assert_int_equal(nub_vmem_translate(&b, 0x200000 + 5 * PAGE, &out), 0);
+	assert_int_equal(out.gpa, 0x1000000 + 5 * PAGE);
+	assert_int_equal(nub_vmem_translate(&t.ops, 0x8000000000ull, &out), 0);
+	assert_int_equal(out.kind, NUB_VMEM_UNMAPPED); /* but A does not see B's */
+
+	roots[0] = t.ops.root;
+	roots[1] = b.root;
+	assert_int_equal(nub_vmem_walk_roots(&t.ops, roots, 2, seen, 16, log_walk, &log), 0);
+	assert_int_equal(log.runs[0], 2);
+	assert_int_equal(log.shared[0], 0);
+	assert_int_equal(log.runs[1], 1);
+	assert_int_equal(log.shared[1], 1);
+	assert_int_equal(log.sh.owner, 0);
+	assert_int_equal(log.sh.root, 1);
+	assert_int_equal(log.sh.level, 2);
+	assert_int_equal(log.sh.gva, 0);
+	assert_int_equal(log.sh.table, pdpt);
+	assert_int_equal(log.run[0].gva, m1.gva);
+	assert_int_equal(log.run[0].len, m1.len);
+	assert_int_equal(log.run[1].gva, m2.gva);
+	assert_int_equal(log.run[1].kind, NUB_VMEM_COW);
+	assert_int_equal(log.run[2].gva, m3.gva);
+	assert_int_equal(log.run[2].perms, NUB_VMEM_R | NUB_VMEM_X);
+	/* Scratch too small for the distinct sub-tables: a clear error. */
+	assert_int_equal(nub_vmem_walk_roots(&t.ops, roots, 2, seen, 2, log_walk, &log), NUB_EFULL);
+	nub_vmem_buf_free(&t.buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -401,6 +489,7 @@ int main(void)
 	        cmocka_unit_test(test_allocator_failure_is_exact),
 	        cmocka_unit_test(test_unmap_and_remap),
 	        cmocka_unit_test(test_resolver_hostile_pointers),
+	        cmocka_unit_test(test_multi_root_aliasing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
