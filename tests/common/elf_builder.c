@@ -33,7 +33,7 @@ Elf64_Rela *eb_rela(struct eb_elf *e, unsigned index)
 }
 
 static void set_phdr(struct eb_elf *e, unsigned i, uint32_t type, uint32_t flags, uint64_t off,
-		     uint64_t filesz, uint64_t memsz)
+                     uint64_t filesz, uint64_t memsz)
 {
 	Elf64_Phdr *p = eb_phdr(e, i);
 
@@ -70,20 +70,19 @@ void eb_build(struct eb_elf *e, unsigned nrelocs)
 	set_phdr(e, 0, PT_LOAD, EB_TEXT_FLAGS, 0, 0x1000, 0x1000);
 	set_phdr(e, 1, PT_LOAD, PF_R | PF_W, 0x1000, 0x1000, 0x3000);
 	set_phdr(e, 2, PT_DYNAMIC, PF_R | PF_W, 0x1000, 4 * sizeof(Elf64_Dyn),
-		 4 * sizeof(Elf64_Dyn));
+	         4 * sizeof(Elf64_Dyn));
 	set_phdr(e, 3, PT_NOTE, PF_R, 0x200, 20, 20);
 	memcpy(e->bytes + 0x200, note, sizeof(note));
 	memcpy(e->bytes + 0x20c, NUB_NOTE_NAME, sizeof(NUB_NOTE_NAME));
 	*eb_note_desc(e) = NUB_GUEST_ABI_VERSION;
 	e->bytes[EB_ENTRY] = 0xf4; /* hlt */
 	*eb_dyn(e, 0) = (Elf64_Dyn){.d_tag = DT_RELA, .d_un.d_ptr = 0x1100};
-	*eb_dyn(e, 1) = (Elf64_Dyn){.d_tag = DT_RELASZ,
-				    .d_un.d_val = nrelocs * sizeof(Elf64_Rela)};
+	*eb_dyn(e, 1) = (Elf64_Dyn){.d_tag = DT_RELASZ, .d_un.d_val = nrelocs * sizeof(Elf64_Rela)};
 	*eb_dyn(e, 2) = (Elf64_Dyn){.d_tag = DT_RELAENT, .d_un.d_val = sizeof(Elf64_Rela)};
 	*eb_dyn(e, 3) = (Elf64_Dyn){.d_tag = DT_NULL};
 	for (unsigned i = 0; i < nrelocs; i++)
 		*eb_rela(e, i) = (Elf64_Rela){.r_offset = EB_RELOC_AT(i),
-					      .r_info = ELF64_R_INFO(0, R_X86_64_RELATIVE),
-					      .r_addend = EB_RELOC_ADDEND(i)};
+		                              .r_info = ELF64_R_INFO(0, R_X86_64_RELATIVE),
+		                              .r_addend = EB_RELOC_ADDEND(i)};
 	e->bytes[0x1010 + 4 * sizeof(Elf64_Dyn)] = 0x5a; /* data byte after the dynamic array */
 }

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define EB_FILE_SIZE 0x2000u
+#define EB_FILE_SIZE  0x2000u
 #define EB_MAX_RELOCS 64u
 
 struct eb_elf {
@@ -32,11 +32,11 @@ Elf64_Ehdr *eb_ehdr(struct eb_elf *e);
 Elf64_Phdr *eb_phdr(struct eb_elf *e, unsigned index); /* 0 text, 1 data, 2 dyn, 3 note */
 uint32_t *eb_note_desc(struct eb_elf *e);              /* the ABI version word */
 Elf64_Rela *eb_rela(struct eb_elf *e, unsigned index);
-Elf64_Dyn *eb_dyn(struct eb_elf *e, unsigned index);   /* 0 RELA, 1 RELASZ, 2 RELAENT, 3 NULL */
+Elf64_Dyn *eb_dyn(struct eb_elf *e, unsigned index); /* 0 RELA, 1 RELASZ, 2 RELAENT, 3 NULL */
 
-#define EB_TEXT_FLAGS (PF_R | PF_X)
-#define EB_ENTRY 0x300u
-#define EB_RELOC_AT(i) (0x1800u + 8u * (i))
+#define EB_TEXT_FLAGS      (PF_R | PF_X)
+#define EB_ENTRY           0x300u
+#define EB_RELOC_AT(i)     (0x1800u + 8u * (i))
 #define EB_RELOC_ADDEND(i) (0x300u + (i))
 
 #endif

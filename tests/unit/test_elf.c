@@ -55,7 +55,7 @@ static void test_valid_image(void **state)
 		}
 	}
 	assert_nub_error(nub_elf_place(&img, 0x2000, placed, 100, &err), NUB_ERANGE, &err,
-			 "does not fit");
+	                 "does not fit");
 	nub_elf_free(&img);
 	nub_elf_free(&img); /* idempotent */
 }
@@ -159,7 +159,7 @@ static void test_note_errors(void **state)
 	eb_build(&eb, 1);
 	*eb_note_desc(&eb) = 99;
 	snprintf(want, sizeof(want), "built for guest ABI 99, this host speaks %u",
-		 NUB_GUEST_ABI_VERSION);
+	         NUB_GUEST_ABI_VERSION);
 	expect_refused(NUB_EABI, want);
 }
 
@@ -189,15 +189,15 @@ static void test_real_guests(void **state)
 	}
 	struct nub_elf_image img;
 	assert_nub_error(nub_elf_load_file("/nonexistent/guest.elf", &img, &err), NUB_ENOTFOUND,
-			 &err, "/nonexistent/guest.elf");
+	                 &err, "/nonexistent/guest.elf");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_valid_image),    cmocka_unit_test(test_header_errors),
-		cmocka_unit_test(test_segment_errors), cmocka_unit_test(test_dynamic_errors),
-		cmocka_unit_test(test_note_errors),    cmocka_unit_test(test_real_guests),
+	        cmocka_unit_test(test_valid_image),    cmocka_unit_test(test_header_errors),
+	        cmocka_unit_test(test_segment_errors), cmocka_unit_test(test_dynamic_errors),
+	        cmocka_unit_test(test_note_errors),    cmocka_unit_test(test_real_guests),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

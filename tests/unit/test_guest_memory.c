@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: MIT */
+/* Guest memory: guard pages, sealing, bounds, zeroing; the layout for four
+ * configs; the message stacks against hostile values; the guest counter. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nub/guest_abi.h>
+#include <nub/types.h>
+
+#include "counter.h"
+#include "gbuf.h"
+#include "layout.h"
+#include "nub_test.h"
+#include "shmem.h"
+
+#define PAGE NUB_PAGE_SIZE
+
+/* ---- shmem ---- */
+
+static int dies_with_segv(volatile uint8_t *p, int write)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL); /* not cmocka's handler: die as a host would */
+		if (write)
+			*p = 1;
+		else
+			(void)*p;
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
+}
+
+static void test_shmem_guards_and_seal(void **state)
+{
+	struct nub_shmem *m = NULL;
+	struct nub_error err = {0};
+	uint8_t buf[16];
+
+	(void)state;
+	assert_nub_error(nub_shmem_create(0, &m, &err), NUB_EINVAL, &err, "size 0");
+	assert_nub_error(nub_shmem_create(100, &m, &err), NUB_EINVAL, &err, "multiple of 4096");
+	assert_nub_error(nub_shmem_create(NUB_SHMEM_MAX + PAGE, &m, &err), NUB_EOVERFLOW, &err,
+	                 "exceeds the limit");
+	assert_int_equal(nub_shmem_create(4 * PAGE, &m, &err), 0);
+	uint8_t *base = nub_shmem_host(m);
+	assert_true(dies_with_segv(base - 1, 0));
+	assert_true(dies_with_segv(base + 4 * PAGE, 0));
+	assert_false(dies_with_segv(base + 4 * PAGE - 1, 1));
+	assert_nub_error(nub_shmem_read(m, 4 * PAGE - 8, buf, 16, &err), NUB_ERANGE, &err,
+	                 "[0x3ff8, +0x10) outside region of 0x4000 bytes");
+	assert_nub_error(nub_shmem_write(m, UINT64_MAX - 4, buf, 8, &err), NUB_ERANGE, &err,
+	                 "outside region");
+	assert_int_equal(nub_shmem_write_u64(m, 8, 0x1122334455667788ull, &err), 0);
+	assert_int_equal(nub_shmem_seal(m, &err), 0);
+	assert_nub_error(nub_shmem_write_u64(m, 8, 1, &err), NUB_ESTATE, &err, "sealed");
+	assert_true(dies_with_segv(base + 8, 1));
+	uint64_t v = 0;
+	assert_int_equal(nub_shmem_read_u64(m, 8, &v, &err), 0);
+	assert_int_equal(v, 0x1122334455667788ull);
+	struct nub_shmem *r = nub_shmem_ref(m);
+	nub_shmem_unref(m);
+	nub_shmem_unref(r); /* unmapped once, by the last reference */
+}
+
+static void test_shmem_zero(void **state)
+{
+	struct nub_shmem *m = NULL;
+	struct nub_error err = {0};
+	enum nub_zero_method how;
+	uint8_t page[PAGE], zero[PAGE] = {0};
+
+	(void)state;
+	assert_int_equal(nub_shmem_create(8 * PAGE, &m, &err), 0);
+	memset(nub_shmem_host(m), 0xab, 8 * PAGE);
+	assert_int_equal(nub_shmem_zero(m, PAGE, 4 * PAGE, &how, &err), 0);
+	assert_int_equal(how, NUB_ZERO_MADVISE);
+	assert_int_equal(nub_shmem_zero(m, 5 * PAGE + 10, 100, &how, &err), 0);
+	assert_int_equal(how, NUB_ZERO_MEMSET);
+	for (int p = 1; p < 5; p++) {
+		assert_int_equal(nub_shmem_read(m, (uint64_t)p * PAGE, page, PAGE, &err), 0);
+		assert_memory_equal(page, zero, PAGE);
+	}
+	assert_int_equal(nub_shmem_read(m, 5 * PAGE, page, PAGE, &err), 0);
+	assert_int_equal(page[9], 0xab);
+	assert_int_equal(page[10], 0);
+	assert_int_equal(page[109], 0);
+	assert_int_equal(page[110], 0xab);
+	assert_int_equal(((uint8_t *)nub_shmem_host(m))[0], 0xab); /* outside the range */
+	nub_shmem_unref(m);
+}
+
+/* ---- layout ---- */
+
+struct area {
+	const char *name;
+	uint64_t off, len;
+};
+
+static void no_overlaps(const struct area *a, size_t n, uint64_t lo, uint64_t hi)
+{
+	for (size_t i = 0; i < n; i++) {
+		assert_true(a[i].off % PAGE == 0 && a[i].len % PAGE == 0);
+		if (a[i].off < lo || a[i].off + a[i].len > hi)
+			fail_msg("%s outside its region", a[i].name);
+		for (size_t j = i + 1; j < n; j++)
+			if (a[i].len && a[j].len && a[i].off < a[j].off + a[j].len &&
+			    a[j].off < a[i].off + a[i].len)
+				fail_msg("%s overlaps %s", a[i].name, a[j].name);
+	}
+}
+
+static void check_layout(uint64_t heap, uint64_t io, uint64_t stack, uint64_t image)
+{
+	struct nub_layout_config c;
+	struct nub_layout l;
+	struct nub_error err = {0};
+	struct nub_peb peb;
+
+	nub_layout_config_default(&c);
+	if (heap)
+		c.heap_size = heap;
+	if (io)
+		c.input_size = c.output_size = io;
+	if (stack)
+		c.stack_size = c.exn_stack_size = stack;
+	c.init_data_size = 100;
+	if (nub_layout_compute(&c, image, &l, &err))
+		fail_msg("layout: %s", err.msg);
+	const struct area snap[] = {
+	        {"PEB", l.peb_gpa, PAGE},
+	        {"image", l.image_gpa, l.image_size},
+	        {"init data", l.init_data_gpa, PAGE},
+	        {"heap", l.heap_gpa, l.heap_size},
+	};
+	assert_true(l.peb_gpa >= NUB_BASE_GPA); /* page 0 never used */
+	no_overlaps(snap, 4, NUB_BASE_GPA, NUB_BASE_GPA + l.snapshot_size);
+	const struct area scratch[] = {
+	        {"page tables", l.pt_offset, l.pt_reserve},
+	        {"input", l.input_offset, l.input_size},
+	        {"output", l.output_offset, l.output_size},
+	        {"allocator", l.alloc_offset, l.alloc_limit_offset - l.alloc_offset},
+	        {"stack guard", l.stack_guard_offset, PAGE},
+	        {"stack", l.stack_guard_offset + PAGE, l.stack_size},
+	        {"exn guard", l.exn_stack_guard_offset, PAGE},
+	        {"exn stack", l.exn_stack_guard_offset + PAGE, l.exn_stack_size},
+	        {"bookkeeping", l.bookkeeping_offset, PAGE},
+	};
+	no_overlaps(scratch, sizeof(scratch) / sizeof(scratch[0]), 0, l.scratch_size);
+	assert_int_equal(l.stack_top_offset, l.stack_guard_offset + PAGE + l.stack_size);
+	assert_int_equal(l.bookkeeping_offset, l.scratch_size - PAGE);
+	assert_int_equal(l.scratch_gpa, NUB_GPA_LIMIT - l.scratch_size);
+	assert_int_equal(l.scratch_gva, NUB_GVA_LIMIT - l.scratch_size);
+	assert_true(l.pt_reserve >= nub_layout_pt_bytes(l.snapshot_size, l.scratch_size));
+	assert_true(l.alloc_limit_offset - l.alloc_offset >= l.snapshot_size);
+	nub_layout_fill_peb(&l, &peb);
+	assert_int_equal(peb.magic, NUB_PEB_MAGIC);
+	assert_int_equal(peb.heap_gva, l.heap_gpa);
+	assert_int_equal(peb.input_gva, l.scratch_gva + l.input_offset);
+	assert_int_equal(peb.stack_top_gva, l.scratch_gva + l.stack_top_offset);
+	assert_int_equal(peb.pt_gpa, l.scratch_gpa);
+}
+
+static void test_layout_configs(void **state)
+{
+	(void)state;
+	for (uint64_t image = PAGE; image <= (3u << 20); image += (3u << 20) - PAGE) {
+		check_layout(0, 0, 0, image);          /* default */
+		check_layout(PAGE, PAGE, PAGE, image); /* small */
+		check_layout(64u << 20, 0, 0, image);  /* 64 MiB heap */
+		check_layout(256u << 20, 0, 0, image); /* 256 MiB heap */
+	}
+}
+
+static void test_layout_bad_configs(void **state)
+{
+	struct nub_layout_config c;
+	struct nub_layout l;
+	struct nub_error err = {0};
+
+	(void)state;
+	nub_layout_config_default(&c);
+	c.input_size = 0;
+	assert_nub_error(nub_layout_compute(&c, PAGE, &l, &err), NUB_EINVAL, &err, "input_size");
+	nub_layout_config_default(&c);
+	c.stack_size = 0;
+	assert_nub_error(nub_layout_compute(&c, PAGE, &l, &err), NUB_EINVAL, &err, "stack_size");
+	nub_layout_config_default(&c);
+	c.scratch_size = 16 * PAGE;
+	assert_nub_error(nub_layout_compute(&c, PAGE, &l, &err), NUB_EINVAL, &err, "scratch_size");
+	nub_layout_config_default(&c);
+	c.heap_size = 1ull << 62;
+	assert_nub_error(nub_layout_compute(&c, PAGE, &l, &err), NUB_EOVERFLOW, &err, "overflows");
+	nub_layout_config_default(&c);
+	c.heap_size = UINT64_MAX;
+	assert_nub_error(nub_layout_compute(&c, PAGE, &l, &err), NUB_EOVERFLOW, &err, "heap_size");
+	nub_layout_config_default(&c);
+	assert_nub_error(nub_layout_compute(&c, 0, &l, &err), NUB_EINVAL, &err, "image_size");
+}
+
+/* ---- buffers ---- */
+
+#define WIN_OFF  64u
+#define WIN_SIZE 256u
+
+struct win {
+	struct nub_shmem *m;
+	struct nub_gbuf b;
+};
+
+static void win_init(struct win *w)
+{
+	struct nub_error err = {0};
+
+	assert_int_equal(nub_shmem_create(PAGE, &w->m, &err), 0);
+	memset(nub_shmem_host(w->m), 0xcc, PAGE); /* canaries around the window */
+	nub_gbuf_init(&w->b, w->m, WIN_OFF, WIN_SIZE, "output buffer");
+	assert_int_equal(nub_gbuf_clear(&w->b, &err), 0);
+}
+
+static void win_check_canaries(struct win *w)
+{
+	const uint8_t *p = nub_shmem_host(w->m);
+
+	for (unsigned i = 0; i < WIN_OFF; i++)
+		assert_int_equal(p[i], 0xcc);
+	for (unsigned i = WIN_OFF + WIN_SIZE; i < PAGE; i++)
+		assert_int_equal(p[i], 0xcc);
+}
+
+static void poke(struct win *w, uint64_t off, uint64_t v)
+{
+	memcpy((uint8_t *)nub_shmem_host(w->m) + WIN_OFF + off, &v, 8);
+}
+
+static void test_gbuf_round_trip(void **state)
+{
+	struct win w;
+	struct nub_error err = {0};
+	uint8_t out[WIN_SIZE];
+	uint64_t len;
+
+	(void)state;
+	win_init(&w);
+	assert_int_equal(nub_gbuf_push(&w.b, "first", 5, &err), 0);
+	assert_int_equal(nub_gbuf_push(&w.b, "", 0, &err), 0);
+	assert_int_equal(nub_gbuf_push(&w.b, "third!", 6, &err), 0);
+	assert_nub_error(nub_gbuf_pop(&w.b, out, 3, &len, &err), NUB_ERANGE, &err, "exceeds");
+	assert_int_equal(nub_gbuf_pop(&w.b, out, sizeof(out), &len, &err), 0); /* still there */
+	assert_int_equal(len, 6);
+	assert_memory_equal(out, "third!", 6);
+	assert_int_equal(nub_gbuf_pop(&w.b, out, sizeof(out), &len, &err), 0);
+	assert_int_equal(len, 0);
+	assert_int_equal(nub_gbuf_pop(&w.b, out, sizeof(out), &len, &err), 0);
+	assert_memory_equal(out, "first", 5);
+	assert_nub_error(nub_gbuf_pop(&w.b, out, sizeof(out), &len, &err), NUB_EEMPTY, &err,
+	                 "output buffer: empty");
+	memset(out, 'x', sizeof(out));
+	assert_nub_error(nub_gbuf_push(&w.b, out, WIN_SIZE - 15, &err), NUB_EFULL, &err,
+	                 "does not fit");
+	assert_int_equal(nub_gbuf_push(&w.b, out, WIN_SIZE - 16, &err), 0); /* exactly fits */
+	win_check_canaries(&w);
+	nub_shmem_unref(w.m);
+}
+
+static void test_gbuf_hostile(void **state)
+{
+	static const struct {
+		uint64_t sp, back;
+		int set_back;
+		const char *needle;
+	} cases[] = {
+	        {1, 0, 0, "stack pointer 0x1 outside"},
+	        {7, 0, 0, "stack pointer 0x7 outside"},
+	        {WIN_SIZE + 1, 0, 0, "stack pointer 0x101 outside"},
+	        {UINT64_MAX, 0, 0, "stack pointer 0xffffffffffffffff outside"},
+	        {1ull << 63, 0, 0, "stack pointer 0x8000000000000000 outside"},
+	        {12, 0, 0, "stack pointer 0xc too small"},
+	        {64, 0, 1, "back-pointer 0x0 outside"},
+	        {64, 7, 1, "back-pointer 0x7 outside"},
+	        {64, 57, 1, "back-pointer 0x39 outside"},
+	        {64, UINT64_MAX - 7, 1, "back-pointer 0xfffffffffffffff8 outside"},
+	};
+	struct win w;
+	struct nub_error err = {0};
+	uint8_t out[WIN_SIZE];
+	uint64_t len;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		win_init(&w);
+		poke(&w, 0, cases[i].sp);
+		if (cases[i].set_back)
+			poke(&w, cases[i].sp - 8, cases[i].back);
+		assert_nub_error(nub_gbuf_pop(&w.b, out, sizeof(out), &len, &err), NUB_ECORRUPT,
+		                 &err, cases[i].needle);
+		if (!cases[i].set_back && (cases[i].sp < 8 || cases[i].sp > WIN_SIZE))
+			assert_nub_error(nub_gbuf_push(&w.b, "x", 1, &err), NUB_ECORRUPT, &err,
+			                 "stack pointer");
+		win_check_canaries(&w);
+		nub_shmem_unref(w.m);
+	}
+}
+
+/* ---- counter ---- */
+
+static void test_counter_host_authoritative(void **state)
+{
+	struct nub_shmem *m = NULL;
+	struct nub_error err = {0};
+	struct nub_guest_counter c;
+	uint64_t word;
+
+	(void)state;
+	assert_int_equal(nub_shmem_create(PAGE, &m, &err), 0);
+	nub_counter_init(&c, m, PAGE);
+	assert_int_equal(nub_counter_add(&c, 41, &err), 0);
+	assert_int_equal(nub_counter_add(&c, 1, &err), 0);
+	assert_int_equal(nub_shmem_read_u64(m, PAGE - NUB_SCRATCH_TOP_GUEST_COUNTER, &word, &err),
+	                 0);
+	assert_int_equal(word, 42);
+	/* The guest scribbles; the host's value does not change. */
+	assert_int_equal(nub_shmem_write_u64(m, PAGE - NUB_SCRATCH_TOP_GUEST_COUNTER, 7, &err), 0);
+	assert_int_equal(nub_counter_value(&c), 42);
+	assert_nub_error(nub_counter_add(&c, -43, &err), NUB_ERANGE, &err, "below zero");
+	assert_int_equal(nub_counter_value(&c), 42);
+	assert_int_equal(nub_counter_add(&c, INT64_MAX, &err), 0);
+	assert_nub_error(nub_counter_add(&c, INT64_MAX, &err), NUB_EOVERFLOW, &err, "overflows");
+	assert_int_equal(nub_counter_add(&c, INT64_MIN, &err), 0);
+	assert_int_equal(nub_counter_value(&c), 41);
+	nub_shmem_unref(m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_shmem_guards_and_seal),
+	        cmocka_unit_test(test_shmem_zero),
+	        cmocka_unit_test(test_layout_configs),
+	        cmocka_unit_test(test_layout_bad_configs),
+	        cmocka_unit_test(test_gbuf_round_trip),
+	        cmocka_unit_test(test_gbuf_hostile),
+	        cmocka_unit_test(test_counter_host_authoritative),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
