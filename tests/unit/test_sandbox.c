@@ -437,6 +437,32 @@ static void test_counter(void **state)
 	nub_sandbox_free(sb);
 }
 
+/* Restore resets the FPU state the guest can observe (MXCSR, x87 control
+ * word). Native mock guests have no FPU of their own: real backends only. */
+static void test_restore_resets_fpu_state(void **state)
+{
+	const char *b = getenv("NUB_TEST_SANDBOX_BACKEND");
+	struct nub_tg_fpu_state before, changed, after;
+	size_t n;
+
+	(void)state;
+	if (!b || !b[0] || !strcmp(b, "mock"))
+		skip();
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	assert_int_equal(call(sb, NUB_TG_FPU_STATE, NULL, 0, &before, sizeof(before), &n), 0);
+	assert_int_equal(before.mxcsr, 0x1f80);
+	assert_int_equal(before.fcw, 0x37f);
+	assert_int_equal(call(sb, NUB_TG_FPU_CHANGE, NULL, 0, &changed, sizeof(changed), &n), 0);
+	assert_int_equal(changed.mxcsr, NUB_TG_FPU_MXCSR);
+	assert_int_equal(changed.fcw, NUB_TG_FPU_FCW);
+	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	assert_int_equal(call(sb, NUB_TG_FPU_STATE, NULL, 0, &after, sizeof(after), &n), 0);
+	assert_int_equal(after.mxcsr, before.mxcsr);
+	assert_int_equal(after.fcw, before.fcw);
+	assert_int_equal(after.xcr0, before.xcr0);
+	nub_sandbox_free(sb);
+}
+
 /* ---- interrupt ---- */
 
 struct racer {
@@ -704,6 +730,7 @@ int main(void)
 	        cmocka_unit_test(test_hostile_remap_leaves_snapshot_intact),
 	        cmocka_unit_test(test_state_errors),
 	        cmocka_unit_test(test_counter),
+	        cmocka_unit_test(test_restore_resets_fpu_state),
 	        cmocka_unit_test(test_interrupt_never_lost),
 	        cmocka_unit_test(test_interrupt_never_spurious),
 	        cmocka_unit_test(test_timeout),
