@@ -18,30 +18,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include <nub/nub.h>
 
 #include "../guest/tests/test_guest_ids.h"
 
 static int short_mode;
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static void row(const char *figure, double value, const char *unit, const char *floor_name,
-                double floor, const char *kind)
-{
-	char v[32], f[64];
-
-	snprintf(v, sizeof(v), "%.1f %s", value, unit);
-	snprintf(f, sizeof(f), "%s %.1f %s", floor_name, floor, unit);
-	printf("%-44s | %14s | %-30s | %8.1f | %s\n", figure, v, f, floor > 0 ? value / floor : 0,
-	       kind);
-}
 
 static const char *guest_path(const char *name)
 {
@@ -101,12 +83,12 @@ static double floor_memcpy(size_t bytes, int iters)
 
 	memset(a, 1, bytes);
 	memset(b, 2, bytes);
-	t = now_ns();
+	t = bench_now_ns();
 	for (int i = 0; i < iters; i++) {
 		memcpy(b, a, bytes);
 		__asm__ volatile("" ::"r"(b) : "memory");
 	}
-	t = (now_ns() - t) / iters;
+	t = (bench_now_ns() - t) / iters;
 	free(a);
 	free(b);
 	return t;
@@ -121,14 +103,15 @@ static void bench_calls(struct nub_sandbox *sb)
 	int32_t st;
 
 	nub_sandbox_stats(sb, &s0);
-	double t = now_ns();
+	double t = bench_now_ns();
 	for (int i = 0; i < iters; i++)
 		nub_sandbox_call(sb, NUB_TG_ECHO, "x", 1, out, sizeof(out), &n, &st);
-	t = (now_ns() - t) / iters;
+	t = (bench_now_ns() - t) / iters;
 	nub_sandbox_stats(sb, &s1);
-	row("guest call round trip (mock native)", t / 1e3, "us", "one exit (count)", 1, "time");
-	row("VM exits per guest call (mock)", (double)(s1.vm_exits - s0.vm_exits) / iters, "exits",
-	    "floor", 1, "count");
+	bench_row("guest call round trip (mock native)", t / 1e3, "us", "one exit (count)", 1,
+	          "time");
+	bench_row("VM exits per guest call (mock)", (double)(s1.vm_exits - s0.vm_exits) / iters,
+	          "exits", "floor", 1, "count");
 }
 
 static int32_t host_nop(void *user, const uint8_t *in, size_t len, uint8_t *out, size_t cap,
@@ -151,16 +134,16 @@ static void bench_host_call(struct nub_sandbox *sb)
 	double plain, with_host;
 
 	nub_sandbox_register(sb, id, host_nop, NULL);
-	double t = now_ns();
+	double t = bench_now_ns();
 	for (int i = 0; i < iters; i++)
 		nub_sandbox_call(sb, NUB_TG_ECHO, &id, 4, out, sizeof(out), &n, &st);
-	plain = (now_ns() - t) / iters;
-	t = now_ns();
+	plain = (bench_now_ns() - t) / iters;
+	t = bench_now_ns();
 	for (int i = 0; i < iters; i++)
 		nub_sandbox_call(sb, NUB_TG_CALL_HOST, &id, 4, out, sizeof(out), &n, &st);
-	with_host = (now_ns() - t) / iters;
-	row("host call round trip (mock native)", (with_host - plain) / 1e3, "us", "guest call",
-	    plain / 1e3, "time");
+	with_host = (bench_now_ns() - t) / iters;
+	bench_row("host call round trip (mock native)", (with_host - plain) / 1e3, "us",
+	          "guest call", plain / 1e3, "time");
 }
 
 static void bench_restore(struct nub_sandbox *sb, uint32_t pages)
@@ -172,20 +155,20 @@ static void bench_restore(struct nub_sandbox *sb, uint32_t pages)
 	for (int i = 0; i < iters; i++) {
 		if (pages)
 			dirty(sb, pages);
-		double t = now_ns();
+		double t = bench_now_ns();
 		nub_sandbox_restore(sb, NULL);
-		total += now_ns() - t;
+		total += bench_now_ns() - t;
 	}
 	snprintf(name, sizeof(name), "restore, %u dirty pages", pages);
-	row(name, total / iters / 1e3, "us", "memcpy same bytes",
-	    floor_memcpy((size_t)(pages ? pages : 1) * 4096, 100) / 1e3, "time");
+	bench_row(name, total / iters / 1e3, "us", "memcpy same bytes",
+	          floor_memcpy((size_t)(pages ? pages : 1) * 4096, 100) / 1e3, "time");
 }
 
 static void bench_capture(struct nub_sandbox *sb)
 {
 	struct nub_snapshot *snap;
 	int iters = short_mode ? 5 : 100;
-	double t = now_ns();
+	double t = bench_now_ns();
 	uint64_t pages = 0;
 
 	for (int i = 0; i < iters; i++) {
@@ -194,9 +177,9 @@ static void bench_capture(struct nub_sandbox *sb)
 		pages = nub_snapshot_memory_size(snap) / 4096;
 		nub_snapshot_unref(snap);
 	}
-	t = (now_ns() - t) / iters / (double)pages;
-	row("capture, per live page", t / 1e3, "us", "memcpy 4 KiB", floor_memcpy(4096, 1000) / 1e3,
-	    "time");
+	t = (bench_now_ns() - t) / iters / (double)pages;
+	bench_row("capture, per live page", t / 1e3, "us", "memcpy 4 KiB",
+	          floor_memcpy(4096, 1000) / 1e3, "time");
 }
 
 static void bench_create(void)
@@ -213,33 +196,33 @@ static void bench_create(void)
 	nub_sandbox_free(sb);
 	config(&cfg);
 	for (int i = 0; i < iters; i++) {
-		double t0 = now_ns();
+		double t0 = bench_now_ns();
 		nub_sandbox_create_from_snapshot(&cfg, snap, &sb, &err);
-		double t1 = now_ns();
+		double t1 = bench_now_ns();
 		nub_sandbox_evolve(sb);
-		evolve += now_ns() - t1;
+		evolve += bench_now_ns() - t1;
 		create += t1 - t0;
 		nub_sandbox_free(sb);
 	}
-	fork_t = now_ns();
+	fork_t = bench_now_ns();
 	for (int i = 0; i < iters; i++) {
 		pid_t p = fork();
 		if (p == 0)
 			_exit(0);
 		waitpid(p, NULL, 0);
 	}
-	fork_t = (now_ns() - fork_t) / iters;
-	row("create + evolve from snapshot (mock)", (create + evolve) / iters / 1e3, "us",
-	    "fork()+exit", fork_t / 1e3, "time");
+	fork_t = (bench_now_ns() - fork_t) / iters;
+	bench_row("create + evolve from snapshot (mock)", (create + evolve) / iters / 1e3, "us",
+	          "fork()+exit", fork_t / 1e3, "time");
 
-	double t = now_ns();
+	double t = bench_now_ns();
 	for (int i = 0; i < iters; i++) {
 		nub_sandbox_create_from_elf(&cfg, guest_path("test_guest"), &sb, &err);
 		nub_sandbox_free(sb);
 	}
-	t = (now_ns() - t) / iters;
-	row("snapshot from ELF (12 MiB guest)", t / 1e3, "us", "memcpy 1 MiB",
-	    floor_memcpy(1 << 20, 50) / 1e3, "time");
+	t = (bench_now_ns() - t) / iters;
+	bench_row("snapshot from ELF (12 MiB guest)", t / 1e3, "us", "memcpy 1 MiB",
+	          floor_memcpy(1 << 20, 50) / 1e3, "time");
 	nub_snapshot_unref(snap);
 }
 
@@ -276,9 +259,9 @@ static void bench_memory(void)
 	}
 	long pss1 = smaps_kib("Pss:");
 	double per = (double)(pss1 - pss0) / n;
-	row("memory per idle sandbox (PSS, shared snap)", per, "KiB", "snapshot size",
-	    (double)nub_snapshot_memory_size(snap) / 1024, "count");
-	row("sandboxes per GiB (idle)", per > 0 ? 1048576.0 / per : 0, "", "", 0, "count");
+	bench_row("memory per idle sandbox (PSS, shared snap)", per, "KiB", "snapshot size",
+	          (double)nub_snapshot_memory_size(snap) / 1024, "count");
+	bench_row("sandboxes per GiB (idle)", per > 0 ? 1048576.0 / per : 0, "", "", 0, "count");
 	for (int i = 0; i < n; i++)
 		nub_sandbox_free(sbs[i]);
 	nub_snapshot_unref(snap);

@@ -9,28 +9,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include <nub/vmem.h>
 
 #include "vmem_host.h"
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static void row(const char *figure, double value, const char *unit, const char *floor_name,
-                double floor, const char *kind)
-{
-	char v[40], f[64];
-
-	snprintf(v, sizeof(v), "%.3g %s", value, unit);
-	snprintf(f, sizeof(f), "%s %.3g %s", floor_name, floor, unit);
-	printf("%-44s | %14s | %-30s | %8.2f | %s\n", figure, v, f, floor > 0 ? value / floor : 0,
-	       kind);
-}
 
 static void bench_size(uint64_t mib, int iters)
 {
@@ -49,46 +31,46 @@ static void bench_size(uint64_t mib, int iters)
 	for (int i = 0; i < iters; i++) {
 		nub_vmem_buf_init(&buf, 0x1000000, 64u << 20, NULL);
 		nub_vmem_buf_ops(&buf, &ops);
-		double t = now_ns();
+		double t = bench_now_ns();
 		nub_vmem_map(&ops, &m);
-		map_ns += now_ns() - t;
+		map_ns += bench_now_ns() - t;
 		table_bytes = nub_vmem_buf_used(&buf);
 
 		struct nub_vmem_iter it;
 		struct nub_vmem_mapping run;
-		t = now_ns();
+		t = bench_now_ns();
 		nub_vmem_iter_init(&it, &ops, 0, 1ull << 47);
 		while (nub_vmem_iter_next(&it, &run) == 1)
 			;
-		iter_ns += now_ns() - t;
+		iter_ns += bench_now_ns() - t;
 
 		uint64_t step = pages > 4096 ? pages / 4096 : 1, n = 0;
-		t = now_ns();
+		t = bench_now_ns();
 		for (uint64_t p = 0; p < pages; p += step, n++) {
 			struct nub_vmem_mapping one;
 			nub_vmem_translate(&ops, m.gva + p * 4096, &one);
 		}
-		xlate_ns += (now_ns() - t) * (double)pages / (double)n;
+		xlate_ns += (bench_now_ns() - t) * (double)pages / (double)n;
 
 		void *scratch = malloc(table_bytes);
-		t = now_ns();
+		t = bench_now_ns();
 		memset(scratch, 0x5a, table_bytes);
 		__asm__ volatile("" ::"r"(scratch) : "memory");
-		floor_ns += now_ns() - t;
+		floor_ns += bench_now_ns() - t;
 		free(scratch);
 		nub_vmem_buf_free(&buf);
 	}
 	double floor_rate = (double)pages / (floor_ns / iters) * 1e3; /* pages per us */
 	snprintf(name, sizeof(name), "vmem map, %llu MiB (%llu KiB of tables)",
 	         (unsigned long long)mib, (unsigned long long)(table_bytes >> 10));
-	row(name, (double)pages / (map_ns / iters) * 1e3, "Mpages/s", "memset tables", floor_rate,
-	    "time");
+	bench_row(name, (double)pages / (map_ns / iters) * 1e3, "Mpages/s", "memset tables",
+	          floor_rate, "time");
 	snprintf(name, sizeof(name), "vmem iterate runs, %llu MiB", (unsigned long long)mib);
-	row(name, (double)pages / (iter_ns / iters) * 1e3, "Mpages/s", "memset tables", floor_rate,
-	    "time");
+	bench_row(name, (double)pages / (iter_ns / iters) * 1e3, "Mpages/s", "memset tables",
+	          floor_rate, "time");
 	snprintf(name, sizeof(name), "vmem translate per page, %llu MiB", (unsigned long long)mib);
-	row(name, (double)pages / (xlate_ns / iters) * 1e3, "Mpages/s", "memset tables", floor_rate,
-	    "time");
+	bench_row(name, (double)pages / (xlate_ns / iters) * 1e3, "Mpages/s", "memset tables",
+	          floor_rate, "time");
 }
 
 int main(int argc, char **argv)

@@ -25,9 +25,8 @@ static int guest_fail(struct nub_sandbox *sb, int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	sb->err.code = code;
 	va_start(ap, fmt);
-	vsnprintf(sb->err.msg, sizeof(sb->err.msg), fmt, ap);
+	nub_sandbox_failv(sb, code, fmt, ap);
 	va_end(ap);
 	snprintf(sb->poison_reason, sizeof(sb->poison_reason), "%s", nub_strerror(code));
 	sb->poisoned = 1;

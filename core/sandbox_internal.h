@@ -5,6 +5,7 @@
 #define NUB_CORE_SANDBOX_INTERNAL_H
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 
 #include <nub/nub.h>
@@ -45,6 +46,10 @@ struct nub_sandbox {
 	struct nub_sandbox_stats stats;
 	struct nub_error err;
 };
+
+/* Set the handle's error (code and formatted message); returns code. */
+int nub_sandbox_failv(struct nub_sandbox *sb, int code, const char *fmt, va_list ap)
+        __attribute__((format(printf, 3, 0)));
 
 enum nub_run_phase { NUB_RUN_INIT, NUB_RUN_CALL };
 

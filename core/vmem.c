@@ -75,17 +75,32 @@ static uint64_t leaf_entry(const struct nub_vmem_mapping *m, nub_gpa_t gpa)
 	return e;
 }
 
+/* Point entry `index` of `table` at a fresh, zeroed table. Intermediate
+ * entries are P|RW|US with no NX, so the leaf alone decides permissions. */
+static int link_fresh(const struct nub_vmem_ops *ops, nub_gpa_t table, unsigned index,
+                      nub_gpa_t *fresh)
+{
+	int rc = ops->alloc_table(ops->ctx, fresh);
+
+	if (!rc)
+		rc = ops->write_entry(ops->ctx, table, index,
+		                      NUB_PTE_P | NUB_PTE_RW | NUB_PTE_US |
+		                              (*fresh & NUB_PTE_ADDR_MASK));
+	return rc;
+}
+
 /*
- * Find (or, with alloc, create) the page table covering va. Intermediate
- * entries are P|RW|US with no NX, so the leaf alone decides permissions.
- * Returns 1 with *pt set, 0 when absent (no alloc), or a negative error.
+ * Descend from the root to the table at `stop` (0: the page table) covering
+ * va, creating missing tables when `alloc`. Returns 1 with *out set, 0 when
+ * absent (no alloc; *absent_level is the level of the missing entry), or a
+ * negative error.
  */
-static int walk_to_pt(const struct nub_vmem_ops *ops, nub_gva_t va, int alloc, nub_gpa_t *pt,
-                      int *absent_level)
+static int walk_down(const struct nub_vmem_ops *ops, nub_gva_t va, int stop, int alloc,
+                     nub_gpa_t *out, int *absent_level)
 {
 	nub_gpa_t table = ops->root;
 
-	for (int level = 3; level >= 1; level--) {
+	for (int level = 3; level > stop; level--) {
 		uint64_t e;
 		int rc = ops->read_entry(ops->ctx, table, index_of(va, level), &e);
 		if (rc)
@@ -100,18 +115,18 @@ static int walk_to_pt(const struct nub_vmem_ops *ops, nub_gva_t va, int alloc, n
 			*absent_level = level;
 			return 0;
 		}
-		nub_gpa_t fresh;
-		rc = ops->alloc_table(ops->ctx, &fresh);
-		if (!rc)
-			rc = ops->write_entry(ops->ctx, table, index_of(va, level),
-			                      NUB_PTE_P | NUB_PTE_RW | NUB_PTE_US |
-			                              (fresh & NUB_PTE_ADDR_MASK));
+		rc = link_fresh(ops, table, index_of(va, level), &table);
 		if (rc)
 			return rc;
-		table = fresh;
 	}
-	*pt = table;
+	*out = table;
 	return 1;
+}
+
+static int walk_to_pt(const struct nub_vmem_ops *ops, nub_gva_t va, int alloc, nub_gpa_t *pt,
+                      int *absent_level)
+{
+	return walk_down(ops, va, 0, alloc, pt, absent_level);
 }
 
 /* Write leaves for [va, end) within one page table. */
@@ -487,31 +502,15 @@ int nub_vmem_walk_roots(const struct nub_vmem_ops *ops, const nub_gpa_t *roots, 
 
 int nub_vmem_link_table(const struct nub_vmem_ops *ops, nub_gva_t gva, int level, nub_gpa_t table)
 {
-	nub_gpa_t t = ops->root;
+	nub_gpa_t parent;
+	int absent, rc;
 
 	if (level < 0 || level > 2 || (gva & (span(level + 1) - 1)) || gva >= NUB_GVA_LIMIT ||
 	    (table & (PAGE - 1)) || table >= GPA_LIMIT)
 		return NUB_EINVAL;
-	for (int l = 3; l > level + 1; l--) {
-		uint64_t e;
-		int rc = ops->read_entry(ops->ctx, t, index_of(gva, l), &e);
-		if (rc)
-			return rc;
-		if ((e & NUB_PTE_P) && (e & NUB_PTE_PS))
-			return NUB_EINVAL;
-		if (!(e & NUB_PTE_P)) {
-			nub_gpa_t fresh;
-			rc = ops->alloc_table(ops->ctx, &fresh);
-			if (!rc)
-				rc = ops->write_entry(ops->ctx, t, index_of(gva, l),
-				                      NUB_PTE_P | NUB_PTE_RW | NUB_PTE_US |
-				                              (fresh & NUB_PTE_ADDR_MASK));
-			if (rc)
-				return rc;
-			e = fresh;
-		}
-		t = e & NUB_PTE_ADDR_MASK;
-	}
-	return ops->write_entry(ops->ctx, t, index_of(gva, level + 1),
+	rc = walk_down(ops, gva, level + 1, 1, &parent, &absent);
+	if (rc < 0)
+		return rc;
+	return ops->write_entry(ops->ctx, parent, index_of(gva, level + 1),
 	                        NUB_PTE_P | NUB_PTE_RW | NUB_PTE_US | (table & NUB_PTE_ADDR_MASK));
 }
