@@ -129,6 +129,36 @@ static void test_hello_greets_and_logs(void **state)
 	nub_sandbox_free(sb);
 }
 
+/* The same guest from a buffer the caller keeps (and may then free). */
+static void test_create_from_buffer(void **state)
+{
+	struct nub_config cfg;
+	struct nub_error err = {0};
+	struct nub_sandbox *sb = NULL;
+	char out[32];
+	size_t n = 0;
+	FILE *f = fopen(guest("hello"), "rb");
+	static uint8_t elf[1 << 20];
+	size_t len;
+
+	(void)state;
+	assert_non_null(f);
+	len = fread(elf, 1, sizeof(elf), f);
+	fclose(f);
+	assert_true(len > 0 && len < sizeof(elf));
+	nub_config_init(&cfg);
+	use_backend(&cfg, "hello");
+	assert_int_equal(nub_sandbox_create_from_buffer(&cfg, elf, len, &sb, &err), 0);
+	memset(elf, 0, len); /* the sandbox kept its own copy */
+	assert_int_equal(nub_sandbox_evolve(sb), 0);
+	assert_int_equal(call(sb, NUB_HELLO_GREET, "buf", 3, out, sizeof(out), &n), 0);
+	assert_memory_equal(out, "hello, buf", 10);
+	nub_sandbox_free(sb);
+	assert_nub_error(nub_sandbox_create_from_buffer(&cfg, elf, len, &sb, &err), NUB_EELF, &err,
+	                 "not an ELF file");
+	assert_null(sb);
+}
+
 static void test_calc(void **state)
 {
 	int64_t args[3] = {40, 2, 100}, r = 0;
@@ -719,6 +749,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_hello_greets_and_logs),
+	        cmocka_unit_test(test_create_from_buffer),
 	        cmocka_unit_test(test_calc),
 	        cmocka_unit_test(test_host_call),
 	        cmocka_unit_test(test_register_rejects_bad_input),
