@@ -323,14 +323,3 @@ const struct nub_backend_ops *nub_backend_ops(const struct nub_backend *b)
 {
 	return &b->ops;
 }
-
-size_t nub_backend_search_dirs(const char **dirs, size_t max)
-{
-	size_t n = 0;
-
-	if (n < max)
-		dirs[n++] = NUB_PLUGIN_INSTALL_DIR;
-	if (n < max && NUB_PLUGIN_BUILD_DIR[0])
-		dirs[n++] = NUB_PLUGIN_BUILD_DIR;
-	return n;
-}

@@ -53,7 +53,4 @@ const char *nub_backend_path(const struct nub_backend *b);
  * backend's struct_size read as NULL. */
 const struct nub_backend_ops *nub_backend_ops(const struct nub_backend *b);
 
-/* Directories searched for backends by name, in order; for diagnostics. */
-size_t nub_backend_search_dirs(const char **dirs, size_t max);
-
 #endif
