@@ -147,6 +147,35 @@ static int serve_abort(struct nub_sandbox *sb, uint32_t code)
 	                  text_len ? ": " : "", text_len, text);
 }
 
+/* The function names the guest pushed before NUB_HALT_INIT_DONE. */
+static int read_names(struct nub_sandbox *sb)
+{
+	struct nub_fn_entry e;
+	uint64_t len;
+	int rc;
+
+	sb->names.n = 0;
+	while ((rc = nub_gbuf_pop(&sb->out, sb->msg, sb->msg_cap, &len, &sb->err)) == 0) {
+		if (len < sizeof(e))
+			return guest_fail(sb, NUB_ECORRUPT,
+			                  "init: function name entry of %llu bytes",
+			                  (unsigned long long)len);
+		memcpy(&e, sb->msg, sizeof(e));
+		if (e.name_len != len - sizeof(e) || e.name_len == 0 ||
+		    e.name_len > NUB_FN_NAME_MAX || sb->names.n == NUB_MAX_FN_NAMES)
+			return guest_fail(sb, NUB_ECORRUPT,
+			                  "init: bad function name entry (length %u, %u names)",
+			                  e.name_len, sb->names.n);
+		struct nub_fn_name *f = &sb->names.fn[sb->names.n++];
+		f->id = e.id;
+		memcpy(f->name, sb->msg + sizeof(e), e.name_len);
+		f->name[e.name_len] = '\0';
+	}
+	if (rc != NUB_EEMPTY)
+		return guest_fail(sb, rc, "init: function names: output buffer corrupt");
+	return 0;
+}
+
 static int on_halt_port(struct nub_sandbox *sb, enum nub_run_phase phase, uint32_t reason)
 {
 	struct nub_regs regs;
@@ -161,7 +190,8 @@ static int on_halt_port(struct nub_sandbox *sb, enum nub_run_phase phase, uint32
 			                  "init: dispatch address 0x%llx is not a guest address",
 			                  (unsigned long long)regs.rdi);
 		sb->dispatch_gva = regs.rdi;
-		return EXIT_DONE;
+		rc = read_names(sb);
+		return rc ? rc : EXIT_DONE;
 	}
 	if (phase == NUB_RUN_CALL && reason == NUB_HALT_CALL_DONE)
 		return EXIT_DONE;

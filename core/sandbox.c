@@ -346,6 +346,7 @@ static int sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap)
 		return rc;
 	sb->generation = snap->generation;
 	sb->dispatch_gva = snap->dispatch_gva;
+	sb->names = snap->names;
 	sb->stats.restores++;
 	sb->stats.restore_bytes += bytes;
 	if (zm == NUB_ZERO_MADVISE)
@@ -534,6 +535,7 @@ int nub_sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **out)
 	src.sregs = &sregs;
 	src.dispatch_gva = sb->dispatch_gva;
 	src.generation = sb->generation + 1;
+	src.names = &sb->names;
 	return nub_snapshot_capture(&src, out, &sb->err);
 }
 
@@ -552,6 +554,19 @@ int nub_sandbox_restore(struct nub_sandbox *sb, struct nub_snapshot *snap)
 		return sb_fail(sb, NUB_EMISMATCH,
 		               "restore: snapshot was taken before initialisation");
 	return sandbox_reset(sb, snap);
+}
+
+int nub_sandbox_function_id(const struct nub_sandbox *sb, const char *name, uint32_t *id)
+{
+	if (!sb || !name || !id)
+		return NUB_EINVAL;
+	for (uint32_t i = 0; i < sb->names.n; i++) {
+		if (!strcmp(sb->names.fn[i].name, name)) {
+			*id = sb->names.fn[i].id;
+			return 0;
+		}
+	}
+	return NUB_ENOTFOUND;
 }
 
 /* ---- counter ---- */

@@ -14,6 +14,7 @@
 #include "gbuf.h"
 #include "hv.h"
 #include "shmem.h"
+#include "snapshot.h"
 
 struct nub_host_fn_slot {
 	nub_host_fn fn;
@@ -32,6 +33,7 @@ struct nub_sandbox {
 	struct nub_guest_counter counter;
 	uint64_t generation;
 	nub_gva_t dispatch_gva;
+	struct nub_fn_names names; /* from init, or from the snapshot */
 	int poisoned;
 	char poison_reason[96];
 	struct nub_host_fn_slot host_fns[NUB_MAX_HOST_FNS];

@@ -68,6 +68,7 @@ void nub_snapshot_rehash(struct nub_snapshot *s)
 		XXH3_128bits_update(st, &s->sregs, sizeof(s->sregs));
 	}
 	XXH3_128bits_update(st, &s->family, sizeof(s->family));
+	XXH3_128bits_update(st, &s->names, sizeof(s->names));
 	h = XXH3_128bits_digest(st);
 	XXH3_freeState(st);
 	XXH128_canonicalFromHash((XXH128_canonical_t *)s->hash, h);
@@ -414,6 +415,8 @@ int nub_snapshot_capture(const struct nub_capture_src *src, struct nub_snapshot 
 	s->sregs = *src->sregs;
 	s->generation = src->generation;
 	s->family = src->base->family;
+	if (src->names)
+		s->names = *src->names;
 	nub_snapshot_rehash(s);
 	nub_vmem_buf_free(&c.buf);
 	free(c.order);

@@ -12,11 +12,24 @@
 
 #include <nub/backend.h>
 #include <nub/error.h>
+#include <nub/guest_abi.h>
 #include <nub/nub.h>
 
 #include "elf_loader.h"
 #include "layout.h"
 #include "shmem.h"
+
+/* A guest function's name, as the guest published it at init. */
+struct nub_fn_name {
+	uint32_t id;
+	char name[NUB_FN_NAME_MAX + 1]; /* NUL-terminated */
+};
+#define NUB_MAX_FN_NAMES 128u
+
+struct nub_fn_names {
+	uint32_t n;
+	struct nub_fn_name fn[NUB_MAX_FN_NAMES];
+};
 
 struct nub_snapshot {
 	atomic_int refs;
@@ -34,7 +47,8 @@ struct nub_snapshot {
 	struct nub_regs regs;
 	struct nub_sregs sregs;
 	uint64_t generation;
-	uint64_t family; /* same ELF + layout => same family */
+	uint64_t family;           /* same ELF + layout => same family */
+	struct nub_fn_names names; /* published by the guest's init */
 	uint8_t hash[16];
 };
 
@@ -59,6 +73,7 @@ struct nub_capture_src {
 	const struct nub_sregs *sregs;
 	nub_gva_t dispatch_gva;
 	uint64_t generation;
+	const struct nub_fn_names *names;
 };
 int nub_snapshot_capture(const struct nub_capture_src *src, struct nub_snapshot **out,
                          struct nub_error *err);

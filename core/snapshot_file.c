@@ -35,6 +35,7 @@ struct snapfile_header {
 	struct nub_regs regs;
 	struct nub_sregs sregs;
 	struct nub_layout layout;
+	struct nub_fn_names names;
 	uint8_t hash[16];
 };
 
@@ -61,6 +62,7 @@ int nub_snapshot_save(const struct nub_snapshot *snap, const char *path, struct 
 	h.regs = snap->regs;
 	h.sregs = snap->sregs;
 	h.layout = snap->layout;
+	h.names = snap->names;
 	memcpy(h.hash, snap->hash, 16);
 	f = fopen(path, "wb");
 	if (!f)
@@ -99,6 +101,18 @@ static int check_header(const struct snapfile_header *h, const char *path, uint6
 		        "trailing data)",
 		        path, (unsigned long long)file_size,
 		        (unsigned long long)(sizeof(*h) + h->visible_size + h->pt_size));
+	return 0;
+}
+
+static int check_names(const struct nub_fn_names *names, const char *path, struct nub_error *err)
+{
+	if (names->n > NUB_MAX_FN_NAMES)
+		return nub_error_set(err, NUB_ECORRUPT, "%s: %u function names (at most %u)", path,
+		                     names->n, NUB_MAX_FN_NAMES);
+	for (uint32_t i = 0; i < names->n; i++)
+		if (!memchr(names->fn[i].name, 0, sizeof(names->fn[i].name)))
+			return nub_error_set(err, NUB_ECORRUPT, "%s: function name %u unterminated",
+			                     path, i);
 	return 0;
 }
 
@@ -147,6 +161,10 @@ static int load_from(FILE *f, const char *path, uint64_t file_size, struct nub_s
 	s->regs = h.regs;
 	s->sregs = h.sregs;
 	s->layout = h.layout;
+	rc = check_names(&h.names, path, err);
+	if (rc)
+		return rc;
+	s->names = h.names;
 	rc = nub_shmem_create(s->visible_size + s->pt_size, &s->mem, err);
 	if (!rc)
 		rc = read_memory(s, f, path, err);

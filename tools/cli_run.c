@@ -26,6 +26,7 @@ struct run_opts {
 	const char *backend;
 	const char *options;
 	uint32_t fn_id;
+	const char *fn_name; /* --call NAME: resolved after evolve */
 	int have_call;
 	unsigned long repeat;
 	uint8_t in[RUN_IO_MAX];
@@ -112,11 +113,8 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 		} else if (!strcmp(a, "--call") && i + 1 < argc) {
 			char *end;
 			o->fn_id = (uint32_t)strtoul(argv[++i], &end, 0);
-			if (*end)
-				return fprintf(stderr,
-				               "nub run: function id '%s' is not a number\n",
-				               argv[i]),
-				       -1;
+			if (*end || end == argv[i])
+				o->fn_name = argv[i];
 			o->have_call = 1;
 			for (i++; i < argc && strncmp(argv[i], "--", 2); i++)
 				if (parse_arg(o, argv[i]))
@@ -131,7 +129,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 	}
 	if (!o->elf) {
 		fprintf(stderr, "usage: nub run GUEST.elf [--backend B] [--options S] "
-		                "[--call ID [ARG...]] [--repeat N] [--quiet]\n"
+		                "[--call ID|NAME [ARG...]] [--repeat N] [--quiet]\n"
 		                "  ARG: s:TEXT | i64:N | hex:BYTES | TEXT\n");
 		return -1;
 	}
@@ -233,6 +231,11 @@ int nub_cli_run(int argc, char **argv)
 		return 1;
 	}
 	printf("backend: %s\n", nub_sandbox_backend_name(sb));
+	if (o.have_call && o.fn_name && nub_sandbox_function_id(sb, o.fn_name, &o.fn_id)) {
+		fprintf(stderr, "nub run: the guest has no function named '%s'\n", o.fn_name);
+		nub_sandbox_free(sb);
+		return 1;
+	}
 	printf("time: create %.1f us, evolve %.1f us\n", t1 - t0, t2 - t1);
 	rc = o.have_call ? run_calls(sb, &o) : 0;
 	nub_sandbox_stats(sb, &st);

@@ -59,7 +59,7 @@ static int32_t hello_greet(const uint8_t *in, uint32_t len, uint8_t *out, uint32
 
 static void hello_main(void)
 {
-	mock_native_rt_register(rt(), NUB_HELLO_GREET, hello_greet);
+	mock_native_rt_register(rt(), NUB_HELLO_GREET, "greet", hello_greet);
 }
 
 /* ---- calc ---- */
@@ -105,9 +105,9 @@ static int32_t calc_fib(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t 
 
 static void calc_main(void)
 {
-	mock_native_rt_register(rt(), NUB_CALC_ADD, calc_add);
-	mock_native_rt_register(rt(), NUB_CALC_SUM, calc_sum);
-	mock_native_rt_register(rt(), NUB_CALC_FIB, calc_fib);
+	mock_native_rt_register(rt(), NUB_CALC_ADD, "add", calc_add);
+	mock_native_rt_register(rt(), NUB_CALC_SUM, "sum", calc_sum);
+	mock_native_rt_register(rt(), NUB_CALC_FIB, "fib", calc_fib);
 }
 
 /* ---- test guest (guest/tests/test_guest.c) ---- */
@@ -368,30 +368,31 @@ static void tests_main(void)
 {
 	static const struct {
 		uint32_t id;
+		const char *name;
 		mock_native_fn fn;
 	} fns[] = {
-	        {NUB_TG_ECHO, t_echo},
-	        {NUB_TG_CALL_HOST, t_call_host},
-	        {NUB_TG_SPIN, t_spin},
-	        {NUB_TG_ABORT, t_abort},
-	        {NUB_TG_NULL_DEREF, t_null},
-	        {NUB_TG_STACK_OVERFLOW, t_stack_overflow},
-	        {NUB_TG_WRITE_RODATA, t_write_rodata},
-	        {NUB_TG_EXEC_DATA, t_exec_data},
-	        {NUB_TG_BAD_PORT, t_bad_port},
-	        {NUB_TG_CORRUPT_OUTPUT_HALT, t_corrupt_output_halt},
-	        {NUB_TG_PT_ESCAPE, t_pt_escape},
-	        {NUB_TG_STATIC_COUNTER, t_static_counter},
-	        {NUB_TG_GUEST_COUNTER, t_guest_counter},
-	        {NUB_TG_LOG, t_log},
-	        {NUB_TG_FAIL_STATUS, t_fail},
-	        {NUB_TG_PEB, t_peb},
-	        {NUB_TG_PAGES, t_pages},
-	        {NUB_TG_SPIN_AFTER_HOST, t_spin_after_host},
+	        {NUB_TG_ECHO, "echo", t_echo},
+	        {NUB_TG_CALL_HOST, "call_host", t_call_host},
+	        {NUB_TG_SPIN, "spin", t_spin},
+	        {NUB_TG_ABORT, "abort", t_abort},
+	        {NUB_TG_NULL_DEREF, "null_deref", t_null},
+	        {NUB_TG_STACK_OVERFLOW, "stack_overflow", t_stack_overflow},
+	        {NUB_TG_WRITE_RODATA, "write_rodata", t_write_rodata},
+	        {NUB_TG_EXEC_DATA, "exec_data", t_exec_data},
+	        {NUB_TG_BAD_PORT, "bad_port", t_bad_port},
+	        {NUB_TG_CORRUPT_OUTPUT_HALT, "corrupt_output_halt", t_corrupt_output_halt},
+	        {NUB_TG_PT_ESCAPE, "pt_escape", t_pt_escape},
+	        {NUB_TG_STATIC_COUNTER, "static_counter", t_static_counter},
+	        {NUB_TG_GUEST_COUNTER, "guest_counter", t_guest_counter},
+	        {NUB_TG_LOG, "log", t_log},
+	        {NUB_TG_FAIL_STATUS, "fail_status", t_fail},
+	        {NUB_TG_PEB, "peb", t_peb},
+	        {NUB_TG_PAGES, "pages", t_pages},
+	        {NUB_TG_SPIN_AFTER_HOST, "spin_after_host", t_spin_after_host},
 	};
 
 	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++)
-		mock_native_rt_register(rt(), fns[i].id, fns[i].fn);
+		mock_native_rt_register(rt(), fns[i].id, fns[i].name, fns[i].fn);
 }
 
 const struct mock_native_prog mock_native_progs[] = {

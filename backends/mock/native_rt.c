@@ -181,19 +181,32 @@ uint64_t mock_native_rt_counter(struct mock_native_rt *rt)
 	return read_u64(scratch_top(rt) - NUB_SCRATCH_TOP_GUEST_COUNTER);
 }
 
-int mock_native_rt_register(struct mock_native_rt *rt, uint32_t id, mock_native_fn fn)
+int mock_native_rt_register(struct mock_native_rt *rt, uint32_t id, const char *name,
+                            mock_native_fn fn)
 {
 	for (unsigned i = 0; i < rt->nfns; i++) {
 		if (rt->fns[i].id == id) {
 			rt->fns[i].fn = fn;
+			rt->fns[i].name = name;
 			return 0;
 		}
 	}
 	if (rt->nfns == MOCK_NATIVE_MAX_FNS)
 		return NUB_EFULL;
 	rt->fns[rt->nfns].id = id;
+	rt->fns[rt->nfns].name = name;
 	rt->fns[rt->nfns++].fn = fn;
 	return 0;
+}
+
+/* As the real runtime: one name entry per function before the init halt. */
+static void publish_names(struct mock_native_rt *rt)
+{
+	for (unsigned i = 0; i < rt->nfns; i++) {
+		struct nub_fn_entry e = {rt->fns[i].id, (uint32_t)strlen(rt->fns[i].name)};
+		if (e.name_len && e.name_len <= NUB_FN_NAME_MAX)
+			mock_native_rt_push(rt, 1, &e, sizeof(e), rt->fns[i].name, e.name_len);
+	}
 }
 
 /* ---- init and dispatch ---- */
@@ -229,6 +242,7 @@ void mock_native_rt_init(struct mock_native_rt *rt, nub_gva_t peb, void (*reg)(v
 	 * header): one CoW page, captured into the post-init snapshot. */
 	if (rt->peb.heap_size >= 8)
 		mock_native_write(rt->peb.heap_gva, &marker, sizeof(marker));
+	publish_names(rt);
 	mock_native_rt_set_rdi(MOCK_NATIVE_DISPATCH_RIP);
 	mock_native_out(NUB_PORT_HALT, NUB_HALT_INIT_DONE);
 }

@@ -25,6 +25,7 @@ struct mock_native_rt {
 	int reporting; /* inside an abort/fault report */
 	struct {
 		uint32_t id;
+		const char *name;
 		mock_native_fn fn;
 	} fns[MOCK_NATIVE_MAX_FNS];
 	unsigned nfns;
@@ -45,7 +46,8 @@ _Noreturn void mock_native_rt_abort(struct mock_native_rt *rt, uint32_t code, co
 void mock_native_rt_free(struct mock_native_rt *rt);
 
 /* Register a function (native builds of nub_register). */
-int mock_native_rt_register(struct mock_native_rt *rt, uint32_t id, mock_native_fn fn);
+int mock_native_rt_register(struct mock_native_rt *rt, uint32_t id, const char *name,
+                            mock_native_fn fn);
 /* Guest-side buffer operations on the PEB's input/output buffers. */
 void mock_native_rt_push(struct mock_native_rt *rt, int output, const void *a, uint32_t alen,
                          const void *b, uint32_t blen);

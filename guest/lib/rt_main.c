@@ -154,11 +154,28 @@ int nub_call_host(uint32_t fn_id, const void *in, uint32_t len, void *out, uint3
 	return resp.len > cap ? NUB_EFULL : 0;
 }
 
+/* Tell the host the names of the registered functions (guest_abi.h). A
+ * name that is empty or too long, or a full buffer, just leaves that
+ * function callable by id only. */
+static void publish_names(const struct nub_peb *peb)
+{
+	struct rt_buf ob = rt_buf_output(peb);
+
+	for (unsigned i = 0; i < rt_nfns; i++) {
+		struct nub_fn_entry e = {rt_fns[i].id, (uint32_t)strlen(rt_fns[i].name)};
+		if (e.name_len == 0 || e.name_len > NUB_FN_NAME_MAX)
+			continue;
+		if (rt_buf_push(&ob, &e, sizeof(e), rt_fns[i].name, e.name_len))
+			break;
+	}
+}
+
 _Noreturn void nub_rt_init(const struct nub_peb *peb)
 {
 	/* An empty heap (size 0) is allowed: every allocation then fails. */
 	nub_heap_init(&rt_heap, (void *)peb->heap_gva, peb->heap_size);
 	nub_guest_main();
+	publish_names(peb);
 	rt_halt(NUB_HALT_INIT_DONE, (uint64_t)nub_rt_dispatch_entry);
 }
 

@@ -127,6 +127,19 @@ struct nub_log_msg {
 	uint32_t len;
 };
 
+/**
+ * Function names. Just before NUB_HALT_INIT_DONE the guest may push one
+ * message per registered function onto the output buffer: this header,
+ * then name_len bytes of name (no NUL). The host pops them all at the halt
+ * and lets callers use names instead of ids; guests that push none can
+ * only be called by id.
+ */
+struct nub_fn_entry {
+	uint32_t id;
+	uint32_t name_len; /**< 1 .. NUB_FN_NAME_MAX */
+};
+#define NUB_FN_NAME_MAX 63u
+
 /** Request header (host to guest for calls, guest to host for host calls),
  * followed by `len` argument bytes. */
 struct nub_request {

@@ -154,6 +154,13 @@ int nub_sandbox_restore(struct nub_sandbox *sb, struct nub_snapshot *snap);
  */
 int nub_sandbox_interrupt(struct nub_sandbox *sb);
 
+/**
+ * Id of the guest function the guest registered as `name` (guests built
+ * with the nub runtime publish their names at init). 0 with *id set, or
+ * NUB_ENOTFOUND (also before evolve), NUB_EINVAL for NULL arguments.
+ */
+int nub_sandbox_function_id(const struct nub_sandbox *sb, const char *name, uint32_t *id);
+
 /** Host-authoritative guest counter (visible to the guest, never read back). */
 int nub_sandbox_counter_add(struct nub_sandbox *sb, int64_t delta);
 uint64_t nub_sandbox_counter(const struct nub_sandbox *sb);

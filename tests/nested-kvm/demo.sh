@@ -7,7 +7,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${1:-$root/build}
-cmd=(./nub run guest/hello.elf --backend kvm --call 1 world)
+cmd=(./nub run guest/hello.elf --backend kvm --call greet world)
 if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	echo "demo: /dev/kvm present: running the guest directly on KVM"
 	cd "$build" && exec "${cmd[@]}"

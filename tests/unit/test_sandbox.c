@@ -159,6 +159,42 @@ static void test_create_from_buffer(void **state)
 	assert_null(sb);
 }
 
+/* Guests publish their function names at init; they travel with
+ * snapshots and snapshot files. */
+static void test_function_names(void **state)
+{
+	char path[] = "/tmp/nub-names-XXXXXX";
+	struct nub_snapshot *snap = NULL;
+	struct nub_sandbox *other = NULL;
+	struct nub_config cfg;
+	struct nub_error err = {0};
+	uint32_t id = 0;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	assert_int_equal(nub_sandbox_function_id(sb, "echo", &id), 0);
+	assert_int_equal(id, NUB_TG_ECHO);
+	assert_int_equal(nub_sandbox_function_id(sb, "pages", &id), 0);
+	assert_int_equal(id, NUB_TG_PAGES);
+	assert_int_equal(nub_sandbox_function_id(sb, "no_such_fn", &id), NUB_ENOTFOUND);
+	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
+	assert_int_equal(nub_snapshot_save(snap, path, &err), 0);
+	nub_config_init(&cfg);
+	use_backend(&cfg, "tests");
+	assert_int_equal(nub_sandbox_create_from_file(&cfg, path, &other, &err), 0);
+	assert_int_equal(nub_sandbox_function_id(other, "echo", &id), NUB_ENOTFOUND);
+	assert_int_equal(nub_sandbox_evolve(other), 0); /* no init: names from the file */
+	assert_int_equal(nub_sandbox_function_id(other, "spin_after_host", &id), 0);
+	assert_int_equal(id, NUB_TG_SPIN_AFTER_HOST);
+	unlink(path);
+	nub_sandbox_free(other);
+	nub_snapshot_unref(snap);
+	nub_sandbox_free(sb);
+}
+
 static void test_calc(void **state)
 {
 	int64_t args[3] = {40, 2, 100}, r = 0;
@@ -750,6 +786,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_hello_greets_and_logs),
 	        cmocka_unit_test(test_create_from_buffer),
+	        cmocka_unit_test(test_function_names),
 	        cmocka_unit_test(test_calc),
 	        cmocka_unit_test(test_host_call),
 	        cmocka_unit_test(test_register_rejects_bad_input),
