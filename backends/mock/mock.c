@@ -101,6 +101,7 @@ MOCK_COPY_SLOT(mock_get_fpu, fpu, struct nub_fpu, 0)
 
 static int mock_set_regs(struct nub_vm *vm, const struct nub_regs *r, char *e, size_t c)
 {
+	vm->pending.active = 0; /* a new RIP abandons an unfinished in/read */
 	return mock_set_regs_(vm, (struct nub_regs *)r, e, c);
 }
 

@@ -19,7 +19,20 @@ struct nub_vm {
 	uint64_t xcr0;
 	atomic_int interrupt_pending;
 	struct mock_native *native; /* a native guest, or NULL: interpret */
+	/* An interpreted in/MMIO read waiting for core's value. */
+	struct {
+		int active;
+		unsigned reg, size;
+		uint64_t rip_after;
+	} pending;
 };
+
+/* The region holding [gpa, gpa+len), or NULL. */
+struct nub_region *mock_region_of(struct nub_vm *vm, nub_gpa_t gpa, uint64_t len);
+/* vmem ops callbacks over the VM's regions (ctx = vm): an entry outside
+ * every region reads as 0; writes need a writable region. */
+int mock_read_entry(void *ctx, nub_gpa_t table, unsigned index, uint64_t *entry);
+int mock_write_entry(void *ctx, nub_gpa_t table, unsigned index, uint64_t entry);
 
 /* Reset vCPU state to power-on values. */
 void mock_reset_state(struct nub_vm *vm);

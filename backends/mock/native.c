@@ -48,37 +48,6 @@ struct mock_native_rt *mock_native_rt_current(void)
 
 /* ---- memory, as the guest sees it ---- */
 
-static struct nub_region *region_of(struct nub_vm *vm, nub_gpa_t gpa, uint64_t len)
-{
-	for (unsigned i = 0; i < MOCK_MAX_SLOTS; i++) {
-		struct nub_region *r = &vm->regions[i];
-		if (r->size && gpa >= r->gpa && gpa - r->gpa <= r->size - len && len <= r->size)
-			return r;
-	}
-	return NULL;
-}
-
-static int ops_read(void *ctx, nub_gpa_t table, unsigned index, uint64_t *entry)
-{
-	struct nub_region *r = region_of(ctx, table + (uint64_t)index * 8, 8);
-
-	*entry = 0;
-	if (r)
-		*entry = *(volatile uint64_t *)((uint8_t *)r->host + (table - r->gpa) +
-		                                (uint64_t)index * 8);
-	return 0;
-}
-
-static int ops_write(void *ctx, nub_gpa_t table, unsigned index, uint64_t entry)
-{
-	struct nub_region *r = region_of(ctx, table + (uint64_t)index * 8, 8);
-
-	if (!r || !(r->flags & NUB_MEM_WRITE))
-		return NUB_ERANGE;
-	*(volatile uint64_t *)((uint8_t *)r->host + (table - r->gpa) + (uint64_t)index * 8) = entry;
-	return 0;
-}
-
 static int ops_alloc(void *ctx, nub_gpa_t *table)
 {
 	(void)ctx;
@@ -88,8 +57,8 @@ static int ops_alloc(void *ctx, nub_gpa_t *table)
 static void live_ops(struct nub_vm *vm, struct nub_vmem_ops *ops)
 {
 	ops->ctx = vm;
-	ops->read_entry = ops_read;
-	ops->write_entry = ops_write;
+	ops->read_entry = mock_read_entry;
+	ops->write_entry = mock_write_entry;
 	ops->alloc_table = ops_alloc;
 	ops->root = vm->sregs.cr3 & NUB_PTE_ADDR_MASK;
 }
@@ -163,7 +132,7 @@ void mock_native_read(nub_gva_t gva, void *dst, size_t len)
 		if (m.kind == NUB_VMEM_UNMAPPED)
 			mock_native_fault(14, 0, gva);
 		nub_gpa_t gpa = m.gpa + (gva & (PAGE - 1));
-		r = region_of(cur->vm, gpa, n);
+		r = mock_region_of(cur->vm, gpa, n);
 		if (!r) {
 			mmio_exit(NUB_EXIT_MMIO_READ, gpa, n > 8 ? 8 : (uint32_t)n);
 			memset(d, 0, n);
@@ -198,7 +167,7 @@ void mock_native_write(nub_gva_t gva, const void *src, size_t len)
 		if (!(m.perms & NUB_VMEM_W))
 			mock_native_fault(14, 3, gva);
 		nub_gpa_t gpa = m.gpa + (gva & (PAGE - 1));
-		r = region_of(cur->vm, gpa, n);
+		r = mock_region_of(cur->vm, gpa, n);
 		if (!r || !(r->flags & NUB_MEM_WRITE))
 			/* Unmapped, or read-only at the hypervisor (the snapshot):
 			 * the write never reaches memory. */
@@ -223,8 +192,8 @@ int mock_native_remap(nub_gva_t page, nub_gpa_t gpa, uint32_t perms)
 
 int mock_native_gpa_copy(nub_gpa_t dst, nub_gpa_t src)
 {
-	struct nub_region *d = region_of(cur->vm, dst, PAGE);
-	struct nub_region *s = region_of(cur->vm, src, PAGE);
+	struct nub_region *d = mock_region_of(cur->vm, dst, PAGE);
+	struct nub_region *s = mock_region_of(cur->vm, src, PAGE);
 
 	if (!d || !s || !(d->flags & NUB_MEM_WRITE))
 		return NUB_ERANGE;

@@ -1,0 +1,449 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The backend conformance suite: what include/nub/backend.h promises,
+ * checked with hand-assembled 64-bit guests through core's call layer. Run
+ * against any backend: `nub_conformance --backend NAME|PATH` (or
+ * $NUB_BACKEND). CTest runs it on the mock; the nested-KVM suites run it on
+ * KVM. Only the ABI's promises are asserted; optional slots a backend lacks
+ * are checked to fail with NUB_EUNSUPPORTED instead.
+ *
+ * Guest memory: slot 0 = GPA [0, 2 MiB) read/write/exec (code 0x1000,
+ * page tables 0x10000, data 0x20000, stack 0x30000); slot 1 = one page at
+ * 0x400000 mapped read-only; 0x800000 is mapped in the page tables but
+ * backed by nothing (MMIO).
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include <nub/guest_abi.h>
+#include <nub/vmem.h>
+
+#include "backend_loader.h"
+#include "hv.h"
+#include "nub_test.h"
+#include "vmem_host.h"
+
+#define MEM_SIZE  (2u << 20)
+#define CODE      0x1000u
+#define TABLES    0x10000u
+#define DATA      0x20000u
+#define STACK     0x30000u
+#define RO_GPA    0x400000u
+#define MMIO_GPA  0x800000u
+#define EXTRA_GPA 0x600000u
+
+static const char *spec;
+
+struct vm {
+	struct nub_hv *hv;
+	uint8_t *mem, *ro, *extra;
+	struct nub_error err;
+};
+
+static void map_or_fail(struct vm *v, uint32_t slot, nub_gpa_t gpa, uint64_t size, void *host,
+                        uint32_t flags)
+{
+	struct nub_region r = {
+	        .slot = slot, .flags = flags, .gpa = gpa, .size = size, .host = host};
+
+	if (nub_hv_map_region(v->hv, &r, &v->err))
+		fail_msg("map slot %u: %s", slot, v->err.msg);
+}
+
+static void build_tables(struct vm *v)
+{
+	struct nub_vmem_buf buf;
+	struct nub_vmem_ops ops;
+	const struct nub_vmem_mapping maps[] = {
+	        {0, 0, MEM_SIZE, NUB_VMEM_BASIC, NUB_VMEM_W | NUB_VMEM_X},
+	        {RO_GPA, RO_GPA, NUB_PAGE_SIZE, NUB_VMEM_BASIC, NUB_VMEM_W},
+	        {MMIO_GPA, MMIO_GPA, NUB_PAGE_SIZE, NUB_VMEM_BASIC, NUB_VMEM_W},
+	        {EXTRA_GPA, EXTRA_GPA, NUB_PAGE_SIZE, NUB_VMEM_BASIC, NUB_VMEM_W},
+	};
+
+	assert_int_equal(nub_vmem_buf_init(&buf, TABLES, DATA - TABLES, &v->err), 0);
+	nub_vmem_buf_ops(&buf, &ops);
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
+		assert_int_equal(nub_vmem_map(&ops, &maps[i]), 0);
+	memcpy(v->mem + TABLES, nub_vmem_buf_bytes(&buf), nub_vmem_buf_used(&buf));
+	nub_vmem_buf_free(&buf);
+}
+
+static void flat(struct nub_segment *s, uint16_t sel, uint8_t type, uint8_t l)
+{
+	*s = (struct nub_segment){.limit = 0xffffffff,
+	                          .selector = sel,
+	                          .type = type,
+	                          .present = 1,
+	                          .s = 1,
+	                          .l = l,
+	                          .db = !l,
+	                          .g = 1};
+}
+
+static void set_long_mode(struct vm *v)
+{
+	struct nub_sregs s;
+
+	memset(&s, 0, sizeof(s));
+	flat(&s.cs, 0x8, 0xb, 1);
+	flat(&s.ds, 0x10, 0x3, 0);
+	s.es = s.ss = s.fs = s.gs = s.ds;
+	s.tr = (struct nub_segment){.limit = 0x67, .selector = 0x18, .type = 0xb, .present = 1};
+	s.ldt = (struct nub_segment){.type = 2, .unusable = 1};
+	s.cr0 = 0x80050033;         /* PG WP NE ET MP PE */
+	s.cr4 = 0x620 | (1u << 18); /* PAE OSFXSR OSXMMEXCPT OSXSAVE */
+	s.efer = 0xd00;             /* NXE LMA LME */
+	s.cr3 = TABLES;
+	s.apic_base = 0xfee00900;
+	if (nub_hv_set_sregs(v->hv, &s, &v->err))
+		fail_msg("set_sregs: %s", v->err.msg);
+}
+
+static int setup(void **state)
+{
+	struct vm *v = calloc(1, sizeof(*v));
+	struct nub_backend *b;
+
+	if (nub_backend_load(spec, &b, &v->err))
+		fail_msg("load %s: %s", spec, v->err.msg);
+	if (nub_hv_create(b, NUB_GPA_LIMIT, NULL, &v->hv, &v->err))
+		fail_msg("vm_create: %s", v->err.msg);
+	nub_backend_unref(b);
+	v->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	v->ro = mmap(NULL, NUB_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+	             0);
+	v->extra = mmap(NULL, NUB_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	                -1, 0);
+	assert_true(v->mem != MAP_FAILED && v->ro != MAP_FAILED && v->extra != MAP_FAILED);
+	memset(v->ro, 0x5a, NUB_PAGE_SIZE);
+	build_tables(v);
+	map_or_fail(v, 0, 0, MEM_SIZE, v->mem, NUB_MEM_READ | NUB_MEM_WRITE | NUB_MEM_EXEC);
+	map_or_fail(v, 1, RO_GPA, NUB_PAGE_SIZE, v->ro, NUB_MEM_READ);
+	set_long_mode(v);
+	*state = v;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct vm *v = *state;
+
+	nub_hv_destroy(v->hv);
+	munmap(v->mem, MEM_SIZE);
+	munmap(v->ro, NUB_PAGE_SIZE);
+	munmap(v->extra, NUB_PAGE_SIZE);
+	free(v);
+	return 0;
+}
+
+/* Load code at CODE and point RIP at it. */
+static void load(struct vm *v, const uint8_t *code, size_t len)
+{
+	struct nub_regs r = {.rip = CODE, .rsp = STACK, .rflags = 2};
+
+	memcpy(v->mem + CODE, code, len);
+	if (nub_hv_set_regs(v->hv, &r, &v->err))
+		fail_msg("set_regs: %s", v->err.msg);
+}
+
+static struct nub_exit run(struct vm *v, struct nub_exit *in)
+{
+	struct nub_exit ex;
+
+	if (in)
+		ex = *in;
+	else
+		memset(&ex, 0, sizeof(ex));
+	if (nub_hv_run(v->hv, &ex, &v->err))
+		fail_msg("run: %s", v->err.msg);
+	return ex;
+}
+
+static void expect_out(const struct nub_exit *ex, uint16_t port, uint32_t size, uint64_t data)
+{
+	if (ex->reason != NUB_EXIT_IO_OUT || ex->port != port || ex->size != size ||
+	    ex->data != data)
+		fail_msg("exit %u port 0x%x size %u data 0x%llx; want out 0x%x/%u/0x%llx (%s)",
+		         ex->reason, ex->port, ex->size, (unsigned long long)ex->data, port, size,
+		         (unsigned long long)data, ex->detail);
+}
+
+#define MOV_EDX(p) 0xba, (p)&0xff, (p) >> 8, 0, 0
+#define MOV_RBX(a)                                                                                 \
+	0x48, 0xbb, (a)&0xff, ((a) >> 8) & 0xff, ((a) >> 16) & 0xff, (a) >> 24, 0, 0, 0, 0
+
+static void test_io_out_sizes(void **state)
+{
+	struct vm *v = *state;
+	const uint8_t code[] = {
+	        MOV_EDX(0x10), 0xb8, 0x78, 0x56, 0x34, 0x12, /* mov eax, 0x12345678 */
+	        0xef,                                        /* out dx, eax */
+	        0x66,          0xef,                         /* out dx, ax */
+	        0xee,                                        /* out dx, al */
+	        0xe6,          0x20,                         /* out 0x20, al */
+	        0xf4,                                        /* hlt */
+	};
+	struct nub_regs r;
+	struct nub_exit ex;
+
+	load(v, code, sizeof(code));
+	ex = run(v, NULL);
+	expect_out(&ex, 0x10, 4, 0x12345678);
+	assert_int_equal(nub_hv_get_regs(v->hv, &r, &v->err), 0);
+	assert_int_equal(r.rip, CODE + 11); /* already past the out */
+	ex = run(v, NULL);
+	expect_out(&ex, 0x10, 2, 0x5678);
+	ex = run(v, NULL);
+	expect_out(&ex, 0x10, 1, 0x78);
+	ex = run(v, NULL);
+	expect_out(&ex, 0x20, 1, 0x78);
+	ex = run(v, NULL);
+	assert_int_equal(ex.reason, NUB_EXIT_HLT);
+}
+
+static void test_io_in(void **state)
+{
+	struct vm *v = *state;
+	const uint8_t code[] = {
+	        MOV_EDX(0x30), 0xed, /* in eax, dx */
+	        0xef,                /* out dx, eax */
+	        0xec,                /* in al, dx */
+	        0xef,          0xf4,
+	};
+	struct nub_exit ex;
+
+	load(v, code, sizeof(code));
+	ex = run(v, NULL);
+	assert_int_equal(ex.reason, NUB_EXIT_IO_IN);
+	assert_int_equal(ex.port, 0x30);
+	assert_int_equal(ex.size, 4);
+	ex.data = 0xcafe1234;
+	ex = run(v, &ex);
+	expect_out(&ex, 0x30, 4, 0xcafe1234);
+	ex = run(v, NULL);
+	assert_int_equal(ex.reason, NUB_EXIT_IO_IN);
+	assert_int_equal(ex.size, 1);
+	ex.data = 0xab;
+	ex = run(v, &ex);
+	expect_out(&ex, 0x30, 4, 0xcafe12ab); /* an 8-bit in keeps the rest of EAX */
+}
+
+static void test_memory_and_readonly(void **state)
+{
+	struct vm *v = *state;
+	const uint8_t code[] = {
+	        MOV_RBX(DATA),
+	        0xb8,
+	        0x44,
+	        0x33,
+	        0x22,
+	        0x11, /* mov eax, 0x11223344 */
+	        0x89,
+	        0x03, /* mov [rbx], eax */
+	        MOV_RBX(RO_GPA),
+	        0x89,
+	        0x03, /* write the read-only page */
+	        0xf4,
+	};
+	struct nub_exit ex;
+	uint32_t v32;
+
+	load(v, code, sizeof(code));
+	ex = run(v, NULL);
+	assert_int_equal(ex.reason, NUB_EXIT_MMIO_WRITE);
+	assert_int_equal(ex.gpa, RO_GPA);
+	assert_int_equal(ex.size, 4);
+	assert_int_equal(ex.data, 0x11223344);
+	memcpy(&v32, v->mem + DATA, 4);
+	assert_int_equal(v32, 0x11223344); /* ordinary memory written */
+	assert_int_equal(v->ro[0], 0x5a);  /* read-only memory unchanged */
+	assert_int_equal(v->ro[3], 0x5a);
+}
+
+static void test_mmio_read(void **state)
+{
+	struct vm *v = *state;
+	const uint8_t code[] = {
+	        MOV_EDX(0x40), MOV_RBX(MMIO_GPA),
+	        0x8b,          0x03, /* mov eax, [rbx] */
+	        0xef,          0xf4,
+	};
+	struct nub_exit ex;
+
+	load(v, code, sizeof(code));
+	ex = run(v, NULL);
+	assert_int_equal(ex.reason, NUB_EXIT_MMIO_READ);
+	assert_int_equal(ex.gpa, MMIO_GPA);
+	assert_int_equal(ex.size, 4);
+	ex.data = 0x55667788;
+	ex = run(v, &ex);
+	expect_out(&ex, 0x40, 4, 0x55667788);
+}
+
+static void test_map_unmap(void **state)
+{
+	struct vm *v = *state;
+	const uint8_t code[] = {MOV_RBX(EXTRA_GPA), 0xb8, 7, 0, 0, 0, 0x89, 0x03, 0xf4};
+	struct nub_region overlap = {.slot = 3,
+	                             .flags = NUB_MEM_READ,
+	                             .gpa = CODE,
+	                             .size = NUB_PAGE_SIZE,
+	                             .host = v->extra};
+	struct nub_exit ex;
+
+	assert_true(nub_hv_map_region(v->hv, &overlap, &v->err) < 0); /* overlaps slot 0 */
+	map_or_fail(v, 2, EXTRA_GPA, NUB_PAGE_SIZE, v->extra, NUB_MEM_READ | NUB_MEM_WRITE);
+	load(v, code, sizeof(code));
+	ex = run(v, NULL);
+	assert_int_equal(ex.reason, NUB_EXIT_HLT);
+	assert_int_equal(v->extra[0], 7);
+	assert_int_equal(nub_hv_unmap_region(v->hv, 2, &v->err), 0);
+	load(v, code, sizeof(code));
+	ex = run(v, NULL);
+	assert_int_equal(ex.reason, NUB_EXIT_MMIO_WRITE);
+	assert_int_equal(ex.gpa, EXTRA_GPA);
+	map_or_fail(v, 2, EXTRA_GPA, NUB_PAGE_SIZE, v->extra, NUB_MEM_READ | NUB_MEM_WRITE);
+}
+
+static void test_halt_and_triple_fault(void **state)
+{
+	struct vm *v = *state;
+	const uint8_t halt[] = {0x90, 0x90, 0xf4};
+	const uint8_t ud2[] = {0x0f, 0x0b};
+	struct nub_exit ex;
+
+	load(v, halt, sizeof(halt));
+	ex = run(v, NULL);
+	assert_int_equal(ex.reason, NUB_EXIT_HLT);
+	load(v, ud2, sizeof(ud2));
+	ex = run(v, NULL); /* #UD with no IDT: triple fault */
+	assert_int_equal(ex.reason, NUB_EXIT_SHUTDOWN);
+}
+
+struct kicker {
+	struct nub_hv *hv;
+	int delay_ms;
+};
+
+static void *kick(void *arg)
+{
+	struct kicker *k = arg;
+	struct timespec ts = {0, (long)k->delay_ms * 1000000L};
+
+	nanosleep(&ts, NULL);
+	nub_hv_interrupt(k->hv);
+	return NULL;
+}
+
+static void test_interrupt(void **state)
+{
+	struct vm *v = *state;
+	const uint8_t halt[] = {0xf4};
+	const uint8_t spin[] = {0xeb, 0xfe}; /* jmp $ */
+	struct nub_exit ex;
+
+	/* Before: the next run is cancelled, and the request is consumed. */
+	load(v, halt, sizeof(halt));
+	assert_int_equal(nub_hv_interrupt(v->hv), 0);
+	ex = run(v, NULL);
+	assert_int_equal(ex.reason, NUB_EXIT_CANCELLED);
+	ex = run(v, NULL);
+	assert_int_equal(ex.reason, NUB_EXIT_HLT);
+	/* During: from another thread, never lost. */
+	for (int i = 0; i < 20; i++) {
+		struct kicker k = {v->hv, i % 3};
+		pthread_t t;
+		load(v, spin, sizeof(spin));
+		assert_int_equal(pthread_create(&t, NULL, kick, &k), 0);
+		ex = run(v, NULL);
+		pthread_join(t, NULL);
+		assert_int_equal(ex.reason, NUB_EXIT_CANCELLED);
+	}
+	/* After, then cleared: no spurious stop. */
+	load(v, halt, sizeof(halt));
+	assert_int_equal(nub_hv_interrupt(v->hv), 0);
+	nub_hv_clear_interrupt(v->hv);
+	ex = run(v, NULL);
+	assert_int_equal(ex.reason, NUB_EXIT_HLT);
+}
+
+/* The guest observes MXCSR and XCR0 as the host set them, and a reset. */
+static void test_state_observed(void **state)
+{
+	struct vm *v = *state;
+	const uint8_t code[] = {
+	        MOV_EDX(0x50),
+	        MOV_RBX(DATA),
+	        0x0f,
+	        0xae,
+	        0x1b, /* stmxcsr [rbx] */
+	        0x8b,
+	        0x03,
+	        0xef, /* mov eax, [rbx]; out dx, eax */
+	        0xb9,
+	        0,
+	        0,
+	        0,
+	        0, /* mov ecx, 0 */
+	        0x0f,
+	        0x01,
+	        0xd0, /* xgetbv (clobbers edx) */
+	        MOV_EDX(0x50),
+	        0xef,
+	        0xf4, /* out dx, eax; hlt */
+	};
+	struct nub_fpu fpu;
+	struct nub_exit ex;
+	int has_fpu = nub_hv_ops(v->hv)->set_fpu != NULL;
+	int has_xcr0 = nub_hv_ops(v->hv)->set_xcr0 != NULL;
+
+	memset(&fpu, 0, sizeof(fpu));
+	fpu.fcw = 0x37f;
+	fpu.mxcsr = 0x1fa0;
+	if (!has_fpu)
+		assert_int_equal(nub_hv_set_fpu(v->hv, &fpu, &v->err), NUB_EUNSUPPORTED);
+	if (!has_xcr0)
+		assert_int_equal(nub_hv_set_xcr0(v->hv, 3, &v->err), NUB_EUNSUPPORTED);
+	if (!has_fpu || !has_xcr0)
+		skip();
+	assert_int_equal(nub_hv_set_fpu(v->hv, &fpu, &v->err), 0);
+	assert_int_equal(nub_hv_set_xcr0(v->hv, 3, &v->err), 0);
+	for (int round = 0; round < 2; round++) {
+		load(v, code, sizeof(code));
+		ex = run(v, NULL);
+		expect_out(&ex, 0x50, 4, fpu.mxcsr);
+		ex = run(v, NULL);
+		expect_out(&ex, 0x50, 4, 3);
+		fpu.mxcsr = 0x1f80; /* the reset value, set again */
+		assert_int_equal(nub_hv_set_fpu(v->hv, &fpu, &v->err), 0);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(test_io_out_sizes, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_io_in, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_memory_and_readonly, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_mmio_read, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_map_unmap, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_halt_and_triple_fault, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_interrupt, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_state_observed, setup, teardown),
+	};
+
+	spec = getenv("NUB_BACKEND");
+	if (argc == 3 && !strcmp(argv[1], "--backend"))
+		spec = argv[2];
+	if (!spec || !spec[0]) {
+		fprintf(stderr, "usage: nub_conformance --backend NAME|PATH\n");
+		return 2;
+	}
+	printf("conformance: backend %s\n", spec);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
