@@ -317,14 +317,16 @@ int mock_cpu_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t err
 		vm->regs.rip = vm->pending.rip_after;
 		vm->pending.active = 0;
 	}
-	if (!long_mode(vm, exit))
-		return 0;
 	for (unsigned n = 0;; n++) {
+		/* A pending interrupt wins over everything, even a CPU state
+		 * the interpreter cannot run: it is consumed by this run. */
 		if (n % INTERRUPT_CHECK == 0 && atomic_exchange(&vm->interrupt_pending, 0)) {
 			exit->reason = NUB_EXIT_CANCELLED;
 			exit->rip = vm->regs.rip;
 			return 0;
 		}
+		if (n == 0 && !long_mode(vm, exit))
+			return 0;
 		if (step(vm, exit) == STEP_EXIT)
 			return 0;
 	}
