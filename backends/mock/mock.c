@@ -35,6 +35,9 @@ static int mock_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, 
 	vm->mem_limit = cfg->mem_limit;
 	atomic_init(&vm->interrupt_pending, 0);
 	mock_reset_state(vm);
+	/* "budget=N": stop interpreting after N instructions (fuzzing). */
+	if (cfg->options && !strncmp(cfg->options, "budget=", 7))
+		vm->budget = strtoull(cfg->options + 7, NULL, 0);
 	int rc = mock_native_attach(vm, cfg->options, err, err_cap);
 	if (rc) {
 		free(vm);

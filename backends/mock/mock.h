@@ -19,6 +19,7 @@ struct nub_vm {
 	uint64_t xcr0;
 	atomic_int interrupt_pending;
 	struct mock_native *native; /* a native guest, or NULL: interpret */
+	uint64_t budget;            /* instructions per run, 0: unlimited */
 	/* An interpreted in/MMIO read waiting for core's value. */
 	struct {
 		int active;

@@ -327,6 +327,14 @@ int mock_cpu_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t err
 		}
 		if (n == 0 && !long_mode(vm, exit))
 			return 0;
+		if (vm->budget && n >= vm->budget) {
+			exit->reason = NUB_EXIT_INTERNAL;
+			exit->rip = vm->regs.rip;
+			snprintf(exit->detail, sizeof(exit->detail),
+			         "mock: instruction budget of %llu exhausted",
+			         (unsigned long long)vm->budget);
+			return 0;
+		}
 		if (step(vm, exit) == STEP_EXIT)
 			return 0;
 	}
