@@ -8,7 +8,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${1:-$root/build}
 cmd=(./nub run guest/hello.elf --backend kvm --call greet world)
-if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+if [ -d /sys/module/kvm_pvm ] && [ -z "${NUB_DIRECT_ON_PVM:-}" ]; then
+	echo "demo: !! /dev/kvm here is the SOFTWARE KVM (kvm_pvm), which cannot run guest ABI 1"
+	echo "demo: !! (runtime at CPL0); using the nested VM instead until guests run at CPL3."
+elif [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	echo "demo: /dev/kvm present: running the guest directly on KVM"
 	cd "$build" && exec "${cmd[@]}"
 fi
