@@ -6,14 +6,14 @@
 #include <string.h>
 
 static const char *const err_names[] = {
-        "NUB_OK",           "NUB_EINVAL",        "NUB_ENOMEM",    "NUB_ERANGE",
-        "NUB_EOVERFLOW",    "NUB_ENOTFOUND",     "NUB_ENOSYM",    "NUB_EABI",
-        "NUB_ESHORT",       "NUB_ESLOT",         "NUB_EPROBE",    "NUB_EUNSUPPORTED",
-        "NUB_ESYS",         "NUB_ECORRUPT",      "NUB_EELF",      "NUB_EFULL",
-        "NUB_EEMPTY",       "NUB_ESTATE",        "NUB_EPOISONED", "NUB_EGUEST_ABORT",
-        "NUB_EGUEST_FAULT", "NUB_ETRIPLE_FAULT", "NUB_EMMIO",     "NUB_EPORT",
-        "NUB_ECANCELLED",   "NUB_ETIMEDOUT",     "NUB_EBACKEND",  "NUB_EMISMATCH",
-        "NUB_EHOST_FN",     "NUB_EIO",
+        "NUB_OK",           "NUB_EINVAL",        "NUB_ENOMEM",      "NUB_ERANGE",
+        "NUB_EOVERFLOW",    "NUB_ENOTFOUND",     "NUB_ENOSYM",      "NUB_EABI",
+        "NUB_ESHORT",       "NUB_ESLOT",         "NUB_EPROBE",      "NUB_EUNSUPPORTED",
+        "NUB_ESYS",         "NUB_ECORRUPT",      "NUB_EELF",        "NUB_EFULL",
+        "NUB_EEMPTY",       "NUB_ESTATE",        "NUB_EPOISONED",   "NUB_EGUEST_ABORT",
+        "NUB_EGUEST_FAULT", "NUB_ETRIPLE_FAULT", "NUB_EMMIO",       "NUB_EPORT",
+        "NUB_ECANCELLED",   "NUB_ETIMEDOUT",     "NUB_EBACKEND",    "NUB_EMISMATCH",
+        "NUB_EHOST_FN",     "NUB_EIO",           "NUB_EPRIVILEGED",
 };
 
 _Static_assert(sizeof(err_names) / sizeof(err_names[0]) == (size_t)(-NUB_ERR_MIN_) + 1,

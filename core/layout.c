@@ -74,6 +74,7 @@ uint64_t nub_layout_pt_bytes(uint64_t snapshot_size, uint64_t scratch_size)
 
 	n += tables_for(NUB_BASE_GPA, snapshot_size);
 	n += tables_for(NUB_GVA_LIMIT - scratch_size, scratch_size);
+	n += tables_for(NUB_DOORBELL_GVA, PAGE);
 	return n * PAGE;
 }
 
@@ -104,7 +105,9 @@ static void snapshot_part(const struct nub_layout_config *cfg, uint64_t image_si
                           struct nub_layout *l, struct acc *a)
 {
 	l->peb_gpa = NUB_BASE_GPA;
-	l->image_gpa = add(a, l->peb_gpa, PAGE, "image");
+	l->sys_tables_gpa = l->peb_gpa + PAGE;
+	l->sys_stubs_gpa = l->sys_tables_gpa + PAGE;
+	l->image_gpa = add(a, l->sys_stubs_gpa, PAGE, "image");
 	l->image_size = round_page(a, image_size, "image_size");
 	l->init_data_gpa = add(a, l->image_gpa, l->image_size, "image_size");
 	l->init_data_size = cfg->init_data_size;
@@ -240,12 +243,14 @@ void nub_layout_print(const struct nub_layout *l, FILE *f)
 
 	fprintf(f, "snapshot region (shared, read-only at the hypervisor):\n");
 	line(f, "PEB", l->peb_gpa, l->peb_gpa, PAGE);
+	line(f, "GDT/TSS/IDT (supervisor)", l->sys_tables_gpa, l->sys_tables_gpa, PAGE);
+	line(f, "exception stubs (CPL0)", l->sys_stubs_gpa, l->sys_stubs_gpa, PAGE);
 	line(f, "ELF image", l->image_gpa, l->image_gpa, l->image_size);
 	line(f, "init data", l->init_data_gpa, l->init_data_gpa, l->init_data_size);
 	line(f, "heap", l->heap_gpa, l->heap_gpa, l->heap_size);
 	fprintf(f, "scratch region (private), 0x%llx bytes:\n",
 	        (unsigned long long)l->scratch_size);
-	line(f, "page tables", s + l->pt_offset, v + l->pt_offset, l->pt_reserve);
+	line(f, "page tables (supervisor)", s + l->pt_offset, v + l->pt_offset, l->pt_reserve);
 	line(f, "input buffer", s + l->input_offset, v + l->input_offset, l->input_size);
 	line(f, "output buffer", s + l->output_offset, v + l->output_offset, l->output_size);
 	line(f, "allocator (CoW pages)", s + l->alloc_offset, v + l->alloc_offset,
@@ -255,7 +260,10 @@ void nub_layout_print(const struct nub_layout *l, FILE *f)
 	     l->stack_size);
 	line(f, "exception stack guard", s + l->exn_stack_guard_offset,
 	     v + l->exn_stack_guard_offset, PAGE);
-	line(f, "exception stack", s + l->exn_stack_guard_offset + PAGE,
+	line(f, "exception stack (supv.)", s + l->exn_stack_guard_offset + PAGE,
 	     v + l->exn_stack_guard_offset + PAGE, l->exn_stack_size);
-	line(f, "bookkeeping", s + l->bookkeeping_offset, v + l->bookkeeping_offset, PAGE);
+	line(f, "bookkeeping (read-only)", s + l->bookkeeping_offset, v + l->bookkeeping_offset,
+	     PAGE);
+	fprintf(f, "doorbell (no memory; every store exits):\n");
+	line(f, "doorbell", NUB_DOORBELL_GPA, NUB_DOORBELL_GVA, PAGE);
 }

@@ -31,6 +31,8 @@ void nub_layout_config_default(struct nub_layout_config *cfg);
 struct nub_layout {
 	/* snapshot region (guest-visible part), identity-mapped */
 	uint64_t peb_gpa;
+	uint64_t sys_tables_gpa; /* GDT, TSS, IDT (supervisor, read-only) */
+	uint64_t sys_stubs_gpa;  /* the host's CPL0 exception stubs */
 	uint64_t image_gpa, image_size;
 	uint64_t init_data_gpa, init_data_size; /* size as given (unrounded) */
 	uint64_t heap_gpa, heap_size;

@@ -12,6 +12,8 @@
 
 #include <nub/guest_abi.h>
 
+#include "cow.h"
+#include "cpu.h"
 #include "error_internal.h"
 #include "sandbox_internal.h"
 
@@ -114,7 +116,6 @@ static int serve_host_call(struct nub_sandbox *sb)
 static int serve_abort(struct nub_sandbox *sb, uint32_t code)
 {
 	struct nub_abort_msg am;
-	struct nub_fault_record fr;
 	uint64_t len = 0;
 	int have = nub_gbuf_pop(&sb->out, sb->msg, sb->msg_cap, &len, &sb->err) == 0;
 	const char *text = "";
@@ -125,19 +126,6 @@ static int serve_abort(struct nub_sandbox *sb, uint32_t code)
 		have = am.len == len - sizeof(am) && am.code == code;
 	} else {
 		have = 0;
-	}
-	if ((code == NUB_ABORT_FAULT || code == NUB_ABORT_STACK_OVERFLOW) && have &&
-	    am.len >= sizeof(fr)) {
-		memcpy(&fr, sb->msg + sizeof(am), sizeof(fr));
-		if (code == NUB_ABORT_STACK_OVERFLOW)
-			return guest_fail(sb, NUB_EGUEST_FAULT,
-			                  "guest stack overflow: #PF at RIP 0x%llx, CR2 0x%llx",
-			                  (unsigned long long)fr.rip, (unsigned long long)fr.cr2);
-		return guest_fail(sb, NUB_EGUEST_FAULT,
-		                  "guest fault: vector %llu error code 0x%llx at RIP 0x%llx, CR2 "
-		                  "0x%llx",
-		                  (unsigned long long)fr.vector, (unsigned long long)fr.error_code,
-		                  (unsigned long long)fr.rip, (unsigned long long)fr.cr2);
 	}
 	if (have) {
 		text = (const char *)sb->msg + sizeof(am);
@@ -176,69 +164,189 @@ static int read_names(struct nub_sandbox *sb)
 	return 0;
 }
 
-static int on_halt_port(struct nub_sandbox *sb, enum nub_run_phase phase, uint32_t reason)
+static int on_init_done(struct nub_sandbox *sb, enum nub_run_phase phase, uint64_t dispatch)
 {
-	struct nub_regs regs;
 	int rc;
 
-	if (phase == NUB_RUN_INIT && reason == NUB_HALT_INIT_DONE) {
-		rc = nub_hv_get_regs(sb->hv, &regs, &sb->err);
-		if (rc)
-			return rc;
-		if (!regs.rdi || regs.rdi >= NUB_GVA_LIMIT)
-			return guest_fail(sb, NUB_ECORRUPT,
-			                  "init: dispatch address 0x%llx is not a guest address",
-			                  (unsigned long long)regs.rdi);
-		sb->dispatch_gva = regs.rdi;
-		rc = read_names(sb);
-		return rc ? rc : EXIT_DONE;
-	}
-	if (phase == NUB_RUN_CALL && reason == NUB_HALT_CALL_DONE)
-		return EXIT_DONE;
-	return guest_fail(sb, NUB_ECORRUPT, "guest halted with reason %u during %s", reason,
-	                  phase == NUB_RUN_INIT ? "init" : "a call");
+	if (phase != NUB_RUN_INIT)
+		return guest_fail(sb, NUB_ECORRUPT, "guest signalled init done during a call");
+	if (!dispatch || dispatch >= NUB_GVA_LIMIT)
+		return guest_fail(sb, NUB_ECORRUPT,
+		                  "init: dispatch address 0x%llx is not a guest address",
+		                  (unsigned long long)dispatch);
+	sb->dispatch_gva = dispatch;
+	rc = read_names(sb);
+	return rc ? rc : EXIT_DONE;
 }
 
-static int on_io_out(struct nub_sandbox *sb, enum nub_run_phase phase, const struct nub_exit *ex)
-{
-	uint32_t value = (uint32_t)ex->data;
+/* ---- exceptions: the host's CPL0 stubs exit here ---- */
 
-	switch (ex->port) {
-	case NUB_PORT_HALT:
-		return on_halt_port(sb, phase, value);
-	case NUB_PORT_CALL_HOST:
+static void cow_view(struct nub_sandbox *sb, struct nub_cow *c)
+{
+	c->l = &sb->base->layout;
+	c->snapshot = sb->current->mem;
+	c->visible_size = sb->current->visible_size;
+	c->scratch = sb->scratch;
+	c->next = &sb->cow_next;
+}
+
+/* What a host-owned GVA is, for messages; NULL for guest memory. */
+static const char *host_area(const struct nub_layout *l, uint64_t gva)
+{
+	const uint64_t s = l->scratch_gva;
+
+	if (gva >= l->sys_tables_gpa && gva - l->sys_tables_gpa < NUB_PAGE_SIZE)
+		return "descriptor tables (GDT/TSS/IDT)";
+	if (gva >= l->sys_stubs_gpa && gva - l->sys_stubs_gpa < NUB_PAGE_SIZE)
+		return "exception stubs";
+	if (gva >= s + l->pt_offset && gva - (s + l->pt_offset) < l->pt_reserve)
+		return "page tables";
+	if (gva >= s + l->exn_stack_guard_offset && gva < s + l->exn_stack_top_offset)
+		return "exception stack";
+	if (gva >= s + l->bookkeeping_offset && gva - s < l->scratch_size)
+		return "bookkeeping page (read-only)";
+	return NULL;
+}
+
+#define PF_P    (1u << 0)
+#define PF_W    (1u << 1)
+#define PF_U    (1u << 2)
+#define PF_RSVD (1u << 3)
+
+static int page_fault(struct nub_sandbox *sb, const struct nub_exception_frame *f, uint64_t cr2)
+{
+	const struct nub_layout *l = &sb->base->layout;
+	const uint64_t guard = l->scratch_gva + l->stack_guard_offset;
+	const char *area = host_area(l, cr2);
+
+	if (cr2 >= guard && cr2 - guard < NUB_PAGE_SIZE)
+		return guest_fail(sb, NUB_EGUEST_FAULT,
+		                  "guest stack overflow: #PF at RIP 0x%llx, CR2 0x%llx",
+		                  (unsigned long long)f->rip, (unsigned long long)cr2);
+	if (area && (f->error_code & PF_U))
+		return guest_fail(sb, NUB_EPRIVILEGED,
+		                  "guest %s its %s at GVA 0x%llx (RIP 0x%llx): host-owned page",
+		                  (f->error_code & PF_W) ? "wrote" : "accessed", area,
+		                  (unsigned long long)cr2, (unsigned long long)f->rip);
+	return guest_fail(sb, NUB_EGUEST_FAULT,
+	                  "guest fault: vector 14 (#PF page fault) error code 0x%llx at RIP "
+	                  "0x%llx, CR2 0x%llx",
+	                  (unsigned long long)f->error_code, (unsigned long long)f->rip,
+	                  (unsigned long long)cr2);
+}
+
+static int report_fault(struct nub_sandbox *sb, const struct nub_cow *c,
+                        const struct nub_exception_frame *f, uint64_t cr2)
+{
+	uint8_t insn[15] = {0};
+	const char *name = NULL;
+
+	if (f->vector == 14)
+		return page_fault(sb, f, cr2);
+	if (f->vector == 13 || f->vector == 6) {
+		uint64_t n = sizeof(insn);
+		/* The bytes may end at an unmapped page: take what is there. */
+		while (n && nub_cow_read_gva(c, f->rip, insn, n))
+			n--;
+		name = n ? nub_cpu_privileged_insn(insn, n) : NULL;
+	}
+	if (name && (f->cs & 3) == 3)
+		return guest_fail(sb, NUB_EPRIVILEGED,
+		                  "guest executed a privileged instruction (%s) at RIP 0x%llx",
+		                  name, (unsigned long long)f->rip);
+	return guest_fail(sb, NUB_EGUEST_FAULT,
+	                  "guest fault: vector %llu (%s) error code 0x%llx at RIP 0x%llx, CR2 "
+	                  "0x%llx",
+	                  (unsigned long long)f->vector, nub_cpu_vector_name(f->vector),
+	                  (unsigned long long)f->error_code, (unsigned long long)f->rip,
+	                  (unsigned long long)cr2);
+}
+
+static int on_exception(struct nub_sandbox *sb)
+{
+	const struct nub_layout *l = &sb->base->layout;
+	struct nub_exception_frame f;
+	struct nub_sregs sregs;
+	struct nub_cow c;
+	int rc = nub_hv_get_sregs(sb->hv, &sregs, &sb->err);
+
+	if (rc)
+		return rc;
+	/* Only the host's stubs run at CPL0: a store from CPL3 is forged. */
+	if (sregs.cs.selector & 3)
+		return guest_fail(sb, NUB_EPRIVILEGED,
+		                  "guest stored to the exception doorbell from user mode");
+	rc = nub_shmem_read(sb->scratch, l->exn_stack_top_offset - sizeof(f), &f, sizeof(f),
+	                    &sb->err);
+	if (rc)
+		return rc;
+	cow_view(sb, &c);
+	if (f.vector == 14 && (f.error_code & (PF_P | PF_W | PF_RSVD)) == (PF_P | PF_W)) {
+		rc = nub_cow_resolve(&c, sregs.cr2, &sb->err);
+		if (rc == 1) {
+			sb->stats.cow_faults++;
+			return EXIT_CONTINUE;
+		}
+		if (rc < 0) {
+			char why[NUB_ERROR_MSG_MAX];
+			memcpy(why, sb->err.msg, sizeof(why));
+			return guest_fail(sb, rc, "%.200s", why);
+		}
+	}
+	return report_fault(sb, &c, &f, sregs.cr2);
+}
+
+static int on_doorbell(struct nub_sandbox *sb, enum nub_run_phase phase, const struct nub_exit *ex)
+{
+	uint64_t off = ex->gpa - NUB_DOORBELL_GPA;
+
+	switch (off) {
+	case NUB_DOORBELL_INIT_DONE:
+		return on_init_done(sb, phase, ex->data);
+	case NUB_DOORBELL_CALL_DONE:
+		if (phase == NUB_RUN_CALL)
+			return EXIT_DONE;
+		return guest_fail(sb, NUB_ECORRUPT, "guest signalled a call done during init");
+	case NUB_DOORBELL_CALL_HOST:
 		return serve_host_call(sb);
-	case NUB_PORT_LOG:
+	case NUB_DOORBELL_LOG:
 		return serve_log(sb);
-	case NUB_PORT_ABORT:
-		return serve_abort(sb, value);
+	case NUB_DOORBELL_ABORT:
+		return serve_abort(sb, (uint32_t)ex->data);
+	case NUB_DOORBELL_EXCEPTION:
+		return on_exception(sb);
 	default:
 		return guest_fail(sb, NUB_EPORT,
-		                  "guest wrote 0x%x to unknown I/O port 0x%x (size %u) at RIP "
-		                  "0x%llx",
-		                  value, ex->port, ex->size, (unsigned long long)ex->rip);
+		                  "guest stored 0x%llx at unknown doorbell offset 0x%llx (size %u) "
+		                  "at RIP 0x%llx",
+		                  (unsigned long long)ex->data, (unsigned long long)off, ex->size,
+		                  (unsigned long long)ex->rip);
 	}
 }
 
 static int on_exit(struct nub_sandbox *sb, enum nub_run_phase phase, const struct nub_exit *ex)
 {
 	switch (ex->reason) {
-	case NUB_EXIT_IO_OUT:
-		return on_io_out(sb, phase, ex);
-	case NUB_EXIT_IO_IN:
-		return guest_fail(sb, NUB_EPORT, "guest read from I/O port 0x%x at RIP 0x%llx",
-		                  ex->port, (unsigned long long)ex->rip);
-	case NUB_EXIT_HLT:
-		return guest_fail(sb, NUB_ECORRUPT,
-		                  "guest executed hlt at RIP 0x%llx instead of the halt port",
-		                  (unsigned long long)ex->rip);
-	case NUB_EXIT_MMIO_READ:
 	case NUB_EXIT_MMIO_WRITE:
+		if (ex->gpa - NUB_DOORBELL_GPA < NUB_PAGE_SIZE)
+			return on_doorbell(sb, phase, ex);
+		/* fall through */
+	case NUB_EXIT_MMIO_READ:
 		return guest_fail(sb, NUB_EMMIO,
 		                  "guest %s %u bytes at GPA 0x%llx (unmapped or read-only) at "
 		                  "RIP 0x%llx",
 		                  ex->reason == NUB_EXIT_MMIO_WRITE ? "wrote" : "read", ex->size,
 		                  (unsigned long long)ex->gpa, (unsigned long long)ex->rip);
+	case NUB_EXIT_IO_OUT:
+	case NUB_EXIT_IO_IN:
+		/* CPL3 cannot reach a port (no I/O bitmap, IOPL 0): a backend
+		 * that reports one let the guest through. */
+		return guest_fail(sb, NUB_EPORT, "guest %s I/O port 0x%x at RIP 0x%llx",
+		                  ex->reason == NUB_EXIT_IO_OUT ? "wrote to" : "read from",
+		                  ex->port, (unsigned long long)ex->rip);
+	case NUB_EXIT_HLT:
+		return guest_fail(sb, NUB_ECORRUPT, "guest halted the vCPU at RIP 0x%llx",
+		                  (unsigned long long)ex->rip);
 	case NUB_EXIT_SHUTDOWN:
 		return guest_fail(sb, NUB_ETRIPLE_FAULT, "guest triple-faulted (RIP 0x%llx%s%s)",
 		                  (unsigned long long)ex->rip, ex->detail[0] ? ", " : "",

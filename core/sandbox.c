@@ -15,6 +15,7 @@
 #include <nub/vmem.h>
 
 #include "counter.h"
+#include "cpu.h"
 #include "elf_loader.h"
 #include "error_internal.h"
 #include "gbuf.h"
@@ -298,33 +299,32 @@ static int map_snapshot(struct nub_sandbox *sb, struct nub_snapshot *snap)
 	return 0;
 }
 
-static void fpu_default(struct nub_fpu *fpu)
-{
-	memset(fpu, 0, sizeof(*fpu));
-	fpu->fcw = 0x37f;
-	fpu->mxcsr = 0x1f80;
-}
-
-/* Reset every piece of vCPU state the guest can observe. Optional slots a
- * backend lacks are skipped (the mock and test backends), not errors. */
+/* Reset every piece of vCPU state the guest can observe: registers,
+ * segments, control and descriptor-table registers (always the clean ABI-2
+ * values, never a captured copy), FPU/SSE/AVX state, XCR0 and MSRs.
+ * Optional slots a backend lacks are skipped (the mock and test backends),
+ * not errors. */
 static int reset_cpu(struct nub_sandbox *sb, const struct nub_snapshot *snap)
 {
+	const struct nub_backend_ops *ops = nub_hv_ops(sb->hv);
 	struct nub_regs regs;
 	struct nub_sregs sregs;
 	struct nub_fpu fpu;
+	uint32_t nmsrs;
+	const struct nub_msr *msrs = nub_cpu_clean_msrs(&nmsrs);
 	int rc;
 
-	nub_snapshot_initial_cpu(snap, &regs, &sregs);
-	if (snap->has_cpu)
-		sregs = snap->sregs;
+	nub_cpu_initial_state(&snap->layout, snap->entry_gva, &regs, &sregs);
+	nub_cpu_initial_fpu(&fpu);
 	rc = nub_hv_set_sregs(sb->hv, &sregs, &sb->err);
 	if (!rc)
 		rc = nub_hv_set_regs(sb->hv, &regs, &sb->err);
-	fpu_default(&fpu);
-	if (!rc && nub_hv_ops(sb->hv)->set_fpu)
+	if (!rc && ops->set_fpu)
 		rc = nub_hv_set_fpu(sb->hv, &fpu, &sb->err);
-	if (!rc && nub_hv_ops(sb->hv)->set_xcr0)
+	if (!rc && ops->set_xcr0)
 		rc = nub_hv_set_xcr0(sb->hv, 0x3, &sb->err); /* x87 | SSE */
+	if (!rc && ops->set_msrs)
+		rc = nub_hv_set_msrs(sb->hv, msrs, nmsrs, &sb->err);
 	return rc;
 }
 
@@ -345,6 +345,7 @@ static int sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap)
 	if (rc)
 		return rc;
 	sb->generation = snap->generation;
+	sb->cow_next = snap->layout.alloc_offset;
 	sb->dispatch_gva = snap->dispatch_gva;
 	sb->names = snap->names;
 	sb->stats.restores++;

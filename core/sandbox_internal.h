@@ -32,6 +32,7 @@ struct nub_sandbox {
 	struct nub_gbuf in, out;
 	struct nub_guest_counter counter;
 	uint64_t generation;
+	uint64_t cow_next; /* scratch offset of the next free copy-on-write page */
 	nub_gva_t dispatch_gva;
 	struct nub_fn_names names; /* from init, or from the snapshot */
 	int poisoned;

@@ -8,6 +8,7 @@
 #include <nub/vmem.h>
 #include <xxhash.h>
 
+#include "cpu.h"
 #include "error_internal.h"
 #include "vmem_host.h"
 
@@ -125,24 +126,56 @@ static int map_range(const struct nub_vmem_ops *ops, nub_gva_t va, nub_gpa_t pa,
 	return 0;
 }
 
-/* Scratch: read/write/no-exec everywhere but the guard pages below each
- * stack, which stay unmapped so an overflow faults. */
-static int map_scratch(const struct nub_vmem_ops *ops, const struct nub_layout *l,
-                       struct nub_error *err)
+/* What the guest may do with each part of scratch. Page tables and the
+ * exception stack are supervisor-only; the CoW area is not mapped at all
+ * (copies are reached through the GVAs they replace); the guard pages below
+ * each stack stay unmapped so an overflow faults; the bookkeeping page is
+ * readable, not writable. */
+static int map_scratch(const struct nub_vmem_ops *ops, const struct nub_layout *l)
 {
-	struct nub_vmem_mapping m = {.gva = l->scratch_gva,
-	                             .gpa = l->scratch_gpa,
-	                             .len = l->scratch_size,
-	                             .kind = NUB_VMEM_BASIC,
-	                             .perms = NUB_VMEM_R | NUB_VMEM_W};
-	int rc = nub_vmem_map(ops, &m);
+	const uint64_t g = l->scratch_gva, p = l->scratch_gpa;
+	const struct {
+		uint64_t off, end;
+		uint32_t perms;
+	} parts[] = {
+	        {l->pt_offset, l->input_offset, NUB_VMEM_R | NUB_VMEM_W},
+	        {l->input_offset, l->alloc_offset, NUB_VMEM_R | NUB_VMEM_W | NUB_VMEM_USER},
+	        {l->stack_guard_offset + PAGE, l->stack_top_offset,
+	         NUB_VMEM_R | NUB_VMEM_W | NUB_VMEM_USER},
+	        {l->exn_stack_guard_offset + PAGE, l->exn_stack_top_offset,
+	         NUB_VMEM_R | NUB_VMEM_W},
+	        {l->bookkeeping_offset, l->scratch_size, NUB_VMEM_R | NUB_VMEM_USER},
+	};
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < sizeof(parts) / sizeof(parts[0]); i++) {
+		struct nub_vmem_mapping m = {.gva = g + parts[i].off,
+		                             .gpa = p + parts[i].off,
+		                             .len = parts[i].end - parts[i].off,
+		                             .kind = NUB_VMEM_BASIC,
+		                             .perms = parts[i].perms};
+		rc = nub_vmem_map(ops, &m);
+	}
+	return rc;
+}
+
+/* The parts every table set has whatever the guest did: scratch and the
+ * doorbell (whose GPA no memory backs, so every store exits). */
+static int map_fixed(const struct nub_vmem_ops *ops, const struct nub_layout *l,
+                     struct nub_error *err)
+{
+	struct nub_vmem_mapping db = {.gva = NUB_DOORBELL_GVA,
+	                              .gpa = NUB_DOORBELL_GPA,
+	                              .len = PAGE,
+	                              .kind = NUB_VMEM_BASIC,
+	                              .perms = NUB_VMEM_R | NUB_VMEM_W | NUB_VMEM_USER};
+	int rc = map_scratch(ops, l);
 
 	if (!rc)
-		rc = nub_vmem_unmap(ops, l->scratch_gva + l->stack_guard_offset, PAGE);
-	if (!rc)
-		rc = nub_vmem_unmap(ops, l->scratch_gva + l->exn_stack_guard_offset, PAGE);
+		rc = nub_vmem_map(ops, &db);
 	if (rc)
-		return nub_error_set(err, rc, "mapping scratch: %s", nub_strerror(rc));
+		return nub_error_set(err, rc, "mapping scratch and the doorbell: %s",
+		                     nub_strerror(rc));
 	return 0;
 }
 
@@ -153,21 +186,27 @@ static int build_elf_tables(const struct nub_layout *l, const struct nub_elf_ima
 	int rc;
 
 	nub_vmem_buf_ops(buf, &ops);
-	rc = map_range(&ops, l->peb_gpa, l->peb_gpa, PAGE, NUB_VMEM_R, err);
+	rc = map_range(&ops, l->peb_gpa, l->peb_gpa, PAGE, NUB_VMEM_R | NUB_VMEM_USER, err);
+	/* The host's CPL0 part: supervisor pages, never writable. */
+	if (!rc)
+		rc = map_range(&ops, l->sys_tables_gpa, l->sys_tables_gpa, PAGE, NUB_VMEM_R, err);
+	if (!rc)
+		rc = map_range(&ops, l->sys_stubs_gpa, l->sys_stubs_gpa, PAGE,
+		               NUB_VMEM_R | NUB_VMEM_X, err);
 	for (unsigned i = 0; !rc && i < img->nsegs; i++) {
 		const struct nub_elf_segment *sg = &img->segs[i];
 		rc = map_range(&ops, l->image_gpa + sg->offset, l->image_gpa + sg->offset, sg->size,
-		               sg->perms, err);
+		               sg->perms | NUB_VMEM_USER, err);
 	}
 	if (!rc && l->init_data_size)
 		rc = map_range(&ops, l->init_data_gpa, l->init_data_gpa,
 		               (l->init_data_size + PAGE - 1) & ~(PAGE - 1),
-		               init_perms | NUB_VMEM_R, err);
+		               init_perms | NUB_VMEM_R | NUB_VMEM_USER, err);
 	if (!rc && l->heap_size)
 		rc = map_range(&ops, l->heap_gpa, l->heap_gpa, l->heap_size,
-		               NUB_VMEM_R | NUB_VMEM_W, err);
+		               NUB_VMEM_R | NUB_VMEM_W | NUB_VMEM_USER, err);
 	if (!rc)
-		rc = map_scratch(&ops, l, err);
+		rc = map_fixed(&ops, l, err);
 	return rc;
 }
 
@@ -186,6 +225,19 @@ static uint64_t family_of(const struct nub_layout *l, const uint8_t *image, uint
 	h = XXH64_digest(st);
 	XXH64_freeState(st);
 	return h;
+}
+
+static int write_system_pages(struct nub_snapshot *s, struct nub_error *err)
+{
+	const struct nub_layout *l = &s->layout;
+	static _Thread_local uint8_t tables[PAGE], stubs[PAGE];
+	int rc;
+
+	nub_cpu_build_system_pages(l, tables, stubs);
+	rc = nub_shmem_write(s->mem, l->sys_tables_gpa - NUB_BASE_GPA, tables, PAGE, err);
+	if (!rc)
+		rc = nub_shmem_write(s->mem, l->sys_stubs_gpa - NUB_BASE_GPA, stubs, PAGE, err);
+	return rc;
 }
 
 static int write_contents(struct nub_snapshot *s, const struct nub_elf_image *img,
@@ -210,6 +262,8 @@ static int write_contents(struct nub_snapshot *s, const struct nub_elf_image *im
 		return rc;
 	nub_layout_fill_peb(l, &peb);
 	rc = nub_shmem_write(s->mem, l->peb_gpa - NUB_BASE_GPA, &peb, sizeof(peb), err);
+	if (!rc)
+		rc = write_system_pages(s, err);
 	if (!rc && l->init_data_size)
 		rc = nub_shmem_write(s->mem, l->init_data_gpa - NUB_BASE_GPA, init_data,
 		                     l->init_data_size, err);
@@ -347,7 +401,7 @@ static int capture_walk(struct capture *c, struct nub_error *err)
 	if (rc < 0)
 		return nub_error_set(err, rc, "capture: walking the live page tables: %s",
 		                     nub_strerror(rc));
-	return map_scratch(&out, l, err);
+	return map_fixed(&out, l, err);
 }
 
 static int capture_copy(struct capture *c, struct nub_snapshot *s, struct nub_error *err)
@@ -448,10 +502,7 @@ static int write_bookkeeping(const struct nub_snapshot *snap, struct nub_shmem *
 		uint64_t off, val;
 	} words[] = {
 	        {NUB_SCRATCH_TOP_SIZE, l->scratch_size},
-	        {NUB_SCRATCH_TOP_ALLOCATOR, l->scratch_gpa + l->alloc_offset},
-	        {NUB_SCRATCH_TOP_SNAPSHOT_PT, NUB_BASE_GPA + snap->visible_size},
 	        {NUB_SCRATCH_TOP_GENERATION, generation},
-	        {NUB_SCRATCH_TOP_ALLOC_LIMIT, l->scratch_gpa + l->alloc_limit_offset},
 	};
 	int rc = 0;
 
@@ -523,49 +574,6 @@ int nub_snapshot_restore_scratch(const struct nub_snapshot *snap, struct nub_shm
 	if (!rc)
 		rc = write_bookkeeping(snap, scratch, generation, err);
 	if (bytes)
-		*bytes = snap->pt_size + 7 * sizeof(uint64_t);
+		*bytes = snap->pt_size + 4 * sizeof(uint64_t);
 	return rc;
-}
-
-static void segment_flat(struct nub_segment *s, uint16_t sel, uint8_t type, uint8_t l)
-{
-	memset(s, 0, sizeof(*s));
-	s->base = 0;
-	s->limit = 0xffffffff;
-	s->selector = sel;
-	s->type = type;
-	s->present = 1;
-	s->s = 1;
-	s->l = l;
-	s->db = l ? 0 : 1;
-	s->g = 1;
-}
-
-void nub_snapshot_initial_cpu(const struct nub_snapshot *snap, struct nub_regs *regs,
-                              struct nub_sregs *sregs)
-{
-	const struct nub_layout *l = &snap->layout;
-
-	memset(regs, 0, sizeof(*regs));
-	regs->rip = snap->entry_gva;
-	regs->rsp = l->scratch_gva + l->stack_top_offset;
-	regs->rdi = l->peb_gpa; /* identity-mapped */
-	regs->rflags = 2;
-
-	memset(sregs, 0, sizeof(*sregs));
-	segment_flat(&sregs->cs, 0x8, 0xb, 1);
-	segment_flat(&sregs->ds, 0x10, 0x3, 0);
-	sregs->es = sregs->ss = sregs->fs = sregs->gs = sregs->ds;
-	/* A usable TR is required for VM entry; the runtime loads its own. */
-	sregs->tr.type = 0xb;
-	sregs->tr.present = 1;
-	sregs->tr.limit = 0x67;
-	sregs->tr.selector = 0x18;
-	sregs->ldt.unusable = 1;
-	sregs->ldt.type = 0x2;
-	sregs->cr0 = 0x80050033; /* PG | WP | NE | ET | MP | PE */
-	sregs->cr4 = 0x620;      /* OSXMMEXCPT | OSFXSR | PAE */
-	sregs->efer = 0xd00;     /* NXE | LMA | LME */
-	sregs->cr3 = l->pt_gpa;
-	sregs->apic_base = 0xfee00900;
 }

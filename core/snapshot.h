@@ -88,9 +88,4 @@ int nub_snapshot_restore_scratch(const struct nub_snapshot *snap, struct nub_shm
 /* Whether a sandbox built around `a`'s layout can restore to `b`. */
 int nub_snapshot_compatible(const struct nub_snapshot *a, const struct nub_snapshot *b);
 
-/* vCPU state to start a snapshot's init (no captured state): long mode,
- * CR3 = live tables, RIP = entry, RSP = stack top, RDI = PEB. */
-void nub_snapshot_initial_cpu(const struct nub_snapshot *snap, struct nub_regs *regs,
-                              struct nub_sregs *sregs);
-
 #endif

@@ -19,6 +19,9 @@
 #include "native_rt.h"
 
 #define PAGE NUB_PAGE_SIZE
+#define PF_P (1u << 0)
+#define PF_W (1u << 1)
+#define PF_U (1u << 2)
 
 enum job { JOB_NONE, JOB_INIT, JOB_DISPATCH, JOB_QUIT };
 
@@ -48,10 +51,12 @@ struct mock_native_rt *mock_native_rt_current(void)
 
 /* ---- memory, as the guest sees it ---- */
 
+/* The guest never edits tables under ABI 2: the host does (CoW). */
 static int ops_alloc(void *ctx, nub_gpa_t *table)
 {
 	(void)ctx;
-	return mock_native_rt_alloc_page(&cur->rt, table);
+	(void)table;
+	return NUB_EUNSUPPORTED;
 }
 
 static void live_ops(struct nub_vm *vm, struct nub_vmem_ops *ops)
@@ -102,12 +107,58 @@ void mock_native_poll(void)
 	}
 }
 
-void mock_native_out(uint16_t port, uint32_t value)
+void mock_native_doorbell(unsigned offset, uint64_t value)
 {
-	struct nub_exit ex = {.reason = NUB_EXIT_IO_OUT, .size = 4, .port = port, .data = value};
+	struct nub_exit ex = {.reason = NUB_EXIT_MMIO_WRITE,
+	                      .size = 8,
+	                      .gpa = NUB_DOORBELL_GPA + offset,
+	                      .data = value};
 
 	mock_native_poll();
 	post_and_wait(&ex);
+}
+
+/* A store the CPU makes at CPL0 (the exception frame): present pages only,
+ * any privilege. */
+static int sys_write(nub_gva_t gva, const void *src, size_t len)
+{
+	struct nub_vmem_mapping m;
+	struct nub_region *r;
+
+	mock_native_translate(gva, &m);
+	if (m.kind == NUB_VMEM_UNMAPPED || (gva & (PAGE - 1)) + len > PAGE)
+		return -1;
+	r = mock_region_of(cur->vm, m.gpa + (gva & (PAGE - 1)), len);
+	if (!r || !(r->flags & NUB_MEM_WRITE))
+		return -1;
+	memcpy((uint8_t *)r->host + (m.gpa + (gva & (PAGE - 1)) - r->gpa), src, len);
+	return 0;
+}
+
+/* Deliver an exception as the CPU and the host's stub do: the frame at the
+ * top of the exception stack (IST1), CR2, CPL0, then the stub's store to
+ * the exception doorbell. Returns when the host resumed the stub (it
+ * resolved the fault); the stub's iretq is the return to CPL3. */
+static void deliver_exception(uint64_t vector, uint64_t error_code, uint64_t cr2)
+{
+	const struct nub_peb *peb = &cur->rt.peb;
+	struct nub_exception_frame f = {.vector = vector,
+	                                .error_code = error_code,
+	                                .rip = MOCK_NATIVE_DISPATCH_RIP,
+	                                .cs = NUB_SEL_USER_CODE,
+	                                .rflags = 2,
+	                                .rsp = peb->stack_top_gva,
+	                                .ss = NUB_SEL_USER_DATA};
+	struct nub_exit ex = {.reason = NUB_EXIT_MMIO_WRITE,
+	                      .size = 8,
+	                      .gpa = NUB_DOORBELL_GPA + NUB_DOORBELL_EXCEPTION};
+
+	if (!cur->rt.peb_ok || sys_write(peb->exn_stack_top_gva - sizeof(f), &f, sizeof(f)))
+		mock_native_shutdown(); /* no usable exception stack: triple fault */
+	cur->vm->sregs.cr2 = cr2;
+	cur->vm->sregs.cs.selector = NUB_SEL_KERNEL_CODE;
+	post_and_wait(&ex);
+	cur->vm->sregs.cs.selector = NUB_SEL_USER_CODE;
 }
 
 static void mmio_exit(uint32_t reason, nub_gpa_t gpa, uint32_t size)
@@ -130,7 +181,9 @@ void mock_native_read(nub_gva_t gva, void *dst, size_t len)
 
 		mock_native_translate(gva, &m);
 		if (m.kind == NUB_VMEM_UNMAPPED)
-			mock_native_fault(14, 0, gva);
+			mock_native_fault(14, PF_U, gva);
+		if (!(m.perms & NUB_VMEM_USER))
+			mock_native_fault(14, PF_P | PF_U, gva);
 		nub_gpa_t gpa = m.gpa + (gva & (PAGE - 1));
 		r = mock_region_of(cur->vm, gpa, n);
 		if (!r) {
@@ -157,15 +210,16 @@ void mock_native_write(nub_gva_t gva, const void *src, size_t len)
 		struct nub_region *r;
 
 		mock_native_translate(gva, &m);
-		if (m.kind == NUB_VMEM_COW) {
-			/* The same rule as the guest's #PF handler. */
-			mock_native_rt_cow(&cur->rt, gva & ~(PAGE - 1), &m);
-			mock_native_translate(gva, &m);
-		}
 		if (m.kind == NUB_VMEM_UNMAPPED)
-			mock_native_fault(14, 2, gva);
-		if (!(m.perms & NUB_VMEM_W))
-			mock_native_fault(14, 3, gva);
+			mock_native_fault(14, PF_W | PF_U, gva);
+		if (!(m.perms & NUB_VMEM_USER) ||
+		    (m.kind != NUB_VMEM_COW && !(m.perms & NUB_VMEM_W)))
+			mock_native_fault(14, PF_P | PF_W | PF_U, gva);
+		if (m.kind == NUB_VMEM_COW) {
+			/* A write fault the host resolves (or stops the guest). */
+			deliver_exception(14, PF_P | PF_W | PF_U, gva);
+			continue;
+		}
 		nub_gpa_t gpa = m.gpa + (gva & (PAGE - 1));
 		r = mock_region_of(cur->vm, gpa, n);
 		if (!r || !(r->flags & NUB_MEM_WRITE))
@@ -180,32 +234,6 @@ void mock_native_write(nub_gva_t gva, const void *src, size_t len)
 	}
 }
 
-int mock_native_remap(nub_gva_t page, nub_gpa_t gpa, uint32_t perms)
-{
-	struct nub_vmem_mapping m = {
-	        .gva = page, .gpa = gpa, .len = PAGE, .kind = NUB_VMEM_BASIC, .perms = perms};
-	struct nub_vmem_ops ops;
-
-	live_ops(cur->vm, &ops);
-	return nub_vmem_map(&ops, &m);
-}
-
-int mock_native_gpa_copy(nub_gpa_t dst, nub_gpa_t src)
-{
-	struct nub_region *d = mock_region_of(cur->vm, dst, PAGE);
-	struct nub_region *s = mock_region_of(cur->vm, src, PAGE);
-
-	if (!d || !s || !(d->flags & NUB_MEM_WRITE))
-		return NUB_ERANGE;
-	memcpy((uint8_t *)d->host + (dst - d->gpa), (uint8_t *)s->host + (src - s->gpa), PAGE);
-	return 0;
-}
-
-void mock_native_rt_set_rdi(uint64_t value)
-{
-	cur->vm->regs.rdi = value;
-}
-
 _Noreturn void mock_native_shutdown(void)
 {
 	struct nub_exit ex = {.reason = NUB_EXIT_SHUTDOWN};
@@ -217,7 +245,9 @@ _Noreturn void mock_native_shutdown(void)
 
 _Noreturn void mock_native_fault(uint64_t vector, uint64_t error_code, uint64_t cr2)
 {
-	mock_native_rt_fault(&cur->rt, vector, error_code, cr2);
+	/* The host resumes only faults it resolved, which these are not. */
+	for (;;)
+		deliver_exception(vector, error_code, cr2);
 }
 
 /* ---- the guest thread ---- */
@@ -231,7 +261,7 @@ static void run_job(struct mock_native *n, enum job job)
 	/* Jobs end in a port exit the host never resumes; reaching here means
 	 * the host ran us again without resetting RIP. */
 	for (;;)
-		mock_native_out(NUB_PORT_ABORT, NUB_ABORT_BAD_REQUEST);
+		mock_native_doorbell(NUB_DOORBELL_ABORT, NUB_ABORT_BAD_REQUEST);
 }
 
 static void *guest_thread(void *arg)

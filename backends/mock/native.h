@@ -39,14 +39,15 @@ int mock_native_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t 
 /* ---- what native guest programs call (guest thread only) ---- */
 
 /* Copy to/from guest-virtual memory as the guest would: page-table walk,
- * CoW on write, faults reported through the abort port. Return only on
+ * CoW on write resolved by the host, faults delivered as exceptions. Return only on
  * success (a fault ends the guest's job). */
 void mock_native_read(nub_gva_t gva, void *dst, size_t len);
 void mock_native_write(nub_gva_t gva, const void *src, size_t len);
 /* Raise a guest exception (as the CPU would) with this vector/error/CR2. */
 _Noreturn void mock_native_fault(uint64_t vector, uint64_t error_code, uint64_t cr2);
-/* `out port, value` — suspends the guest thread until the host resumes. */
-void mock_native_out(uint16_t port, uint32_t value);
+/* A doorbell store (guest_abi.h) — suspends the guest thread until the
+ * host resumes. */
+void mock_native_doorbell(unsigned offset, uint64_t value);
 /* A point where an interrupt may stop a guest that never exits otherwise. */
 void mock_native_poll(void);
 /* The PEB the host wrote, copied (validated magic). */

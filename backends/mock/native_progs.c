@@ -256,20 +256,18 @@ static int32_t t_exec_data(const uint8_t *in, uint32_t len, uint8_t *out, uint32
                            uint32_t *out_len)
 {
 	(void)in, (void)len, (void)out, (void)cap, (void)out_len;
-	/* An instruction fetch from NX memory: #PF, present | fetch. */
-	mock_native_fault(14, 0x11, rt()->peb.heap_gva);
+	/* An instruction fetch from NX memory: #PF, present | user | fetch. */
+	mock_native_fault(14, 0x15, rt()->peb.heap_gva);
 }
 
-static int32_t t_bad_port(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
-                          uint32_t *out_len)
+/* Every privileged instruction raises #GP at CPL3; the native build raises
+ * it where the instruction would be (the host decodes no bytes here, so
+ * it reports a generic #GP). */
+static int32_t t_privileged(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
+                            uint32_t *out_len)
 {
-	uint16_t port = NUB_TG_BAD_PORT_DEFAULT;
-
-	(void)out, (void)cap, (void)out_len;
-	if (len >= 2)
-		memcpy(&port, in, 2);
-	mock_native_out(port, 'x');
-	return 0;
+	(void)in, (void)len, (void)out, (void)cap, (void)out_len;
+	mock_native_fault(13, 0, 0);
 }
 
 static int32_t t_corrupt_output_halt(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
@@ -280,29 +278,48 @@ static int32_t t_corrupt_output_halt(const uint8_t *in, uint32_t len, uint8_t *o
 		return NUB_EINVAL;
 	mock_native_write(rt()->peb.output_gva, in, 8);
 	for (;;)
-		mock_native_out(NUB_PORT_HALT, NUB_HALT_CALL_DONE);
+		mock_native_doorbell(NUB_DOORBELL_CALL_DONE, 0);
 }
 
-/* Make a heap page's leaf writable without CoW and write to it: the page is
- * snapshot memory, read-only at the hypervisor, so the write must never
- * land. */
-static int32_t t_pt_escape(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
-                           uint32_t *out_len)
+/* Host-owned pages: supervisor, so the write faults (P|W|U). */
+static int32_t t_host_page_write(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
+                                 uint32_t *out_len)
 {
-	nub_gva_t gva = rt()->peb.heap_gva + rt()->peb.heap_size - PAGE;
-	uint64_t magic = NUB_TG_ESCAPE_MAGIC, back;
-	struct nub_vmem_mapping m;
+	const struct nub_peb *peb = &rt()->peb;
+	uint64_t magic = NUB_TG_ESCAPE_MAGIC;
+	nub_gva_t gva;
 
-	if (len >= 8)
-		memcpy(&gva, in, 8), gva &= ~(PAGE - 1);
-	mock_native_translate(gva, &m);
-	if (m.kind == NUB_VMEM_UNMAPPED)
-		return NUB_ERANGE;
-	if (mock_native_remap(gva, m.gpa, NUB_VMEM_R | NUB_VMEM_W))
-		return NUB_ERANGE;
+	switch (len ? in[0] : NUB_TG_HOST_PT) {
+	case NUB_TG_HOST_PT:
+		gva = peb->scratch_gva + (peb->pt_gpa - peb->scratch_gpa);
+		break;
+	case NUB_TG_HOST_GDT:
+		gva = NUB_BASE_GPA + PAGE;
+		break;
+	case NUB_TG_HOST_STUBS:
+		gva = NUB_BASE_GPA + 2 * PAGE;
+		break;
+	case NUB_TG_HOST_EXN_STACK:
+		gva = peb->exn_stack_top_gva - 64;
+		break;
+	case NUB_TG_HOST_BOOKKEEPING:
+		gva = peb->scratch_gva + peb->scratch_size - 64;
+		break;
+	default:
+		return NUB_EINVAL;
+	}
 	mock_native_write(gva, &magic, sizeof(magic));
-	mock_native_read(gva, &back, sizeof(back));
-	return put_u64(back, out, cap, out_len);
+	return put_u64(magic, out, cap, out_len);
+}
+
+static int32_t t_doorbell_store(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap,
+                                uint32_t *out_len)
+{
+	(void)out, (void)cap, (void)out_len;
+	if (len != 4)
+		return NUB_EINVAL;
+	mock_native_doorbell(u32_at(in), 0x5a);
+	return 0;
 }
 
 /* The real guest counts in .data; natively the count lives in the heap's
@@ -379,9 +396,10 @@ static void tests_main(void)
 	        {NUB_TG_STACK_OVERFLOW, "stack_overflow", t_stack_overflow},
 	        {NUB_TG_WRITE_RODATA, "write_rodata", t_write_rodata},
 	        {NUB_TG_EXEC_DATA, "exec_data", t_exec_data},
-	        {NUB_TG_BAD_PORT, "bad_port", t_bad_port},
+	        {NUB_TG_PRIVILEGED, "privileged", t_privileged},
 	        {NUB_TG_CORRUPT_OUTPUT_HALT, "corrupt_output_halt", t_corrupt_output_halt},
-	        {NUB_TG_PT_ESCAPE, "pt_escape", t_pt_escape},
+	        {NUB_TG_HOST_PAGE_WRITE, "host_page_write", t_host_page_write},
+	        {NUB_TG_DOORBELL_STORE, "doorbell_store", t_doorbell_store},
 	        {NUB_TG_STATIC_COUNTER, "static_counter", t_static_counter},
 	        {NUB_TG_GUEST_COUNTER, "guest_counter", t_guest_counter},
 	        {NUB_TG_LOG, "log", t_log},

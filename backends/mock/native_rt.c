@@ -28,12 +28,7 @@ static nub_gva_t scratch_top(const struct mock_native_rt *rt)
 	return rt->peb.scratch_gva + rt->peb.scratch_size;
 }
 
-static nub_gva_t scratch_gva_of(const struct mock_native_rt *rt, nub_gpa_t gpa)
-{
-	return rt->peb.scratch_gva + (gpa - rt->peb.scratch_gpa);
-}
-
-/* ---- aborts and faults: what the guest's exception handlers report ---- */
+/* ---- aborts ---- */
 
 /* Report through the abort port. A fault while reporting (the guest broke
  * its own buffers or tables) ends like a double fault without a handler on
@@ -46,7 +41,7 @@ static _Noreturn void report(struct mock_native_rt *rt, uint32_t code, const voi
 	rt->reporting = 1;
 	mock_native_rt_push(rt, 1, a, alen, b, blen);
 	for (;;)
-		mock_native_out(NUB_PORT_ABORT, code);
+		mock_native_doorbell(NUB_DOORBELL_ABORT, code);
 }
 
 _Noreturn void mock_native_rt_abort(struct mock_native_rt *rt, uint32_t code, const char *msg)
@@ -54,53 +49,6 @@ _Noreturn void mock_native_rt_abort(struct mock_native_rt *rt, uint32_t code, co
 	struct nub_abort_msg am = {.code = code, .len = (uint32_t)strlen(msg)};
 
 	report(rt, code, &am, sizeof(am), msg, am.len);
-}
-
-_Noreturn void mock_native_rt_fault(struct mock_native_rt *rt, uint64_t vector, uint64_t error_code,
-                                    uint64_t cr2)
-{
-	struct nub_fault_record fr = {.vector = vector,
-	                              .error_code = error_code,
-	                              .cr2 = cr2,
-	                              .rip = MOCK_NATIVE_DISPATCH_RIP};
-	uint32_t code = NUB_ABORT_FAULT;
-	nub_gva_t guard = rt->peb.stack_top_gva - rt->peb.stack_size - PAGE;
-	struct nub_abort_msg am = {.len = sizeof(fr)};
-
-	if (vector == 14 && cr2 >= guard && cr2 < guard + PAGE)
-		code = NUB_ABORT_STACK_OVERFLOW;
-	am.code = code;
-	report(rt, code, &am, sizeof(am), &fr, sizeof(fr));
-}
-
-/* ---- scratch pages and CoW ---- */
-
-int mock_native_rt_alloc_page(struct mock_native_rt *rt, nub_gpa_t *page)
-{
-	nub_gva_t top = scratch_top(rt);
-	uint64_t cursor = read_u64(top - NUB_SCRATCH_TOP_ALLOCATOR);
-	uint64_t limit = read_u64(top - NUB_SCRATCH_TOP_ALLOC_LIMIT);
-	static const uint8_t zero[PAGE];
-
-	if (cursor % PAGE || cursor < rt->peb.scratch_gpa ||
-	    limit > rt->peb.scratch_gpa + rt->peb.scratch_size || cursor >= limit ||
-	    limit - cursor < PAGE)
-		return NUB_EFULL;
-	write_u64(top - NUB_SCRATCH_TOP_ALLOCATOR, cursor + PAGE);
-	mock_native_write(scratch_gva_of(rt, cursor), zero, PAGE);
-	*page = cursor;
-	return 0;
-}
-
-void mock_native_rt_cow(struct mock_native_rt *rt, nub_gva_t page, const struct nub_vmem_mapping *m)
-{
-	nub_gpa_t fresh;
-
-	if (mock_native_rt_alloc_page(rt, &fresh))
-		mock_native_rt_abort(rt, NUB_ABORT_OOM, "scratch exhausted taking a CoW page");
-	if (mock_native_gpa_copy(fresh, m->gpa) ||
-	    mock_native_remap(page, fresh, m->perms | NUB_VMEM_W))
-		mock_native_rt_fault(rt, 14, 3, page);
 }
 
 /* ---- buffers (guest side of core/gbuf.c) ---- */
@@ -156,7 +104,7 @@ int32_t mock_native_rt_call_host(struct mock_native_rt *rt, uint32_t fn_id, cons
 	uint32_t n;
 
 	mock_native_rt_push(rt, 1, &req, sizeof(req), in, len);
-	mock_native_out(NUB_PORT_CALL_HOST, 0);
+	mock_native_doorbell(NUB_DOORBELL_CALL_HOST, fn_id);
 	n = mock_native_rt_pop(rt, 0, rt->in, rt->in_cap);
 	if (n < sizeof(resp))
 		mock_native_rt_abort(rt, NUB_ABORT_BAD_REQUEST, "short host response");
@@ -173,7 +121,7 @@ void mock_native_rt_log(struct mock_native_rt *rt, uint32_t level, const char *m
 	struct nub_log_msg lm = {.level = level, .len = len};
 
 	mock_native_rt_push(rt, 1, &lm, sizeof(lm), msg, len);
-	mock_native_out(NUB_PORT_LOG, 0);
+	mock_native_doorbell(NUB_DOORBELL_LOG, level);
 }
 
 uint64_t mock_native_rt_counter(struct mock_native_rt *rt)
@@ -243,8 +191,7 @@ void mock_native_rt_init(struct mock_native_rt *rt, nub_gva_t peb, void (*reg)(v
 	if (rt->peb.heap_size >= 8)
 		mock_native_write(rt->peb.heap_gva, &marker, sizeof(marker));
 	publish_names(rt);
-	mock_native_rt_set_rdi(MOCK_NATIVE_DISPATCH_RIP);
-	mock_native_out(NUB_PORT_HALT, NUB_HALT_INIT_DONE);
+	mock_native_doorbell(NUB_DOORBELL_INIT_DONE, MOCK_NATIVE_DISPATCH_RIP);
 }
 
 void mock_native_rt_dispatch(struct mock_native_rt *rt, nub_gva_t peb, void (*reg)(void))
@@ -275,7 +222,7 @@ void mock_native_rt_dispatch(struct mock_native_rt *rt, nub_gva_t peb, void (*re
 	}
 	resp.len = out_len;
 	mock_native_rt_push(rt, 1, &resp, sizeof(resp), rt->out, out_len);
-	mock_native_out(NUB_PORT_HALT, NUB_HALT_CALL_DONE);
+	mock_native_doorbell(NUB_DOORBELL_CALL_DONE, 0);
 }
 
 void mock_native_rt_free(struct mock_native_rt *rt)

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The native guest runtime: what guest/lib does inside a real VM (init,
- * dispatch, buffers, host calls, logs, aborts, CoW faults, the scratch page
- * allocator), done through mock_native_read/write on guest memory.
+ * dispatch, buffers, host calls, logs, aborts), done through
+ * mock_native_read/write on guest memory.
  */
 #ifndef NUB_MOCK_NATIVE_RT_H
 #define NUB_MOCK_NATIVE_RT_H
@@ -37,11 +37,6 @@ struct mock_native_rt *mock_native_rt_current(void);
 
 void mock_native_rt_init(struct mock_native_rt *rt, nub_gva_t peb, void (*reg)(void));
 void mock_native_rt_dispatch(struct mock_native_rt *rt, nub_gva_t peb, void (*reg)(void));
-int mock_native_rt_alloc_page(struct mock_native_rt *rt, nub_gpa_t *page);
-void mock_native_rt_cow(struct mock_native_rt *rt, nub_gva_t page,
-                        const struct nub_vmem_mapping *m);
-_Noreturn void mock_native_rt_fault(struct mock_native_rt *rt, uint64_t vector, uint64_t error_code,
-                                    uint64_t cr2);
 _Noreturn void mock_native_rt_abort(struct mock_native_rt *rt, uint32_t code, const char *msg);
 void mock_native_rt_free(struct mock_native_rt *rt);
 
@@ -59,9 +54,6 @@ void mock_native_rt_log(struct mock_native_rt *rt, uint32_t level, const char *m
 uint64_t mock_native_rt_counter(struct mock_native_rt *rt);
 
 /* Memory helpers native.c provides to the runtime. */
-int mock_native_remap(nub_gva_t page, nub_gpa_t gpa, uint32_t perms);
-int mock_native_gpa_copy(nub_gpa_t dst, nub_gpa_t src);
-void mock_native_rt_set_rdi(uint64_t value);
 void mock_native_translate(nub_gva_t gva, struct nub_vmem_mapping *m);
 _Noreturn void mock_native_shutdown(void);
 

@@ -6,14 +6,20 @@
  *
  * A guest defines `void nub_guest_main(void)`, which registers its callable
  * functions with nub_register(). The runtime's entry point (`_start`) sets up
- * the CPU (GDT, TSS, IDT, SSE), the copy-on-write fault handler and the heap,
- * calls nub_guest_main() and halts with NUB_HALT_INIT_DONE. Each call from
- * the host then runs one registered function through the dispatch entry.
+ * the heap, calls nub_guest_main() and reports NUB_DOORBELL_INIT_DONE. Each
+ * call from the host then runs one registered function through the dispatch
+ * entry.
  *
- * Functions run at CPL 0 with interrupts disabled, on the main stack (with
- * an unmapped guard page below it: overflowing it aborts with
- * NUB_ABORT_STACK_OVERFLOW). SSE is enabled; x87/SSE state is not saved by
- * the runtime and is reset by the host on restore.
+ * Everything runs at CPL3 (user mode) with interrupts disabled, on the main
+ * stack (with an unmapped guard page below it: overflowing it stops the
+ * sandbox with a "guest stack overflow" error). The host set up the CPU:
+ * SSE is enabled, FCW 0x37f, MXCSR 0x1f80; x87/SSE state is not saved by
+ * the runtime and is reset by the host on restore. Writes to the image's
+ * data, the heap and the stack are copy-on-write, resolved by the host; a
+ * guest never sees those faults. Privileged instructions (in/out, cli/sti,
+ * hlt, wrmsr, mov to a control register, lgdt, ...) stop the sandbox with
+ * NUB_EPRIVILEGED, as does any access to the page tables or descriptor
+ * tables.
  */
 #ifndef NUBGUEST_H
 #define NUBGUEST_H

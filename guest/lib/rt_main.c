@@ -20,24 +20,15 @@ static uint32_t rt_nfns;
  * are pushed above it, and the request itself must never be taken for one. */
 static uint64_t rt_call_floor;
 
-static inline void rt_out(uint16_t port, uint32_t value)
-{
-	__asm__ volatile("outl %0, %1" : : "a"(value), "Nd"(port) : "memory");
-}
+_Static_assert(RT_NOTE_TYPE_ABI == NUB_NOTE_TYPE_ABI, "ELF note type in rt_entry.S");
+_Static_assert(RT_GUEST_ABI_VERSION == NUB_GUEST_ABI_VERSION, "ELF note version in rt_entry.S");
 
-_Noreturn void rt_halt(uint32_t reason, uint64_t rdi)
+_Noreturn void rt_finish(unsigned offset, uint64_t value)
 {
-	__asm__ volatile("outl %0, %1"
-	                 :
-	                 : "a"(reason), "Nd"((uint16_t)NUB_PORT_HALT), "D"(rdi)
-	                 : "memory");
-	rt_hang();
-}
-
-_Noreturn void rt_abort_bare(uint32_t code)
-{
-	rt_out(NUB_PORT_ABORT, code);
-	rt_hang();
+	rt_doorbell(offset, value);
+	/* The host never resumes after these; if it did, stop here. */
+	for (;;)
+		__builtin_trap();
 }
 
 _Noreturn void rt_abort(uint32_t code, const void *payload, uint32_t len)
@@ -50,8 +41,7 @@ _Noreturn void rt_abort(uint32_t code, const void *payload, uint32_t len)
 			hdr.len = (uint32_t)(room - sizeof(hdr));
 		rt_buf_push(&out, &hdr, sizeof(hdr), payload, hdr.len);
 	}
-	rt_out(NUB_PORT_ABORT, code);
-	rt_hang();
+	rt_finish(NUB_DOORBELL_ABORT, code);
 }
 
 _Noreturn void nub_abort(uint32_t code, const char *msg)
@@ -84,7 +74,7 @@ int nub_log(uint32_t level, const char *fmt, ...)
 	int rc = rt_buf_push(&out, &hdr, sizeof(hdr), text, hdr.len);
 	if (rc)
 		return rc;
-	rt_out(NUB_PORT_LOG, level);
+	rt_doorbell(NUB_DOORBELL_LOG, level);
 	return 0;
 }
 
@@ -95,7 +85,9 @@ const struct nub_peb *nub_peb(void)
 
 uint64_t nub_guest_counter(void)
 {
-	return *rt_scratch_word(rt_peb(), NUB_SCRATCH_TOP_GUEST_COUNTER);
+	const struct nub_peb *peb = rt_peb();
+	return *(volatile const uint64_t *)(peb->scratch_gva + peb->scratch_size -
+	                                    NUB_SCRATCH_TOP_GUEST_COUNTER);
 }
 
 int nub_register(uint32_t id, const char *name, nub_guest_fn fn)
@@ -134,7 +126,7 @@ int nub_call_host(uint32_t fn_id, const void *in, uint32_t len, void *out, uint3
 	int rc = rt_buf_push(&ob, &req, sizeof(req), in, len);
 	if (rc)
 		return rc;
-	rt_out(NUB_PORT_CALL_HOST, fn_id);
+	rt_doorbell(NUB_DOORBELL_CALL_HOST, fn_id);
 	const uint8_t *msg;
 	uint64_t mlen, below;
 	if (rt_buf_peek(&ib, rt_call_floor, &msg, &mlen, &below))
@@ -176,7 +168,7 @@ _Noreturn void nub_rt_init(const struct nub_peb *peb)
 	nub_heap_init(&rt_heap, (void *)peb->heap_gva, peb->heap_size);
 	nub_guest_main();
 	publish_names(peb);
-	rt_halt(NUB_HALT_INIT_DONE, (uint64_t)nub_rt_dispatch_entry);
+	rt_finish(NUB_DOORBELL_INIT_DONE, (uint64_t)nub_rt_dispatch_entry);
 }
 
 /* Result area: as much of the free output buffer as the heap can give. */
@@ -244,7 +236,7 @@ _Noreturn void nub_rt_dispatch(const struct nub_peb *peb)
 		nub_abortf(NUB_ABORT_CORRUPT, "output buffer: cannot push the response (%d)", rc);
 	if (nub_heap_free(&rt_heap, area))
 		nub_abort(NUB_ABORT_CORRUPT, "heap: result area corrupted");
-	rt_halt(NUB_HALT_CALL_DONE, 0);
+	rt_finish(NUB_DOORBELL_CALL_DONE, 0);
 }
 
 void *malloc(size_t size)

@@ -171,15 +171,39 @@ static int32_t exec_data(const uint8_t *in, uint32_t in_len, uint8_t *out, uint3
 	return NUB_EINVAL; /* NX did not stop it */
 }
 
-static int32_t bad_port(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
-                        uint32_t *out_len)
+/* Privileged instructions a CPL3 guest might try; each must fault. */
+static int32_t privileged(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                          uint32_t *out_len)
 {
 	(void)out, (void)out_cap, (void)out_len;
-	uint16_t port = NUB_TG_BAD_PORT_DEFAULT;
-	if (in_len >= 2)
-		memcpy(&port, in, 2);
-	__asm__ volatile("outb %b0, %w1" : : "a"(0x5a), "Nd"(port) : "memory");
-	return 0;
+	static const uint8_t zero_dtr[10];
+	uint8_t which = in_len ? in[0] : NUB_TG_PRIV_OUT;
+	switch (which) {
+	case NUB_TG_PRIV_OUT:
+		__asm__ volatile("outb %%al, $0x80" : : "a"(0x5a) : "memory");
+		break;
+	case NUB_TG_PRIV_CLI:
+		__asm__ volatile("cli" ::: "memory");
+		break;
+	case NUB_TG_PRIV_HLT:
+		__asm__ volatile("hlt" ::: "memory");
+		break;
+	case NUB_TG_PRIV_WRMSR:
+		__asm__ volatile("wrmsr" : : "c"(0xc0000082u), "a"(0), "d"(0) : "memory");
+		break;
+	case NUB_TG_PRIV_LGDT:
+		__asm__ volatile("lgdt %0" : : "m"(zero_dtr) : "memory");
+		break;
+	case NUB_TG_PRIV_MOV_CR3:
+		__asm__ volatile("mov %0, %%cr3" : : "r"(0ull) : "memory");
+		break;
+	case NUB_TG_PRIV_XSETBV:
+		__asm__ volatile("xsetbv" : : "c"(0), "a"(7), "d"(0) : "memory");
+		break;
+	default:
+		return NUB_EINVAL;
+	}
+	return 0; /* the instruction did not fault */
 }
 
 static void output_sp_write(uint64_t v)
@@ -204,67 +228,59 @@ static int32_t corrupt_output_halt(const uint8_t *in, uint32_t in_len, uint8_t *
 	if (in_len != 8)
 		return NUB_EINVAL;
 	output_sp_write(load_u64(in));
-	__asm__ volatile("outl %0, %1"
-	                 :
-	                 : "a"((uint32_t)NUB_HALT_CALL_DONE), "Nd"((uint16_t)NUB_PORT_HALT)
-	                 : "memory");
+	*(volatile uint64_t *)(NUB_DOORBELL_GVA + NUB_DOORBELL_CALL_DONE) = 0;
 	for (;;)
-		__asm__ volatile("cli; hlt");
+		__builtin_trap();
 }
 
-/* A whole page of .data nobody writes, so its PTE is still the snapshot's. */
-static uint8_t escape_target[4096] __attribute__((aligned(4096))) = {1};
-
-/* Pointer to the leaf PTE of `gva` in the live tables (all in scratch). */
-static int leaf_pte(uint64_t gva, volatile uint64_t **pte)
+/* Host-owned pages a hostile guest might try to write. */
+static uint64_t host_page(uint8_t which)
 {
 	const struct nub_peb *peb = nub_peb();
-	uint64_t table;
-	__asm__ volatile("mov %%cr3, %0" : "=r"(table));
-	table &= NUB_PTE_ADDR_MASK;
-	for (int level = 3; level >= 0; level--) {
-		if (table < peb->scratch_gpa || table - peb->scratch_gpa >= peb->scratch_size)
-			return NUB_ERANGE;
-		volatile uint64_t *t =
-		        (volatile uint64_t *)(peb->scratch_gva + (table - peb->scratch_gpa));
-		volatile uint64_t *e = &t[(gva >> (12 + 9 * level)) & 511];
-		if (!(*e & NUB_PTE_P))
-			return NUB_ERANGE;
-		if (level == 0) {
-			*pte = e;
-			return 0;
-		}
-		if (*e & NUB_PTE_PS)
-			return NUB_EUNSUPPORTED;
-		table = *e & NUB_PTE_ADDR_MASK;
+	switch (which) {
+	case NUB_TG_HOST_PT:
+		return peb->scratch_gva + (peb->pt_gpa - peb->scratch_gpa);
+	case NUB_TG_HOST_GDT:
+		return NUB_BASE_GPA + 0x1000;
+	case NUB_TG_HOST_STUBS:
+		return NUB_BASE_GPA + 0x2000;
+	case NUB_TG_HOST_EXN_STACK:
+		return peb->exn_stack_top_gva - 64;
+	case NUB_TG_HOST_BOOKKEEPING:
+		return peb->scratch_gva + peb->scratch_size - 64;
+	default:
+		return 0;
 	}
-	return NUB_ERANGE;
 }
 
-static int32_t pt_escape(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
-                         uint32_t *out_len)
+static int32_t host_page_write(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                               uint32_t *out_len)
 {
-	uint64_t gva = (uint64_t)(uintptr_t)escape_target;
-	if (in_len >= 8)
-		gva = load_u64(in) & ~0xfffull;
-	volatile uint64_t *pte;
-	int rc = leaf_pte(gva, &pte);
-	if (rc)
-		return rc;
-	*pte = (*pte | NUB_PTE_RW) & ~NUB_PTE_COW;
-	__asm__ volatile("invlpg (%0)" : : "r"(gva) : "memory");
+	uint64_t gva = host_page(in_len ? in[0] : NUB_TG_HOST_PT);
+	if (!gva)
+		return NUB_EINVAL;
 	volatile uint64_t *target = (volatile uint64_t *)gva;
 	*target = NUB_TG_ESCAPE_MAGIC;
 	return put_u64(*target, out, out_cap, out_len);
 }
 
+static int32_t doorbell_store(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                              uint32_t *out_len)
+{
+	(void)out, (void)out_cap, (void)out_len;
+	if (in_len != 4)
+		return NUB_EINVAL;
+	*(volatile uint64_t *)(NUB_DOORBELL_GVA + load_u32(in)) = 0x5a;
+	return 0;
+}
+
 static struct nub_tg_fpu_state fpu_read(void)
 {
 	struct nub_tg_fpu_state s = {0};
-	uint64_t cr4;
+	uint32_t a, b, c, d;
 	__asm__ volatile("stmxcsr %0\n\tfnstcw %1" : "=m"(s.mxcsr), "=m"(s.fcw));
-	__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
-	if (cr4 & (1ull << 18)) {
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+	if (c & (1u << 27)) { /* OSXSAVE: CR4.OSXSAVE as the host set it */
 		uint32_t lo, hi;
 		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
 		s.xcr0 = ((uint64_t)hi << 32) | lo;
@@ -291,10 +307,6 @@ static int32_t fpu_change(const uint8_t *in, uint32_t in_len, uint8_t *out, uint
 	uint16_t fcw = NUB_TG_FPU_FCW;
 	__asm__ volatile("ldmxcsr %0\n\tfldcw %1" : : "m"(mxcsr), "m"(fcw));
 	struct nub_tg_fpu_state s = fpu_read();
-	if (s.xcr0 & 4) {
-		__asm__ volatile("xsetbv" : : "c"(0), "a"(3), "d"(0));
-		s = fpu_read();
-	}
 	return put(&s, sizeof(s), out, out_cap, out_len);
 }
 
@@ -427,10 +439,11 @@ static const struct {
         {NUB_TG_STACK_OVERFLOW, "stack_overflow", stack_overflow},
         {NUB_TG_WRITE_RODATA, "write_rodata", write_rodata},
         {NUB_TG_EXEC_DATA, "exec_data", exec_data},
-        {NUB_TG_BAD_PORT, "bad_port", bad_port},
+        {NUB_TG_PRIVILEGED, "privileged", privileged},
         {NUB_TG_CORRUPT_OUTPUT, "corrupt_output", corrupt_output},
         {NUB_TG_CORRUPT_OUTPUT_HALT, "corrupt_output_halt", corrupt_output_halt},
-        {NUB_TG_PT_ESCAPE, "pt_escape", pt_escape},
+        {NUB_TG_HOST_PAGE_WRITE, "host_page_write", host_page_write},
+        {NUB_TG_DOORBELL_STORE, "doorbell_store", doorbell_store},
         {NUB_TG_FPU_STATE, "fpu_state", fpu_state},
         {NUB_TG_FPU_CHANGE, "fpu_change", fpu_change},
         {NUB_TG_STATIC_COUNTER, "static_counter", static_counter},

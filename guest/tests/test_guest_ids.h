@@ -22,36 +22,47 @@
 #define NUB_TG_SPIN 4
 /** in: u32 code, message bytes. nub_abort(code, message). */
 #define NUB_TG_ABORT 5
-/** Reads address 0: fault, vector 14, cr2 0. */
+/** Reads address 0: NUB_EGUEST_FAULT, vector 14, error code U, cr2 0. */
 #define NUB_TG_NULL_DEREF 6
-/** Unbounded recursion: NUB_ABORT_STACK_OVERFLOW. */
+/** Unbounded recursion: NUB_EGUEST_FAULT "guest stack overflow". */
 #define NUB_TG_STACK_OVERFLOW 7
-/** Writes to .rodata: fault, vector 14, error code P|W. */
+/** Writes to .rodata: fault, vector 14, error code P|W|U. */
 #define NUB_TG_WRITE_RODATA 8
-/** Calls into a .data array: fault, vector 14, error code P|I (NX). */
+/** Calls into a .data array: fault, vector 14, error code P|U|I (NX). */
 #define NUB_TG_EXEC_DATA 9
-/** in: optional u16 port (default NUB_TG_BAD_PORT_DEFAULT). outb to it. */
-#define NUB_TG_BAD_PORT         10
-#define NUB_TG_BAD_PORT_DEFAULT 0x1234
+/** in: optional u8 NUB_TG_PRIV_* (default OUT). Executes that privileged
+ * instruction at CPL3: NUB_EPRIVILEGED naming it. */
+#define NUB_TG_PRIVILEGED   10
+#define NUB_TG_PRIV_OUT     0
+#define NUB_TG_PRIV_CLI     1
+#define NUB_TG_PRIV_HLT     2
+#define NUB_TG_PRIV_WRMSR   3
+#define NUB_TG_PRIV_LGDT    4
+#define NUB_TG_PRIV_MOV_CR3 5
+#define NUB_TG_PRIV_XSETBV  6
+#define NUB_TG_PRIV_COUNT   7
 /** in: u64 value written over the output buffer's stack pointer, then
  * returns: the runtime aborts with NUB_ABORT_CORRUPT (no message). */
 #define NUB_TG_CORRUPT_OUTPUT 11
-/** Same corruption, then halts with NUB_HALT_CALL_DONE itself, so the host
+/** Same corruption, then rings NUB_DOORBELL_CALL_DONE itself, so the host
  * has to reject the stack pointer. */
 #define NUB_TG_CORRUPT_OUTPUT_HALT 12
-/** in: optional u64 GVA (default: a page of .data never written). Edits the
- * live page tables so that page's leaf is writable and not CoW, invlpg,
- * writes u64 NUB_TG_ESCAPE_MAGIC there. The snapshot is read-only at the
- * hypervisor, so the host must see a write fault (MMIO exit). If the write
- * lands, out: u64 value read back. NUB_ERANGE/NUB_EUNSUPPORTED when the
- * tables cannot be followed. */
-#define NUB_TG_PT_ESCAPE    13
-#define NUB_TG_ESCAPE_MAGIC 0x5741535f45504143ull
+/** in: optional u8 NUB_TG_HOST_* (default PT). Writes u64
+ * NUB_TG_ESCAPE_MAGIC to that host-owned page: NUB_EPRIVILEGED naming it.
+ * If the write lands, out: u64 value read back. */
+#define NUB_TG_HOST_PAGE_WRITE  13
+#define NUB_TG_HOST_PT          0
+#define NUB_TG_HOST_GDT         1
+#define NUB_TG_HOST_STUBS       2
+#define NUB_TG_HOST_EXN_STACK   3
+#define NUB_TG_HOST_BOOKKEEPING 4
+#define NUB_TG_HOST_COUNT       5
+#define NUB_TG_ESCAPE_MAGIC     0x5741535f45504143ull
 /** out: struct nub_tg_fpu_state (current MXCSR, x87 FCW, XCR0 or 0 when
  * CR4.OSXSAVE is off). */
 #define NUB_TG_FPU_STATE 14
-/** in: optional u32 MXCSR (default NUB_TG_FPU_MXCSR). Sets MXCSR, FCW to
- * NUB_TG_FPU_FCW and, if XCR0 has AVX, XCR0 to x87|SSE; out: new state. */
+/** in: optional u32 MXCSR (default NUB_TG_FPU_MXCSR). Sets MXCSR and FCW
+ * to NUB_TG_FPU_FCW; out: new state. */
 #define NUB_TG_FPU_CHANGE 15
 #define NUB_TG_FPU_MXCSR  0x7fc0u /* all masked, flush-to-zero, round toward zero */
 #define NUB_TG_FPU_FCW    0x027fu /* double precision */
@@ -79,6 +90,9 @@
 /** in: u32 host fn id. Calls that host function (no payload), then spins
  * like NUB_TG_SPIN: the host knows the guest is running when it is called. */
 #define NUB_TG_SPIN_AFTER_HOST 24
+/** in: u32 offset. Stores 0x5a at NUB_DOORBELL_GVA + offset: an unknown
+ * offset is NUB_EPORT, the exception doorbell NUB_EPRIVILEGED. */
+#define NUB_TG_DOORBELL_STORE 25
 
 #define NUB_TG_FNV_OFFSET 0xcbf29ce484222325ull
 #define NUB_TG_FNV_PRIME  0x100000001b3ull

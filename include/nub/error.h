@@ -48,7 +48,10 @@ enum nub_err {
 	NUB_EMISMATCH = -27,     /**< snapshot does not belong to this sandbox */
 	NUB_EHOST_FN = -28,      /**< host function returned an error */
 	NUB_EIO = -29,           /**< file read/write failed */
-	NUB_ERR_MIN_ = -29
+	/** guest did what only the host may: a privileged instruction at
+	 * CPL3, or a write to its page tables or descriptor tables */
+	NUB_EPRIVILEGED = -30,
+	NUB_ERR_MIN_ = -30
 };
 
 /** Maximum length of an error message, including the terminating NUL. */

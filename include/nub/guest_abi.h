@@ -7,22 +7,38 @@
  * Everything the host reads back from guest memory under this ABI is
  * untrusted: offsets, lengths and ids are validated before use.
  *
+ * Privilege (ABI 2): all guest code runs at CPL3. The only CPL0 code is the
+ * host's: 32 exception stubs on a supervisor page the host writes into the
+ * snapshot. Page tables, GDT, TSS, IDT, the stubs and their stack live on
+ * supervisor pages the guest can neither write nor (tables) read. The host
+ * sets every control register, segment, MSR, FPU/MXCSR and XCR0 through the
+ * backend; the guest executes no privileged instruction (one that tries
+ * faults, and the host stops the sandbox naming the instruction).
+ *
  * Address space (x86-64, 4-level paging, 4 KiB pages):
  *   - snapshot region at GPA NUB_BASE_GPA, identity-mapped (GVA == GPA):
- *     PEB page, ELF image, init data, heap; immutable and mapped read-only
- *     at the hypervisor; writable guest pages are CoW (PTE bit 9).
+ *     PEB page (user, read-only), system tables page (GDT/TSS/IDT,
+ *     supervisor), stub page (supervisor, executable), ELF image, init
+ *     data, heap; immutable and mapped read-only at the hypervisor;
+ *     writable guest pages are CoW (PTE bit 9), resolved by the host.
  *   - scratch region, private per sandbox, at the top of the guest-physical
  *     space (GPA NUB_GPA_LIMIT - size) and of the lower canonical half
- *     (GVA NUB_GVA_LIMIT - size): live page tables, I/O buffers, stacks,
- *     CoW pages, bookkeeping words at fixed offsets below its top.
+ *     (GVA NUB_GVA_LIMIT - size): live page tables (supervisor), I/O
+ *     buffers and stack (user), CoW pages (reached only through their
+ *     remapped GVAs), the stubs' exception stack (supervisor), bookkeeping
+ *     words at fixed offsets below its top (user, read-only).
+ *   - the doorbell page at GVA NUB_DOORBELL_GVA (user, writable, NX),
+ *     mapped to GPA NUB_DOORBELL_GPA, which no memory backs: every store
+ *     to it is an MMIO exit carrying its offset and value.
  */
 #ifndef NUB_GUEST_ABI_H
 #define NUB_GUEST_ABI_H
 
 #include <stdint.h>
 
-/** Guest ABI version carried in the guest's ELF note; host refuses others. */
-#define NUB_GUEST_ABI_VERSION 1u
+/** Guest ABI version carried in the guest's ELF note; host refuses others.
+ * 2: guests run at CPL3; exits are doorbell stores; the host owns CPL0. */
+#define NUB_GUEST_ABI_VERSION 2u
 
 /** ELF note: name "nub" (with NUL), type NUB_NOTE_TYPE_ABI, desc = u32 version. */
 #define NUB_NOTE_NAME     "nub"
@@ -53,60 +69,75 @@
 /*
  * Entry contract (implemented by guest/lib/rt_entry.S):
  *   init:     RIP = ELF entry (image relocated), RDI = PEB GVA,
- *             RSP = peb->stack_top_gva; 64-bit CS, paging on (CR3 =
- *             peb->pt_gpa, EFER.NXE set), interrupts off, no IDT needed.
- *   dispatch: RIP = the GVA reported with NUB_HALT_INIT_DONE, RDI = PEB,
+ *             RSP = peb->stack_top_gva, CPL3, 64-bit CS, paging on,
+ *             interrupts off, FPU initialised (FCW 0x37f, MXCSR 0x1f80).
+ *   dispatch: RIP = the GVA reported with NUB_DOORBELL_INIT_DONE, RDI = PEB,
  *             RSP = peb->stack_top_gva, one request on the input buffer.
- * Both run first on the exception stack, which must therefore be mapped
- * writable (not CoW) like the rest of scratch; the main stack may be CoW.
- * The guest needs no register other than RIP/RSP/RDI to survive between
- * calls: it re-installs its GDT/IDT/TSS/SSE setup if the host reset them,
- * and sets IA32_GS_BASE = PEB itself at every entry. A buffer stack
- * pointer of 0 (freshly zeroed scratch) is read as empty.
+ * The guest needs no register other than RIP/RSP/RDI between calls. The
+ * PEB is always at GVA NUB_BASE_GPA. A buffer stack pointer of 0 (freshly
+ * zeroed scratch) is read as empty.
  */
 
-/** I/O ports of guest-to-host exits (`out dx, eax`). */
-enum nub_port {
-	/** eax = enum nub_halt_reason; for NUB_HALT_INIT_DONE rdi = dispatch GVA. */
-	NUB_PORT_HALT = 0x100,
-	/** A host-call request is on top of the output buffer; the response is
-	 * pushed onto the input buffer before the guest resumes. */
-	NUB_PORT_CALL_HOST = 0x101,
-	/** A struct nub_log_msg is on top of the output buffer. */
-	NUB_PORT_LOG = 0x102,
-	/** eax = abort code; a struct nub_abort_msg is on top of the output
+/** The doorbell: the one way out of the guest (any privilege level, every
+ * backend). A guest exit is one 8-byte store of a value to
+ * NUB_DOORBELL_GVA + an offset below. */
+#define NUB_DOORBELL_GVA (1ull << 46)
+/** Page 0 of guest-physical space: never backed by memory. */
+#define NUB_DOORBELL_GPA 0x0ull
+
+enum nub_doorbell {
+	/** Init finished; value = dispatch entry GVA. Function names
+	 * (struct nub_fn_entry) may be on the output buffer. */
+	NUB_DOORBELL_INIT_DONE = 0x00,
+	/** A call finished; value 0; its response is pushed. */
+	NUB_DOORBELL_CALL_DONE = 0x08,
+	/** value = host function id; a request is on top of the output
+	 * buffer; the response is pushed onto the input buffer before the
+	 * guest resumes. */
+	NUB_DOORBELL_CALL_HOST = 0x10,
+	/** value = level; a struct nub_log_msg is on top of the output buffer. */
+	NUB_DOORBELL_LOG = 0x18,
+	/** value = abort code; a struct nub_abort_msg is on top of the output
 	 * buffer (may be absent if the guest could not push it). */
-	NUB_PORT_ABORT = 0x103,
+	NUB_DOORBELL_ABORT = 0x20,
+	/** Written only by the host's CPL0 exception stubs, with the frame
+	 * (struct nub_exception_frame) at the top of the exception stack. The
+	 * host resolves copy-on-write faults and resumes the stub (which
+	 * returns with iretq); anything else stops the sandbox. A store here
+	 * from CPL3 is itself a guest error. */
+	NUB_DOORBELL_EXCEPTION = 0x28,
 };
 
-enum nub_halt_reason {
-	NUB_HALT_INIT_DONE = 1, /**< init finished; rdi = dispatch entry GVA */
-	NUB_HALT_CALL_DONE = 2, /**< a call finished; its response is pushed */
+/** What the CPU and a host stub leave at the top of the exception stack
+ * (the IST1 stack of every gate), lowest address first. */
+struct nub_exception_frame {
+	uint64_t vector, error_code;
+	uint64_t rip, cs, rflags, rsp, ss; /* pushed by the CPU */
+};
+
+/** GDT selectors the host installs (the guest never loads a descriptor
+ * table). The order fits SYSCALL/SYSRET's STAR layout. */
+enum nub_selector {
+	NUB_SEL_KERNEL_CODE = 0x08,
+	NUB_SEL_KERNEL_DATA = 0x10,
+	NUB_SEL_USER_CODE32 = 0x18 | 3,
+	NUB_SEL_USER_DATA = 0x20 | 3,
+	NUB_SEL_USER_CODE = 0x28 | 3,
+	NUB_SEL_TSS = 0x30,
 };
 
 /** Abort codes below this are the guest program's own; these are the runtime's. */
 enum nub_abort_code {
-	NUB_ABORT_FAULT = 0xffff0001u,          /**< unhandled exception; nub_fault_record */
-	NUB_ABORT_STACK_OVERFLOW = 0xffff0002u, /**< #PF on the stack guard page */
-	NUB_ABORT_OOM = 0xffff0003u,            /**< heap or scratch allocator exhausted */
-	NUB_ABORT_BAD_REQUEST = 0xffff0004u,    /**< input buffer held no valid request */
+	NUB_ABORT_OOM = 0xffff0003u,         /**< heap exhausted */
+	NUB_ABORT_BAD_REQUEST = 0xffff0004u, /**< input buffer held no valid request */
 	/** Runtime state found corrupt: the output buffer's stack pointer (the
 	 * abort message is then absent), the heap, the PEB or the scratch
 	 * bookkeeping; the message says which. */
 	NUB_ABORT_CORRUPT = 0xffff0005u,
 };
 
-/** Payload of an abort for NUB_ABORT_FAULT / NUB_ABORT_STACK_OVERFLOW. */
-struct nub_fault_record {
-	uint64_t vector;
-	uint64_t error_code;
-	uint64_t rip;
-	uint64_t cr2;
-	uint64_t rsp;
-};
-
-/** Message pushed before NUB_PORT_ABORT: code, length, then `len` bytes
- * (UTF-8 text, or a struct nub_fault_record for the fault codes). */
+/** Message pushed before NUB_DOORBELL_ABORT: code, length, then `len`
+ * bytes of UTF-8 text. */
 struct nub_abort_msg {
 	uint32_t code;
 	uint32_t len;
@@ -121,14 +152,14 @@ enum nub_log_level {
 	NUB_LOG_TRACE = 5,
 };
 
-/** Message pushed before NUB_PORT_LOG: level, length, `len` bytes of text. */
+/** Message pushed before NUB_DOORBELL_LOG: level, length, `len` bytes of text. */
 struct nub_log_msg {
 	uint32_t level;
 	uint32_t len;
 };
 
 /**
- * Function names. Just before NUB_HALT_INIT_DONE the guest may push one
+ * Function names. Just before NUB_DOORBELL_INIT_DONE the guest may push one
  * message per registered function onto the output buffer: this header,
  * then name_len bytes of name (no NUL). The host pops them all at the halt
  * and lets callers use names instead of ids; guests that push none can
@@ -165,17 +196,15 @@ struct nub_response {
 #define NUB_BUF_HEADER 8u
 
 /**
- * Bookkeeping words at fixed offsets below the top of scratch. The host
- * writes them at every restore; the guest reads and updates the allocator.
- * The guest counter is host-authoritative: the host never reads it back.
+ * Bookkeeping words at fixed offsets below the top of scratch, on a page
+ * the guest can read but not write. The host writes them at every restore
+ * (the counter whenever the host changes it). The scratch page allocator
+ * (copy-on-write copies) is the host's and is not visible here.
  */
 enum nub_scratch_top {
 	NUB_SCRATCH_TOP_SIZE = 8,           /**< u64 scratch size in bytes */
-	NUB_SCRATCH_TOP_ALLOCATOR = 16,     /**< u64 GPA of the next free scratch page */
-	NUB_SCRATCH_TOP_SNAPSHOT_PT = 24,   /**< u64 GPA of the snapshot's page tables */
 	NUB_SCRATCH_TOP_GENERATION = 32,    /**< u64 snapshot generation */
 	NUB_SCRATCH_TOP_GUEST_COUNTER = 40, /**< u64 guest counter (host-written) */
-	NUB_SCRATCH_TOP_ALLOC_LIMIT = 48,   /**< u64 GPA the allocator must stay below */
 };
 /** The bookkeeping words live in the last page of scratch. */
 #define NUB_SCRATCH_BOOKKEEPING_SIZE 4096u
@@ -198,11 +227,11 @@ struct nub_peb {
 	uint64_t scratch_gpa, scratch_gva, scratch_size;
 	uint64_t input_gva, input_size;
 	uint64_t output_gva, output_size;
-	uint64_t stack_top_gva, stack_size; /**< main stack, guard page below */
-	uint64_t exn_stack_top_gva, exn_stack_size;
-	uint64_t pt_gpa;    /**< root of the live page tables (in scratch) */
-	uint64_t pt_size;   /**< bytes of page tables copied into scratch */
-	uint64_t alloc_gpa; /**< first scratch GPA for CoW/allocator pages */
+	uint64_t stack_top_gva, stack_size;         /**< main stack, guard page below */
+	uint64_t exn_stack_top_gva, exn_stack_size; /**< the host stubs' (supervisor) */
+	uint64_t pt_gpa;    /**< root of the live page tables (in scratch, supervisor) */
+	uint64_t pt_size;   /**< bytes reserved for page tables in scratch */
+	uint64_t alloc_gpa; /**< first scratch GPA for CoW copies (host-managed) */
 };
 
 #endif

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <nub/guest_abi.h>
 #include <nub/vmem.h>
@@ -59,10 +60,10 @@ static void build_tables(struct vm *v)
 	struct nub_vmem_buf buf;
 	struct nub_vmem_ops ops;
 	const struct nub_vmem_mapping maps[] = {
-	        {0, 0, MEM_SIZE, NUB_VMEM_BASIC, NUB_VMEM_W | NUB_VMEM_X},
-	        {RO_GPA, RO_GPA, NUB_PAGE_SIZE, NUB_VMEM_BASIC, NUB_VMEM_W},
-	        {MMIO_GPA, MMIO_GPA, NUB_PAGE_SIZE, NUB_VMEM_BASIC, NUB_VMEM_W},
-	        {EXTRA_GPA, EXTRA_GPA, NUB_PAGE_SIZE, NUB_VMEM_BASIC, NUB_VMEM_W},
+	        {0, 0, MEM_SIZE, NUB_VMEM_BASIC, NUB_VMEM_W | NUB_VMEM_X | NUB_VMEM_USER},
+	        {RO_GPA, RO_GPA, NUB_PAGE_SIZE, NUB_VMEM_BASIC, NUB_VMEM_W | NUB_VMEM_USER},
+	        {MMIO_GPA, MMIO_GPA, NUB_PAGE_SIZE, NUB_VMEM_BASIC, NUB_VMEM_W | NUB_VMEM_USER},
+	        {EXTRA_GPA, EXTRA_GPA, NUB_PAGE_SIZE, NUB_VMEM_BASIC, NUB_VMEM_W | NUB_VMEM_USER},
 	};
 
 	assert_int_equal(nub_vmem_buf_init(&buf, TABLES, DATA - TABLES, &v->err), 0);
@@ -102,6 +103,30 @@ static void set_long_mode(struct vm *v)
 	s.apic_base = 0xfee00900;
 	if (nub_hv_set_sregs(v->hv, &s, &v->err))
 		fail_msg("set_sregs: %s", v->err.msg);
+}
+
+/* CPL3, as nub guests run (guest ABI 2): DPL-3 code and data segments. The
+ * tables map every page user, and nothing enables SMEP/SMAP, so the same
+ * code runs at either level. */
+static void set_user_mode(struct vm *v)
+{
+	struct nub_sregs s;
+
+	if (nub_hv_get_sregs(v->hv, &s, &v->err))
+		fail_msg("get_sregs: %s", v->err.msg);
+	s.cs.selector = 0x2b;
+	s.cs.dpl = 3;
+	s.ss.selector = s.ds.selector = s.es.selector = 0x23;
+	s.ss.dpl = s.ds.dpl = s.es.dpl = 3;
+	s.fs = s.gs = s.ds;
+	if (nub_hv_set_sregs(v->hv, &s, &v->err))
+		fail_msg("set_sregs (CPL3): %s", v->err.msg);
+}
+
+/* The software KVM (kvm_pvm) runs CPL3 on the host's XCR0. */
+static int software_kvm(void)
+{
+	return !strcmp(spec, "kvm") && access("/sys/module/kvm_pvm", F_OK) == 0;
 }
 
 static int setup(void **state)
@@ -372,19 +397,69 @@ static void test_interrupt(void **state)
 	assert_int_equal(ex.reason, NUB_EXIT_HLT);
 }
 
-/* The guest observes MXCSR and XCR0 as the host set them, and a reset. */
+static void expect_mmio_write(const struct nub_exit *ex, nub_gpa_t gpa, uint32_t size,
+                              uint64_t data)
+{
+	if (ex->reason != NUB_EXIT_MMIO_WRITE || ex->gpa != gpa || ex->size != size ||
+	    ex->data != data)
+		fail_msg("exit %u gpa 0x%llx size %u data 0x%llx; want MMIO write 0x%llx/%u/0x%llx "
+		         "(%s)",
+		         ex->reason, (unsigned long long)ex->gpa, ex->size,
+		         (unsigned long long)ex->data, (unsigned long long)gpa, size,
+		         (unsigned long long)data, ex->detail);
+}
+
+/* The guest's only exit (guest ABI 2): an 8-byte store from CPL3 to a GPA
+ * no region backs is one MMIO-write exit with that address and value, and
+ * the guest resumes after it with nothing to complete. */
+static void test_doorbell_from_user_mode(void **state)
+{
+	struct vm *v = *state;
+	const uint8_t code[] = {
+	        MOV_RBX(MMIO_GPA + 0x28),
+	        0x48,
+	        0xb8,
+	        0x88,
+	        0x77,
+	        0x66,
+	        0x55,
+	        0x44,
+	        0x33,
+	        0x22,
+	        0x11, /* mov rax, imm64 */
+	        0x48,
+	        0x89,
+	        0x03, /* mov [rbx], rax */
+	        MOV_RBX(MMIO_GPA + 0x8),
+	        0x48,
+	        0x89,
+	        0x03, /* mov [rbx], rax */
+	};
+	struct nub_exit ex;
+
+	set_user_mode(v);
+	load(v, code, sizeof(code));
+	ex = run(v, NULL);
+	expect_mmio_write(&ex, MMIO_GPA + 0x28, 8, 0x1122334455667788ull);
+	ex = run(v, NULL);
+	expect_mmio_write(&ex, MMIO_GPA + 0x8, 8, 0x1122334455667788ull);
+}
+
+/* The guest observes MXCSR and XCR0 as the host set them, and a reset, at
+ * CPL3 (where every KVM runs SSE and XSAVE instructions natively). */
 static void test_state_observed(void **state)
 {
 	struct vm *v = *state;
 	const uint8_t code[] = {
-	        MOV_EDX(0x50),
 	        MOV_RBX(DATA),
 	        0x0f,
 	        0xae,
 	        0x1b, /* stmxcsr [rbx] */
 	        0x8b,
-	        0x03,
-	        0xef, /* mov eax, [rbx]; out dx, eax */
+	        0x03, /* mov eax, [rbx] */
+	        MOV_RBX(MMIO_GPA),
+	        0x89,
+	        0x03, /* mov [rbx], eax */
 	        0xb9,
 	        0,
 	        0,
@@ -392,10 +467,10 @@ static void test_state_observed(void **state)
 	        0, /* mov ecx, 0 */
 	        0x0f,
 	        0x01,
-	        0xd0, /* xgetbv (clobbers edx) */
-	        MOV_EDX(0x50),
-	        0xef,
-	        0xf4, /* out dx, eax; hlt */
+	        0xd0, /* xgetbv */
+	        MOV_RBX(MMIO_GPA + 8),
+	        0x89,
+	        0x03, /* mov [rbx], eax */
 	};
 	struct nub_fpu fpu;
 	struct nub_exit ex;
@@ -411,14 +486,18 @@ static void test_state_observed(void **state)
 		assert_int_equal(nub_hv_set_xcr0(v->hv, 3, &v->err), NUB_EUNSUPPORTED);
 	if (!has_fpu || !has_xcr0)
 		skip();
+	set_user_mode(v);
 	assert_int_equal(nub_hv_set_fpu(v->hv, &fpu, &v->err), 0);
 	assert_int_equal(nub_hv_set_xcr0(v->hv, 3, &v->err), 0);
 	for (int round = 0; round < 2; round++) {
 		load(v, code, sizeof(code));
 		ex = run(v, NULL);
-		expect_out(&ex, 0x50, 4, fpu.mxcsr);
+		expect_mmio_write(&ex, MMIO_GPA, 4, fpu.mxcsr);
 		ex = run(v, NULL);
-		expect_out(&ex, 0x50, 4, 3);
+		if (software_kvm()) /* the host's XCR0, a superset of x87|SSE */
+			expect_mmio_write(&ex, MMIO_GPA + 8, 4, ex.data | 3);
+		else
+			expect_mmio_write(&ex, MMIO_GPA + 8, 4, 3);
 		fpu.mxcsr = 0x1f80; /* the reset value, set again */
 		assert_int_equal(nub_hv_set_fpu(v->hv, &fpu, &v->err), 0);
 	}
@@ -434,6 +513,7 @@ int main(int argc, char **argv)
 	        cmocka_unit_test_setup_teardown(test_map_unmap, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_halt_and_triple_fault, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_interrupt, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_doorbell_from_user_mode, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_state_observed, setup, teardown),
 	};
 

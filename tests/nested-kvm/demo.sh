@@ -8,11 +8,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${1:-$root/build}
 cmd=(./nub run guest/hello.elf --backend kvm --call greet world)
-if [ -d /sys/module/kvm_pvm ] && [ -z "${NUB_DIRECT_ON_PVM:-}" ]; then
-	echo "demo: !! /dev/kvm here is the SOFTWARE KVM (kvm_pvm), which cannot run guest ABI 1"
-	echo "demo: !! (runtime at CPL0); using the nested VM instead until guests run at CPL3."
-elif [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
-	echo "demo: /dev/kvm present: running the guest directly on KVM"
+if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+	if [ -d /sys/module/kvm_pvm ]; then
+		echo "demo: /dev/kvm is the software KVM (kvm_pvm, no VMX/SVM here): the guest runs"
+		echo "demo: at CPL3, natively; running it directly"
+	else
+		echo "demo: /dev/kvm present: running the guest directly on KVM"
+	fi
 	cd "$build" && exec "${cmd[@]}"
 fi
 echo "demo: no usable /dev/kvm on this host; running the same guest on real KVM inside"

@@ -314,16 +314,7 @@ host_kvm_usable() { [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
 ensure_built
 rc=0
 if [ $want_direct -eq 1 ]; then
-	if host_kvm_usable && [ -d /sys/module/kvm_pvm ] && [ -z "${NUB_DIRECT_ON_PVM:-}" ]; then
-		# Interim, while guests move to CPL3 (guest ABI 2): the software KVM
-		# emulates every CPL0 instruction and cannot run ABI-1 guests.
-		log "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
-		log "!! host /dev/kvm is the SOFTWARE KVM (kvm_pvm): DIRECT RUN SKIPPED.     !!"
-		log "!! Guest ABI 1 runs the runtime at CPL0, which this KVM cannot execute. !!"
-		log "!! Only the nested VM (hardware-KVM semantics) is tested in this run.   !!"
-		log "!! NUB_DIRECT_ON_PVM=1 runs it anyway.                                  !!"
-		log "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
-	elif host_kvm_usable; then
+	if host_kvm_usable; then
 		run_direct || rc=1
 	elif [ $want_nested -eq 0 ]; then
 		die "--direct: no usable /dev/kvm on this host"

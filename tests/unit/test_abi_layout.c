@@ -73,7 +73,10 @@ _Static_assert(sizeof(struct nub_exit) == 176, "exit");
 /* Guest ABI wire structs. */
 _Static_assert(sizeof(struct nub_request) == 12, "request");
 _Static_assert(sizeof(struct nub_response) == 8, "response");
-_Static_assert(sizeof(struct nub_fault_record) == 40, "fault record");
+_Static_assert(sizeof(struct nub_exception_frame) == 56, "exception frame");
+PIN(struct nub_exception_frame, rip, 16);
+PIN(struct nub_exception_frame, ss, 48);
+_Static_assert(NUB_DOORBELL_EXCEPTION == 0x28, "doorbell offsets are ABI");
 PIN(struct nub_peb, abi_version, 8);
 PIN(struct nub_peb, snapshot_gva, 16);
 
@@ -90,6 +93,7 @@ static void test_error_names(void **state)
 	(void)state;
 	assert_string_equal(nub_strerror(NUB_EPROBE), "NUB_EPROBE");
 	assert_string_equal(nub_strerror(NUB_EIO), "NUB_EIO");
+	assert_string_equal(nub_strerror(NUB_EPRIVILEGED), "NUB_EPRIVILEGED");
 	assert_string_equal(nub_strerror(1), "NUB_E?");
 	assert_string_equal(nub_strerror(NUB_ERR_MIN_ - 1), "NUB_E?");
 }

@@ -405,23 +405,70 @@ static void test_failures_poison_and_recover(void **state)
 {
 	static const uint8_t abort_in[] = "\x2a\0\0\0deliberate abort";
 	static const uint64_t bad_sp = 0xfffffffffffffff0ull;
+	static const uint32_t db_unknown = 0x800, db_exception = NUB_DOORBELL_EXCEPTION;
 	const struct failure failures[] = {
 	        {NUB_TG_ABORT, abort_in, sizeof(abort_in) - 1, NUB_EGUEST_ABORT,
 	         "code 0x2a: deliberate abort"},
 	        {NUB_TG_NULL_DEREF, NULL, 0, NUB_EGUEST_FAULT, "CR2 0x0"},
 	        {NUB_TG_STACK_OVERFLOW, NULL, 0, NUB_EGUEST_FAULT, "stack overflow"},
-	        {NUB_TG_WRITE_RODATA, NULL, 0, NUB_EGUEST_FAULT, "vector 14 error code 0x3"},
-	        {NUB_TG_EXEC_DATA, NULL, 0, NUB_EGUEST_FAULT, "vector 14 error code 0x11"},
-	        {NUB_TG_BAD_PORT, NULL, 0, NUB_EPORT, "unknown I/O port 0x1234"},
+	        {NUB_TG_WRITE_RODATA, NULL, 0, NUB_EGUEST_FAULT,
+	         "vector 14 (#PF page fault) error code 0x7"},
+	        {NUB_TG_EXEC_DATA, NULL, 0, NUB_EGUEST_FAULT,
+	         "vector 14 (#PF page fault) error code 0x15"},
 	        {NUB_TG_CORRUPT_OUTPUT_HALT, &bad_sp, 8, NUB_ECORRUPT,
 	         "output buffer: stack pointer 0xfffffffffffffff0"},
-	        {NUB_TG_PT_ESCAPE, NULL, 0, NUB_EMMIO, "wrote"},
+	        {NUB_TG_DOORBELL_STORE, &db_unknown, 4, NUB_EPORT, "unknown doorbell offset 0x800"},
+	        {NUB_TG_DOORBELL_STORE, &db_exception, 4, NUB_EPRIVILEGED,
+	         "exception doorbell from user mode"},
 	};
 
 	(void)state;
 	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
 	for (size_t i = 0; i < sizeof(failures) / sizeof(failures[0]); i++)
 		expect_failure(sb, &failures[i]);
+	nub_sandbox_free(sb);
+}
+
+/* A guest at CPL3 cannot touch what the host owns: every such write stops
+ * the sandbox with NUB_EPRIVILEGED naming the page. */
+static void test_host_pages_are_out_of_reach(void **state)
+{
+	static const uint8_t which[NUB_TG_HOST_COUNT] = {0, 1, 2, 3, 4};
+	static const char *const names[NUB_TG_HOST_COUNT] = {
+	        "wrote its page tables", "wrote its descriptor tables", "wrote its exception stubs",
+	        "wrote its exception stack", "wrote its bookkeeping page"};
+
+	(void)state;
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	for (unsigned i = 0; i < NUB_TG_HOST_COUNT; i++) {
+		struct failure f = {NUB_TG_HOST_PAGE_WRITE, &which[i], 1, NUB_EPRIVILEGED,
+		                    names[i]};
+		expect_failure(sb, &f);
+	}
+	nub_sandbox_free(sb);
+}
+
+/* Privileged instructions at CPL3 fault; the host names the instruction.
+ * (The mock's native guests have no instruction bytes to decode: they
+ * report the #GP itself.) */
+static void test_privileged_instructions_stop_the_guest(void **state)
+{
+	static const uint8_t which[NUB_TG_PRIV_COUNT] = {0, 1, 2, 3, 4, 5, 6};
+	static const char *const names[NUB_TG_PRIV_COUNT] = {
+	        "(out)",   "(cli)",  "(hlt)",
+	        "(wrmsr)", "(lgdt)", "(mov to/from a control register)",
+	        "(xsetbv)"};
+	const char *b = getenv("NUB_TEST_SANDBOX_BACKEND");
+	int native = !b || !b[0] || !strcmp(b, "mock");
+
+	(void)state;
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	for (unsigned i = 0; i < NUB_TG_PRIV_COUNT; i++) {
+		struct failure f = {NUB_TG_PRIVILEGED, &which[i], 1, NUB_EPRIVILEGED, names[i]};
+		if (native)
+			f.code = NUB_EGUEST_FAULT, f.needle = "#GP general protection";
+		expect_failure(sb, &f);
+	}
 	nub_sandbox_free(sb);
 }
 
@@ -440,9 +487,9 @@ static void test_hostile_remap_leaves_snapshot_intact(void **state)
 	uint64_t clean = heap_sum(sb, 0, 0, 0);
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
 	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
-	assert_int_equal(
-	        nub_sandbox_call(sb, NUB_TG_PT_ESCAPE, NULL, 0, out, sizeof(out), &n, &status),
-	        NUB_EMMIO);
+	assert_int_equal(nub_sandbox_call(sb, NUB_TG_HOST_PAGE_WRITE, NULL, 0, out, sizeof(out), &n,
+	                                  &status),
+	                 NUB_EPRIVILEGED);
 	nub_config_init(&cfg);
 	use_backend(&cfg, "tests");
 	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, snap, &other, &err), 0);
@@ -795,6 +842,8 @@ int main(void)
 	        cmocka_unit_test(test_restore_refuses_foreign_snapshot),
 	        cmocka_unit_test(test_save_load_round_trip),
 	        cmocka_unit_test(test_failures_poison_and_recover),
+	        cmocka_unit_test(test_host_pages_are_out_of_reach),
+	        cmocka_unit_test(test_privileged_instructions_stop_the_guest),
 	        cmocka_unit_test(test_hostile_remap_leaves_snapshot_intact),
 	        cmocka_unit_test(test_state_errors),
 	        cmocka_unit_test(test_counter),

@@ -30,23 +30,36 @@ static const char *guest(const char *name)
 	return path;
 }
 
-/* What the layout says one page must be. */
+/* What the layout says one page must be (guest ABI 2: guest memory is
+ * user, the host's CPL0 part supervisor, the CoW area unmapped). */
 static void expected(const struct nub_snapshot *s, const struct nub_elf_image *img, uint64_t va,
                      uint32_t *kind, uint32_t *perms)
 {
 	const struct nub_layout *l = &s->layout;
+	const uint32_t U = NUB_VMEM_USER;
 
-	*kind = NUB_VMEM_UNMAPPED;
+	*kind = NUB_VMEM_BASIC;
 	*perms = 0;
 	if (va == l->peb_gpa) {
-		*kind = NUB_VMEM_BASIC;
+		*perms = NUB_VMEM_R | U;
+		return;
+	}
+	if (va == l->sys_tables_gpa) {
 		*perms = NUB_VMEM_R;
+		return;
+	}
+	if (va == l->sys_stubs_gpa) {
+		*perms = NUB_VMEM_R | NUB_VMEM_X;
+		return;
+	}
+	if (va == NUB_DOORBELL_GVA) {
+		*perms = NUB_VMEM_R | NUB_VMEM_W | U;
 		return;
 	}
 	for (unsigned i = 0; i < img->nsegs; i++) {
 		uint64_t lo = l->image_gpa + img->segs[i].offset;
 		if (va >= lo && va < lo + img->segs[i].size) {
-			uint32_t p = img->segs[i].perms | NUB_VMEM_R;
+			uint32_t p = img->segs[i].perms | NUB_VMEM_R | U;
 			*kind = (p & NUB_VMEM_W) ? NUB_VMEM_COW : NUB_VMEM_BASIC;
 			*perms = p & ~(uint32_t)NUB_VMEM_W;
 			return;
@@ -54,16 +67,30 @@ static void expected(const struct nub_snapshot *s, const struct nub_elf_image *i
 	}
 	if (va >= l->heap_gpa && va < l->heap_gpa + l->heap_size) {
 		*kind = NUB_VMEM_COW;
-		*perms = NUB_VMEM_R;
+		*perms = NUB_VMEM_R | U;
 		return;
 	}
 	if (va >= l->scratch_gva && va < l->scratch_gva + l->scratch_size) {
 		uint64_t off = va - l->scratch_gva;
-		if (off == l->stack_guard_offset || off == l->exn_stack_guard_offset)
-			return;
-		*kind = NUB_VMEM_BASIC;
-		*perms = NUB_VMEM_R | NUB_VMEM_W;
+		if (off < l->input_offset ||
+		    (off > l->exn_stack_guard_offset && off < l->bookkeeping_offset))
+			*perms = NUB_VMEM_R | NUB_VMEM_W; /* tables, exception stack */
+		else if (off < l->alloc_offset ||
+		         (off > l->stack_guard_offset && off < l->exn_stack_guard_offset))
+			*perms = NUB_VMEM_R | NUB_VMEM_W | U; /* buffers, stack */
+		else if (off >= l->bookkeeping_offset)
+			*perms = NUB_VMEM_R | U;
+		else
+			*kind = NUB_VMEM_UNMAPPED; /* CoW area, guard pages */
+		return;
 	}
+	*kind = NUB_VMEM_UNMAPPED;
+}
+
+/* Scratch pages the guest sees: all but the CoW area and two guards. */
+static uint64_t scratch_mapped_pages(const struct nub_layout *l)
+{
+	return l->scratch_size / PAGE - (l->alloc_limit_offset - l->alloc_offset) / PAGE - 2;
 }
 
 /* Walk the snapshot's own tables (stored after its visible part, built for
@@ -92,9 +119,11 @@ static void check_tables(const struct nub_snapshot *s, const struct nub_elf_imag
 				fail_msg("page 0x%llx: kind %u perms 0x%x, want %u 0x%x",
 				         (unsigned long long)(run.gva + off), run.kind, run.perms,
 				         kind, perms);
-			/* Snapshot pages are identity-mapped; scratch maps to its GPA. */
+			/* Snapshot pages are identity-mapped; scratch maps to its GPA;
+			 * the doorbell to a GPA nothing backs. */
 			uint64_t want_pa =
-			        run.gva + off < s->layout.scratch_gva
+			        run.gva + off == NUB_DOORBELL_GVA ? NUB_DOORBELL_GPA
+			        : run.gva + off < s->layout.scratch_gva
 			                ? run.gva + off
 			                : s->layout.scratch_gpa +
 			                          (run.gva + off - s->layout.scratch_gva);
@@ -108,7 +137,7 @@ static void check_tables(const struct nub_snapshot *s, const struct nub_elf_imag
 		expected(s, img, va, &kind, &perms);
 		want += kind != NUB_VMEM_UNMAPPED;
 	}
-	want += s->layout.scratch_size / PAGE - 2; /* two guard pages */
+	want += scratch_mapped_pages(&s->layout) + 1; /* + the doorbell */
 	assert_int_equal(seen, want);
 }
 

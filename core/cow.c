@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+#include "cow.h"
+
+#include <nub/guest_abi.h>
+#include <nub/vmem.h>
+
+#include "error_internal.h"
+#include "vmem_host.h"
+
+#define PAGE NUB_PAGE_SIZE
+
+struct cow_ctx {
+	const struct nub_cow *c;
+	struct nub_error *err;
+};
+
+/* A fresh scratch page (for a copy, or for a table when a large leaf is
+ * split). Scratch pages past the cursor are zero: restore zeroes them. */
+static int cow_alloc(void *ctx, nub_gpa_t *page)
+{
+	const struct nub_cow *c = ((struct cow_ctx *)ctx)->c;
+	const struct nub_layout *l = c->l;
+	uint64_t at = *c->next;
+
+	if (at < l->alloc_offset || at > l->alloc_limit_offset || l->alloc_limit_offset - at < PAGE)
+		return NUB_EFULL;
+	*c->next = at + PAGE;
+	*page = l->scratch_gpa + at;
+	return 0;
+}
+
+static void cow_ops(struct nub_vmem_resolver *res, struct cow_ctx *ctx, struct nub_vmem_ops *ops)
+{
+	const struct nub_cow *c = ctx->c;
+
+	nub_vmem_resolver_init(res);
+	nub_vmem_resolver_add(res, NUB_BASE_GPA, c->visible_size, nub_shmem_host(c->snapshot), 0);
+	nub_vmem_resolver_add(res, c->l->scratch_gpa, c->l->scratch_size,
+	                      nub_shmem_host(c->scratch), 1);
+	res->alloc = cow_alloc;
+	res->alloc_ctx = ctx;
+	nub_vmem_resolver_ops(res, c->l->pt_gpa, ops);
+}
+
+/* Copy the page at `src` (snapshot or scratch) to scratch offset `dst`. */
+static int copy_page(const struct nub_cow *c, nub_gpa_t src, uint64_t dst, struct nub_error *err)
+{
+	const struct nub_layout *l = c->l;
+
+	if (src >= NUB_BASE_GPA && src - NUB_BASE_GPA < c->visible_size &&
+	    c->visible_size - (src - NUB_BASE_GPA) >= PAGE)
+		return nub_shmem_write(c->scratch, dst,
+		                       (const uint8_t *)nub_shmem_host(c->snapshot) +
+		                               (src - NUB_BASE_GPA),
+		                       PAGE, err);
+	if (src >= l->scratch_gpa && src - l->scratch_gpa < l->scratch_size) {
+		uint8_t page[PAGE];
+		int rc = nub_shmem_read(c->scratch, src - l->scratch_gpa, page, PAGE, err);
+		return rc ? rc : nub_shmem_write(c->scratch, dst, page, PAGE, err);
+	}
+	return nub_error_set(err, NUB_ECORRUPT,
+	                     "copy-on-write: page maps GPA 0x%llx outside guest memory",
+	                     (unsigned long long)src);
+}
+
+int nub_cow_resolve(const struct nub_cow *c, nub_gva_t addr, struct nub_error *err)
+{
+	struct cow_ctx ctx = {c, err};
+	struct nub_vmem_resolver res;
+	struct nub_vmem_ops ops;
+	struct nub_vmem_mapping m;
+	nub_gva_t page = addr & ~(PAGE - 1);
+	nub_gpa_t copy;
+	int rc;
+
+	cow_ops(&res, &ctx, &ops);
+	if (nub_vmem_translate(&ops, page, &m) || m.kind != NUB_VMEM_COW)
+		return 0;
+	rc = cow_alloc(&ctx, &copy);
+	if (rc)
+		return nub_error_set(err, rc, "copy-on-write of 0x%llx: scratch has no free page",
+		                     (unsigned long long)page);
+	rc = copy_page(c, m.gpa, copy - c->l->scratch_gpa, err);
+	if (rc)
+		return rc;
+	struct nub_vmem_mapping w = {
+	        .gva = page,
+	        .gpa = copy,
+	        .len = PAGE,
+	        .kind = NUB_VMEM_BASIC,
+	        .perms = NUB_VMEM_R | NUB_VMEM_W | (m.perms & (NUB_VMEM_X | NUB_VMEM_USER)),
+	};
+	rc = nub_vmem_map(&ops, &w);
+	if (rc)
+		return nub_error_set(err, rc, "copy-on-write of 0x%llx: remapping: %s",
+		                     (unsigned long long)page, nub_strerror(rc));
+	return 1;
+}
+
+int nub_cow_read_gva(const struct nub_cow *c, nub_gva_t gva, void *dst, uint64_t len)
+{
+	struct cow_ctx ctx = {c, NULL};
+	struct nub_vmem_resolver res;
+	struct nub_vmem_ops ops;
+	uint8_t *d = dst;
+
+	cow_ops(&res, &ctx, &ops);
+	res.alloc = NULL; /* reading never allocates */
+	while (len) {
+		struct nub_vmem_mapping m;
+		uint64_t in_page = PAGE - (gva & (PAGE - 1)), n = len < in_page ? len : in_page;
+		if (nub_vmem_translate(&ops, gva, &m) || m.kind == NUB_VMEM_UNMAPPED)
+			return NUB_ERANGE;
+		nub_gpa_t gpa = m.gpa + (gva & (PAGE - 1));
+		const struct nub_layout *l = c->l;
+		if (gpa >= NUB_BASE_GPA && gpa - NUB_BASE_GPA < c->visible_size &&
+		    c->visible_size - (gpa - NUB_BASE_GPA) >= n) {
+			const uint8_t *src =
+			        (const uint8_t *)nub_shmem_host(c->snapshot) + (gpa - NUB_BASE_GPA);
+			for (uint64_t i = 0; i < n; i++)
+				d[i] = src[i];
+		} else if (gpa >= l->scratch_gpa && gpa - l->scratch_gpa < l->scratch_size) {
+			if (nub_shmem_read(c->scratch, gpa - l->scratch_gpa, d, n, NULL))
+				return NUB_ERANGE;
+		} else {
+			return NUB_ERANGE;
+		}
+		d += n;
+		gva += n;
+		len -= n;
+	}
+	return 0;
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Copy-on-write, done by the host (guest ABI 2). A guest write to a CoW
+ * page faults into a host stub, which exits; the host copies the page into
+ * scratch, points the live page-table leaf at the copy (writable, CoW bit
+ * clear) and resumes the stub, which returns to the faulting instruction.
+ * The host, not the guest, allocates the copies, so nothing the guest can
+ * write decides where the host writes.
+ */
+#ifndef NUB_CORE_COW_H
+#define NUB_CORE_COW_H
+
+#include <stdint.h>
+
+#include <nub/error.h>
+#include <nub/types.h>
+
+#include "layout.h"
+#include "shmem.h"
+
+struct nub_cow {
+	const struct nub_layout *l;
+	const struct nub_shmem *snapshot; /* the mapped snapshot: visible part first */
+	uint64_t visible_size;
+	struct nub_shmem *scratch;
+	uint64_t *next; /* scratch offset of the next free page; advanced here */
+};
+
+/* Resolve a write fault at `addr`: 1 when the page was CoW and now is a
+ * private writable copy; 0 when it is not a CoW page (a real fault);
+ * NUB_EFULL when scratch has no page left for the copy (or a table split);
+ * other negative codes for tables that cannot be followed. */
+int nub_cow_resolve(const struct nub_cow *c, nub_gva_t addr, struct nub_error *err);
+
+/* Read `len` bytes of guest-virtual memory through the live page tables
+ * (any privilege); NUB_ERANGE when a page is not mapped. */
+int nub_cow_read_gva(const struct nub_cow *c, nub_gva_t gva, void *dst, uint64_t len);
+
+#endif

@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vCPU state the host owns under guest ABI 2: descriptor tables, the
+ * CPL0 exception stubs, the initial registers of a guest at CPL3, and the
+ * clean values restore writes back.
+ *
+ * Why the host owns CPL0: a guest at CPL3 cannot touch its page tables,
+ * descriptor tables or control registers, and on a software KVM (kvm_pvm)
+ * CPL0 code is emulated one instruction at a time, so the less of it the
+ * better. The stubs are five instructions: push the vector, store to the
+ * exception doorbell (an exit), drop the vector and error code, iretq. The
+ * host does the real work (copy-on-write, fault reports) on that exit.
+ */
+#include "cpu.h"
+
+#include <string.h>
+
+#include <nub/guest_abi.h>
+
+#define PAGE NUB_PAGE_SIZE
+
+/* Descriptors with their accessed bits preset, so the CPU never writes the
+ * GDT (it lives in the read-only snapshot). */
+#define GDT_KERNEL_CODE 0x00af9b000000ffffull /* P, DPL0, code r/x, A, L */
+#define GDT_KERNEL_DATA 0x00cf93000000ffffull /* P, DPL0, data r/w, A */
+#define GDT_USER_CODE32 0x00cffb000000ffffull /* P, DPL3, code r/x, A, D */
+#define GDT_USER_DATA   0x00cff3000000ffffull /* P, DPL3, data r/w, A */
+#define GDT_USER_CODE   0x00affb000000ffffull /* P, DPL3, code r/x, A, L */
+#define TSS_TYPE_BUSY   0xbull
+#define GATE_INTR_DPL0  0x8e
+
+/* Vectors for which the CPU pushes an error code. */
+#define ERR_VECTORS                                                                                \
+	((1u << 8) | (1u << 10) | (1u << 11) | (1u << 12) | (1u << 13) | (1u << 14) | (1u << 17) | \
+	 (1u << 21) | (1u << 29) | (1u << 30))
+
+struct tss64 {
+	uint32_t reserved0;
+	uint64_t rsp[3];
+	uint64_t reserved1;
+	uint64_t ist[7];
+	uint64_t reserved2;
+	uint16_t reserved3;
+	uint16_t iomap_base;
+} __attribute__((packed));
+_Static_assert(sizeof(struct tss64) == NUB_CPU_TSS_SIZE, "64-bit TSS");
+
+struct gate {
+	uint16_t off_lo, selector;
+	uint8_t ist, attr;
+	uint16_t off_mid;
+	uint32_t off_hi, reserved;
+};
+_Static_assert(sizeof(struct gate) == 16, "IDT gate");
+_Static_assert(NUB_CPU_IDT_OFFSET + NUB_CPU_VECTORS * sizeof(struct gate) <= PAGE, "IDT fits");
+_Static_assert(NUB_CPU_TSS_OFFSET + NUB_CPU_TSS_SIZE <= NUB_CPU_IDT_OFFSET, "TSS fits");
+_Static_assert(NUB_CPU_GDT_ENTRIES * 8 <= NUB_CPU_TSS_OFFSET, "GDT fits");
+_Static_assert(sizeof(struct nub_exception_frame) == 56, "exception frame");
+
+static void put(uint8_t *code, unsigned *at, const uint8_t *bytes, unsigned n)
+{
+	memcpy(code + *at, bytes, n);
+	*at += n;
+}
+
+/* Stub v at v * NUB_CPU_STUB_SIZE: [push $0;] push $v; jmp common. */
+static void stub_write(uint8_t *code, unsigned v, unsigned common)
+{
+	unsigned at = v * NUB_CPU_STUB_SIZE;
+
+	if (!(ERR_VECTORS & (1u << v)))
+		put(code, &at, (const uint8_t[]){0x6a, 0x00}, 2); /* push $0 */
+	put(code, &at, (const uint8_t[]){0x6a, (uint8_t)v}, 2);   /* push $v */
+	int32_t rel = (int32_t)common - (int32_t)(at + 5);
+	uint8_t jmp[5] = {0xe9};
+	memcpy(jmp + 1, &rel, 4);
+	put(code, &at, jmp, 5);
+}
+
+/* common: movabs %rax, doorbell+EXCEPTION; add $16, %rsp; iretq. The
+ * stored value is meaningless (RAX is the guest's, left untouched); the
+ * host reads the frame at the top of the exception stack. */
+static void common_write(uint8_t *code, unsigned at)
+{
+	uint64_t db = NUB_DOORBELL_GVA + NUB_DOORBELL_EXCEPTION;
+	uint8_t mov[10] = {0x48, 0xa3};
+
+	memcpy(mov + 2, &db, 8);
+	put(code, &at, mov, 10);
+	put(code, &at, (const uint8_t[]){0x48, 0x83, 0xc4, 0x10}, 4); /* add $16, %rsp */
+	put(code, &at, (const uint8_t[]){0x48, 0xcf}, 2);             /* iretq */
+}
+
+void nub_cpu_build_system_pages(const struct nub_layout *l, uint8_t *tables, uint8_t *stubs)
+{
+	uint64_t *gdt = (uint64_t *)tables;
+	struct tss64 tss;
+	const uint64_t exn_top = l->scratch_gva + l->exn_stack_top_offset;
+	const uint64_t tss_gva = l->sys_tables_gpa + NUB_CPU_TSS_OFFSET;
+	const unsigned common = NUB_CPU_VECTORS * NUB_CPU_STUB_SIZE;
+
+	memset(tables, 0, PAGE);
+	memset(stubs, 0xcc, PAGE); /* int3 (at CPL0: never reached) */
+	gdt[NUB_SEL_KERNEL_CODE >> 3] = GDT_KERNEL_CODE;
+	gdt[NUB_SEL_KERNEL_DATA >> 3] = GDT_KERNEL_DATA;
+	gdt[NUB_SEL_USER_CODE32 >> 3] = GDT_USER_CODE32;
+	gdt[NUB_SEL_USER_DATA >> 3] = GDT_USER_DATA;
+	gdt[NUB_SEL_USER_CODE >> 3] = GDT_USER_CODE;
+	gdt[NUB_SEL_TSS >> 3] = (uint64_t)(NUB_CPU_TSS_SIZE - 1) | ((tss_gva & 0xffffff) << 16) |
+	                        (TSS_TYPE_BUSY << 40) | (1ull << 47) |
+	                        (((tss_gva >> 24) & 0xff) << 56);
+	gdt[(NUB_SEL_TSS >> 3) + 1] = tss_gva >> 32;
+
+	/* RSP0 and IST1 are the exception stack: every exception, from CPL3
+	 * or not, starts its frame at the same place, where the host reads
+	 * it. No I/O bitmap: every port faults at CPL3. */
+	memset(&tss, 0, sizeof(tss));
+	tss.rsp[0] = exn_top;
+	tss.ist[0] = exn_top;
+	tss.iomap_base = NUB_CPU_TSS_SIZE;
+	memcpy(tables + NUB_CPU_TSS_OFFSET, &tss, sizeof(tss));
+
+	for (unsigned v = 0; v < NUB_CPU_VECTORS; v++) {
+		uint64_t h = l->sys_stubs_gpa + v * NUB_CPU_STUB_SIZE;
+		struct gate g = {
+		        .off_lo = (uint16_t)h,
+		        .selector = NUB_SEL_KERNEL_CODE,
+		        .ist = 1,
+		        .attr = GATE_INTR_DPL0, /* `int n` from CPL3 is #GP */
+		        .off_mid = (uint16_t)(h >> 16),
+		        .off_hi = (uint32_t)(h >> 32),
+		};
+		memcpy(tables + NUB_CPU_IDT_OFFSET + v * sizeof(g), &g, sizeof(g));
+		stub_write(stubs, v, common);
+	}
+	common_write(stubs, common);
+}
+
+static void segment(struct nub_segment *s, uint16_t sel, uint8_t type, uint8_t dpl, uint8_t l)
+{
+	memset(s, 0, sizeof(*s));
+	s->limit = 0xffffffff;
+	s->selector = sel;
+	s->type = type;
+	s->present = 1;
+	s->dpl = dpl;
+	s->s = 1;
+	s->l = l;
+	s->db = l ? 0 : 1;
+	s->g = 1;
+}
+
+void nub_cpu_initial_state(const struct nub_layout *l, nub_gva_t entry, struct nub_regs *regs,
+                           struct nub_sregs *sregs)
+{
+	const uint64_t tss_gva = l->sys_tables_gpa + NUB_CPU_TSS_OFFSET;
+
+	memset(regs, 0, sizeof(*regs));
+	regs->rip = entry;
+	regs->rsp = l->scratch_gva + l->stack_top_offset;
+	regs->rdi = l->peb_gpa; /* identity-mapped */
+	regs->rflags = 2;       /* IF=0, IOPL=0: cli/sti/in/out fault at CPL3 */
+
+	memset(sregs, 0, sizeof(*sregs));
+	segment(&sregs->cs, NUB_SEL_USER_CODE, 0xb, 3, 1);
+	segment(&sregs->ss, NUB_SEL_USER_DATA, 0x3, 3, 0);
+	sregs->ds = sregs->es = sregs->fs = sregs->gs = sregs->ss;
+	sregs->tr = (struct nub_segment){.base = tss_gva,
+	                                 .limit = NUB_CPU_TSS_SIZE - 1,
+	                                 .selector = NUB_SEL_TSS,
+	                                 .type = TSS_TYPE_BUSY,
+	                                 .present = 1};
+	sregs->ldt = (struct nub_segment){.type = 0x2, .unusable = 1};
+	sregs->gdt.base = l->sys_tables_gpa;
+	sregs->gdt.limit = NUB_CPU_GDT_ENTRIES * 8 - 1;
+	sregs->idt.base = l->sys_tables_gpa + NUB_CPU_IDT_OFFSET;
+	sregs->idt.limit = NUB_CPU_VECTORS * 16 - 1;
+	sregs->cr0 = 0x80050033; /* PG | WP | NE | ET | MP | PE */
+	sregs->cr4 = 0x620;      /* OSXMMEXCPT | OSFXSR | PAE */
+	sregs->efer = 0xd00;     /* NXE | LMA | LME */
+	sregs->cr3 = l->pt_gpa;
+	sregs->apic_base = 0xfee00900;
+}
+
+void nub_cpu_initial_fpu(struct nub_fpu *fpu)
+{
+	memset(fpu, 0, sizeof(*fpu));
+	fpu->fcw = 0x37f;
+	fpu->mxcsr = 0x1f80;
+}
+
+/* MSRs a guest could change if it ever ran at CPL0, with their reset
+ * values; restore writes them all (defence in depth: ABI-2 guests cannot
+ * execute wrmsr). */
+static const struct nub_msr clean_msrs[] = {
+        {.index = 0x00000010},                                 /* TSC */
+        {.index = 0x00000174},                                 /* SYSENTER_CS */
+        {.index = 0x00000175},                                 /* SYSENTER_ESP */
+        {.index = 0x00000176},                                 /* SYSENTER_EIP */
+        {.index = 0x00000277, .value = 0x0007040600070406ull}, /* PAT (power-on) */
+        {.index = 0xc0000081},                                 /* STAR */
+        {.index = 0xc0000082},                                 /* LSTAR */
+        {.index = 0xc0000083},                                 /* CSTAR */
+        {.index = 0xc0000084},                                 /* SFMASK */
+        {.index = 0xc0000100},                                 /* FS_BASE */
+        {.index = 0xc0000101},                                 /* GS_BASE */
+        {.index = 0xc0000102},                                 /* KERNEL_GS_BASE */
+};
+
+const struct nub_msr *nub_cpu_clean_msrs(uint32_t *count)
+{
+	*count = sizeof(clean_msrs) / sizeof(clean_msrs[0]);
+	return clean_msrs;
+}
+
+const char *nub_cpu_vector_name(uint64_t vector)
+{
+	static const char *const names[NUB_CPU_VECTORS] = {"#DE divide error",
+	                                                   "#DB debug",
+	                                                   "NMI",
+	                                                   "#BP breakpoint",
+	                                                   "#OF overflow",
+	                                                   "#BR bound range",
+	                                                   "#UD invalid opcode",
+	                                                   "#NM device not available",
+	                                                   "#DF double fault",
+	                                                   "coprocessor segment overrun",
+	                                                   "#TS invalid TSS",
+	                                                   "#NP segment not present",
+	                                                   "#SS stack fault",
+	                                                   "#GP general protection",
+	                                                   "#PF page fault",
+	                                                   "reserved 15",
+	                                                   "#MF x87 error",
+	                                                   "#AC alignment check",
+	                                                   "#MC machine check",
+	                                                   "#XM SIMD exception",
+	                                                   "#VE virtualization",
+	                                                   "#CP control protection"};
+
+	if (vector < NUB_CPU_VECTORS && names[vector])
+		return names[vector];
+	return "reserved";
+}
+
+/* Skip legacy prefixes and REX; returns the opcode's index or n. */
+static size_t skip_prefixes(const uint8_t *b, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && (b[i] == 0x66 || b[i] == 0x67 || b[i] == 0xf2 || b[i] == 0xf3 ||
+	                 b[i] == 0x2e || b[i] == 0x3e || b[i] == 0x26 || b[i] == 0x36 ||
+	                 b[i] == 0x64 || b[i] == 0x65 || (b[i] & 0xf0) == 0x40))
+		i++;
+	return i;
+}
+
+static const char *decode_0f(const uint8_t *b, size_t n)
+{
+	if (n < 1)
+		return NULL;
+	unsigned reg = n >= 2 ? (b[1] >> 3) & 7 : 8;
+	switch (b[0]) {
+	case 0x00:
+		return reg == 2 ? "lldt" : reg == 3 ? "ltr" : NULL;
+	case 0x01:
+		if (n >= 2 && b[1] == 0xd1)
+			return "xsetbv";
+		if (n >= 2 && b[1] == 0xf8)
+			return "swapgs";
+		if (n >= 2 && (b[1] >> 6) != 3)
+			return reg == 2   ? "lgdt"
+			       : reg == 3 ? "lidt"
+			       : reg == 6 ? "lmsw"
+			       : reg == 7 ? "invlpg"
+			                  : NULL;
+		return NULL;
+	case 0x06:
+		return "clts";
+	case 0x07:
+		return "sysret";
+	case 0x08:
+		return "invd";
+	case 0x09:
+		return "wbinvd";
+	case 0x20:
+	case 0x22:
+		return "mov to/from a control register";
+	case 0x21:
+	case 0x23:
+		return "mov to/from a debug register";
+	case 0x30:
+		return "wrmsr";
+	case 0x32:
+		return "rdmsr";
+	case 0x35:
+		return "sysexit";
+	default:
+		return NULL;
+	}
+}
+
+const char *nub_cpu_privileged_insn(const uint8_t *bytes, size_t n)
+{
+	size_t i = skip_prefixes(bytes, n);
+
+	if (i >= n)
+		return NULL;
+	switch (bytes[i]) {
+	case 0xf4:
+		return "hlt";
+	case 0xfa:
+		return "cli";
+	case 0xfb:
+		return "sti";
+	case 0xe4:
+	case 0xe5:
+	case 0xec:
+	case 0xed:
+		return "in";
+	case 0xe6:
+	case 0xe7:
+	case 0xee:
+	case 0xef:
+		return "out";
+	case 0x6c:
+	case 0x6d:
+		return "ins";
+	case 0x6e:
+	case 0x6f:
+		return "outs";
+	case 0xcd:
+		return "int n";
+	case 0x0f:
+		return decode_0f(bytes + i + 1, n - i - 1);
+	default:
+		return NULL;
+	}
+}

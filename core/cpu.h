@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vCPU state the host owns (guest ABI 2): the GDT/TSS/IDT page and the CPL0
+ * exception stubs written into every new snapshot, the initial registers of
+ * a guest at CPL3, the clean values restore writes back, and names for
+ * what a faulting guest did.
+ */
+#ifndef NUB_CORE_CPU_H
+#define NUB_CORE_CPU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nub/backend.h>
+
+#include "layout.h"
+
+#define NUB_CPU_VECTORS     32u
+#define NUB_CPU_GDT_ENTRIES 8u /* null, kcode, kdata, ucode32, udata, ucode, TSS x2 */
+#define NUB_CPU_TSS_OFFSET  0x100u
+#define NUB_CPU_TSS_SIZE    104u
+#define NUB_CPU_IDT_OFFSET  0x200u
+#define NUB_CPU_STUB_SIZE   16u
+
+/* Fill the system tables page (GDT at 0, TSS, IDT) and the stub page for
+ * layout `l`; each buffer is one page. */
+void nub_cpu_build_system_pages(const struct nub_layout *l, uint8_t *tables, uint8_t *stubs);
+
+/* Registers for the guest's first instruction (ELF entry at CPL3). */
+void nub_cpu_initial_state(const struct nub_layout *l, nub_gva_t entry, struct nub_regs *regs,
+                           struct nub_sregs *sregs);
+void nub_cpu_initial_fpu(struct nub_fpu *fpu);
+
+/* The MSRs restore resets, with their clean values (static storage). */
+const struct nub_msr *nub_cpu_clean_msrs(uint32_t *count);
+
+/* "#PF page fault" etc. */
+const char *nub_cpu_vector_name(uint64_t vector);
+
+/* The name of the privileged instruction `bytes` starts with, or NULL. */
+const char *nub_cpu_privileged_insn(const uint8_t *bytes, size_t n);
+
+#endif
