@@ -212,6 +212,7 @@ static int run_probe(struct nub_backend *b, char *msg, size_t cap)
 
 	msg[0] = '\0';
 	rc = b->ops.probe(msg, cap);
+	msg[cap - 1] = '\0'; /* a note on success, the reason on failure */
 	if (rc == 0)
 		return 0;
 	if (!msg[0])

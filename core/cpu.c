@@ -213,6 +213,13 @@ const struct nub_msr *nub_cpu_clean_msrs(uint32_t *count)
 	return clean_msrs;
 }
 
+void nub_cpu_clean_debugregs(struct nub_debugregs *dr)
+{
+	memset(dr, 0, sizeof(*dr));
+	dr->dr6 = 0xffff0ff0;
+	dr->dr7 = 0x400;
+}
+
 const char *nub_cpu_vector_name(uint64_t vector)
 {
 	static const char *const names[NUB_CPU_VECTORS] = {"#DE divide error",

@@ -34,6 +34,9 @@ void nub_cpu_initial_fpu(struct nub_fpu *fpu);
 /* The MSRs restore resets, with their clean values (static storage). */
 const struct nub_msr *nub_cpu_clean_msrs(uint32_t *count);
 
+/* Debug registers at reset: no breakpoints. */
+void nub_cpu_clean_debugregs(struct nub_debugregs *dr);
+
 /* "#PF page fault" etc. */
 const char *nub_cpu_vector_name(uint64_t vector);
 

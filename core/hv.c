@@ -22,8 +22,9 @@ struct nub_hv {
 };
 
 static const char *const slot_names[NUB_HV_SLOT_COUNT_] = {
-        "map_region", "unmap_region", "set_regs", "get_regs",
-        "set_sregs",  "get_sregs",    "run_vcpu", "set_fpu",
+        "map_region", "unmap_region",  "set_regs",      "get_regs",      "set_sregs", "get_sregs",
+        "run_vcpu",   "set_fpu",       "get_fpu",       "set_xcr0",      "get_xcr0",  "set_msrs",
+        "get_msrs",   "get_dirty_log", "set_debugregs", "get_debugregs", "interrupt",
 };
 
 /* Turn a backend's return value into a nub error naming backend and slot.
@@ -206,26 +207,20 @@ int nub_hv_get_fpu(struct nub_hv *hv, struct nub_fpu *fpu, struct nub_error *err
 {
 	HV_CHECK_PTR(fpu, get_fpu, err);
 	HV_CHECK_OPTIONAL(hv, get_fpu, err);
-	hv->msg[0] = '\0';
-	return hv_result(hv, "get_fpu", hv->ops->get_fpu(hv->vm, fpu, hv->msg, sizeof(hv->msg)),
-	                 err);
+	HV_CALL(hv, NUB_HV_SLOT_GET_FPU, get_fpu, err, fpu);
 }
 
 int nub_hv_set_xcr0(struct nub_hv *hv, uint64_t xcr0, struct nub_error *err)
 {
 	HV_CHECK_OPTIONAL(hv, set_xcr0, err);
-	hv->msg[0] = '\0';
-	return hv_result(hv, "set_xcr0", hv->ops->set_xcr0(hv->vm, xcr0, hv->msg, sizeof(hv->msg)),
-	                 err);
+	HV_CALL(hv, NUB_HV_SLOT_SET_XCR0, set_xcr0, err, xcr0);
 }
 
 int nub_hv_get_xcr0(struct nub_hv *hv, uint64_t *xcr0, struct nub_error *err)
 {
 	HV_CHECK_PTR(xcr0, get_xcr0, err);
 	HV_CHECK_OPTIONAL(hv, get_xcr0, err);
-	hv->msg[0] = '\0';
-	return hv_result(hv, "get_xcr0", hv->ops->get_xcr0(hv->vm, xcr0, hv->msg, sizeof(hv->msg)),
-	                 err);
+	HV_CALL(hv, NUB_HV_SLOT_GET_XCR0, get_xcr0, err, xcr0);
 }
 
 int nub_hv_set_msrs(struct nub_hv *hv, const struct nub_msr *msrs, uint32_t count,
@@ -233,18 +228,14 @@ int nub_hv_set_msrs(struct nub_hv *hv, const struct nub_msr *msrs, uint32_t coun
 {
 	HV_CHECK_PTR(msrs, set_msrs, err);
 	HV_CHECK_OPTIONAL(hv, set_msrs, err);
-	hv->msg[0] = '\0';
-	return hv_result(hv, "set_msrs",
-	                 hv->ops->set_msrs(hv->vm, msrs, count, hv->msg, sizeof(hv->msg)), err);
+	HV_CALL(hv, NUB_HV_SLOT_SET_MSRS, set_msrs, err, msrs, count);
 }
 
 int nub_hv_get_msrs(struct nub_hv *hv, struct nub_msr *msrs, uint32_t count, struct nub_error *err)
 {
 	HV_CHECK_PTR(msrs, get_msrs, err);
 	HV_CHECK_OPTIONAL(hv, get_msrs, err);
-	hv->msg[0] = '\0';
-	return hv_result(hv, "get_msrs",
-	                 hv->ops->get_msrs(hv->vm, msrs, count, hv->msg, sizeof(hv->msg)), err);
+	HV_CALL(hv, NUB_HV_SLOT_GET_MSRS, get_msrs, err, msrs, count);
 }
 
 int nub_hv_get_dirty_log(struct nub_hv *hv, uint32_t slot, uint64_t *bitmap, size_t words,
@@ -252,10 +243,21 @@ int nub_hv_get_dirty_log(struct nub_hv *hv, uint32_t slot, uint64_t *bitmap, siz
 {
 	HV_CHECK_PTR(bitmap, get_dirty_log, err);
 	HV_CHECK_OPTIONAL(hv, get_dirty_log, err);
-	hv->msg[0] = '\0';
-	return hv_result(
-	        hv, "get_dirty_log",
-	        hv->ops->get_dirty_log(hv->vm, slot, bitmap, words, hv->msg, sizeof(hv->msg)), err);
+	HV_CALL(hv, NUB_HV_SLOT_GET_DIRTY_LOG, get_dirty_log, err, slot, bitmap, words);
+}
+
+int nub_hv_set_debugregs(struct nub_hv *hv, const struct nub_debugregs *dr, struct nub_error *err)
+{
+	HV_CHECK_PTR(dr, set_debugregs, err);
+	HV_CHECK_OPTIONAL(hv, set_debugregs, err);
+	HV_CALL(hv, NUB_HV_SLOT_SET_DEBUGREGS, set_debugregs, err, dr);
+}
+
+int nub_hv_get_debugregs(struct nub_hv *hv, struct nub_debugregs *dr, struct nub_error *err)
+{
+	HV_CHECK_PTR(dr, get_debugregs, err);
+	HV_CHECK_OPTIONAL(hv, get_debugregs, err);
+	HV_CALL(hv, NUB_HV_SLOT_GET_DEBUGREGS, get_debugregs, err, dr);
 }
 
 int nub_hv_run(struct nub_hv *hv, struct nub_exit *exit, struct nub_error *err)
@@ -264,8 +266,19 @@ int nub_hv_run(struct nub_hv *hv, struct nub_exit *exit, struct nub_error *err)
 	HV_CALL(hv, NUB_HV_SLOT_RUN, run_vcpu, err, exit);
 }
 
+/* No message buffer: interrupt may run on any thread, concurrently with a
+ * slot that uses hv->msg. An injected fault here is the code alone. */
 int nub_hv_interrupt(struct nub_hv *hv)
 {
+	struct hv_fault *f = &hv->faults[NUB_HV_SLOT_INTERRUPT];
+	if (f->code) {
+		if (!f->after) {
+			int code = f->code;
+			f->code = 0;
+			return code;
+		}
+		f->after--;
+	}
 	int rc = hv->ops->interrupt(hv->vm);
 	return nub_error_valid_code(rc) ? rc : NUB_EBACKEND;
 }

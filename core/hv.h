@@ -27,6 +27,15 @@ enum nub_hv_slot {
 	NUB_HV_SLOT_GET_SREGS,
 	NUB_HV_SLOT_RUN,
 	NUB_HV_SLOT_SET_FPU,
+	NUB_HV_SLOT_GET_FPU,
+	NUB_HV_SLOT_SET_XCR0,
+	NUB_HV_SLOT_GET_XCR0,
+	NUB_HV_SLOT_SET_MSRS,
+	NUB_HV_SLOT_GET_MSRS,
+	NUB_HV_SLOT_GET_DIRTY_LOG,
+	NUB_HV_SLOT_SET_DEBUGREGS,
+	NUB_HV_SLOT_GET_DEBUGREGS,
+	NUB_HV_SLOT_INTERRUPT,
 	NUB_HV_SLOT_COUNT_
 };
 
@@ -57,6 +66,8 @@ int nub_hv_set_msrs(struct nub_hv *hv, const struct nub_msr *msrs, uint32_t coun
 int nub_hv_get_msrs(struct nub_hv *hv, struct nub_msr *msrs, uint32_t count, struct nub_error *err);
 int nub_hv_get_dirty_log(struct nub_hv *hv, uint32_t slot, uint64_t *bitmap, size_t words,
                          struct nub_error *err);
+int nub_hv_set_debugregs(struct nub_hv *hv, const struct nub_debugregs *dr, struct nub_error *err);
+int nub_hv_get_debugregs(struct nub_hv *hv, struct nub_debugregs *dr, struct nub_error *err);
 /* Run until the next exit; *exit is in/out (see struct nub_exit). */
 int nub_hv_run(struct nub_hv *hv, struct nub_exit *exit, struct nub_error *err);
 /* Thread-safe; see nub_backend_ops.interrupt. */

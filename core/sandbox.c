@@ -301,7 +301,8 @@ static int map_snapshot(struct nub_sandbox *sb, struct nub_snapshot *snap)
 
 /* Reset every piece of vCPU state the guest can observe: registers,
  * segments, control and descriptor-table registers (always the clean ABI-2
- * values, never a captured copy), FPU/SSE/AVX state, XCR0 and MSRs.
+ * values, never a captured copy), FPU/SSE/AVX state, XCR0, MSRs and debug
+ * registers.
  * Optional slots a backend lacks are skipped (the mock and test backends),
  * not errors. */
 static int reset_cpu(struct nub_sandbox *sb, const struct nub_snapshot *snap)
@@ -310,6 +311,7 @@ static int reset_cpu(struct nub_sandbox *sb, const struct nub_snapshot *snap)
 	struct nub_regs regs;
 	struct nub_sregs sregs;
 	struct nub_fpu fpu;
+	struct nub_debugregs dr;
 	uint32_t nmsrs;
 	const struct nub_msr *msrs = nub_cpu_clean_msrs(&nmsrs);
 	int rc;
@@ -325,6 +327,9 @@ static int reset_cpu(struct nub_sandbox *sb, const struct nub_snapshot *snap)
 		rc = nub_hv_set_xcr0(sb->hv, 0x3, &sb->err); /* x87 | SSE */
 	if (!rc && ops->set_msrs)
 		rc = nub_hv_set_msrs(sb->hv, msrs, nmsrs, &sb->err);
+	nub_cpu_clean_debugregs(&dr);
+	if (!rc && ops->set_debugregs)
+		rc = nub_hv_set_debugregs(sb->hv, &dr, &sb->err);
 	return rc;
 }
 

@@ -24,8 +24,9 @@ static void show_one(const char *spec)
 		return;
 	}
 	const struct nub_backend_ops *ops = nub_backend_ops(b);
-	printf("%-8s %-8s ABI %u.%u  %s\n", ops->name, probe_rc ? "unusable" : "usable",
-	       ops->abi_major, ops->abi_minor, nub_backend_path(b));
+	printf("%-8s %-8s ABI %u.%u%s%s%s  %s\n", ops->name, probe_rc ? "unusable" : "usable",
+	       ops->abi_major, ops->abi_minor, !probe_rc && why[0] ? " (" : "",
+	       !probe_rc ? why : "", !probe_rc && why[0] ? ")" : "", nub_backend_path(b));
 	if (probe_rc)
 		printf("         reason: %s\n", why);
 	nub_backend_unref(b);

@@ -82,6 +82,10 @@ static int kvm_probe(char *err, size_t err_cap)
 	if (fd < 0)
 		return fd;
 	close(fd);
+	/* The software KVM of clouds without nested virtualisation: guest CPL0
+	 * code is emulated, CPL3 runs natively (nub guests run at CPL3). */
+	if (access("/sys/module/kvm_pvm", F_OK) == 0)
+		snprintf(err, err_cap, "software KVM: pvm");
 	return 0;
 }
 
@@ -341,6 +345,8 @@ static const struct nub_backend_ops kvm_ops = {
         .get_xcr0 = kvm_get_xcr0,
         .set_msrs = kvm_set_msrs,
         .get_msrs = kvm_get_msrs,
+        .set_debugregs = kvm_set_debugregs,
+        .get_debugregs = kvm_get_debugregs,
 };
 
 NUB_BACKEND_EXPORT const struct nub_backend_ops *nub_backend_entry(void)

@@ -86,6 +86,8 @@ int kvm_set_msrs(struct nub_vm *vm, const struct nub_msr *msrs, uint32_t count, 
                  size_t err_cap);
 int kvm_get_msrs(struct nub_vm *vm, struct nub_msr *msrs, uint32_t count, char *err,
                  size_t err_cap);
+int kvm_set_debugregs(struct nub_vm *vm, const struct nub_debugregs *dr, char *err, size_t err_cap);
+int kvm_get_debugregs(struct nub_vm *vm, struct nub_debugregs *dr, char *err, size_t err_cap);
 
 /* Pure conversions between the ABI's structs and KVM's (kvm_convert.c;
  * no system calls, so tests/unit/test_kvm_convert.c compiles it in). */

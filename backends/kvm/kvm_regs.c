@@ -79,8 +79,11 @@ int kvm_get_sregs(struct nub_vm *vm, struct nub_sregs *sregs, char *err, size_t 
 }
 
 /* FPU state moves through KVM_{GET,SET}_XSAVE: KVM_{GET,SET}_FPU ignore
- * MXCSR. Only the x87/SSE legacy area changes; AVX and later components
- * keep their values. */
+ * MXCSR. Setting writes the x87/SSE legacy area and puts every other
+ * component (AVX, AVX-512, ...) in its initial state: restore must not let
+ * one call's vector registers reach the next. This matters most on the
+ * software KVM, where CPL3 code runs with the host's XCR0, AVX-512
+ * included. */
 static int kvm_need_xsave(struct nub_vm *vm, char *err, size_t err_cap)
 {
 	if (vm->has_xsave)
@@ -98,13 +101,11 @@ int kvm_set_fpu(struct nub_vm *vm, const struct nub_fpu *fpu, char *err, size_t 
 	if (rc)
 		return rc;
 	KVM_STATE_PRELUDE(vm, err, err_cap);
-	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_XSAVE, &x) < 0)
-		return kvm_state_error("KVM_GET_XSAVE", err, err_cap);
+	/* Standard (uncompacted) format, XCOMP_BV 0; only x87 and SSE live in
+	 * XSTATE_BV, so KVM initialises every other component. */
+	memset(&x, 0, sizeof(x));
 	kvm_convert_fpu_to_fxsave((uint8_t *)x.region, fpu);
-	/* Mark x87 and SSE as live so KVM takes them from the buffer rather
-	 * than from their init state. */
-	memcpy(&bv, (uint8_t *)x.region + KVM_XSAVE_HDR_XSTATE_BV, sizeof(bv));
-	bv |= KVM_XSTATE_X87_SSE;
+	bv = KVM_XSTATE_X87_SSE;
 	memcpy((uint8_t *)x.region + KVM_XSAVE_HDR_XSTATE_BV, &bv, sizeof(bv));
 	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_XSAVE, &x) < 0) {
 		int e = errno;
@@ -247,4 +248,35 @@ int kvm_get_msrs(struct nub_vm *vm, struct nub_msr *msrs, uint32_t count, char *
 			msrs[i].value = m->entries[i].data;
 	free(m);
 	return rc;
+}
+
+int kvm_set_debugregs(struct nub_vm *vm, const struct nub_debugregs *dr, char *err, size_t err_cap)
+{
+	struct kvm_debugregs k;
+
+	if ((dr->dr6 >> 32) || (dr->dr7 >> 32))
+		return kvm_fail(err, err_cap, NUB_EINVAL,
+		                "kvm: DR6 0x%llx / DR7 0x%llx: upper halves must be zero",
+		                (unsigned long long)dr->dr6, (unsigned long long)dr->dr7);
+	KVM_STATE_PRELUDE(vm, err, err_cap);
+	memset(&k, 0, sizeof(k));
+	memcpy(k.db, dr->db, sizeof(k.db));
+	k.dr6 = dr->dr6;
+	k.dr7 = dr->dr7;
+	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_DEBUGREGS, &k) < 0)
+		return kvm_state_error("KVM_SET_DEBUGREGS", err, err_cap);
+	return 0;
+}
+
+int kvm_get_debugregs(struct nub_vm *vm, struct nub_debugregs *dr, char *err, size_t err_cap)
+{
+	struct kvm_debugregs k;
+
+	KVM_STATE_PRELUDE(vm, err, err_cap);
+	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_DEBUGREGS, &k) < 0)
+		return kvm_state_error("KVM_GET_DEBUGREGS", err, err_cap);
+	memcpy(dr->db, k.db, sizeof(dr->db));
+	dr->dr6 = k.dr6;
+	dr->dr7 = k.dr7;
+	return 0;
 }

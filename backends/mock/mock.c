@@ -101,6 +101,8 @@ MOCK_COPY_SLOT(mock_set_sregs_, sregs, struct nub_sregs, 1)
 MOCK_COPY_SLOT(mock_get_sregs, sregs, struct nub_sregs, 0)
 MOCK_COPY_SLOT(mock_set_fpu_, fpu, struct nub_fpu, 1)
 MOCK_COPY_SLOT(mock_get_fpu, fpu, struct nub_fpu, 0)
+MOCK_COPY_SLOT(mock_set_debugregs_, dr, struct nub_debugregs, 1)
+MOCK_COPY_SLOT(mock_get_debugregs, dr, struct nub_debugregs, 0)
 
 static int mock_set_regs(struct nub_vm *vm, const struct nub_regs *r, char *e, size_t c)
 {
@@ -116,6 +118,16 @@ static int mock_set_sregs(struct nub_vm *vm, const struct nub_sregs *s, char *e,
 static int mock_set_fpu(struct nub_vm *vm, const struct nub_fpu *f, char *e, size_t c)
 {
 	return mock_set_fpu_(vm, (struct nub_fpu *)f, e, c);
+}
+
+static int mock_set_debugregs(struct nub_vm *vm, const struct nub_debugregs *d, char *e, size_t c)
+{
+	/* As the CPU: the upper halves of DR6/DR7 must be zero. */
+	if ((d->dr6 >> 32) || (d->dr7 >> 32)) {
+		snprintf(e, c, "DR6/DR7 upper halves must be zero");
+		return NUB_EINVAL;
+	}
+	return mock_set_debugregs_(vm, (struct nub_debugregs *)d, e, c);
 }
 
 static int mock_set_xcr0(struct nub_vm *vm, uint64_t xcr0, char *err, size_t err_cap)
@@ -134,6 +146,43 @@ static int mock_get_xcr0(struct nub_vm *vm, uint64_t *xcr0, char *err, size_t er
 	(void)err;
 	(void)err_cap;
 	*xcr0 = vm->xcr0;
+	return 0;
+}
+
+static struct nub_msr *msr_find(struct nub_vm *vm, uint32_t index)
+{
+	for (unsigned i = 0; i < vm->nmsrs; i++)
+		if (vm->msrs[i].index == index)
+			return &vm->msrs[i];
+	return NULL;
+}
+
+static int mock_set_msrs(struct nub_vm *vm, const struct nub_msr *msrs, uint32_t count, char *err,
+                         size_t err_cap)
+{
+	for (uint32_t i = 0; i < count; i++) {
+		struct nub_msr *m = msr_find(vm, msrs[i].index);
+		if (!m && vm->nmsrs == MOCK_MAX_MSRS) {
+			snprintf(err, err_cap, "mock: more than %u distinct MSRs", MOCK_MAX_MSRS);
+			return NUB_EFULL;
+		}
+		if (!m)
+			m = &vm->msrs[vm->nmsrs++];
+		*m = msrs[i];
+	}
+	return 0;
+}
+
+/* An MSR never written reads as 0. */
+static int mock_get_msrs(struct nub_vm *vm, struct nub_msr *msrs, uint32_t count, char *err,
+                         size_t err_cap)
+{
+	(void)err;
+	(void)err_cap;
+	for (uint32_t i = 0; i < count; i++) {
+		const struct nub_msr *m = msr_find(vm, msrs[i].index);
+		msrs[i].value = m ? m->value : 0;
+	}
 	return 0;
 }
 
@@ -177,6 +226,10 @@ static const struct nub_backend_ops mock_ops = {
         .get_fpu = mock_get_fpu,
         .set_xcr0 = mock_set_xcr0,
         .get_xcr0 = mock_get_xcr0,
+        .set_msrs = mock_set_msrs,
+        .get_msrs = mock_get_msrs,
+        .set_debugregs = mock_set_debugregs,
+        .get_debugregs = mock_get_debugregs,
 };
 
 NUB_BACKEND_EXPORT const struct nub_backend_ops *nub_backend_entry(void)

@@ -10,6 +10,8 @@
 
 struct mock_native;
 
+#define MOCK_MAX_MSRS 64
+
 struct nub_vm {
 	uint64_t mem_limit;
 	struct nub_region regions[MOCK_MAX_SLOTS]; /* size 0: slot unused */
@@ -17,6 +19,11 @@ struct nub_vm {
 	struct nub_sregs sregs;
 	struct nub_fpu fpu;
 	uint64_t xcr0;
+	struct nub_debugregs dr;
+	/* MSRs the host wrote (the mock models no MSR behaviour: it keeps
+	 * values so core's resets can be observed). */
+	struct nub_msr msrs[MOCK_MAX_MSRS];
+	unsigned nmsrs;
 	atomic_int interrupt_pending;
 	struct mock_native *native; /* a native guest, or NULL: interpret */
 	uint64_t budget;            /* instructions per run, 0: unlimited */

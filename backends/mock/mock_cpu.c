@@ -32,6 +32,9 @@ void mock_reset_state(struct nub_vm *vm)
 	vm->fpu.fcw = 0x37f;
 	vm->fpu.mxcsr = 0x1f80;
 	vm->xcr0 = 1;
+	memset(&vm->dr, 0, sizeof(vm->dr));
+	vm->dr.dr6 = 0xffff0ff0;
+	vm->dr.dr7 = 0x400;
 	vm->pending.active = 0;
 }
 

@@ -310,6 +310,74 @@ static int32_t fpu_change(const uint8_t *in, uint32_t in_len, uint8_t *out, uint
 	return put(&s, sizeof(s), out, out_cap, out_len);
 }
 
+static int avx_usable(void)
+{
+	uint32_t a, b, c, d, lo, hi;
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+	if (!(c & (1u << 27)) || !(c & (1u << 28))) /* OSXSAVE, AVX */
+		return 0;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	return (lo & 6) == 6;
+}
+
+#define YMM_HI_STORE(n) "vextractf128 $1, %%ymm" #n ", " #n "*16(%0)\n\t"
+#define YMM_HI_LOAD(n)  "vinsertf128 $1, (%0), %%ymm" #n ", %%ymm" #n "\n\t"
+
+static int32_t vector_dirty(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                            uint32_t *out_len)
+{
+	(void)in, (void)in_len, (void)out, (void)out_cap, (void)out_len;
+	static uint8_t xmm[16] __attribute__((aligned(16)));
+	static uint8_t hi[16] __attribute__((aligned(16)));
+	memset(xmm, 0x11, sizeof(xmm));
+	memset(hi, 0x22, sizeof(hi));
+	__asm__ volatile(
+	        "movdqu (%0), %%xmm0\n\t"
+	        "movdqa %%xmm0, %%xmm1\n\tmovdqa %%xmm0, %%xmm2\n\tmovdqa %%xmm0, %%xmm3\n\t"
+	        "movdqa %%xmm0, %%xmm4\n\tmovdqa %%xmm0, %%xmm5\n\tmovdqa %%xmm0, %%xmm6\n\t"
+	        "movdqa %%xmm0, %%xmm7\n\tmovdqa %%xmm0, %%xmm8\n\tmovdqa %%xmm0, %%xmm9\n\t"
+	        "movdqa %%xmm0, %%xmm10\n\tmovdqa %%xmm0, %%xmm11\n\tmovdqa %%xmm0, %%xmm12\n\t"
+	        "movdqa %%xmm0, %%xmm13\n\tmovdqa %%xmm0, %%xmm14\n\tmovdqa %%xmm0, %%xmm15\n\t"
+	        "fld1\n\tfld1"
+	        :
+	        : "r"(xmm)
+	        : "memory");
+	if (avx_usable())
+		__asm__ volatile(YMM_HI_LOAD(0) YMM_HI_LOAD(1) YMM_HI_LOAD(2) YMM_HI_LOAD(3)
+		                         YMM_HI_LOAD(4) YMM_HI_LOAD(5) YMM_HI_LOAD(6) YMM_HI_LOAD(7)
+		                                 YMM_HI_LOAD(8) YMM_HI_LOAD(9) YMM_HI_LOAD(10)
+		                                         YMM_HI_LOAD(11) YMM_HI_LOAD(12)
+		                                                 YMM_HI_LOAD(13) YMM_HI_LOAD(14)
+		                                                         YMM_HI_LOAD(15)
+		                 :
+		                 : "r"(hi)
+		                 : "memory");
+	return 0;
+}
+
+static int32_t vector_state(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                            uint32_t *out_len)
+{
+	static struct nub_tg_vector_state st __attribute__((aligned(64)));
+	/* First, before any C code could use a vector register. */
+	__asm__ volatile("fxsave64 %0" : "=m"(st.fxsave));
+	(void)in, (void)in_len;
+	st.avx = (unsigned)avx_usable();
+	if (st.avx)
+		__asm__ volatile(
+		        YMM_HI_STORE(0) YMM_HI_STORE(1) YMM_HI_STORE(2) YMM_HI_STORE(3)
+		                YMM_HI_STORE(4) YMM_HI_STORE(5) YMM_HI_STORE(6) YMM_HI_STORE(7)
+		                        YMM_HI_STORE(8) YMM_HI_STORE(9) YMM_HI_STORE(10)
+		                                YMM_HI_STORE(11) YMM_HI_STORE(12) YMM_HI_STORE(13)
+		                                        YMM_HI_STORE(14) YMM_HI_STORE(15)
+		        :
+		        : "r"(st.ymm_hi)
+		        : "memory");
+	else
+		memset(st.ymm_hi, 0, sizeof(st.ymm_hi));
+	return put(&st, sizeof(st), out, out_cap, out_len);
+}
+
 static uint64_t static_count;
 
 static int32_t static_counter(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
@@ -444,6 +512,8 @@ static const struct {
         {NUB_TG_CORRUPT_OUTPUT_HALT, "corrupt_output_halt", corrupt_output_halt},
         {NUB_TG_HOST_PAGE_WRITE, "host_page_write", host_page_write},
         {NUB_TG_DOORBELL_STORE, "doorbell_store", doorbell_store},
+        {NUB_TG_VECTOR_DIRTY, "vector_dirty", vector_dirty},
+        {NUB_TG_VECTOR_STATE, "vector_state", vector_state},
         {NUB_TG_FPU_STATE, "fpu_state", fpu_state},
         {NUB_TG_FPU_CHANGE, "fpu_change", fpu_change},
         {NUB_TG_STATIC_COUNTER, "static_counter", static_counter},

@@ -93,6 +93,19 @@
 /** in: u32 offset. Stores 0x5a at NUB_DOORBELL_GVA + offset: an unknown
  * offset is NUB_EPORT, the exception doorbell NUB_EPRIVILEGED. */
 #define NUB_TG_DOORBELL_STORE 25
+/** Dirties the vector state a CPL3 guest owns: XMM0-15 = bytes 0x11..,
+ * x87 stack (fld1), FSW/FTW, and, when AVX is usable, the upper halves of
+ * YMM0-15 = bytes 0x22. out: nothing. */
+#define NUB_TG_VECTOR_DIRTY 26
+/** out: struct nub_tg_vector_state as the function finds it on entry. */
+#define NUB_TG_VECTOR_STATE 27
+
+struct nub_tg_vector_state {
+	unsigned char fxsave[512];    /**< FXSAVE image: FCW, FSW, FTW, MXCSR, ST, XMM */
+	unsigned char ymm_hi[16][16]; /**< upper halves of YMM0-15 (zero without AVX) */
+	unsigned int avx;             /**< 1 when AVX was usable (CPUID + XCR0) */
+	unsigned int reserved;
+};
 
 #define NUB_TG_FNV_OFFSET 0xcbf29ce484222325ull
 #define NUB_TG_FNV_PRIME  0x100000001b3ull

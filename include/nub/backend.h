@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 #define NUB_BACKEND_ABI_MAJOR 1
-#define NUB_BACKEND_ABI_MINOR 0
+#define NUB_BACKEND_ABI_MINOR 1
 /** Name of the symbol every backend exports. */
 #define NUB_BACKEND_ENTRY_SYMBOL "nub_backend_entry"
 
@@ -133,6 +133,12 @@ struct nub_msr {
 	uint64_t value;
 };
 
+/** Debug registers DR0-DR3, DR6, DR7. */
+struct nub_debugregs {
+	uint64_t db[4];
+	uint64_t dr6, dr7;
+};
+
 /** Why run_vcpu returned. */
 enum nub_exit_reason {
 	NUB_EXIT_NONE = 0,
@@ -181,7 +187,9 @@ struct nub_backend_ops {
 
 	/** Required. Whether the backend can run VMs on this machine. Returns 0,
 	 * or NUB_EPROBE with the reason in err ("/dev/kvm: No such file or
-	 * directory"). Must not leave anything open. */
+	 * directory"). On success it may leave a short note about what it found
+	 * in err ("software KVM: pvm"), which `nub backends` shows; an empty
+	 * string means nothing to say. Must not leave anything open. */
 	int (*probe)(char *err, size_t err_cap);
 
 	/** Required. Create a VM with one vCPU. On success *out owns every
@@ -226,7 +234,10 @@ struct nub_backend_ops {
 
 	/* ---- optional slots (ABI 1.0) ---- */
 
-	/** Optional (NULL: unsupported). FPU/SSE state including MXCSR. */
+	/** Optional (NULL: unsupported). FPU/SSE state including MXCSR. Setting
+	 * also puts every extended state component beyond x87/SSE (AVX upper
+	 * halves, AVX-512, ...) in its initial state, so a restore leaves no
+	 * vector state behind; getting reads x87/SSE only. */
 	int (*set_fpu)(struct nub_vm *vm, const struct nub_fpu *fpu, char *err, size_t err_cap);
 	int (*get_fpu)(struct nub_vm *vm, struct nub_fpu *fpu, char *err, size_t err_cap);
 
@@ -244,6 +255,16 @@ struct nub_backend_ops {
 	 * with pages written since the last call, and clear the log. */
 	int (*get_dirty_log)(struct nub_vm *vm, uint32_t slot, uint64_t *bitmap, size_t words,
 	                     char *err, size_t err_cap);
+
+	/* ---- optional slots (ABI 1.1) ---- */
+
+	/** Optional. Debug registers; restore writes the reset values (DR0-3
+	 * zero, DR6 0xffff0ff0, DR7 0x400). NUB_EINVAL for values the CPU
+	 * refuses (upper halves of DR6/DR7 set). */
+	int (*set_debugregs)(struct nub_vm *vm, const struct nub_debugregs *dr, char *err,
+	                     size_t err_cap);
+	int (*get_debugregs)(struct nub_vm *vm, struct nub_debugregs *dr, char *err,
+	                     size_t err_cap);
 };
 
 /** Signature of the exported entry symbol. */

@@ -34,7 +34,11 @@ PIN(struct nub_backend_ops, get_xcr0, 144);
 PIN(struct nub_backend_ops, set_msrs, 152);
 PIN(struct nub_backend_ops, get_msrs, 160);
 PIN(struct nub_backend_ops, get_dirty_log, 168);
-_Static_assert(sizeof(struct nub_backend_ops) == 176, "ops size");
+PIN(struct nub_backend_ops, set_debugregs, 176);
+PIN(struct nub_backend_ops, get_debugregs, 184);
+_Static_assert(sizeof(struct nub_backend_ops) == 192, "ops table");
+PIN(struct nub_debugregs, dr6, 32);
+_Static_assert(sizeof(struct nub_debugregs) == 48, "debugregs");
 _Static_assert(NUB_BACKEND_OPS_MIN_SIZE == 120, "required part");
 
 PIN(struct nub_vm_config, struct_size, 0);
