@@ -2,9 +2,11 @@
 /*
  * Instruction counts, the stable figures: run under
  *   valgrind --tool=callgrind --instr-atstart=no bench_ir call|restore N
- * (bench/run.sh does). Only the N operations are instrumented; the mock's
- * native guest thread is counted too, so "call" is host + native-guest
- * instructions per round trip and "restore" is host instructions only.
+ * (bench/run.sh does). Only the N operations are instrumented. On KVM
+ * (NUB_BENCH_BACKEND=kvm) the guest runs inside the VM, so "call" counts
+ * exactly the host side of a round trip (core + backend + libc; the
+ * kernel's part is a syscall, not counted). On the mock the native guest
+ * thread runs in this process and is counted too.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,9 +36,10 @@ int main(int argc, char **argv)
 	restore = !strcmp(argv[1], "restore");
 	count = atoi(argv[2]);
 	snprintf(path, sizeof(path), "%s/test_guest.elf", dir ? dir : "build/guest");
+	const char *backend = getenv("NUB_BENCH_BACKEND");
 	nub_config_init(&cfg);
-	cfg.backend = "mock";
-	cfg.backend_options = "native=tests";
+	cfg.backend = backend && backend[0] ? backend : "mock";
+	cfg.backend_options = strcmp(cfg.backend, "mock") ? NULL : "native=tests";
 	if (nub_sandbox_create_from_elf(&cfg, path, &sb, &err) || nub_sandbox_evolve(sb)) {
 		fprintf(stderr, "bench_ir: %s\n",
 		        err.msg[0] ? err.msg : nub_sandbox_last_error(sb));

@@ -159,6 +159,11 @@ int mshv_get_regs(struct nub_vm *vm, struct nub_regs *regs, char *err, size_t er
 		return rc;
 	for (size_t i = 0; i < GP_COUNT; i++)
 		memcpy((char *)regs + gp_map[i].offset, &a[i].value.reg64, sizeof(uint64_t));
+	/* A reported MMIO store is complete as far as the guest is concerned:
+	 * show RIP after it (as KVM does), so that get/modify/set_regs does
+	 * not run the store again. The hypervisor's RIP moves on the next run. */
+	if (vm->pending.kind == MSHV_PENDING_MMIO_WRITE)
+		regs->rip = vm->pending.next_rip;
 	return 0;
 }
 
@@ -257,7 +262,10 @@ int mshv_set_sregs(struct nub_vm *vm, const struct nub_sregs *sregs, char *err, 
 	}
 	for (size_t i = 0; i < CR_COUNT; i++, n++)
 		memcpy(&a[n].value.reg64, base + cr_map[i].offset, sizeof(uint64_t));
-	vm->pending.kind = MSHV_PENDING_NONE;
+	/* A pending IN is abandoned; a reported store still moves RIP past
+	 * itself (set_regs, which sets RIP, drops that too). */
+	if (vm->pending.kind != MSHV_PENDING_MMIO_WRITE)
+		vm->pending.kind = MSHV_PENDING_NONE;
 	return mshv_set_registers(vm, a, SREGS_N, err, err_cap);
 }
 

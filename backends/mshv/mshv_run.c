@@ -6,7 +6,11 @@
  * the hypervisor does not complete port I/O for us: after an IN or OUT
  * intercept RIP still points at the instruction, so this file advances RIP
  * by the instruction length the message reports (and, for IN, merges the
- * value core supplies into RAX) before the guest runs again.
+ * value core supplies into RAX) before the guest runs again. A store to
+ * memory no region backs (the doorbell) arrives as a memory intercept with
+ * the GPA and the instruction bytes; for `mov r/m, r` (88/89, decoded in
+ * mshv_decode.c) the exit carries size and value and the next run resumes
+ * after the instruction. Other MMIO accesses cannot be completed.
  *
  * Interrupt protocol (never loses a request):
  *   run_vcpu, on the vCPU thread, for every entry into MSHV_RUN_VP:
@@ -152,12 +156,15 @@ static int mshv_complete_pending(struct nub_vm *vm, const struct nub_exit *exit,
 		uint64_t rax = mshv_in_result(p.rax, p.size, exit->data);
 		return mshv_set_rip_rax(vm, p.next_rip, &rax, err, err_cap);
 	}
+	case MSHV_PENDING_MMIO_WRITE:
+		/* The store went to core with the exit; the guest continues
+		 * after it. */
+		return mshv_set_rip_rax(vm, p.next_rip, NULL, err, err_cap);
 	case MSHV_PENDING_MMIO:
 		break;
 	}
 	return mshv_fail(err, err_cap, NUB_EUNSUPPORTED,
-	                 "mshv: cannot resume after an MMIO exit: completing the access needs an "
-	                 "instruction emulator, which this backend does not have");
+	                 "mshv: cannot resume after an MMIO exit: %s", p.why);
 }
 
 /* ---- decoding intercept messages ---- */
@@ -193,8 +200,10 @@ static int mshv_decode_io(struct nub_vm *vm, const struct nub_hv_message *msg,
 	}
 	if (io.header.intercept_access_type == NUB_HV_INTERCEPT_ACCESS_READ) {
 		exit->reason = NUB_EXIT_IO_IN;
-		vm->pending = (struct mshv_pending){MSHV_PENDING_IO_IN, size, io.rax,
-		                                    io.header.rip + len};
+		vm->pending.kind = MSHV_PENDING_IO_IN;
+		vm->pending.size = size;
+		vm->pending.rax = io.rax;
+		vm->pending.next_rip = io.header.rip + len;
 		return 0;
 	}
 	exit->reason = NUB_EXIT_IO_OUT;
@@ -203,8 +212,152 @@ static int mshv_decode_io(struct nub_vm *vm, const struct nub_hv_message *msg,
 	return mshv_set_rip_rax(vm, io.header.rip + len, NULL, err, err_cap);
 }
 
-static void mshv_decode_memory(struct nub_vm *vm, const struct nub_hv_message *msg,
-                               struct nub_exit *exit)
+/* "48 89 03" */
+static void mshv_hex(char *buf, size_t cap, const uint8_t *bytes, size_t n)
+{
+	size_t used = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < n && used + 4 <= cap; i++)
+		used += (size_t)snprintf(buf + used, cap - used, i ? " %02x" : "%02x", bytes[i]);
+}
+
+static int mshv_is_legacy_prefix(uint8_t b)
+{
+	switch (b) {
+	case 0x26: /* segment overrides */
+	case 0x2E:
+	case 0x36:
+	case 0x3E:
+	case 0x64:
+	case 0x65:
+	case 0x67: /* address size */
+	case 0xF0: /* lock */
+	case 0xF2: /* repne */
+	case 0xF3: /* rep */
+		return 1;
+	}
+	return 0;
+}
+
+/* Name the byte decoding stopped at: "prefix 65", "opcode 0f 11", "opcode c7". */
+static void mshv_name_opcode(char *buf, size_t cap, const uint8_t *bytes, size_t count, size_t at)
+{
+	if (at >= count)
+		snprintf(buf, cap, "no opcode");
+	else if (mshv_is_legacy_prefix(bytes[at]))
+		snprintf(buf, cap, "prefix %02x", bytes[at]);
+	else if (bytes[at] == 0x0F && at + 1 < count)
+		snprintf(buf, cap, "opcode 0f %02x", bytes[at + 1]);
+	else
+		snprintf(buf, cap, "opcode %02x", bytes[at]);
+}
+
+/* Why an MMIO write cannot be completed, for the error the next run_vcpu
+ * returns. `status` is a mshv_decode_status or: */
+#define MSHV_REFUSE_NOT_64BIT 1
+static void mshv_refuse_write(struct nub_vm *vm,
+                              const struct nub_hv_x64_memory_intercept_message *mem, int status,
+                              const struct mshv_store *st)
+{
+	char *why = vm->pending.why;
+	size_t cap = sizeof(vm->pending.why);
+	const uint8_t *b = mem->instruction_bytes;
+	size_t n = mem->instruction_byte_count;
+	unsigned long long rip = (unsigned long long)mem->header.rip;
+	char hex[3 * sizeof(mem->instruction_bytes)];
+	char op[32];
+
+	vm->pending.kind = MSHV_PENDING_MMIO;
+	if (n == 0 || n > sizeof(mem->instruction_bytes)) {
+		snprintf(why, cap,
+		         "the write at RIP 0x%llx came with %zu instruction bytes (want 1-16); "
+		         "completing it needs an instruction emulator",
+		         rip, n);
+		return;
+	}
+	mshv_hex(hex, sizeof(hex), b, n);
+	if (status == MSHV_REFUSE_NOT_64BIT) {
+		snprintf(why, cap,
+		         "the write at RIP 0x%llx (bytes %s) is not in 64-bit mode; completing it "
+		         "needs an instruction emulator",
+		         rip, hex);
+		return;
+	}
+	mshv_name_opcode(op, sizeof(op), b, n, st->stop);
+	switch (status) {
+	case MSHV_DECODE_TRUNCATED:
+		snprintf(why, cap,
+		         "the write at RIP 0x%llx has only %zu instruction byte(s) (%s, %s), fewer "
+		         "than the instruction needs",
+		         rip, n, hex, op);
+		break;
+	case MSHV_DECODE_TOO_LONG:
+		snprintf(why, cap,
+		         "the write at RIP 0x%llx (%s, bytes %s) exceeds 15 bytes; completing it "
+		         "needs an instruction emulator",
+		         rip, op, hex);
+		break;
+	default:
+		snprintf(why, cap,
+		         "the write at RIP 0x%llx is %s (bytes %s), not a register store "
+		         "(88/89); completing it needs an instruction emulator",
+		         rip, op, hex);
+		break;
+	}
+}
+
+/* An MMIO write: decode `mov r/m, r` from the instruction bytes the message
+ * carries; the stored value comes from the source register (the message has
+ * no GPRs, so they are read with one hypercall). The guest resumes after
+ * the instruction on the next run. Anything else is reported with size 0
+ * and its resume refused. */
+static int mshv_decode_write(struct nub_vm *vm,
+                             const struct nub_hv_x64_memory_intercept_message *mem,
+                             struct nub_exit *exit, char *err, size_t err_cap)
+{
+	struct nub_hv_register_assoc a[16];
+	uint64_t gprs[16];
+	struct mshv_store st;
+	size_t n = mem->instruction_byte_count;
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	if (n == 0 || n > sizeof(mem->instruction_bytes)) {
+		mshv_refuse_write(vm, mem, MSHV_DECODE_TRUNCATED, &st);
+		return 0;
+	}
+	/* The decoder knows 64-bit mode only (REX, RIP-relative). */
+	if (!(mem->header.execution_state & NUB_HV_X64_EXEC_STATE_EFER_LMA) ||
+	    !((mem->header.cs_segment.attributes >> NUB_HV_SEG_L_SHIFT) & 1)) {
+		mshv_refuse_write(vm, mem, MSHV_REFUSE_NOT_64BIT, &st);
+		return 0;
+	}
+	/* Measure first: an instruction that is refused costs no hypercall. */
+	rc = mshv_decode_store(mem->instruction_bytes, n, NULL, &st);
+	if (rc != MSHV_DECODE_OK) {
+		mshv_refuse_write(vm, mem, rc, &st);
+		return 0;
+	}
+	memset(a, 0, sizeof(a));
+	for (uint32_t i = 0; i < 16; i++)
+		a[i].name = NUB_HV_X64_REGISTER_RAX + i; /* RAX..R15 in encoding order */
+	rc = mshv_get_registers(vm, a, 16, err, err_cap);
+	if (rc)
+		return rc;
+	for (uint32_t i = 0; i < 16; i++)
+		gprs[i] = a[i].value.reg64;
+	(void)mshv_decode_store(mem->instruction_bytes, n, gprs, &st);
+	exit->size = st.size;
+	exit->data = st.data;
+	vm->pending.kind = MSHV_PENDING_MMIO_WRITE;
+	vm->pending.size = st.size;
+	vm->pending.next_rip = mem->header.rip + st.len;
+	return 0;
+}
+
+static int mshv_decode_memory(struct nub_vm *vm, const struct nub_hv_message *msg,
+                              struct nub_exit *exit, char *err, size_t err_cap)
 {
 	struct nub_hv_x64_memory_intercept_message mem;
 
@@ -212,17 +365,21 @@ static void mshv_decode_memory(struct nub_vm *vm, const struct nub_hv_message *m
 	exit->rip = mem.header.rip;
 	exit->gpa = mem.guest_physical_address;
 	exit->hw_reason = msg->header.message_type;
-	/* The access size is only in the instruction bytes; without decoding
-	 * them it stays 0 (unknown). */
+	/* The access size is only in the instruction bytes: 0 (unknown)
+	 * unless the instruction is decoded. */
 	exit->size = 0;
 	if (mem.header.intercept_access_type == NUB_HV_INTERCEPT_ACCESS_WRITE) {
 		exit->reason = NUB_EXIT_MMIO_WRITE;
-	} else {
-		exit->reason = NUB_EXIT_MMIO_READ;
-		if (mem.header.intercept_access_type == NUB_HV_INTERCEPT_ACCESS_EXECUTE)
-			snprintf(exit->detail, sizeof(exit->detail), "instruction fetch");
+		return mshv_decode_write(vm, &mem, exit, err, err_cap);
 	}
+	exit->reason = NUB_EXIT_MMIO_READ;
+	if (mem.header.intercept_access_type == NUB_HV_INTERCEPT_ACCESS_EXECUTE)
+		snprintf(exit->detail, sizeof(exit->detail), "instruction fetch");
 	vm->pending.kind = MSHV_PENDING_MMIO;
+	snprintf(vm->pending.why, sizeof(vm->pending.why),
+	         "completing the access needs an instruction emulator, which this backend does "
+	         "not have");
+	return 0;
 }
 
 static int mshv_decode(struct nub_vm *vm, const struct nub_hv_message *msg, struct nub_exit *exit,
@@ -236,8 +393,7 @@ static int mshv_decode(struct nub_vm *vm, const struct nub_hv_message *msg, stru
 		return mshv_decode_io(vm, msg, exit, err, err_cap);
 	case NUB_HVMSG_UNMAPPED_GPA:
 	case NUB_HVMSG_GPA_INTERCEPT:
-		mshv_decode_memory(vm, msg, exit);
-		return 0;
+		return mshv_decode_memory(vm, msg, exit, err, err_cap);
 	case NUB_HVMSG_X64_HALT:
 		memcpy(&hdr, msg->payload, sizeof(hdr));
 		exit->reason = NUB_EXIT_HLT;

@@ -323,6 +323,11 @@ struct nub_hv_x64_intercept_message_header {
 _Static_assert(sizeof(struct nub_hv_x64_intercept_message_header) == 40, "intercept header");
 _Static_assert(offsetof(struct nub_hv_x64_intercept_message_header, rip) == 24, "header.rip");
 #define NUB_HV_INTERCEPT_INSTR_LEN_MASK 0x0Fu
+/* [hdk] union hv_x64_vp_execution_state (execution_state above): bits 0-1
+ * cpl, 2 cr0_pe, 3 cr0_am, 4 efer_lma, 5 debug_active, 6
+ * interruption_pending, 7-10 vtl, 11 enclave_mode, 12 interrupt_shadow. */
+#define NUB_HV_X64_EXEC_STATE_CR0_PE   (1u << 2)
+#define NUB_HV_X64_EXEC_STATE_EFER_LMA (1u << 4)
 /* [gdk] HV_INTERCEPT_ACCESS_READ/WRITE/EXECUTE */
 #define NUB_HV_INTERCEPT_ACCESS_READ    0
 #define NUB_HV_INTERCEPT_ACCESS_WRITE   1
@@ -369,6 +374,10 @@ struct nub_hv_x64_memory_intercept_message {
 _Static_assert(sizeof(struct nub_hv_x64_memory_intercept_message) == 80, "memory message");
 _Static_assert(offsetof(struct nub_hv_x64_memory_intercept_message, guest_physical_address) == 56,
                "memory message gpa");
+_Static_assert(offsetof(struct nub_hv_x64_memory_intercept_message, instruction_byte_count) == 44,
+               "memory message instruction_byte_count");
+_Static_assert(offsetof(struct nub_hv_x64_memory_intercept_message, instruction_bytes) == 64,
+               "memory message instruction_bytes");
 
 _Static_assert(sizeof(struct nub_hv_x64_io_port_intercept_message) <=
                        NUB_HV_MESSAGE_PAYLOAD_BYTE_COUNT,

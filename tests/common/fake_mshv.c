@@ -40,7 +40,8 @@ struct fake_vp {
 	pthread_mutex_t run_lock; /* the kernel's vp_mutex */
 	struct fake_reg regs[FAKE_MAX_REGS];
 	int nregs;
-	/* The last port I/O intercept, re-delivered while RIP stays on it. */
+	/* The last port I/O or store intercept, re-delivered while RIP stays
+	 * on it. */
 	int io_pending;
 	uint64_t io_rip;
 	struct nub_hv_message io_msg;
@@ -60,13 +61,15 @@ struct fake_partition {
 	int vp0_fd_open;
 };
 
-enum script_kind { S_IO, S_HALT, S_ACCESS, S_MESSAGE };
+enum script_kind { S_IO, S_HALT, S_ACCESS, S_STORE, S_MESSAGE };
 
 struct script_entry {
 	enum script_kind kind;
 	uint16_t port;
 	uint8_t size, is_write, instr_len, access;
 	uint64_t value, gpa;
+	uint8_t insn[16]; /* S_STORE: the instruction bytes the hypervisor reports */
+	uint8_t insn_count;
 	struct nub_hv_message msg;
 };
 
@@ -428,6 +431,17 @@ static void msg_header(struct nub_hv_message *m, uint32_t type, size_t payload,
 	h->vp_index = 0;
 	h->instr_len_cr8 = instr_len & NUB_HV_INTERCEPT_INSTR_LEN_MASK;
 	h->intercept_access_type = access;
+	/* The processor state the hypervisor describes with every intercept:
+	 * CS as loaded, CPL, CR0.PE and EFER.LMA. */
+	struct fake_reg *cs = reg_slot(vp, NUB_HV_X64_REGISTER_CS, 0);
+	if (cs)
+		memcpy(&h->cs_segment, &cs->value, sizeof(h->cs_segment));
+	uint16_t state = h->cs_segment.selector & 3;
+	if (reg64(vp, NUB_HV_X64_REGISTER_CR0) & 1)
+		state |= NUB_HV_X64_EXEC_STATE_CR0_PE;
+	if (reg64(vp, NUB_HV_X64_REGISTER_EFER) & (1u << 10))
+		state |= NUB_HV_X64_EXEC_STATE_EFER_LMA;
+	h->execution_state = state;
 	h->rip = reg64(vp, NUB_HV_X64_REGISTER_RIP);
 	h->rflags = reg64(vp, NUB_HV_X64_REGISTER_RFLAGS);
 }
@@ -472,10 +486,19 @@ static int build_access(struct fake_partition *p, const struct script_entry *e,
 		else
 			return 0;
 	}
-	msg_header(m, type, sizeof(mem), &mem.header, &p->vp0, 3, e->access);
-	memset((uint8_t *)&mem + sizeof(mem.header), 0, sizeof(mem) - sizeof(mem.header));
+	if (e->kind == S_STORE) {
+		/* An EPT/NPT violation has no valid instruction length: the
+		 * header says 0 and only the bytes describe the instruction. */
+		msg_header(m, type, sizeof(mem), &mem.header, &p->vp0, 0, e->access);
+		memset((uint8_t *)&mem + sizeof(mem.header), 0, sizeof(mem) - sizeof(mem.header));
+		mem.instruction_byte_count = e->insn_count;
+		memcpy(mem.instruction_bytes, e->insn, sizeof(mem.instruction_bytes));
+	} else {
+		msg_header(m, type, sizeof(mem), &mem.header, &p->vp0, 3, e->access);
+		memset((uint8_t *)&mem + sizeof(mem.header), 0, sizeof(mem) - sizeof(mem.header));
+		mem.instruction_byte_count = 3;
+	}
 	mem.guest_physical_address = e->gpa;
-	mem.instruction_byte_count = 3;
 	memcpy(m->payload, &mem, sizeof(mem));
 	return 1;
 }
@@ -510,6 +533,13 @@ static int script_next(struct fake_partition *p, struct nub_hv_message *m)
 			if (build_access(p, e, m))
 				return 1;
 			break;
+		case S_STORE:
+			if (!build_access(p, e, m))
+				break;
+			vp->io_pending = 1;
+			vp->io_rip = reg64(vp, NUB_HV_X64_REGISTER_RIP);
+			vp->io_msg = *m;
+			return 1;
 		case S_MESSAGE:
 			*m = e->msg;
 			return 1;
@@ -885,6 +915,17 @@ void fake_mshv_script_halt(void)
 void fake_mshv_script_access(uint64_t gpa, uint8_t access)
 {
 	struct script_entry e = {.kind = S_ACCESS, .gpa = gpa, .access = access};
+	script_push(&e);
+}
+
+void fake_mshv_script_store(uint64_t gpa, const uint8_t *bytes, uint8_t byte_count)
+{
+	struct script_entry e = {.kind = S_STORE,
+	                         .gpa = gpa,
+	                         .access = NUB_HV_INTERCEPT_ACCESS_WRITE,
+	                         .insn_count = byte_count};
+	if (bytes)
+		memcpy(e.insn, bytes, byte_count < sizeof(e.insn) ? byte_count : sizeof(e.insn));
 	script_push(&e);
 }
 

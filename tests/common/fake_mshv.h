@@ -80,6 +80,17 @@ void fake_mshv_script_halt(void);
  * accesses to mapped memory produce no exit and the script continues;
  * unmapped ones give HVMSG_UNMAPPED_GPA, forbidden ones HVMSG_GPA_INTERCEPT. */
 void fake_mshv_script_access(uint64_t gpa, uint8_t access);
+/* The guest executes a store to `gpa` whose instruction the hypervisor
+ * reports as `byte_count` bytes copied from `bytes` (at most 16 are copied;
+ * a count below the instruction's length models a cut-off fetch, one above
+ * 16 an invalid message). The guest's registers are whatever the VP holds
+ * (fake_mshv_set_reg). Exits like a scripted write access, with
+ * instruction_length 0 in the header (the processor reports no instruction
+ * length for an EPT/NPT violation, so the backend must not use one); like
+ * port I/O, the intercept is delivered again while RIP stays on the
+ * instruction. Every intercept header carries the VP's CS, CPL, CR0.PE and
+ * EFER.LMA. */
+void fake_mshv_script_store(uint64_t gpa, const uint8_t *bytes, uint8_t byte_count);
 /* Deliver this raw message. */
 void fake_mshv_script_message(const struct nub_hv_message *msg);
 /* Nothing scripted (or after the script ends) means the guest spins: RUN_VP

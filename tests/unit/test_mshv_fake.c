@@ -540,6 +540,272 @@ static void test_memory_permissions_become_mmio(void **state)
 	munmap(rw, PAGE);
 }
 
+/* ---- MMIO stores (doorbells) ---- */
+
+#define STORE_GPA 0x18ull /* unmapped, like the doorbell page */
+
+/* The vCPU in 64-bit mode (CS.L, EFER.LMA), as core sets it up. */
+static void long_mode(struct nub_hv *hv)
+{
+	struct nub_error err = {0};
+	struct nub_sregs s;
+
+	memset(&s, 0, sizeof(s));
+	s.cs = seg(0, 0xFFFFFFFF, 0x2B, 0xB, 1, 1, 0, 1);
+	s.ds = seg(0, 0xFFFFFFFF, 0x23, 0x3, 1, 0, 1, 1);
+	s.es = s.fs = s.gs = s.ss = s.ds;
+	s.tr = seg(0x5000, 0x67, 0x18, 0xB, 0, 0, 0, 0);
+	s.ldt.unusable = 1;
+	s.cr0 = 0x80050033;
+	s.cr4 = 0x6A0;
+	s.efer = 0xD01;
+	assert_int_equal(nub_hv_set_sregs(hv, &s, &err), 0);
+}
+
+/* The guest's GPRs: every register (and byte) distinct. */
+static void store_regs(struct nub_hv *hv, uint64_t rip)
+{
+	struct nub_error err = {0};
+	struct nub_regs r = {.rax = 0x1122334455667788ull,
+	                     .rcx = 0x2122232425262728ull,
+	                     .rdx = 0x3132333435363738ull,
+	                     .rbx = 0x4142434445464748ull,
+	                     .rsp = 0x5152535455565758ull,
+	                     .rbp = 0x6162636465666768ull,
+	                     .rsi = 0x7172737475767778ull,
+	                     .rdi = 0x8182838485868788ull,
+	                     .r8 = 0x9192939495969798ull,
+	                     .r9 = 0xA1A2A3A4A5A6A7A8ull,
+	                     .r10 = 0xB1B2B3B4B5B6B7B8ull,
+	                     .r11 = 0xC1C2C3C4C5C6C7C8ull,
+	                     .r12 = 0xD1D2D3D4D5D6D7D8ull,
+	                     .r13 = 0xE1E2E3E4E5E6E7E8ull,
+	                     .r14 = 0xF1F2F3F4F5F6F7F8ull,
+	                     .r15 = 0x0102030405060708ull,
+	                     .rip = rip,
+	                     .rflags = 2};
+	assert_int_equal(nub_hv_set_regs(hv, &r, &err), 0);
+}
+
+static uint64_t fake_rip(void)
+{
+	struct nub_hv_u128 v;
+	assert_int_equal(fake_mshv_reg(NUB_HV_X64_REGISTER_RIP, &v), 0);
+	return v.low_part;
+}
+
+struct store_case {
+	const char *what;
+	uint8_t bytes[16];
+	uint8_t len;
+	uint32_t size;
+	uint64_t data;
+};
+
+/* The guest at `rip` executes c->bytes, a store to STORE_GPA, then HLT:
+ * MMIO_WRITE with the decoded size and value; the hypervisor's RIP stays on
+ * the store until the next run, which writes rip + len and resumes there
+ * (the fake would re-deliver the store otherwise). */
+static void expect_store(struct nub_hv *hv, uint64_t rip, const struct store_case *c)
+{
+	struct nub_exit exit = {0};
+	unsigned redelivered = fake_mshv_redeliveries();
+
+	store_regs(hv, rip);
+	fake_mshv_script_store(STORE_GPA, c->bytes, c->len);
+	fake_mshv_script_halt();
+	run_expect(hv, &exit, NUB_EXIT_MMIO_WRITE);
+	if (exit.size != c->size || exit.data != c->data)
+		fail_msg("%s: size %u data 0x%llx, want %u 0x%llx", c->what, exit.size,
+		         (unsigned long long)exit.data, c->size, (unsigned long long)c->data);
+	assert_int_equal(exit.gpa, STORE_GPA);
+	assert_int_equal(exit.rip, rip);
+	assert_int_equal(exit.hw_reason, NUB_HVMSG_UNMAPPED_GPA);
+	assert_int_equal(fake_rip(), rip);                /* not written yet */
+	assert_int_equal(get_regs(hv).rip, rip + c->len); /* but shown past the store */
+	run_expect(hv, &exit, NUB_EXIT_HLT);
+	if (exit.rip != rip + c->len)
+		fail_msg("%s: resumed at 0x%llx, want 0x%llx", c->what,
+		         (unsigned long long)exit.rip, (unsigned long long)(rip + c->len));
+	assert_int_equal(fake_rip(), rip + c->len);
+	assert_int_equal(fake_mshv_redeliveries(), redelivered);
+}
+
+static void test_mmio_store_8_and_4_bytes(void **state)
+{
+	struct nub_hv *hv = hv_of(state);
+	const struct store_case mov64 = {
+	        "mov [rbx], rax", {0x48, 0x89, 0x03}, 3, 8, 0x1122334455667788ull};
+	const struct store_case mov32 = {"mov [rbx], eax", {0x89, 0x03}, 2, 4, 0x55667788};
+
+	long_mode(hv);
+	expect_store(hv, 0x401000, &mov64);
+	expect_store(hv, 0x402000, &mov32);
+}
+
+static void test_mmio_store_operand_forms(void **state)
+{
+	struct nub_hv *hv = hv_of(state);
+	const struct store_case cases[] = {
+	        {"mov [rbx], r8 (REX.R)", {0x4C, 0x89, 0x03}, 3, 8, 0x9192939495969798ull},
+	        {"mov [rbx+8], eax (disp8)", {0x89, 0x43, 0x08}, 3, 4, 0x55667788},
+	        {"mov [rbx+0x10], r9 (REX.R, disp8)",
+	         {0x4C, 0x89, 0x4B, 0x10},
+	         4,
+	         8,
+	         0xA1A2A3A4A5A6A7A8ull},
+	        {"mov [rbx+0x100], rax (disp32)",
+	         {0x48, 0x89, 0x83, 0x00, 0x01, 0x00, 0x00},
+	         7,
+	         8,
+	         0x1122334455667788ull},
+	        {"mov [rip+0x12345678], rdx (RIP-relative)",
+	         {0x48, 0x89, 0x15, 0x78, 0x56, 0x34, 0x12},
+	         7,
+	         8,
+	         0x3132333435363738ull},
+	        {"mov [rsp+0x80], r15 (SIB, disp32)",
+	         {0x4C, 0x89, 0xBC, 0x24, 0x80, 0x00, 0x00, 0x00},
+	         8,
+	         8,
+	         0x0102030405060708ull},
+	        {"mov [r8*8+0x1000], rax (SIB, REX.X, no base)",
+	         {0x4A, 0x89, 0x04, 0xC5, 0x00, 0x10, 0x00, 0x00},
+	         8,
+	         8,
+	         0x1122334455667788ull},
+	        {"mov [r12], cx (66, REX.B, SIB)", {0x66, 0x41, 0x89, 0x0C, 0x24}, 5, 2, 0x2728},
+	        {"mov [r13+0], esi (REX.B, disp8)", {0x41, 0x89, 0x75, 0x00}, 4, 4, 0x75767778},
+	        {"mov [rbx], ax", {0x66, 0x89, 0x03}, 3, 2, 0x7788},
+	        {"mov [rbx], rax (66 REX.W: REX.W wins)",
+	         {0x66, 0x48, 0x89, 0x03},
+	         4,
+	         8,
+	         0x1122334455667788ull},
+	};
+
+	long_mode(hv);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		expect_store(hv, 0x401000 + i * 0x100, &cases[i]);
+}
+
+static void test_mmio_byte_store(void **state)
+{
+	struct nub_hv *hv = hv_of(state);
+	const struct store_case cases[] = {
+	        {"mov [rbx], al", {0x88, 0x03}, 2, 1, 0x88},
+	        {"mov [rbx], ah", {0x88, 0x23}, 2, 1, 0x77},
+	        {"mov [rbx], bh", {0x88, 0x3B}, 2, 1, 0x47},
+	        {"mov [rbx], spl (REX: 4 is SPL, not AH)", {0x40, 0x88, 0x23}, 3, 1, 0x58},
+	        {"mov [rbx+1], r8b", {0x44, 0x88, 0x43, 0x01}, 4, 1, 0x98},
+	};
+
+	long_mode(hv);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		expect_store(hv, 0x401000 + i * 0x100, &cases[i]);
+}
+
+/* The guest at `rip` executes `bytes` (count reported) as a store:
+ * MMIO_WRITE with size 0, and the resume is refused naming the cause; RIP
+ * stays on the instruction, so running again re-delivers the same
+ * intercept. */
+static void expect_refused_store(struct nub_hv *hv, uint64_t rip, const uint8_t *bytes,
+                                 uint8_t count, const char *needle)
+{
+	struct nub_exit exit = {0};
+	struct nub_error err = {0};
+	unsigned redelivered = fake_mshv_redeliveries();
+
+	store_regs(hv, rip);
+	fake_mshv_script_store(STORE_GPA, bytes, count);
+	run_expect(hv, &exit, NUB_EXIT_MMIO_WRITE);
+	assert_int_equal(exit.gpa, STORE_GPA);
+	assert_int_equal(exit.rip, rip);
+	assert_int_equal(exit.size, 0);
+	assert_int_equal(exit.data, 0);
+	assert_int_equal(get_regs(hv).rip, rip);
+	assert_nub_error(nub_hv_run(hv, &exit, &err), NUB_EUNSUPPORTED, &err, needle);
+	assert_non_null(strstr(err.msg, "cannot resume after an MMIO exit"));
+	assert_int_equal(fake_rip(), rip);
+	run_expect(hv, &exit, NUB_EXIT_MMIO_WRITE);
+	assert_int_equal(exit.rip, rip);
+	assert_int_equal(exit.size, 0);
+	assert_int_equal(fake_mshv_redeliveries(), redelivered + 1);
+}
+
+static void test_mmio_store_undecodable_is_refused(void **state)
+{
+	struct nub_hv *hv = hv_of(state);
+	const uint8_t movups[] = {0x0F, 0x11, 0x03};                   /* movups [rbx], xmm0 */
+	const uint8_t movimm[] = {0xC7, 0x03, 0x01, 0x00, 0x00, 0x00}; /* mov dword [rbx], 1 */
+	const uint8_t gs_mov[] = {0x65, 0x48, 0x89, 0x03};             /* mov gs:[rbx], rax */
+	const uint8_t rex_66[] = {0x48, 0x66, 0x89, 0x03};             /* REX not last */
+	const uint8_t long16[] = {0x0F, 0x11, 0x84, 0xC0, 0x00, 0x10, 0x00, 0x00,
+	                          0x0F, 0x11, 0x84, 0xC0, 0x00, 0x10, 0x00, 0x00};
+
+	long_mode(hv);
+	expect_refused_store(hv, 0x401000, movups, sizeof(movups),
+	                     "opcode 0f 11 (bytes 0f 11 03), not a register store");
+	expect_refused_store(hv, 0x402000, movimm, sizeof(movimm), "opcode c7");
+	expect_refused_store(hv, 0x403000, gs_mov, sizeof(gs_mov), "prefix 65");
+	expect_refused_store(hv, 0x404000, rex_66, sizeof(rex_66), "opcode 66");
+	/* The longest message (16 bytes, a long RIP) still ends in full. */
+	expect_refused_store(hv, 0xFFFFFFFFFFFF0000ull, long16, sizeof(long16),
+	                     "0f 11 84 c0 00 10 00 00 0f 11 84 c0 00 10 00 00), not a register "
+	                     "store (88/89); completing it needs an instruction emulator");
+}
+
+static void test_mmio_store_truncated_is_refused(void **state)
+{
+	struct nub_hv *hv = hv_of(state);
+	const uint8_t mov[] = {0x48, 0x89, 0x43, 0x08}; /* mov [rbx+8], rax, 4 bytes */
+	/* mov [rsp+0x80], r15 (8 bytes), padded to the 16 the message holds */
+	const uint8_t sib[16] = {0x4C, 0x89, 0xBC, 0x24, 0x80, 0x00, 0x00, 0x00};
+
+	long_mode(hv);
+	expect_refused_store(hv, 0x401000, mov, 2, "only 2 instruction byte(s) (48 89, opcode 89)");
+	expect_refused_store(hv, 0x402000, mov, 3, "only 3 instruction byte(s)");
+	expect_refused_store(hv, 0x403000, sib, 6, "only 6 instruction byte(s)");
+	expect_refused_store(hv, 0x404000, mov, 0, "0 instruction bytes");
+	expect_refused_store(hv, 0x405000, sib, 17, "17 instruction bytes");
+}
+
+static void test_mmio_store_outside_64bit_mode_is_refused(void **state)
+{
+	const uint8_t mov[] = {0x89, 0x03};
+
+	/* No long_mode(): CS.L and EFER.LMA clear. */
+	expect_refused_store(hv_of(state), 0x401000, mov, sizeof(mov), "not in 64-bit mode");
+}
+
+static void test_mmio_store_survives_register_access(void **state)
+{
+	struct nub_hv *hv = hv_of(state);
+	const uint8_t mov[] = {0x48, 0x89, 0x03};
+	struct nub_error err = {0};
+	struct nub_exit exit = {0};
+	struct nub_sregs s;
+	struct nub_regs r;
+
+	long_mode(hv);
+	store_regs(hv, 0x401000);
+	fake_mshv_script_store(STORE_GPA, mov, sizeof(mov));
+	fake_mshv_script_halt();
+	run_expect(hv, &exit, NUB_EXIT_MMIO_WRITE);
+	/* Core reads and rewrites state between the exit and the next run
+	 * (get/modify/set): the store is not executed again. */
+	assert_int_equal(nub_hv_get_sregs(hv, &s, &err), 0);
+	assert_int_equal(nub_hv_set_sregs(hv, &s, &err), 0);
+	r = get_regs(hv);
+	assert_int_equal(r.rip, 0x401003);
+	r.rax = 42;
+	assert_int_equal(nub_hv_set_regs(hv, &r, &err), 0);
+	run_expect(hv, &exit, NUB_EXIT_HLT);
+	assert_int_equal(exit.rip, 0x401003);
+	assert_int_equal(get_regs(hv).rax, 42);
+	assert_int_equal(fake_mshv_redeliveries(), 0);
+}
+
 static void test_unknown_and_malformed_messages_are_internal(void **state)
 {
 	struct nub_hv *hv = hv_of(state);
@@ -780,6 +1046,19 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_halt, vm_setup, vm_teardown),
 	        cmocka_unit_test_setup_teardown(test_unmapped_gpa_is_mmio, vm_setup, vm_teardown),
 	        cmocka_unit_test_setup_teardown(test_memory_permissions_become_mmio, vm_setup,
+	                                        vm_teardown),
+	        cmocka_unit_test_setup_teardown(test_mmio_store_8_and_4_bytes, vm_setup,
+	                                        vm_teardown),
+	        cmocka_unit_test_setup_teardown(test_mmio_store_operand_forms, vm_setup,
+	                                        vm_teardown),
+	        cmocka_unit_test_setup_teardown(test_mmio_byte_store, vm_setup, vm_teardown),
+	        cmocka_unit_test_setup_teardown(test_mmio_store_undecodable_is_refused, vm_setup,
+	                                        vm_teardown),
+	        cmocka_unit_test_setup_teardown(test_mmio_store_truncated_is_refused, vm_setup,
+	                                        vm_teardown),
+	        cmocka_unit_test_setup_teardown(test_mmio_store_outside_64bit_mode_is_refused,
+	                                        vm_setup, vm_teardown),
+	        cmocka_unit_test_setup_teardown(test_mmio_store_survives_register_access, vm_setup,
 	                                        vm_teardown),
 	        cmocka_unit_test_setup_teardown(test_unknown_and_malformed_messages_are_internal,
 	                                        vm_setup, vm_teardown),

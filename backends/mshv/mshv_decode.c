@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Decoding the one kind of instruction a memory intercept can be completed
+ * for without an emulator: a store of a general-purpose register to memory,
+ * `mov r/m8, r8` (88 /r) or `mov r/m16/32/64, r16/32/64` (89 /r), in 64-bit
+ * mode. The hypervisor's message has the GPA and the instruction bytes but
+ * neither the access size nor the stored value; both follow from the
+ * instruction and the source register. The caller supplies the GPRs.
+ *
+ * Accepted encoding: [66]* [REX] (88|89) ModRM [SIB] [disp8|disp32], where
+ * ModRM.mod is 00, 01 or 10 (a memory operand; mod 00 with r/m 101 is
+ * RIP-relative disp32, SIB.base 101 with mod 00 is disp32 without a base).
+ * REX.W selects 8 bytes (over 66), REX.R extends the source register,
+ * REX.X/REX.B only select address registers, which do not matter here (the
+ * GPA is in the message). Anything else (other prefixes, a REX that is not
+ * directly before the opcode, other opcodes, register destinations) is
+ * refused.
+ */
+#include "mshv_internal.h"
+
+#define MSHV_MAX_INSN_LEN 15u /* architectural limit */
+
+int mshv_decode_store(const uint8_t *bytes, size_t count, const uint64_t *gprs,
+                      struct mshv_store *out)
+{
+	size_t i = 0;
+	int opsize16 = 0;
+	uint8_t rex = 0;
+
+	out->len = out->size = out->src = 0;
+	out->data = 0;
+	out->stop = 0;
+	while (i < count && bytes[i] == 0x66) {
+		opsize16 = 1;
+		i++;
+	}
+	if (i < count && (bytes[i] & 0xF0) == 0x40)
+		rex = bytes[i++];
+	out->stop = (uint32_t)i;
+	if (i >= count)
+		return MSHV_DECODE_TRUNCATED;
+	uint8_t opcode = bytes[i++];
+	if (opcode != 0x88 && opcode != 0x89)
+		return MSHV_DECODE_NOT_STORE;
+	if (i >= count)
+		return MSHV_DECODE_TRUNCATED;
+	uint8_t modrm = bytes[i++];
+	uint8_t mod = modrm >> 6, reg = (modrm >> 3) & 7, rm = modrm & 7;
+	if (mod == 3)
+		return MSHV_DECODE_NOT_MEMORY;
+	size_t disp = mod == 1 ? 1 : mod == 2 ? 4 : 0;
+	if (rm == 4) { /* SIB */
+		if (i >= count)
+			return MSHV_DECODE_TRUNCATED;
+		uint8_t sib = bytes[i++];
+		if (mod == 0 && (sib & 7) == 5)
+			disp = 4; /* no base register */
+	} else if (mod == 0 && rm == 5) {
+		disp = 4; /* RIP-relative */
+	}
+	if (count - i < disp)
+		return MSHV_DECODE_TRUNCATED;
+	i += disp;
+	if (i > MSHV_MAX_INSN_LEN)
+		return MSHV_DECODE_TOO_LONG;
+
+	uint32_t src = reg | ((rex & 0x4) ? 8u : 0u); /* REX.R */
+	uint64_t value;
+	if (opcode == 0x88) {
+		out->size = 1;
+		/* Without REX, 4-7 name AH, CH, DH, BH; with any REX they
+		 * name SPL, BPL, SIL, DIL. */
+		if (!rex && src >= 4 && src <= 7) {
+			src -= 4;
+			value = gprs ? gprs[src] >> 8 : 0;
+		} else {
+			value = gprs ? gprs[src] : 0;
+		}
+		value &= 0xFF;
+	} else {
+		out->size = (rex & 0x8) ? 8 : opsize16 ? 2 : 4; /* REX.W wins over 66 */
+		value = gprs ? gprs[src] : 0;
+		if (out->size < 8)
+			value &= (1ull << (out->size * 8)) - 1;
+	}
+	out->len = (uint32_t)i;
+	out->src = src;
+	out->data = value;
+	return MSHV_DECODE_OK;
+}
