@@ -4,7 +4,11 @@
  * hypervisor: these are host-side costs; VM-exit costs come from the nested
  * KVM run), each beside its physical floor:
  *   create from snapshot ........ fork()+exit of this process
- *   guest call round trip ....... (count: VM exits per call, floor 1)
+ *   guest call round trip ....... a raw round trip of the same exit (an
+ *                                 MMIO store from CPL3) on a bare VM of the
+ *                                 same backend, measured here
+ *   guest compute loop .......... the same loop on the host (real backends)
+ *   VM exits per call/host call . 1
  *   restore, 0/16/1024 dirty .... memcpy of the same bytes
  *   capture per live page ....... memcpy of a page
  *   snapshot from ELF per MiB ... memset of a MiB
@@ -20,6 +24,11 @@
 
 #include "bench.h"
 #include <nub/nub.h>
+#include <nub/vmem.h>
+
+#include "backend_loader.h"
+#include "hv.h"
+#include "vmem_host.h"
 
 #include "../guest/tests/test_guest_ids.h"
 
@@ -112,6 +121,137 @@ static double floor_memcpy(size_t bytes, int iters)
 	return t;
 }
 
+/* The floor of a guest call: one exit of the same kind (an 8-byte store
+ * from CPL3 to a GPA nothing backs) and re-entry, on a bare VM of the same
+ * backend with no nub guest around it: `1: mov [rbx], rax; jmp 1b`. */
+#define RAW_MEM  (2u << 20)
+#define RAW_PT   0x10000u
+#define RAW_MMIO 0x800000u
+
+static void raw_sregs(struct nub_sregs *s)
+{
+	const struct nub_segment code = {.limit = 0xffffffff,
+	                                 .selector = 0x2b,
+	                                 .type = 0xb,
+	                                 .present = 1,
+	                                 .dpl = 3,
+	                                 .s = 1,
+	                                 .l = 1,
+	                                 .g = 1};
+	const struct nub_segment data = {.limit = 0xffffffff,
+	                                 .selector = 0x23,
+	                                 .type = 0x3,
+	                                 .present = 1,
+	                                 .dpl = 3,
+	                                 .s = 1,
+	                                 .db = 1,
+	                                 .g = 1};
+
+	memset(s, 0, sizeof(*s));
+	s->cs = code;
+	s->ds = s->es = s->fs = s->gs = s->ss = data;
+	s->tr = (struct nub_segment){.limit = 0x67, .selector = 0x30, .type = 0xb, .present = 1};
+	s->ldt = (struct nub_segment){.type = 2, .unusable = 1};
+	s->cr0 = 0x80050033;
+	s->cr4 = 0x620;
+	s->efer = 0xd00;
+	s->cr3 = RAW_PT;
+	s->apic_base = 0xfee00900;
+}
+
+static double raw_exit_ns(int iters)
+{
+	static const uint8_t code[] = {
+	        0x48, 0xbb, 0x00, 0x00, 0x80, 0, 0, 0, 0, 0, /* mov rbx, RAW_MMIO */
+	        0x48, 0x89, 0x03,                            /* 1: mov [rbx], rax */
+	        0xeb, 0xfb,                                  /* jmp 1b */
+	};
+	const struct nub_vmem_mapping maps[] = {
+	        {0, 0, RAW_MEM, NUB_VMEM_BASIC, NUB_VMEM_W | NUB_VMEM_X | NUB_VMEM_USER},
+	        {RAW_MMIO, RAW_MMIO, 4096, NUB_VMEM_BASIC, NUB_VMEM_W | NUB_VMEM_USER},
+	};
+	struct nub_error err = {0};
+	struct nub_backend *b;
+	struct nub_hv *hv;
+	struct nub_vmem_buf buf;
+	struct nub_vmem_ops ops;
+	struct nub_sregs s;
+	struct nub_regs r = {.rip = 0x1000, .rsp = RAW_MEM, .rflags = 2};
+	struct nub_exit ex;
+	uint8_t *mem = aligned_alloc(4096, RAW_MEM);
+
+	if (!mem || nub_backend_load(backend(), &b, &err) ||
+	    nub_hv_create(b, 1ull << 36, NULL, &hv, &err)) {
+		fprintf(stderr, "bench: raw VM: %s\n", err.msg);
+		exit(1);
+	}
+	nub_backend_unref(b);
+	memset(mem, 0, RAW_MEM);
+	memcpy(mem + 0x1000, code, sizeof(code));
+	nub_vmem_buf_init(&buf, RAW_PT, 0x10000, &err);
+	nub_vmem_buf_ops(&buf, &ops);
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
+		nub_vmem_map(&ops, &maps[i]);
+	memcpy(mem + RAW_PT, nub_vmem_buf_bytes(&buf), nub_vmem_buf_used(&buf));
+	nub_vmem_buf_free(&buf);
+	struct nub_region reg = {.slot = 0,
+	                         .flags = NUB_MEM_READ | NUB_MEM_WRITE | NUB_MEM_EXEC,
+	                         .gpa = 0,
+	                         .size = RAW_MEM,
+	                         .host = mem};
+	raw_sregs(&s);
+	if (nub_hv_map_region(hv, &reg, &err) || nub_hv_set_sregs(hv, &s, &err) ||
+	    nub_hv_set_regs(hv, &r, &err)) {
+		fprintf(stderr, "bench: raw VM: %s\n", err.msg);
+		exit(1);
+	}
+	memset(&ex, 0, sizeof(ex));
+	nub_hv_run(hv, &ex, &err); /* warm up */
+	double t = bench_now_ns();
+	for (int i = 0; i < iters; i++) {
+		if (nub_hv_run(hv, &ex, &err) || ex.reason != NUB_EXIT_MMIO_WRITE) {
+			fprintf(stderr, "bench: raw VM: exit %u: %s %s\n", ex.reason, err.msg,
+			        ex.detail);
+			exit(1);
+		}
+	}
+	t = (bench_now_ns() - t) / iters;
+	nub_hv_destroy(hv);
+	free(mem);
+	return t;
+}
+
+static int real_backend(void)
+{
+	return strcmp(backend(), "mock") != 0;
+}
+
+/* A guest loop beside the same loop on the host: native speed in the VM
+ * (on the software KVM only CPL3 code is native, hence guests at CPL3). */
+static void bench_compute(struct nub_sandbox *sb)
+{
+	uint64_t iters = short_mode ? 10000000ull : 100000000ull, sum = 0, n = iters;
+	uint8_t out[8];
+	size_t len;
+	int32_t st;
+
+	if (!real_backend())
+		return; /* the mock's native guests do not run guest code */
+	double t = bench_now_ns();
+	if (nub_sandbox_call(sb, NUB_TG_COMPUTE, &iters, 8, out, sizeof(out), &len, &st) || st) {
+		fprintf(stderr, "bench: compute: %s\n", nub_sandbox_last_error(sb));
+		exit(1);
+	}
+	t = bench_now_ns() - t;
+	double h = bench_now_ns();
+	__asm__ volatile("1: add $1, %0\n\tdec %1\n\tjnz 1b" : "+r"(sum), "+r"(n));
+	h = bench_now_ns() - h;
+	char name[64];
+	snprintf(name, sizeof(name), "compute loop, %.0e iterations (%s)", (double)iters,
+	         backend());
+	bench_row(name, t / 1e3, "us", "same loop on host", h / 1e3, "time");
+}
+
 static void bench_calls(struct nub_sandbox *sb)
 {
 	struct nub_sandbox_stats s0, s1;
@@ -126,7 +266,12 @@ static void bench_calls(struct nub_sandbox *sb)
 		nub_sandbox_call(sb, NUB_TG_ECHO, "x", 1, out, sizeof(out), &n, &st);
 	t = (bench_now_ns() - t) / iters;
 	nub_sandbox_stats(sb, &s1);
-	bench_row(label("guest call round trip"), t / 1e3, "us", "one exit (count)", 1, "time");
+	if (real_backend())
+		bench_row(label("guest call round trip"), t / 1e3, "us", "raw exit round trip",
+		          raw_exit_ns(iters) / 1e3, "time");
+	else
+		bench_row(label("guest call round trip"), t / 1e3, "us", "one exit (count)", 1,
+		          "time");
 	bench_row(label("VM exits per guest call"), (double)(s1.vm_exits - s0.vm_exits) / iters,
 	          "exits", "floor", 1, "count");
 }
@@ -150,17 +295,25 @@ static void bench_host_call(struct nub_sandbox *sb)
 	int32_t st;
 	double plain, with_host;
 
+	struct nub_sandbox_stats s0, s1, s2;
+
 	nub_sandbox_register(sb, id, host_nop, NULL);
+	nub_sandbox_stats(sb, &s0);
 	double t = bench_now_ns();
 	for (int i = 0; i < iters; i++)
 		nub_sandbox_call(sb, NUB_TG_ECHO, &id, 4, out, sizeof(out), &n, &st);
 	plain = (bench_now_ns() - t) / iters;
+	nub_sandbox_stats(sb, &s1);
 	t = bench_now_ns();
 	for (int i = 0; i < iters; i++)
 		nub_sandbox_call(sb, NUB_TG_CALL_HOST, &id, 4, out, sizeof(out), &n, &st);
 	with_host = (bench_now_ns() - t) / iters;
+	nub_sandbox_stats(sb, &s2);
 	bench_row(label("host call round trip"), (with_host - plain) / 1e3, "us", "guest call",
 	          plain / 1e3, "time");
+	bench_row(label("VM exits per host call"),
+	          (double)((s2.vm_exits - s1.vm_exits) - (s1.vm_exits - s0.vm_exits)) / iters,
+	          "exits", "floor", 1, "count");
 }
 
 static void bench_restore(struct nub_sandbox *sb, uint32_t pages)
@@ -296,6 +449,7 @@ int main(int argc, char **argv)
 
 	bench_calls(sb);
 	bench_host_call(sb);
+	bench_compute(sb);
 	bench_restore(sb, 0);
 	bench_restore(sb, 16);
 	bench_restore(sb, 1024);

@@ -27,6 +27,12 @@ enum kvm_pending {
 	 * past an OUT there. Register access completes it first, so the ABI's
 	 * "RIP already past the OUT" holds for anything core can observe. */
 	KVM_PENDING_FINISH,
+	/* An MMIO write: KVM has already advanced RIP and stored nothing for
+	 * us to supply; its completion in the next KVM_RUN only ends the
+	 * emulator's bookkeeping and never touches registers. Writing RIP
+	 * through the sync-regs page (the next guest call) or reading system
+	 * registers (a fault) need not complete it first: the next run does. */
+	KVM_PENDING_FINISH_WRITE,
 };
 
 struct kvm_slot {

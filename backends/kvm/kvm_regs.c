@@ -29,12 +29,21 @@ static int kvm_state_error(const char *what, char *err, size_t err_cap)
 			return pre_;                                                               \
 	} while (0)
 
+/* With KVM_CAP_SYNC_REGS the registers go through the shared kvm_run page:
+ * KVM loads them at the next KVM_RUN (and clears the dirty bit), so a guest
+ * call costs one system call (the run) instead of two. */
 int kvm_set_regs(struct nub_vm *vm, const struct nub_regs *regs, char *err, size_t err_cap)
 {
 	struct kvm_regs k;
 
-	KVM_STATE_PRELUDE(vm, err, err_cap);
+	if (!(vm->has_sync_regs && vm->pending == KVM_PENDING_FINISH_WRITE))
+		KVM_STATE_PRELUDE(vm, err, err_cap);
 	kvm_convert_regs_from_nub(&k, regs);
+	if (vm->has_sync_regs) {
+		vm->run->s.regs.regs = k;
+		vm->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+		return 0;
+	}
 	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_REGS, &k) < 0)
 		return kvm_state_error("KVM_SET_REGS", err, err_cap);
 	return 0;
@@ -45,6 +54,10 @@ int kvm_get_regs(struct nub_vm *vm, struct nub_regs *regs, char *err, size_t err
 	struct kvm_regs k;
 
 	KVM_STATE_PRELUDE(vm, err, err_cap);
+	if (vm->has_sync_regs && (vm->run->kvm_dirty_regs & KVM_SYNC_X86_REGS)) {
+		kvm_convert_regs_to_nub(regs, &vm->run->s.regs.regs); /* not loaded yet */
+		return 0;
+	}
 	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_REGS, &k) < 0)
 		return kvm_state_error("KVM_GET_REGS", err, err_cap);
 	kvm_convert_regs_to_nub(regs, &k);
@@ -71,7 +84,8 @@ int kvm_get_sregs(struct nub_vm *vm, struct nub_sregs *sregs, char *err, size_t 
 {
 	struct kvm_sregs k;
 
-	KVM_STATE_PRELUDE(vm, err, err_cap);
+	if (vm->pending != KVM_PENDING_FINISH_WRITE) /* sregs are not involved */
+		KVM_STATE_PRELUDE(vm, err, err_cap);
 	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_SREGS, &k) < 0)
 		return kvm_state_error("KVM_GET_SREGS", err, err_cap);
 	kvm_convert_sregs_to_nub(sregs, &k);

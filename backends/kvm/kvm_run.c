@@ -188,6 +188,7 @@ int kvm_complete_pending(struct nub_vm *vm, char *err, size_t err_cap)
 		kvm_supply_in_data(vm, 0);
 		return kvm_finish_access(vm, err, err_cap);
 	case KVM_PENDING_FINISH:
+	case KVM_PENDING_FINISH_WRITE:
 		return kvm_finish_access(vm, err, err_cap);
 	}
 	return 0;
@@ -253,7 +254,7 @@ static void kvm_decode_mmio(struct nub_vm *vm, struct nub_exit *exit)
 		 * finishes its bookkeeping. */
 		exit->reason = NUB_EXIT_MMIO_WRITE;
 		memcpy(&exit->data, run->mmio.data, len);
-		vm->pending = KVM_PENDING_FINISH;
+		vm->pending = KVM_PENDING_FINISH_WRITE;
 	} else {
 		exit->reason = NUB_EXIT_MMIO_READ;
 		vm->pending = KVM_PENDING_IN_DATA;

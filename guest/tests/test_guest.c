@@ -378,6 +378,17 @@ static int32_t vector_state(const uint8_t *in, uint32_t in_len, uint8_t *out, ui
 	return put(&st, sizeof(st), out, out_cap, out_len);
 }
 
+static int32_t compute(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                       uint32_t *out_len)
+{
+	if (in_len != 8)
+		return NUB_EINVAL;
+	uint64_t n = load_u64(in), sum = 0;
+	if (n)
+		__asm__ volatile("1: add $1, %0\n\tdec %1\n\tjnz 1b" : "+r"(sum), "+r"(n));
+	return put_u64(sum, out, out_cap, out_len);
+}
+
 static uint64_t static_count;
 
 static int32_t static_counter(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
@@ -514,6 +525,7 @@ static const struct {
         {NUB_TG_DOORBELL_STORE, "doorbell_store", doorbell_store},
         {NUB_TG_VECTOR_DIRTY, "vector_dirty", vector_dirty},
         {NUB_TG_VECTOR_STATE, "vector_state", vector_state},
+        {NUB_TG_COMPUTE, "compute", compute},
         {NUB_TG_FPU_STATE, "fpu_state", fpu_state},
         {NUB_TG_FPU_CHANGE, "fpu_change", fpu_change},
         {NUB_TG_STATIC_COUNTER, "static_counter", static_counter},

@@ -99,6 +99,9 @@
 #define NUB_TG_VECTOR_DIRTY 26
 /** out: struct nub_tg_vector_state as the function finds it on entry. */
 #define NUB_TG_VECTOR_STATE 27
+/** in: u64 n. Runs n iterations of `add $1, %rax; dec %rcx; jnz` (the
+ * benchmark's compute loop, also run on the host); out: u64 the sum. */
+#define NUB_TG_COMPUTE 28
 
 struct nub_tg_vector_state {
 	unsigned char fxsave[512];    /**< FXSAVE image: FCW, FSW, FTW, MXCSR, ST, XMM */
