@@ -131,3 +131,33 @@ int nub_cow_read_gva(const struct nub_cow *c, nub_gva_t gva, void *dst, uint64_t
 	}
 	return 0;
 }
+
+void nub_hot_add(struct nub_hot_set *h, nub_gva_t page)
+{
+	page &= ~(PAGE - 1);
+	for (unsigned i = 0; i < h->n; i++)
+		if (h->page[i] == page)
+			return;
+	if (h->n < NUB_HOT_MAX) {
+		h->page[h->n++] = page;
+		return;
+	}
+	h->page[h->next] = page;
+	h->next = (h->next + 1) % NUB_HOT_MAX;
+}
+
+int nub_cow_prefetch(const struct nub_cow *c, const struct nub_hot_set *h, struct nub_error *err)
+{
+	struct nub_error full = {0};
+	int copied = 0;
+
+	for (unsigned i = 0; i < h->n && i < NUB_HOT_MAX; i++) {
+		int rc = nub_cow_resolve(c, h->page[i], &full);
+		if (rc == NUB_EFULL)
+			break; /* only a hint: the guest faults for the rest */
+		if (rc < 0)
+			return nub_error_set(err, rc, "%s", full.msg);
+		copied += rc;
+	}
+	return copied;
+}

@@ -32,6 +32,24 @@ struct nub_cow {
  * other negative codes for tables that cannot be followed. */
 int nub_cow_resolve(const struct nub_cow *c, nub_gva_t addr, struct nub_error *err);
 
+/* The working set: pages the guest wrote through CoW lately. Restore
+ * copies them again before the guest runs (nub_cow_prefetch), which costs
+ * a 4 KiB copy each instead of an exit each (~25 us on the software KVM).
+ * Round-robin replacement when full. */
+#define NUB_HOT_MAX 32u
+struct nub_hot_set {
+	nub_gva_t page[NUB_HOT_MAX];
+	unsigned n, next;
+};
+
+void nub_hot_add(struct nub_hot_set *h, nub_gva_t page);
+
+/* Resolve every CoW page of `h` now; pages no longer CoW are skipped, and
+ * it stops quietly when scratch is full (the guest then faults for the
+ * rest). Returns the number copied, or a negative code for tables that
+ * cannot be followed. */
+int nub_cow_prefetch(const struct nub_cow *c, const struct nub_hot_set *h, struct nub_error *err);
+
 /* Read `len` bytes of guest-virtual memory through the live page tables
  * (any privilege); NUB_ERANGE when a page is not mapped. */
 int nub_cow_read_gva(const struct nub_cow *c, nub_gva_t gva, void *dst, uint64_t len);

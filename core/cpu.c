@@ -191,9 +191,10 @@ void nub_cpu_initial_fpu(struct nub_fpu *fpu)
 
 /* MSRs a guest could change if it ever ran at CPL0, with their reset
  * values; restore writes them all (defence in depth: ABI-2 guests cannot
- * execute wrmsr). */
+ * execute wrmsr). Not the TSC: KVM reads a host write close to the current
+ * value as "keep the vCPUs in sync" and ignores it, and the software KVM
+ * runs CPL3 on the host's own TSC; a CPL3 guest cannot write it either. */
 static const struct nub_msr clean_msrs[] = {
-        {.index = 0x00000010},                                 /* TSC */
         {.index = 0x00000174},                                 /* SYSENTER_CS */
         {.index = 0x00000175},                                 /* SYSENTER_ESP */
         {.index = 0x00000176},                                 /* SYSENTER_EIP */

@@ -19,6 +19,7 @@
 #include <nub/guest_abi.h>
 #include <nub/vmem.h>
 
+#include "cow.h"
 #include "error_internal.h"
 
 #define PAGE      NUB_PAGE_SIZE
@@ -32,6 +33,8 @@ struct loader {
 	GElf_Phdr ph[MAX_PHDRS];
 	size_t nph;
 	uint64_t min_vaddr;
+	uint64_t hot_lo, hot_hi; /* vaddrs from the hot note, unchecked */
+	int has_hot;
 	struct nub_elf_image *img;
 	struct nub_error *err;
 };
@@ -164,8 +167,24 @@ static int place_loads(struct loader *ld)
 	return 0;
 }
 
+/* The hot note's descriptor holds two 64-bit offsets relative to the
+ * descriptor's own address (link-time constants, so no relocation). */
+static void read_hot_note(struct loader *ld, const GElf_Phdr *p, uint64_t desc_off)
+{
+	int64_t rel[2];
+	uint64_t desc_vaddr = p->p_vaddr + (desc_off - p->p_offset);
+
+	memcpy(rel, ld->file + desc_off, sizeof(rel));
+	ld->hot_lo = desc_vaddr + (uint64_t)rel[0];
+	ld->hot_hi = desc_vaddr + (uint64_t)rel[1];
+	ld->has_hot = 1;
+}
+
+/* 1 when the ABI note was found; also picks up the optional hot note. */
 static int find_note(struct loader *ld)
 {
+	int found = 0;
+
 	for (size_t i = 0; i < ld->nph; i++) {
 		const GElf_Phdr *p = &ld->ph[i];
 		uint64_t off, end;
@@ -182,15 +201,18 @@ static int find_note(struct loader *ld)
 				return bad(ld, "note at 0x%llx overruns its segment",
 				           (unsigned long long)off);
 			const uint8_t *name = ld->file + off + 12;
-			if (h[0] == sizeof(NUB_NOTE_NAME) && h[2] == NUB_NOTE_TYPE_ABI &&
-			    !memcmp(name, NUB_NOTE_NAME, sizeof(NUB_NOTE_NAME)) && h[1] >= 4) {
+			int ours = h[0] == sizeof(NUB_NOTE_NAME) &&
+			           !memcmp(name, NUB_NOTE_NAME, sizeof(NUB_NOTE_NAME));
+			if (ours && h[2] == NUB_NOTE_TYPE_ABI && h[1] >= 4 && !found) {
 				memcpy(&ld->img->abi_version, name + name_sz, 4);
-				return 1;
+				found = 1;
 			}
+			if (ours && h[2] == NUB_NOTE_TYPE_HOT && h[1] >= 16)
+				read_hot_note(ld, p, off + 12 + name_sz);
 			off += 12 + name_sz + desc_sz;
 		}
 	}
-	return 0;
+	return found;
 }
 
 static int check_note(struct loader *ld)
@@ -206,6 +228,19 @@ static int check_note(struct loader *ld)
 		                     "guest ELF: built for guest ABI %u, this host speaks %u",
 		                     ld->img->abi_version, NUB_GUEST_ABI_VERSION);
 	return 0;
+}
+
+/* The hot range is a hint: one outside the image or larger than the
+ * host's working set is ignored, not an error. */
+static void check_hot(struct loader *ld)
+{
+	uint64_t lo = ld->hot_lo, hi = ld->hot_hi;
+
+	if (!ld->has_hot || lo < ld->min_vaddr || hi < lo || hi - ld->min_vaddr > ld->img->size ||
+	    hi - lo > (uint64_t)NUB_HOT_MAX * PAGE)
+		return;
+	ld->img->hot_offset = lo - ld->min_vaddr;
+	ld->img->hot_size = hi - lo;
 }
 
 /* Image offset of a vaddr range, or -1 if it is not inside the image. */
@@ -333,6 +368,7 @@ static int load(struct loader *ld)
 		return nub_error_set(ld->err, NUB_ENOMEM, "out of memory for a 0x%llx-byte image",
 		                     (unsigned long long)span);
 	rc = place_loads(ld);
+	check_hot(ld);
 	if (!rc)
 		rc = check_dynamic(ld);
 	if (!rc)

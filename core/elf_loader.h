@@ -34,6 +34,9 @@ struct nub_elf_image {
 	uint64_t size;
 	uint64_t entry_offset;
 	uint32_t abi_version;
+	/* Image range of the guest runtime's mutable state (hot note), written
+	 * at init and on every call; 0 size when the ELF names none. */
+	uint64_t hot_offset, hot_size;
 	struct nub_elf_segment segs[NUB_ELF_MAX_SEGMENTS];
 	unsigned nsegs;
 	struct nub_elf_reloc *relocs; /* owned */

@@ -285,6 +285,7 @@ static int on_exception(struct nub_sandbox *sb)
 		rc = nub_cow_resolve(&c, sregs.cr2, &sb->err);
 		if (rc == 1) {
 			sb->stats.cow_faults++;
+			nub_hot_add(&sb->hot, sregs.cr2);
 			return EXIT_CONTINUE;
 		}
 		if (rc < 0) {

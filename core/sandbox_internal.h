@@ -32,7 +32,8 @@ struct nub_sandbox {
 	struct nub_gbuf in, out;
 	struct nub_guest_counter counter;
 	uint64_t generation;
-	uint64_t cow_next; /* scratch offset of the next free copy-on-write page */
+	uint64_t cow_next;      /* scratch offset of the next free copy-on-write page */
+	struct nub_hot_set hot; /* the guest's working set, copied at restore */
 	nub_gva_t dispatch_gva;
 	struct nub_fn_names names; /* from init, or from the snapshot */
 	int poisoned;

@@ -273,6 +273,20 @@ static int write_contents(struct nub_snapshot *s, const struct nub_elf_image *im
 	return rc;
 }
 
+/* What the guest's init will certainly write: the runtime's own state (the
+ * range its ELF names, see NUB_NOTE_TYPE_HOT) and the heap's first page
+ * (the allocator's header). */
+static void seed_hot(struct nub_snapshot *s, const struct nub_elf_image *img)
+{
+	const struct nub_layout *l = &s->layout;
+	uint64_t end = img->hot_offset + img->hot_size;
+
+	for (uint64_t off = img->hot_offset & ~(PAGE - 1); img->hot_size && off < end; off += PAGE)
+		nub_hot_add(&s->hot, l->image_gpa + off);
+	if (l->heap_size)
+		nub_hot_add(&s->hot, l->heap_gpa);
+}
+
 int nub_snapshot_from_elf(const struct nub_layout_config *lcfg, const struct nub_elf_image *img,
                           const void *init_data, struct nub_snapshot **out, struct nub_error *err)
 {
@@ -307,6 +321,7 @@ int nub_snapshot_from_elf(const struct nub_layout_config *lcfg, const struct nub
 	if (rc)
 		goto free_tables;
 	s->entry_gva = s->layout.image_gpa + img->entry_offset;
+	seed_hot(s, img);
 	nub_snapshot_rehash(s);
 	nub_vmem_buf_free(&buf);
 	*out = s;
@@ -471,6 +486,8 @@ int nub_snapshot_capture(const struct nub_capture_src *src, struct nub_snapshot 
 	s->family = src->base->family;
 	if (src->names)
 		s->names = *src->names;
+	if (src->hot)
+		s->hot = *src->hot;
 	nub_snapshot_rehash(s);
 	nub_vmem_buf_free(&c.buf);
 	free(c.order);

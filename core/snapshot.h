@@ -15,6 +15,7 @@
 #include <nub/guest_abi.h>
 #include <nub/nub.h>
 
+#include "cow.h"
 #include "elf_loader.h"
 #include "layout.h"
 #include "shmem.h"
@@ -49,6 +50,9 @@ struct nub_snapshot {
 	uint64_t generation;
 	uint64_t family;           /* same ELF + layout => same family */
 	struct nub_fn_names names; /* published by the guest's init */
+	/* Pages to copy eagerly at restore (a hint: not part of the identity,
+	 * the guest sees the same memory either way). */
+	struct nub_hot_set hot;
 	uint8_t hash[16];
 };
 
@@ -74,6 +78,7 @@ struct nub_capture_src {
 	nub_gva_t dispatch_gva;
 	uint64_t generation;
 	const struct nub_fn_names *names;
+	const struct nub_hot_set *hot; /* NULL: none */
 };
 int nub_snapshot_capture(const struct nub_capture_src *src, struct nub_snapshot **out,
                          struct nub_error *err);

@@ -7,6 +7,12 @@
  * static-asserted equal in rt_main.c. */
 #define RT_NOTE_TYPE_ABI     0x4e554201
 #define RT_GUEST_ABI_VERSION 2
+#define RT_NOTE_TYPE_HOT     0x4e554202
+
+#ifndef __ASSEMBLER__
+/* The runtime's own mutable state goes here (see the hot note). */
+#define RT_HOT __attribute__((section("nub_hot")))
+#endif
 
 #ifndef __ASSEMBLER__
 #include <stddef.h>

@@ -17,6 +17,17 @@
 	.asciz "nub"
 	.long RT_GUEST_ABI_VERSION
 
+	/* The runtime's mutable state (section nub_hot): the host copies these
+	 * pages up front instead of taking a copy-on-write exit for each. The
+	 * offsets are relative to the descriptor: link-time constants. */
+	.balign 4
+	.long 4                         /* namesz */
+	.long 16                        /* descsz */
+	.long RT_NOTE_TYPE_HOT
+	.asciz "nub"
+1:	.quad __start_nub_hot - 1b
+	.quad __stop_nub_hot - 1b
+
 	.text
 
 .macro RT_ENTRY main

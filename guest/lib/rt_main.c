@@ -13,15 +13,16 @@ struct rt_fn {
 	nub_guest_fn fn;
 };
 
-static struct nub_heap rt_heap;
-static struct rt_fn rt_fns[NUB_GUEST_MAX_FNS];
-static uint32_t rt_nfns;
+static struct nub_heap rt_heap RT_HOT;
+static struct rt_fn rt_fns[NUB_GUEST_MAX_FNS] RT_HOT;
+static uint32_t rt_nfns RT_HOT;
 /* Input-buffer offset above the request being served: host-call responses
  * are pushed above it, and the request itself must never be taken for one. */
-static uint64_t rt_call_floor;
+static uint64_t rt_call_floor RT_HOT;
 
 _Static_assert(RT_NOTE_TYPE_ABI == NUB_NOTE_TYPE_ABI, "ELF note type in rt_entry.S");
 _Static_assert(RT_GUEST_ABI_VERSION == NUB_GUEST_ABI_VERSION, "ELF note version in rt_entry.S");
+_Static_assert(RT_NOTE_TYPE_HOT == NUB_NOTE_TYPE_HOT, "hot note type in rt_entry.S");
 
 _Noreturn void rt_finish(unsigned offset, uint64_t value)
 {

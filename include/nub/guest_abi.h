@@ -43,6 +43,12 @@
 /** ELF note: name "nub" (with NUL), type NUB_NOTE_TYPE_ABI, desc = u32 version. */
 #define NUB_NOTE_NAME     "nub"
 #define NUB_NOTE_TYPE_ABI 0x4e554201u
+/** Optional ELF note, type NUB_NOTE_TYPE_HOT: desc = two i64, the start and
+ * end of the runtime's mutable state, each relative to the descriptor's own
+ * address. The host copies those pages before init and every call instead
+ * of taking a copy-on-write exit for each (a hint; ignored when absent or
+ * out of range). */
+#define NUB_NOTE_TYPE_HOT 0x4e554202u
 
 /** First guest-physical (and virtual) address used; page 0 is never mapped
  * so that a NULL dereference in the guest faults. */

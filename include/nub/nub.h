@@ -180,7 +180,8 @@ struct nub_sandbox_stats {
 	uint64_t restores;             /**< restores done */
 	uint64_t restore_bytes;        /**< bytes written by the host during restores */
 	uint64_t restore_zero_madvise; /**< restores that zeroed scratch by madvise */
-	uint64_t cow_faults; /**< copy-on-write faults the host resolved (one exit each) */
+	uint64_t cow_faults;       /**< copy-on-write faults the host resolved (one exit each) */
+	uint64_t prefetched_pages; /**< working-set pages copied at restore (no exit) */
 };
 void nub_sandbox_stats(const struct nub_sandbox *sb, struct nub_sandbox_stats *st);
 

@@ -55,8 +55,9 @@ check_elf() {
 		{ echo "section .note.nub not in the PT_NOTE segment"; return 1; }
 	notes=$(readelf -nW "$f" | awk '
 		/Displaying notes found in:/ { sec = $NF }
-		sec == ".note.nub" && $1 == "nub" { owner = 1; type = $0 }
-		sec == ".note.nub" && /description data:/ { desc = $0 }
+		sec == ".note.nub" && $1 == "nub" { owner = 1 }
+		# The ABI note; readelf prints its descriptor on the same line.
+		sec == ".note.nub" && $1 == "nub" && /0x4e554201/ && !type { type = $0; desc = $0 }
 		END { print owner "|" type "|" desc }')
 	[ "${notes%%|*}" = "1" ] || { echo "no 'nub' note in section .note.nub"; return 1; }
 	grep -qi "(${want_type})\|${want_type}" <<<"$notes" ||

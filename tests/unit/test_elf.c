@@ -145,6 +145,7 @@ static void test_dynamic_errors(void **state)
 static void test_note_errors(void **state)
 {
 	char want[96];
+	struct nub_error err = {0};
 
 	(void)state;
 	eb_build(&eb, 1);
@@ -156,6 +157,12 @@ static void test_note_errors(void **state)
 	eb_build(&eb, 1);
 	eb_phdr(&eb, 3)->p_filesz = 0x10000;
 	expect_refused(NUB_EELF, "note segment 3 beyond the file");
+	eb_build(&eb, 1);
+	eb_build(&eb, 1); /* no hot note: loads, with no hot range */
+	struct nub_elf_image plain;
+	assert_int_equal(nub_elf_load_buffer(eb.bytes, eb.len, &plain, &err), 0);
+	assert_int_equal(plain.hot_size, 0);
+	nub_elf_free(&plain);
 	eb_build(&eb, 1);
 	*eb_note_desc(&eb) = 99;
 	snprintf(want, sizeof(want), "built for guest ABI 99, this host speaks %u",
@@ -185,6 +192,17 @@ static void test_real_guests(void **state)
 				entry_ok = 1;
 		}
 		assert_true(entry_ok);
+		/* The runtime names its mutable state: inside a writable
+		 * segment, a few pages at most. */
+		assert_true(img.hot_size > 0 && img.hot_size <= 16 * 4096);
+		int hot_ok = 0;
+		for (unsigned s = 0; s < img.nsegs; s++) {
+			const struct nub_elf_segment *sg = &img.segs[s];
+			if ((sg->perms & NUB_VMEM_W) && img.hot_offset >= sg->offset &&
+			    img.hot_offset + img.hot_size <= sg->offset + sg->size)
+				hot_ok = 1;
+		}
+		assert_true(hot_ok);
 		nub_elf_free(&img);
 	}
 	struct nub_elf_image img;

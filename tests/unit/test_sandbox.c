@@ -697,17 +697,6 @@ static void check_host_state_clean(struct nub_sandbox *sb)
 			back[i] = (struct nub_msr){.index = clean[i].index};
 		assert_int_equal(nub_hv_get_msrs(sb->hv, back, n, &sb->err), 0);
 		for (uint32_t i = 0; i < n; i++) {
-			if (back[i].index == 0x10) { /* TSC: reset, then it runs */
-				/* The software KVM runs CPL3 on the host's TSC, which
-				 * it cannot offset (as with XCR0): not resettable. */
-				if (!strcmp(ops->name, "kvm") &&
-				    access("/sys/module/kvm_pvm", F_OK) == 0)
-					continue;
-				if (back[i].value >= (1ull << 36))
-					fail_msg("TSC 0x%llx after restore, want small",
-					         (unsigned long long)back[i].value);
-				continue;
-			}
 			if (back[i].value != clean[i].value)
 				fail_msg("MSR 0x%x is 0x%llx after restore, want 0x%llx",
 				         back[i].index, (unsigned long long)back[i].value,
