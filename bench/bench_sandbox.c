@@ -237,15 +237,23 @@ static void bench_compute(struct nub_sandbox *sb)
 
 	if (!real_backend())
 		return; /* the mock's native guests do not run guest code */
-	double t = bench_now_ns();
-	if (nub_sandbox_call(sb, NUB_TG_COMPUTE, &iters, 8, out, sizeof(out), &len, &st) || st) {
-		fprintf(stderr, "bench: compute: %s\n", nub_sandbox_last_error(sb));
-		exit(1);
+	/* Best of three each: the other core's load disturbs single runs. */
+	double t = 1e300, h = 1e300;
+	for (int r = 0; r < 3; r++) {
+		double t0 = bench_now_ns();
+		if (nub_sandbox_call(sb, NUB_TG_COMPUTE, &iters, 8, out, sizeof(out), &len, &st) ||
+		    st) {
+			fprintf(stderr, "bench: compute: %s\n", nub_sandbox_last_error(sb));
+			exit(1);
+		}
+		t0 = bench_now_ns() - t0;
+		t = t0 < t ? t0 : t;
+		n = iters;
+		double h0 = bench_now_ns();
+		__asm__ volatile("1: add $1, %0\n\tdec %1\n\tjnz 1b" : "+r"(sum), "+r"(n));
+		h0 = bench_now_ns() - h0;
+		h = h0 < h ? h0 : h;
 	}
-	t = bench_now_ns() - t;
-	double h = bench_now_ns();
-	__asm__ volatile("1: add $1, %0\n\tdec %1\n\tjnz 1b" : "+r"(sum), "+r"(n));
-	h = bench_now_ns() - h;
 	char name[64];
 	snprintf(name, sizeof(name), "compute loop, %.0e iterations (%s)", (double)iters,
 	         backend());
@@ -332,6 +340,36 @@ static void bench_restore(struct nub_sandbox *sb, uint32_t pages)
 	snprintf(name, sizeof(name), "restore, %u dirty pages", pages);
 	bench_row(name, total / iters / 1e3, "us", "memcpy same bytes",
 	          floor_memcpy((size_t)(pages ? pages : 1) * 4096, 100) / 1e3, "time");
+}
+
+/* What a user of a sandbox pool does: call, restore, call, ... Each call
+ * after a restore finds the working set already copied, so it costs one
+ * exit, not one per page it writes. */
+static void bench_cycle(struct nub_sandbox *sb)
+{
+	struct nub_sandbox_stats s0, s1;
+	int iters = short_mode ? 20 : 2000;
+	uint8_t out[8];
+	size_t n;
+	int32_t st;
+
+	nub_sandbox_call(sb, NUB_TG_ECHO, "x", 1, out, sizeof(out), &n, &st);
+	nub_sandbox_restore(sb, NULL);
+	nub_sandbox_stats(sb, &s0);
+	double t = bench_now_ns();
+	for (int i = 0; i < iters; i++) {
+		nub_sandbox_call(sb, NUB_TG_ECHO, "x", 1, out, sizeof(out), &n, &st);
+		nub_sandbox_restore(sb, NULL);
+	}
+	t = (bench_now_ns() - t) / iters;
+	nub_sandbox_stats(sb, &s1);
+	bench_row(
+	        label("call + restore cycle"), t / 1e3, "us", "memcpy of the working set",
+	        floor_memcpy((s1.prefetched_pages - s0.prefetched_pages) * 4096 / iters + 1, 100) /
+	                1e3,
+	        "time");
+	bench_row(label("VM exits per call after a restore"),
+	          (double)(s1.vm_exits - s0.vm_exits) / iters, "exits", "floor", 1, "count");
 }
 
 static void bench_capture(struct nub_sandbox *sb)
@@ -450,6 +488,7 @@ int main(int argc, char **argv)
 	bench_calls(sb);
 	bench_host_call(sb);
 	bench_compute(sb);
+	bench_cycle(sb);
 	bench_restore(sb, 0);
 	bench_restore(sb, 16);
 	bench_restore(sb, 1024);
