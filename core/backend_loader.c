@@ -28,6 +28,16 @@ struct nub_backend {
 
 static const char *const auto_order[] = {"kvm", "mshv"};
 
+const char *nub_backend_install_dir(void)
+{
+	return NUB_PLUGIN_INSTALL_DIR;
+}
+
+const char *nub_backend_build_dir(void)
+{
+	return NUB_PLUGIN_BUILD_DIR;
+}
+
 const char *nub_backend_choose_spec(const char *config_spec)
 {
 	const char *env;

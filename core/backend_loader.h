@@ -27,6 +27,11 @@ struct nub_backend;
  */
 const char *nub_backend_choose_spec(const char *config_spec);
 
+/* Where names are searched after $NUB_BACKEND_PATH: the install plugin
+ * directory, then the build tree's ("" when there is none). */
+const char *nub_backend_install_dir(void);
+const char *nub_backend_build_dir(void);
+
 /*
  * Load a backend. `spec` is "auto" (kvm, then mshv; only backends with
  * NUB_CAP_HW_ISOLATION), a name ("mock": libnub-backend-mock.so searched in

@@ -243,14 +243,14 @@ void nub_layout_print(const struct nub_layout *l, FILE *f)
 
 	fprintf(f, "snapshot region (shared, read-only at the hypervisor):\n");
 	line(f, "PEB", l->peb_gpa, l->peb_gpa, PAGE);
-	line(f, "GDT/TSS/IDT (supervisor)", l->sys_tables_gpa, l->sys_tables_gpa, PAGE);
+	line(f, "GDT/TSS/IDT (supv.)", l->sys_tables_gpa, l->sys_tables_gpa, PAGE);
 	line(f, "exception stubs (CPL0)", l->sys_stubs_gpa, l->sys_stubs_gpa, PAGE);
 	line(f, "ELF image", l->image_gpa, l->image_gpa, l->image_size);
 	line(f, "init data", l->init_data_gpa, l->init_data_gpa, l->init_data_size);
 	line(f, "heap", l->heap_gpa, l->heap_gpa, l->heap_size);
 	fprintf(f, "scratch region (private), 0x%llx bytes:\n",
 	        (unsigned long long)l->scratch_size);
-	line(f, "page tables (supervisor)", s + l->pt_offset, v + l->pt_offset, l->pt_reserve);
+	line(f, "page tables (supv.)", s + l->pt_offset, v + l->pt_offset, l->pt_reserve);
 	line(f, "input buffer", s + l->input_offset, v + l->input_offset, l->input_size);
 	line(f, "output buffer", s + l->output_offset, v + l->output_offset, l->output_size);
 	line(f, "allocator (CoW pages)", s + l->alloc_offset, v + l->alloc_offset,

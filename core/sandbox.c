@@ -96,20 +96,48 @@ void nub_config_init(struct nub_config *cfg)
 	cfg->log_level = NUB_LOG_INFO;
 }
 
-static int config_check(const struct nub_config *cfg, struct nub_error *err)
+/* Programs built against an older nub.h pass a smaller struct_size: the
+ * fields they do not know keep their defaults. A newer one passes a larger
+ * size: accepted only if the fields this libnub does not know are zero
+ * (their defaults), so nothing it asked for is silently ignored. */
+static int config_copy(const struct nub_config *cfg, struct nub_config *out, struct nub_error *err)
 {
 	if (!cfg)
 		return nub_error_set(err, NUB_EINVAL, "NULL config");
-	if (cfg->struct_size != sizeof(*cfg))
+	if (cfg->struct_size < NUB_CONFIG_SIZE_MIN)
 		return nub_error_set(err, NUB_EINVAL,
-		                     "config struct_size %u, expected %zu (call nub_config_init)",
-		                     cfg->struct_size, sizeof(*cfg));
+		                     "config struct_size %u is below the smallest version (%zu): "
+		                     "call nub_config_init",
+		                     cfg->struct_size, (size_t)NUB_CONFIG_SIZE_MIN);
+	for (size_t i = sizeof(*cfg); i < cfg->struct_size; i++)
+		if (((const uint8_t *)cfg)[i])
+			return nub_error_set(
+			        err, NUB_EINVAL,
+			        "config struct_size %u: byte %zu is set in a field this "
+			        "libnub (%zu-byte config) does not know",
+			        cfg->struct_size, i, sizeof(*cfg));
+	nub_config_init(out);
+	memcpy(out, cfg, cfg->struct_size < sizeof(*out) ? cfg->struct_size : sizeof(*out));
+	out->struct_size = sizeof(*out);
+	return 0;
+}
+
+static int config_check(const struct nub_config *cfg, struct nub_error *err)
+{
 	if (cfg->init_data_size && !cfg->init_data)
 		return nub_error_set(err, NUB_EINVAL, "init_data_size %llu but init_data is NULL",
 		                     (unsigned long long)cfg->init_data_size);
 	if (cfg->log_level > NUB_LOG_TRACE)
 		return nub_error_set(err, NUB_EINVAL, "log_level %u out of range", cfg->log_level);
 	return 0;
+}
+
+/* The caller's config, normalised to this libnub's size, and checked. */
+static int config_take(const struct nub_config *cfg, struct nub_config *out, struct nub_error *err)
+{
+	int rc = config_copy(cfg, out, err);
+
+	return rc ? rc : config_check(out, err);
 }
 
 static void layout_config_from(const struct nub_config *cfg, struct nub_layout_config *lc)
@@ -125,6 +153,26 @@ static void layout_config_from(const struct nub_config *cfg, struct nub_layout_c
 	lc->init_data_perms = cfg->init_data_perms;
 }
 
+int nub_layout_describe(const struct nub_config *config, uint64_t image_size, FILE *out,
+                        struct nub_error *err)
+{
+	struct nub_layout_config lc;
+	struct nub_layout l;
+	struct nub_config cfg;
+	int rc;
+
+	if (!out)
+		return nub_error_set(err, NUB_EINVAL, "nub_layout_describe: NULL output");
+	rc = config_copy(config, &cfg, err);
+	if (rc)
+		return rc;
+	layout_config_from(&cfg, &lc);
+	rc = nub_layout_compute(&lc, image_size, &l, err);
+	if (!rc)
+		nub_layout_print(&l, out);
+	return rc;
+}
+
 /* ---- creation ---- */
 
 static char *dup_or_null(const char *s)
@@ -132,15 +180,12 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+/* cfg: already normalised by config_take. */
 static int sandbox_alloc(const struct nub_config *cfg, struct nub_sandbox **out,
                          struct nub_error *err)
 {
-	struct nub_sandbox *sb;
-	int rc = config_check(cfg, err);
+	struct nub_sandbox *sb = calloc(1, sizeof(*sb));
 
-	if (rc)
-		return rc;
-	sb = calloc(1, sizeof(*sb));
 	if (!sb)
 		return nub_error_set(err, NUB_ENOMEM, "out of memory creating a sandbox");
 	sb->cfg = *cfg;
@@ -156,6 +201,21 @@ static int sandbox_alloc(const struct nub_config *cfg, struct nub_sandbox **out,
 	return 0;
 }
 
+static int sandbox_from_snapshot(const struct nub_config *cfg, struct nub_snapshot *snap,
+                                 struct nub_sandbox **out, struct nub_error *err)
+{
+	struct nub_sandbox *sb = NULL;
+	int rc = sandbox_alloc(cfg, &sb, err);
+
+	if (rc)
+		return rc;
+	sb->base = nub_snapshot_ref(snap);
+	sb->generation = snap->generation;
+	sb->hot = snap->hot;
+	*out = sb;
+	return 0;
+}
+
 static int sandbox_from_image(const struct nub_config *cfg, const struct nub_elf_image *img,
                               struct nub_sandbox **out, struct nub_error *err)
 {
@@ -167,81 +227,78 @@ static int sandbox_from_image(const struct nub_config *cfg, const struct nub_elf
 	rc = nub_snapshot_from_elf(&lc, img, cfg->init_data, &snap, err);
 	if (rc)
 		return rc;
-	rc = nub_sandbox_create_from_snapshot(cfg, snap, out, err);
+	rc = sandbox_from_snapshot(cfg, snap, out, err);
 	nub_snapshot_unref(snap);
 	return rc;
 }
 
-int nub_sandbox_create_from_elf(const struct nub_config *cfg, const char *path,
+int nub_sandbox_create_from_elf(const struct nub_config *config, const char *path,
                                 struct nub_sandbox **out, struct nub_error *err)
 {
 	struct nub_elf_image img = {0};
+	struct nub_config cfg;
 	int rc;
 
 	if (!out || !path)
 		return nub_error_set(err, NUB_EINVAL, "NULL argument");
 	*out = NULL;
-	rc = config_check(cfg, err);
+	rc = config_take(config, &cfg, err);
 	if (!rc)
 		rc = nub_elf_load_file(path, &img, err);
 	if (!rc)
-		rc = sandbox_from_image(cfg, &img, out, err);
+		rc = sandbox_from_image(&cfg, &img, out, err);
 	nub_elf_free(&img);
 	return rc;
 }
 
-int nub_sandbox_create_from_buffer(const struct nub_config *cfg, const void *elf, size_t len,
+int nub_sandbox_create_from_buffer(const struct nub_config *config, const void *elf, size_t len,
                                    struct nub_sandbox **out, struct nub_error *err)
 {
 	struct nub_elf_image img = {0};
+	struct nub_config cfg;
 	int rc;
 
 	if (!out || !elf)
 		return nub_error_set(err, NUB_EINVAL, "NULL argument");
 	*out = NULL;
-	rc = config_check(cfg, err);
+	rc = config_take(config, &cfg, err);
 	if (!rc)
 		rc = nub_elf_load_buffer(elf, len, &img, err);
 	if (!rc)
-		rc = sandbox_from_image(cfg, &img, out, err);
+		rc = sandbox_from_image(&cfg, &img, out, err);
 	nub_elf_free(&img);
 	return rc;
 }
 
-int nub_sandbox_create_from_snapshot(const struct nub_config *cfg, struct nub_snapshot *snap,
+int nub_sandbox_create_from_snapshot(const struct nub_config *config, struct nub_snapshot *snap,
                                      struct nub_sandbox **out, struct nub_error *err)
 {
-	struct nub_sandbox *sb = NULL;
+	struct nub_config cfg;
 	int rc;
 
 	if (!out || !snap)
 		return nub_error_set(err, NUB_EINVAL, "NULL argument");
 	*out = NULL;
-	rc = sandbox_alloc(cfg, &sb, err);
-	if (rc)
-		return rc;
-	sb->base = nub_snapshot_ref(snap);
-	sb->generation = snap->generation;
-	sb->hot = snap->hot;
-	*out = sb;
-	return 0;
+	rc = config_take(config, &cfg, err);
+	return rc ? rc : sandbox_from_snapshot(&cfg, snap, out, err);
 }
 
-int nub_sandbox_create_from_file(const struct nub_config *cfg, const char *path,
+int nub_sandbox_create_from_file(const struct nub_config *config, const char *path,
                                  struct nub_sandbox **out, struct nub_error *err)
 {
 	struct nub_snapshot *snap;
+	struct nub_config cfg;
 	int rc;
 
 	if (!out)
 		return nub_error_set(err, NUB_EINVAL, "NULL argument");
 	*out = NULL;
-	rc = config_check(cfg, err);
+	rc = config_take(config, &cfg, err);
 	if (!rc)
 		rc = nub_snapshot_load(path, &snap, err);
 	if (rc)
 		return rc;
-	rc = nub_sandbox_create_from_snapshot(cfg, snap, out, err);
+	rc = sandbox_from_snapshot(&cfg, snap, out, err);
 	nub_snapshot_unref(snap);
 	return rc;
 }

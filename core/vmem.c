@@ -502,7 +502,7 @@ int nub_vmem_walk_roots(const struct nub_vmem_ops *ops, const nub_gpa_t *roots, 
 
 int nub_vmem_link_table(const struct nub_vmem_ops *ops, nub_gva_t gva, int level, nub_gpa_t table)
 {
-	nub_gpa_t parent;
+	nub_gpa_t parent = 0; /* set by walk_down whenever it succeeds */
 	int absent, rc;
 
 	if (level < 0 || level > 2 || (gva & (span(level + 1) - 1)) || gva >= NUB_GVA_LIMIT ||

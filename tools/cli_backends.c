@@ -6,55 +6,60 @@
 
 #include <nub/backend.h>
 #include <nub/guest_abi.h>
+#include <nub/nub.h>
 
-#include "../core/backend_loader.h"
 #include "cli.h"
 
-static const char *const known[] = {"kvm", "mshv", "mock"};
-
-static void show_one(const char *spec)
+static void show(const struct nub_backend_info *b, const char *tag)
 {
-	char why[NUB_ERROR_MSG_MAX];
-	struct nub_error err = {0};
-	struct nub_backend *b;
-	int probe_rc;
+	const char *state = b->load_error ? "error" : b->usable ? "usable" : "unusable";
 
-	if (nub_backend_open(spec, &b, &probe_rc, why, sizeof(why), &err)) {
-		printf("%-8s error    %s (%s)\n", spec, err.msg, nub_strerror(err.code));
+	if (b->load_error) {
+		printf("%-8s %-8s %s%s\n         reason: %s\n", b->name, state, b->path, tag,
+		       b->note);
 		return;
 	}
-	const struct nub_backend_ops *ops = nub_backend_ops(b);
-	printf("%-8s %-8s ABI %u.%u%s%s%s  %s\n", ops->name, probe_rc ? "unusable" : "usable",
-	       ops->abi_major, ops->abi_minor, !probe_rc && why[0] ? " (" : "",
-	       !probe_rc ? why : "", !probe_rc && why[0] ? ")" : "", nub_backend_path(b));
-	if (probe_rc)
-		printf("         reason: %s\n", why);
-	nub_backend_unref(b);
+	printf("%-8s %-8s ABI %u.%u%s%s%s  %s%s\n", b->name, state, b->abi_major, b->abi_minor,
+	       b->usable && b->note[0] ? " (" : "", b->usable ? b->note : "",
+	       b->usable && b->note[0] ? ")" : "", b->path, tag);
+	if (!b->usable)
+		printf("         reason: %s\n", b->note);
 }
 
+static int show_found(void *user, const struct nub_backend_info *b)
+{
+	int *count = user;
+
+	show(b, b->shadowed ? "  (shadowed by the one above of this name)" : "");
+	(*count)++;
+	return 0;
+}
+
+/* Every backend the search finds (NUB_BACKEND_PATH, plugin directory,
+ * build tree), then the one the spec (argument, else $NUB_BACKEND, else
+ * auto) selects. Only public API: what any host program can do. */
 int nub_cli_backends(int argc, char **argv)
 {
-	const char *env = getenv(NUB_ENV_BACKEND);
 	const char *spec = argc > 1 ? argv[1] : NULL;
+	struct nub_backend_info sel;
 	struct nub_error err = {0};
-	struct nub_backend *b;
-	int shown_env = 0;
+	int count = 0;
 
-	(void)argv;
-	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-		show_one(known[i]);
-		if (env && !strcmp(env, known[i]))
-			shown_env = 1;
-	}
-	if (env && env[0] && !shown_env && strcmp(env, "auto"))
-		show_one(env);
-	spec = nub_backend_choose_spec(spec);
-	if (nub_backend_load(spec, &b, &err)) {
-		printf("selected: none (%s): %s\n", spec, err.msg);
+	nub_backend_foreach(show_found, &count);
+	if (!count)
+		printf("no backends found (NUB_BACKEND_PATH, the plugin directory, the build "
+		       "tree)\n");
+	if (nub_backend_select(spec, &sel, &err)) {
+		if (strchr(sel.name, '/') && sel.load_error != NUB_EPROBE)
+			show(&sel, "");
+		printf("selected: none (%s): %s\n", sel.name, err.msg);
 		return 1;
 	}
-	printf("selected: %s (%s) %s\n", nub_backend_name(b), spec, nub_backend_path(b));
-	nub_backend_unref(b);
+	printf("selected: %s (%s) %s\n", sel.name,
+	       spec && spec[0]                                     ? spec
+	       : getenv("NUB_BACKEND") && getenv("NUB_BACKEND")[0] ? getenv("NUB_BACKEND")
+	                                                           : "auto",
+	       sel.path);
 	return 0;
 }
 

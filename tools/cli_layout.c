@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/layout.h"
+#include <nub/nub.h>
+
 #include "cli.h"
 
 static int parse_size(const char *s, uint64_t *out)
@@ -43,8 +44,7 @@ static int parse_size(const char *s, uint64_t *out)
 
 int nub_cli_layout(int argc, char **argv)
 {
-	struct nub_layout_config cfg;
-	struct nub_layout l;
+	struct nub_config cfg;
 	struct nub_error err = {0};
 	uint64_t image = 64u << 10;
 	const struct {
@@ -57,7 +57,7 @@ int nub_cli_layout(int argc, char **argv)
 	        {"--init-data", &cfg.init_data_size}, {"--image", &image},
 	};
 
-	nub_layout_config_default(&cfg);
+	nub_config_init(&cfg);
 	for (int i = 1; i < argc; i++) {
 		size_t k = 0;
 		while (k < sizeof(opts) / sizeof(opts[0]) && strcmp(argv[i], opts[k].opt))
@@ -71,10 +71,9 @@ int nub_cli_layout(int argc, char **argv)
 		}
 		i++;
 	}
-	if (nub_layout_compute(&cfg, image, &l, &err)) {
+	if (nub_layout_describe(&cfg, image, stdout, &err)) {
 		fprintf(stderr, "nub layout: %s (%s)\n", err.msg, nub_strerror(err.code));
 		return 1;
 	}
-	nub_layout_print(&l, stdout);
 	return 0;
 }

@@ -95,7 +95,7 @@ static int mshv_partition_open(const struct nub_mshv_sys *sys, int *pt_fd, char 
 static int mshv_probe(char *err, size_t err_cap)
 {
 	const struct nub_mshv_sys *sys = mshv_sys_current();
-	int pt_fd;
+	int pt_fd = -1;
 	int rc = mshv_partition_open(sys, &pt_fd, err, err_cap);
 
 	if (rc)

@@ -12,6 +12,8 @@
 #ifndef NUB_ERROR_H
 #define NUB_ERROR_H
 
+#include "export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -69,9 +71,10 @@ struct nub_error {
 
 /**
  * Short static name of an error code ("NUB_EINVAL"); never NULL, unknown
- * codes give "NUB_E?".
+ * codes give "NUB_E?". Exported by libnub; a backend may call it (it
+ * resolves against the libnub of the process that loads the backend).
  */
-const char *nub_strerror(int code);
+NUB_API const char *nub_strerror(int code);
 
 #ifdef __cplusplus
 }

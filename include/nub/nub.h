@@ -32,8 +32,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "error.h"
+#include "export.h"
 #include "types.h"
 
 #ifdef __cplusplus
@@ -77,8 +79,15 @@ struct nub_config {
 	uint64_t call_timeout_us; /**< 0: none; else calls are interrupted after it */
 };
 
+/** The smallest struct_size libnub accepts: the config of nub 0.1. A
+ * program built against an older header passes its own smaller size and
+ * the fields it does not know keep their defaults; one built against a
+ * newer header may pass a larger size if the fields this libnub does not
+ * know are zero. */
+#define NUB_CONFIG_SIZE_MIN (offsetof(struct nub_config, call_timeout_us) + sizeof(uint64_t))
+
 /** Fill *cfg with the documented defaults. */
-void nub_config_init(struct nub_config *cfg);
+NUB_API void nub_config_init(struct nub_config *cfg);
 
 /**
  * Create a sandbox from a guest ELF file. The ELF is loaded, checked and
@@ -86,12 +95,13 @@ void nub_config_init(struct nub_config *cfg);
  * is copied. On failure *out is NULL and err (may be NULL) says why:
  * NUB_ENOTFOUND/NUB_EIO (file), NUB_EELF, NUB_EABI, NUB_EINVAL (config).
  */
-int nub_sandbox_create_from_elf(const struct nub_config *cfg, const char *path,
-                                struct nub_sandbox **out, struct nub_error *err);
+NUB_API int nub_sandbox_create_from_elf(const struct nub_config *cfg, const char *path,
+                                        struct nub_sandbox **out, struct nub_error *err);
 
 /** Same from an ELF image in memory (copied; the caller keeps `elf`). */
-int nub_sandbox_create_from_buffer(const struct nub_config *cfg, const void *elf, size_t len,
-                                   struct nub_sandbox **out, struct nub_error *err);
+NUB_API int nub_sandbox_create_from_buffer(const struct nub_config *cfg, const void *elf,
+                                           size_t len, struct nub_sandbox **out,
+                                           struct nub_error *err);
 
 /**
  * Create a sandbox that starts from `snap` (shared, not copied: the sandbox
@@ -99,18 +109,19 @@ int nub_sandbox_create_from_buffer(const struct nub_config *cfg, const void *elf
  * decides. The sandbox still needs nub_sandbox_evolve (which, for a snapshot
  * captured after initialisation, runs no guest code).
  */
-int nub_sandbox_create_from_snapshot(const struct nub_config *cfg, struct nub_snapshot *snap,
-                                     struct nub_sandbox **out, struct nub_error *err);
+NUB_API int nub_sandbox_create_from_snapshot(const struct nub_config *cfg,
+                                             struct nub_snapshot *snap, struct nub_sandbox **out,
+                                             struct nub_error *err);
 
 /** Load a snapshot saved with nub_snapshot_save and create a sandbox from it. */
-int nub_sandbox_create_from_file(const struct nub_config *cfg, const char *path,
-                                 struct nub_sandbox **out, struct nub_error *err);
+NUB_API int nub_sandbox_create_from_file(const struct nub_config *cfg, const char *path,
+                                         struct nub_sandbox **out, struct nub_error *err);
 
 /**
  * Register host function `id` (replacing an earlier one). Allowed before and
  * after evolve. NUB_EINVAL for a NULL fn or id >= NUB_MAX_HOST_FNS.
  */
-int nub_sandbox_register(struct nub_sandbox *sb, uint32_t id, nub_host_fn fn, void *user);
+NUB_API int nub_sandbox_register(struct nub_sandbox *sb, uint32_t id, nub_host_fn fn, void *user);
 #define NUB_MAX_HOST_FNS 256u
 
 /**
@@ -118,7 +129,7 @@ int nub_sandbox_register(struct nub_sandbox *sb, uint32_t id, nub_host_fn fn, vo
  * the loader's (NUB_ENOTFOUND, NUB_EPROBE, ...), backend failures, and the
  * guest failures listed for nub_sandbox_call. NUB_ESTATE if already evolved.
  */
-int nub_sandbox_evolve(struct nub_sandbox *sb);
+NUB_API int nub_sandbox_evolve(struct nub_sandbox *sb);
 
 /**
  * Call guest function `fn_id` with `in_len` bytes of input. On success the
@@ -130,47 +141,47 @@ int nub_sandbox_evolve(struct nub_sandbox *sb);
  * NUB_EMMIO, NUB_EPORT, NUB_ECORRUPT, NUB_ECANCELLED, NUB_ETIMEDOUT,
  * NUB_EBACKEND. NUB_EPOISONED while poisoned, NUB_ESTATE before evolve.
  */
-int nub_sandbox_call(struct nub_sandbox *sb, uint32_t fn_id, const void *in, size_t in_len,
-                     void *out, size_t out_cap, size_t *out_len, int32_t *status);
+NUB_API int nub_sandbox_call(struct nub_sandbox *sb, uint32_t fn_id, const void *in, size_t in_len,
+                             void *out, size_t out_cap, size_t *out_len, int32_t *status);
 
 /**
  * Capture the sandbox's current memory and CPU state as a new immutable
  * snapshot (*out holds one reference; release with nub_snapshot_unref).
  * NUB_EPOISONED if poisoned, NUB_ESTATE before evolve.
  */
-int nub_sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **out);
+NUB_API int nub_sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **out);
 
 /**
  * Restore to `snap` (NULL: the base snapshot taken by evolve). The snapshot
  * must come from the same ELF and layout (NUB_EMISMATCH otherwise). Clears
  * poisoning. Cost is proportional to what the guest dirtied.
  */
-int nub_sandbox_restore(struct nub_sandbox *sb, struct nub_snapshot *snap);
+NUB_API int nub_sandbox_restore(struct nub_sandbox *sb, struct nub_snapshot *snap);
 
 /**
  * Stop the call in progress with NUB_ECANCELLED. Any thread, any time; a
  * request that races with the start of a call still stops that call; with
  * no call in progress it does nothing. Returns 0 or NUB_ESYS.
  */
-int nub_sandbox_interrupt(struct nub_sandbox *sb);
+NUB_API int nub_sandbox_interrupt(struct nub_sandbox *sb);
 
 /**
  * Id of the guest function the guest registered as `name` (guests built
  * with the nub runtime publish their names at init). 0 with *id set, or
  * NUB_ENOTFOUND (also before evolve), NUB_EINVAL for NULL arguments.
  */
-int nub_sandbox_function_id(const struct nub_sandbox *sb, const char *name, uint32_t *id);
+NUB_API int nub_sandbox_function_id(const struct nub_sandbox *sb, const char *name, uint32_t *id);
 
 /** Host-authoritative guest counter (visible to the guest, never read back). */
-int nub_sandbox_counter_add(struct nub_sandbox *sb, int64_t delta);
-uint64_t nub_sandbox_counter(const struct nub_sandbox *sb);
+NUB_API int nub_sandbox_counter_add(struct nub_sandbox *sb, int64_t delta);
+NUB_API uint64_t nub_sandbox_counter(const struct nub_sandbox *sb);
 
 /** The last error's code and message on this sandbox ("" if none). */
-int nub_sandbox_last_error_code(const struct nub_sandbox *sb);
-const char *nub_sandbox_last_error(const struct nub_sandbox *sb);
+NUB_API int nub_sandbox_last_error_code(const struct nub_sandbox *sb);
+NUB_API const char *nub_sandbox_last_error(const struct nub_sandbox *sb);
 
 /** Name of the backend in use ("" before evolve). */
-const char *nub_sandbox_backend_name(const struct nub_sandbox *sb);
+NUB_API const char *nub_sandbox_backend_name(const struct nub_sandbox *sb);
 
 /** Per-sandbox counters, for benchmarks and tests. */
 struct nub_sandbox_stats {
@@ -183,26 +194,70 @@ struct nub_sandbox_stats {
 	uint64_t cow_faults;       /**< copy-on-write faults the host resolved (one exit each) */
 	uint64_t prefetched_pages; /**< working-set pages copied at restore (no exit) */
 };
-void nub_sandbox_stats(const struct nub_sandbox *sb, struct nub_sandbox_stats *st);
+NUB_API void nub_sandbox_stats(const struct nub_sandbox *sb, struct nub_sandbox_stats *st);
 
 /** Free the sandbox in any state. NULL accepted. */
-void nub_sandbox_free(struct nub_sandbox *sb);
+NUB_API void nub_sandbox_free(struct nub_sandbox *sb);
 
 /** Snapshots: immutable, reference-counted, shareable across threads. */
-struct nub_snapshot *nub_snapshot_ref(struct nub_snapshot *snap);
-void nub_snapshot_unref(struct nub_snapshot *snap);
+NUB_API struct nub_snapshot *nub_snapshot_ref(struct nub_snapshot *snap);
+NUB_API void nub_snapshot_unref(struct nub_snapshot *snap);
 /** 128-bit content hash (XXH3-128): equal hashes = equal snapshots. */
-void nub_snapshot_hash(const struct nub_snapshot *snap, uint8_t hash[16]);
+NUB_API void nub_snapshot_hash(const struct nub_snapshot *snap, uint8_t hash[16]);
 /** Bytes of guest memory the snapshot holds (guest-visible part). */
-uint64_t nub_snapshot_memory_size(const struct nub_snapshot *snap);
+NUB_API uint64_t nub_snapshot_memory_size(const struct nub_snapshot *snap);
+
+/* ---- backends ---- */
+
+/** What one backend .so is and what its probe says on this machine. */
+struct nub_backend_info {
+	char name[64];   /**< from its table ("kvm"); from the file name if it did not load */
+	char path[4096]; /**< the .so */
+	uint32_t abi_major, abi_minor; /**< the backend's ABI; 0 if it did not load */
+	uint32_t caps;                 /**< enum nub_backend_cap bits (nub/backend.h) */
+	int load_error;                /**< 0, or why it is not a nub backend (NUB_ENOSYM, ...) */
+	int usable;                    /**< 1: loaded and its probe said yes */
+	int shadowed;   /**< 1: a backend of this name was found earlier in the search */
+	char note[256]; /**< probe note ("software KVM: pvm"), probe reason, or load error */
+};
+
+/**
+ * Call `fn` for every libnub-backend-<name>.so found, in search order: each
+ * directory of $NUB_BACKEND_PATH, then the install plugin directory, then
+ * the build tree's backend directory (the order a name is resolved in; a
+ * later one of the same name has `shadowed` set). Each is loaded and
+ * probed, then unloaded. Stops when fn returns non-zero and returns that;
+ * otherwise 0. `info` is valid during the callback only.
+ */
+NUB_API int nub_backend_foreach(int (*fn)(void *user, const struct nub_backend_info *info),
+                                void *user);
+
+/**
+ * Describe the backend `spec` selects, as nub_sandbox_evolve would load it:
+ * a name, a path, "auto", or NULL/"" for $NUB_BACKEND, else "auto". Returns
+ * 0 with *info filled when it loads and its probe accepts; otherwise the
+ * error (NUB_ENOTFOUND, NUB_EPROBE, NUB_EABI, ...) with the message in err
+ * and *info filled as far as known.
+ */
+NUB_API int nub_backend_select(const char *spec, struct nub_backend_info *info,
+                               struct nub_error *err);
+
+/**
+ * Print the guest memory map `cfg` gives for an ELF image of `image_size`
+ * bytes (what `nub layout` shows). NUB_EINVAL / NUB_EOVERFLOW naming the
+ * field when the sizes do not make a layout.
+ */
+NUB_API int nub_layout_describe(const struct nub_config *cfg, uint64_t image_size, FILE *out,
+                                struct nub_error *err);
 
 /**
  * Save to a file (versioned header + memory + hash) / load it back. Load
  * checks the header, sizes and hash: a truncated or corrupt file gives
  * NUB_ECORRUPT naming the file and what is wrong.
  */
-int nub_snapshot_save(const struct nub_snapshot *snap, const char *path, struct nub_error *err);
-int nub_snapshot_load(const char *path, struct nub_snapshot **out, struct nub_error *err);
+NUB_API int nub_snapshot_save(const struct nub_snapshot *snap, const char *path,
+                              struct nub_error *err);
+NUB_API int nub_snapshot_load(const char *path, struct nub_snapshot **out, struct nub_error *err);
 
 #ifdef __cplusplus
 }

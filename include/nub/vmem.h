@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "export.h"
 #include "types.h"
 
 #ifdef __cplusplus
@@ -69,14 +70,15 @@ struct nub_vmem_mapping {
  * first write; on an allocator failure mid-way the leaves written so far
  * describe exactly what was mapped (never a half-written entry).
  */
-int nub_vmem_map(const struct nub_vmem_ops *ops, const struct nub_vmem_mapping *m);
+NUB_API int nub_vmem_map(const struct nub_vmem_ops *ops, const struct nub_vmem_mapping *m);
 
 /** Remove the leaves of [gva, gva+len); tables are not freed. */
-int nub_vmem_unmap(const struct nub_vmem_ops *ops, nub_gva_t gva, uint64_t len);
+NUB_API int nub_vmem_unmap(const struct nub_vmem_ops *ops, nub_gva_t gva, uint64_t len);
 
 /** Translate one GVA. *m receives the page containing gva (len 4096) with
  * its kind and perms; kind NUB_VMEM_UNMAPPED when not present. */
-int nub_vmem_translate(const struct nub_vmem_ops *ops, nub_gva_t gva, struct nub_vmem_mapping *m);
+NUB_API int nub_vmem_translate(const struct nub_vmem_ops *ops, nub_gva_t gva,
+                               struct nub_vmem_mapping *m);
 
 /** Iterator over the mapped runs of a GVA range; no allocation. */
 struct nub_vmem_iter {
@@ -86,15 +88,15 @@ struct nub_vmem_iter {
 };
 
 /** Start iterating over [gva, gva+len). */
-void nub_vmem_iter_init(struct nub_vmem_iter *it, const struct nub_vmem_ops *ops, nub_gva_t gva,
-                        uint64_t len);
+NUB_API void nub_vmem_iter_init(struct nub_vmem_iter *it, const struct nub_vmem_ops *ops,
+                                nub_gva_t gva, uint64_t len);
 
 /**
  * Next coalesced run, in increasing GVA order: consecutive pages whose GPAs
  * are consecutive and whose kind and perms are equal. Returns 1 with *run
  * filled, 0 at the end, or a negative error (also left in it->error).
  */
-int nub_vmem_iter_next(struct nub_vmem_iter *it, struct nub_vmem_mapping *run);
+NUB_API int nub_vmem_iter_next(struct nub_vmem_iter *it, struct nub_vmem_mapping *run);
 
 /* ---- several roots over the same table storage ---- */
 
@@ -123,9 +125,9 @@ typedef int (*nub_vmem_walk_fn)(void *user, unsigned root, const struct nub_vmem
  * `seen`/`seen_cap` is caller-provided scratch (no allocation): one slot per
  * distinct sub-table; NUB_EFULL when it is too small.
  */
-int nub_vmem_walk_roots(const struct nub_vmem_ops *ops, const nub_gpa_t *roots, unsigned n,
-                        struct nub_vmem_shared *seen, size_t seen_cap, nub_vmem_walk_fn fn,
-                        void *user);
+NUB_API int nub_vmem_walk_roots(const struct nub_vmem_ops *ops, const nub_gpa_t *roots, unsigned n,
+                                struct nub_vmem_shared *seen, size_t seen_cap, nub_vmem_walk_fn fn,
+                                void *user);
 
 /**
  * Make the entry covering `gva` at `level` (2: PML4 entry -> PDPT, 1: PDPT
@@ -135,7 +137,8 @@ int nub_vmem_walk_roots(const struct nub_vmem_ops *ops, const nub_gpa_t *roots, 
  * it. NUB_EINVAL for a bad level or a gva not aligned to the span the
  * sub-table covers.
  */
-int nub_vmem_link_table(const struct nub_vmem_ops *ops, nub_gva_t gva, int level, nub_gpa_t table);
+NUB_API int nub_vmem_link_table(const struct nub_vmem_ops *ops, nub_gva_t gva, int level,
+                                nub_gpa_t table);
 
 #ifdef __cplusplus
 }

@@ -503,6 +503,39 @@ static void test_hostile_remap_leaves_snapshot_intact(void **state)
 	nub_sandbox_free(sb);
 }
 
+/* A program built against another nub.h: a larger config with the unknown
+ * tail zero is accepted, one with it set is refused naming the byte, and
+ * one smaller than the first version is refused. */
+static void test_config_sizes(void **state)
+{
+	struct {
+		struct nub_config c;
+		uint64_t newer_field;
+	} big;
+	struct nub_error err = {0};
+	struct nub_sandbox *sb = NULL;
+
+	(void)state;
+	memset(&big, 0, sizeof(big));
+	nub_config_init(&big.c);
+	use_backend(&big.c, "tests");
+	big.c.struct_size = sizeof(big);
+	assert_int_equal(nub_sandbox_create_from_elf(&big.c, guest("test_guest"), &sb, &err), 0);
+	nub_sandbox_free(sb);
+	sb = NULL;
+	big.newer_field = 1;
+	assert_nub_error(nub_sandbox_create_from_elf(&big.c, guest("test_guest"), &sb, &err),
+	                 NUB_EINVAL, &err, "does not know");
+	assert_null(sb);
+	big.c.struct_size = NUB_CONFIG_SIZE_MIN - 1;
+	assert_nub_error(nub_sandbox_create_from_elf(&big.c, guest("test_guest"), &sb, &err),
+	                 NUB_EINVAL, &err, "below the smallest version");
+	big.c.struct_size = (uint32_t)NUB_CONFIG_SIZE_MIN;
+	big.newer_field = 0;
+	assert_int_equal(nub_sandbox_create_from_elf(&big.c, guest("test_guest"), &sb, &err), 0);
+	nub_sandbox_free(sb);
+}
+
 static void test_state_errors(void **state)
 {
 	struct nub_config cfg;
@@ -1006,6 +1039,7 @@ int main(void)
 	        cmocka_unit_test(test_privileged_instructions_stop_the_guest),
 	        cmocka_unit_test(test_hostile_remap_leaves_snapshot_intact),
 	        cmocka_unit_test(test_state_errors),
+	        cmocka_unit_test(test_config_sizes),
 	        cmocka_unit_test(test_counter),
 	        cmocka_unit_test(test_restore_resets_fpu_state),
 	        cmocka_unit_test(test_restore_resets_vcpu_state),

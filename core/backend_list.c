@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The public view of backends: every .so the loader would find, loaded,
+ * probed and described (`nub backends`), and the one a spec selects.
+ */
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nub/nub.h>
+
+#include "backend_loader.h"
+#include "error_internal.h"
+
+#define PREFIX "libnub-backend-"
+#define SUFFIX ".so"
+
+static void info_from(struct nub_backend_info *info, const struct nub_backend *b)
+{
+	const struct nub_backend_ops *ops = nub_backend_ops(b);
+
+	snprintf(info->name, sizeof(info->name), "%s", ops->name);
+	snprintf(info->path, sizeof(info->path), "%s", nub_backend_path(b));
+	info->abi_major = ops->abi_major;
+	info->abi_minor = ops->abi_minor;
+	info->caps = ops->caps;
+}
+
+/* Load and probe one path; fills info whatever happens. */
+static void describe_path(const char *path, const char *name_from_file,
+                          struct nub_backend_info *info)
+{
+	struct nub_error err = {0};
+	struct nub_backend *b;
+	int probe_rc;
+
+	memset(info, 0, sizeof(*info));
+	snprintf(info->name, sizeof(info->name), "%s", name_from_file);
+	snprintf(info->path, sizeof(info->path), "%s", path);
+	if (nub_backend_open(path, &b, &probe_rc, info->note, sizeof(info->note), &err)) {
+		info->load_error = err.code;
+		snprintf(info->note, sizeof(info->note), "%s", err.msg);
+		return;
+	}
+	info_from(info, b);
+	info->usable = probe_rc == 0;
+	nub_backend_unref(b);
+}
+
+struct seen {
+	char names[64][64];
+	unsigned n;
+};
+
+static int seen_before(struct seen *s, const char *name)
+{
+	for (unsigned i = 0; i < s->n; i++)
+		if (!strcmp(s->names[i], name))
+			return 1;
+	if (s->n < sizeof(s->names) / sizeof(s->names[0]))
+		snprintf(s->names[s->n++], sizeof(s->names[0]), "%s", name);
+	return 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every backend file in one directory, sorted, reported to fn. */
+static int scan_dir(const char *dir, size_t dir_len, struct seen *seen,
+                    int (*fn)(void *, const struct nub_backend_info *), void *user)
+{
+	char path[PATH_MAX], dname[PATH_MAX];
+	char *names[128];
+	size_t n = 0;
+	struct dirent *e;
+	int rc = 0;
+
+	if (!dir_len || dir_len >= sizeof(dname))
+		return 0;
+	memcpy(dname, dir, dir_len);
+	dname[dir_len] = '\0';
+	DIR *d = opendir(dname);
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) && n < sizeof(names) / sizeof(names[0])) {
+		size_t len = strlen(e->d_name);
+		if (len > strlen(PREFIX) + strlen(SUFFIX) &&
+		    !strncmp(e->d_name, PREFIX, strlen(PREFIX)) &&
+		    !strcmp(e->d_name + len - strlen(SUFFIX), SUFFIX) &&
+		    (names[n] = strdup(e->d_name)))
+			n++;
+	}
+	closedir(d);
+	qsort(names, n, sizeof(names[0]), name_cmp);
+	for (size_t i = 0; i < n; i++) {
+		struct nub_backend_info *info = calloc(1, sizeof(*info));
+		char name[64];
+		size_t len = strlen(names[i]) - strlen(PREFIX) - strlen(SUFFIX);
+		snprintf(name, sizeof(name), "%.*s", (int)len, names[i] + strlen(PREFIX));
+		int w = snprintf(path, sizeof(path), "%s/%s", dname, names[i]);
+		if (!rc && info && w > 0 && (size_t)w < sizeof(path)) {
+			describe_path(path, name, info);
+			info->shadowed = seen_before(seen, name);
+			rc = fn(user, info);
+		}
+		free(info);
+		free(names[i]);
+	}
+	return rc;
+}
+
+int nub_backend_foreach(int (*fn)(void *user, const struct nub_backend_info *info), void *user)
+{
+	const char *p = getenv(NUB_ENV_BACKEND_PATH);
+	const char *fixed[] = {nub_backend_install_dir(), nub_backend_build_dir()};
+	struct seen *seen = calloc(1, sizeof(*seen));
+	int rc = 0;
+
+	if (!fn || !seen) {
+		free(seen);
+		return fn ? NUB_ENOMEM : NUB_EINVAL;
+	}
+	while (!rc && p && *p) {
+		const char *colon = strchr(p, ':');
+		size_t len = colon ? (size_t)(colon - p) : strlen(p);
+		rc = scan_dir(p, len, seen, fn, user);
+		p = colon ? colon + 1 : NULL;
+	}
+	for (size_t i = 0; !rc && i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		rc = scan_dir(fixed[i], strlen(fixed[i]), seen, fn, user);
+	free(seen);
+	return rc;
+}
+
+int nub_backend_select(const char *spec, struct nub_backend_info *info, struct nub_error *err)
+{
+	struct nub_backend *b;
+	const char *chosen = nub_backend_choose_spec(spec);
+	int rc;
+
+	if (!info)
+		return nub_error_set(err, NUB_EINVAL, "nub_backend_select: NULL info");
+	memset(info, 0, sizeof(*info));
+	snprintf(info->name, sizeof(info->name), "%s", chosen);
+	rc = nub_backend_load(chosen, &b, err);
+	if (rc) {
+		info->load_error = rc;
+		if (err)
+			snprintf(info->note, sizeof(info->note), "%s", err->msg);
+		return rc;
+	}
+	info_from(info, b);
+	info->usable = 1;
+	nub_backend_unref(b);
+	return 0;
+}
