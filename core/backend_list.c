@@ -154,7 +154,11 @@ int nub_backend_select(const char *spec, struct nub_backend_info *info, struct n
 		return rc;
 	}
 	info_from(info, b);
-	info->usable = 1;
 	nub_backend_unref(b);
+	/* Again through the describing path, for the probe's note. */
+	char path[sizeof(info->path)];
+	memcpy(path, info->path, sizeof(path));
+	describe_path(path, info->name, info);
+	info->usable = 1;
 	return 0;
 }

@@ -262,8 +262,22 @@ int nub_hv_get_debugregs(struct nub_hv *hv, struct nub_debugregs *dr, struct nub
 
 int nub_hv_run(struct nub_hv *hv, struct nub_exit *exit, struct nub_error *err)
 {
+	int rc;
+
 	HV_CHECK_PTR(exit, run_vcpu, err);
-	HV_CALL(hv, NUB_HV_SLOT_RUN, run_vcpu, err, exit);
+	HV_ENTER(hv, NUB_HV_SLOT_RUN, err);
+	rc = hv_result(hv, "run_vcpu", hv->ops->run_vcpu(hv->vm, exit, hv->msg, sizeof(hv->msg)),
+	               err);
+	if (rc)
+		return rc;
+	/* A reason the ABI does not define is a broken backend, not a guest. */
+	if (exit->reason < NUB_EXIT_IO_OUT || exit->reason > NUB_EXIT_INTERNAL)
+		return nub_error_set(err, NUB_EBACKEND,
+		                     "%s: run_vcpu returned exit reason %u, which is not a valid "
+		                     "enum nub_exit_reason",
+		                     hv->ops->name, exit->reason);
+	exit->detail[sizeof(exit->detail) - 1] = '\0';
+	return 0;
 }
 
 /* No message buffer: interrupt may run on any thread, concurrently with a

@@ -55,6 +55,8 @@ int nub_cli_backends(int argc, char **argv)
 		printf("selected: none (%s): %s\n", sel.name, err.msg);
 		return 1;
 	}
+	if (sel.note[0])
+		printf("selected backend says: %s\n", sel.note);
 	printf("selected: %s (%s) %s\n", sel.name,
 	       spec && spec[0]                                     ? spec
 	       : getenv("NUB_BACKEND") && getenv("NUB_BACKEND")[0] ? getenv("NUB_BACKEND")

@@ -27,6 +27,16 @@ check "missing path refused" 1 "/nonexistent/x.so: backend not found" \
 	env NUB_BACKEND=/nonexistent/x.so "$nub" backends
 check "wrong ABI refused" 1 "(major versions differ)" \
 	env NUB_BACKEND="$NUB_TEST_BACKEND_DIR/libnub-backend-oldmajor.so" "$nub" backends
+check "a backend calling libnub's nub_strerror loads in nub" 0 "calls libnub: NUB_EPROBE" \
+	env NUB_BACKEND="$NUB_TEST_BACKEND_DIR/libnub-backend-callslibnub.so" "$nub" backends
+check "every backend in NUB_BACKEND_PATH is listed" 0 "declines unusable" \
+	env NUB_BACKEND=mock NUB_BACKEND_PATH="$NUB_TEST_BACKEND_DIR" "$nub" backends
+check "a non-backend .so in the path is listed with its error" 0 "not a nub backend" \
+	env NUB_BACKEND=mock NUB_BACKEND_PATH="$NUB_TEST_BACKEND_DIR" "$nub" backends
+check "an invalid exit reason names the backend" 1 \
+	"callslibnub: run_vcpu returned exit reason 119, which is not a valid" \
+	"$nub" run "$NUB_GUEST_DIR/hello.elf" \
+	--backend "$NUB_TEST_BACKEND_DIR/libnub-backend-callslibnub.so"
 check "unknown command" 2 "unknown command" "$nub" frobnicate
 check "version" 0 "backend ABI 1." "$nub" version
 exit $fail
