@@ -1,14 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `nub run GUEST.elf [--backend B] [--call ID ARG...] [--repeat N]`: create a
- * sandbox, evolve it, call a guest function, restore, and print the result
- * with the time each step took.
+ * `nub run GUEST.elf [--backend B] [--options S] [--heap SIZE] [--timeout MS]
+ * [--call ID|NAME ARG...] [--repeat N] [--quiet]`: create a sandbox, evolve
+ * it, call a guest function, restore, and print the result with the time
+ * each step took.
+ *
+ * --heap sets the guest heap (nub_config.heap_size) in bytes, with an
+ * optional K, M or G suffix (binary: 64K = 65536). --timeout sets the
+ * per-call timeout (nub_config.call_timeout_us) in milliseconds; 0 means
+ * none. A call that times out prints the error (NUB_ETIMEDOUT) and exits 1.
+ * Malformed options exit 2 with a message naming the option.
  *
  * Arguments after the function id form the input bytes: `s:TEXT` (bytes of
  * TEXT), `i64:N` (8 bytes little-endian), `hex:0a0b..`; a bare word is
  * taken as text.
+ *
+ * The result line is `status S, N bytes: ` followed by the bytes as a
+ * quoted string when they are text (printable UTF-8, plus tab, newline and
+ * carriage return; `"`, `\` and those controls are shown as C escapes), or
+ * else as `hex 0a0b...` (the first 256 bytes), with ` (i64 V)` added for an
+ * 8-byte result.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +34,15 @@
 #include "cli.h"
 
 #define RUN_IO_MAX (64u << 10)
+#define HEX_MAX    256u /* result bytes shown in a hex dump */
 
 struct run_opts {
 	const char *elf;
 	const char *backend;
 	const char *options;
+	uint64_t heap_size; /* valid when have_heap */
+	int have_heap;
+	uint64_t timeout_us; /* 0: none */
 	uint32_t fn_id;
 	const char *fn_name; /* --call NAME: resolved after evolve */
 	int have_call;
@@ -93,28 +111,136 @@ static int parse_arg(struct run_opts *o, const char *a)
 	return append(o, a, strlen(a));
 }
 
+/* The value of option argv[*i], or NULL (with a message) when it is
+ * missing: the last word, or another option. */
+static const char *opt_value(int argc, char **argv, int *i)
+{
+	const char *opt = argv[*i];
+
+	if (*i + 1 >= argc || !strncmp(argv[*i + 1], "--", 2)) {
+		fprintf(stderr, "nub run: %s needs a value\n", opt);
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+/* SIZE: decimal bytes with an optional K, M or G suffix (powers of 1024). */
+static int parse_size(const char *opt, const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned shift = 0;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		goto bad;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		goto too_large;
+	switch (*end) {
+	case 'K':
+	case 'k':
+		shift = 10;
+		break;
+	case 'M':
+	case 'm':
+		shift = 20;
+		break;
+	case 'G':
+	case 'g':
+		shift = 30;
+		break;
+	case '\0':
+		break;
+	default:
+		goto bad;
+	}
+	if (shift && end[1])
+		goto bad;
+	if (v > UINT64_MAX >> shift)
+		goto too_large;
+	*out = (uint64_t)v << shift;
+	return 0;
+too_large:
+	fprintf(stderr, "nub run: %s: '%s' is too large\n", opt, s);
+	return -1;
+bad:
+	fprintf(stderr,
+	        "nub run: %s: '%s' is not a size (bytes, optionally with a K, M or G suffix)\n",
+	        opt, s);
+	return -1;
+}
+
+/* MS: decimal milliseconds, 0 for no timeout; stored in microseconds. */
+static int parse_timeout(const char *opt, const char *s, uint64_t *out_us)
+{
+	unsigned long long v = 0;
+	char *end = NULL;
+
+	errno = 0;
+	if (*s >= '0' && *s <= '9')
+		v = strtoull(s, &end, 10);
+	if (!end || *end || (errno && errno != ERANGE)) {
+		fprintf(stderr,
+		        "nub run: %s: '%s' is not a number of milliseconds (0 = no timeout)\n", opt,
+		        s);
+		return -1;
+	}
+	if (errno == ERANGE || v > UINT64_MAX / 1000) {
+		fprintf(stderr, "nub run: %s: '%s' is too large\n", opt, s);
+		return -1;
+	}
+	*out_us = (uint64_t)v * 1000;
+	return 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: nub run GUEST.elf [--backend B] [--options S] [--heap SIZE] "
+	                "[--timeout MS]\n"
+	                "               [--call ID|NAME [ARG...]] [--repeat N] [--quiet]\n"
+	                "  --options S   backend option string (mock: native=NAME)\n"
+	                "  --heap SIZE   guest heap in bytes, K/M/G suffixes (default 1M)\n"
+	                "  --timeout MS  per-call timeout in milliseconds (default 0: none)\n"
+	                "  ARG: s:TEXT | i64:N | hex:BYTES | TEXT\n");
+}
+
 static int parse_opts(int argc, char **argv, struct run_opts *o)
 {
+	const char *v;
 	int i = 1;
 
 	o->repeat = 1;
 	for (; i < argc; i++) {
 		const char *a = argv[i];
-		if (!strcmp(a, "--backend") && i + 1 < argc) {
-			o->backend = argv[++i];
-		} else if (!strcmp(a, "--options") && i + 1 < argc) {
-			o->options = argv[++i];
-		} else if (!strcmp(a, "--repeat") && i + 1 < argc) {
-			o->repeat = strtoul(argv[++i], NULL, 10);
+		if (!strcmp(a, "--backend")) {
+			if (!(o->backend = opt_value(argc, argv, &i)))
+				return -1;
+		} else if (!strcmp(a, "--options")) {
+			if (!(o->options = opt_value(argc, argv, &i)))
+				return -1;
+		} else if (!strcmp(a, "--heap")) {
+			if (!(v = opt_value(argc, argv, &i)) || parse_size(a, v, &o->heap_size))
+				return -1;
+			o->have_heap = 1;
+		} else if (!strcmp(a, "--timeout")) {
+			if (!(v = opt_value(argc, argv, &i)) || parse_timeout(a, v, &o->timeout_us))
+				return -1;
+		} else if (!strcmp(a, "--repeat")) {
+			if (!(v = opt_value(argc, argv, &i)))
+				return -1;
+			o->repeat = strtoul(v, NULL, 10);
 			if (!o->repeat)
 				return fprintf(stderr, "nub run: --repeat needs N >= 1\n"), -1;
 		} else if (!strcmp(a, "--quiet")) {
 			o->quiet_log = 1;
-		} else if (!strcmp(a, "--call") && i + 1 < argc) {
+		} else if (!strcmp(a, "--call")) {
 			char *end;
-			o->fn_id = (uint32_t)strtoul(argv[++i], &end, 0);
-			if (*end || end == argv[i])
-				o->fn_name = argv[i];
+			if (!(v = opt_value(argc, argv, &i)))
+				return -1;
+			o->fn_id = (uint32_t)strtoul(v, &end, 0);
+			if (*end || end == v)
+				o->fn_name = v;
 			o->have_call = 1;
 			for (i++; i < argc && strncmp(argv[i], "--", 2); i++)
 				if (parse_arg(o, argv[i]))
@@ -128,9 +254,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 		}
 	}
 	if (!o->elf) {
-		fprintf(stderr, "usage: nub run GUEST.elf [--backend B] [--options S] "
-		                "[--call ID|NAME [ARG...]] [--repeat N] [--quiet]\n"
-		                "  ARG: s:TEXT | i64:N | hex:BYTES | TEXT\n");
+		usage();
 		return -1;
 	}
 	return 0;
@@ -144,25 +268,98 @@ static void log_line(void *user, int level, const char *msg, size_t len)
 	printf("guest %s: %.*s\n", names[level >= 1 && level <= 5 ? level : 0], (int)len, msg);
 }
 
+/* Bytes of the UTF-8 character at p (n bytes left) if it is a printable
+ * one, else 0: no C1 controls, surrogates, overlong forms or values past
+ * U+10FFFF. */
+static size_t utf8_char(const uint8_t *p, size_t n)
+{
+	static const uint32_t min[5] = {0, 0, 0xa0, 0x800, 0x10000}; /* by length */
+	size_t len;
+	uint32_t c;
+
+	if (p[0] < 0x80)
+		return 0; /* ASCII is handled by the caller */
+	if ((p[0] & 0xe0) == 0xc0)
+		len = 2, c = p[0] & 0x1f;
+	else if ((p[0] & 0xf0) == 0xe0)
+		len = 3, c = p[0] & 0x0f;
+	else if ((p[0] & 0xf8) == 0xf0)
+		len = 4, c = p[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	if (c < min[len] || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
+		return 0;
+	return len;
+}
+
+/* Text: printable ASCII or UTF-8, tab, newline, carriage return. */
+static int is_text(const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		size_t n = 1;
+		if (p[i] >= 0x80) {
+			if (!(n = utf8_char(p + i, len - i)))
+				return 0;
+		} else if ((p[i] < 0x20 || p[i] == 0x7f) && p[i] != '\t' && p[i] != '\n' &&
+		           p[i] != '\r') {
+			return 0;
+		}
+		i += n;
+	}
+	return 1;
+}
+
+static void print_text(const uint8_t *p, size_t len)
+{
+	putchar('"');
+	for (size_t i = 0; i < len; i++) {
+		switch (p[i]) {
+		case '"':
+			fputs("\\\"", stdout);
+			break;
+		case '\\':
+			fputs("\\\\", stdout);
+			break;
+		case '\t':
+			fputs("\\t", stdout);
+			break;
+		case '\n':
+			fputs("\\n", stdout);
+			break;
+		case '\r':
+			fputs("\\r", stdout);
+			break;
+		default:
+			putchar(p[i]);
+		}
+	}
+	putchar('"');
+}
+
 static void print_result(int32_t status, const uint8_t *out, size_t len)
 {
-	int printable = 1;
-
-	for (size_t i = 0; i < len; i++)
-		if (out[i] < 0x20 || out[i] > 0x7e)
-			printable = 0;
-	printf("status %d, %zu bytes", status, len);
-	if (len == 8 && !printable) {
-		uint64_t v = 0;
-		for (int i = 7; i >= 0; i--)
-			v = v << 8 | out[i];
-		printf(": i64 %lld", (long long)v);
-	} else if (printable) {
-		printf(": \"%.*s\"", (int)len, (const char *)out);
+	printf("status %d, %zu bytes: ", status, len);
+	if (is_text(out, len)) {
+		print_text(out, len);
 	} else {
-		printf(":");
-		for (size_t i = 0; i < len && i < 64; i++)
-			printf(" %02x", out[i]);
+		printf("hex ");
+		for (size_t i = 0; i < len && i < HEX_MAX; i++)
+			printf("%02x", out[i]);
+		if (len > HEX_MAX)
+			printf("... (%zu more bytes)", len - HEX_MAX);
+		if (len == 8) {
+			uint64_t v = 0;
+			for (int i = 7; i >= 0; i--)
+				v = v << 8 | out[i];
+			printf(" (i64 %lld)", (long long)v);
+		}
 	}
 	printf("\n");
 }
@@ -215,6 +412,9 @@ int nub_cli_run(int argc, char **argv)
 	nub_config_init(&cfg);
 	cfg.backend = o.backend;
 	cfg.backend_options = o.options;
+	if (o.have_heap)
+		cfg.heap_size = o.heap_size;
+	cfg.call_timeout_us = o.timeout_us;
 	cfg.log_fn = o.quiet_log ? NULL : log_line;
 	t0 = now_us();
 	if (nub_sandbox_create_from_elf(&cfg, o.elf, &sb, &err)) {
