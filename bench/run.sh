@@ -15,6 +15,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 [ -d "$build" ] || { echo "bench: no build directory '$build'" >&2; exit 1; }
+build=$(cd "$build" && pwd) # relative or absolute, inside the tree or not
 shopt -s nullglob
 benches=("$build"/bench/bench_*)
 [ ${#benches[@]} -gt 0 ] || { echo "bench: no benchmarks built in $build/bench" >&2; exit 1; }
@@ -22,7 +23,7 @@ printf '%-44s | %14s | %-30s | %8s | %s\n' figure value "floor / peer" ratio kin
 for b in "${benches[@]}"; do
 	[ -x "$b" ] || continue
 	[ "$(basename "$b")" = bench_ir ] && continue # counted under callgrind below
-	NUB_BACKEND_PATH="$PWD/$build/backends" NUB_GUEST_DIR="$PWD/$build/guest" \
+	NUB_BACKEND_PATH="$build/backends" NUB_GUEST_DIR="$build/guest" \
 		"$b" $mode | grep -E '^[^#].*\|' || { echo "bench: $b failed" >&2; exit 1; }
 done
 
@@ -32,8 +33,8 @@ done
 backends=(mock)
 if [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	backends+=(kvm)
-	NUB_BENCH_BACKEND=kvm NUB_BACKEND_PATH="$PWD/$build/backends" \
-		NUB_GUEST_DIR="$PWD/$build/guest" "$build/bench/bench_sandbox" $mode |
+	NUB_BENCH_BACKEND=kvm NUB_BACKEND_PATH="$build/backends" \
+		NUB_GUEST_DIR="$build/guest" "$build/bench/bench_sandbox" $mode |
 		grep -E '^[^#].*\|' || { echo "bench: bench_sandbox on kvm failed" >&2; exit 1; }
 fi
 
@@ -48,8 +49,8 @@ if [ -x "$ir" ] && command -v valgrind >/dev/null; then
 	for backend in "${backends[@]}"; do
 		for what in call restore; do
 			out=$(mktemp)
-			NUB_BENCH_BACKEND=$backend NUB_BACKEND_PATH="$PWD/$build/backends" \
-				NUB_GUEST_DIR="$PWD/$build/guest" \
+			NUB_BENCH_BACKEND=$backend NUB_BACKEND_PATH="$build/backends" \
+				NUB_GUEST_DIR="$build/guest" \
 				valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
 				"$ir" "$what" "$n" >/dev/null 2>&1 ||
 				{ echo "bench: callgrind $what on $backend failed" >&2; exit 1; }
