@@ -12,10 +12,14 @@ build=$root/build-release
 jobs=$(nproc)
 log() { echo "packages: $*"; }
 
+# With the distribution's default flags (dpkg-buildflags: stack protector,
+# fortify, format-security, relro), as Debian would build it.
+export CFLAGS="$(dpkg-buildflags --get CFLAGS) $(dpkg-buildflags --get CPPFLAGS)"
+export LDFLAGS="$(dpkg-buildflags --get LDFLAGS)"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DNUB_WERROR=ON \
 	-DCMAKE_INSTALL_PREFIX=/usr >/dev/null
 cmake --build "$build" -j"$jobs" >/dev/null
-log "Release build: ok; tests:"
+log "Release build with dpkg-buildflags ($CFLAGS): ok; tests:"
 ctest --test-dir "$build" -j"$jobs" --output-on-failure | tail -3
 rm -f "$build"/*.deb
 (cd "$build" && cpack -G DEB >"$build/cpack.log" 2>&1) || { cat "$build/cpack.log"; exit 1; }
