@@ -73,7 +73,7 @@ uint64_t nub_layout_pt_bytes(uint64_t snapshot_size, uint64_t scratch_size)
 	uint64_t n = 1; /* PML4 */
 
 	n += tables_for(NUB_BASE_GPA, snapshot_size);
-	n += tables_for(NUB_GVA_LIMIT - scratch_size, scratch_size);
+	n += tables_for(NUB_SCRATCH_GVA_END - scratch_size, scratch_size);
 	n += tables_for(NUB_DOORBELL_GVA, PAGE);
 	return n * PAGE;
 }
@@ -194,7 +194,7 @@ int nub_layout_compute(const struct nub_layout_config *cfg, uint64_t image_size,
 		        (unsigned long long)l.snapshot_size, (unsigned long long)l.scratch_size,
 		        (unsigned long long)NUB_GPA_LIMIT);
 	l.scratch_gpa = NUB_GPA_LIMIT - l.scratch_size;
-	l.scratch_gva = NUB_GVA_LIMIT - l.scratch_size;
+	l.scratch_gva = NUB_SCRATCH_GVA_END - l.scratch_size;
 	l.pt_gpa = l.scratch_gpa + l.pt_offset;
 	*out = l;
 	return 0;

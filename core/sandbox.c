@@ -343,6 +343,13 @@ static int map_snapshot(struct nub_sandbox *sb, struct nub_snapshot *snap)
 
 	if (sb->current == snap)
 		return 0;
+	if (nub_hv_ops(sb->hv)->caps & NUB_CAP_SHARED_MEMORY) {
+		struct nub_shmem *shared;
+		rc = nub_snapshot_shared_mem(snap, &shared, &sb->err);
+		if (rc)
+			return rc;
+		r.host = nub_shmem_host(shared);
+	}
 	if (sb->current) {
 		rc = nub_hv_unmap_region(sb->hv, SLOT_SNAPSHOT, &sb->err);
 		if (rc)
@@ -451,7 +458,10 @@ static int create_vm(struct nub_sandbox *sb)
 	nub_backend_unref(b);
 	if (rc)
 		return rc;
-	rc = nub_shmem_create(l->scratch_size, &sb->scratch, &sb->err);
+	if (nub_hv_ops(sb->hv)->caps & NUB_CAP_SHARED_MEMORY)
+		rc = nub_shmem_create_shared(l->scratch_size, &sb->scratch, &sb->err);
+	else
+		rc = nub_shmem_create(l->scratch_size, &sb->scratch, &sb->err);
 	if (rc)
 		return rc;
 	nub_counter_init(&sb->counter, sb->scratch, l->scratch_size);

@@ -17,11 +17,12 @@
 struct nub_shmem {
 	atomic_int refs;
 	int sealed;
+	int shared;    /* MAP_SHARED: zeroed with MADV_REMOVE */
 	uint8_t *base; /* first usable byte, after the low guard page */
 	uint64_t size;
 };
 
-int nub_shmem_create(uint64_t size, struct nub_shmem **out, struct nub_error *err)
+static int shmem_create(uint64_t size, int shared, struct nub_shmem **out, struct nub_error *err)
 {
 	struct nub_shmem *m;
 	uint64_t total;
@@ -41,7 +42,8 @@ int nub_shmem_create(uint64_t size, struct nub_shmem **out, struct nub_error *er
 	/* Reserve guard + region + guard inaccessible, then open the middle:
 	 * an access just outside the region faults instead of hitting a
 	 * neighbouring allocation. */
-	p = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	p = mmap(NULL, total, PROT_NONE,
+	         (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED) {
 		free(m);
 		return nub_error_set(err, NUB_ESYS, "mmap of %llu bytes: %s",
@@ -54,10 +56,21 @@ int nub_shmem_create(uint64_t size, struct nub_shmem **out, struct nub_error *er
 		return nub_error_set(err, NUB_ESYS, "mprotect: %s", strerror(e));
 	}
 	atomic_init(&m->refs, 1);
+	m->shared = shared;
 	m->base = (uint8_t *)p + PAGE;
 	m->size = size;
 	*out = m;
 	return 0;
+}
+
+int nub_shmem_create(uint64_t size, struct nub_shmem **out, struct nub_error *err)
+{
+	return shmem_create(size, 0, out, err);
+}
+
+int nub_shmem_create_shared(uint64_t size, struct nub_shmem **out, struct nub_error *err)
+{
+	return shmem_create(size, 1, out, err);
 }
 
 struct nub_shmem *nub_shmem_ref(struct nub_shmem *m)
@@ -204,7 +217,10 @@ int nub_shmem_zero(struct nub_shmem *m, uint64_t off, uint64_t len, enum nub_zer
 	body = (len - head) & ~(PAGE - 1);
 	memset(m->base + off, 0, head);
 	memset(m->base + off + head + body, 0, len - head - body);
-	if (body && madvise(m->base + off + head, body, MADV_DONTNEED) == 0) {
+	/* Private pages are freed (and read back as zero) by DONTNEED; shared
+	 * ones only by punching them out of their shmem object. */
+	if (body &&
+	    madvise(m->base + off + head, body, m->shared ? MADV_REMOVE : MADV_DONTNEED) == 0) {
 		if (used)
 			*used = NUB_ZERO_MADVISE;
 		return 0;

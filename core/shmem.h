@@ -20,6 +20,12 @@ struct nub_shmem;
 /* A region of `size` bytes (page multiple, 1..NUB_SHMEM_MAX), zeroed, with
  * one reference. NUB_EINVAL / NUB_EOVERFLOW / NUB_ESYS (mmap) otherwise. */
 int nub_shmem_create(uint64_t size, struct nub_shmem **out, struct nub_error *err);
+/* The same, MAP_SHARED: a backend may map the pages a second time (the
+ * mock's vCPU process aliases them at their guest addresses). Snapshots are
+ * always shared; scratch is when the backend asks (NUB_CAP_SHARED_MEMORY),
+ * since zeroing shared pages (MADV_REMOVE) and faulting them back cost
+ * more than private ones. */
+int nub_shmem_create_shared(uint64_t size, struct nub_shmem **out, struct nub_error *err);
 struct nub_shmem *nub_shmem_ref(struct nub_shmem *m);
 /* Drop a reference; the last one unmaps (once). NULL accepted. */
 void nub_shmem_unref(struct nub_shmem *m);
@@ -55,7 +61,7 @@ enum nub_zero_method {
 	NUB_ZERO_MEMSET = 2,  /* partial pages, or madvise refused */
 };
 
-/* Zero [off, off+len): madvise(MADV_DONTNEED) for whole pages (cost is
+/* Zero [off, off+len): madvise (DONTNEED, or REMOVE when shared) for whole pages (cost is
  * proportional to pages the guest touched), memset for the rest. *used
  * (may be NULL) says which method did the bulk of it. */
 int nub_shmem_zero(struct nub_shmem *m, uint64_t off, uint64_t len, enum nub_zero_method *used,

@@ -33,8 +33,38 @@ void nub_snapshot_unref(struct nub_snapshot *snap)
 {
 	if (!snap || atomic_fetch_sub(&snap->refs, 1) != 1)
 		return;
+	nub_shmem_unref(atomic_load(&snap->shared_mem));
 	nub_shmem_unref(snap->mem);
 	free(snap);
+}
+
+int nub_snapshot_shared_mem(struct nub_snapshot *snap, struct nub_shmem **out,
+                            struct nub_error *err)
+{
+	struct nub_shmem *m = atomic_load(&snap->shared_mem), *expected = NULL;
+	uint64_t size = nub_shmem_size(snap->mem);
+	int rc;
+
+	if (m) {
+		*out = m;
+		return 0;
+	}
+	rc = nub_shmem_create_shared(size, &m, err);
+	if (!rc)
+		rc = nub_shmem_write(m, 0, nub_shmem_host(snap->mem), size, err);
+	if (!rc)
+		rc = nub_shmem_seal(m, err);
+	if (rc) {
+		nub_shmem_unref(m);
+		return rc;
+	}
+	/* Another thread may have made one meanwhile: keep the first. */
+	if (!atomic_compare_exchange_strong(&snap->shared_mem, &expected, m)) {
+		nub_shmem_unref(m);
+		m = expected;
+	}
+	*out = m;
+	return 0;
 }
 
 void nub_snapshot_hash(const struct nub_snapshot *snap, uint8_t hash[16])

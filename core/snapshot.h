@@ -39,6 +39,9 @@ struct nub_snapshot {
 	 * for their live address in scratch (layout.pt_gpa) and copied there
 	 * at every restore. */
 	struct nub_shmem *mem;
+	/* The same bytes in shared memory, made on first use by a backend that
+	 * maps regions a second time (NUB_CAP_SHARED_MEMORY); NULL until then. */
+	struct nub_shmem *_Atomic shared_mem;
 	uint64_t visible_size;
 	uint64_t pt_size;
 	struct nub_layout layout; /* scratch side must match to restore */
@@ -55,6 +58,12 @@ struct nub_snapshot {
 	struct nub_hot_set hot;
 	uint8_t hash[16];
 };
+
+/* The snapshot's memory as shared memory (for backends with
+ * NUB_CAP_SHARED_MEMORY): a sealed copy made once, kept with the snapshot.
+ * Thread-safe. The snapshot keeps the reference; *out is borrowed. */
+int nub_snapshot_shared_mem(struct nub_snapshot *snap, struct nub_shmem **out,
+                            struct nub_error *err);
 
 /* An empty snapshot with one reference (for loaders). */
 struct nub_snapshot *nub_snapshot_new_empty(void);

@@ -52,6 +52,11 @@ enum nub_backend_cap {
 	NUB_CAP_HW_ISOLATION = 1u << 1,
 	/** Runs the guest's code natively in the host process (mock). */
 	NUB_CAP_NATIVE_GUEST = 1u << 2,
+	/** The backend maps regions' host memory a second time (for instance
+	 * in another process, by aliasing the pages): core then allocates every
+	 * region MAP_SHARED. Without it scratch is private memory, which is
+	 * cheaper to zero and fault back in. */
+	NUB_CAP_SHARED_MEMORY = 1u << 3,
 };
 
 /** Access rights of a mapped region, as seen by the guest. */

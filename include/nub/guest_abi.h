@@ -22,8 +22,8 @@
  *     data, heap; immutable and mapped read-only at the hypervisor;
  *     writable guest pages are CoW (PTE bit 9), resolved by the host.
  *   - scratch region, private per sandbox, at the top of the guest-physical
- *     space (GPA NUB_GPA_LIMIT - size) and of the lower canonical half
- *     (GVA NUB_GVA_LIMIT - size): live page tables (supervisor), I/O
+ *     space (GPA NUB_GPA_LIMIT - size) and just below the doorbell
+ *     (GVA NUB_SCRATCH_GVA_END - size): live page tables (supervisor), I/O
  *     buffers and stack (user), CoW pages (reached only through their
  *     remapped GVAs), the stubs' exception stack (supervisor), bookkeeping
  *     words at fixed offsets below its top (user, read-only).
@@ -50,9 +50,11 @@
  * out of range). */
 #define NUB_NOTE_TYPE_HOT 0x4e554202u
 
-/** First guest-physical (and virtual) address used; page 0 is never mapped
- * so that a NULL dereference in the guest faults. */
-#define NUB_BASE_GPA 0x1000ull
+/** First guest-physical (and virtual) address used: nothing is mapped below
+ * it, so a NULL dereference (or a small offset from NULL) faults. 64 KiB:
+ * also the lowest address a Linux process may map on common settings
+ * (vm.mmap_min_addr), which the mock's process vCPU needs. */
+#define NUB_BASE_GPA 0x10000ull
 /** Guest-physical space nub uses: 64 GiB fits the smallest MAXPHYADDR (36)
  * of any x86-64 CPU, so scratch at its top is addressable everywhere. */
 #define NUB_GPA_LIMIT (1ull << 36)
@@ -88,6 +90,10 @@
  * backend). A guest exit is one 8-byte store of a value to
  * NUB_DOORBELL_GVA + an offset below. */
 #define NUB_DOORBELL_GVA (1ull << 46)
+/** Scratch ends where the doorbell begins (GVA): well away from the top of
+ * the lower half, where a Linux process keeps its stack, so the mock can run
+ * guest pages at their own addresses in a process of its own. */
+#define NUB_SCRATCH_GVA_END NUB_DOORBELL_GVA
 /** Page 0 of guest-physical space: never backed by memory. */
 #define NUB_DOORBELL_GPA 0x0ull
 

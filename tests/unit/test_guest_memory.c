@@ -156,7 +156,7 @@ static void check_layout(uint64_t heap, uint64_t io, uint64_t stack, uint64_t im
 	assert_int_equal(l.stack_top_offset, l.stack_guard_offset + PAGE + l.stack_size);
 	assert_int_equal(l.bookkeeping_offset, l.scratch_size - PAGE);
 	assert_int_equal(l.scratch_gpa, NUB_GPA_LIMIT - l.scratch_size);
-	assert_int_equal(l.scratch_gva, NUB_GVA_LIMIT - l.scratch_size);
+	assert_int_equal(l.scratch_gva, NUB_SCRATCH_GVA_END - l.scratch_size);
 	assert_true(l.pt_reserve >= nub_layout_pt_bytes(l.snapshot_size, l.scratch_size));
 	assert_true(l.alloc_limit_offset - l.alloc_offset >= l.snapshot_size);
 	nub_layout_fill_peb(&l, &peb);
