@@ -12,6 +12,7 @@
 
 #include "mshv_test_hook.h"
 #include "mshv_uapi.h"
+#include "x86_store.h"
 
 #define MSHV_DEV       "/dev/mshv"
 #define MSHV_MAX_SLOTS 32u
@@ -76,29 +77,7 @@ int mshv_get_sregs(struct nub_vm *vm, struct nub_sregs *sregs, char *err, size_t
 int mshv_set_fpu(struct nub_vm *vm, const struct nub_fpu *fpu, char *err, size_t err_cap);
 int mshv_get_fpu(struct nub_vm *vm, struct nub_fpu *fpu, char *err, size_t err_cap);
 
-/* mshv_decode.c: a store of a general-purpose register to memory (opcode
- * 88 or 89 with a memory destination) in 64-bit mode. */
-struct mshv_store {
-	uint32_t len;  /* instruction length in bytes */
-	uint32_t size; /* bytes stored: 1, 2, 4 or 8 */
-	uint32_t src;  /* source register, 0-15 = RAX..R15 (for AH/CH/DH/BH: RAX..RBX) */
-	uint32_t stop; /* on error: offset of the byte decoding stopped at */
-	uint64_t data; /* the stored value: the source's low `size` bytes (AH: bits 8-15) */
-};
-
-enum mshv_decode_status {
-	MSHV_DECODE_OK = 0,
-	MSHV_DECODE_TRUNCATED = -1,  /* the bytes end inside the instruction */
-	MSHV_DECODE_NOT_STORE = -2,  /* bytes[stop] is not 66, REX, 88 or 89 where expected */
-	MSHV_DECODE_NOT_MEMORY = -3, /* 88/89 with a register destination (ModRM.mod 11) */
-	MSHV_DECODE_TOO_LONG = -4,   /* longer than 15 bytes */
-};
-
-/* Decode the instruction in bytes[0..count). gprs[0..15] are RAX..R15 in
- * encoding order (NULL: data stays 0). Pure: no state, no system calls.
- * Returns MSHV_DECODE_OK with *out filled, or a negative status. */
-int mshv_decode_store(const uint8_t *bytes, size_t count, const uint64_t *gprs,
-                      struct mshv_store *out);
+/* Stores are decoded by backends/common/x86_store.c (shared with the mock). */
 
 /* ops slots implemented in mshv_run.c */
 int mshv_run_vcpu(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t err_cap);

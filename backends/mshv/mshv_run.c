@@ -9,7 +9,7 @@
  * value core supplies into RAX) before the guest runs again. A store to
  * memory no region backs (the doorbell) arrives as a memory intercept with
  * the GPA and the instruction bytes; for `mov r/m, r` (88/89, decoded in
- * mshv_decode.c) the exit carries size and value and the next run resumes
+ * backends/common/x86_store.c) the exit carries size and value and the next run resumes
  * after the instruction. Other MMIO accesses cannot be completed.
  *
  * Interrupt protocol (never loses a request):
@@ -258,7 +258,7 @@ static void mshv_name_opcode(char *buf, size_t cap, const uint8_t *bytes, size_t
 #define MSHV_REFUSE_NOT_64BIT 1
 static void mshv_refuse_write(struct nub_vm *vm,
                               const struct nub_hv_x64_memory_intercept_message *mem, int status,
-                              const struct mshv_store *st)
+                              const struct nub_x86_store *st)
 {
 	char *why = vm->pending.why;
 	size_t cap = sizeof(vm->pending.why);
@@ -286,13 +286,13 @@ static void mshv_refuse_write(struct nub_vm *vm,
 	}
 	mshv_name_opcode(op, sizeof(op), b, n, st->stop);
 	switch (status) {
-	case MSHV_DECODE_TRUNCATED:
+	case NUB_X86_DECODE_TRUNCATED:
 		snprintf(why, cap,
 		         "the write at RIP 0x%llx has only %zu instruction byte(s) (%s, %s), fewer "
 		         "than the instruction needs",
 		         rip, n, hex, op);
 		break;
-	case MSHV_DECODE_TOO_LONG:
+	case NUB_X86_DECODE_TOO_LONG:
 		snprintf(why, cap,
 		         "the write at RIP 0x%llx (%s, bytes %s) exceeds 15 bytes; completing it "
 		         "needs an instruction emulator",
@@ -318,13 +318,13 @@ static int mshv_decode_write(struct nub_vm *vm,
 {
 	struct nub_hv_register_assoc a[16];
 	uint64_t gprs[16];
-	struct mshv_store st;
+	struct nub_x86_store st;
 	size_t n = mem->instruction_byte_count;
 	int rc;
 
 	memset(&st, 0, sizeof(st));
 	if (n == 0 || n > sizeof(mem->instruction_bytes)) {
-		mshv_refuse_write(vm, mem, MSHV_DECODE_TRUNCATED, &st);
+		mshv_refuse_write(vm, mem, NUB_X86_DECODE_TRUNCATED, &st);
 		return 0;
 	}
 	/* The decoder knows 64-bit mode only (REX, RIP-relative). */
@@ -334,8 +334,8 @@ static int mshv_decode_write(struct nub_vm *vm,
 		return 0;
 	}
 	/* Measure first: an instruction that is refused costs no hypercall. */
-	rc = mshv_decode_store(mem->instruction_bytes, n, NULL, &st);
-	if (rc != MSHV_DECODE_OK) {
+	rc = nub_x86_decode_store(mem->instruction_bytes, n, NULL, &st);
+	if (rc != NUB_X86_DECODE_OK) {
 		mshv_refuse_write(vm, mem, rc, &st);
 		return 0;
 	}
@@ -347,7 +347,7 @@ static int mshv_decode_write(struct nub_vm *vm,
 		return rc;
 	for (uint32_t i = 0; i < 16; i++)
 		gprs[i] = a[i].value.reg64;
-	(void)mshv_decode_store(mem->instruction_bytes, n, gprs, &st);
+	(void)nub_x86_decode_store(mem->instruction_bytes, n, gprs, &st);
 	exit->size = st.size;
 	exit->data = st.data;
 	vm->pending.kind = MSHV_PENDING_MMIO_WRITE;

@@ -84,7 +84,7 @@ expect_refused() { # expect_refused <desc> <file> <needle>
 }
 
 if [ -f "$NUB_GUEST_DIR/VMEM_PENDING" ]; then
-	echo "SKIP: guests not built: core/vmem.c is not merged yet (see guest/CMakeLists.txt)"
+	echo "SKIP: guests not built: guests not built (see guest/CMakeLists.txt)"
 	exit 0
 fi
 for g in hello calc test_guest; do

@@ -3,9 +3,9 @@
  * Decoding the one kind of instruction a memory intercept can be completed
  * for without an emulator: a store of a general-purpose register to memory,
  * `mov r/m8, r8` (88 /r) or `mov r/m16/32/64, r16/32/64` (89 /r), in 64-bit
- * mode. The hypervisor's message has the GPA and the instruction bytes but
- * neither the access size nor the stored value; both follow from the
- * instruction and the source register. The caller supplies the GPRs.
+ * mode. The caller knows the address (from the hypervisor's message, or
+ * the fault) and the GPRs; the access size and the stored value follow from
+ * the instruction bytes and the source register.
  *
  * Accepted encoding: [66]* [REX] (88|89) ModRM [SIB] [disp8|disp32], where
  * ModRM.mod is 00, 01 or 10 (a memory operand; mod 00 with r/m 101 is
@@ -16,12 +16,12 @@
  * directly before the opcode, other opcodes, register destinations) is
  * refused.
  */
-#include "mshv_internal.h"
+#include "x86_store.h"
 
-#define MSHV_MAX_INSN_LEN 15u /* architectural limit */
+#define NUB_X86_MAX_INSN_LEN 15u /* architectural limit */
 
-int mshv_decode_store(const uint8_t *bytes, size_t count, const uint64_t *gprs,
-                      struct mshv_store *out)
+int nub_x86_decode_store(const uint8_t *bytes, size_t count, const uint64_t *gprs,
+                         struct nub_x86_store *out)
 {
 	size_t i = 0;
 	int opsize16 = 0;
@@ -38,20 +38,20 @@ int mshv_decode_store(const uint8_t *bytes, size_t count, const uint64_t *gprs,
 		rex = bytes[i++];
 	out->stop = (uint32_t)i;
 	if (i >= count)
-		return MSHV_DECODE_TRUNCATED;
+		return NUB_X86_DECODE_TRUNCATED;
 	uint8_t opcode = bytes[i++];
 	if (opcode != 0x88 && opcode != 0x89)
-		return MSHV_DECODE_NOT_STORE;
+		return NUB_X86_DECODE_NOT_STORE;
 	if (i >= count)
-		return MSHV_DECODE_TRUNCATED;
+		return NUB_X86_DECODE_TRUNCATED;
 	uint8_t modrm = bytes[i++];
 	uint8_t mod = modrm >> 6, reg = (modrm >> 3) & 7, rm = modrm & 7;
 	if (mod == 3)
-		return MSHV_DECODE_NOT_MEMORY;
+		return NUB_X86_DECODE_NOT_MEMORY;
 	size_t disp = mod == 1 ? 1 : mod == 2 ? 4 : 0;
 	if (rm == 4) { /* SIB */
 		if (i >= count)
-			return MSHV_DECODE_TRUNCATED;
+			return NUB_X86_DECODE_TRUNCATED;
 		uint8_t sib = bytes[i++];
 		if (mod == 0 && (sib & 7) == 5)
 			disp = 4; /* no base register */
@@ -59,10 +59,10 @@ int mshv_decode_store(const uint8_t *bytes, size_t count, const uint64_t *gprs,
 		disp = 4; /* RIP-relative */
 	}
 	if (count - i < disp)
-		return MSHV_DECODE_TRUNCATED;
+		return NUB_X86_DECODE_TRUNCATED;
 	i += disp;
-	if (i > MSHV_MAX_INSN_LEN)
-		return MSHV_DECODE_TOO_LONG;
+	if (i > NUB_X86_MAX_INSN_LEN)
+		return NUB_X86_DECODE_TOO_LONG;
 
 	uint32_t src = reg | ((rex & 0x4) ? 8u : 0u); /* REX.R */
 	uint64_t value;
@@ -86,5 +86,5 @@ int mshv_decode_store(const uint8_t *bytes, size_t count, const uint64_t *gprs,
 	out->len = (uint32_t)i;
 	out->src = src;
 	out->data = value;
-	return MSHV_DECODE_OK;
+	return NUB_X86_DECODE_OK;
 }
