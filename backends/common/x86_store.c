@@ -7,7 +7,8 @@
  * the fault) and the GPRs; the access size and the stored value follow from
  * the instruction bytes and the source register.
  *
- * Accepted encoding: [66]* [REX] (88|89) ModRM [SIB] [disp8|disp32], where
+ * Accepted encodings: [66]* [REX] (88|89) ModRM [SIB] [disp8|disp32], and
+ * [66]* [REX] (A2|A3) moffs64 (store AL/rAX to an absolute address), where
  * ModRM.mod is 00, 01 or 10 (a memory operand; mod 00 with r/m 101 is
  * RIP-relative disp32, SIB.base 101 with mod 00 is disp32 without a base).
  * REX.W selects 8 bytes (over 66), REX.R extends the source register,
@@ -40,6 +41,19 @@ int nub_x86_decode_store(const uint8_t *bytes, size_t count, const uint64_t *gpr
 	if (i >= count)
 		return NUB_X86_DECODE_TRUNCATED;
 	uint8_t opcode = bytes[i++];
+	if (opcode == 0xA2 || opcode == 0xA3) {
+		/* mov moffs64, AL / rAX: an absolute 8-byte address, what
+		 * compilers emit for a store to a constant address. */
+		if (count - i < 8)
+			return NUB_X86_DECODE_TRUNCATED;
+		i += 8;
+		out->size = opcode == 0xA2 ? 1 : (rex & 0x8) ? 8 : opsize16 ? 2 : 4;
+		uint64_t v = gprs ? gprs[0] : 0;
+		out->data = out->size < 8 ? v & ((1ull << (out->size * 8)) - 1) : v;
+		out->len = (uint32_t)i;
+		out->src = 0;
+		return NUB_X86_DECODE_OK;
+	}
 	if (opcode != 0x88 && opcode != 0x89)
 		return NUB_X86_DECODE_NOT_STORE;
 	if (i >= count)

@@ -5,6 +5,7 @@
  * It never claims NUB_CAP_HW_ISOLATION, so `auto` never picks it.
  */
 #include "mock.h"
+#include "mock_proc.h"
 #include "native.h"
 
 #include <stdio.h>
@@ -52,6 +53,7 @@ static void mock_vm_destroy(struct nub_vm *vm)
 	if (!vm)
 		return;
 	mock_native_detach(vm);
+	mock_proc_destroy(vm);
 	free(vm);
 }
 
@@ -70,6 +72,7 @@ static int mock_map_region(struct nub_vm *vm, const struct nub_region *r, char *
 		}
 	}
 	vm->regions[r->slot] = *r;
+	mock_proc_memory_changed(vm);
 	return 0;
 }
 
@@ -80,6 +83,7 @@ static int mock_unmap_region(struct nub_vm *vm, uint32_t slot, char *err, size_t
 		return NUB_EINVAL;
 	}
 	memset(&vm->regions[slot], 0, sizeof(vm->regions[slot]));
+	mock_proc_memory_changed(vm);
 	return 0;
 }
 
@@ -107,16 +111,19 @@ MOCK_COPY_SLOT(mock_get_debugregs, dr, struct nub_debugregs, 0)
 static int mock_set_regs(struct nub_vm *vm, const struct nub_regs *r, char *e, size_t c)
 {
 	vm->pending.active = 0; /* a new RIP abandons an unfinished in/read */
+	vm->proc_regs_dirty = 1;
 	return mock_set_regs_(vm, (struct nub_regs *)r, e, c);
 }
 
 static int mock_set_sregs(struct nub_vm *vm, const struct nub_sregs *s, char *e, size_t c)
 {
+	mock_proc_tables_changed(vm);
 	return mock_set_sregs_(vm, (struct nub_sregs *)s, e, c);
 }
 
 static int mock_set_fpu(struct nub_vm *vm, const struct nub_fpu *f, char *e, size_t c)
 {
+	vm->proc_fpu_dirty = 1;
 	return mock_set_fpu_(vm, (struct nub_fpu *)f, e, c);
 }
 
@@ -189,18 +196,23 @@ static int mock_get_msrs(struct nub_vm *vm, struct nub_msr *msrs, uint32_t count
 static int mock_interrupt(struct nub_vm *vm)
 {
 	atomic_store(&vm->interrupt_pending, 1);
-	return 0;
+	return mock_proc_interrupt(vm);
 }
 
 static void mock_clear_interrupt(struct nub_vm *vm)
 {
 	atomic_store(&vm->interrupt_pending, 0);
+	mock_proc_clear_interrupt(vm);
 }
 
 static int mock_run_vcpu(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t err_cap)
 {
 	if (vm->native)
 		return mock_native_run(vm, exit, err, err_cap);
+	/* Guests at CPL3 (every nub guest) run natively in a child process;
+	 * CPL0 code (the conformance suite's) is interpreted. */
+	if ((vm->sregs.cs.selector & 3) == 3 || (vm->proc && vm->sregs.cs.selector == 0x08))
+		return mock_proc_run(vm, exit, err, err_cap);
 	return mock_cpu_run(vm, exit, err, err_cap);
 }
 
@@ -208,7 +220,7 @@ static const struct nub_backend_ops mock_ops = {
         .abi_major = NUB_BACKEND_ABI_MAJOR,
         .abi_minor = NUB_BACKEND_ABI_MINOR,
         .struct_size = sizeof(struct nub_backend_ops),
-        .caps = NUB_CAP_READONLY_MEM | NUB_CAP_NATIVE_GUEST,
+        .caps = NUB_CAP_READONLY_MEM | NUB_CAP_NATIVE_GUEST | NUB_CAP_SHARED_MEMORY,
         .name = "mock",
         .probe = mock_probe,
         .vm_create = mock_vm_create,

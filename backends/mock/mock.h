@@ -9,6 +9,7 @@
 #define MOCK_MAX_SLOTS 32u
 
 struct mock_native;
+struct mock_proc;
 
 #define MOCK_MAX_MSRS 64
 
@@ -26,7 +27,10 @@ struct nub_vm {
 	unsigned nmsrs;
 	atomic_int interrupt_pending;
 	struct mock_native *native; /* a native guest, or NULL: interpret */
-	uint64_t budget;            /* instructions per run, 0: unlimited */
+	struct mock_proc *proc;     /* the process vCPU (CPL3 guests), or NULL */
+	int proc_regs_dirty;        /* registers/FPU set since its last run */
+	int proc_fpu_dirty;
+	uint64_t budget; /* instructions per run, 0: unlimited */
 	/* An interpreted in/MMIO read waiting for core's value. */
 	struct {
 		int active;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The sandbox lifecycle on the mock backend with its native guests: the
- * real guest ELFs are loaded, laid out and snapshotted exactly as for KVM;
- * the mock runs the native build of the same functions on that memory.
+ * The sandbox lifecycle: the same guest ELFs on every backend — the mock
+ * (guest code at CPL3 natively in its vCPU process) by default, KVM with
+ * NUB_TEST_SANDBOX_BACKEND=kvm (directly and in nested emulation).
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -32,21 +32,15 @@ static const char *guest(const char *name)
 	return path;
 }
 
-/* The backend under test: the mock's native guests by default, or a real
- * hypervisor running the real guests (NUB_TEST_SANDBOX_BACKEND=kvm). */
+/* The backend under test: the mock by default, or a hypervisor
+ * (NUB_TEST_SANDBOX_BACKEND=kvm). Every backend runs the same guest ELFs. */
 static void use_backend(struct nub_config *c, const char *prog)
 {
-	static _Thread_local char opts[64];
 	const char *b = getenv("NUB_TEST_SANDBOX_BACKEND");
 
-	if (b && b[0] && strcmp(b, "mock")) {
-		c->backend = b;
-		c->backend_options = NULL;
-		return;
-	}
-	snprintf(opts, sizeof(opts), "native=%s", prog);
-	c->backend = "mock";
-	c->backend_options = opts;
+	(void)prog;
+	c->backend = b && b[0] ? b : "mock";
+	c->backend_options = NULL;
 }
 
 static struct nub_sandbox *make_sandbox(const char *elf, const char *prog, struct nub_config *c)
@@ -451,9 +445,7 @@ static void test_host_pages_are_out_of_reach(void **state)
 	nub_sandbox_free(sb);
 }
 
-/* Privileged instructions at CPL3 fault; the host names the instruction.
- * (The mock's native guests have no instruction bytes to decode: they
- * report the #GP itself.) */
+/* Privileged instructions at CPL3 fault; the host names the instruction. */
 static void test_privileged_instructions_stop_the_guest(void **state)
 {
 	static const uint8_t which[NUB_TG_PRIV_COUNT] = {0, 1, 2, 3, 4, 5, 6};
@@ -461,15 +453,10 @@ static void test_privileged_instructions_stop_the_guest(void **state)
 	        "(out)",   "(cli)",  "(hlt)",
 	        "(wrmsr)", "(lgdt)", "(mov to/from a control register)",
 	        "(xsetbv)"};
-	const char *b = getenv("NUB_TEST_SANDBOX_BACKEND");
-	int native = !b || !b[0] || !strcmp(b, "mock");
-
 	(void)state;
 	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
 	for (unsigned i = 0; i < NUB_TG_PRIV_COUNT; i++) {
 		struct failure f = {NUB_TG_PRIVILEGED, &which[i], 1, NUB_EPRIVILEGED, names[i]};
-		if (native)
-			f.code = NUB_EGUEST_FAULT, f.needle = "#GP general protection";
 		expect_failure(sb, &f);
 	}
 	nub_sandbox_free(sb);
@@ -587,16 +574,13 @@ static void test_counter(void **state)
 }
 
 /* Restore resets the FPU state the guest can observe (MXCSR, x87 control
- * word). Native mock guests have no FPU of their own: real backends only. */
+ * word). */
 static void test_restore_resets_fpu_state(void **state)
 {
-	const char *b = getenv("NUB_TEST_SANDBOX_BACKEND");
 	struct nub_tg_fpu_state before, changed, after;
 	size_t n;
 
 	(void)state;
-	if (!b || !b[0] || !strcmp(b, "mock"))
-		skip();
 	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
 	assert_int_equal(call(sb, NUB_TG_FPU_STATE, NULL, 0, &before, sizeof(before), &n), 0);
 	assert_int_equal(before.mxcsr, 0x1f80);
@@ -753,15 +737,12 @@ static void check_host_state_clean(struct nub_sandbox *sb)
  * 2): vector state from the guest, system state through the backend. */
 static void test_restore_resets_vcpu_state(void **state)
 {
-	const char *b = getenv("NUB_TEST_SANDBOX_BACKEND");
-	int native = !b || !b[0] || !strcmp(b, "mock");
 	uint8_t out[8];
 	size_t n;
 
 	(void)state;
 	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
-	if (!native) /* native mock guests have no FPU of their own */
-		check_vector_reset(sb);
+	check_vector_reset(sb);
 	dirty_host_state(sb);
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
 	check_host_state_clean(sb);

@@ -1,0 +1,906 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The mock's process vCPU: guest code at CPL3 runs natively, in a child
+ * process of its own, with the guest's user pages mapped at their
+ * guest-virtual addresses — aliases of the regions' shared host pages (core
+ * allocates them MAP_SHARED for this backend, NUB_CAP_SHARED_MEMORY), as the
+ * guest's page tables and the regions' permissions say. In the manner of
+ * Solo5's spt tender, every exit is a signal in the child:
+ *
+ *   SIGSEGV on a page the tables map to no memory (the doorbell) or to a
+ *           read-only region  -> MMIO exit, the store decoded
+ *                                (backends/common/x86_store.c);
+ *   SIGSEGV/SIGILL/SIGFPE/SIGTRAP otherwise -> the guest exception, delivered
+ *           as the CPU and the host's stub would: the frame on the exception
+ *           stack (TSS IST1), CR2, CPL0, a store to the exception doorbell;
+ *   SIGSYS  (seccomp: the guest's own system call) -> #UD, as on hardware
+ *           with EFER.SCE clear;
+ *   SIGURG  (nub's interrupt) -> CANCELLED.
+ *
+ * The child never leaves its signal handler except to run guest code: the
+ * handler saves the guest's registers from the signal frame, posts the exit
+ * in a page shared with the parent, waits (futex) for the next run, writes
+ * the registers back into the frame and returns — sigreturn loads them all,
+ * RIP and RSP included, and the guest continues. The first entry is a signal
+ * the child sends itself.
+ *
+ * The child is a copy of the host process (fork), so a wild guest write
+ * harms nothing of the host's; a seccomp filter lets only this file's code
+ * make system calls. The code that runs in the child uses raw system calls
+ * and no thread-local storage: the guest may have changed FS (wrfsbase).
+ */
+#include "mock_proc.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <link.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/futex.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <nub/guest_abi.h>
+#include <nub/vmem.h>
+
+#include "mock.h"
+#include "x86_store.h"
+
+#define PAGE        NUB_PAGE_SIZE
+#define ALT_STACK   (64u << 10)
+#define MAX_RUNS    4096u
+#define PFE_P       (1u << 0)
+#define PFE_W       (1u << 1)
+#define PFE_U       (1u << 2)
+#define PFE_I       (1u << 4)
+#define TSS_IST1    0x24
+#define SEL_KERNEL  0x08
+#define CMD_RUN     1
+#define CMD_QUIT    2
+#define SYNC_NONE   0
+#define SYNC_PAGE   1
+#define SYNC_ALL    2
+#define FP_MAGIC1   0x46505853u
+#define HWCAP2_FSGS (1u << 1)
+
+/* The page parent and child share. seq_cmd/seq_done are futex words. */
+struct proc_shared {
+	_Atomic uint32_t seq_cmd;  /* parent: +1 per command */
+	_Atomic uint32_t seq_done; /* child: the command it has answered */
+	_Atomic uint32_t ready;    /* child: set up and waiting for commands */
+	_Atomic int cancel;        /* an interrupt is pending */
+	_Atomic int in_guest;      /* the child is running guest code */
+	uint32_t cmd;
+	uint32_t sync;
+	uint64_t sync_gva;
+	uint64_t advance; /* bytes to skip at resume: a completed store */
+	int regs_dirty, fpu_dirty;
+	struct nub_regs regs;
+	struct nub_fpu fpu;
+	uint64_t cr3, tss_gva;
+	struct nub_exit exit;
+	uint64_t cr2;
+	int exception; /* the exit is the exception doorbell */
+};
+_Static_assert(sizeof(struct proc_shared) <= PAGE, "one page");
+
+struct mock_proc {
+	pid_t pid;
+	struct proc_shared *sh;
+	uint32_t seq;
+	int sync; /* what the child must re-map before the next run */
+	uint64_t sync_gva;
+	int exception_pending; /* last exit was an exception: restore CS */
+};
+
+/* ---- raw system calls (the child may have no usable TLS) ---- */
+
+static long sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+	long r;
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+
+	__asm__ volatile("syscall"
+	                 : "=a"(r)
+	                 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+	                 : "rcx", "r11", "memory");
+	return r;
+}
+
+static long futex_wait(_Atomic uint32_t *w, uint32_t val, long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+
+	return sys6(SYS_futex, (long)w, FUTEX_WAIT, val, ms ? (long)&ts : 0, 0, 0);
+}
+
+static void futex_wake(_Atomic uint32_t *w)
+{
+	sys6(SYS_futex, (long)w, FUTEX_WAKE, 1, 0, 0, 0);
+}
+
+/* ---- the child: guest memory ---- */
+
+static struct nub_vm *cvm;         /* the child's copy of the VM */
+static struct proc_shared *csh;    /* the shared page */
+static uint64_t runs[MAX_RUNS][2]; /* what the child has mapped: gva, len */
+static unsigned nruns;
+static int have_fsgsbase;
+static uint64_t map_floor = 0x10000; /* vm.mmap_min_addr, read before fork */
+static uint64_t host_fs, host_gs;
+
+static void copy(void *d, const void *s, size_t n)
+{
+	volatile uint8_t *dd = d;
+	const uint8_t *ss = s;
+
+	while (n--)
+		*dd++ = *ss++;
+}
+
+static void child_ops(struct nub_vmem_ops *ops)
+{
+	ops->ctx = cvm;
+	ops->read_entry = mock_read_entry;
+	ops->write_entry = mock_write_entry;
+	ops->alloc_table = NULL;
+	ops->root = csh->cr3 & NUB_PTE_ADDR_MASK;
+}
+
+/* Host address of `len` bytes at guest-physical `gpa` (one region). */
+static uint8_t *host_of(nub_gpa_t gpa, uint64_t len, int *writable)
+{
+	struct nub_region *r = mock_region_of(cvm, gpa, len);
+
+	if (!r)
+		return NULL;
+	if (writable)
+		*writable = (r->flags & NUB_MEM_WRITE) != 0;
+	return (uint8_t *)r->host + (gpa - r->gpa);
+}
+
+/* Alias [gpa, +len) at gva with the guest's permissions. Pages below the
+ * lowest address Linux lets a process map stay unmapped (an access there
+ * is reported as an internal error naming it). */
+static int map_run(uint64_t gva, nub_gpa_t gpa, uint64_t len, uint32_t kind, uint32_t perms)
+{
+	int writable;
+	uint8_t *host = host_of(gpa, len, &writable);
+	long prot = PROT_READ;
+
+	if (!host || !(perms & NUB_VMEM_USER) || nruns == MAX_RUNS)
+		return -1;     /* no memory (MMIO), supervisor, or too fragmented */
+	if (gva < map_floor) { /* Linux maps nothing below vm.mmap_min_addr */
+		uint64_t skip = map_floor - gva;
+		if (skip >= len)
+			return -1;
+		gva += skip, gpa += skip, host += skip, len -= skip;
+	}
+	if (kind == NUB_VMEM_BASIC && (perms & NUB_VMEM_W) && writable)
+		prot |= PROT_WRITE;
+	if (perms & NUB_VMEM_X)
+		prot |= PROT_EXEC;
+	/* Reserve first: never replace a mapping of the child's own. */
+	long r = sys6(SYS_mmap, (long)gva, (long)len, PROT_NONE,
+	              MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (r != (long)gva) {
+		if (r >= 0 && r < -4095L)
+			sys6(SYS_munmap, r, (long)len, 0, 0, 0, 0);
+		return -1;
+	}
+	r = sys6(SYS_mremap, (long)host, 0, (long)len, MREMAP_MAYMOVE | MREMAP_FIXED, (long)gva, 0);
+	if (r == (long)gva)
+		r = sys6(SYS_mprotect, (long)gva, (long)len, prot, 0, 0, 0);
+	if (r < 0 && r > -4096L) { /* e.g. the region's memory is not MAP_SHARED */
+		sys6(SYS_munmap, (long)gva, (long)len, 0, 0, 0, 0);
+		return -1;
+	}
+	runs[nruns][0] = gva;
+	runs[nruns++][1] = len;
+	return 0;
+}
+
+static void unmap_all(void)
+{
+	for (unsigned i = 0; i < nruns; i++)
+		sys6(SYS_munmap, (long)runs[i][0], (long)runs[i][1], 0, 0, 0, 0);
+	nruns = 0;
+}
+
+static void map_all(void)
+{
+	struct nub_vmem_ops ops;
+	struct nub_vmem_iter it;
+	struct nub_vmem_mapping run;
+
+	unmap_all();
+	child_ops(&ops);
+	nub_vmem_iter_init(&it, &ops, 0, NUB_GVA_LIMIT);
+	while (nub_vmem_iter_next(&it, &run) == 1) {
+		if (mock_region_of(cvm, run.gpa, run.len)) {
+			map_run(run.gva, run.gpa, run.len, run.kind, run.perms);
+			continue;
+		}
+		for (uint64_t off = 0; off < run.len; off += PAGE) /* crosses regions */
+			map_run(run.gva + off, run.gpa + off, PAGE, run.kind, run.perms);
+	}
+}
+
+static int map_page(uint64_t gva)
+{
+	struct nub_vmem_ops ops;
+	struct nub_vmem_mapping m;
+
+	gva &= ~(PAGE - 1);
+	sys6(SYS_munmap, (long)gva, PAGE, 0, 0, 0, 0);
+	child_ops(&ops);
+	if (!nub_vmem_translate(&ops, gva, &m) && m.kind != NUB_VMEM_UNMAPPED)
+		return map_run(gva, m.gpa, PAGE, m.kind, m.perms);
+	return -1;
+}
+
+/* Guest-virtual bytes through the tables, at any privilege (the CPU's own
+ * accesses: the TSS, the exception frame). */
+static int guest_rw(uint64_t gva, void *buf, uint64_t len, int write)
+{
+	struct nub_vmem_ops ops;
+	struct nub_vmem_mapping m;
+	int writable;
+
+	child_ops(&ops);
+	if ((gva & (PAGE - 1)) + len > PAGE || nub_vmem_translate(&ops, gva, &m) ||
+	    m.kind == NUB_VMEM_UNMAPPED)
+		return -1;
+	uint8_t *h = host_of(m.gpa + (gva & (PAGE - 1)), len, &writable);
+	if (!h || (write && !writable))
+		return -1;
+	if (write)
+		copy(h, buf, len);
+	else
+		copy(buf, h, len);
+	return 0;
+}
+
+/* ---- the child: registers ---- */
+
+static const int greg_of[16] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP,
+                                REG_RSI, REG_RDI, REG_R8,  REG_R9,  REG_R10, REG_R11,
+                                REG_R12, REG_R13, REG_R14, REG_R15};
+
+static uint64_t *nub_reg(struct nub_regs *r, unsigned n)
+{
+	uint64_t *const map[16] = {&r->rax, &r->rcx, &r->rdx, &r->rbx, &r->rsp, &r->rbp,
+	                           &r->rsi, &r->rdi, &r->r8,  &r->r9,  &r->r10, &r->r11,
+	                           &r->r12, &r->r13, &r->r14, &r->r15};
+	return map[n];
+}
+
+static void regs_save(const ucontext_t *uc)
+{
+	for (unsigned i = 0; i < 16; i++)
+		*nub_reg(&csh->regs, i) = (uint64_t)uc->uc_mcontext.gregs[greg_of[i]];
+	csh->regs.rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+	csh->regs.rflags = (uint64_t)uc->uc_mcontext.gregs[REG_EFL];
+	const uint8_t *fx = (const uint8_t *)uc->uc_mcontext.fpregs;
+	if (fx) {
+		copy(&csh->fpu.fcw, fx + 0, 2);
+		copy(&csh->fpu.fsw, fx + 2, 2);
+		csh->fpu.ftwx = fx[4];
+		copy(&csh->fpu.last_opcode, fx + 6, 2);
+		copy(&csh->fpu.last_ip, fx + 8, 8);
+		copy(&csh->fpu.last_dp, fx + 16, 8);
+		copy(&csh->fpu.mxcsr, fx + 24, 4);
+		copy(csh->fpu.fpr, fx + 32, sizeof(csh->fpu.fpr));
+		copy(csh->fpu.xmm, fx + 160, sizeof(csh->fpu.xmm));
+	}
+}
+
+/* The FPU as set_fpu says: x87/SSE from the record, every other XSAVE
+ * component (AVX, ...) to its initial state, through the signal frame. */
+static void fpu_load(ucontext_t *uc)
+{
+	uint8_t *fx = (uint8_t *)uc->uc_mcontext.fpregs;
+	uint32_t magic;
+
+	if (!fx)
+		return;
+	copy(fx + 0, &csh->fpu.fcw, 2);
+	copy(fx + 2, &csh->fpu.fsw, 2);
+	fx[4] = csh->fpu.ftwx;
+	copy(fx + 6, &csh->fpu.last_opcode, 2);
+	copy(fx + 8, &csh->fpu.last_ip, 8);
+	copy(fx + 16, &csh->fpu.last_dp, 8);
+	copy(fx + 24, &csh->fpu.mxcsr, 4);
+	copy(fx + 32, csh->fpu.fpr, sizeof(csh->fpu.fpr));
+	copy(fx + 160, csh->fpu.xmm, sizeof(csh->fpu.xmm));
+	copy(&magic, fx + 464, 4); /* struct _fpx_sw_bytes: an XSAVE frame */
+	if (magic == FP_MAGIC1) {
+		uint64_t bv;
+		copy(&bv, fx + 512, 8);
+		bv &= 3;
+		copy(fx + 512, &bv, 8);
+	}
+}
+
+static void regs_load(ucontext_t *uc)
+{
+	for (unsigned i = 0; i < 16; i++)
+		uc->uc_mcontext.gregs[greg_of[i]] = (greg_t)*nub_reg(&csh->regs, i);
+	uc->uc_mcontext.gregs[REG_RIP] = (greg_t)csh->regs.rip;
+	uc->uc_mcontext.gregs[REG_EFL] = (greg_t)csh->regs.rflags;
+}
+
+/* FS/GS: the guest's while it runs, the child's own (TLS) in the handler. */
+static uint64_t rdbase(int gs)
+{
+	uint64_t v;
+	if (gs)
+		__asm__ volatile("rdgsbase %0" : "=r"(v));
+	else
+		__asm__ volatile("rdfsbase %0" : "=r"(v));
+	return v;
+}
+
+static void wrbase(int gs, uint64_t v)
+{
+	if (gs)
+		__asm__ volatile("wrgsbase %0" : : "r"(v));
+	else
+		__asm__ volatile("wrfsbase %0" : : "r"(v));
+}
+
+/* ---- the child: exits ---- */
+
+static uint32_t cur_seq; /* the command the child is answering */
+static pid_t host_pid;   /* the host process; gone: the child exits */
+
+static void post_exit(void)
+{
+	atomic_store(&csh->in_guest, 0);
+	atomic_store(&csh->seq_done, cur_seq);
+	futex_wake(&csh->seq_done);
+}
+
+static void exit_internal(const char *what, uint64_t addr)
+{
+	static const char hex[] = "0123456789abcdef";
+	char *d = csh->exit.detail;
+	size_t n = 0;
+
+	csh->exit.reason = NUB_EXIT_INTERNAL;
+	while (*what && n < sizeof(csh->exit.detail) - 20)
+		d[n++] = *what++;
+	d[n++] = '0';
+	d[n++] = 'x';
+	for (int s = 60; s >= 0; s -= 4)
+		d[n++] = hex[(addr >> s) & 15];
+	d[n] = '\0';
+}
+
+/* Deliver a guest exception: what the CPU pushes on the IST1 stack and
+ * what the host's stub adds, then the stub's exception-doorbell store. */
+static void deliver(const ucontext_t *uc, uint64_t vector, uint64_t error, uint64_t cr2,
+                    uint64_t rip)
+{
+	uint64_t ist1 = 0;
+	struct nub_exception_frame f = {
+	        .vector = vector,
+	        .error_code = error,
+	        .rip = rip,
+	        .cs = NUB_SEL_USER_CODE,
+	        .rflags = (uint64_t)uc->uc_mcontext.gregs[REG_EFL],
+	        .rsp = (uint64_t)uc->uc_mcontext.gregs[REG_RSP],
+	        .ss = NUB_SEL_USER_DATA,
+	};
+
+	if (guest_rw(csh->tss_gva + TSS_IST1, &ist1, 8, 0) ||
+	    guest_rw(ist1 - sizeof(f), &f, sizeof(f), 1)) {
+		csh->exit.reason = NUB_EXIT_SHUTDOWN; /* no usable TSS or stack */
+		copy(csh->exit.detail, "mock: exception with no usable exception stack", 48);
+		return;
+	}
+	csh->regs.rip = rip;
+	csh->cr2 = cr2;
+	csh->exception = 1;
+	csh->exit.reason = NUB_EXIT_MMIO_WRITE;
+	csh->exit.gpa = NUB_DOORBELL_GPA + NUB_DOORBELL_EXCEPTION;
+	csh->exit.size = 8;
+	csh->exit.data = csh->regs.rax;
+}
+
+/* A store the tables allow to memory that is not there (the doorbell) or
+ * read-only at the hypervisor: an MMIO exit with the decoded store. */
+static void mmio(const ucontext_t *uc, nub_gpa_t gpa, int write)
+{
+	uint64_t gprs[16];
+	uint8_t insn[15];
+	size_t n = 0;
+	struct nub_x86_store st;
+	uint64_t rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+
+	for (unsigned i = 0; i < 16; i++)
+		gprs[i] = (uint64_t)uc->uc_mcontext.gregs[greg_of[i]];
+	/* The instruction is guest code mapped here: read what is mapped. */
+	while (n < sizeof(insn) && !guest_rw(rip + n, &insn[n], 1, 0))
+		n++;
+	csh->exit.gpa = gpa;
+	if (write && nub_x86_decode_store(insn, n, gprs, &st) == NUB_X86_DECODE_OK) {
+		csh->exit.reason = NUB_EXIT_MMIO_WRITE;
+		csh->exit.size = st.size;
+		csh->exit.data = st.data;
+		csh->advance = st.len;
+		return;
+	}
+	csh->exit.reason = write ? NUB_EXIT_MMIO_WRITE : NUB_EXIT_MMIO_READ;
+	csh->exit.size = 0; /* not a plain register store: cannot be completed */
+}
+
+/* #PF: the guest's own fault, or a hypervisor-level one (MMIO). */
+static int page_fault(const ucontext_t *uc, uint64_t addr, uint64_t err)
+{
+	struct nub_vmem_ops ops;
+	struct nub_vmem_mapping m;
+	int write = (err & PFE_W) != 0, fetch = (err & PFE_I) != 0;
+	uint64_t rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+
+	child_ops(&ops);
+	if (nub_vmem_translate(&ops, addr & ~(PAGE - 1), &m) || m.kind == NUB_VMEM_UNMAPPED) {
+		deliver(uc, 14, PFE_U | (err & (PFE_W | PFE_I)), addr, rip);
+		return 0;
+	}
+	int allowed = (m.perms & NUB_VMEM_USER) && (!write || m.kind == NUB_VMEM_BASIC) &&
+	              (!write || (m.perms & NUB_VMEM_W)) && (!fetch || (m.perms & NUB_VMEM_X));
+	if (!allowed) {
+		deliver(uc, 14, PFE_P | PFE_U | (err & (PFE_W | PFE_I)), addr, rip);
+		return 0;
+	}
+	int writable;
+	nub_gpa_t gpa = m.gpa + (addr & (PAGE - 1));
+	if (!host_of(gpa, 1, &writable) || (write && !writable)) {
+		mmio(uc, gpa, write);
+		return 0;
+	}
+	if (addr < map_floor) {
+		exit_internal("mock: guest page below vm.mmap_min_addr at ", addr);
+		return 0;
+	}
+	/* Stale: the tables changed under us. Map the page and retry once;
+	 * a page that cannot be mapped is the backend's failure, not the
+	 * guest's (never a retry loop). */
+	if (map_page(addr)) {
+		exit_internal("mock: cannot map the guest page (region memory not MAP_SHARED?) at ",
+		              addr);
+		return 0;
+	}
+	return 1;
+}
+
+/* The exit for a signal. Returns 1 when the guest just continues. */
+static int classify(int sig, const siginfo_t *si, const ucontext_t *uc)
+{
+	uint64_t trap = (uint64_t)uc->uc_mcontext.gregs[REG_TRAPNO];
+	uint64_t err = (uint64_t)uc->uc_mcontext.gregs[REG_ERR];
+	uint64_t rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+
+	switch (sig) {
+	case SIGURG:
+		if (!atomic_exchange(&csh->cancel, 0))
+			return 1; /* a stale kick: the request was withdrawn */
+		csh->exit.reason = NUB_EXIT_CANCELLED;
+		return 0;
+	case SIGSYS: /* the guest's syscall (0f 05) or int 0x80 (cd 80): #UD */
+		deliver(uc, 6, 0, 0, rip - 2);
+		return 0;
+	case SIGSEGV:
+	case SIGBUS:
+		if (trap == 14)
+			return page_fault(uc, (uint64_t)si->si_addr, err);
+		deliver(uc, trap == 17 ? 17 : 13, trap == 14 ? 0 : err, 0, rip);
+		return 0;
+	case SIGILL:
+		deliver(uc, 6, 0, 0, rip);
+		return 0;
+	case SIGFPE:
+		deliver(uc, trap == 16 ? 16 : trap == 19 ? 19 : 0, 0, 0, rip);
+		return 0;
+	case SIGTRAP:
+		deliver(uc, trap == 1 ? 1 : 3, 0, 0, trap == 3 ? rip - 1 : rip);
+		return 0;
+	default:
+		exit_internal("mock: unexpected signal in the vCPU process, RIP ", rip);
+		return 0;
+	}
+}
+
+/* Wait for the parent's next command; apply it. Returns when the guest is
+ * to run. */
+static void await_run(ucontext_t *uc)
+{
+	for (;;) {
+		while (atomic_load(&csh->seq_cmd) == cur_seq) {
+			futex_wait(&csh->seq_cmd, cur_seq, 1000);
+			if (sys6(SYS_getppid, 0, 0, 0, 0, 0, 0) != host_pid)
+				sys6(SYS_exit_group, 0, 0, 0, 0, 0, 0);
+		}
+		cur_seq = atomic_load(&csh->seq_cmd);
+		if (csh->cmd == CMD_QUIT)
+			sys6(SYS_exit_group, 0, 0, 0, 0, 0, 0);
+		if (csh->sync == SYNC_ALL)
+			map_all();
+		else if (csh->sync == SYNC_PAGE)
+			map_page(csh->sync_gva);
+		csh->sync = SYNC_NONE;
+		if (csh->regs_dirty) {
+			regs_load(uc);
+			csh->regs_dirty = 0;
+			csh->advance = 0;
+		}
+		if (csh->fpu_dirty) {
+			fpu_load(uc);
+			csh->fpu_dirty = 0;
+		}
+		uc->uc_mcontext.gregs[REG_RIP] += (greg_t)csh->advance;
+		csh->advance = 0;
+		/* Dekker with mock_proc_interrupt: either this sees the request,
+		 * or the interrupter sees in_guest and sends its kick. */
+		atomic_store(&csh->in_guest, 1);
+		if (atomic_exchange(&csh->cancel, 0)) {
+			regs_save(uc);
+			csh->exit.reason = NUB_EXIT_CANCELLED;
+			post_exit();
+			continue;
+		}
+		return;
+	}
+}
+
+static void on_signal(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	uint64_t guest_fs = 0, guest_gs = 0;
+
+	if (have_fsgsbase) {
+		guest_fs = rdbase(0);
+		guest_gs = rdbase(1);
+		wrbase(0, host_fs);
+		wrbase(1, host_gs);
+	}
+	if (sig == SIGUSR2 && !atomic_load(&csh->ready)) {
+		atomic_store(&csh->ready, 1); /* the first entry */
+		futex_wake(&csh->ready);
+	} else {
+		csh->exception = 0;
+		csh->advance = 0;
+		if (classify(sig, si, uc))
+			goto resume;
+		uint64_t frame_rip = csh->regs.rip;
+		regs_save(uc);
+		if (csh->exception)
+			csh->regs.rip = frame_rip; /* where the exception happened */
+		/* A completed store: RIP is reported past it, as KVM does. */
+		csh->regs.rip += csh->advance;
+		post_exit();
+	}
+	await_run(uc);
+resume:
+	if (have_fsgsbase) {
+		wrbase(0, guest_fs);
+		wrbase(1, guest_gs);
+	}
+}
+
+/* Only this file's code may make system calls; the guest's get SIGSYS. */
+static int text_range(uint64_t *lo, uint64_t *hi)
+{
+	Dl_info info;
+
+	if (!dladdr((void *)sys6, &info) || !info.dli_fbase)
+		return -1;
+	const ElfW(Ehdr) *eh = info.dli_fbase;
+	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)((const uint8_t *)eh + eh->e_phoff);
+	for (unsigned i = 0; i < eh->e_phnum; i++) {
+		if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_X))
+			continue;
+		*lo = (uint64_t)info.dli_fbase + ph[i].p_vaddr;
+		*hi = *lo + ph[i].p_memsz;
+		return (*lo >> 32) == ((*hi - 1) >> 32) ? 0 : -1;
+	}
+	return -1;
+}
+
+static int seccomp_confine(uint64_t lo, uint64_t hi)
+{
+	struct sock_filter f[] = {
+	        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+	        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+	        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+	        /* The return from our handler goes through libc's restorer. */
+	        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_rt_sigreturn, 0, 1),
+	        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	        BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+	                 offsetof(struct seccomp_data, instruction_pointer) + 4),
+	        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(lo >> 32), 1, 0),
+	        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+	        BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+	                 offsetof(struct seccomp_data, instruction_pointer)),
+	        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, (uint32_t)lo, 1, 0),
+	        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+	        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, (uint32_t)hi, 0, 1),
+	        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+	        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {sizeof(f) / sizeof(f[0]), f};
+
+	if (sys6(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0))
+		return -1;
+	return (int)sys6(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (long)&prog, 0, 0, 0);
+}
+
+static _Noreturn void child_main(struct nub_vm *vm, struct proc_shared *sh, void *alt, uint64_t lo,
+                                 uint64_t hi, pid_t parent)
+{
+	static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+	                           SIGTRAP, SIGSYS, SIGURG, SIGUSR2};
+	struct sigaction sa;
+	stack_t ss = {.ss_sp = alt, .ss_size = ALT_STACK};
+
+	cvm = vm;
+	csh = sh;
+	/* Never outlive the host process: await_run checks the parent while
+	 * it waits (PR_SET_PDEATHSIG would fire when the *thread* that forked
+	 * ends, and calls come from any thread). */
+	host_pid = parent;
+	have_fsgsbase = (getauxval(AT_HWCAP2) & HWCAP2_FSGS) != 0;
+	if (have_fsgsbase) {
+		host_fs = rdbase(0);
+		host_gs = rdbase(1);
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_signal;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask); /* one handler at a time */
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&sa.sa_mask, sigs[i]);
+	if (sigaltstack(&ss, NULL))
+		sys6(SYS_exit_group, 101, 0, 0, 0, 0, 0);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigaction(sigs[i], &sa, NULL))
+			sys6(SYS_exit_group, 102, 0, 0, 0, 0, 0);
+	sigset_t all;
+	sigemptyset(&all);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&all, sigs[i]);
+	sigprocmask(SIG_UNBLOCK, &all, NULL);
+	map_all();
+	if (seccomp_confine(lo, hi))
+		sys6(SYS_exit_group, 103, 0, 0, 0, 0, 0);
+	sys6(SYS_kill, sys6(SYS_getpid, 0, 0, 0, 0, 0, 0), SIGUSR2, 0, 0, 0, 0);
+	/* Not reached: the handler runs the guest from here on, and exits. */
+	sys6(SYS_exit_group, 104, 0, 0, 0, 0, 0);
+	for (;;)
+		;
+}
+
+/* ---- the parent ---- */
+
+static void proc_kill(struct mock_proc *p)
+{
+	if (p->pid > 0) {
+		kill(p->pid, SIGKILL);
+		waitpid(p->pid, NULL, 0);
+	}
+	if (p->sh)
+		munmap(p->sh, PAGE);
+	p->pid = 0;
+	p->sh = NULL;
+}
+
+/* Wait until the child answered command `seq`; notices a dead child. */
+static int await_child(struct mock_proc *p, char *err, size_t err_cap)
+{
+	while (atomic_load(&p->sh->seq_done) != p->seq) {
+		int status;
+		uint32_t done = atomic_load(&p->sh->seq_done);
+		if (done == p->seq)
+			break;
+		futex_wait(&p->sh->seq_done, done, 200);
+		if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+			p->pid = 0;
+			snprintf(err, err_cap, "mock: the vCPU process died (%s %d)",
+			         WIFSIGNALED(status) ? "signal" : "exit status",
+			         WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+			return NUB_EBACKEND;
+		}
+	}
+	return 0;
+}
+
+static int proc_start(struct nub_vm *vm, char *err, size_t err_cap)
+{
+	struct mock_proc *p = vm->proc;
+	uint64_t lo, hi;
+	void *alt;
+
+	FILE *f = fopen("/proc/sys/vm/mmap_min_addr", "r");
+	unsigned long long floor_v;
+	if (f && fscanf(f, "%llu", &floor_v) == 1)
+		map_floor = (floor_v + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+	if (f)
+		fclose(f);
+	if (text_range(&lo, &hi)) {
+		snprintf(err, err_cap, "mock: cannot find the backend's code for seccomp");
+		return NUB_ESYS;
+	}
+	p->sh = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	alt = mmap(NULL, ALT_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p->sh == MAP_FAILED || alt == MAP_FAILED) {
+		if (alt != MAP_FAILED)
+			munmap(alt, ALT_STACK);
+		p->sh = NULL;
+		snprintf(err, err_cap, "mock: mmap: %s", strerror(errno));
+		return NUB_ESYS;
+	}
+	p->sh->cr3 = vm->sregs.cr3;
+	p->sh->tss_gva = vm->sregs.tr.base;
+	p->seq = 0;
+	pid_t parent = getpid();
+	p->pid = fork();
+	if (p->pid == 0)
+		child_main(vm, p->sh, alt, lo, hi, parent);
+	munmap(alt, ALT_STACK);
+	if (p->pid < 0) {
+		p->pid = 0;
+		snprintf(err, err_cap, "mock: fork: %s", strerror(errno));
+		munmap(p->sh, PAGE);
+		p->sh = NULL;
+		return NUB_ESYS;
+	}
+	while (!atomic_load(&p->sh->ready)) {
+		int status;
+		futex_wait(&p->sh->ready, 0, 200);
+		if (!atomic_load(&p->sh->ready) && waitpid(p->pid, &status, WNOHANG) == p->pid) {
+			p->pid = 0;
+			snprintf(err, err_cap, "mock: the vCPU process failed to start (%s %d)",
+			         WIFSIGNALED(status) ? "signal" : "exit status",
+			         WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+			proc_kill(p);
+			return NUB_ESYS;
+		}
+	}
+	/* It mapped the guest's pages itself; it needs the registers. */
+	p->sync = SYNC_NONE;
+	vm->proc_regs_dirty = vm->proc_fpu_dirty = 1;
+	return 0;
+}
+
+int mock_proc_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t err_cap)
+{
+	struct mock_proc *p = vm->proc;
+	struct proc_shared *sh;
+	int rc;
+
+	if (!p) {
+		p = vm->proc = calloc(1, sizeof(*p));
+		if (!p) {
+			snprintf(err, err_cap, "mock: out of memory");
+			return NUB_ENOMEM;
+		}
+		p->sync = SYNC_ALL;
+	}
+	memset(exit, 0, sizeof(*exit));
+	if (atomic_exchange(&vm->interrupt_pending, 0)) {
+		if (p->sh)
+			atomic_store(&p->sh->cancel, 0); /* consumed here */
+		exit->reason = NUB_EXIT_CANCELLED;
+		return 0;
+	}
+	if (!p->pid && (rc = proc_start(vm, err, err_cap)))
+		return rc;
+	sh = p->sh;
+	if (p->exception_pending) {
+		vm->sregs.cs.selector = NUB_SEL_USER_CODE; /* the stub's iretq */
+		p->exception_pending = 0;
+	}
+	sh->cr3 = vm->sregs.cr3;
+	sh->tss_gva = vm->sregs.tr.base;
+	sh->sync = (uint32_t)p->sync;
+	sh->sync_gva = p->sync_gva;
+	p->sync = SYNC_NONE;
+	sh->regs = vm->regs;
+	sh->regs_dirty = vm->proc_regs_dirty;
+	sh->fpu = vm->fpu;
+	sh->fpu_dirty = vm->proc_fpu_dirty;
+	vm->proc_regs_dirty = vm->proc_fpu_dirty = 0;
+	sh->exception = 0;
+	memset(&sh->exit, 0, sizeof(sh->exit));
+	sh->cmd = CMD_RUN;
+	p->seq++;
+	atomic_store(&sh->seq_cmd, p->seq);
+	futex_wake(&sh->seq_cmd);
+	rc = await_child(p, err, err_cap);
+	if (rc) {
+		proc_kill(p);
+		return rc;
+	}
+	vm->regs = sh->regs;
+	vm->fpu = sh->fpu;
+	*exit = sh->exit;
+	if (exit->reason == NUB_EXIT_CANCELLED)
+		atomic_store(&vm->interrupt_pending, 0); /* consumed by the child */
+	exit->rip = sh->regs.rip;
+	if (sh->exception) {
+		vm->sregs.cr2 = sh->cr2;
+		vm->sregs.cs.selector = SEL_KERNEL; /* in the host's stub */
+		p->exception_pending = 1;
+		p->sync = SYNC_PAGE; /* the host may resolve a CoW fault there */
+		p->sync_gva = sh->cr2;
+	}
+	return 0;
+}
+
+int mock_proc_interrupt(struct nub_vm *vm)
+{
+	struct mock_proc *p = vm->proc;
+
+	if (p && p->sh) {
+		atomic_store(&p->sh->cancel, 1);
+		if (atomic_load(&p->sh->in_guest) && p->pid > 0 && kill(p->pid, SIGURG) &&
+		    errno != ESRCH)
+			return NUB_ESYS;
+	}
+	return 0;
+}
+
+void mock_proc_clear_interrupt(struct nub_vm *vm)
+{
+	if (vm->proc && vm->proc->sh)
+		atomic_store(&vm->proc->sh->cancel, 0);
+}
+
+void mock_proc_tables_changed(struct nub_vm *vm)
+{
+	if (vm->proc)
+		vm->proc->sync = SYNC_ALL;
+}
+
+void mock_proc_memory_changed(struct nub_vm *vm)
+{
+	/* The child has the regions it was forked with: start a new one. */
+	if (vm->proc && vm->proc->pid) {
+		proc_kill(vm->proc);
+		vm->proc->sync = SYNC_ALL;
+		vm->proc_regs_dirty = vm->proc_fpu_dirty = 1;
+	}
+}
+
+void mock_proc_destroy(struct nub_vm *vm)
+{
+	struct mock_proc *p = vm->proc;
+
+	if (!p)
+		return;
+	if (p->pid > 0 && p->sh) {
+		p->sh->cmd = CMD_QUIT;
+		atomic_store(&p->sh->seq_cmd, ++p->seq);
+		futex_wake(&p->sh->seq_cmd);
+	}
+	proc_kill(p);
+	free(p);
+	vm->proc = NULL;
+}
