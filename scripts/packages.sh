@@ -2,7 +2,7 @@
 # Build nub's Debian packages (Release, warnings as errors), install them on
 # this machine, and build examples/host-program outside the tree against
 # the installed packages twice (pkg-config + plain compiler, CMake
-# find_package), then run it: on the mock (native guest) and, where usable,
+# find_package), then run it: on the mock (no hypervisor) and, where usable,
 # on KVM with the guest built from the installed SDK. The packages are
 # removed again at the end. Needs root (dpkg -i), as CI has.
 set -euo pipefail
@@ -33,6 +33,7 @@ cleanup() { $SUDO dpkg -P "${pkgs[@]}" >/dev/null 2>&1 || true; rm -rf "$tmp"; }
 tmp=$(mktemp -d)
 trap cleanup EXIT
 $SUDO dpkg -i "${debs[@]}" >"$tmp/dpkg.log" 2>&1 || { cat "$tmp/dpkg.log"; exit 1; }
+$SUDO ldconfig
 log "installed: $(dpkg-query -W -f='${Package} ${Version}, ' "${pkgs[@]}")"
 
 # The installed CLI finds the installed backends (plugin directory).
@@ -45,8 +46,8 @@ log "installed nub lists the packaged backends; nub-conformance passes on the mo
 
 run_both() { # run_both <dir>: the host program on the mock and, if usable, KVM
 	local dir=$1 out
-	out=$(env -u NUB_BACKEND_PATH "$dir/host-program" "$dir/guest.elf" world mock native=hello)
-	grep -q "mock: status 0: hello, world" <<<"$out" || { echo "$out"; return 1; }
+	out=$(env -u NUB_BACKEND_PATH "$dir/host-program" "$dir/guest.elf" world mock)
+	grep -q "mock: status 0: hello, WORLD" <<<"$out" || { echo "$out"; return 1; }
 	if [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 		out=$(env -u NUB_BACKEND_PATH "$dir/host-program" "$dir/guest.elf" world kvm)
 		grep -q "kvm: status 0: hello, WORLD" <<<"$out" || { echo "$out"; return 1; }
@@ -56,8 +57,9 @@ run_both() { # run_both <dir>: the host program on the mock and, if usable, KVM
 
 mkdir -p "$tmp/pkg-config"
 (cd "$tmp/pkg-config" && make -f "$root/examples/host-program/Makefile.pkg-config" >/dev/null)
-ldd "$tmp/pkg-config/host-program" | grep -qE "libnub.so.0 => (/usr)?/lib/" ||
-	{ log "ERROR: host-program does not link the installed libnub.so.0"; exit 1; }
+lddout=$(ldd "$tmp/pkg-config/host-program")
+grep -qE "libnub.so.0 => (/usr)?/lib/" <<<"$lddout" ||
+	{ echo "$lddout"; log "ERROR: host-program does not link the installed libnub.so.0"; exit 1; }
 run_both "$tmp/pkg-config"
 log "pkg-config build: ok"
 

@@ -199,7 +199,7 @@ static void usage(void)
 	fprintf(stderr, "usage: nub run GUEST.elf [--backend B] [--options S] [--heap SIZE] "
 	                "[--timeout MS]\n"
 	                "               [--call ID|NAME [ARG...]] [--repeat N] [--quiet]\n"
-	                "  --options S   backend option string (mock: native=NAME)\n"
+	                "  --options S   backend option string (backend-defined)\n"
 	                "  --heap SIZE   guest heap in bytes, K/M/G suffixes (default 1M)\n"
 	                "  --timeout MS  per-call timeout in milliseconds (default 0: none)\n"
 	                "  ARG: s:TEXT | i64:N | hex:BYTES | TEXT\n");

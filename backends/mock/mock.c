@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The mock backend: a VM without a hypervisor. Memory regions, registers and
- * interrupts behave as the ABI says; guest code is executed by mock_cpu.c.
+ * interrupts behave as the ABI says. Guest code at CPL3 (every nub guest)
+ * runs natively in the mock's vCPU process (mock_proc.c); CPL0 code (the
+ * conformance suite's hand-assembled tests) is interpreted (mock_cpu.c).
  * It never claims NUB_CAP_HW_ISOLATION, so `auto` never picks it.
  */
 #include "mock.h"
 #include "mock_proc.h"
-#include "native.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,11 +40,6 @@ static int mock_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, 
 	/* "budget=N": stop interpreting after N instructions (fuzzing). */
 	if (cfg->options && !strncmp(cfg->options, "budget=", 7))
 		vm->budget = strtoull(cfg->options + 7, NULL, 0);
-	int rc = mock_native_attach(vm, cfg->options, err, err_cap);
-	if (rc) {
-		free(vm);
-		return rc;
-	}
 	*out = vm;
 	return 0;
 }
@@ -52,7 +48,6 @@ static void mock_vm_destroy(struct nub_vm *vm)
 {
 	if (!vm)
 		return;
-	mock_native_detach(vm);
 	mock_proc_destroy(vm);
 	free(vm);
 }
@@ -207,8 +202,6 @@ static void mock_clear_interrupt(struct nub_vm *vm)
 
 static int mock_run_vcpu(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t err_cap)
 {
-	if (vm->native)
-		return mock_native_run(vm, exit, err, err_cap);
 	/* Guests at CPL3 (every nub guest) run natively in a child process;
 	 * CPL0 code (the conformance suite's) is interpreted. */
 	if ((vm->sregs.cs.selector & 3) == 3 || (vm->proc && vm->sregs.cs.selector == 0x08))
@@ -220,7 +213,7 @@ static const struct nub_backend_ops mock_ops = {
         .abi_major = NUB_BACKEND_ABI_MAJOR,
         .abi_minor = NUB_BACKEND_ABI_MINOR,
         .struct_size = sizeof(struct nub_backend_ops),
-        .caps = NUB_CAP_READONLY_MEM | NUB_CAP_NATIVE_GUEST | NUB_CAP_SHARED_MEMORY,
+        .caps = NUB_CAP_READONLY_MEM | NUB_CAP_SHARED_MEMORY,
         .name = "mock",
         .probe = mock_probe,
         .vm_create = mock_vm_create,

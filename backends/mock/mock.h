@@ -8,7 +8,6 @@
 
 #define MOCK_MAX_SLOTS 32u
 
-struct mock_native;
 struct mock_proc;
 
 #define MOCK_MAX_MSRS 64
@@ -26,9 +25,8 @@ struct nub_vm {
 	struct nub_msr msrs[MOCK_MAX_MSRS];
 	unsigned nmsrs;
 	atomic_int interrupt_pending;
-	struct mock_native *native; /* a native guest, or NULL: interpret */
-	struct mock_proc *proc;     /* the process vCPU (CPL3 guests), or NULL */
-	int proc_regs_dirty;        /* registers/FPU set since its last run */
+	struct mock_proc *proc; /* the process vCPU (CPL3 guests), or NULL */
+	int proc_regs_dirty;    /* registers/FPU set since its last run */
 	int proc_fpu_dirty;
 	uint64_t budget; /* instructions per run, 0: unlimited */
 	/* An interpreted in/MMIO read waiting for core's value. */

@@ -75,6 +75,7 @@
 #define SYNC_ALL    2
 #define FP_MAGIC1   0x46505853u
 #define HWCAP2_FSGS (1u << 1)
+#define SPIN_ROUNDS 4000u /* ~10-40 us of pause */
 
 /* The page parent and child share. seq_cmd/seq_done are futex words. */
 struct proc_shared {
@@ -132,6 +133,19 @@ static long futex_wait(_Atomic uint32_t *w, uint32_t val, long ms)
 static void futex_wake(_Atomic uint32_t *w)
 {
 	sys6(SYS_futex, (long)w, FUTEX_WAKE, 1, 0, 0, 0);
+}
+
+/* Spin briefly for `w` to leave `val` before sleeping on it: an exit and
+ * its answer usually take microseconds, a futex sleep and wake-up across
+ * processes several times that. Returns 1 if it changed. */
+static int spin_while(_Atomic uint32_t *w, uint32_t val)
+{
+	for (unsigned i = 0; i < SPIN_ROUNDS; i++) {
+		if (atomic_load_explicit(w, memory_order_acquire) != val)
+			return 1;
+		__asm__ volatile("pause");
+	}
+	return 0;
 }
 
 /* ---- the child: guest memory ---- */
@@ -532,6 +546,7 @@ static int classify(int sig, const siginfo_t *si, const ucontext_t *uc)
 static void await_run(ucontext_t *uc)
 {
 	for (;;) {
+		spin_while(&csh->seq_cmd, cur_seq);
 		while (atomic_load(&csh->seq_cmd) == cur_seq) {
 			futex_wait(&csh->seq_cmd, cur_seq, 1000);
 			if (sys6(SYS_getppid, 0, 0, 0, 0, 0, 0) != host_pid)
@@ -714,6 +729,7 @@ static void proc_kill(struct mock_proc *p)
 /* Wait until the child answered command `seq`; notices a dead child. */
 static int await_child(struct mock_proc *p, char *err, size_t err_cap)
 {
+	spin_while(&p->sh->seq_done, p->seq - 1);
 	while (atomic_load(&p->sh->seq_done) != p->seq) {
 		int status;
 		uint32_t done = atomic_load(&p->sh->seq_done);

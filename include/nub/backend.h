@@ -50,8 +50,7 @@ enum nub_backend_cap {
 	/** Runs guests in hardware isolation. `auto` only picks backends with
 	 * this bit; the mock lacks it. */
 	NUB_CAP_HW_ISOLATION = 1u << 1,
-	/** Runs the guest's code natively in the host process (mock). */
-	NUB_CAP_NATIVE_GUEST = 1u << 2,
+	/* 1u << 2 was NUB_CAP_NATIVE_GUEST (removed; never reused). */
 	/** The backend maps regions' host memory a second time (for instance
 	 * in another process, by aliasing the pages): core then allocates every
 	 * region MAP_SHARED. Without it scratch is private memory, which is
@@ -74,8 +73,8 @@ struct nub_vm_config {
 	uint32_t struct_size; /**< sizeof(struct nub_vm_config) of the caller */
 	uint32_t flags;       /**< reserved, 0 */
 	uint64_t mem_limit;   /**< highest GPA + 1 core will map */
-	/** Opaque per-backend option string (may be NULL); the mock backend
-	 * reads the path of a native guest from it. */
+	/** Opaque per-backend option string (may be NULL), passed verbatim
+	 * from nub_config.backend_options; each backend documents its own. */
 	const char *options;
 };
 

@@ -63,7 +63,7 @@ typedef void (*nub_log_fn)(void *user, int level, const char *msg, size_t len);
 struct nub_config {
 	uint32_t struct_size;        /**< set by nub_config_init */
 	const char *backend;         /**< NULL: $NUB_BACKEND, else "auto" */
-	const char *backend_options; /**< passed to the backend (mock: native guest) */
+	const char *backend_options; /**< passed to the backend verbatim; backend-defined */
 	uint64_t heap_size;          /**< guest heap, default 1 MiB */
 	uint64_t scratch_size;       /**< private scratch; 0 = computed from the rest */
 	uint64_t input_size;         /**< host-to-guest buffer, default 64 KiB */

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `nub run` on the mock's native guests: by id, by name, bad input refused,
-# --heap and --timeout applied, results shown as text or hex. The malloc
-# case runs the real test guest on KVM when that backend is usable here.
+# `nub run` on the mock (the real guest ELFs, no hypervisor): by id, by
+# name, bad input refused, --heap and --timeout applied, results shown as
+# text or hex; the heap and timeout cases again on KVM where it is usable.
 set -u
 nub=$1
 g=$NUB_GUEST_DIR
@@ -15,15 +15,15 @@ check() { # check <desc> <want-exit> <needle> <args...>
 		echo "ok: $desc"
 	fi
 }
-check "greet by id" 0 '"hello, world"' "$g/hello.elf" --backend mock --options native=hello --call 1 world
-check "greet by name, logs" 0 'guest info: greeting world' "$g/hello.elf" --backend mock --options native=hello --call greet world
-check "calc add" 0 'i64 42' "$g/calc.elf" --backend mock --options native=calc --call add i64:40 i64:2
-check "repeat" 0 'mean of 5' "$g/calc.elf" --backend mock --options native=calc --call fib hex:0a000000 --repeat 5
-check "unknown name" 1 "no function named 'nope'" "$g/calc.elf" --backend mock --options native=calc --call nope
+check "greet by id" 0 '"hello, world"' "$g/hello.elf" --backend mock --call 1 world
+check "greet by name, logs" 0 'guest info: greeting world' "$g/hello.elf" --backend mock --call greet world
+check "calc add" 0 'i64 42' "$g/calc.elf" --backend mock --call add i64:40 i64:2
+check "repeat" 0 'mean of 5' "$g/calc.elf" --backend mock --call fib hex:0a000000 --repeat 5
+check "unknown name" 1 "no function named 'nope'" "$g/calc.elf" --backend mock --call nope
 check "missing ELF" 1 "/nonexistent.elf" /nonexistent.elf --backend mock
 check "no arguments" 2 "usage: nub run"
 
-t=("$g/test_guest.elf" --backend mock --options native=tests --quiet)
+t=("$g/test_guest.elf" --backend mock --quiet)
 # Results: text in quotes with C escapes, anything else as hex.
 check "text result" 0 'status 0, 5 bytes: "hello"' "${t[@]}" --call echo hello
 check "text escapes" 0 'status 0, 7 bytes: "a\"b\\c\t\n"' "${t[@]}" --call 1 hex:6122625c63090a
@@ -34,13 +34,14 @@ check "8 bytes as hex and i64" 0 'status 0, 8 bytes: hex 2a00000000000000 (i64 4
 	"${t[@]}" --call 1 i64:42
 check "empty result" 0 'status 0, 0 bytes: ""' "${t[@]}" --call 1
 
-# --heap: the native test guest's page area is the heap after its first
-# page, so 16 pages fit in a 2 MiB heap but not in a 64 KiB one (NUB_ERANGE)
-# (the default heap is 1 MiB).
-pages16=hex:000000001000000001 # first 0, count 16, value 1
-check "--heap small" 0 'status -3, 0 bytes' "${t[@]}" --heap 64K --call pages $pages16
-check "--heap large" 0 '(i64 65536)' "${t[@]}" --heap 2M --call pages $pages16
-check "--heap in bytes" 0 'status -3, 0 bytes' "${t[@]}" --heap 65536 --call pages $pages16
+# --heap: the test guest's malloc (id 22) aborts when the heap cannot hold
+# 200000 bytes (the default heap is 1 MiB).
+check "--heap small, malloc aborts" 1 'heap exhausted (NUB_EGUEST_ABORT)' \
+	"${t[@]}" --heap 64K --call malloc i64:200000
+check "--heap large, malloc succeeds" 0 'status 0, 8 bytes: hex' \
+	"${t[@]}" --heap 2M --call 22 i64:200000
+check "--heap in bytes" 1 'heap exhausted (NUB_EGUEST_ABORT)' \
+	"${t[@]}" --heap 65536 --call malloc i64:200000
 check "--heap abc" 2 "--heap: 'abc' is not a size" "${t[@]}" --heap abc --call 1
 check "--heap 1Q" 2 "--heap: '1Q' is not a size" "${t[@]}" --heap 1Q --call 1
 check "--heap -1" 2 "--heap: '-1' is not a size" "${t[@]}" --heap -1 --call 1
@@ -48,7 +49,7 @@ check "--heap overflow" 2 "--heap: '99999999999G' is too large" "${t[@]}" --heap
 check "--heap missing" 2 "--heap needs a value" "${t[@]}" --heap
 check "--heap before an option" 2 "--heap needs a value" "${t[@]}" --heap --call 1
 
-# --timeout: the native spin polls for interrupts, so the watchdog stops it.
+# --timeout: the watchdog stops a guest that spins.
 check "--timeout fires" 1 'call exceeded its timeout of 200000 us (NUB_ETIMEDOUT)' \
 	"${t[@]}" --timeout 200 --call spin
 check "--timeout not reached" 0 '"ok"' "${t[@]}" --timeout 10000 --call echo ok
@@ -58,7 +59,7 @@ check "--timeout abc" 2 "--timeout: 'abc' is not a number of milliseconds" "${t[
 check "--timeout missing" 2 "--timeout needs a value" "${t[@]}" --timeout
 check "usage names the options" 2 "--heap SIZE" --timeout 5
 
-# The real test guest's malloc (id 22) aborts when the heap cannot hold it.
+# The same on KVM where it is usable.
 if "$nub" backends 2>/dev/null | grep -qE '^kvm +usable'; then
 	k=("$g/test_guest.elf" --backend kvm --quiet)
 	check "kvm: --heap small, malloc aborts" 1 'heap exhausted (NUB_EGUEST_ABORT)' \

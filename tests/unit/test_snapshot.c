@@ -205,7 +205,6 @@ static struct nub_sandbox *sandbox(void)
 
 	nub_config_init(&cfg);
 	cfg.backend = "mock";
-	cfg.backend_options = "native=tests";
 	assert_int_equal(nub_sandbox_create_from_elf(&cfg, guest("test_guest"), &sb, &err), 0);
 	assert_int_equal(nub_sandbox_evolve(sb), 0);
 	return sb;
