@@ -60,9 +60,12 @@ static int serve_log(struct nub_sandbox *sb)
 		return guest_fail(sb, NUB_ECORRUPT,
 		                  "guest log: message of %llu bytes with length field %u",
 		                  (unsigned long long)len, len < sizeof(lm) ? 0 : lm.len);
-	if (sb->cfg.log_fn && lm.level <= sb->cfg.log_level && lm.level >= NUB_LOG_ERROR)
+	if (sb->cfg.log_fn && lm.level <= sb->cfg.log_level && lm.level >= NUB_LOG_ERROR) {
+		sb->in_callback++; /* the callback may not re-enter this sandbox */
 		sb->cfg.log_fn(sb->cfg.log_user, (int)lm.level, (const char *)sb->msg + sizeof(lm),
 		               lm.len);
+		sb->in_callback--;
+	}
 	return EXIT_CONTINUE;
 }
 
@@ -98,7 +101,9 @@ static int serve_host_call(struct nub_sandbox *sb)
 		memmove(copy, args, req.len);
 		if (cap > sb->msg_cap - req.len - sizeof(resp))
 			cap = sb->msg_cap - req.len - sizeof(resp);
+		sb->in_callback++; /* the host function may not re-enter this sandbox */
 		resp.status = slot->fn(slot->user, copy, req.len, reply, cap, &reply_len);
+		sb->in_callback--;
 		if (reply_len > cap)
 			reply_len = 0, resp.status = NUB_ERANGE;
 	}

@@ -77,6 +77,19 @@ void nub_sandbox_stats(const struct nub_sandbox *sb, struct nub_sandbox_stats *s
 	*st = sb->stats;
 }
 
+/* Called from inside one of this sandbox's host functions or its log
+ * callback: its buffers are in use by the exit being served, so the call
+ * is refused rather than left to corrupt them. */
+static int reentered(struct nub_sandbox *sb, const char *what)
+{
+	if (!sb->in_callback)
+		return 0;
+	return sb_fail(sb, NUB_ESTATE,
+	               "%s: not allowed from inside this sandbox's own host function or log "
+	               "callback (use another sandbox)",
+	               what);
+}
+
 /* ---- configuration ---- */
 
 void nub_config_init(struct nub_config *cfg)
@@ -317,7 +330,7 @@ int nub_sandbox_register(struct nub_sandbox *sb, uint32_t id, nub_host_fn fn, vo
 
 void nub_sandbox_free(struct nub_sandbox *sb)
 {
-	if (!sb)
+	if (!sb || reentered(sb, "free"))
 		return;
 	nub_hv_destroy(sb->hv); /* unmaps regions before their memory goes */
 	nub_shmem_unref(sb->scratch);
@@ -489,6 +502,8 @@ int nub_sandbox_evolve(struct nub_sandbox *sb)
 
 	if (!sb)
 		return NUB_EINVAL;
+	if (reentered(sb, "evolve"))
+		return NUB_ESTATE;
 	if (sb->hv)
 		return sb_fail(sb, NUB_ESTATE, "evolve: sandbox already evolved");
 	rc = create_vm(sb);
@@ -580,6 +595,8 @@ int nub_sandbox_call(struct nub_sandbox *sb, uint32_t fn_id, const void *in, siz
 
 	if (!sb)
 		return NUB_EINVAL;
+	if (reentered(sb, "call"))
+		return NUB_ESTATE;
 	if (!sb->hv || !sb->dispatch_gva)
 		return sb_fail(sb, NUB_ESTATE, "call: sandbox not evolved");
 	if (sb->poisoned)
@@ -610,6 +627,8 @@ int nub_sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **out)
 
 	if (!sb || !out)
 		return NUB_EINVAL;
+	if (reentered(sb, "snapshot"))
+		return NUB_ESTATE;
 	if (!sb->hv)
 		return sb_fail(sb, NUB_ESTATE, "snapshot: sandbox not evolved");
 	if (sb->poisoned)
@@ -637,6 +656,8 @@ int nub_sandbox_restore(struct nub_sandbox *sb, struct nub_snapshot *snap)
 {
 	if (!sb)
 		return NUB_EINVAL;
+	if (reentered(sb, "restore"))
+		return NUB_ESTATE;
 	if (!sb->hv)
 		return sb_fail(sb, NUB_ESTATE, "restore: sandbox not evolved");
 	if (!snap)

@@ -37,6 +37,9 @@ struct nub_sandbox {
 	nub_gva_t dispatch_gva;
 	struct nub_fn_names names; /* from init, or from the snapshot */
 	int poisoned;
+	/* > 0 while a host function or the log callback of this sandbox runs:
+	 * calls into this sandbox from there are refused (NUB_ESTATE). */
+	int in_callback;
 	char poison_reason[96];
 	struct nub_host_fn_slot host_fns[NUB_MAX_HOST_FNS];
 	uint8_t *msg; /* message staging, max(input, output) bytes */

@@ -115,10 +115,11 @@ int nub_vsnprintf(char *buf, size_t cap, const char *fmt, va_list ap)
         __attribute__((format(printf, 3, 0)));
 int nub_snprintf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Heap (peb->heap_gva, heap_size). malloc, calloc and realloc abort with
- * NUB_ABORT_OOM when the heap is exhausted instead of returning NULL (except
- * malloc(0)-style calls never fail); free/realloc of a pointer the heap did
- * not hand out abort with NUB_ABORT_CORRUPT. */
+/* Heap (peb->heap_gva, heap_size), as C says: malloc, calloc and realloc
+ * return NULL when the heap cannot satisfy the request (calloc also when
+ * n * size overflows; a failed realloc leaves the block as it was);
+ * free/realloc of a pointer the heap did not hand out abort with
+ * NUB_ABORT_CORRUPT. */
 void *malloc(size_t size);
 void *calloc(size_t n, size_t size);
 void *realloc(void *p, size_t size);

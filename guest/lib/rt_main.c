@@ -240,20 +240,19 @@ _Noreturn void nub_rt_dispatch(const struct nub_peb *peb)
 	rt_finish(NUB_DOORBELL_CALL_DONE, 0);
 }
 
+/* The C library's allocation functions, as C says: NULL (not an abort)
+ * when the heap cannot satisfy a request, so a guest library that handles
+ * out-of-memory can; calloc checks n * size for overflow; realloc leaves
+ * the block untouched when it fails. Only a corrupt heap or a pointer that
+ * is not a live block stops the guest. */
 void *malloc(size_t size)
 {
-	void *p = nub_heap_alloc(&rt_heap, size);
-	if (!p)
-		nub_abortf(NUB_ABORT_OOM, "malloc(%zu): heap exhausted", size);
-	return p;
+	return nub_heap_alloc(&rt_heap, size);
 }
 
 void *calloc(size_t n, size_t size)
 {
-	void *p = nub_heap_calloc(&rt_heap, n, size);
-	if (!p)
-		nub_abortf(NUB_ABORT_OOM, "calloc(%zu, %zu): heap exhausted", n, size);
-	return p;
+	return nub_heap_calloc(&rt_heap, n, size);
 }
 
 void *realloc(void *p, size_t size)
@@ -261,7 +260,7 @@ void *realloc(void *p, size_t size)
 	int err;
 	void *q = nub_heap_realloc(&rt_heap, p, size, &err);
 	if (err == NUB_EFULL)
-		nub_abortf(NUB_ABORT_OOM, "realloc(%p, %zu): heap exhausted", p, size);
+		return NULL;
 	if (err)
 		nub_abortf(NUB_ABORT_CORRUPT, "realloc(%p): not a live heap block", p);
 	return q;

@@ -499,6 +499,8 @@ static int32_t leak(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t o
 	if (in_len != 8)
 		return NUB_EINVAL;
 	uint8_t *p = malloc(load_u64(in));
+	if (!p)
+		return NUB_EFULL; /* malloc says so; the guest goes on */
 	return put_u64((uint64_t)(uintptr_t)p, out, out_cap, out_len);
 }
 

@@ -79,7 +79,8 @@
 #define NUB_TG_FAIL_STATUS 20
 /** out: the PEB (struct nub_peb) as the guest sees it. */
 #define NUB_TG_PEB 21
-/** in: u64 bytes. malloc(bytes) without free: NUB_ABORT_OOM when too big. */
+/** in: u64 bytes. malloc(bytes) without free: status NUB_EFULL when the
+ * heap cannot hold it (malloc returned NULL); out: u64 the pointer. */
 #define NUB_TG_MALLOC 22
 
 /** in: u32 first, u32 count, u8 value. Fills pages [first, first+count) of

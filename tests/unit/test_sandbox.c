@@ -523,6 +523,116 @@ static void test_config_sizes(void **state)
 	nub_sandbox_free(sb);
 }
 
+/* From inside its own host function or log callback a sandbox refuses
+ * every call that would reuse its buffers (NUB_ESTATE, message naming the
+ * call); another sandbox may be used from there. */
+struct reentry {
+	struct nub_sandbox *self, *other;
+	int rc[6];
+	char msg[6][NUB_ERROR_MSG_MAX];
+	int other_rc, logged;
+};
+
+static void reenter_all(struct reentry *r)
+{
+	struct nub_snapshot *snap = NULL;
+	uint8_t out[8];
+	size_t n;
+	int32_t status;
+
+	r->rc[0] = nub_sandbox_call(r->self, NUB_TG_ECHO, "x", 1, out, sizeof(out), &n, &status);
+	snprintf(r->msg[0], sizeof(r->msg[0]), "%s", nub_sandbox_last_error(r->self));
+	r->rc[1] = nub_sandbox_restore(r->self, NULL);
+	snprintf(r->msg[1], sizeof(r->msg[1]), "%s", nub_sandbox_last_error(r->self));
+	r->rc[2] = nub_sandbox_snapshot(r->self, &snap);
+	snprintf(r->msg[2], sizeof(r->msg[2]), "%s", nub_sandbox_last_error(r->self));
+	r->rc[3] = nub_sandbox_evolve(r->self);
+	snprintf(r->msg[3], sizeof(r->msg[3]), "%s", nub_sandbox_last_error(r->self));
+	nub_sandbox_free(r->self); /* refused: the sandbox must survive */
+	r->rc[4] = nub_sandbox_last_error_code(r->self);
+	snprintf(r->msg[4], sizeof(r->msg[4]), "%s", nub_sandbox_last_error(r->self));
+	if (r->other)
+		r->other_rc = nub_sandbox_call(r->other, NUB_TG_ECHO, "o", 1, out, sizeof(out), &n,
+		                               &status);
+	nub_snapshot_unref(snap);
+}
+
+static int32_t reenter_host_fn(void *user, const uint8_t *in, size_t len, uint8_t *out, size_t cap,
+                               size_t *out_len)
+{
+	(void)in, (void)len, (void)out, (void)cap;
+	reenter_all(user);
+	*out_len = 0;
+	return 0;
+}
+
+static void reenter_log(void *user, int level, const char *msg, size_t len)
+{
+	struct reentry *r = user;
+	(void)level, (void)msg, (void)len;
+	if (!r->logged++)
+		reenter_all(r);
+}
+
+static void check_reentry(const struct reentry *r)
+{
+	static const char *const what[] = {"call:", "restore:", "snapshot:", "evolve:", "free:"};
+	for (int i = 0; i < 5; i++) {
+		if (r->rc[i] != NUB_ESTATE || !strstr(r->msg[i], what[i]) ||
+		    !strstr(r->msg[i], "own host function or log callback"))
+			fail_msg("re-entry %d: %s '%s'", i, nub_strerror(r->rc[i]), r->msg[i]);
+	}
+	assert_int_equal(r->other_rc, 0);
+}
+
+static void test_reentry_refused(void **state)
+{
+	struct reentry r = {0};
+	struct nub_config cfg;
+	uint8_t out[64];
+	size_t n;
+	uint32_t host_fn = 9;
+	static const uint8_t log_in[] = "\x03\0\0\0hello";
+
+	(void)state;
+	nub_config_init(&cfg);
+	cfg.log_fn = reenter_log;
+	cfg.log_user = &r;
+	r.self = make_sandbox("test_guest", "tests", &cfg);
+	r.other = make_sandbox("test_guest", "tests", NULL);
+	assert_int_equal(nub_sandbox_register(r.self, 9, reenter_host_fn, &r), 0);
+	/* From a host function. */
+	assert_int_equal(call(r.self, NUB_TG_CALL_HOST, &host_fn, 4, out, sizeof(out), &n), 0);
+	check_reentry(&r);
+	/* From the log callback. */
+	memset(r.rc, 0, sizeof(r.rc));
+	memset(r.msg, 0, sizeof(r.msg));
+	r.other_rc = -1;
+	assert_int_equal(call(r.self, NUB_TG_LOG, log_in, sizeof(log_in) - 1, out, sizeof(out), &n),
+	                 0);
+	check_reentry(&r);
+	/* And the sandbox still works. */
+	assert_int_equal(call(r.self, NUB_TG_ECHO, "ok", 2, out, sizeof(out), &n), 0);
+	nub_sandbox_free(r.other);
+	nub_sandbox_free(r.self);
+}
+
+/* Out of heap is a NULL the guest handles, not an abort: the call returns
+ * the guest's own status and the sandbox is not poisoned. */
+static void test_malloc_failure_is_null(void **state)
+{
+	uint64_t huge = 1ull << 40, some = 4096, p = 0;
+	uint8_t out[8];
+	size_t n;
+
+	(void)state;
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	assert_int_equal(call(sb, NUB_TG_MALLOC, &huge, 8, out, sizeof(out), &n), NUB_EFULL);
+	assert_int_equal(call(sb, NUB_TG_MALLOC, &some, 8, &p, sizeof(p), &n), 0);
+	assert_true(p != 0);
+	nub_sandbox_free(sb);
+}
+
 static void test_state_errors(void **state)
 {
 	struct nub_config cfg;
@@ -1021,6 +1131,8 @@ int main(void)
 	        cmocka_unit_test(test_hostile_remap_leaves_snapshot_intact),
 	        cmocka_unit_test(test_state_errors),
 	        cmocka_unit_test(test_config_sizes),
+	        cmocka_unit_test(test_reentry_refused),
+	        cmocka_unit_test(test_malloc_failure_is_null),
 	        cmocka_unit_test(test_counter),
 	        cmocka_unit_test(test_restore_resets_fpu_state),
 	        cmocka_unit_test(test_restore_resets_vcpu_state),
