@@ -621,9 +621,6 @@ int nub_sandbox_call(struct nub_sandbox *sb, uint32_t fn_id, const void *in, siz
 int nub_sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **out)
 {
 	struct nub_capture_src src = {0};
-	struct nub_regs regs;
-	struct nub_sregs sregs;
-	int rc;
 
 	if (!sb || !out)
 		return NUB_EINVAL;
@@ -633,18 +630,12 @@ int nub_sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **out)
 		return sb_fail(sb, NUB_ESTATE, "snapshot: sandbox not evolved");
 	if (sb->poisoned)
 		return sb_fail(sb, NUB_EPOISONED, "snapshot: sandbox poisoned, restore first");
-	rc = nub_hv_get_regs(sb->hv, &regs, &sb->err);
-	if (!rc)
-		rc = nub_hv_get_sregs(sb->hv, &sregs, &sb->err);
-	if (rc)
-		return rc;
 	src.base = sb->current;
 	src.scratch = sb->scratch;
-	/* CR3 comes from the vCPU: the guest may not move it outside the
-	 * live-table area; the resolver only reads snapshot and scratch. */
-	src.root = sregs.cr3 & NUB_PTE_ADDR_MASK;
-	src.regs = &regs;
-	src.sregs = &sregs;
+	/* The live tables are where the host put them (a CPL3 guest cannot
+	 * move CR3); no vCPU state is captured: a sandbox always resumes from
+	 * the clean ABI-2 state at the dispatch entry. */
+	src.root = sb->base->layout.pt_gpa;
 	src.dispatch_gva = sb->dispatch_gva;
 	src.generation = sb->generation + 1;
 	src.names = &sb->names;

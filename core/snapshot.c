@@ -93,11 +93,6 @@ void nub_snapshot_rehash(struct nub_snapshot *s)
 	XXH3_128bits_update(st, &s->pt_size, sizeof(s->pt_size));
 	XXH3_128bits_update(st, &s->entry_gva, sizeof(s->entry_gva));
 	XXH3_128bits_update(st, &s->dispatch_gva, sizeof(s->dispatch_gva));
-	XXH3_128bits_update(st, &s->has_cpu, sizeof(s->has_cpu));
-	if (s->has_cpu) {
-		XXH3_128bits_update(st, &s->regs, sizeof(s->regs));
-		XXH3_128bits_update(st, &s->sregs, sizeof(s->sregs));
-	}
 	XXH3_128bits_update(st, &s->family, sizeof(s->family));
 	XXH3_128bits_update(st, &s->names, sizeof(s->names));
 	h = XXH3_128bits_digest(st);
@@ -509,9 +504,6 @@ int nub_snapshot_capture(const struct nub_capture_src *src, struct nub_snapshot 
 		goto free_tables;
 	s->entry_gva = src->base->entry_gva;
 	s->dispatch_gva = src->dispatch_gva;
-	s->has_cpu = 1;
-	s->regs = *src->regs;
-	s->sregs = *src->sregs;
 	s->generation = src->generation;
 	s->family = src->base->family;
 	if (src->names)

@@ -47,9 +47,6 @@ struct nub_snapshot {
 	struct nub_layout layout; /* scratch side must match to restore */
 	nub_gva_t entry_gva;      /* the guest's init entry point */
 	nub_gva_t dispatch_gva;   /* 0: not initialised yet, run init first */
-	int has_cpu;              /* captured: regs/sregs below are valid */
-	struct nub_regs regs;
-	struct nub_sregs sregs;
 	uint64_t generation;
 	uint64_t family;           /* same ELF + layout => same family */
 	struct nub_fn_names names; /* published by the guest's init */
@@ -64,6 +61,11 @@ struct nub_snapshot {
  * Thread-safe. The snapshot keeps the reference; *out is borrowed. */
 int nub_snapshot_shared_mem(struct nub_snapshot *snap, struct nub_shmem **out,
                             struct nub_error *err);
+
+/* Load a snapshot file's bytes (format in snapshot_file.c); `name` names
+ * it in messages. NUB_ECORRUPT / NUB_EABI naming what is wrong. */
+int nub_snapshot_load_bytes(const void *bytes, size_t len, const char *name,
+                            struct nub_snapshot **out, struct nub_error *err);
 
 /* An empty snapshot with one reference (for loaders). */
 struct nub_snapshot *nub_snapshot_new_empty(void);
@@ -82,8 +84,6 @@ struct nub_capture_src {
 	const struct nub_snapshot *base; /* snapshot currently mapped */
 	struct nub_shmem *scratch;
 	nub_gpa_t root;
-	const struct nub_regs *regs;
-	const struct nub_sregs *sregs;
 	nub_gva_t dispatch_gva;
 	uint64_t generation;
 	const struct nub_fn_names *names;

@@ -1,189 +1,393 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Saving and loading snapshots. File: a fixed header (magic, version, sizes,
- * layout, entry state, hash), then the snapshot memory (visible part and
- * page tables). Loading trusts nothing: every size is checked against the
- * file and the hash is recomputed before the snapshot is used.
+ * Saving and loading snapshots. The file is written and read field by
+ * field, little-endian, with explicit sizes (format 2):
+ *
+ *   header   magic "NUBSNAP\0", u32 format, u32 header bytes (64),
+ *            u64 visible_size, pt_size, entry_gva, dispatch_gva,
+ *            generation, family
+ *   layout   u32 count (NUB_SNAPFILE_LAYOUT_WORDS), then that many u64: the
+ *            fields of struct nub_layout in declaration order
+ *   names    u32 count, then per name: u32 id, u32 length (1..63), bytes
+ *   hot      u32 count (<= NUB_HOT_MAX), then that many u64 GVAs
+ *   memory   visible_size + pt_size bytes
+ *   hash     16 bytes: XXH3-128 of every byte before it
+ *
+ * Every byte is covered by the trailing hash, so a flipped byte anywhere is
+ * refused; independently, every field is validated against the rest before
+ * any memory is touched: the layout must be exactly what nub_layout_compute
+ * makes of its own sizes (so no edited offset can point the host outside a
+ * region), sizes must fit the file and the guest-physical space, addresses
+ * must lie where the layout says. The hash detects corruption; it is not a
+ * signature (docs/security.md).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include <xxhash.h>
+
 #include "error_internal.h"
 #include "snapshot.h"
 
-#define SNAPFILE_MAGIC   "NUBSNAP\0"
-#define SNAPFILE_VERSION 1u
+#define SNAPFILE_MAGIC    "NUBSNAP\0"
+#define SNAPFILE_VERSION  2u
+#define SNAPFILE_HEADER   64u
+#define SNAPFILE_HASH     16u
+#define SNAPFILE_LAYOUT_N (sizeof(struct nub_layout) / sizeof(uint64_t))
 /* Refuse absurd sizes before allocating: a snapshot larger than this is
  * not something nub builds. */
 #define SNAPFILE_MAX_MEM (64ull << 30)
 
-struct snapfile_header {
-	char magic[8];
-	uint32_t version;
-	uint32_t header_size;
-	uint64_t visible_size;
-	uint64_t pt_size;
-	uint64_t entry_gva;
-	uint64_t dispatch_gva;
-	uint64_t generation;
-	uint64_t family;
-	uint32_t has_cpu;
-	uint32_t layout_size;
-	struct nub_regs regs;
-	struct nub_sregs sregs;
-	struct nub_layout layout;
-	struct nub_fn_names names;
-	uint8_t hash[16];
+_Static_assert(sizeof(struct nub_layout) % sizeof(uint64_t) == 0, "layout is u64 fields");
+
+/* ---- writing ---- */
+
+struct out {
+	uint8_t *p;
+	size_t len, cap;
+	int oom;
 };
+
+static void put(struct out *o, const void *v, size_t n)
+{
+	if (o->oom)
+		return;
+	if (o->cap - o->len < n) {
+		size_t cap = o->cap ? o->cap * 2 : 4096;
+		while (cap - o->len < n)
+			cap *= 2;
+		uint8_t *p = realloc(o->p, cap);
+		if (!p) {
+			o->oom = 1;
+			return;
+		}
+		o->p = p;
+		o->cap = cap;
+	}
+	memcpy(o->p + o->len, v, n);
+	o->len += n;
+}
+
+/* x86-64 is little-endian: the in-memory integer is the file's encoding. */
+static void put_u32(struct out *o, uint32_t v)
+{
+	put(o, &v, 4);
+}
+
+static void put_u64(struct out *o, uint64_t v)
+{
+	put(o, &v, 8);
+}
+
+static void put_meta(struct out *o, const struct nub_snapshot *s)
+{
+	uint64_t words[SNAPFILE_LAYOUT_N];
+
+	put(o, SNAPFILE_MAGIC, 8);
+	put_u32(o, SNAPFILE_VERSION);
+	put_u32(o, SNAPFILE_HEADER);
+	put_u64(o, s->visible_size);
+	put_u64(o, s->pt_size);
+	put_u64(o, s->entry_gva);
+	put_u64(o, s->dispatch_gva);
+	put_u64(o, s->generation);
+	put_u64(o, s->family);
+	memcpy(words, &s->layout, sizeof(words));
+	put_u32(o, (uint32_t)SNAPFILE_LAYOUT_N);
+	for (size_t i = 0; i < SNAPFILE_LAYOUT_N; i++)
+		put_u64(o, words[i]);
+	put_u32(o, s->names.n);
+	for (uint32_t i = 0; i < s->names.n && i < NUB_MAX_FN_NAMES; i++) {
+		uint32_t len = (uint32_t)strnlen(s->names.fn[i].name, sizeof(s->names.fn[i].name));
+		put_u32(o, s->names.fn[i].id);
+		put_u32(o, len);
+		put(o, s->names.fn[i].name, len);
+	}
+	put_u32(o, s->hot.n);
+	for (unsigned i = 0; i < s->hot.n && i < NUB_HOT_MAX; i++)
+		put_u64(o, s->hot.page[i]);
+}
 
 int nub_snapshot_save(const struct nub_snapshot *snap, const char *path, struct nub_error *err)
 {
-	struct snapfile_header h;
+	struct out o = {0};
+	XXH3_state_t *st;
+	XXH128_canonical_t hash;
+	uint64_t mem = 0;
 	FILE *f;
 	int rc = 0;
 
 	if (!snap || !path)
 		return nub_error_set(err, NUB_EINVAL, "nub_snapshot_save: NULL argument");
-	memset(&h, 0, sizeof(h));
-	memcpy(h.magic, SNAPFILE_MAGIC, 8);
-	h.version = SNAPFILE_VERSION;
-	h.header_size = sizeof(h);
-	h.visible_size = snap->visible_size;
-	h.pt_size = snap->pt_size;
-	h.entry_gva = snap->entry_gva;
-	h.dispatch_gva = snap->dispatch_gva;
-	h.generation = snap->generation;
-	h.family = snap->family;
-	h.has_cpu = (uint32_t)snap->has_cpu;
-	h.layout_size = sizeof(h.layout);
-	h.regs = snap->regs;
-	h.sregs = snap->sregs;
-	h.layout = snap->layout;
-	h.names = snap->names;
-	memcpy(h.hash, snap->hash, 16);
+	mem = snap->visible_size + snap->pt_size;
+	put_meta(&o, snap);
+	st = XXH3_createState();
+	if (o.oom || !st) {
+		free(o.p);
+		XXH3_freeState(st);
+		return nub_error_set(err, NUB_ENOMEM, "out of memory saving %s", path);
+	}
+	XXH3_128bits_reset(st);
+	XXH3_128bits_update(st, o.p, o.len);
+	XXH3_128bits_update(st, nub_shmem_host(snap->mem), mem);
+	XXH128_canonicalFromHash(&hash, XXH3_128bits_digest(st));
+	XXH3_freeState(st);
 	f = fopen(path, "wb");
-	if (!f)
+	if (!f) {
+		free(o.p);
 		return nub_error_set(err, NUB_EIO, "%s: %s", path, strerror(errno));
-	if (fwrite(&h, sizeof(h), 1, f) != 1 ||
-	    fwrite(nub_shmem_host(snap->mem), 1, snap->visible_size + snap->pt_size, f) !=
-	            snap->visible_size + snap->pt_size)
+	}
+	if (fwrite(o.p, 1, o.len, f) != o.len ||
+	    fwrite(nub_shmem_host(snap->mem), 1, mem, f) != mem ||
+	    fwrite(hash.digest, 1, SNAPFILE_HASH, f) != SNAPFILE_HASH)
 		rc = nub_error_set(err, NUB_EIO, "%s: write failed: %s", path, strerror(errno));
 	if (fclose(f) && !rc)
 		rc = nub_error_set(err, NUB_EIO, "%s: close failed: %s", path, strerror(errno));
+	free(o.p);
 	return rc;
 }
 
-static int check_header(const struct snapfile_header *h, const char *path, uint64_t file_size,
-                        struct nub_error *err)
+/* ---- reading: a cursor over the file's bytes that never reads past them */
+
+struct in {
+	const uint8_t *p;
+	size_t len, at;
+	const char *path;
+	struct nub_error *err;
+	int rc;
+};
+
+static int bad(struct in *in, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int bad(struct in *in, const char *fmt, ...)
 {
-	if (memcmp(h->magic, SNAPFILE_MAGIC, 8))
-		return nub_error_set(err, NUB_ECORRUPT, "%s: not a nub snapshot (bad magic)", path);
-	if (h->version != SNAPFILE_VERSION || h->header_size != sizeof(*h) ||
-	    h->layout_size != sizeof(h->layout))
-		return nub_error_set(err, NUB_EABI,
-		                     "%s: snapshot format %u (header %u bytes), this nub reads "
-		                     "format %u (header %zu bytes)",
-		                     path, h->version, h->header_size, SNAPFILE_VERSION,
-		                     sizeof(*h));
-	if (h->visible_size == 0 || h->visible_size % NUB_PAGE_SIZE || h->pt_size % NUB_PAGE_SIZE ||
-	    h->visible_size > SNAPFILE_MAX_MEM || h->pt_size > SNAPFILE_MAX_MEM ||
-	    h->pt_size > h->layout.pt_reserve)
-		return nub_error_set(
-		        err, NUB_ECORRUPT, "%s: bad sizes (memory 0x%llx, page tables 0x%llx)",
-		        path, (unsigned long long)h->visible_size, (unsigned long long)h->pt_size);
-	if (file_size != sizeof(*h) + h->visible_size + h->pt_size)
-		return nub_error_set(
-		        err, NUB_ECORRUPT,
-		        "%s: file is %llu bytes, header says %llu (truncated or "
-		        "trailing data)",
-		        path, (unsigned long long)file_size,
-		        (unsigned long long)(sizeof(*h) + h->visible_size + h->pt_size));
+	char msg[NUB_ERROR_MSG_MAX];
+	va_list ap;
+
+	if (in->rc)
+		return in->rc;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	in->rc =
+	        nub_error_set(in->err, NUB_ECORRUPT, "%s: %s (at byte %zu)", in->path, msg, in->at);
+	return in->rc;
+}
+
+static int get(struct in *in, void *v, size_t n, const char *what)
+{
+	if (in->rc)
+		return in->rc;
+	if (in->len - in->at < n)
+		return bad(in, "truncated in %s", what);
+	memcpy(v, in->p + in->at, n);
+	in->at += n;
 	return 0;
 }
 
-static int check_names(const struct nub_fn_names *names, const char *path, struct nub_error *err)
+static uint32_t get_u32(struct in *in, const char *what)
 {
-	if (names->n > NUB_MAX_FN_NAMES)
-		return nub_error_set(err, NUB_ECORRUPT, "%s: %u function names (at most %u)", path,
-		                     names->n, NUB_MAX_FN_NAMES);
-	for (uint32_t i = 0; i < names->n; i++)
-		if (!memchr(names->fn[i].name, 0, sizeof(names->fn[i].name)))
-			return nub_error_set(err, NUB_ECORRUPT, "%s: function name %u unterminated",
-			                     path, i);
+	uint32_t v = 0;
+	get(in, &v, 4, what);
+	return v;
+}
+
+static uint64_t get_u64(struct in *in, const char *what)
+{
+	uint64_t v = 0;
+	get(in, &v, 8, what);
+	return v;
+}
+
+/* The layout must be exactly what nub_layout_compute makes of its own
+ * sizes: then every offset and size in it is one the host would have made
+ * itself, and none can point outside scratch or the snapshot. */
+static int check_layout(struct in *in, const struct nub_layout *l)
+{
+	struct nub_layout_config lc;
+	struct nub_layout again;
+	struct nub_error e = {0};
+
+	nub_layout_config_default(&lc);
+	lc.heap_size = l->heap_size;
+	lc.scratch_size = l->scratch_size;
+	lc.input_size = l->input_size;
+	lc.output_size = l->output_size;
+	lc.stack_size = l->stack_size;
+	lc.exn_stack_size = l->exn_stack_size;
+	lc.init_data_size = l->init_data_size;
+	lc.pt_reserve = l->pt_reserve;
+	if (nub_layout_compute(&lc, l->image_size, &again, &e))
+		return bad(in, "layout refused: %s", e.msg);
+	if (memcmp(&again, l, sizeof(again)))
+		return bad(in, "layout fields disagree with its sizes");
 	return 0;
 }
 
-static int read_memory(struct nub_snapshot *s, FILE *f, const char *path, struct nub_error *err)
+static int read_header(struct in *in, struct nub_snapshot *s)
 {
-	enum { CHUNK = 1 << 16 };
-	uint64_t total = s->visible_size + s->pt_size;
-	uint8_t *buf = malloc(CHUNK);
-	int rc = 0;
+	char magic[8] = {0};
+	uint32_t version, header;
 
-	if (!buf)
-		return nub_error_set(err, NUB_ENOMEM, "out of memory loading %s", path);
-	for (uint64_t off = 0; !rc && off < total; off += CHUNK) {
-		size_t n = total - off < CHUNK ? (size_t)(total - off) : CHUNK;
-		if (fread(buf, 1, n, f) != n)
-			rc = nub_error_set(
-			        err, NUB_ECORRUPT, "%s: truncated at byte %llu", path,
-			        (unsigned long long)(sizeof(struct snapfile_header) + off));
-		else
-			rc = nub_shmem_write(s->mem, off, buf, n, err);
+	if (get(in, magic, 8, "the magic") || memcmp(magic, SNAPFILE_MAGIC, 8))
+		return bad(in, "not a nub snapshot (bad magic)");
+	version = get_u32(in, "the header");
+	header = get_u32(in, "the header");
+	if (!in->rc && (version != SNAPFILE_VERSION || header != SNAPFILE_HEADER)) {
+		in->rc =
+		        nub_error_set(in->err, NUB_EABI,
+		                      "%s: snapshot format %u (header %u bytes), this nub reads "
+		                      "format %u (header %u bytes)",
+		                      in->path, version, header, SNAPFILE_VERSION, SNAPFILE_HEADER);
+		return in->rc;
 	}
-	free(buf);
-	return rc;
+	s->visible_size = get_u64(in, "the header");
+	s->pt_size = get_u64(in, "the header");
+	s->entry_gva = get_u64(in, "the header");
+	s->dispatch_gva = get_u64(in, "the header");
+	s->generation = get_u64(in, "the header");
+	s->family = get_u64(in, "the header");
+	return in->rc;
 }
 
-static int load_from(FILE *f, const char *path, uint64_t file_size, struct nub_snapshot *s,
-                     struct nub_error *err)
+static int read_layout(struct in *in, struct nub_snapshot *s)
 {
-	struct snapfile_header h;
-	uint8_t want[16];
+	uint64_t words[SNAPFILE_LAYOUT_N];
+	uint32_t n = get_u32(in, "the layout");
+
+	if (!in->rc && n != SNAPFILE_LAYOUT_N)
+		return bad(in, "layout of %u words, want %zu", n, SNAPFILE_LAYOUT_N);
+	for (size_t i = 0; i < SNAPFILE_LAYOUT_N; i++)
+		words[i] = get_u64(in, "the layout");
+	if (in->rc)
+		return in->rc;
+	memcpy(&s->layout, words, sizeof(words));
+	return check_layout(in, &s->layout);
+}
+
+static int read_names(struct in *in, struct nub_snapshot *s)
+{
+	uint32_t n = get_u32(in, "the function names");
+
+	if (!in->rc && n > NUB_MAX_FN_NAMES)
+		return bad(in, "%u function names (at most %u)", n, NUB_MAX_FN_NAMES);
+	memset(&s->names, 0, sizeof(s->names));
+	for (uint32_t i = 0; !in->rc && i < n; i++) {
+		struct nub_fn_name *f = &s->names.fn[i];
+		f->id = get_u32(in, "a function name");
+		uint32_t len = get_u32(in, "a function name");
+		if (!in->rc && (len == 0 || len > NUB_FN_NAME_MAX))
+			return bad(in, "function name %u of %u bytes (1..%u)", i, len,
+			           NUB_FN_NAME_MAX);
+		get(in, f->name, len, "a function name");
+		if (!in->rc && memchr(f->name, 0, len))
+			return bad(in, "function name %u contains a NUL byte", i);
+	}
+	s->names.n = n;
+	return in->rc;
+}
+
+static int read_hot(struct in *in, struct nub_snapshot *s)
+{
+	uint32_t n = get_u32(in, "the working set");
+
+	if (!in->rc && n > NUB_HOT_MAX)
+		return bad(in, "working set of %u pages (at most %u)", n, NUB_HOT_MAX);
+	memset(&s->hot, 0, sizeof(s->hot));
+	for (uint32_t i = 0; !in->rc && i < n; i++) {
+		uint64_t page = get_u64(in, "the working set");
+		/* A hint the host checks again when it uses it (a page that is
+		 * not CoW is skipped); here only its shape. */
+		if (!in->rc && (page % NUB_PAGE_SIZE || page >= NUB_GVA_LIMIT))
+			return bad(in, "working-set page 0x%llx", (unsigned long long)page);
+		s->hot.page[i] = page;
+	}
+	s->hot.n = n;
+	return in->rc;
+}
+
+/* Sizes and addresses against the layout, before any memory is touched. */
+static int check_sizes(struct in *in, const struct nub_snapshot *s)
+{
+	const struct nub_layout *l = &s->layout;
+
+	if (s->visible_size == 0 || s->visible_size % NUB_PAGE_SIZE || s->pt_size % NUB_PAGE_SIZE ||
+	    s->visible_size > SNAPFILE_MAX_MEM || s->pt_size > l->pt_reserve ||
+	    s->visible_size > l->scratch_gpa - NUB_BASE_GPA)
+		return bad(in, "bad sizes (memory 0x%llx, page tables 0x%llx)",
+		           (unsigned long long)s->visible_size, (unsigned long long)s->pt_size);
+	if (in->len - in->at != s->visible_size + s->pt_size + SNAPFILE_HASH)
+		return bad(in,
+		           "file is %zu bytes, its header says %llu (truncated or trailing data)",
+		           in->len,
+		           (unsigned long long)(in->at + s->visible_size + s->pt_size +
+		                                SNAPFILE_HASH));
+	if (s->entry_gva < l->image_gpa || s->entry_gva - l->image_gpa >= l->image_size)
+		return bad(in, "entry point 0x%llx outside the image",
+		           (unsigned long long)s->entry_gva);
+	if (s->dispatch_gva >= NUB_GVA_LIMIT)
+		return bad(in, "dispatch address 0x%llx", (unsigned long long)s->dispatch_gva);
+	return 0;
+}
+
+static int check_hash(struct in *in)
+{
+	XXH128_canonical_t want, got;
+	size_t body = in->len - SNAPFILE_HASH;
+
+	memcpy(want.digest, in->p + body, SNAPFILE_HASH);
+	XXH128_canonicalFromHash(&got, XXH3_128bits(in->p, body));
+	if (memcmp(want.digest, got.digest, SNAPFILE_HASH))
+		return bad(in, "content hash mismatch (corrupt file)");
+	return 0;
+}
+
+int nub_snapshot_load_bytes(const void *bytes, size_t len, const char *name,
+                            struct nub_snapshot **out, struct nub_error *err)
+{
+	struct in in = {.p = bytes, .len = len, .path = name ? name : "snapshot", .err = err};
+	struct nub_snapshot *s;
 	int rc;
 
-	if (file_size < sizeof(h) || fread(&h, sizeof(h), 1, f) != 1)
-		return nub_error_set(err, NUB_ECORRUPT, "%s: truncated header (%llu bytes)", path,
-		                     (unsigned long long)file_size);
-	rc = check_header(&h, path, file_size, err);
-	if (rc)
-		return rc;
-	s->visible_size = h.visible_size;
-	s->pt_size = h.pt_size;
-	s->entry_gva = h.entry_gva;
-	s->dispatch_gva = h.dispatch_gva;
-	s->generation = h.generation;
-	s->family = h.family;
-	s->has_cpu = h.has_cpu != 0;
-	s->regs = h.regs;
-	s->sregs = h.sregs;
-	s->layout = h.layout;
-	rc = check_names(&h.names, path, err);
-	if (rc)
-		return rc;
-	s->names = h.names;
-	rc = nub_shmem_create(s->visible_size + s->pt_size, &s->mem, err);
+	if (!bytes || !out)
+		return nub_error_set(err, NUB_EINVAL, "nub_snapshot_load: NULL argument");
+	s = nub_snapshot_new_empty();
+	if (!s)
+		return nub_error_set(err, NUB_ENOMEM, "out of memory loading %s", in.path);
+	if (len < SNAPFILE_HEADER + SNAPFILE_HASH)
+		bad(&in, "truncated header (%zu bytes)", len);
+	read_header(&in, s);
+	read_layout(&in, s);
+	read_names(&in, s);
+	read_hot(&in, s);
+	if (!in.rc)
+		check_sizes(&in, s);
+	if (!in.rc)
+		check_hash(&in);
+	rc = in.rc;
 	if (!rc)
-		rc = read_memory(s, f, path, err);
+		rc = nub_shmem_create(s->visible_size + s->pt_size, &s->mem, err);
+	if (!rc)
+		rc = nub_shmem_write(s->mem, 0, in.p + in.at, s->visible_size + s->pt_size, err);
 	if (!rc)
 		rc = nub_shmem_seal(s->mem, err);
-	if (rc)
+	if (rc) {
+		nub_snapshot_unref(s);
 		return rc;
-	memcpy(want, h.hash, 16);
+	}
 	nub_snapshot_rehash(s);
-	if (memcmp(want, s->hash, 16))
-		return nub_error_set(err, NUB_ECORRUPT, "%s: content hash mismatch (corrupt file)",
-		                     path);
+	*out = s;
 	return 0;
 }
 
 int nub_snapshot_load(const char *path, struct nub_snapshot **out, struct nub_error *err)
 {
-	struct nub_snapshot *s;
 	struct stat st;
+	uint8_t *buf = NULL;
 	FILE *f;
 	int rc;
 
@@ -197,17 +401,23 @@ int nub_snapshot_load(const char *path, struct nub_snapshot **out, struct nub_er
 		rc = nub_error_set(err, NUB_EIO, "%s: not a regular file", path);
 		goto close_file;
 	}
-	s = nub_snapshot_new_empty();
-	if (!s) {
+	if ((uint64_t)st.st_size > 2 * SNAPFILE_MAX_MEM) {
+		rc = nub_error_set(err, NUB_ECORRUPT, "%s: %lld bytes is too large for a snapshot",
+		                   path, (long long)st.st_size);
+		goto close_file;
+	}
+	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!buf) {
 		rc = nub_error_set(err, NUB_ENOMEM, "out of memory loading %s", path);
 		goto close_file;
 	}
-	rc = load_from(f, path, (uint64_t)st.st_size, s, err);
-	if (rc) {
-		nub_snapshot_unref(s);
-		goto close_file;
+	if (fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+		rc = nub_error_set(err, NUB_EIO, "%s: read failed", path);
+		goto free_buf;
 	}
-	*out = s;
+	rc = nub_snapshot_load_bytes(buf, (size_t)st.st_size, path, out, err);
+free_buf:
+	free(buf);
 close_file:
 	fclose(f);
 	return rc;

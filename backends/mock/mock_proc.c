@@ -213,7 +213,7 @@ static int map_run(uint64_t gva, nub_gpa_t gpa, uint64_t len, uint32_t kind, uin
 	long r = sys6(SYS_mmap, (long)gva, (long)len, PROT_NONE,
 	              MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	if (r != (long)gva) {
-		if (r >= 0 && r < -4095L)
+		if ((unsigned long)r < (unsigned long)-4095L) /* an address, not an error */
 			sys6(SYS_munmap, r, (long)len, 0, 0, 0, 0);
 		return -1;
 	}

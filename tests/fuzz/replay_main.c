@@ -79,7 +79,7 @@ static size_t mutate(uint8_t *buf, size_t len, size_t cap)
 
 int main(int argc, char **argv)
 {
-	enum { CAP = 1 << 16 };
+	enum { CAP = 1 << 18 }; /* room for a small snapshot file */
 	static uint8_t buf[CAP], seed[CAP];
 	unsigned long iters = 1000;
 	size_t seed_len = 0;
