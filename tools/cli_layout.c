@@ -58,7 +58,7 @@ int nub_cli_layout(int argc, char **argv)
 	};
 
 	nub_config_init(&cfg);
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) { /* option, value */
 		size_t k = 0;
 		while (k < sizeof(opts) / sizeof(opts[0]) && strcmp(argv[i], opts[k].opt))
 			k++;
@@ -69,7 +69,6 @@ int nub_cli_layout(int argc, char **argv)
 			                                           : "");
 			return 2;
 		}
-		i++;
 	}
 	if (nub_layout_describe(&cfg, image, stdout, &err)) {
 		fprintf(stderr, "nub layout: %s (%s)\n", err.msg, nub_strerror(err.code));
