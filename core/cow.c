@@ -132,6 +132,55 @@ int nub_cow_read_gva(const struct nub_cow *c, nub_gva_t gva, void *dst, uint64_t
 	return 0;
 }
 
+static int page_is_zero(const uint8_t *p)
+{
+	uint64_t acc = 0;
+	for (unsigned i = 0; i < PAGE; i += 8) {
+		uint64_t w;
+		__builtin_memcpy(&w, p + i, 8);
+		acc |= w;
+	}
+	return acc == 0;
+}
+
+/* 1 when the page at `gpa` holds a non-zero byte, 0 when not. */
+static int page_written(const struct nub_cow *c, nub_gpa_t gpa)
+{
+	const struct nub_layout *l = c->l;
+
+	if (gpa >= l->scratch_gpa && gpa - l->scratch_gpa < l->scratch_size &&
+	    l->scratch_size - (gpa - l->scratch_gpa) >= PAGE)
+		return !page_is_zero((const uint8_t *)nub_shmem_host(c->scratch) +
+		                     (gpa - l->scratch_gpa));
+	if (gpa >= NUB_BASE_GPA && gpa - NUB_BASE_GPA < c->visible_size &&
+	    c->visible_size - (gpa - NUB_BASE_GPA) >= PAGE)
+		return !page_is_zero((const uint8_t *)nub_shmem_host(c->snapshot) +
+		                     (gpa - NUB_BASE_GPA));
+	return NUB_ECORRUPT;
+}
+
+int nub_cow_count_written(const struct nub_cow *c, nub_gva_t gva, uint64_t len, uint64_t *pages)
+{
+	struct cow_ctx ctx = {c, NULL};
+	struct nub_vmem_resolver res;
+	struct nub_vmem_ops ops;
+	uint64_t n = 0;
+
+	cow_ops(&res, &ctx, &ops);
+	res.alloc = NULL;
+	for (uint64_t off = 0; off < len; off += PAGE) {
+		struct nub_vmem_mapping m;
+		if (nub_vmem_translate(&ops, gva + off, &m) || m.kind == NUB_VMEM_UNMAPPED)
+			return NUB_ERANGE;
+		int w = page_written(c, m.gpa);
+		if (w < 0)
+			return w;
+		n += (uint64_t)w;
+	}
+	*pages = n;
+	return 0;
+}
+
 void nub_hot_add(struct nub_hot_set *h, nub_gva_t page)
 {
 	page &= ~(PAGE - 1);

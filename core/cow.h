@@ -54,4 +54,13 @@ int nub_cow_prefetch(const struct nub_cow *c, const struct nub_hot_set *h, struc
  * (any privilege); NUB_ERANGE when a page is not mapped. */
 int nub_cow_read_gva(const struct nub_cow *c, nub_gva_t gva, void *dst, uint64_t len);
 
+/* Count the pages of [gva, gva+len) (page-aligned) that hold a non-zero
+ * byte, wherever the live tables map them (snapshot or scratch copy): the
+ * pages the guest has written, as far as anyone can tell (a prefetched
+ * copy of a zero page is not one). Measured from the tables and the memory
+ * itself, so the guest cannot misreport it.
+ * NUB_ERANGE for an unmapped page, NUB_ECORRUPT for one mapping outside
+ * guest memory. */
+int nub_cow_count_written(const struct nub_cow *c, nub_gva_t gva, uint64_t len, uint64_t *pages);
+
 #endif

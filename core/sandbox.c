@@ -413,13 +413,19 @@ static int reset_cpu(struct nub_sandbox *sb, const struct nub_snapshot *snap)
 
 /* Copy the working set before the guest runs: one memcpy per page instead
  * of one exit per page. */
+static void cow_view(struct nub_sandbox *sb, const struct nub_snapshot *snap, struct nub_cow *c)
+{
+	*c = (struct nub_cow){.l = &snap->layout,
+	                      .snapshot = snap->mem,
+	                      .visible_size = snap->visible_size,
+	                      .scratch = sb->scratch,
+	                      .next = &sb->cow_next};
+}
+
 static int prefetch(struct nub_sandbox *sb, const struct nub_snapshot *snap)
 {
-	struct nub_cow c = {.l = &snap->layout,
-	                    .snapshot = snap->mem,
-	                    .visible_size = snap->visible_size,
-	                    .scratch = sb->scratch,
-	                    .next = &sb->cow_next};
+	struct nub_cow c;
+	cow_view(sb, snap, &c);
 	int rc = nub_cow_prefetch(&c, &sb->hot, &sb->err);
 
 	if (rc < 0)
@@ -673,6 +679,28 @@ int nub_sandbox_function_id(const struct nub_sandbox *sb, const char *name, uint
 		}
 	}
 	return NUB_ENOTFOUND;
+}
+
+/* Allowed when poisoned: the guest cannot write the live tables (they are
+ * supervisor pages), so they are as the host left them. */
+int nub_sandbox_heap_usage(struct nub_sandbox *sb, struct nub_heap_usage *out)
+{
+	struct nub_cow c;
+	uint64_t pages = 0;
+
+	if (!sb || !out)
+		return NUB_EINVAL;
+	if (!sb->scratch || !sb->current)
+		return sb_fail(sb, NUB_ESTATE, "heap usage: sandbox not evolved");
+	const struct nub_layout *l = &sb->base->layout;
+	cow_view(sb, sb->current, &c);
+	int rc = nub_cow_count_written(&c, l->heap_gpa, l->heap_size, &pages);
+	if (rc)
+		return sb_fail(sb, rc,
+		               "heap usage: the live tables map the heap outside guest memory");
+	out->heap_size = l->heap_size;
+	out->written_bytes = pages * NUB_PAGE_SIZE;
+	return 0;
 }
 
 /* ---- counter ---- */

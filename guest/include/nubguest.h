@@ -125,6 +125,17 @@ void *calloc(size_t n, size_t size);
 void *realloc(void *p, size_t size);
 void free(void *p);
 
+/** The heap as the guest's allocator sees it (all in bytes). */
+struct nub_guest_heap_usage {
+	size_t heap_size; /**< usable heap (the configured one, trimmed to 16 bytes) */
+	size_t used;      /**< in live blocks now, 16-byte headers included */
+	size_t peak;      /**< the most `used` has been since initialisation; a
+	                       restore brings back the snapshot's figure */
+};
+/** Fill *u; u must not be NULL. The host's own measure, which does not
+ * trust the guest: nub_sandbox_heap_usage(). */
+void nub_guest_heap_usage(struct nub_guest_heap_usage *u);
+
 /* Freestanding string functions (the compiler may also emit calls to the
  * mem* ones). */
 void *memcpy(void *dst, const void *src, size_t n);

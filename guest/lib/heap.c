@@ -45,6 +45,13 @@ static void block_sync_next(const struct nub_heap *h, struct nub_heap_block *b)
 		n->prev_size = block_size(b);
 }
 
+static void used_add(struct nub_heap *h, uint64_t n)
+{
+	h->used += n;
+	if (h->used > h->peak)
+		h->peak = h->used;
+}
+
 static void list_insert(struct nub_heap *h, struct nub_heap_block *b)
 {
 	b->prev_free = NULL;
@@ -70,6 +77,7 @@ int nub_heap_init(struct nub_heap *h, void *mem, size_t len)
 	uintptr_t base = (start + NUB_HEAP_ALIGN - 1) & ~(uintptr_t)(NUB_HEAP_ALIGN - 1);
 	h->base = h->end = 0;
 	h->free_list = NULL;
+	h->used = h->peak = 0;
 	if (base < start || len < base - start || len - (base - start) < MIN_BLOCK)
 		return NUB_EINVAL;
 	uintptr_t end = (base + (len - (base - start))) & ~(uintptr_t)(NUB_HEAP_ALIGN - 1);
@@ -125,6 +133,7 @@ void *nub_heap_alloc(struct nub_heap *h, size_t size)
 		list_remove(h, b);
 		b->size |= USED;
 		block_split(h, b, need);
+		used_add(h, block_size(b));
 		return (uint8_t *)b + HDR;
 	}
 	return NULL;
@@ -178,6 +187,7 @@ int nub_heap_free(struct nub_heap *h, void *p)
 	struct nub_heap_block *b = block_of(h, p);
 	if (!b)
 		return NUB_EINVAL;
+	h->used -= block_size(b);
 	b->size &= ~USED;
 	struct nub_heap_block *next = block_next(h, b);
 	if (next && !block_used(next)) {
@@ -233,12 +243,14 @@ void *nub_heap_realloc(struct nub_heap *h, void *p, size_t size, int *err)
 		*err = NUB_EFULL;
 		return NULL;
 	}
-	if (need <= block_size(b)) {
-		block_split(h, b, need);
+	uint64_t old = block_size(b);
+	if (need <= old || block_grow(h, b, need)) {
+		if (need <= old)
+			block_split(h, b, need);
+		h->used -= old;
+		used_add(h, block_size(b));
 		return p;
 	}
-	if (block_grow(h, b, need))
-		return p;
 	void *q = nub_heap_alloc(h, size);
 	if (!q) {
 		*err = NUB_EFULL;
@@ -299,7 +311,19 @@ int nub_heap_check(const struct nub_heap *h, struct nub_heap_stats *stats)
 	int rc = check_walk(h, &st);
 	if (!rc)
 		rc = check_list(h, &st);
+	if (!rc && st.used_bytes + HDR * (st.blocks - st.free_blocks) != h->used)
+		rc = NUB_ECORRUPT;
 	if (!rc && stats)
 		*stats = st;
 	return rc;
+}
+
+size_t nub_heap_used(const struct nub_heap *h)
+{
+	return h->used;
+}
+
+size_t nub_heap_peak(const struct nub_heap *h)
+{
+	return h->peak;
 }

@@ -27,6 +27,7 @@ struct nub_heap_block;
 struct nub_heap {
 	uintptr_t base, end; /* block range, NUB_HEAP_ALIGN-aligned */
 	struct nub_heap_block *free_list;
+	size_t used, peak; /* bytes in used blocks (headers included), now / highest */
 };
 
 /** Counters from nub_heap_check(). */
@@ -69,9 +70,15 @@ int nub_heap_free(struct nub_heap *h, void *p);
 /** Usable size of live block `p`, 0 if p is not a live block. */
 size_t nub_heap_usable_size(const struct nub_heap *h, const void *p);
 
+/** Bytes in used blocks (headers included) now, and the most there have
+ * been since nub_heap_init(). */
+size_t nub_heap_used(const struct nub_heap *h);
+size_t nub_heap_peak(const struct nub_heap *h);
+
 /**
  * Walk the whole heap and its free list and verify every invariant (sizes,
- * back-links, no two adjacent free blocks, list and walk agree).
+ * back-links, no two adjacent free blocks, list and walk agree, the used
+ * count matches the blocks).
  * @return 0 with *stats filled (stats may be NULL), or NUB_ECORRUPT.
  */
 int nub_heap_check(const struct nub_heap *h, struct nub_heap_stats *stats);

@@ -271,3 +271,10 @@ void free(void *p)
 	if (nub_heap_free(&rt_heap, p))
 		nub_abortf(NUB_ABORT_CORRUPT, "free(%p): not a live heap block", p);
 }
+
+void nub_guest_heap_usage(struct nub_guest_heap_usage *u)
+{
+	u->heap_size = rt_heap.end - rt_heap.base;
+	u->used = nub_heap_used(&rt_heap);
+	u->peak = nub_heap_peak(&rt_heap);
+}

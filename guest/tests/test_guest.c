@@ -504,6 +504,30 @@ static int32_t leak(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t o
 	return put_u64((uint64_t)(uintptr_t)p, out, out_cap, out_len);
 }
 
+static int32_t heap_usage(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                          uint32_t *out_len)
+{
+	struct nub_guest_heap_usage u;
+	uint64_t r[3];
+
+	if (in_len != 8 || out_cap < sizeof(r))
+		return NUB_EINVAL;
+	uint64_t bytes = load_u64(in);
+	if (bytes) {
+		uint8_t *p = malloc(bytes);
+		if (!p)
+			return NUB_EFULL;
+		memset(p, 0x5a, bytes);
+	}
+	nub_guest_heap_usage(&u);
+	r[0] = u.heap_size;
+	r[1] = u.used;
+	r[2] = u.peak;
+	memcpy(out, r, sizeof(r));
+	*out_len = sizeof(r);
+	return 0;
+}
+
 static const struct {
 	uint32_t id;
 	const char *name;
@@ -537,6 +561,7 @@ static const struct {
         {NUB_TG_FAIL_STATUS, "fail_status", fail_status},
         {NUB_TG_PEB, "peb", peb_copy},
         {NUB_TG_MALLOC, "malloc", leak},
+        {NUB_TG_HEAP_USAGE, "heap_usage", heap_usage},
 };
 
 void nub_guest_main(void)

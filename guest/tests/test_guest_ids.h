@@ -103,6 +103,10 @@
 /** in: u64 n. Runs n iterations of `add $1, %rax; dec %rcx; jnz` (the
  * benchmark's compute loop, also run on the host); out: u64 the sum. */
 #define NUB_TG_COMPUTE 28
+/** in: u64 bytes. malloc(bytes) and fill them (kept; 0: allocate nothing);
+ * out: three u64, nub_guest_heap_usage()'s heap_size, used and peak after.
+ * NUB_EFULL when malloc returned NULL. */
+#define NUB_TG_HEAP_USAGE 29
 
 struct nub_tg_vector_state {
 	unsigned char fxsave[512];    /**< FXSAVE image: FCW, FSW, FTW, MXCSR, ST, XMM */

@@ -27,6 +27,31 @@ static void assert_whole_heap_free(const struct nub_heap *h, size_t arena_len)
 	assert_int_equal(st.used_bytes, 0);
 }
 
+static void test_used_and_peak(void **state)
+{
+	struct nub_heap h;
+	int err;
+
+	(void)state;
+	heap_fresh(&h);
+	assert_int_equal(nub_heap_used(&h), 0);
+	void *a = nub_heap_alloc(&h, 100);  /* 100 + 16 rounded to 16: 128 */
+	void *b = nub_heap_alloc(&h, 1000); /* 1024 */
+	assert_int_equal(nub_heap_used(&h), 128 + 1024);
+	a = nub_heap_realloc(&h, a, 2000, &err); /* moves: 2016 */
+	assert_int_equal(err, 0);
+	assert_int_equal(nub_heap_used(&h), 2016 + 1024);
+	assert_int_equal(nub_heap_free(&h, b), 0);
+	assert_int_equal(nub_heap_used(&h), 2016);
+	a = nub_heap_realloc(&h, a, 10, &err); /* shrinks in place: 32 */
+	assert_int_equal(nub_heap_used(&h), 32);
+	assert_int_equal(nub_heap_peak(&h), 128 + 1024 + 2016); /* during the move */
+	assert_int_equal(nub_heap_check(&h, NULL), 0);
+	assert_int_equal(nub_heap_free(&h, a), 0);
+	assert_int_equal(nub_heap_used(&h), 0);
+	assert_int_equal(nub_heap_peak(&h), 128 + 1024 + 2016); /* during the move */
+}
+
 static void test_init_rejects_tiny(void **state)
 {
 	(void)state;
@@ -241,6 +266,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_init_rejects_tiny),
+	        cmocka_unit_test(test_used_and_peak),
 	        cmocka_unit_test(test_alloc_aligned_and_disjoint),
 	        cmocka_unit_test(test_exhaustion_and_reuse),
 	        cmocka_unit_test(test_free_rejects_bad_pointers),

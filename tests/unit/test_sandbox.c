@@ -633,6 +633,40 @@ static void test_malloc_failure_is_null(void **state)
 	nub_sandbox_free(sb);
 }
 
+/* The guest's own figures and the host's measure, which does not trust
+ * the guest, agree on what a call used, and a restore takes both back. */
+static void test_heap_usage(void **state)
+{
+	uint64_t none = 0, big = 64 * 1024, g0[3], g1[3], g2[3];
+	struct nub_heap_usage h0, h1, h2;
+	size_t n;
+
+	(void)state;
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	assert_int_equal(nub_sandbox_heap_usage(sb, NULL), NUB_EINVAL);
+	assert_int_equal(nub_sandbox_heap_usage(NULL, &h0), NUB_EINVAL);
+	assert_int_equal(nub_sandbox_heap_usage(sb, &h0), 0);
+	assert_int_equal(call(sb, NUB_TG_HEAP_USAGE, &none, 8, g0, sizeof(g0), &n), 0);
+	assert_int_equal(h0.heap_size, 1024 * 1024);
+	assert_true(g0[0] <= h0.heap_size && g0[0] > h0.heap_size - 64);
+	assert_true(h0.written_bytes >= 4096 && h0.written_bytes < h0.heap_size);
+	assert_true(g0[1] <= g0[2]);
+
+	assert_int_equal(call(sb, NUB_TG_HEAP_USAGE, &big, 8, g1, sizeof(g1), &n), 0);
+	assert_int_equal(nub_sandbox_heap_usage(sb, &h1), 0);
+	assert_true(g1[1] >= g0[1] + big && g1[1] <= g0[1] + big + 64);
+	assert_true(g1[2] >= g1[1]);
+	assert_true(h1.written_bytes >= h0.written_bytes + big);
+	assert_true(h1.written_bytes <= h0.written_bytes + big + 2 * 4096);
+
+	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	assert_int_equal(nub_sandbox_heap_usage(sb, &h2), 0);
+	assert_int_equal(h2.written_bytes, h0.written_bytes);
+	assert_int_equal(call(sb, NUB_TG_HEAP_USAGE, &none, 8, g2, sizeof(g2), &n), 0);
+	assert_memory_equal(g2, g0, sizeof(g0));
+	nub_sandbox_free(sb);
+}
+
 static void test_state_errors(void **state)
 {
 	struct nub_config cfg;
@@ -1133,6 +1167,7 @@ int main(void)
 	        cmocka_unit_test(test_config_sizes),
 	        cmocka_unit_test(test_reentry_refused),
 	        cmocka_unit_test(test_malloc_failure_is_null),
+	        cmocka_unit_test(test_heap_usage),
 	        cmocka_unit_test(test_counter),
 	        cmocka_unit_test(test_restore_resets_fpu_state),
 	        cmocka_unit_test(test_restore_resets_vcpu_state),
