@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Replay driver for fuzz targets when libFuzzer is not in use: feeds the
- * files named on the command line, then N pseudo-random inputs from a fixed
+ * files named on the command line (a directory: every file in it, e.g. the
+ * committed corpus and the regression inputs from crashes libFuzzer found),
+ * then N pseudo-random inputs from a fixed
  * seed (argv[1] when it is a number), so every build exercises the target
  * deterministically. Inputs mix random bytes with mutations of the previous
  * input, which reaches deeper than pure noise.
@@ -10,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <dirent.h>
+#include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Optional: a target may provide seed inputs that random mutation starts from. */
@@ -48,6 +53,40 @@ static int run_file(const char *path)
 	LLVMFuzzerTestOneInput(buf, (size_t)n);
 	free(buf);
 	return 0;
+}
+
+/* Every regular file in `dir` (not recursive); the count in *n. */
+static int run_dir(const char *dir, unsigned long *n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[4096];
+	int rc = 0;
+
+	if (!d)
+		return perror(dir), 1;
+	while (!rc && (e = readdir(d))) {
+		struct stat st;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (stat(path, &st) || !S_ISREG(st.st_mode))
+			continue;
+		rc = run_file(path);
+		++*n;
+	}
+	closedir(d);
+	return rc;
+}
+
+static int run_path(const char *path, unsigned long *n)
+{
+	struct stat st;
+
+	if (!stat(path, &st) && S_ISDIR(st.st_mode))
+		return run_dir(path, n);
+	++*n;
+	return run_file(path);
 }
 
 static size_t mutate(uint8_t *buf, size_t len, size_t cap)
@@ -89,8 +128,9 @@ int main(int argc, char **argv)
 		iters = strtoul(argv[1], NULL, 10);
 		first = 2;
 	}
+	unsigned long files = 0;
 	for (int i = first; i < argc; i++)
-		if (run_file(argv[i]))
+		if (run_path(argv[i], &files))
 			return 1;
 	for (unsigned long i = 0; i < iters; i++) {
 		size_t len;
@@ -105,6 +145,6 @@ int main(int argc, char **argv)
 		}
 		LLVMFuzzerTestOneInput(buf, len);
 	}
-	printf("fuzz replay: %lu inputs, no crash\n", iters);
+	printf("fuzz replay: %lu files, %lu random inputs, no crash\n", files, iters);
 	return 0;
 }
