@@ -15,6 +15,9 @@
  * TEXT), `i64:N` (8 bytes little-endian), `hex:0a0b..`; a bare word is
  * taken as text.
  *
+ * After the result, `heap: W KiB of H KiB written after the call` gives
+ * nub_sandbox_heap_usage() before the restore.
+ *
  * The result line is `status S, N bytes: ` followed by the bytes as a
  * quoted string when they are text (printable UTF-8, plus tab, newline and
  * carriage return; `"`, `\` and those controls are shown as C escapes), or
@@ -367,6 +370,7 @@ static void print_result(int32_t status, const uint8_t *out, size_t len)
 static int run_calls(struct nub_sandbox *sb, const struct run_opts *o)
 {
 	static uint8_t out[RUN_IO_MAX];
+	struct nub_heap_usage heap = {0};
 	double call_us = 0, restore_us = 0, t;
 	int32_t status = 0;
 	size_t out_len = 0;
@@ -382,6 +386,8 @@ static int run_calls(struct nub_sandbox *sb, const struct run_opts *o)
 			        nub_sandbox_last_error(sb), nub_strerror(rc));
 			return 1;
 		}
+		if (i + 1 == o->repeat && nub_sandbox_heap_usage(sb, &heap))
+			return fprintf(stderr, "nub run: %s\n", nub_sandbox_last_error(sb)), 1;
 		t = now_us();
 		rc = nub_sandbox_restore(sb, NULL);
 		restore_us += now_us() - t;
@@ -391,6 +397,9 @@ static int run_calls(struct nub_sandbox *sb, const struct run_opts *o)
 		}
 	}
 	print_result(status, out, out_len);
+	printf("heap: %llu KiB of %llu KiB written after the call\n",
+	       (unsigned long long)heap.written_bytes / 1024,
+	       (unsigned long long)heap.heap_size / 1024);
 	printf("time: call %.1f us, restore %.1f us (mean of %lu)\n", call_us / (double)o->repeat,
 	       restore_us / (double)o->repeat, o->repeat);
 	return 0;

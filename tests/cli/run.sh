@@ -28,6 +28,9 @@ t=("$g/test_guest.elf" --backend mock --quiet)
 check "text result" 0 'status 0, 5 bytes: "hello"' "${t[@]}" --call echo hello
 check "text escapes" 0 'status 0, 7 bytes: "a\"b\\c\t\n"' "${t[@]}" --call 1 hex:6122625c63090a
 check "UTF-8 is text" 0 'status 0, 2 bytes: "é"' "${t[@]}" --call 1 hex:c3a9
+# The pages the 300000 filled bytes span, with the heap's first page and
+# the result area: 75 pages, 300 KiB (the same on every backend).
+check "heap usage" 0 'heap: 300 KiB of 1024 KiB written' "${t[@]}" --call heap_usage i64:300000
 check "binary as hex" 0 'status 0, 2 bytes: hex 00ff' "${t[@]}" --call 1 hex:00ff
 check "control byte as hex" 0 'status 0, 3 bytes: hex 610162' "${t[@]}" --call 1 hex:610162
 check "8 bytes as hex and i64" 0 'status 0, 8 bytes: hex 2a00000000000000 (i64 42)' \
