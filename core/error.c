@@ -31,15 +31,21 @@ int nub_error_valid_code(int code)
 	return code <= 0 && code >= NUB_ERR_MIN_;
 }
 
+int nub_error_setv(struct nub_error *err, int code, const char *fmt, va_list ap)
+{
+	if (!err)
+		return code;
+	err->code = code;
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	return code;
+}
+
 int nub_error_set(struct nub_error *err, int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!err)
-		return code;
-	err->code = code;
 	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	nub_error_setv(err, code, fmt, ap);
 	va_end(ap);
 	return code;
 }

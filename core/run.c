@@ -28,7 +28,7 @@ static int guest_fail(struct nub_sandbox *sb, int code, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	nub_sandbox_failv(sb, code, fmt, ap);
+	nub_error_setv(&sb->err, code, fmt, ap);
 	va_end(ap);
 	snprintf(sb->poison_reason, sizeof(sb->poison_reason), "%s", nub_strerror(code));
 	sb->poisoned = 1;

@@ -32,19 +32,12 @@ enum { SLOT_SNAPSHOT = 0, SLOT_SCRATCH = 1 };
 static int sb_fail(struct nub_sandbox *sb, int code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
-int nub_sandbox_failv(struct nub_sandbox *sb, int code, const char *fmt, va_list ap)
-{
-	sb->err.code = code;
-	vsnprintf(sb->err.msg, sizeof(sb->err.msg), fmt, ap);
-	return code;
-}
-
 static int sb_fail(struct nub_sandbox *sb, int code, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	nub_sandbox_failv(sb, code, fmt, ap);
+	nub_error_setv(&sb->err, code, fmt, ap);
 	va_end(ap);
 	return code;
 }

@@ -54,10 +54,6 @@ struct nub_sandbox {
 	struct nub_error err;
 };
 
-/* Set the handle's error (code and formatted message); returns code. */
-int nub_sandbox_failv(struct nub_sandbox *sb, int code, const char *fmt, va_list ap)
-        __attribute__((format(printf, 3, 0)));
-
 enum nub_run_phase { NUB_RUN_INIT, NUB_RUN_CALL };
 
 /* Run the vCPU until the guest halts for `phase`, serving host calls,
