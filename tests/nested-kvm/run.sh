@@ -255,6 +255,7 @@ run_nested() {
 	local serial=$cache/serial.log
 	local boot_start
 	boot_start=$(date +%s.%N)
+	: >"$serial" # exists before tail opens it (the redirect below runs in the background job)
 	set +e
 	timeout "$qemu_timeout" qemu-system-x86_64 -accel tcg -cpu EPYC -smp 1 -m 1024 -nographic \
 		-net none -bios "$bios" -no-reboot -kernel "$kdir/vmlinux" -initrd "$cache/initrd.cpio" \
