@@ -42,25 +42,44 @@ static void cow_ops(struct nub_vmem_resolver *res, struct cow_ctx *ctx, struct n
 	nub_vmem_resolver_ops(res, c->l->pt_gpa, ops);
 }
 
-/* Copy the page at `src` (snapshot or scratch) to scratch offset `dst`. */
-static int copy_page(const struct nub_cow *c, nub_gpa_t src, uint64_t dst, struct nub_error *err)
+/* Which region holds [gpa, gpa+len): the snapshot's visible part or
+ * scratch, and the offset there. NUB_ECORRUPT when neither holds all of it. */
+static int locate(const struct nub_cow *c, nub_gpa_t gpa, uint64_t len,
+                  const struct nub_shmem **mem, uint64_t *off)
 {
 	const struct nub_layout *l = c->l;
 
-	if (src >= NUB_BASE_GPA && src - NUB_BASE_GPA < c->visible_size &&
-	    c->visible_size - (src - NUB_BASE_GPA) >= PAGE)
-		return nub_shmem_write(c->scratch, dst,
-		                       (const uint8_t *)nub_shmem_host(c->snapshot) +
-		                               (src - NUB_BASE_GPA),
-		                       PAGE, err);
-	if (src >= l->scratch_gpa && src - l->scratch_gpa < l->scratch_size) {
-		uint8_t page[PAGE];
-		int rc = nub_shmem_read(c->scratch, src - l->scratch_gpa, page, PAGE, err);
-		return rc ? rc : nub_shmem_write(c->scratch, dst, page, PAGE, err);
+	if (gpa >= NUB_BASE_GPA && gpa - NUB_BASE_GPA < c->visible_size &&
+	    c->visible_size - (gpa - NUB_BASE_GPA) >= len) {
+		*mem = c->snapshot;
+		*off = gpa - NUB_BASE_GPA;
+		return 0;
 	}
-	return nub_error_set(err, NUB_ECORRUPT,
-	                     "copy-on-write: page maps GPA 0x%llx outside guest memory",
-	                     (unsigned long long)src);
+	if (gpa >= l->scratch_gpa && gpa - l->scratch_gpa < l->scratch_size &&
+	    l->scratch_size - (gpa - l->scratch_gpa) >= len) {
+		*mem = c->scratch;
+		*off = gpa - l->scratch_gpa;
+		return 0;
+	}
+	return NUB_ECORRUPT;
+}
+
+/* Copy the page at `src` (snapshot or scratch) to scratch offset `dst`. */
+static int copy_page(const struct nub_cow *c, nub_gpa_t src, uint64_t dst, struct nub_error *err)
+{
+	const struct nub_shmem *mem;
+	uint64_t off;
+	uint8_t page[PAGE];
+
+	if (locate(c, src, PAGE, &mem, &off))
+		return nub_error_set(err, NUB_ECORRUPT,
+		                     "copy-on-write: page maps GPA 0x%llx outside guest memory",
+		                     (unsigned long long)src);
+	if (mem == c->snapshot) /* sealed: no guest can change it, copied in place */
+		return nub_shmem_write(c->scratch, dst, (const uint8_t *)nub_shmem_host(mem) + off,
+		                       PAGE, err);
+	int rc = nub_shmem_read(mem, off, page, PAGE, err);
+	return rc ? rc : nub_shmem_write(c->scratch, dst, page, PAGE, err);
 }
 
 int nub_cow_resolve(const struct nub_cow *c, nub_gva_t addr, struct nub_error *err)
@@ -111,20 +130,11 @@ int nub_cow_read_gva(const struct nub_cow *c, nub_gva_t gva, void *dst, uint64_t
 		uint64_t in_page = PAGE - (gva & (PAGE - 1)), n = len < in_page ? len : in_page;
 		if (nub_vmem_translate(&ops, gva, &m) || m.kind == NUB_VMEM_UNMAPPED)
 			return NUB_ERANGE;
-		nub_gpa_t gpa = m.gpa + (gva & (PAGE - 1));
-		const struct nub_layout *l = c->l;
-		if (gpa >= NUB_BASE_GPA && gpa - NUB_BASE_GPA < c->visible_size &&
-		    c->visible_size - (gpa - NUB_BASE_GPA) >= n) {
-			const uint8_t *src =
-			        (const uint8_t *)nub_shmem_host(c->snapshot) + (gpa - NUB_BASE_GPA);
-			for (uint64_t i = 0; i < n; i++)
-				d[i] = src[i];
-		} else if (gpa >= l->scratch_gpa && gpa - l->scratch_gpa < l->scratch_size) {
-			if (nub_shmem_read(c->scratch, gpa - l->scratch_gpa, d, n, NULL))
-				return NUB_ERANGE;
-		} else {
+		const struct nub_shmem *mem;
+		uint64_t off;
+		if (locate(c, m.gpa + (gva & (PAGE - 1)), n, &mem, &off) ||
+		    nub_shmem_read(mem, off, d, n, NULL))
 			return NUB_ERANGE;
-		}
 		d += n;
 		gva += n;
 		len -= n;
@@ -132,31 +142,16 @@ int nub_cow_read_gva(const struct nub_cow *c, nub_gva_t gva, void *dst, uint64_t
 	return 0;
 }
 
-static int page_is_zero(const uint8_t *p)
-{
-	uint64_t acc = 0;
-	for (unsigned i = 0; i < PAGE; i += 8) {
-		uint64_t w;
-		__builtin_memcpy(&w, p + i, 8);
-		acc |= w;
-	}
-	return acc == 0;
-}
-
 /* 1 when the page at `gpa` holds a non-zero byte, 0 when not. */
 static int page_written(const struct nub_cow *c, nub_gpa_t gpa)
 {
-	const struct nub_layout *l = c->l;
+	const struct nub_shmem *mem;
+	uint64_t off;
+	int zero = locate(c, gpa, PAGE, &mem, &off);
 
-	if (gpa >= l->scratch_gpa && gpa - l->scratch_gpa < l->scratch_size &&
-	    l->scratch_size - (gpa - l->scratch_gpa) >= PAGE)
-		return !page_is_zero((const uint8_t *)nub_shmem_host(c->scratch) +
-		                     (gpa - l->scratch_gpa));
-	if (gpa >= NUB_BASE_GPA && gpa - NUB_BASE_GPA < c->visible_size &&
-	    c->visible_size - (gpa - NUB_BASE_GPA) >= PAGE)
-		return !page_is_zero((const uint8_t *)nub_shmem_host(c->snapshot) +
-		                     (gpa - NUB_BASE_GPA));
-	return NUB_ECORRUPT;
+	if (!zero)
+		zero = nub_shmem_is_zero(mem, off, PAGE, NULL);
+	return zero < 0 ? zero : !zero;
 }
 
 int nub_cow_count_written(const struct nub_cow *c, nub_gva_t gva, uint64_t len, uint64_t *pages)

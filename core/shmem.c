@@ -166,6 +166,25 @@ int nub_shmem_read(const struct nub_shmem *m, uint64_t off, void *dst, uint64_t 
 	return rc;
 }
 
+int nub_shmem_is_zero(const struct nub_shmem *m, uint64_t off, uint64_t len, struct nub_error *err)
+{
+	int rc = bounds(m, off, len, err);
+	const volatile uint8_t *p = m->base + off;
+	uint64_t acc = 0;
+
+	if (rc)
+		return rc;
+	while (len && ((uintptr_t)p & 7)) {
+		acc |= *p++;
+		len--;
+	}
+	for (; len >= 8; len -= 8, p += 8)
+		acc |= *(const volatile uint64_t *)p;
+	while (len--)
+		acc |= *p++;
+	return acc == 0;
+}
+
 int nub_shmem_write(struct nub_shmem *m, uint64_t off, const void *src, uint64_t len,
                     struct nub_error *err)
 {

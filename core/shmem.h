@@ -50,6 +50,11 @@ int nub_shmem_read(const struct nub_shmem *m, uint64_t off, void *dst, uint64_t 
                    struct nub_error *err);
 int nub_shmem_write(struct nub_shmem *m, uint64_t off, const void *src, uint64_t len,
                     struct nub_error *err);
+/* 1 when every byte of [off, off+len) is zero, 0 when one is not (read
+ * once, volatile, like the copies; a guest may change it right after, so
+ * this is a measurement, not something to validate against); NUB_ERANGE as
+ * above. */
+int nub_shmem_is_zero(const struct nub_shmem *m, uint64_t off, uint64_t len, struct nub_error *err);
 int nub_shmem_read_u64(const struct nub_shmem *m, uint64_t off, uint64_t *v, struct nub_error *err);
 int nub_shmem_write_u64(struct nub_shmem *m, uint64_t off, uint64_t v, struct nub_error *err);
 int nub_shmem_read_u32(const struct nub_shmem *m, uint64_t off, uint32_t *v, struct nub_error *err);

@@ -57,7 +57,14 @@ static void test_shmem_guards_and_seal(void **state)
 	                 "[0x3ff8, +0x10) outside region of 0x4000 bytes");
 	assert_nub_error(nub_shmem_write(m, UINT64_MAX - 4, buf, 8, &err), NUB_ERANGE, &err,
 	                 "outside region");
+	assert_int_equal(nub_shmem_is_zero(m, 0, 4 * PAGE, &err), 1);
 	assert_int_equal(nub_shmem_write_u64(m, 8, 0x1122334455667788ull, &err), 0);
+	assert_int_equal(nub_shmem_is_zero(m, 0, PAGE, &err), 0);
+	assert_int_equal(nub_shmem_is_zero(m, 3, 5, &err), 1);  /* unaligned, up to the word */
+	assert_int_equal(nub_shmem_is_zero(m, 15, 2, &err), 0); /* its last byte */
+	assert_int_equal(nub_shmem_is_zero(m, 16, 4 * PAGE - 16, &err), 1);
+	assert_nub_error(nub_shmem_is_zero(m, 4 * PAGE - 8, 16, &err), NUB_ERANGE, &err,
+	                 "[0x3ff8, +0x10) outside region of 0x4000 bytes");
 	assert_int_equal(nub_shmem_seal(m, &err), 0);
 	assert_nub_error(nub_shmem_write_u64(m, 8, 1, &err), NUB_ESTATE, &err, "sealed");
 	assert_true(dies_with_segv(base + 8, 1));
