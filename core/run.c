@@ -186,7 +186,7 @@ static int on_init_done(struct nub_sandbox *sb, enum nub_run_phase phase, uint64
 
 /* ---- exceptions: the host's CPL0 stubs exit here ---- */
 
-static void cow_view(struct nub_sandbox *sb, struct nub_cow *c)
+void nub_sandbox_cow_view(struct nub_sandbox *sb, struct nub_cow *c)
 {
 	c->l = &sb->base->layout;
 	c->snapshot = sb->current->mem;
@@ -285,7 +285,7 @@ static int on_exception(struct nub_sandbox *sb)
 	                    &sb->err);
 	if (rc)
 		return rc;
-	cow_view(sb, &c);
+	nub_sandbox_cow_view(sb, &c);
 	if (f.vector == 14 && (f.error_code & (PF_P | PF_W | PF_RSVD)) == (PF_P | PF_W)) {
 		rc = nub_cow_resolve(&c, sregs.cr2, &sb->err);
 		if (rc == 1) {

@@ -406,19 +406,10 @@ static int reset_cpu(struct nub_sandbox *sb, const struct nub_snapshot *snap)
 
 /* Copy the working set before the guest runs: one memcpy per page instead
  * of one exit per page. */
-static void cow_view(struct nub_sandbox *sb, const struct nub_snapshot *snap, struct nub_cow *c)
-{
-	*c = (struct nub_cow){.l = &snap->layout,
-	                      .snapshot = snap->mem,
-	                      .visible_size = snap->visible_size,
-	                      .scratch = sb->scratch,
-	                      .next = &sb->cow_next};
-}
-
-static int prefetch(struct nub_sandbox *sb, const struct nub_snapshot *snap)
+static int prefetch(struct nub_sandbox *sb)
 {
 	struct nub_cow c;
-	cow_view(sb, snap, &c);
+	nub_sandbox_cow_view(sb, &c);
 	int rc = nub_cow_prefetch(&c, &sb->hot, &sb->err);
 
 	if (rc < 0)
@@ -443,7 +434,7 @@ static int sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap)
 		rc = reset_cpu(sb, snap);
 	sb->cow_next = snap->layout.alloc_offset;
 	if (!rc)
-		rc = prefetch(sb, snap);
+		rc = prefetch(sb); /* sb->current is snap now */
 	if (rc)
 		return rc;
 	sb->generation = snap->generation;
@@ -686,7 +677,7 @@ int nub_sandbox_heap_usage(struct nub_sandbox *sb, struct nub_heap_usage *out)
 	if (!sb->scratch || !sb->current)
 		return sb_fail(sb, NUB_ESTATE, "heap usage: sandbox not evolved");
 	const struct nub_layout *l = &sb->base->layout;
-	cow_view(sb, sb->current, &c);
+	nub_sandbox_cow_view(sb, &c);
 	int rc = nub_cow_count_written(&c, l->heap_gpa, l->heap_size, &pages);
 	if (rc)
 		return sb_fail(sb, rc,

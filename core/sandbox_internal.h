@@ -54,6 +54,12 @@ struct nub_sandbox {
 	struct nub_error err;
 };
 
+struct nub_cow;
+/* The copy-on-write view of the snapshot mapped now (sb->current) and the
+ * sandbox's scratch: for resolving faults, prefetching the working set and
+ * measuring the heap. */
+void nub_sandbox_cow_view(struct nub_sandbox *sb, struct nub_cow *c);
+
 enum nub_run_phase { NUB_RUN_INIT, NUB_RUN_CALL };
 
 /* Run the vCPU until the guest halts for `phase`, serving host calls,
