@@ -683,6 +683,9 @@ static void test_state_errors(void **state)
 	assert_int_equal(nub_sandbox_call(sb, 1, NULL, 0, NULL, 0, &n, &status), NUB_ESTATE);
 	assert_int_equal(nub_sandbox_snapshot(sb, &snap), NUB_ESTATE);
 	assert_int_equal(nub_sandbox_restore(sb, NULL), NUB_ESTATE);
+	struct nub_heap_usage hu;
+	assert_int_equal(nub_sandbox_heap_usage(sb, &hu), NUB_ESTATE);
+	assert_non_null(strstr(nub_sandbox_last_error(sb), "heap usage: sandbox not evolved"));
 	nub_sandbox_free(sb); /* never evolved */
 
 	cfg.backend = "no-such-backend";
