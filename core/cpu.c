@@ -28,6 +28,8 @@
 #define GDT_USER_CODE   0x00affb000000ffffull /* P, DPL3, code r/x, A, L */
 #define TSS_TYPE_BUSY   0xbull
 #define GATE_INTR_DPL0  0x8e
+#define MSR_LSTAR       0xc0000082u
+#define MSR_FS_BASE     0xc0000100u
 
 /* Vectors for which the CPU pushes an error code. */
 #define ERR_VECTORS                                                                                \
@@ -134,6 +136,12 @@ void nub_cpu_build_system_pages(const struct nub_layout *l, uint8_t *tables, uin
 		stub_write(stubs, v, common);
 	}
 	common_write(stubs, common);
+	/* The system-call gate (LSTAR): `syscall` raises #UD on hardware
+	 * (EFER.SCE clear), but the software KVM jumps to LSTAR at CPL3,
+	 * where fetching this supervisor page faults; the host sends both on
+	 * to the guest's entry (core/run.c). A CPU that entered CPL0 here
+	 * would meet ud2 and stop the sandbox. */
+	put(stubs, &(unsigned){NUB_CPU_GATE_OFFSET}, (const uint8_t[]){0x0f, 0x0b}, 2);
 }
 
 static void segment(struct nub_segment *s, uint16_t sel, uint8_t type, uint8_t dpl, uint8_t l)
@@ -150,8 +158,8 @@ static void segment(struct nub_segment *s, uint16_t sel, uint8_t type, uint8_t d
 	s->g = 1;
 }
 
-void nub_cpu_initial_state(const struct nub_layout *l, nub_gva_t entry, struct nub_regs *regs,
-                           struct nub_sregs *sregs)
+void nub_cpu_initial_state(const struct nub_layout *l, nub_gva_t entry, nub_gva_t fs_base,
+                           struct nub_regs *regs, struct nub_sregs *sregs)
 {
 	const uint64_t tss_gva = l->sys_tables_gpa + NUB_CPU_TSS_OFFSET;
 
@@ -165,6 +173,7 @@ void nub_cpu_initial_state(const struct nub_layout *l, nub_gva_t entry, struct n
 	segment(&sregs->cs, NUB_SEL_USER_CODE, 0xb, 3, 1);
 	segment(&sregs->ss, NUB_SEL_USER_DATA, 0x3, 3, 0);
 	sregs->ds = sregs->es = sregs->fs = sregs->gs = sregs->ss;
+	sregs->fs.base = fs_base;
 	sregs->tr = (struct nub_segment){.base = tss_gva,
 	                                 .limit = NUB_CPU_TSS_SIZE - 1,
 	                                 .selector = NUB_SEL_TSS,
@@ -177,7 +186,7 @@ void nub_cpu_initial_state(const struct nub_layout *l, nub_gva_t entry, struct n
 	sregs->idt.limit = NUB_CPU_VECTORS * 16 - 1;
 	sregs->cr0 = 0x80050033; /* PG | WP | NE | ET | MP | PE */
 	sregs->cr4 = 0x620;      /* OSXMMEXCPT | OSFXSR | PAE */
-	sregs->efer = 0xd00;     /* NXE | LMA | LME */
+	sregs->efer = 0xd00;     /* NXE | LMA | LME; SCE clear: `syscall` is #UD */
 	sregs->cr3 = l->pt_gpa;
 	sregs->apic_base = 0xfee00900;
 }
@@ -194,24 +203,37 @@ void nub_cpu_initial_fpu(struct nub_fpu *fpu)
  * execute wrmsr). Not the TSC: KVM reads a host write close to the current
  * value as "keep the vCPUs in sync" and ignores it, and the software KVM
  * runs CPL3 on the host's own TSC; a CPL3 guest cannot write it either. */
-static const struct nub_msr clean_msrs[] = {
+static const struct nub_msr clean_msrs[NUB_CPU_CLEAN_MSRS] = {
         {.index = 0x00000174},                                 /* SYSENTER_CS */
         {.index = 0x00000175},                                 /* SYSENTER_ESP */
         {.index = 0x00000176},                                 /* SYSENTER_EIP */
         {.index = 0x00000277, .value = 0x0007040600070406ull}, /* PAT (power-on) */
         {.index = 0xc0000081},                                 /* STAR */
-        {.index = 0xc0000082},                                 /* LSTAR */
-        {.index = 0xc0000083},                                 /* CSTAR */
-        {.index = 0xc0000084},                                 /* SFMASK */
-        {.index = 0xc0000100},                                 /* FS_BASE */
-        {.index = 0xc0000101},                                 /* GS_BASE */
-        {.index = 0xc0000102},                                 /* KERNEL_GS_BASE */
+        {.index = MSR_LSTAR},
+        {.index = 0xc0000083}, /* CSTAR */
+        {.index = 0xc0000084}, /* SFMASK */
+        {.index = MSR_FS_BASE},
+        {.index = 0xc0000101}, /* GS_BASE */
+        {.index = 0xc0000102}, /* KERNEL_GS_BASE */
 };
 
-const struct nub_msr *nub_cpu_clean_msrs(uint32_t *count)
+uint32_t nub_cpu_clean_msrs(const struct nub_layout *l, uint64_t fs_base,
+                            struct nub_msr out[NUB_CPU_CLEAN_MSRS])
 {
-	*count = sizeof(clean_msrs) / sizeof(clean_msrs[0]);
-	return clean_msrs;
+	memcpy(out, clean_msrs, sizeof(clean_msrs));
+	for (unsigned i = 0; i < NUB_CPU_CLEAN_MSRS; i++) {
+		switch (out[i].index) {
+		case MSR_LSTAR:
+			out[i].value = l->sys_stubs_gpa + NUB_CPU_GATE_OFFSET;
+			break;
+		case MSR_FS_BASE:
+			out[i].value = fs_base;
+			break;
+		default:
+			break;
+		}
+	}
+	return NUB_CPU_CLEAN_MSRS;
 }
 
 void nub_cpu_clean_debugregs(struct nub_debugregs *dr)

@@ -21,18 +21,26 @@
 #define NUB_CPU_TSS_SIZE    104u
 #define NUB_CPU_IDT_OFFSET  0x200u
 #define NUB_CPU_STUB_SIZE   16u
+/* The system-call gate on the stub page (after the stubs and their common
+ * tail): LSTAR's value (see nub_cpu_build_system_pages). */
+#define NUB_CPU_GATE_OFFSET 0x240u
+#define NUB_CPU_CLEAN_MSRS  11u
 
 /* Fill the system tables page (GDT at 0, TSS, IDT) and the stub page for
  * layout `l`; each buffer is one page. */
 void nub_cpu_build_system_pages(const struct nub_layout *l, uint8_t *tables, uint8_t *stubs);
 
-/* Registers for the guest's first instruction (ELF entry at CPL3). */
-void nub_cpu_initial_state(const struct nub_layout *l, nub_gva_t entry, struct nub_regs *regs,
-                           struct nub_sregs *sregs);
+/* Registers for the guest's first instruction (ELF entry at CPL3), with
+ * FS based at fs_base (the guest's thread pointer, 0 before it sets one). */
+void nub_cpu_initial_state(const struct nub_layout *l, nub_gva_t entry, nub_gva_t fs_base,
+                           struct nub_regs *regs, struct nub_sregs *sregs);
 void nub_cpu_initial_fpu(struct nub_fpu *fpu);
 
-/* The MSRs restore resets, with their clean values (static storage). */
-const struct nub_msr *nub_cpu_clean_msrs(uint32_t *count);
+/* The MSRs restore resets, with their clean values for layout `l` and the
+ * guest's FS base (LSTAR is the system-call gate). Fills out; returns the
+ * count. */
+uint32_t nub_cpu_clean_msrs(const struct nub_layout *l, uint64_t fs_base,
+                            struct nub_msr out[NUB_CPU_CLEAN_MSRS]);
 
 /* Debug registers at reset: no breakpoints. */
 void nub_cpu_clean_debugregs(struct nub_debugregs *dr);

@@ -35,6 +35,8 @@ struct loader {
 	uint64_t min_vaddr;
 	uint64_t hot_lo, hot_hi; /* vaddrs from the hot note, unchecked */
 	int has_hot;
+	uint64_t syscall_va; /* from the system-call note, unchecked */
+	int has_syscall;
 	struct nub_elf_image *img;
 	struct nub_error *err;
 };
@@ -180,7 +182,19 @@ static void read_hot_note(struct loader *ld, const GElf_Phdr *p, uint64_t desc_o
 	ld->has_hot = 1;
 }
 
-/* 1 when the ABI note was found; also picks up the optional hot note. */
+/* The system-call note: one 64-bit offset from the descriptor's address. */
+static void read_syscall_note(struct loader *ld, const GElf_Phdr *p, uint64_t desc_off)
+{
+	int64_t rel;
+	uint64_t desc_vaddr = p->p_vaddr + (desc_off - p->p_offset);
+
+	memcpy(&rel, ld->file + desc_off, sizeof(rel));
+	ld->syscall_va = desc_vaddr + (uint64_t)rel;
+	ld->has_syscall = 1;
+}
+
+/* 1 when the ABI note was found; also picks up the optional hot and
+ * system-call notes. */
 static int find_note(struct loader *ld)
 {
 	int found = 0;
@@ -209,6 +223,8 @@ static int find_note(struct loader *ld)
 			}
 			if (ours && h[2] == NUB_NOTE_TYPE_HOT && h[1] >= 16)
 				read_hot_note(ld, p, off + 12 + name_sz);
+			if (ours && h[2] == NUB_NOTE_TYPE_SYSCALL && h[1] >= 8)
+				read_syscall_note(ld, p, off + 12 + name_sz);
 			off += 12 + name_sz + desc_sz;
 		}
 	}
@@ -329,20 +345,39 @@ static int check_dynamic(struct loader *ld)
 	return relasz ? read_relocs(ld, rela, relasz) : 0;
 }
 
-static int check_entry(struct loader *ld, uint64_t entry)
+/* Image offset of `va` if an executable segment holds it, else -1. */
+static int64_t exec_off(const struct loader *ld, uint64_t va)
 {
-	uint64_t off = entry - ld->min_vaddr;
+	uint64_t off = va - ld->min_vaddr;
 
 	for (unsigned s = 0; s < ld->img->nsegs; s++) {
 		const struct nub_elf_segment *sg = &ld->img->segs[s];
-		if (entry >= ld->min_vaddr && off >= sg->offset && off < sg->offset + sg->size &&
-		    (sg->perms & NUB_VMEM_X)) {
-			ld->img->entry_offset = off;
-			return 0;
-		}
+		if (va >= ld->min_vaddr && off >= sg->offset && off < sg->offset + sg->size &&
+		    (sg->perms & NUB_VMEM_X))
+			return (int64_t)off;
 	}
-	return bad(ld, "entry point 0x%llx is not in an executable segment",
-	           (unsigned long long)entry);
+	return -1;
+}
+
+static int check_entry(struct loader *ld, uint64_t entry)
+{
+	int64_t off = exec_off(ld, entry);
+
+	if (off < 0)
+		return bad(ld, "entry point 0x%llx is not in an executable segment",
+		           (unsigned long long)entry);
+	ld->img->entry_offset = (uint64_t)off;
+	if (!ld->has_syscall)
+		return 0;
+	/* Unlike the hot hint, this one decides where the guest runs. */
+	off = exec_off(ld, ld->syscall_va);
+	if (off < 0)
+		return bad(ld,
+		           "system-call entry 0x%llx (nub note) is not in an executable segment",
+		           (unsigned long long)ld->syscall_va);
+	ld->img->syscall_offset = (uint64_t)off;
+	ld->img->has_syscall = 1;
+	return 0;
 }
 
 static int load(struct loader *ld)

@@ -37,6 +37,9 @@ struct nub_elf_image {
 	/* Image range of the guest runtime's mutable state (hot note), written
 	 * at init and on every call; 0 size when the ELF names none. */
 	uint64_t hot_offset, hot_size;
+	/* The guest's system-call entry (NUB_NOTE_TYPE_SYSCALL), when has_syscall. */
+	uint64_t syscall_offset;
+	int has_syscall;
 	struct nub_elf_segment segs[NUB_ELF_MAX_SEGMENTS];
 	unsigned nsegs;
 	struct nub_elf_reloc *relocs; /* owned */

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include <nub/guest_abi.h>
@@ -69,6 +70,63 @@ static int serve_log(struct nub_sandbox *sb)
 	return EXIT_CONTINUE;
 }
 
+/* The host functions every host serves (guest_abi.h: nub_host_builtin). */
+static int32_t builtin_clock(const uint8_t *in, size_t in_len, uint8_t *out, size_t cap,
+                             size_t *out_len)
+{
+	static const clockid_t clocks[8] = {CLOCK_REALTIME,
+	                                    CLOCK_MONOTONIC,
+	                                    -1,
+	                                    -1,
+	                                    CLOCK_MONOTONIC_RAW,
+	                                    CLOCK_REALTIME_COARSE,
+	                                    CLOCK_MONOTONIC_COARSE,
+	                                    CLOCK_BOOTTIME};
+	struct timespec ts;
+	uint32_t id;
+	int64_t v[2];
+
+	if (in_len != sizeof(id) || cap < sizeof(v))
+		return NUB_EINVAL;
+	memcpy(&id, in, sizeof(id));
+	if (id >= 8 || clocks[id] == (clockid_t)-1 || clock_gettime(clocks[id], &ts))
+		return NUB_EINVAL;
+	v[0] = ts.tv_sec;
+	v[1] = ts.tv_nsec;
+	memcpy(out, v, sizeof(v));
+	*out_len = sizeof(v);
+	return 0;
+}
+
+static int32_t builtin_random(const uint8_t *in, size_t in_len, uint8_t *out, size_t cap,
+                              size_t *out_len)
+{
+	uint32_t n;
+
+	if (in_len != sizeof(n))
+		return NUB_EINVAL;
+	memcpy(&n, in, sizeof(n));
+	if (n > NUB_HOST_RANDOM_MAX || n > cap)
+		return NUB_EINVAL;
+	if (getrandom(out, n, 0) != (ssize_t)n)
+		return NUB_ESYS;
+	*out_len = n;
+	return 0;
+}
+
+static int32_t call_builtin(uint32_t id, const uint8_t *in, size_t in_len, uint8_t *out, size_t cap,
+                            size_t *out_len)
+{
+	switch (id) {
+	case NUB_HOST_FN_CLOCK:
+		return builtin_clock(in, in_len, out, cap, out_len);
+	case NUB_HOST_FN_RANDOM:
+		return builtin_random(in, in_len, out, cap, out_len);
+	default:
+		return NUB_ENOTFOUND;
+	}
+}
+
 static int serve_host_call(struct nub_sandbox *sb)
 {
 	struct nub_request req;
@@ -88,7 +146,11 @@ static int serve_host_call(struct nub_sandbox *sb)
 		                  (unsigned long long)len, len < sizeof(req) ? 0 : req.len);
 	sb->stats.host_calls++;
 	slot = req.fn_id < NUB_MAX_HOST_FNS ? &sb->host_fns[req.fn_id] : NULL;
-	if (!slot || !slot->fn) {
+	if (!slot) {
+		resp.status = call_builtin(req.fn_id, sb->msg + sizeof(req), req.len, reply,
+		                           sb->msg_cap - sizeof(resp) - sizeof(req) - req.len,
+		                           &reply_len);
+	} else if (!slot->fn) {
 		resp.status = NUB_ENOTFOUND;
 	} else {
 		/* The request is copied out of guest memory already: the guest
@@ -267,6 +329,65 @@ static int report_fault(struct nub_sandbox *sb, const struct nub_cow *c,
 	                  (unsigned long long)cr2);
 }
 
+/* How the CPU delivered a `syscall` (guest_abi.h: NUB_NOTE_TYPE_SYSCALL):
+ * as #UD at the instruction (hardware, EFER.SCE clear; the mock), or by
+ * jumping to LSTAR, the gate on the stub page, without leaving CPL3 (the
+ * software KVM), where fetching that supervisor page faults with RCX and
+ * R11 already set. 0: not a system call. */
+enum { NOT_SYSCALL, SYSCALL_UD, SYSCALL_AT_GATE };
+
+static int syscall_kind(const struct nub_sandbox *sb, const struct nub_cow *c,
+                        const struct nub_exception_frame *f, uint64_t cr2)
+{
+	const uint64_t gate = sb->base->layout.sys_stubs_gpa + NUB_CPU_GATE_OFFSET;
+	uint8_t insn[2];
+
+	if ((f->cs & 3) != 3)
+		return NOT_SYSCALL;
+	if (f->vector == 14 && f->rip == gate && cr2 == gate)
+		return SYSCALL_AT_GATE;
+	if (f->vector == 6 && !nub_cow_read_gva(c, f->rip, insn, 2) && insn[0] == 0x0f &&
+	    insn[1] == 0x05)
+		return SYSCALL_UD;
+	return NOT_SYSCALL;
+}
+
+/* Continue at the guest's system-call entry, at CPL3, with RCX and R11 as
+ * the instruction itself sets them. 1 when it was a system call and was
+ * sent on, 0 when the exception is something else. */
+static int reflect_syscall(struct nub_sandbox *sb, const struct nub_cow *c,
+                           struct nub_exception_frame *f, uint64_t cr2)
+{
+	const struct nub_layout *l = &sb->base->layout;
+	const nub_gva_t entry = sb->current->syscall_gva;
+	const int kind = syscall_kind(sb, c, f, cr2);
+	struct nub_regs regs;
+	int rc;
+
+	if (kind == NOT_SYSCALL)
+		return 0;
+	rc = nub_hv_get_regs(sb->hv, &regs, &sb->err);
+	if (rc)
+		return rc;
+	if (!entry)
+		return guest_fail(sb, NUB_EGUEST_FAULT,
+		                  "guest made system call %llu (syscall at RIP 0x%llx), but it has "
+		                  "no system-call entry: link it with the nub C library "
+		                  "(nubguest-libc) or serve it in the guest",
+		                  (unsigned long long)regs.rax,
+		                  (unsigned long long)(kind == SYSCALL_UD ? f->rip : regs.rcx - 2));
+	if (kind == SYSCALL_UD) {
+		regs.rcx = f->rip + 2;
+		regs.r11 = f->rflags;
+		rc = nub_hv_set_regs(sb->hv, &regs, &sb->err);
+	}
+	f->rip = entry; /* where the stub's iretq goes */
+	if (!rc)
+		rc = nub_shmem_write(sb->scratch, l->exn_stack_top_offset - sizeof(*f), f,
+		                     sizeof(*f), &sb->err);
+	return rc ? rc : 1;
+}
+
 static int on_exception(struct nub_sandbox *sb)
 {
 	const struct nub_layout *l = &sb->base->layout;
@@ -299,7 +420,31 @@ static int on_exception(struct nub_sandbox *sb)
 			return guest_fail(sb, rc, "%.200s", why);
 		}
 	}
+	rc = reflect_syscall(sb, &c, &f, sregs.cr2);
+	if (rc)
+		return rc < 0 ? rc : EXIT_CONTINUE;
 	return report_fault(sb, &c, &f, sregs.cr2);
+}
+
+/* The guest's thread pointer: set now, kept for snapshots and restores. */
+static int set_fs(struct nub_sandbox *sb, uint64_t base)
+{
+	struct nub_sregs sregs;
+	int rc;
+
+	if (base >= NUB_GVA_LIMIT)
+		return guest_fail(sb, NUB_EINVAL,
+		                  "guest asked for FS base 0x%llx: not a lower-half address",
+		                  (unsigned long long)base);
+	rc = nub_hv_get_sregs(sb->hv, &sregs, &sb->err);
+	if (rc)
+		return rc;
+	sregs.fs.base = base;
+	rc = nub_hv_set_sregs(sb->hv, &sregs, &sb->err);
+	if (rc)
+		return rc;
+	sb->fs_base = base;
+	return EXIT_CONTINUE;
 }
 
 static int on_doorbell(struct nub_sandbox *sb, enum nub_run_phase phase, const struct nub_exit *ex)
@@ -321,6 +466,8 @@ static int on_doorbell(struct nub_sandbox *sb, enum nub_run_phase phase, const s
 		return serve_abort(sb, (uint32_t)ex->data);
 	case NUB_DOORBELL_EXCEPTION:
 		return on_exception(sb);
+	case NUB_DOORBELL_SET_FS:
+		return set_fs(sb, ex->data);
 	default:
 		return guest_fail(sb, NUB_EPORT,
 		                  "guest stored 0x%llx at unknown doorbell offset 0x%llx (size %u) "

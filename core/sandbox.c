@@ -383,11 +383,11 @@ static int reset_cpu(struct nub_sandbox *sb, const struct nub_snapshot *snap)
 	struct nub_sregs sregs;
 	struct nub_fpu fpu;
 	struct nub_debugregs dr;
-	uint32_t nmsrs;
-	const struct nub_msr *msrs = nub_cpu_clean_msrs(&nmsrs);
+	struct nub_msr msrs[NUB_CPU_CLEAN_MSRS];
+	uint32_t nmsrs = nub_cpu_clean_msrs(&snap->layout, snap->fs_base, msrs);
 	int rc;
 
-	nub_cpu_initial_state(&snap->layout, snap->entry_gva, &regs, &sregs);
+	nub_cpu_initial_state(&snap->layout, snap->entry_gva, snap->fs_base, &regs, &sregs);
 	nub_cpu_initial_fpu(&fpu);
 	rc = nub_hv_set_sregs(sb->hv, &sregs, &sb->err);
 	if (!rc)
@@ -439,6 +439,7 @@ static int sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap)
 		return rc;
 	sb->generation = snap->generation;
 	sb->dispatch_gva = snap->dispatch_gva;
+	sb->fs_base = snap->fs_base;
 	sb->names = snap->names;
 	sb->stats.restores++;
 	sb->stats.restore_bytes += bytes;
@@ -627,6 +628,7 @@ int nub_sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **out)
 	 * the clean ABI-2 state at the dispatch entry. */
 	src.root = sb->base->layout.pt_gpa;
 	src.dispatch_gva = sb->dispatch_gva;
+	src.fs_base = sb->fs_base;
 	src.generation = sb->generation + 1;
 	src.names = &sb->names;
 	src.hot = &sb->hot;

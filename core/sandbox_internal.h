@@ -35,6 +35,7 @@ struct nub_sandbox {
 	uint64_t cow_next;      /* scratch offset of the next free copy-on-write page */
 	struct nub_hot_set hot; /* the guest's working set, copied at restore */
 	nub_gva_t dispatch_gva;
+	nub_gva_t fs_base;         /* the guest's thread pointer (NUB_DOORBELL_SET_FS) */
 	struct nub_fn_names names; /* from init, or from the snapshot */
 	int poisoned;
 	/* > 0 while a host function or the log callback of this sandbox runs:

@@ -93,6 +93,8 @@ void nub_snapshot_rehash(struct nub_snapshot *s)
 	XXH3_128bits_update(st, &s->pt_size, sizeof(s->pt_size));
 	XXH3_128bits_update(st, &s->entry_gva, sizeof(s->entry_gva));
 	XXH3_128bits_update(st, &s->dispatch_gva, sizeof(s->dispatch_gva));
+	XXH3_128bits_update(st, &s->syscall_gva, sizeof(s->syscall_gva));
+	XXH3_128bits_update(st, &s->fs_base, sizeof(s->fs_base));
 	XXH3_128bits_update(st, &s->family, sizeof(s->family));
 	XXH3_128bits_update(st, &s->names, sizeof(s->names));
 	h = XXH3_128bits_digest(st);
@@ -346,6 +348,8 @@ int nub_snapshot_from_elf(const struct nub_layout_config *lcfg, const struct nub
 	if (rc)
 		goto free_tables;
 	s->entry_gva = s->layout.image_gpa + img->entry_offset;
+	if (img->has_syscall)
+		s->syscall_gva = s->layout.image_gpa + img->syscall_offset;
 	seed_hot(s, img);
 	nub_snapshot_rehash(s);
 	nub_vmem_buf_free(&buf);
@@ -504,6 +508,8 @@ int nub_snapshot_capture(const struct nub_capture_src *src, struct nub_snapshot 
 		goto free_tables;
 	s->entry_gva = src->base->entry_gva;
 	s->dispatch_gva = src->dispatch_gva;
+	s->syscall_gva = src->base->syscall_gva;
+	s->fs_base = src->fs_base;
 	s->generation = src->generation;
 	s->family = src->base->family;
 	if (src->names)

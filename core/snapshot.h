@@ -47,6 +47,8 @@ struct nub_snapshot {
 	struct nub_layout layout; /* scratch side must match to restore */
 	nub_gva_t entry_gva;      /* the guest's init entry point */
 	nub_gva_t dispatch_gva;   /* 0: not initialised yet, run init first */
+	nub_gva_t syscall_gva;    /* the guest's system-call entry; 0: none */
+	nub_gva_t fs_base;        /* the guest's FS base (NUB_DOORBELL_SET_FS) */
 	uint64_t generation;
 	uint64_t family;           /* same ELF + layout => same family */
 	struct nub_fn_names names; /* published by the guest's init */
@@ -85,6 +87,7 @@ struct nub_capture_src {
 	struct nub_shmem *scratch;
 	nub_gpa_t root;
 	nub_gva_t dispatch_gva;
+	nub_gva_t fs_base;
 	uint64_t generation;
 	const struct nub_fn_names *names;
 	const struct nub_hot_set *hot; /* NULL: none */

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Saving and loading snapshots. The file is written and read field by
- * field, little-endian, with explicit sizes (format 2):
+ * field, little-endian, with explicit sizes (format 3):
  *
- *   header   magic "NUBSNAP\0", u32 format, u32 header bytes (64),
+ *   header   magic "NUBSNAP\0", u32 format, u32 header bytes (80),
  *            u64 visible_size, pt_size, entry_gva, dispatch_gva,
- *            generation, family
+ *            generation, family, syscall_gva, fs_base
  *   layout   u32 count (NUB_SNAPFILE_LAYOUT_WORDS), then that many u64: the
  *            fields of struct nub_layout in declaration order
  *   names    u32 count, then per name: u32 id, u32 length (1..63), bytes
@@ -34,8 +34,8 @@
 #include "snapshot.h"
 
 #define SNAPFILE_MAGIC    "NUBSNAP\0"
-#define SNAPFILE_VERSION  2u
-#define SNAPFILE_HEADER   64u
+#define SNAPFILE_VERSION  3u
+#define SNAPFILE_HEADER   80u
 #define SNAPFILE_HASH     16u
 #define SNAPFILE_LAYOUT_N (sizeof(struct nub_layout) / sizeof(uint64_t))
 /* Refuse absurd sizes before allocating: a snapshot larger than this is
@@ -96,6 +96,8 @@ static void put_meta(struct out *o, const struct nub_snapshot *s)
 	put_u64(o, s->dispatch_gva);
 	put_u64(o, s->generation);
 	put_u64(o, s->family);
+	put_u64(o, s->syscall_gva);
+	put_u64(o, s->fs_base);
 	memcpy(words, &s->layout, sizeof(words));
 	put_u32(o, (uint32_t)SNAPFILE_LAYOUT_N);
 	for (size_t i = 0; i < SNAPFILE_LAYOUT_N; i++)
@@ -251,6 +253,8 @@ static int read_header(struct in *in, struct nub_snapshot *s)
 	s->dispatch_gva = get_u64(in, "the header");
 	s->generation = get_u64(in, "the header");
 	s->family = get_u64(in, "the header");
+	s->syscall_gva = get_u64(in, "the header");
+	s->fs_base = get_u64(in, "the header");
 	return in->rc;
 }
 
@@ -331,6 +335,13 @@ static int check_sizes(struct in *in, const struct nub_snapshot *s)
 		           (unsigned long long)s->entry_gva);
 	if (s->dispatch_gva >= NUB_GVA_LIMIT)
 		return bad(in, "dispatch address 0x%llx", (unsigned long long)s->dispatch_gva);
+	if (s->syscall_gva &&
+	    (s->syscall_gva < l->image_gpa || s->syscall_gva - l->image_gpa >= l->image_size))
+		return bad(in, "system-call entry 0x%llx outside the image",
+		           (unsigned long long)s->syscall_gva);
+	if (s->fs_base >= NUB_GVA_LIMIT)
+		return bad(in, "FS base 0x%llx is not a lower-half address",
+		           (unsigned long long)s->fs_base);
 	return 0;
 }
 

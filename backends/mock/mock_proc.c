@@ -31,6 +31,7 @@
  */
 #include "mock_proc.h"
 
+#include <asm/prctl.h>
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
@@ -94,7 +95,9 @@ struct proc_shared {
 	uint64_t cr3, tss_gva;
 	struct nub_exit exit;
 	uint64_t cr2;
-	int exception; /* the exit is the exception doorbell */
+	int exception;             /* the exit is the exception doorbell */
+	int iret;                  /* resume as the stub's iretq: RIP, RFLAGS, RSP from the frame */
+	uint64_t fs_base, gs_base; /* the guest's, both ways */
 };
 _Static_assert(sizeof(struct proc_shared) <= PAGE, "one page");
 
@@ -362,7 +365,11 @@ static void regs_load(ucontext_t *uc)
 /* FS/GS: the guest's while it runs, the child's own (TLS) in the handler. */
 static uint64_t rdbase(int gs)
 {
-	uint64_t v;
+	uint64_t v = 0;
+	if (!have_fsgsbase) {
+		sys6(SYS_arch_prctl, gs ? ARCH_GET_GS : ARCH_GET_FS, (long)&v, 0, 0, 0, 0);
+		return v;
+	}
 	if (gs)
 		__asm__ volatile("rdgsbase %0" : "=r"(v));
 	else
@@ -372,6 +379,10 @@ static uint64_t rdbase(int gs)
 
 static void wrbase(int gs, uint64_t v)
 {
+	if (!have_fsgsbase) { /* older CPUs: the system call (this file's code may) */
+		sys6(SYS_arch_prctl, gs ? ARCH_SET_GS : ARCH_SET_FS, (long)v, 0, 0, 0, 0);
+		return;
+	}
 	if (gs)
 		__asm__ volatile("wrgsbase %0" : : "r"(v));
 	else
@@ -541,6 +552,21 @@ static int classify(int sig, const siginfo_t *si, const ucontext_t *uc)
 	}
 }
 
+/* The host's stub returns with iretq: where to, with which flags and stack,
+ * is the frame's (the host may have changed it, e.g. to send a system call
+ * to the guest's entry). */
+static void iret_load(ucontext_t *uc)
+{
+	uint64_t ist1 = 0, f[5]; /* rip, cs, rflags, rsp, ss */
+
+	if (guest_rw(csh->tss_gva + TSS_IST1, &ist1, 8, 0) ||
+	    guest_rw(ist1 - sizeof(f), f, sizeof(f), 0))
+		return; /* deliver() wrote it there; nothing can have moved it */
+	uc->uc_mcontext.gregs[REG_RIP] = (greg_t)f[0];
+	uc->uc_mcontext.gregs[REG_EFL] = (greg_t)f[2];
+	uc->uc_mcontext.gregs[REG_RSP] = (greg_t)f[3];
+}
+
 /* Wait for the parent's next command; apply it. Returns when the guest is
  * to run. */
 static void await_run(ucontext_t *uc)
@@ -571,6 +597,10 @@ static void await_run(ucontext_t *uc)
 		}
 		uc->uc_mcontext.gregs[REG_RIP] += (greg_t)csh->advance;
 		csh->advance = 0;
+		if (csh->iret) {
+			iret_load(uc);
+			csh->iret = 0;
+		}
 		/* Dekker with mock_proc_interrupt: either this sees the request,
 		 * or the interrupter sees in_guest and sends its kick. */
 		atomic_store(&csh->in_guest, 1);
@@ -587,14 +617,10 @@ static void await_run(ucontext_t *uc)
 static void on_signal(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
-	uint64_t guest_fs = 0, guest_gs = 0;
+	uint64_t guest_fs = rdbase(0), guest_gs = rdbase(1);
 
-	if (have_fsgsbase) {
-		guest_fs = rdbase(0);
-		guest_gs = rdbase(1);
-		wrbase(0, host_fs);
-		wrbase(1, host_gs);
-	}
+	wrbase(0, host_fs);
+	wrbase(1, host_gs);
 	if (sig == SIGUSR2 && !atomic_load(&csh->ready)) {
 		atomic_store(&csh->ready, 1); /* the first entry */
 		futex_wake(&csh->ready);
@@ -605,6 +631,8 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
 			goto resume;
 		uint64_t frame_rip = csh->regs.rip;
 		regs_save(uc);
+		csh->fs_base = guest_fs;
+		csh->gs_base = guest_gs;
 		if (csh->exception)
 			csh->regs.rip = frame_rip; /* where the exception happened */
 		/* A completed store: RIP is reported past it, as KVM does. */
@@ -612,11 +640,11 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
 		post_exit();
 	}
 	await_run(uc);
+	guest_fs = csh->fs_base;
+	guest_gs = csh->gs_base;
 resume:
-	if (have_fsgsbase) {
-		wrbase(0, guest_fs);
-		wrbase(1, guest_gs);
-	}
+	wrbase(0, guest_fs);
+	wrbase(1, guest_gs);
 }
 
 /* Only this file's code may make system calls; the guest's get SIGSYS. */
@@ -682,10 +710,8 @@ static _Noreturn void child_main(struct nub_vm *vm, struct proc_shared *sh, void
 	 * ends, and calls come from any thread). */
 	host_pid = parent;
 	have_fsgsbase = (getauxval(AT_HWCAP2) & HWCAP2_FSGS) != 0;
-	if (have_fsgsbase) {
-		host_fs = rdbase(0);
-		host_gs = rdbase(1);
-	}
+	host_fs = rdbase(0);
+	host_gs = rdbase(1);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_signal;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
@@ -829,10 +855,14 @@ int mock_proc_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t er
 	if (!p->pid && (rc = proc_start(vm, err, err_cap)))
 		return rc;
 	sh = p->sh;
+	/* Still in the stub (the host did not load a user CS): its iretq. */
+	sh->iret = p->exception_pending && !(vm->sregs.cs.selector & 3);
 	if (p->exception_pending) {
 		vm->sregs.cs.selector = NUB_SEL_USER_CODE; /* the stub's iretq */
 		p->exception_pending = 0;
 	}
+	sh->fs_base = vm->sregs.fs.base;
+	sh->gs_base = vm->sregs.gs.base;
 	sh->cr3 = vm->sregs.cr3;
 	sh->tss_gva = vm->sregs.tr.base;
 	sh->sync = (uint32_t)p->sync;
@@ -856,6 +886,8 @@ int mock_proc_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t er
 	}
 	vm->regs = sh->regs;
 	vm->fpu = sh->fpu;
+	vm->sregs.fs.base = sh->fs_base;
+	vm->sregs.gs.base = sh->gs_base;
 	*exit = sh->exit;
 	if (exit->reason == NUB_EXIT_CANCELLED)
 		atomic_store(&vm->interrupt_pending, 0); /* consumed by the child */

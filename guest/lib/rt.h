@@ -8,6 +8,7 @@
 #define RT_NOTE_TYPE_ABI     0x4e554201
 #define RT_GUEST_ABI_VERSION 2
 #define RT_NOTE_TYPE_HOT     0x4e554202
+#define RT_NOTE_TYPE_SYSCALL 0x4e554203
 
 #ifndef __ASSEMBLER__
 /* The runtime's own mutable state goes here (see the hot note). */
@@ -65,6 +66,20 @@ void rt_buf_set_sp(const struct rt_buf *b, uint64_t sp);
 /* Entry points called from rt_entry.S (rt_main.c). */
 _Noreturn void nub_rt_init(const struct nub_peb *peb);
 _Noreturn void nub_rt_dispatch(const struct nub_peb *peb);
+/* Register the program's functions, publish their names, report init done. */
+_Noreturn void rt_init_finish(const struct nub_peb *peb);
+
+/* What each flavour provides (rt_bare.c, rt_libc.c): */
+/* Make the PEB's heap range the allocator's, before anything allocates. */
+void rt_heap_setup(const struct nub_peb *peb);
+/* Start-up after the heap; ends in rt_init_finish(). */
+_Noreturn void rt_start(const struct nub_peb *peb);
+/* After init and after every call (the C library flushes stdio). */
+void rt_after_call(void);
+/* The result area of a call: heap memory the runtime owns; free returns
+ * nonzero when p is not such a block. */
+void *rt_area_alloc(size_t size);
+int rt_area_free(void *p);
 #endif
 
 #endif

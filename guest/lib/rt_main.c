@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Initialisation, call dispatch, host calls, logging, aborts, heap API. */
+/* Initialisation, call dispatch, host calls, logging, aborts: what both
+ * flavours of the runtime share (bare: rt_bare.c; C library: rt_libc.c). */
 #include <nubguest.h>
 
 #include "format.h"
-#include "heap.h"
 #include "nub_string.h"
 #include "rt.h"
 
@@ -13,7 +13,6 @@ struct rt_fn {
 	nub_guest_fn fn;
 };
 
-static struct nub_heap rt_heap RT_HOT;
 static struct rt_fn rt_fns[NUB_GUEST_MAX_FNS] RT_HOT;
 static uint32_t rt_nfns RT_HOT;
 /* Input-buffer offset above the request being served: host-call responses
@@ -165,9 +164,14 @@ static void publish_names(const struct nub_peb *peb)
 
 _Noreturn void nub_rt_init(const struct nub_peb *peb)
 {
-	/* An empty heap (size 0) is allowed: every allocation then fails. */
-	nub_heap_init(&rt_heap, (void *)peb->heap_gva, peb->heap_size);
+	rt_heap_setup(peb);
+	rt_start(peb); /* the flavour's start-up, then rt_init_finish() */
+}
+
+_Noreturn void rt_init_finish(const struct nub_peb *peb)
+{
 	nub_guest_main();
+	rt_after_call();
 	publish_names(peb);
 	rt_finish(NUB_DOORBELL_INIT_DONE, (uint64_t)nub_rt_dispatch_entry);
 }
@@ -180,7 +184,7 @@ static uint8_t *out_area(const struct rt_buf *ob, uint32_t *cap)
 	if (want > UINT32_MAX)
 		want = UINT32_MAX;
 	for (; want; want /= 2) {
-		uint8_t *p = nub_heap_alloc(&rt_heap, want);
+		uint8_t *p = rt_area_alloc(want);
 		if (p) {
 			*cap = (uint32_t)want;
 			return p;
@@ -225,6 +229,7 @@ _Noreturn void nub_rt_dispatch(const struct nub_peb *peb)
 		rt_call_floor = top;
 		status = f->fn(msg + sizeof(req), req.len, area ? area : none, cap, &out_len);
 		rt_call_floor = 0;
+		rt_after_call();
 		if (out_len > cap) {
 			status = NUB_ERANGE;
 			out_len = 0;
@@ -235,46 +240,7 @@ _Noreturn void nub_rt_dispatch(const struct nub_peb *peb)
 	rc = rt_buf_push(&ob, &resp, sizeof(resp), area, out_len);
 	if (rc)
 		nub_abortf(NUB_ABORT_CORRUPT, "output buffer: cannot push the response (%d)", rc);
-	if (nub_heap_free(&rt_heap, area))
+	if (area && rt_area_free(area))
 		nub_abort(NUB_ABORT_CORRUPT, "heap: result area corrupted");
 	rt_finish(NUB_DOORBELL_CALL_DONE, 0);
-}
-
-/* The C library's allocation functions, as C says: NULL (not an abort)
- * when the heap cannot satisfy a request, so a guest library that handles
- * out-of-memory can; calloc checks n * size for overflow; realloc leaves
- * the block untouched when it fails. Only a corrupt heap or a pointer that
- * is not a live block stops the guest. */
-void *malloc(size_t size)
-{
-	return nub_heap_alloc(&rt_heap, size);
-}
-
-void *calloc(size_t n, size_t size)
-{
-	return nub_heap_calloc(&rt_heap, n, size);
-}
-
-void *realloc(void *p, size_t size)
-{
-	int err;
-	void *q = nub_heap_realloc(&rt_heap, p, size, &err);
-	if (err == NUB_EFULL)
-		return NULL;
-	if (err)
-		nub_abortf(NUB_ABORT_CORRUPT, "realloc(%p): not a live heap block", p);
-	return q;
-}
-
-void free(void *p)
-{
-	if (nub_heap_free(&rt_heap, p))
-		nub_abortf(NUB_ABORT_CORRUPT, "free(%p): not a live heap block", p);
-}
-
-void nub_guest_heap_usage(struct nub_guest_heap_usage *u)
-{
-	u->heap_size = rt_heap.end - rt_heap.base;
-	u->used = nub_heap_used(&rt_heap);
-	u->peak = nub_heap_peak(&rt_heap);
 }

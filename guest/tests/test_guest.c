@@ -528,6 +528,19 @@ static int32_t heap_usage(const uint8_t *in, uint32_t in_len, uint8_t *out, uint
 	return 0;
 }
 
+static int32_t raw_syscall(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t cap,
+                           uint32_t *out_len)
+{
+	long r = 39;
+	(void)in;
+	(void)in_len;
+	(void)out;
+	(void)cap;
+	(void)out_len;
+	__asm__ volatile("syscall" : "+a"(r) : : "rcx", "r11", "memory");
+	return (int32_t)r;
+}
+
 static const struct {
 	uint32_t id;
 	const char *name;
@@ -562,6 +575,7 @@ static const struct {
         {NUB_TG_PEB, "peb", peb_copy},
         {NUB_TG_MALLOC, "malloc", leak},
         {NUB_TG_HEAP_USAGE, "heap_usage", heap_usage},
+        {NUB_TG_SYSCALL, "syscall", raw_syscall},
 };
 
 void nub_guest_main(void)

@@ -107,6 +107,9 @@
  * out: three u64, nub_guest_heap_usage()'s heap_size, used and peak after.
  * NUB_EFULL when malloc returned NULL. */
 #define NUB_TG_HEAP_USAGE 29
+/** Executes `syscall` with RAX = 39 (getpid); this guest has no system-call
+ * entry, so the host stops it. */
+#define NUB_TG_SYSCALL 30
 
 struct nub_tg_vector_state {
 	unsigned char fxsave[512];    /**< FXSAVE image: FCW, FSW, FTW, MXCSR, ST, XMM */

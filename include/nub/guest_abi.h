@@ -49,6 +49,17 @@
  * of taking a copy-on-write exit for each (a hint; ignored when absent or
  * out of range). */
 #define NUB_NOTE_TYPE_HOT 0x4e554202u
+/** Optional ELF note, type NUB_NOTE_TYPE_SYSCALL: desc = one i64, the
+ * address of the guest's system-call entry relative to the descriptor's own
+ * address. With it, a `syscall` instruction the guest executes continues at
+ * that entry, at CPL3, as a kernel's entry would: RCX = the address after
+ * the `syscall`, R11 = RFLAGS, every other register (RAX = number, RDI, RSI,
+ * RDX, R10, R8, R9 = arguments, RSP) as the guest left it. The entry returns
+ * with `jmp *%rcx` (or equivalent) after putting the result in RAX; it must
+ * not touch the 128-byte red zone below RSP. Without the note a `syscall`
+ * stops the sandbox with NUB_EGUEST_FAULT naming it. The C library runtime
+ * (libnubguest-libc) emits it. */
+#define NUB_NOTE_TYPE_SYSCALL 0x4e554203u
 
 /** First guest-physical (and virtual) address used: nothing is mapped below
  * it, so a NULL dereference (or a small offset from NULL) faults. 64 KiB:
@@ -118,6 +129,10 @@ enum nub_doorbell {
 	 * returns with iretq); anything else stops the sandbox. A store here
 	 * from CPL3 is itself a guest error. */
 	NUB_DOORBELL_EXCEPTION = 0x28,
+	/** value = the new FS base (the thread pointer of a C library), a
+	 * canonical lower-half address. The host sets it; it stays across
+	 * calls, is captured in snapshots and set again at restore. */
+	NUB_DOORBELL_SET_FS = 0x30,
 };
 
 /** What the CPU and a host stub leave at the top of the exception stack
@@ -146,7 +161,24 @@ enum nub_abort_code {
 	 * abort message is then absent), the heap, the PEB or the scratch
 	 * bookkeeping; the message says which. */
 	NUB_ABORT_CORRUPT = 0xffff0005u,
+	/** The guest program called exit() / _Exit() during a call (or init);
+	 * the message says "exit(N)". The host reports it as an abort. */
+	NUB_ABORT_EXIT = 0xffff0006u,
 };
+
+/** Host functions every host serves, whatever the host program registered
+ * (its own ids are small: below NUB_MAX_HOST_FNS in nub.h). The C library
+ * runtime uses them for clock_gettime() and getrandom(). */
+enum nub_host_builtin {
+	/** Request: u32 clock id (Linux's: 0 CLOCK_REALTIME, 1 CLOCK_MONOTONIC,
+	 * 4 MONOTONIC_RAW, 5 REALTIME_COARSE, 6 MONOTONIC_COARSE, 7 BOOTTIME).
+	 * Response: i64 seconds, i64 nanoseconds. NUB_EINVAL for another id. */
+	NUB_HOST_FN_CLOCK = 0xffff0001u,
+	/** Request: u32 byte count, at most NUB_HOST_RANDOM_MAX. Response: that
+	 * many bytes from the host's getrandom(). */
+	NUB_HOST_FN_RANDOM = 0xffff0002u,
+};
+#define NUB_HOST_RANDOM_MAX 256u
 
 /** Message pushed before NUB_DOORBELL_ABORT: code, length, then `len`
  * bytes of UTF-8 text. */

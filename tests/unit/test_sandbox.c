@@ -417,6 +417,7 @@ static void test_failures_poison_and_recover(void **state)
 	        {NUB_TG_DOORBELL_STORE, &db_unknown, 4, NUB_EPORT, "unknown doorbell offset 0x800"},
 	        {NUB_TG_DOORBELL_STORE, &db_exception, 4, NUB_EPRIVILEGED,
 	         "exception doorbell from user mode"},
+	        {NUB_TG_SYSCALL, NULL, 0, NUB_EGUEST_FAULT, "system call 39 (syscall at RIP 0x"},
 	};
 
 	(void)state;
@@ -802,8 +803,8 @@ static void check_vector_reset(struct nub_sandbox *sb)
 static void dirty_host_state(struct nub_sandbox *sb)
 {
 	const struct nub_backend_ops *ops = nub_hv_ops(sb->hv);
-	uint32_t n;
-	const struct nub_msr *clean = nub_cpu_clean_msrs(&n);
+	struct nub_msr clean[NUB_CPU_CLEAN_MSRS];
+	uint32_t n = nub_cpu_clean_msrs(&sb->base->layout, sb->fs_base, clean);
 	struct nub_msr dirty[32];
 	struct nub_sregs s;
 
@@ -836,14 +837,14 @@ static void dirty_host_state(struct nub_sandbox *sb)
 static void check_host_state_clean(struct nub_sandbox *sb)
 {
 	const struct nub_backend_ops *ops = nub_hv_ops(sb->hv);
-	uint32_t n;
-	const struct nub_msr *clean = nub_cpu_clean_msrs(&n);
+	struct nub_msr clean[NUB_CPU_CLEAN_MSRS];
+	uint32_t n = nub_cpu_clean_msrs(&sb->base->layout, sb->fs_base, clean);
 	struct nub_msr back[32];
 	struct nub_regs r;
 	struct nub_sregs want, s;
 	uint64_t xcr0;
 
-	nub_cpu_initial_state(&sb->base->layout, sb->base->entry_gva, &r, &want);
+	nub_cpu_initial_state(&sb->base->layout, sb->base->entry_gva, sb->fs_base, &r, &want);
 	assert_int_equal(nub_hv_get_sregs(sb->hv, &s, &sb->err), 0);
 	assert_int_equal(s.cr0, want.cr0);
 	assert_int_equal(s.cr2, 0);

@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The C library flavour of the runtime (libnubguest-libc.a): Debian's musl
+ * (static) is linked into the guest and this file is its kernel. Start-up
+ * runs musl's own __libc_start_main with a made-up process stack; every
+ * system call musl makes arrives at nub_rt_syscall (rt_syscall.S) and is
+ * served here, inside the guest:
+ *
+ *   write/writev to fd 1 or 2   -> the guest log, one message per line
+ *   brk, mmap, munmap           -> pages of the PEB's heap range
+ *   clock_gettime, getrandom    -> the host's built-in host functions
+ *   exit, exit_group            -> abort NUB_ABORT_EXIT "exit(N)"
+ *   arch_prctl(ARCH_SET_FS)     -> NUB_DOORBELL_SET_FS
+ *   tkill/tgkill/kill of self   -> abort "killed by signal N" (abort())
+ *   set_tid_address, gettid, getpid, ioctl(TIOCGWINSZ) on 1/2, ... : as a
+ *   one-process system would answer; everything else -ENOSYS.
+ *
+ * The heap is managed in whole pages: a "used" bitmap and a "dirty" bitmap
+ * (a page handed out before and freed since; fresh heap pages are zero, so
+ * only dirty pages are cleared when mmap hands them out again). brk grows
+ * from the bottom, mmap takes the highest free run.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include <nubguest.h>
+
+#include "rt.h"
+
+_Static_assert(RT_NOTE_TYPE_SYSCALL == NUB_NOTE_TYPE_SYSCALL, "ELF note type in rt_syscall.S");
+
+#define PAGE 4096ul
+
+/* Linux's numbers and constants (x86-64), from musl's own headers. */
+#define ARCH_SET_FS 0x1002 /* <asm/prctl.h>, which musl does not ship */
+#define RT_PID      1
+#ifndef MADV_FREE
+#define MADV_FREE 8 /* musl shows it only with _GNU_SOURCE */
+#endif
+
+/* ---- pages of the heap ---- */
+
+struct rt_pages {
+	uintptr_t base;   /* first page handed out (after the bitmaps) */
+	size_t n;         /* pages from base */
+	uint64_t *used;   /* bit per page: handed out */
+	uint64_t *dirty;  /* bit per page: written since the heap was fresh */
+	size_t brk_pages; /* pages [0, brk_pages) are the brk area */
+	uintptr_t brk;    /* the program break (base <= brk <= base + brk_pages*PAGE) */
+	size_t in_use, peak;
+};
+
+static struct rt_pages rt_pg RT_HOT;
+/* The one result area of the call being served (rt_area_alloc). */
+static size_t rt_area_i RT_HOT, rt_area_n RT_HOT;
+
+static int bit(const uint64_t *m, size_t i)
+{
+	return (int)((m[i / 64] >> (i % 64)) & 1);
+}
+
+static void set_bits(uint64_t *m, size_t i, size_t n, int v)
+{
+	for (; n; i++, n--) {
+		if (v)
+			m[i / 64] |= 1ull << (i % 64);
+		else
+			m[i / 64] &= ~(1ull << (i % 64));
+	}
+}
+
+/* Hand out pages [i, i+n): cleared where they were used before. */
+static void pages_take(size_t i, size_t n)
+{
+	for (size_t k = i; k < i + n; k++) {
+		if (bit(rt_pg.dirty, k))
+			memset((void *)(rt_pg.base + k * PAGE), 0, PAGE);
+	}
+	set_bits(rt_pg.used, i, n, 1);
+	set_bits(rt_pg.dirty, i, n, 1);
+	rt_pg.in_use += n;
+	if (rt_pg.in_use > rt_pg.peak)
+		rt_pg.peak = rt_pg.in_use;
+}
+
+static void pages_give_back(size_t i, size_t n)
+{
+	for (size_t k = i; k < i + n; k++) {
+		if (bit(rt_pg.used, k)) {
+			rt_pg.in_use--;
+			set_bits(rt_pg.used, k, 1, 0);
+		}
+	}
+}
+
+/* Highest run of n free pages above the brk area; n+1 means none. */
+static size_t pages_find(size_t n)
+{
+	size_t run = 0;
+
+	for (size_t k = rt_pg.n; k > rt_pg.brk_pages; k--) {
+		run = bit(rt_pg.used, k - 1) ? 0 : run + 1;
+		if (run == n)
+			return k - 1;
+	}
+	return rt_pg.n + 1;
+}
+
+void rt_heap_setup(const struct nub_peb *peb)
+{
+	uintptr_t lo = (peb->heap_gva + PAGE - 1) & ~(PAGE - 1);
+	uintptr_t hi = (peb->heap_gva + peb->heap_size) & ~(PAGE - 1);
+	size_t pages = hi > lo ? (hi - lo) / PAGE : 0;
+	size_t words = (pages + 63) / 64;
+	size_t meta = (2 * words * 8 + PAGE - 1) / PAGE;
+
+	if (pages <= meta)
+		return; /* no heap: every allocation fails */
+	rt_pg.used = (uint64_t *)lo;
+	rt_pg.dirty = rt_pg.used + words;
+	rt_pg.base = lo + meta * PAGE;
+	rt_pg.n = pages - meta;
+	rt_pg.brk = rt_pg.base;
+}
+
+void *rt_area_alloc(size_t size)
+{
+	size_t n = (size + PAGE - 1) / PAGE, i;
+
+	if (!size || n > rt_pg.n || (i = pages_find(n)) > rt_pg.n)
+		return NULL;
+	/* The result area need not be zero: skip pages_take's clearing. */
+	rt_area_i = i;
+	rt_area_n = n;
+	set_bits(rt_pg.used, i, n, 1);
+	set_bits(rt_pg.dirty, i, n, 1);
+	rt_pg.in_use += n;
+	if (rt_pg.in_use > rt_pg.peak)
+		rt_pg.peak = rt_pg.in_use;
+	return (void *)(rt_pg.base + i * PAGE);
+}
+
+static int range_pages(uintptr_t addr, size_t len, size_t *i, size_t *n)
+{
+	if (addr % PAGE || addr < rt_pg.base || !len)
+		return -1;
+	*i = (addr - rt_pg.base) / PAGE;
+	*n = (len + PAGE - 1) / PAGE;
+	return *i <= rt_pg.n && *n <= rt_pg.n - *i ? 0 : -1;
+}
+
+int rt_area_free(void *p)
+{
+	if (!rt_area_n || (uintptr_t)p != rt_pg.base + rt_area_i * PAGE)
+		return -1;
+	pages_give_back(rt_area_i, rt_area_n);
+	rt_area_n = 0;
+	return 0;
+}
+
+void nub_guest_heap_usage(struct nub_guest_heap_usage *u)
+{
+	u->heap_size = rt_pg.n * PAGE;
+	u->used = rt_pg.in_use * PAGE;
+	u->peak = rt_pg.peak * PAGE;
+}
+
+static long sys_brk(uintptr_t want)
+{
+	size_t pages;
+
+	if (!want || want < rt_pg.base || want > rt_pg.base + rt_pg.n * PAGE)
+		return (long)rt_pg.brk;
+	pages = (want - rt_pg.base + PAGE - 1) / PAGE;
+	if (pages > rt_pg.brk_pages) {
+		for (size_t k = rt_pg.brk_pages; k < pages; k++) {
+			if (bit(rt_pg.used, k))
+				return (long)rt_pg.brk; /* an mmap is in the way */
+		}
+		pages_take(rt_pg.brk_pages, pages - rt_pg.brk_pages);
+	} else if (pages < rt_pg.brk_pages) {
+		pages_give_back(pages, rt_pg.brk_pages - pages);
+	}
+	rt_pg.brk_pages = pages;
+	rt_pg.brk = want;
+	return (long)want;
+}
+
+static long sys_mmap(uintptr_t addr, size_t len, long prot, long flags, long fd)
+{
+	size_t n = (len + PAGE - 1) / PAGE, i;
+
+	(void)addr;
+	(void)prot;
+	if (!len || (flags & MAP_FIXED))
+		return -EINVAL;
+	if (!(flags & MAP_ANONYMOUS) || fd != -1)
+		return -ENOSYS; /* no files */
+	if (n > rt_pg.n || (i = pages_find(n)) > rt_pg.n)
+		return -ENOMEM;
+	pages_take(i, n);
+	return (long)(rt_pg.base + i * PAGE);
+}
+
+static long sys_munmap(uintptr_t addr, size_t len)
+{
+	size_t i, n;
+
+	if (range_pages(addr, len, &i, &n) || i < rt_pg.brk_pages)
+		return -EINVAL;
+	pages_give_back(i, n);
+	return 0;
+}
+
+/* ---- output: fd 1 and 2 become log messages, one per line ----
+ * A line may come in pieces (musl's writev: buffer, then the rest): the
+ * unfinished tail waits here until its newline, a full buffer or the end of
+ * the call (rt_after_call). */
+
+struct rt_line {
+	char text[NUB_LOG_MAX];
+	size_t len;
+};
+
+static struct rt_line rt_lines[2] RT_HOT; /* stdout, stderr */
+
+static void line_flush(unsigned fd)
+{
+	struct rt_line *l = &rt_lines[fd - 1];
+
+	if (l->len)
+		nub_log(fd == 1 ? NUB_LOG_INFO : NUB_LOG_WARN, "%.*s", (int)l->len, l->text);
+	l->len = 0;
+}
+
+static void log_text(unsigned fd, const char *p, size_t n)
+{
+	struct rt_line *l = &rt_lines[fd - 1];
+
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n') {
+			line_flush(fd);
+			continue;
+		}
+		l->text[l->len++] = p[i];
+		if (l->len == sizeof(l->text) - 1)
+			line_flush(fd);
+	}
+}
+
+struct rt_iovec {
+	const char *base;
+	size_t len;
+};
+
+static long sys_writev(long fd, const struct rt_iovec *iov, long cnt)
+{
+	long total = 0;
+
+	if (fd != 1 && fd != 2)
+		return -EBADF;
+	if (cnt < 0 || cnt > 1024)
+		return -EINVAL;
+	for (long i = 0; i < cnt; i++) {
+		log_text((unsigned)fd, iov[i].base, iov[i].len);
+		total += (long)iov[i].len;
+	}
+	return total;
+}
+
+/* ---- time, randomness: the host's built-in functions ---- */
+
+static long sys_clock_gettime(long clk, int64_t *ts)
+{
+	uint32_t id = (uint32_t)clk;
+	int64_t v[2];
+	uint32_t len = 0;
+
+	if (clk < 0 || nub_call_host(NUB_HOST_FN_CLOCK, &id, sizeof(id), v, sizeof(v), &len) ||
+	    len != sizeof(v))
+		return -EINVAL;
+	ts[0] = v[0];
+	ts[1] = v[1];
+	return 0;
+}
+
+static long sys_getrandom(uint8_t *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		uint32_t want = len - done > NUB_HOST_RANDOM_MAX ? NUB_HOST_RANDOM_MAX
+		                                                 : (uint32_t)(len - done);
+		uint32_t got = 0;
+		if (nub_call_host(NUB_HOST_FN_RANDOM, &want, sizeof(want), buf + done, want,
+		                  &got) ||
+		    got != want)
+			return done ? (long)done : -EFAULT;
+		done += got;
+	}
+	return (long)done;
+}
+
+/* ---- the entry (from rt_syscall.S) ---- */
+
+static long sys_misc(long nr, const long *a)
+{
+	switch (nr) {
+	case SYS_set_tid_address:
+	case SYS_gettid:
+	case SYS_getpid:
+		return RT_PID;
+	case SYS_getuid:
+	case SYS_geteuid:
+	case SYS_getgid:
+	case SYS_getegid:
+		return 0;
+	case SYS_ioctl: /* a terminal on 1 and 2: musl then line-buffers stdout */
+		if ((a[0] == 1 || a[0] == 2) && (unsigned long)a[1] == TIOCGWINSZ) {
+			uint16_t *ws = (uint16_t *)a[2];
+			ws[0] = 24, ws[1] = 80, ws[2] = ws[3] = 0;
+			return 0;
+		}
+		return -ENOTTY;
+	case SYS_rt_sigprocmask:
+	case SYS_rt_sigaction:
+	case SYS_sched_yield:
+		return 0;
+	case SYS_madvise:
+		return a[2] == MADV_FREE ? 0 : -ENOSYS;
+	case SYS_close:
+		return a[0] >= 0 && a[0] <= 2 ? 0 : -EBADF;
+	case SYS_read:
+	case SYS_readv:
+		return a[0] == 0 ? 0 : -EBADF; /* stdin is empty */
+	case SYS_lseek:
+		return a[0] >= 0 && a[0] <= 2 ? -ESPIPE : -EBADF;
+	case SYS_open:
+	case SYS_openat:
+		return -ENOENT;
+	default:
+		return -ENOSYS;
+	}
+}
+
+long nub_rt_syscall(long nr, const long *a);
+long nub_rt_syscall(long nr, const long *a)
+{
+	switch (nr) {
+	case SYS_write: {
+		struct rt_iovec v = {(const char *)a[1], (size_t)a[2]};
+		return sys_writev(a[0], &v, 1);
+	}
+	case SYS_writev:
+		return sys_writev(a[0], (const struct rt_iovec *)a[1], a[2]);
+	case SYS_brk:
+		return sys_brk((uintptr_t)a[0]);
+	case SYS_mmap:
+		return sys_mmap((uintptr_t)a[0], (size_t)a[1], a[2], a[3], a[4]);
+	case SYS_munmap:
+		return sys_munmap((uintptr_t)a[0], (size_t)a[1]);
+	case SYS_mremap:
+	case SYS_mprotect:
+		return -ENOSYS; /* musl's realloc then copies */
+	case SYS_clock_gettime:
+		return sys_clock_gettime(a[0], (int64_t *)a[1]);
+	case SYS_getrandom:
+		return sys_getrandom((uint8_t *)a[0], (size_t)a[1]);
+	case SYS_exit:
+	case SYS_exit_group:
+		line_flush(1);
+		line_flush(2);
+		nub_abortf(NUB_ABORT_EXIT, "exit(%d)", (int)a[0]);
+	case SYS_tkill:
+	case SYS_kill:
+		if (a[0] == RT_PID)
+			nub_abortf(NUB_ABORT_EXIT, "killed by signal %d (abort()?)", (int)a[1]);
+		return -EINVAL;
+	case SYS_tgkill:
+		if (a[0] == RT_PID && a[1] == RT_PID)
+			nub_abortf(NUB_ABORT_EXIT, "killed by signal %d (abort()?)", (int)a[2]);
+		return -EINVAL;
+	case SYS_arch_prctl:
+		if (a[0] != ARCH_SET_FS)
+			return -EINVAL;
+		rt_doorbell(NUB_DOORBELL_SET_FS, (uint64_t)a[1]);
+		return 0;
+	default:
+		return sys_misc(nr, a);
+	}
+}
+
+/* ---- start-up: musl's own, with a process stack made up here ---- */
+
+#define AT_NULL   0
+#define AT_PHDR   3
+#define AT_PHENT  4
+#define AT_PHNUM  5
+#define AT_PAGESZ 6
+#define AT_RANDOM 25
+
+struct rt_ehdr { /* the fields of Elf64_Ehdr used here */
+	uint8_t ident[16];
+	uint16_t type, machine;
+	uint32_t version;
+	uint64_t entry, phoff, shoff;
+	uint32_t flags;
+	uint16_t ehsize, phentsize, phnum, shentsize, shnum, shstrndx;
+};
+
+extern const char nub_rt_syscall_entry[];
+extern const struct rt_ehdr __ehdr_start __attribute__((visibility("hidden")));
+int __libc_start_main(int (*main)(int, char **, char **), int argc, char **argv, void (*init)(void),
+                      void (*fini)(void), void (*ldso)(void));
+
+static int rt_libc_main(int argc, char **argv, char **envp)
+{
+	(void)argc;
+	(void)argv;
+	(void)envp;
+	rt_init_finish(rt_peb());
+}
+
+_Noreturn void rt_start(const struct nub_peb *peb)
+{
+	static char name[] = "nub-guest";
+	static uint8_t random[16];
+	const uint8_t *eh = (const uint8_t *)&__ehdr_start;
+	uint32_t got = 0, want = sizeof(random);
+	/* argv[0], NULL, envp NULL, auxv pairs, AT_NULL */
+	uintptr_t stack[] = {
+	        (uintptr_t)name,
+	        0,
+	        0,
+	        AT_PHDR,
+	        (uintptr_t)(eh + __ehdr_start.phoff),
+	        AT_PHENT,
+	        __ehdr_start.phentsize,
+	        AT_PHNUM,
+	        __ehdr_start.phnum,
+	        AT_PAGESZ,
+	        PAGE,
+	        AT_RANDOM,
+	        (uintptr_t)random,
+	        AT_NULL,
+	        0,
+	};
+
+	(void)peb;
+	/* The entry and its ELF note live in rt_syscall.S: this reference
+	 * makes the linker take that object from the archive. */
+	__asm__ volatile("" : : "r"(nub_rt_syscall_entry));
+	/* musl's malloc secret and stack canary; fixed in the snapshot. */
+	nub_call_host(NUB_HOST_FN_RANDOM, &want, sizeof(want), random, sizeof(random), &got);
+	__libc_start_main(rt_libc_main, 1, (char **)stack, 0, 0, 0);
+	nub_abort(NUB_ABORT_CORRUPT, "C library start-up returned");
+}
+
+void rt_after_call(void)
+{
+	fflush(NULL);
+	line_flush(1);
+	line_flush(2);
+}
