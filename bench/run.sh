@@ -33,9 +33,12 @@ done
 backends=()
 if [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	backends+=(kvm)
-	NUB_BENCH_BACKEND=kvm NUB_BACKEND_PATH="$build/backends" \
-		NUB_GUEST_DIR="$build/guest" "$build/bench/bench_sandbox" $mode |
-		grep -E '^[^#].*\|' || { echo "bench: bench_sandbox on kvm failed" >&2; exit 1; }
+	for b in bench_sandbox bench_js; do
+		[ -x "$build/bench/$b" ] || continue
+		NUB_BENCH_BACKEND=kvm NUB_BACKEND_PATH="$build/backends" \
+			NUB_GUEST_DIR="$build/guest" "$build/bench/$b" $mode |
+			grep -E '^[^#].*\|' || { echo "bench: $b on kvm failed" >&2; exit 1; }
+	done
 fi
 
 # Instruction counts (stable across runs and machine load): callgrind.

@@ -64,6 +64,14 @@ static int locate(const struct nub_cow *c, nub_gpa_t gpa, uint64_t len,
 	return NUB_ECORRUPT;
 }
 
+/* A snapshot page the snapshot knows to be zero (its bitmap). */
+static int known_zero(const struct nub_cow *c, const struct nub_shmem *mem, uint64_t off)
+{
+	uint64_t i = off / PAGE;
+
+	return mem == c->snapshot && !((c->present[i / 64] >> (i % 64)) & 1);
+}
+
 /* Copy the page at `src` (snapshot or scratch) to scratch offset `dst`. */
 static int copy_page(const struct nub_cow *c, nub_gpa_t src, uint64_t dst, struct nub_error *err)
 {
@@ -75,6 +83,10 @@ static int copy_page(const struct nub_cow *c, nub_gpa_t src, uint64_t dst, struc
 		return nub_error_set(err, NUB_ECORRUPT,
 		                     "copy-on-write: page maps GPA 0x%llx outside guest memory",
 		                     (unsigned long long)src);
+	/* A zero snapshot page needs no copy: the scratch page the copy goes
+	 * to is fresh (zeroed at restore, handed out once). */
+	if (known_zero(c, mem, off))
+		return 0;
 	if (mem == c->snapshot) /* sealed: no guest can change it, copied in place */
 		return nub_shmem_write(c->scratch, dst, (const uint8_t *)nub_shmem_host(mem) + off,
 		                       PAGE, err);
@@ -149,6 +161,8 @@ static int page_written(const struct nub_cow *c, nub_gpa_t gpa)
 	uint64_t off;
 	int zero = locate(c, gpa, PAGE, &mem, &off);
 
+	if (!zero && known_zero(c, mem, off))
+		return 0; /* not even read */
 	if (!zero)
 		zero = nub_shmem_is_zero(mem, off, PAGE, NULL);
 	return zero < 0 ? zero : !zero;

@@ -21,6 +21,7 @@
 struct nub_cow {
 	const struct nub_layout *l;
 	const struct nub_shmem *snapshot; /* the mapped snapshot: visible part first */
+	const uint64_t *present;          /* its page bitmap (struct nub_snapshot) */
 	uint64_t visible_size;
 	struct nub_shmem *scratch;
 	uint64_t *next; /* scratch offset of the next free page; advanced here */

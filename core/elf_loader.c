@@ -161,8 +161,11 @@ static int place_loads(struct loader *ld)
 			if (start < img->segs[s].offset + img->segs[s].size &&
 			    img->segs[s].offset < end)
 				return bad(ld, "segment %zu overlaps another loadable segment", i);
-		img->segs[img->nsegs++] =
-		        (struct nub_elf_segment){start, end - start, perms_of(p->p_flags)};
+		uint64_t data =
+		        ((p->p_vaddr + p->p_filesz + PAGE - 1) & ~(PAGE - 1)) - ld->min_vaddr;
+		img->segs[img->nsegs++] = (struct nub_elf_segment){
+		        start, end - start, (data > end ? end : data) - start,
+		        perms_of(p->p_flags)};
 		memcpy(img->bytes + (p->p_vaddr - ld->min_vaddr), ld->file + p->p_offset,
 		       p->p_filesz);
 	}

@@ -17,6 +17,8 @@
 struct nub_elf_segment {
 	uint64_t offset; /* page-aligned offset within the image */
 	uint64_t size;   /* page-rounded */
+	uint64_t data;   /* bytes from offset that came from the file, page-rounded
+	                    (the rest, .bss, is zero) */
 	uint32_t perms;  /* NUB_VMEM_R | W | X */
 };
 

@@ -252,6 +252,7 @@ void nub_sandbox_cow_view(struct nub_sandbox *sb, struct nub_cow *c)
 {
 	c->l = &sb->base->layout;
 	c->snapshot = sb->current->mem;
+	c->present = sb->current->present;
 	c->visible_size = sb->current->visible_size;
 	c->scratch = sb->scratch;
 	c->next = &sb->cow_next;

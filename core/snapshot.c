@@ -35,7 +35,57 @@ void nub_snapshot_unref(struct nub_snapshot *snap)
 		return;
 	nub_shmem_unref(atomic_load(&snap->shared_mem));
 	nub_shmem_unref(snap->mem);
+	free(snap->present);
 	free(snap);
+}
+
+static int page_is_zero(const uint8_t *p)
+{
+	static const uint8_t zero[NUB_PAGE_SIZE];
+
+	return memcmp(p, zero, sizeof(zero)) == 0;
+}
+
+int nub_snapshot_alloc_mem(struct nub_snapshot *s, struct nub_error *err)
+{
+	uint64_t pages = (s->visible_size + s->pt_size) / PAGE;
+
+	s->present = calloc((pages + 63) / 64 ? (pages + 63) / 64 : 1, sizeof(uint64_t));
+	if (!s->present)
+		return nub_error_set(err, NUB_ENOMEM, "out of memory for a snapshot's page map");
+	return nub_shmem_create(s->visible_size + s->pt_size, &s->mem, err);
+}
+
+int nub_snapshot_write(struct nub_snapshot *s, uint64_t off, const void *src, uint64_t len,
+                       struct nub_error *err)
+{
+	static const uint8_t zero[NUB_PAGE_SIZE];
+	const uint8_t *p = src;
+	int rc = 0;
+
+	while (!rc && len) {
+		uint64_t n = PAGE - off % PAGE;
+		if (n > len)
+			n = len;
+		if (memcmp(p, zero, n)) {
+			rc = nub_shmem_write(s->mem, off, p, n, err);
+			s->present[off / PAGE / 64] |= 1ull << (off / PAGE % 64);
+		}
+		off += n;
+		p += n;
+		len -= n;
+	}
+	return rc;
+}
+
+uint64_t nub_snapshot_nonzero_pages(const struct nub_snapshot *s)
+{
+	const uint8_t *m = nub_shmem_host(s->mem);
+	uint64_t pages = (s->visible_size + s->pt_size) / PAGE, n = 0;
+
+	for (uint64_t i = 0; i < pages; i++)
+		n += nub_snapshot_page_present(s, i) && !page_is_zero(m + i * PAGE);
+	return n;
 }
 
 int nub_snapshot_shared_mem(struct nub_snapshot *snap, struct nub_shmem **out,
@@ -50,8 +100,12 @@ int nub_snapshot_shared_mem(struct nub_snapshot *snap, struct nub_shmem **out,
 		return 0;
 	}
 	rc = nub_shmem_create_shared(size, &m, err);
-	if (!rc)
-		rc = nub_shmem_write(m, 0, nub_shmem_host(snap->mem), size, err);
+	for (uint64_t i = 0; !rc && i < size / PAGE; i++) {
+		if (nub_snapshot_page_present(snap, i))
+			rc = nub_shmem_write(m, i * PAGE,
+			                     (const uint8_t *)nub_shmem_host(snap->mem) + i * PAGE,
+			                     PAGE, err);
+	}
 	if (!rc)
 		rc = nub_shmem_seal(m, err);
 	if (rc) {
@@ -87,8 +141,18 @@ void nub_snapshot_rehash(struct nub_snapshot *s)
 	XXH3_state_t *st = XXH3_createState();
 	XXH128_hash_t h;
 
+	const uint8_t *m = nub_shmem_host(s->mem);
+	uint64_t pages = (s->visible_size + s->pt_size) / PAGE;
+
 	XXH3_128bits_reset(st);
-	XXH3_128bits_update(st, nub_shmem_host(s->mem), s->visible_size + s->pt_size);
+	/* Sparse, content-based: each non-zero page with its index; zero pages
+	 * (never written, or written back to zero) are left out. */
+	for (uint64_t i = 0; i < pages; i++) {
+		if (!nub_snapshot_page_present(s, i) || page_is_zero(m + i * PAGE))
+			continue;
+		XXH3_128bits_update(st, &i, sizeof(i));
+		XXH3_128bits_update(st, m + i * PAGE, PAGE);
+	}
 	XXH3_128bits_update(st, &s->visible_size, sizeof(s->visible_size));
 	XXH3_128bits_update(st, &s->pt_size, sizeof(s->pt_size));
 	XXH3_128bits_update(st, &s->entry_gva, sizeof(s->entry_gva));
@@ -100,29 +164,6 @@ void nub_snapshot_rehash(struct nub_snapshot *s)
 	h = XXH3_128bits_digest(st);
 	XXH3_freeState(st);
 	XXH128_canonicalFromHash((XXH128_canonical_t *)s->hash, h);
-}
-
-/* Fresh regions are zero: writing a zero page into one would only fault it
- * in (and a guest image's .bss and heap are mostly zero pages). */
-static int page_is_zero(const uint8_t *p)
-{
-	static const uint8_t zero[NUB_PAGE_SIZE];
-
-	return memcmp(p, zero, sizeof(zero)) == 0;
-}
-
-/* Copy `len` bytes to a fresh region at `off`, skipping zero pages. */
-static int write_nonzero(struct nub_shmem *m, uint64_t off, const uint8_t *src, uint64_t len,
-                         struct nub_error *err)
-{
-	int rc = 0;
-
-	for (uint64_t at = 0; !rc && at < len; at += PAGE) {
-		uint64_t n = len - at < PAGE ? len - at : PAGE;
-		if (n < PAGE || !page_is_zero(src + at))
-			rc = nub_shmem_write(m, off + at, src + at, n, err);
-	}
-	return rc;
 }
 
 /* ---- building from an ELF ---- */
@@ -237,13 +278,20 @@ static int build_elf_tables(const struct nub_layout *l, const struct nub_elf_ima
 	return rc;
 }
 
-static uint64_t family_of(const struct nub_layout *l, const uint8_t *image, uint64_t len)
+/* Same ELF + layout => same family: what decides the image (its file-backed
+ * parts, segments and relocations) and the scratch side of the layout. */
+static uint64_t family_of(const struct nub_layout *l, const struct nub_elf_image *img)
 {
 	XXH64_state_t *st = XXH64_createState();
 	uint64_t h;
 
 	XXH64_reset(st, 0x6e7562);
-	XXH64_update(st, image, len);
+	XXH64_update(st, &img->size, sizeof(img->size));
+	for (unsigned i = 0; i < img->nsegs; i++) {
+		XXH64_update(st, &img->segs[i], sizeof(img->segs[i]));
+		XXH64_update(st, img->bytes + img->segs[i].offset, img->segs[i].data);
+	}
+	XXH64_update(st, img->relocs, img->nrelocs * sizeof(*img->relocs));
 	XXH64_update(st, &l->scratch_size, sizeof(l->scratch_size));
 	XXH64_update(st, &l->pt_reserve, sizeof(l->pt_reserve));
 	XXH64_update(st, &l->input_offset, sizeof(l->input_offset));
@@ -254,6 +302,24 @@ static uint64_t family_of(const struct nub_layout *l, const uint8_t *image, uint
 	return h;
 }
 
+/* The image as loaded at its GPA: the file-backed part of each segment
+ * (.bss is zero already) and the relocations; nothing else is touched. */
+static int write_image(struct nub_snapshot *s, const struct nub_elf_image *img,
+                       struct nub_error *err)
+{
+	const uint64_t at = s->layout.image_gpa - NUB_BASE_GPA;
+	int rc = 0;
+
+	for (unsigned i = 0; !rc && i < img->nsegs; i++)
+		rc = nub_snapshot_write(s, at + img->segs[i].offset,
+		                        img->bytes + img->segs[i].offset, img->segs[i].data, err);
+	for (size_t i = 0; !rc && i < img->nrelocs; i++) {
+		uint64_t v = s->layout.image_gpa + img->relocs[i].addend;
+		rc = nub_snapshot_write(s, at + img->relocs[i].offset, &v, 8, err);
+	}
+	return rc;
+}
+
 static int write_system_pages(struct nub_snapshot *s, struct nub_error *err)
 {
 	const struct nub_layout *l = &s->layout;
@@ -261,9 +327,9 @@ static int write_system_pages(struct nub_snapshot *s, struct nub_error *err)
 	int rc;
 
 	nub_cpu_build_system_pages(l, tables, stubs);
-	rc = nub_shmem_write(s->mem, l->sys_tables_gpa - NUB_BASE_GPA, tables, PAGE, err);
+	rc = nub_snapshot_write(s, l->sys_tables_gpa - NUB_BASE_GPA, tables, PAGE, err);
 	if (!rc)
-		rc = nub_shmem_write(s->mem, l->sys_stubs_gpa - NUB_BASE_GPA, stubs, PAGE, err);
+		rc = nub_snapshot_write(s, l->sys_stubs_gpa - NUB_BASE_GPA, stubs, PAGE, err);
 	return rc;
 }
 
@@ -273,30 +339,21 @@ static int write_contents(struct nub_snapshot *s, const struct nub_elf_image *im
 {
 	const struct nub_layout *l = &s->layout;
 	struct nub_peb peb;
-	void *image;
-	int rc;
+	int rc = write_image(s, img, err);
 
-	image = calloc(1, img->size ? img->size : 1);
-	if (!image)
-		return nub_error_set(err, NUB_ENOMEM, "out of memory placing the ELF image");
-	rc = nub_elf_place(img, l->image_gpa, image, img->size, err);
-	if (!rc)
-		rc = write_nonzero(s->mem, l->image_gpa - NUB_BASE_GPA, image, img->size, err);
-	if (!rc)
-		s->family = family_of(l, image, img->size);
-	free(image);
 	if (rc)
 		return rc;
+	s->family = family_of(l, img);
 	nub_layout_fill_peb(l, &peb);
-	rc = nub_shmem_write(s->mem, l->peb_gpa - NUB_BASE_GPA, &peb, sizeof(peb), err);
+	rc = nub_snapshot_write(s, l->peb_gpa - NUB_BASE_GPA, &peb, sizeof(peb), err);
 	if (!rc)
 		rc = write_system_pages(s, err);
 	if (!rc && l->init_data_size)
-		rc = nub_shmem_write(s->mem, l->init_data_gpa - NUB_BASE_GPA, init_data,
-		                     l->init_data_size, err);
+		rc = nub_snapshot_write(s, l->init_data_gpa - NUB_BASE_GPA, init_data,
+		                        l->init_data_size, err);
 	if (!rc)
-		rc = nub_shmem_write(s->mem, s->visible_size, nub_vmem_buf_bytes(buf), s->pt_size,
-		                     err);
+		rc = nub_snapshot_write(s, s->visible_size, nub_vmem_buf_bytes(buf), s->pt_size,
+		                        err);
 	return rc;
 }
 
@@ -338,7 +395,7 @@ int nub_snapshot_from_elf(const struct nub_layout_config *lcfg, const struct nub
 		goto free_tables;
 	s->visible_size = s->layout.snapshot_size;
 	s->pt_size = nub_vmem_buf_used(&buf);
-	rc = nub_shmem_create(s->visible_size + s->pt_size, &s->mem, err);
+	rc = nub_snapshot_alloc_mem(s, err);
 	if (rc)
 		goto free_tables;
 	rc = write_contents(s, img, init_data, &buf, err);
@@ -450,7 +507,8 @@ static int capture_walk(struct capture *c, struct nub_error *err)
 
 static int capture_copy(struct capture *c, struct nub_snapshot *s, struct nub_error *err)
 {
-	const uint8_t *snap = nub_shmem_host(c->src->base->mem);
+	const struct nub_snapshot *base = c->src->base;
+	const uint8_t *snap = nub_shmem_host(base->mem);
 	uint8_t page[PAGE];
 	int rc = 0;
 
@@ -458,6 +516,8 @@ static int capture_copy(struct capture *c, struct nub_snapshot *s, struct nub_er
 		uint64_t sp = c->order[i];
 		const void *src;
 		if (sp < c->snap_pages) {
+			if (!nub_snapshot_page_present(base, sp))
+				continue;       /* zero in the base, zero here */
 			src = snap + sp * PAGE; /* immutable, host-built: trusted */
 		} else {
 			/* Scratch is guest-writable: through the accessor. */
@@ -466,11 +526,11 @@ static int capture_copy(struct capture *c, struct nub_snapshot *s, struct nub_er
 			src = page;
 		}
 		if (!rc)
-			rc = write_nonzero(s->mem, (uint64_t)i * PAGE, src, PAGE, err);
+			rc = nub_snapshot_write(s, (uint64_t)i * PAGE, src, PAGE, err);
 	}
 	if (!rc)
-		rc = nub_shmem_write(s->mem, s->visible_size, nub_vmem_buf_bytes(&c->buf),
-		                     s->pt_size, err);
+		rc = nub_snapshot_write(s, s->visible_size, nub_vmem_buf_bytes(&c->buf), s->pt_size,
+		                        err);
 	return rc;
 }
 
@@ -499,7 +559,7 @@ int nub_snapshot_capture(const struct nub_capture_src *src, struct nub_snapshot 
 		goto free_tables;
 	s->visible_size = (uint64_t)c.count * PAGE;
 	s->pt_size = nub_vmem_buf_used(&c.buf);
-	rc = nub_shmem_create(s->visible_size + s->pt_size, &s->mem, err);
+	rc = nub_snapshot_alloc_mem(s, err);
 	if (!rc)
 		rc = capture_copy(&c, s, err);
 	if (!rc)

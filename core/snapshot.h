@@ -39,6 +39,10 @@ struct nub_snapshot {
 	 * for their live address in scratch (layout.pt_gpa) and copied there
 	 * at every restore. */
 	struct nub_shmem *mem;
+	/* Sparse: a bit per page of mem, set when the page may hold a non-zero
+	 * byte; every other page is zero and is never read, copied, hashed or
+	 * stored (it costs nothing in memory either: mem is created zero). */
+	uint64_t *present;
 	/* The same bytes in shared memory, made on first use by a backend that
 	 * maps regions a second time (NUB_CAP_SHARED_MEMORY); NULL until then. */
 	struct nub_shmem *_Atomic shared_mem;
@@ -71,6 +75,19 @@ int nub_snapshot_load_bytes(const void *bytes, size_t len, const char *name,
 
 /* An empty snapshot with one reference (for loaders). */
 struct nub_snapshot *nub_snapshot_new_empty(void);
+/* Create s->mem (visible_size + pt_size bytes, zero) and its page bitmap. */
+int nub_snapshot_alloc_mem(struct nub_snapshot *s, struct nub_error *err);
+/* Write [src, src+len) at offset `off` of s->mem (before it is sealed),
+ * marking the pages that receive a non-zero byte; zero pages are skipped. */
+int nub_snapshot_write(struct nub_snapshot *s, uint64_t off, const void *src, uint64_t len,
+                       struct nub_error *err);
+/* Whether page `i` of s->mem may hold a non-zero byte. */
+static inline int nub_snapshot_page_present(const struct nub_snapshot *s, uint64_t i)
+{
+	return (int)((s->present[i / 64] >> (i % 64)) & 1);
+}
+/* Pages of s->mem that hold a non-zero byte (reads the present ones). */
+uint64_t nub_snapshot_nonzero_pages(const struct nub_snapshot *s);
 /* Recompute s->hash from its memory and resume state. */
 void nub_snapshot_rehash(struct nub_snapshot *s);
 

@@ -10,7 +10,11 @@
  *            fields of struct nub_layout in declaration order
  *   names    u32 count, then per name: u32 id, u32 length (1..63), bytes
  *   hot      u32 count (<= NUB_HOT_MAX), then that many u64 GVAs
- *   memory   visible_size + pt_size bytes
+ *   memory   sparse: u64 words (= ceil(pages / 64), pages = (visible_size +
+ *            pt_size) / 4096), that many u64 of bitmap (bit i set: page i
+ *            is stored; no bit at or above `pages`), then each stored page,
+ *            4096 bytes, in page order. Pages not stored are zero: a file
+ *            costs what the guest used, not what was configured.
  *   hash     16 bytes: XXH3-128 of every byte before it
  *
  * Every byte is covered by the trailing hash, so a flipped byte anywhere is
@@ -114,19 +118,45 @@ static void put_meta(struct out *o, const struct nub_snapshot *s)
 		put_u64(o, s->hot.page[i]);
 }
 
+static int page_nonzero(const struct nub_snapshot *s, uint64_t i)
+{
+	static const uint8_t zero[NUB_PAGE_SIZE];
+	const uint8_t *m = nub_shmem_host(s->mem);
+
+	return nub_snapshot_page_present(s, i) && memcmp(m + i * NUB_PAGE_SIZE, zero, sizeof(zero));
+}
+
+/* The bitmap of stored pages, then the pages. */
+static void put_memory(struct out *o, const struct nub_snapshot *s)
+{
+	const uint8_t *m = nub_shmem_host(s->mem);
+	uint64_t pages = (s->visible_size + s->pt_size) / NUB_PAGE_SIZE, words = (pages + 63) / 64;
+
+	put_u64(o, words);
+	for (uint64_t w = 0; w < words; w++) {
+		uint64_t bits = 0;
+		for (uint64_t b = 0; b < 64 && w * 64 + b < pages; b++)
+			bits |= (uint64_t)page_nonzero(s, w * 64 + b) << b;
+		put_u64(o, bits);
+	}
+	for (uint64_t i = 0; i < pages; i++) {
+		if (page_nonzero(s, i))
+			put(o, m + i * NUB_PAGE_SIZE, NUB_PAGE_SIZE);
+	}
+}
+
 int nub_snapshot_save(const struct nub_snapshot *snap, const char *path, struct nub_error *err)
 {
 	struct out o = {0};
 	XXH3_state_t *st;
 	XXH128_canonical_t hash;
-	uint64_t mem = 0;
 	FILE *f;
 	int rc = 0;
 
 	if (!snap || !path)
 		return nub_error_set(err, NUB_EINVAL, "nub_snapshot_save: NULL argument");
-	mem = snap->visible_size + snap->pt_size;
 	put_meta(&o, snap);
+	put_memory(&o, snap);
 	st = XXH3_createState();
 	if (o.oom || !st) {
 		free(o.p);
@@ -135,7 +165,6 @@ int nub_snapshot_save(const struct nub_snapshot *snap, const char *path, struct 
 	}
 	XXH3_128bits_reset(st);
 	XXH3_128bits_update(st, o.p, o.len);
-	XXH3_128bits_update(st, nub_shmem_host(snap->mem), mem);
 	XXH128_canonicalFromHash(&hash, XXH3_128bits_digest(st));
 	XXH3_freeState(st);
 	f = fopen(path, "wb");
@@ -144,7 +173,6 @@ int nub_snapshot_save(const struct nub_snapshot *snap, const char *path, struct 
 		return nub_error_set(err, NUB_EIO, "%s: %s", path, strerror(errno));
 	}
 	if (fwrite(o.p, 1, o.len, f) != o.len ||
-	    fwrite(nub_shmem_host(snap->mem), 1, mem, f) != mem ||
 	    fwrite(hash.digest, 1, SNAPFILE_HASH, f) != SNAPFILE_HASH)
 		rc = nub_error_set(err, NUB_EIO, "%s: write failed: %s", path, strerror(errno));
 	if (fclose(f) && !rc)
@@ -324,12 +352,6 @@ static int check_sizes(struct in *in, const struct nub_snapshot *s)
 	    s->visible_size > l->scratch_gpa - NUB_BASE_GPA)
 		return bad(in, "bad sizes (memory 0x%llx, page tables 0x%llx)",
 		           (unsigned long long)s->visible_size, (unsigned long long)s->pt_size);
-	if (in->len - in->at != s->visible_size + s->pt_size + SNAPFILE_HASH)
-		return bad(in,
-		           "file is %zu bytes, its header says %llu (truncated or trailing data)",
-		           in->len,
-		           (unsigned long long)(in->at + s->visible_size + s->pt_size +
-		                                SNAPFILE_HASH));
 	if (s->entry_gva < l->image_gpa || s->entry_gva - l->image_gpa >= l->image_size)
 		return bad(in, "entry point 0x%llx outside the image",
 		           (unsigned long long)s->entry_gva);
@@ -343,6 +365,54 @@ static int check_sizes(struct in *in, const struct nub_snapshot *s)
 		return bad(in, "FS base 0x%llx is not a lower-half address",
 		           (unsigned long long)s->fs_base);
 	return 0;
+}
+
+/* The bitmap of stored pages; the file must end with exactly those pages
+ * and the hash. On success in->at is at the first stored page. */
+static int read_bitmap(struct in *in, const struct nub_snapshot *s, uint64_t **bits)
+{
+	uint64_t pages = (s->visible_size + s->pt_size) / NUB_PAGE_SIZE;
+	uint64_t words = get_u64(in, "the page map"), stored = 0;
+
+	if (!in->rc && words != (pages + 63) / 64)
+		return bad(in, "page map of %llu words for %llu pages", (unsigned long long)words,
+		           (unsigned long long)pages);
+	if (!in->rc && in->len - in->at < words * 8)
+		return bad(in, "truncated in the page map");
+	if (in->rc)
+		return in->rc;
+	*bits = calloc(words ? words : 1, sizeof(uint64_t));
+	if (!*bits)
+		return in->rc = nub_error_set(in->err, NUB_ENOMEM, "out of memory loading %s",
+		                              in->path);
+	for (uint64_t w = 0; w < words; w++) {
+		(*bits)[w] = get_u64(in, "the page map");
+		if (w == words - 1 && pages % 64 && ((*bits)[w] >> (pages % 64)))
+			return bad(in, "page map marks pages beyond the last one");
+		stored += (uint64_t)__builtin_popcountll((*bits)[w]);
+	}
+	if (in->len - in->at != stored * NUB_PAGE_SIZE + SNAPFILE_HASH)
+		return bad(in,
+		           "file is %zu bytes, its page map says %llu (truncated or trailing data)",
+		           in->len,
+		           (unsigned long long)(in->at + stored * NUB_PAGE_SIZE + SNAPFILE_HASH));
+	return 0;
+}
+
+/* The stored pages into fresh (zero) snapshot memory. */
+static int read_pages(struct in *in, struct nub_snapshot *s, const uint64_t *bits)
+{
+	uint64_t pages = (s->visible_size + s->pt_size) / NUB_PAGE_SIZE;
+	int rc = nub_snapshot_alloc_mem(s, in->err);
+
+	for (uint64_t i = 0; !rc && i < pages; i++) {
+		if (!((bits[i / 64] >> (i % 64)) & 1))
+			continue;
+		rc = nub_snapshot_write(s, i * NUB_PAGE_SIZE, in->p + in->at, NUB_PAGE_SIZE,
+		                        in->err);
+		in->at += NUB_PAGE_SIZE;
+	}
+	return rc;
 }
 
 static int check_hash(struct in *in)
@@ -362,6 +432,7 @@ int nub_snapshot_load_bytes(const void *bytes, size_t len, const char *name,
 {
 	struct in in = {.p = bytes, .len = len, .path = name ? name : "snapshot", .err = err};
 	struct nub_snapshot *s;
+	uint64_t *bits = NULL;
 	int rc;
 
 	if (!bytes || !out)
@@ -378,14 +449,15 @@ int nub_snapshot_load_bytes(const void *bytes, size_t len, const char *name,
 	if (!in.rc)
 		check_sizes(&in, s);
 	if (!in.rc)
+		read_bitmap(&in, s, &bits);
+	if (!in.rc)
 		check_hash(&in);
 	rc = in.rc;
 	if (!rc)
-		rc = nub_shmem_create(s->visible_size + s->pt_size, &s->mem, err);
-	if (!rc)
-		rc = nub_shmem_write(s->mem, 0, in.p + in.at, s->visible_size + s->pt_size, err);
+		rc = read_pages(&in, s, bits);
 	if (!rc)
 		rc = nub_shmem_seal(s->mem, err);
+	free(bits);
 	if (rc) {
 		nub_snapshot_unref(s);
 		return rc;

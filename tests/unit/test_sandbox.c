@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -636,6 +637,73 @@ static void test_malloc_failure_is_null(void **state)
 
 /* The guest's own figures and the host's measure, which does not trust
  * the guest, agree on what a call used, and a restore takes both back. */
+/* Save a snapshot of test_guest with `heap` bytes of heap after it used
+ * 13 KB of it; returns the file's size and the heap bytes written. */
+static long sparse_file_size(uint64_t heap, uint64_t *written, uint64_t *tables)
+{
+	char path[] = "/tmp/nub-sparse-XXXXXX";
+	uint64_t use = 13 * 1024, g[3];
+	struct nub_config cfg;
+	struct nub_snapshot *snap = NULL, *back = NULL;
+	struct nub_heap_usage h;
+	struct nub_error err = {0};
+	struct stat st;
+	uint8_t h1[16], h2[16];
+	size_t n;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	close(fd);
+	nub_config_init(&cfg);
+	cfg.heap_size = heap;
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", &cfg);
+	assert_int_equal(call(sb, NUB_TG_HEAP_USAGE, &use, 8, g, sizeof(g), &n), 0);
+	assert_int_equal(nub_sandbox_heap_usage(sb, &h), 0);
+	*written = h.written_bytes;
+	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
+	*tables = snap->pt_size;
+	assert_int_equal(nub_snapshot_save(snap, path, &err), 0);
+	assert_int_equal(stat(path, &st), 0);
+	/* what comes back is the same snapshot */
+	assert_int_equal(nub_snapshot_load(path, &back, &err), 0);
+	nub_snapshot_hash(snap, h1);
+	nub_snapshot_hash(back, h2);
+	assert_memory_equal(h1, h2, 16);
+	assert_int_equal(nub_sandbox_restore(sb, back), 0);
+	assert_int_equal(call(sb, NUB_TG_HEAP_USAGE, &use, 8, g, sizeof(g), &n), 0);
+	unlink(path);
+	nub_snapshot_unref(back);
+	nub_snapshot_unref(snap);
+	nub_sandbox_free(sb);
+	return (long)st.st_size;
+}
+
+/* Sparse snapshots: a file costs what the guest used, not what was
+ * configured. A 16 MiB heap of which the guest used 13 KB makes a file
+ * within twice its used pages (the ELF image, the heap pages written, page
+ * tables and system pages), about as big as with a 1 MiB heap. */
+static void test_sparse_snapshot_file(void **state)
+{
+	struct stat elf;
+	uint64_t w16, w1, t16, t1;
+
+	(void)state;
+	assert_int_equal(stat(guest("test_guest"), &elf), 0);
+	long big = sparse_file_size(16ull << 20, &w16, &t16);
+	long small = sparse_file_size(1ull << 20, &w1, &t1);
+	/* used: the image (at most the ELF file), the heap pages written, the
+	 * page tables, PEB and system pages */
+	uint64_t used = (uint64_t)elf.st_size + w16 + t16 + 3 * 4096;
+	print_message("16 MiB heap: %ld-byte file (%llu used: %llu heap written, %llu page "
+	              "tables); 1 MiB heap: %ld bytes\n",
+	              big, (unsigned long long)used, (unsigned long long)w16,
+	              (unsigned long long)t16, small);
+	assert_true((uint64_t)big <= 2 * used);
+	/* the bigger heap costs its page tables and a longer page map only */
+	assert_true((uint64_t)(big - small) <= t16 - t1 + 1024);
+	assert_true(w16 >= 13 * 1024 && w16 < 64 * 1024);
+}
+
 static void test_heap_usage(void **state)
 {
 	uint64_t none = 0, big = 64 * 1024, g0[3], g1[3], g2[3];
@@ -1172,6 +1240,7 @@ int main(void)
 	        cmocka_unit_test(test_reentry_refused),
 	        cmocka_unit_test(test_malloc_failure_is_null),
 	        cmocka_unit_test(test_heap_usage),
+	        cmocka_unit_test(test_sparse_snapshot_file),
 	        cmocka_unit_test(test_counter),
 	        cmocka_unit_test(test_restore_resets_fpu_state),
 	        cmocka_unit_test(test_restore_resets_vcpu_state),
