@@ -267,10 +267,14 @@ static int32_t host_page_write(const uint8_t *in, uint32_t in_len, uint8_t *out,
 static int32_t doorbell_store(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
                               uint32_t *out_len)
 {
+	uint64_t value = 0x5a;
+
 	(void)out, (void)out_cap, (void)out_len;
-	if (in_len != 4)
+	if (in_len != 4 && in_len != 12)
 		return NUB_EINVAL;
-	*(volatile uint64_t *)(NUB_DOORBELL_GVA + load_u32(in)) = 0x5a;
+	if (in_len == 12)
+		memcpy(&value, in + 4, 8);
+	*(volatile uint64_t *)(NUB_DOORBELL_GVA + load_u32(in)) = value;
 	return 0;
 }
 

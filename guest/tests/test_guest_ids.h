@@ -91,8 +91,9 @@
 /** in: u32 host fn id. Calls that host function (no payload), then spins
  * like NUB_TG_SPIN: the host knows the guest is running when it is called. */
 #define NUB_TG_SPIN_AFTER_HOST 24
-/** in: u32 offset. Stores 0x5a at NUB_DOORBELL_GVA + offset: an unknown
- * offset is NUB_EPORT, the exception doorbell NUB_EPRIVILEGED. */
+/** in: u32 offset [, u64 value]. Stores the value (default 0x5a) at
+ * NUB_DOORBELL_GVA + offset: an unknown offset is NUB_EPORT, the exception
+ * doorbell NUB_EPRIVILEGED, SET_FS with an upper-half value NUB_EINVAL. */
 #define NUB_TG_DOORBELL_STORE 25
 /** Dirties the vector state a CPL3 guest owns: XMM0-15 = bytes 0x11..,
  * x87 stack (fld1), FSW/FTW, and, when AVX is usable, the upper halves of

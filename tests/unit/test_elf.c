@@ -170,6 +170,43 @@ static void test_note_errors(void **state)
 	expect_refused(NUB_EABI, want);
 }
 
+/* A system-call note after the ABI note, naming `target` (a vaddr). */
+static void add_syscall_note(uint64_t target)
+{
+	const uint32_t off = 0x214, hdr[3] = {sizeof(NUB_NOTE_NAME), 8, NUB_NOTE_TYPE_SYSCALL};
+	int64_t rel = (int64_t)target - (int64_t)(off + 16);
+
+	memcpy(eb.bytes + off, hdr, sizeof(hdr));
+	memcpy(eb.bytes + off + 12, NUB_NOTE_NAME, sizeof(NUB_NOTE_NAME));
+	memcpy(eb.bytes + off + 16, &rel, sizeof(rel));
+	eb_phdr(&eb, 3)->p_filesz = eb_phdr(&eb, 3)->p_memsz = 20 + 24;
+}
+
+/* The system-call entry decides where the guest runs: it must be code. */
+static void test_syscall_note(void **state)
+{
+	struct nub_error err = {0};
+	struct nub_elf_image img;
+
+	(void)state;
+	eb_build(&eb, 1);
+	assert_int_equal(nub_elf_load_buffer(eb.bytes, eb.len, &img, &err), 0);
+	assert_false(img.has_syscall);
+	nub_elf_free(&img);
+	eb_build(&eb, 1);
+	add_syscall_note(EB_ENTRY + 0x10);
+	assert_int_equal(nub_elf_load_buffer(eb.bytes, eb.len, &img, &err), 0);
+	assert_true(img.has_syscall);
+	assert_int_equal(img.syscall_offset, EB_ENTRY + 0x10);
+	nub_elf_free(&img);
+	eb_build(&eb, 1);
+	add_syscall_note(EB_RELOC_AT(0)); /* writable data */
+	expect_refused(NUB_EELF, "system-call entry 0x1800 (nub note) is not in an executable");
+	eb_build(&eb, 1);
+	add_syscall_note(0x7fff0000); /* outside the image */
+	expect_refused(NUB_EELF, "system-call entry 0x7fff0000");
+}
+
 static void test_real_guests(void **state)
 {
 	static const char *const names[] = {"hello", "calc", "test_guest"};
@@ -216,6 +253,7 @@ int main(void)
 	        cmocka_unit_test(test_valid_image),    cmocka_unit_test(test_header_errors),
 	        cmocka_unit_test(test_segment_errors), cmocka_unit_test(test_dynamic_errors),
 	        cmocka_unit_test(test_note_errors),    cmocka_unit_test(test_real_guests),
+	        cmocka_unit_test(test_syscall_note),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -404,6 +404,7 @@ static void test_failures_poison_and_recover(void **state)
 	static const uint8_t abort_in[] = "\x2a\0\0\0deliberate abort";
 	static const uint64_t bad_sp = 0xfffffffffffffff0ull;
 	static const uint32_t db_unknown = 0x800, db_exception = NUB_DOORBELL_EXCEPTION;
+	static const uint8_t bad_fs[12] = {NUB_DOORBELL_SET_FS, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0xff};
 	const struct failure failures[] = {
 	        {NUB_TG_ABORT, abort_in, sizeof(abort_in) - 1, NUB_EGUEST_ABORT,
 	         "code 0x2a: deliberate abort"},
@@ -418,6 +419,8 @@ static void test_failures_poison_and_recover(void **state)
 	        {NUB_TG_DOORBELL_STORE, &db_unknown, 4, NUB_EPORT, "unknown doorbell offset 0x800"},
 	        {NUB_TG_DOORBELL_STORE, &db_exception, 4, NUB_EPRIVILEGED,
 	         "exception doorbell from user mode"},
+	        {NUB_TG_DOORBELL_STORE, bad_fs, sizeof(bad_fs), NUB_EINVAL,
+	         "FS base 0xffff800000000000: not a lower-half address"},
 	        {NUB_TG_SYSCALL, NULL, 0, NUB_EGUEST_FAULT, "system call 39 (syscall at RIP 0x"},
 	};
 
