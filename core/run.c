@@ -23,6 +23,14 @@ enum { EXIT_CONTINUE = 0, EXIT_DONE = 1 };
 static int guest_fail(struct nub_sandbox *sb, int code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
+int nub_sandbox_poison(struct nub_sandbox *sb, int code, const char *reason)
+{
+	snprintf(sb->poison_reason, sizeof(sb->poison_reason), "%s",
+	         reason ? reason : nub_strerror(code));
+	sb->poisoned = 1;
+	return code;
+}
+
 /* A failure caused by the guest: message on the handle, sandbox poisoned. */
 static int guest_fail(struct nub_sandbox *sb, int code, const char *fmt, ...)
 {
@@ -31,9 +39,7 @@ static int guest_fail(struct nub_sandbox *sb, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	nub_error_setv(&sb->err, code, fmt, ap);
 	va_end(ap);
-	snprintf(sb->poison_reason, sizeof(sb->poison_reason), "%s", nub_strerror(code));
-	sb->poisoned = 1;
-	return code;
+	return nub_sandbox_poison(sb, code, NULL);
 }
 
 /* Pop one message from the output buffer into sb->msg. */
@@ -628,8 +634,7 @@ int nub_sandbox_run(struct nub_sandbox *sb, enum nub_run_phase phase)
 	do {
 		rc = nub_hv_run(sb->hv, &ex, &sb->err);
 		if (rc) {
-			sb->poisoned = 1;
-			snprintf(sb->poison_reason, sizeof(sb->poison_reason), "backend failure");
+			nub_sandbox_poison(sb, rc, "backend failure");
 			break;
 		}
 		sb->stats.vm_exits++;

@@ -44,12 +44,6 @@ static int sb_fail(struct nub_sandbox *sb, int code, const char *fmt, ...)
 
 /* A guest-caused failure: the sandbox must be restored before it runs
  * again, because its memory and CPU state are no longer trustworthy. */
-static int sb_poison(struct nub_sandbox *sb, int code)
-{
-	sb->poisoned = 1;
-	return code;
-}
-
 int nub_sandbox_last_error_code(const struct nub_sandbox *sb)
 {
 	return sb ? sb->err.code : NUB_EINVAL;
@@ -556,17 +550,22 @@ static int pop_response(struct nub_sandbox *sb, void *out, size_t cap, size_t *o
 	int rc = nub_gbuf_pop(&sb->out, sb->msg, sb->msg_cap, &len, &sb->err);
 
 	if (rc)
-		return sb_poison(sb, rc);
+		return nub_sandbox_poison(sb, rc, NULL);
 	if (len < sizeof(resp))
-		return sb_poison(sb, sb_fail(sb, NUB_ECORRUPT,
-		                             "call: response of %llu bytes is shorter than its "
-		                             "header",
-		                             (unsigned long long)len));
+		return nub_sandbox_poison(
+		        sb,
+		        sb_fail(sb, NUB_ECORRUPT,
+		                "call: response of %llu bytes is shorter than its header",
+		                (unsigned long long)len),
+		        NULL);
 	memcpy(&resp, sb->msg, sizeof(resp));
 	if (resp.len != len - sizeof(resp))
-		return sb_poison(sb, sb_fail(sb, NUB_ECORRUPT,
-		                             "call: response says %u bytes, message holds %llu",
-		                             resp.len, (unsigned long long)(len - sizeof(resp))));
+		return nub_sandbox_poison(
+		        sb,
+		        sb_fail(sb, NUB_ECORRUPT,
+		                "call: response says %u bytes, message holds %llu", resp.len,
+		                (unsigned long long)(len - sizeof(resp))),
+		        NULL);
 	if (status)
 		*status = resp.status;
 	if (out_len)

@@ -61,6 +61,10 @@ struct nub_cow;
  * measuring the heap. */
 void nub_sandbox_cow_view(struct nub_sandbox *sb, struct nub_cow *c);
 
+/* The one place a sandbox is poisoned (until restore): `reason` for the
+ * "poisoned" message, NULL for code's name. Returns code. */
+int nub_sandbox_poison(struct nub_sandbox *sb, int code, const char *reason);
+
 enum nub_run_phase { NUB_RUN_INIT, NUB_RUN_CALL };
 
 /* Run the vCPU until the guest halts for `phase`, serving host calls,

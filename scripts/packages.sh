@@ -44,15 +44,17 @@ env -u NUB_BACKEND_PATH nub-conformance --backend mock >/dev/null 2>&1 ||
 	{ log "ERROR: installed nub-conformance fails on the mock"; exit 1; }
 log "installed nub lists the packaged backends; nub-conformance passes on the mock"
 
-run_both() { # run_both <dir>: the host program on the mock and, if usable, KVM
-	local dir=$1 out
-	out=$(env -u NUB_BACKEND_PATH "$dir/host-program" "$dir/guest.elf" world mock)
-	grep -q "mock: status 0: hello, WORLD" <<<"$out" || { echo "$out"; return 1; }
-	if [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
-		out=$(env -u NUB_BACKEND_PATH "$dir/host-program" "$dir/guest.elf" world kvm)
-		grep -q "kvm: status 0: hello, WORLD" <<<"$out" || { echo "$out"; return 1; }
-		log "$(basename "$dir"): on KVM: $out"
-	fi
+run_both() { # run_both <dir>: the host program with each guest on the mock and, if usable, KVM
+	local dir=$1 out g
+	for g in guest guest_libc; do
+		out=$(env -u NUB_BACKEND_PATH "$dir/host-program" "$dir/$g.elf" world mock)
+		grep -q "mock: status 0: hello, WORLD" <<<"$out" || { echo "$out"; return 1; }
+		if [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+			out=$(env -u NUB_BACKEND_PATH "$dir/host-program" "$dir/$g.elf" world kvm)
+			grep -q "kvm: status 0: hello, WORLD" <<<"$out" || { echo "$out"; return 1; }
+			log "$(basename "$dir") $g: on KVM: $out"
+		fi
+	done
 }
 
 mkdir -p "$tmp/pkg-config"
