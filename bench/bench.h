@@ -6,7 +6,27 @@
 #define NUB_BENCH_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
+
+/* NUB_BENCH_BACKEND=kvm runs the guests on KVM (bench/run.sh does where
+ * /dev/kvm works; the nested-KVM suites do); the default is the mock, which
+ * runs the same ELFs in its vCPU process. */
+static inline const char *bench_backend(void)
+{
+	const char *b = getenv("NUB_BENCH_BACKEND");
+
+	return b && b[0] ? b : "mock";
+}
+
+/* "what (backend)" for a row's label (static storage). */
+static inline const char *bench_label(const char *what)
+{
+	static char buf[64];
+
+	snprintf(buf, sizeof(buf), "%s (%s)", what, bench_backend());
+	return buf;
+}
 
 static inline double bench_now_ns(void)
 {

@@ -24,21 +24,6 @@
 
 extern char **environ;
 
-static const char *backend(void)
-{
-	const char *b = getenv("NUB_BENCH_BACKEND");
-
-	return b && b[0] ? b : "mock";
-}
-
-static const char *label(const char *what)
-{
-	static char buf[64];
-
-	snprintf(buf, sizeof(buf), "%s (%s)", what, backend());
-	return buf;
-}
-
 static void die(const char *what, const char *msg)
 {
 	fprintf(stderr, "bench_js: %s: %s\n", what, msg);
@@ -52,7 +37,7 @@ static struct nub_sandbox *js_sandbox(const char *path, struct nub_snapshot *sna
 	struct nub_sandbox *sb = NULL;
 
 	nub_config_init(&cfg);
-	cfg.backend = backend();
+	cfg.backend = bench_backend();
 	cfg.heap_size = 16ull << 20;
 	if (snap ? nub_sandbox_create_from_snapshot(&cfg, snap, &sb, &err)
 	         : nub_sandbox_create_from_elf(&cfg, path, &sb, &err))
@@ -134,12 +119,12 @@ int main(int argc, char **argv)
 	}
 	t = (bench_now_ns() - t) / iters;
 	nub_sandbox_stats(sb, &s1);
-	bench_row(label("JS eval(\"1+1\"), call + restore"), t / 1e3, "us", "same eval natively",
-	          native_eval_ns(iters * 10) / 1e3, "time");
-	bench_row(label("  VM exits per eval + restore"),
+	bench_row(bench_label("JS eval(\"1+1\"), call + restore"), t / 1e3, "us",
+	          "same eval natively", native_eval_ns(iters * 10) / 1e3, "time");
+	bench_row(bench_label("  VM exits per eval + restore"),
 	          (double)(s1.vm_exits - s0.vm_exits) / iters, "exits", "floor", 1, "count");
 	/* Floor 0: the working set is copied at restore, no fault left. */
-	bench_row(label("  CoW faults per eval + restore"),
+	bench_row(bench_label("  CoW faults per eval + restore"),
 	          (double)(s1.cow_faults - s0.cow_faults) / iters, "faults", "floor", 0, "count");
 	nub_sandbox_free(sb);
 
@@ -150,7 +135,7 @@ int main(int argc, char **argv)
 		nub_sandbox_free(s);
 	}
 	t = (bench_now_ns() - t) / creates;
-	bench_row(label("JS sandbox from snapshot + first eval"), t / 1e3, "us",
+	bench_row(bench_label("JS sandbox from snapshot + first eval"), t / 1e3, "us",
 	          "fork+exec /bin/true", spawn_true_ns(creates) / 1e3, "time");
 	nub_snapshot_unref(snap);
 	return 0;

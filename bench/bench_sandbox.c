@@ -43,29 +43,10 @@ static const char *guest_path(const char *name)
 	return p;
 }
 
-/* NUB_BENCH_BACKEND=kvm runs the test guest on KVM (bench/run.sh does
- * where /dev/kvm works; the nested-KVM suites do); the default is the mock,
- * which runs the same ELF in its vCPU process. */
-static const char *backend(void)
-{
-	const char *b = getenv("NUB_BENCH_BACKEND");
-
-	return b && b[0] ? b : "mock";
-}
-
-/* "what (backend)" for a row's label. */
-static const char *label(const char *what)
-{
-	static char buf[64];
-
-	snprintf(buf, sizeof(buf), "%s (%s)", what, backend());
-	return buf;
-}
-
 static void config(struct nub_config *cfg)
 {
 	nub_config_init(cfg);
-	cfg->backend = backend();
+	cfg->backend = bench_backend();
 	/* Room for 1024 dirty heap pages and their CoW copies. */
 	cfg->heap_size = 8u << 20;
 	cfg->scratch_size = 16u << 20;
@@ -182,7 +163,7 @@ static double raw_exit_ns(int iters)
 	uint8_t *mem =
 	        mmap(NULL, RAW_MEM, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
-	if (mem == MAP_FAILED || nub_backend_load(backend(), &b, &err) ||
+	if (mem == MAP_FAILED || nub_backend_load(bench_backend(), &b, &err) ||
 	    nub_hv_create(b, 1ull << 36, NULL, &hv, &err)) {
 		fprintf(stderr, "bench: raw VM: %s\n", err.msg);
 		exit(1);
@@ -251,7 +232,7 @@ static void bench_compute(struct nub_sandbox *sb)
 	}
 	char name[64];
 	snprintf(name, sizeof(name), "compute loop, %.0e iterations (%s)", (double)iters,
-	         backend());
+	         bench_backend());
 	bench_row(name, t / 1e3, "us", "same loop on host", h / 1e3, "time");
 }
 
@@ -269,10 +250,10 @@ static void bench_calls(struct nub_sandbox *sb)
 		nub_sandbox_call(sb, NUB_TG_ECHO, "x", 1, out, sizeof(out), &n, &st);
 	t = (bench_now_ns() - t) / iters;
 	nub_sandbox_stats(sb, &s1);
-	bench_row(label("guest call round trip"), t / 1e3, "us", "raw exit round trip",
+	bench_row(bench_label("guest call round trip"), t / 1e3, "us", "raw exit round trip",
 	          raw_exit_ns(iters) / 1e3, "time");
-	bench_row(label("VM exits per guest call"), (double)(s1.vm_exits - s0.vm_exits) / iters,
-	          "exits", "floor", 1, "count");
+	bench_row(bench_label("VM exits per guest call"),
+	          (double)(s1.vm_exits - s0.vm_exits) / iters, "exits", "floor", 1, "count");
 }
 
 static int32_t host_nop(void *user, const uint8_t *in, size_t len, uint8_t *out, size_t cap,
@@ -308,9 +289,9 @@ static void bench_host_call(struct nub_sandbox *sb)
 		nub_sandbox_call(sb, NUB_TG_CALL_HOST, &id, 4, out, sizeof(out), &n, &st);
 	with_host = (bench_now_ns() - t) / iters;
 	nub_sandbox_stats(sb, &s2);
-	bench_row(label("host call round trip"), (with_host - plain) / 1e3, "us", "guest call",
-	          plain / 1e3, "time");
-	bench_row(label("VM exits per host call"),
+	bench_row(bench_label("host call round trip"), (with_host - plain) / 1e3, "us",
+	          "guest call", plain / 1e3, "time");
+	bench_row(bench_label("VM exits per host call"),
 	          (double)((s2.vm_exits - s1.vm_exits) - (s1.vm_exits - s0.vm_exits)) / iters,
 	          "exits", "floor", 1, "count");
 }
@@ -355,11 +336,11 @@ static void bench_cycle(struct nub_sandbox *sb)
 	t = (bench_now_ns() - t) / iters;
 	nub_sandbox_stats(sb, &s1);
 	bench_row(
-	        label("call + restore cycle"), t / 1e3, "us", "memcpy of the working set",
+	        bench_label("call + restore cycle"), t / 1e3, "us", "memcpy of the working set",
 	        floor_memcpy((s1.prefetched_pages - s0.prefetched_pages) * 4096 / iters + 1, 100) /
 	                1e3,
 	        "time");
-	bench_row(label("VM exits per call after a restore"),
+	bench_row(bench_label("VM exits per call after a restore"),
 	          (double)(s1.vm_exits - s0.vm_exits) / iters, "exits", "floor", 1, "count");
 }
 
@@ -393,10 +374,10 @@ static void bench_cow_fault(void)
 		none += bench_now_ns() - t;
 	}
 	nub_sandbox_stats(sb, &s1);
-	bench_row(label("copy-on-write fault (exit + copy)"), (faults - none) / rounds / per / 1e3,
-	          "us", "raw exit + memcpy 4 KiB",
+	bench_row(bench_label("copy-on-write fault (exit + copy)"),
+	          (faults - none) / rounds / per / 1e3, "us", "raw exit + memcpy 4 KiB",
 	          raw_exit_ns(200) / 1e3 + floor_memcpy(4096, 100) / 1e3, "time");
-	bench_row(label("CoW faults per fresh page written"),
+	bench_row(bench_label("CoW faults per fresh page written"),
 	          (double)(s1.cow_faults - s0.cow_faults) / rounds / per, "exits", "floor", 1,
 	          "count");
 	nub_sandbox_free(sb);
@@ -416,7 +397,7 @@ static void bench_capture(struct nub_sandbox *sb)
 		nub_snapshot_unref(snap);
 	}
 	t = (bench_now_ns() - t) / iters / (double)pages;
-	bench_row(label("capture, per live page"), t / 1e3, "us", "memcpy 4 KiB",
+	bench_row(bench_label("capture, per live page"), t / 1e3, "us", "memcpy 4 KiB",
 	          floor_memcpy(4096, 1000) / 1e3, "time");
 }
 
@@ -450,11 +431,11 @@ static void bench_create(void)
 		waitpid(p, NULL, 0);
 	}
 	fork_t = (bench_now_ns() - fork_t) / iters;
-	bench_row(label("create + evolve from snapshot"), (create + evolve) / iters / 1e3, "us",
-	          "fork()+exit", fork_t / 1e3, "time");
-	bench_row(label("  create (no VM yet)"), create / iters / 1e3, "us", "fork()+exit",
+	bench_row(bench_label("create + evolve from snapshot"), (create + evolve) / iters / 1e3,
+	          "us", "fork()+exit", fork_t / 1e3, "time");
+	bench_row(bench_label("  create (no VM yet)"), create / iters / 1e3, "us", "fork()+exit",
 	          fork_t / 1e3, "time");
-	bench_row(label("  evolve (VM, memory, vCPU state)"), evolve / iters / 1e3, "us",
+	bench_row(bench_label("  evolve (VM, memory, vCPU state)"), evolve / iters / 1e3, "us",
 	          "fork()+exit", fork_t / 1e3, "time");
 
 	double t = bench_now_ns();
@@ -517,7 +498,8 @@ int main(int argc, char **argv)
 	struct nub_sandbox_stats st;
 
 	nub_sandbox_stats(sb, &st); /* evolve only, so far */
-	bench_row(label("VM exits per evolve"), (double)st.vm_exits, "exits", "floor", 1, "count");
+	bench_row(bench_label("VM exits per evolve"), (double)st.vm_exits, "exits", "floor", 1,
+	          "count");
 
 	bench_calls(sb);
 	bench_host_call(sb);

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <math.h>
 #include <setjmp.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,21 @@ static int32_t reply(uint8_t *out, uint32_t cap, uint32_t *out_len, const char *
 	if (n > cap)
 		return NUB_EFULL;
 	memcpy(out, text, n);
+	*out_len = (uint32_t)n;
+	return 0;
+}
+
+/* snprintf into the result area: NUB_EFULL when it does not fit. */
+static int32_t format(uint8_t *out, uint32_t cap, uint32_t *out_len, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+static int32_t format(uint8_t *out, uint32_t cap, uint32_t *out_len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf((char *)out, cap, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (uint32_t)n >= cap)
+		return NUB_EFULL;
 	*out_len = (uint32_t)n;
 	return 0;
 }
@@ -124,11 +140,7 @@ static int32_t fn_printf(const uint8_t *in, uint32_t in_len, uint8_t *out, uint3
 	if (in_len != sizeof(d))
 		return NUB_EINVAL;
 	memcpy(&d, in, sizeof(d));
-	int n = snprintf((char *)out, cap, "%.3f %g %e", d, d, d);
-	if (n < 0 || (uint32_t)n >= cap)
-		return NUB_EFULL;
-	*out_len = (uint32_t)n;
-	return 0;
+	return format(out, cap, out_len, "%.3f %g %e", d, d, d);
 }
 
 static int32_t fn_strtod(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t cap,
@@ -139,11 +151,7 @@ static int32_t fn_strtod(const uint8_t *in, uint32_t in_len, uint8_t *out, uint3
 		return NUB_EINVAL;
 	memcpy(text, in, in_len);
 	text[in_len] = '\0';
-	int n = snprintf((char *)out, cap, "%.17g", strtod(text, NULL));
-	if (n < 0 || (uint32_t)n >= cap)
-		return NUB_EFULL;
-	*out_len = (uint32_t)n;
-	return 0;
+	return format(out, cap, out_len, "%.17g", strtod(text, NULL));
 }
 
 static int32_t fn_puts(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t cap,

@@ -404,7 +404,8 @@ static void test_failures_poison_and_recover(void **state)
 	static const uint8_t abort_in[] = "\x2a\0\0\0deliberate abort";
 	static const uint64_t bad_sp = 0xfffffffffffffff0ull;
 	static const uint32_t db_unknown = 0x800, db_exception = NUB_DOORBELL_EXCEPTION;
-	static const uint8_t bad_fs[12] = {NUB_DOORBELL_SET_FS, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0xff};
+	static const uint8_t bad_fs[12] = {
+	        NUB_DOORBELL_SET_FS, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0xff};
 	const struct failure failures[] = {
 	        {NUB_TG_ABORT, abort_in, sizeof(abort_in) - 1, NUB_EGUEST_ABORT,
 	         "code 0x2a: deliberate abort"},
