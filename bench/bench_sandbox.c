@@ -27,6 +27,7 @@
 #include <nub/vmem.h>
 
 #include "backend_loader.h"
+#include "cpu.h"
 #include "hv.h"
 #include "vmem_host.h"
 
@@ -111,26 +112,9 @@ static double floor_memcpy(size_t bytes, int iters)
 
 static void raw_sregs(struct nub_sregs *s)
 {
-	const struct nub_segment code = {.limit = 0xffffffff,
-	                                 .selector = 0x2b,
-	                                 .type = 0xb,
-	                                 .present = 1,
-	                                 .dpl = 3,
-	                                 .s = 1,
-	                                 .l = 1,
-	                                 .g = 1};
-	const struct nub_segment data = {.limit = 0xffffffff,
-	                                 .selector = 0x23,
-	                                 .type = 0x3,
-	                                 .present = 1,
-	                                 .dpl = 3,
-	                                 .s = 1,
-	                                 .db = 1,
-	                                 .g = 1};
-
 	memset(s, 0, sizeof(*s));
-	s->cs = code;
-	s->ds = s->es = s->fs = s->gs = s->ss = data;
+	s->cs = nub_cpu_flat_segment(0x2b, 1, 3);
+	s->ds = s->es = s->fs = s->gs = s->ss = nub_cpu_flat_segment(0x23, 0, 3);
 	s->tr = (struct nub_segment){.limit = 0x67, .selector = 0x30, .type = 0xb, .present = 1};
 	s->ldt = (struct nub_segment){.type = 2, .unusable = 1};
 	s->cr0 = 0x80050033;

@@ -144,18 +144,17 @@ void nub_cpu_build_system_pages(const struct nub_layout *l, uint8_t *tables, uin
 	put(stubs, &(unsigned){NUB_CPU_GATE_OFFSET}, (const uint8_t[]){0x0f, 0x0b}, 2);
 }
 
-static void segment(struct nub_segment *s, uint16_t sel, uint8_t type, uint8_t dpl, uint8_t l)
+struct nub_segment nub_cpu_flat_segment(uint16_t selector, int code, uint8_t dpl)
 {
-	memset(s, 0, sizeof(*s));
-	s->limit = 0xffffffff;
-	s->selector = sel;
-	s->type = type;
-	s->present = 1;
-	s->dpl = dpl;
-	s->s = 1;
-	s->l = l;
-	s->db = l ? 0 : 1;
-	s->g = 1;
+	return (struct nub_segment){.limit = 0xffffffff,
+	                            .selector = selector,
+	                            .type = code ? 0xb : 0x3, /* r/x or r/w, accessed */
+	                            .present = 1,
+	                            .dpl = dpl,
+	                            .s = 1,
+	                            .l = code ? 1 : 0,
+	                            .db = code ? 0 : 1,
+	                            .g = 1};
 }
 
 void nub_cpu_initial_state(const struct nub_layout *l, nub_gva_t entry, nub_gva_t fs_base,
@@ -170,8 +169,8 @@ void nub_cpu_initial_state(const struct nub_layout *l, nub_gva_t entry, nub_gva_
 	regs->rflags = 2;       /* IF=0, IOPL=0: cli/sti/in/out fault at CPL3 */
 
 	memset(sregs, 0, sizeof(*sregs));
-	segment(&sregs->cs, NUB_SEL_USER_CODE, 0xb, 3, 1);
-	segment(&sregs->ss, NUB_SEL_USER_DATA, 0x3, 3, 0);
+	sregs->cs = nub_cpu_flat_segment(NUB_SEL_USER_CODE, 1, 3);
+	sregs->ss = nub_cpu_flat_segment(NUB_SEL_USER_DATA, 0, 3);
 	sregs->ds = sregs->es = sregs->fs = sregs->gs = sregs->ss;
 	sregs->fs.base = fs_base;
 	sregs->tr = (struct nub_segment){.base = tss_gva,

@@ -30,6 +30,11 @@
  * layout `l`; each buffer is one page. */
 void nub_cpu_build_system_pages(const struct nub_layout *l, uint8_t *tables, uint8_t *stubs);
 
+/* A flat long-mode segment: 64-bit code (L=1) or 32-bit-sized data,
+ * base 0, 4 GiB limit, accessed. Also for tests and benches that set up a
+ * bare VM. */
+struct nub_segment nub_cpu_flat_segment(uint16_t selector, int code, uint8_t dpl);
+
 /* Registers for the guest's first instruction (ELF entry at CPL3), with
  * FS based at fs_base (the guest's thread pointer, 0 before it sets one). */
 void nub_cpu_initial_state(const struct nub_layout *l, nub_gva_t entry, nub_gva_t fs_base,

@@ -14,6 +14,7 @@
 #include <nub/vmem.h>
 
 #include "backend_loader.h"
+#include "cpu.h"
 #include "hv.h"
 #include "vmem_host.h"
 
@@ -26,20 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void long_mode(struct nub_sregs *s)
 {
 	memset(s, 0, sizeof(*s));
-	s->cs = (struct nub_segment){.limit = 0xffffffff,
-	                             .selector = 8,
-	                             .type = 0xb,
-	                             .present = 1,
-	                             .s = 1,
-	                             .l = 1,
-	                             .g = 1};
-	s->ds = (struct nub_segment){.limit = 0xffffffff,
-	                             .selector = 0x10,
-	                             .type = 3,
-	                             .present = 1,
-	                             .s = 1,
-	                             .db = 1,
-	                             .g = 1};
+	s->cs = nub_cpu_flat_segment(8, 1, 0);
+	s->ds = nub_cpu_flat_segment(0x10, 0, 0);
 	s->es = s->ss = s->fs = s->gs = s->ds;
 	s->cr0 = 0x80050033;
 	s->cr4 = 0x620;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "backend_loader.h"
+#include "cpu.h"
 #include "hv.h"
 #include "nub_test.h"
 
@@ -100,30 +101,6 @@ static void build_page_tables(uint8_t *ram)
 		pd[i] = (i << 21) | 0x87; /* present, writable, user, 2 MiB page */
 }
 
-static struct nub_segment code_segment(void)
-{
-	return (struct nub_segment){.base = 0,
-	                            .limit = 0xffffffff,
-	                            .selector = 0x8,
-	                            .type = 11,
-	                            .present = 1,
-	                            .s = 1,
-	                            .l = 1,
-	                            .g = 1};
-}
-
-static struct nub_segment data_segment(void)
-{
-	return (struct nub_segment){.base = 0,
-	                            .limit = 0xffffffff,
-	                            .selector = 0x10,
-	                            .type = 3,
-	                            .present = 1,
-	                            .s = 1,
-	                            .db = 1,
-	                            .g = 1};
-}
-
 /* Long mode straight away: CS.L, paging with the tables above, no IDT (any
  * exception triple-faults). */
 static void enter_long_mode(struct smoke *s, uint64_t extra_cr4)
@@ -132,8 +109,8 @@ static void enter_long_mode(struct smoke *s, uint64_t extra_cr4)
 	struct nub_regs r = {.rip = CODE_GPA, .rflags = 0x2, .rsp = RAM_SIZE};
 
 	check(nub_hv_get_sregs(s->hv, &sr, &s->err), s, "get_sregs");
-	sr.cs = code_segment();
-	sr.ds = sr.es = sr.fs = sr.gs = sr.ss = data_segment();
+	sr.cs = nub_cpu_flat_segment(0x8, 1, 0);
+	sr.ds = sr.es = sr.fs = sr.gs = sr.ss = nub_cpu_flat_segment(0x10, 0, 0);
 	sr.gdt = (struct nub_dtable){.base = 0, .limit = 0};
 	sr.idt = (struct nub_dtable){.base = 0, .limit = 0};
 	sr.cr3 = PML4_GPA;
