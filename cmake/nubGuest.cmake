@@ -28,7 +28,9 @@ if(EXISTS "${NUB_GUEST_LIB_DIR}/libnubguest-libc.a" AND NOT TARGET nub::guest-li
   set_target_properties(nub::guest-libc PROPERTIES
     IMPORTED_LOCATION "${NUB_GUEST_LIB_DIR}/libnubguest-libc.a"
     INTERFACE_INCLUDE_DIRECTORIES "${NUB_INCLUDE_DIR}/nub/guest;${NUB_INCLUDE_DIR}"
-    INTERFACE_COMPILE_OPTIONS "@NUB_GUEST_LIBC_CFLAGS_LIST@"
+    # -nostdinc drops the system include directory, where nub's headers may
+    # be (CMake drops a -I for it too): -idirafter finds them after musl's.
+    INTERFACE_COMPILE_OPTIONS "@NUB_GUEST_LIBC_CFLAGS_LIST@;SHELL:-idirafter ${NUB_INCLUDE_DIR}"
     INTERFACE_LINK_OPTIONS "@NUB_GUEST_LINK_OPTIONS_LIST@"
     INTERFACE_LINK_LIBRARIES "@NUB_MUSL_DIR@/libc.a;gcc")
 endif()
