@@ -624,7 +624,14 @@ static int write_bookkeeping(const struct nub_snapshot *snap, struct nub_shmem *
  * rewrites at once (tables, buffer headers, bookkeeping) are cleared with
  * stores and stay resident; everything else is dropped with madvise, so an
  * untouched page costs nothing and a touched one costs one refault later,
- * only if the guest touches it again. */
+ * only if the guest touches it again.
+ * Dropping is also what keeps a shadow-paging KVM (the software kvm_pvm)
+ * correct: it does not see the host rewrite the guest's page tables, but
+ * the kernel's MMU notifier tells it the copy-on-write pages are gone, so
+ * no stale translation to one survives a restore. Clearing those pages in
+ * place instead would need another invalidation (a protection change
+ * does it; tried: the first call after a restore got faster, the restore
+ * slower, no net gain on this machine). */
 static int zero_scratch(const struct nub_snapshot *snap, struct nub_shmem *scratch,
                         enum nub_zero_method *method, struct nub_error *err)
 {
