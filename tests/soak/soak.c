@@ -24,6 +24,8 @@
 
 #include <nub/nub.h>
 
+#include "../race/race.h"
+
 #include "../../guest/tests/test_guest_ids.h"
 
 static const char *guest_dir(void)
@@ -131,57 +133,27 @@ struct worker {
 	pthread_t t;
 };
 
-struct call_arg {
-	struct nub_sandbox *sb;
-	atomic_int entered;
-	int rc;
-};
-
-static int32_t entered_fn(void *user, const uint8_t *in, size_t len, uint8_t *out, size_t cap,
-                          size_t *out_len)
-{
-	(void)in, (void)len, (void)out, (void)cap;
-	atomic_store(&((struct call_arg *)user)->entered, 1);
-	*out_len = 0;
-	return 0;
-}
-
-static void *spin_call(void *p)
-{
-	struct call_arg *a = p;
-	uint8_t out[16];
-	size_t n;
-	int32_t st;
-	uint32_t fn = 9;
-	a->rc = nub_sandbox_call(a->sb, NUB_TG_SPIN_AFTER_HOST, &fn, 4, out, sizeof(out), &n, &st);
-	return NULL;
-}
-
 static void *race_worker(void *p)
 {
 	struct worker *w = p;
 	struct nub_sandbox **sbs = calloc((size_t)w->per, sizeof(*sbs));
-	struct call_arg *args = calloc((size_t)w->per, sizeof(*args));
+	struct nub_racer *racers = calloc((size_t)w->per, sizeof(*racers));
 
 	for (int i = 0; i < w->per; i++) {
 		sbs[i] = make(w->backend);
-		args[i].sb = sbs[i];
-		nub_sandbox_register(sbs[i], 9, entered_fn, &args[i]);
+		nub_race_init(&racers[i], sbs[i]);
 	}
 	for (int r = 0; r < w->rounds; r++) {
-		struct call_arg *a = &args[r % w->per];
-		pthread_t t;
+		struct nub_racer *a = &racers[r % w->per];
 		uint8_t out[8];
 		size_t n;
 		int32_t st;
-		atomic_store(&a->entered, 0);
-		pthread_create(&t, NULL, spin_call, a);
-		while (!atomic_load(&a->entered))
-			sched_yield();
-		for (unsigned s = rand_r(&w->seed) % 2000; s; s--)
-			__asm__ volatile("" ::: "memory");
-		nub_sandbox_interrupt(a->sb);
-		pthread_join(t, NULL);
+		if (nub_race_round(a, &w->seed, 2000, 60)) {
+			/* the call is still running: this worker cannot go on */
+			w->lost++;
+			w->done = 1;
+			return NULL;
+		}
 		if (a->rc != NUB_ECANCELLED)
 			w->lost++;
 		nub_sandbox_restore(a->sb, NULL);
@@ -193,7 +165,7 @@ static void *race_worker(void *p)
 	}
 	for (int i = 0; i < w->per; i++)
 		nub_sandbox_free(sbs[i]);
-	free(args);
+	free(racers);
 	free(sbs);
 	w->done = 1;
 	return NULL;

@@ -20,6 +20,7 @@
 
 #include "../../guest/examples/example_ids.h"
 #include "../../guest/tests/test_guest_ids.h"
+#include "../race/race.h"
 #include "cpu.h"
 #include "hv.h"
 #include "nub_test.h"
@@ -974,31 +975,8 @@ static void test_restore_resets_vcpu_state(void **state)
 
 struct racer {
 	struct nub_sandbox *sb;
-	uint32_t id;
-	atomic_int entered;
 	int rc;
 };
-
-static int32_t host_entered(void *user, const uint8_t *in, size_t len, uint8_t *out, size_t cap,
-                            size_t *out_len)
-{
-	(void)in, (void)len, (void)out, (void)cap;
-	atomic_store(&((struct racer *)user)->entered, 1);
-	*out_len = 0;
-	return 0;
-}
-
-static void *racer_call(void *arg)
-{
-	struct racer *r = arg;
-	uint8_t out[64];
-	uint32_t host_fn = 9;
-	size_t n;
-	int32_t status;
-
-	r->rc = nub_sandbox_call(r->sb, r->id, &host_fn, 4, out, sizeof(out), &n, &status);
-	return NULL;
-}
 
 /* Race rounds: 10,000 by default; fewer under emulated KVM, where one
  * round costs milliseconds (NUB_TEST_RACE_ROUNDS). */
@@ -1010,38 +988,19 @@ static int race_rounds(void)
 	return n > 0 ? n : 10000;
 }
 
-static int join_within(pthread_t t, int seconds)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += seconds;
-	return pthread_timedjoin_np(t, NULL, &ts);
-}
-
 /* The guest reports (through a host call) that it is running, then spins.
  * Exactly one interrupt, at a random moment from inside the host call to
  * deep in the spin, must stop it: never lost, whatever it races with. */
 static void test_interrupt_never_lost(void **state)
 {
-	struct racer r = {0};
+	struct nub_racer r;
 	unsigned seed = 12345;
 
 	(void)state;
 	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
-	assert_int_equal(nub_sandbox_register(sb, 9, host_entered, &r), 0);
-	r.sb = sb;
-	r.id = NUB_TG_SPIN_AFTER_HOST;
+	assert_int_equal(nub_race_init(&r, sb), 0);
 	for (int i = 0, rounds = race_rounds(); i < rounds; i++) {
-		pthread_t t;
-		atomic_store(&r.entered, 0);
-		assert_int_equal(pthread_create(&t, NULL, racer_call, &r), 0);
-		while (!atomic_load(&r.entered))
-			sched_yield();
-		for (unsigned spin = rand_r(&seed) % 4000; spin; spin--)
-			__asm__ volatile("" ::: "memory");
-		assert_int_equal(nub_sandbox_interrupt(sb), 0);
-		if (join_within(t, 10))
+		if (nub_race_round(&r, &seed, 4000, 10))
 			fail_msg("round %d: interrupt lost (call still running after 10 s)", i);
 		assert_int_equal(r.rc, NUB_ECANCELLED);
 		assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
