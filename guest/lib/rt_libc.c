@@ -98,15 +98,32 @@ static void pages_give_back(size_t i, size_t n)
 	}
 }
 
-/* Highest run of n free pages above the brk area; n+1 means none. */
+/* Highest run of n free pages above the brk area; rt_pg.n + 1 means none.
+ * Whole bitmap words, all used or all free, are stepped over at once. */
 static size_t pages_find(size_t n)
 {
-	size_t run = 0;
+	size_t run = 0, k = rt_pg.n; /* pages [k, k + run) are free */
 
-	for (size_t k = rt_pg.n; k > rt_pg.brk_pages; k--) {
+	while (k > rt_pg.brk_pages) {
+		if (k % 64 == 0 && k - rt_pg.brk_pages >= 64) {
+			uint64_t word = rt_pg.used[k / 64 - 1];
+			if (word == ~0ull) {
+				run = 0;
+				k -= 64;
+				continue;
+			}
+			if (word == 0) {
+				if (run + 64 >= n)
+					return k + run - n;
+				run += 64;
+				k -= 64;
+				continue;
+			}
+		}
 		run = bit(rt_pg.used, k - 1) ? 0 : run + 1;
+		k--;
 		if (run == n)
-			return k - 1;
+			return k;
 	}
 	return rt_pg.n + 1;
 }
