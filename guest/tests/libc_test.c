@@ -216,6 +216,17 @@ static int32_t fn_time(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_
 	return 0;
 }
 
+/* A hostile system call: the stack pointer is an unmapped page, so the
+ * runtime's entry faults on its first push; the host stops the sandbox. */
+static int32_t fn_bad_stack(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t cap,
+                            uint32_t *out_len)
+{
+	(void)in, (void)in_len, (void)out, (void)cap, (void)out_len;
+	__asm__ volatile("mov $0x1000, %%rsp\n\tmov $39, %%eax\n\tsyscall" ::
+	                         : "rax", "rcx", "r11", "memory");
+	return 0;
+}
+
 static uint64_t calls;
 
 static int32_t fn_count(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t cap,
@@ -247,4 +258,5 @@ void nub_guest_main(void)
 	nub_register(LIBC_MALLOC, "malloc", fn_malloc);
 	nub_register(LIBC_TIME, "time", fn_time);
 	nub_register(LIBC_COUNT, "count", fn_count);
+	nub_register(LIBC_BAD_STACK, "bad_stack", fn_bad_stack);
 }

@@ -181,6 +181,8 @@ static void test_libc_exit_and_abort_end_the_call(void **state)
 
 	expect_error(sb, LIBC_EXIT, &code, 1, NUB_EGUEST_ABORT, "exit(3)");
 	expect_error(sb, LIBC_ABORT, NULL, 0, NUB_EGUEST_ABORT, "killed by signal 6");
+	/* a system call on a stack that is not there faults in the entry */
+	expect_error(sb, LIBC_BAD_STACK, NULL, 0, NUB_EGUEST_FAULT, "CR2 0xf78");
 	assert_int_equal(call(sb, LIBC_SELFTEST, NULL, 0, out, sizeof(out)), 0);
 	assert_string_equal(out, "ok");
 	nub_sandbox_free(sb);
