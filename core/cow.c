@@ -67,9 +67,7 @@ static int locate(const struct nub_cow *c, nub_gpa_t gpa, uint64_t len,
 /* A snapshot page the snapshot knows to be zero (its bitmap). */
 static int known_zero(const struct nub_cow *c, const struct nub_shmem *mem, uint64_t off)
 {
-	uint64_t i = off / PAGE;
-
-	return mem == c->snapshot && !((c->present[i / 64] >> (i % 64)) & 1);
+	return mem == c->snapshot && !nub_page_bit(c->present, off / PAGE);
 }
 
 /* Copy the page at `src` (snapshot or scratch) to scratch offset `dst`. */

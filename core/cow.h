@@ -18,6 +18,12 @@
 #include "layout.h"
 #include "shmem.h"
 
+/* Bit i of a page bitmap (a snapshot's `present` map, a file's page map). */
+static inline int nub_page_bit(const uint64_t *map, uint64_t i)
+{
+	return (int)((map[i / 64] >> (i % 64)) & 1);
+}
+
 struct nub_cow {
 	const struct nub_layout *l;
 	const struct nub_shmem *snapshot; /* the mapped snapshot: visible part first */

@@ -78,14 +78,11 @@ int nub_snapshot_write(struct nub_snapshot *s, uint64_t off, const void *src, ui
 	return rc;
 }
 
-uint64_t nub_snapshot_nonzero_pages(const struct nub_snapshot *s)
+int nub_snapshot_page_nonzero(const struct nub_snapshot *s, uint64_t i)
 {
 	const uint8_t *m = nub_shmem_host(s->mem);
-	uint64_t pages = (s->visible_size + s->pt_size) / PAGE, n = 0;
 
-	for (uint64_t i = 0; i < pages; i++)
-		n += nub_snapshot_page_present(s, i) && !page_is_zero(m + i * PAGE);
-	return n;
+	return nub_snapshot_page_present(s, i) && !page_is_zero(m + i * PAGE);
 }
 
 int nub_snapshot_shared_mem(struct nub_snapshot *snap, struct nub_shmem **out,
@@ -148,7 +145,7 @@ void nub_snapshot_rehash(struct nub_snapshot *s)
 	/* Sparse, content-based: each non-zero page with its index; zero pages
 	 * (never written, or written back to zero) are left out. */
 	for (uint64_t i = 0; i < pages; i++) {
-		if (!nub_snapshot_page_present(s, i) || page_is_zero(m + i * PAGE))
+		if (!nub_snapshot_page_nonzero(s, i))
 			continue;
 		XXH3_128bits_update(st, &i, sizeof(i));
 		XXH3_128bits_update(st, m + i * PAGE, PAGE);

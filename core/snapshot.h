@@ -84,10 +84,11 @@ int nub_snapshot_write(struct nub_snapshot *s, uint64_t off, const void *src, ui
 /* Whether page `i` of s->mem may hold a non-zero byte. */
 static inline int nub_snapshot_page_present(const struct nub_snapshot *s, uint64_t i)
 {
-	return (int)((s->present[i / 64] >> (i % 64)) & 1);
+	return nub_page_bit(s->present, i);
 }
-/* Pages of s->mem that hold a non-zero byte (reads the present ones). */
-uint64_t nub_snapshot_nonzero_pages(const struct nub_snapshot *s);
+/* Whether page `i` of s->mem holds a non-zero byte: what is hashed and
+ * stored (reads only present pages). */
+int nub_snapshot_page_nonzero(const struct nub_snapshot *s, uint64_t i);
 /* Recompute s->hash from its memory and resume state. */
 void nub_snapshot_rehash(struct nub_snapshot *s);
 

@@ -118,14 +118,6 @@ static void put_meta(struct out *o, const struct nub_snapshot *s)
 		put_u64(o, s->hot.page[i]);
 }
 
-static int page_nonzero(const struct nub_snapshot *s, uint64_t i)
-{
-	static const uint8_t zero[NUB_PAGE_SIZE];
-	const uint8_t *m = nub_shmem_host(s->mem);
-
-	return nub_snapshot_page_present(s, i) && memcmp(m + i * NUB_PAGE_SIZE, zero, sizeof(zero));
-}
-
 /* The bitmap of stored pages, then the pages. */
 static void put_memory(struct out *o, const struct nub_snapshot *s)
 {
@@ -136,11 +128,11 @@ static void put_memory(struct out *o, const struct nub_snapshot *s)
 	for (uint64_t w = 0; w < words; w++) {
 		uint64_t bits = 0;
 		for (uint64_t b = 0; b < 64 && w * 64 + b < pages; b++)
-			bits |= (uint64_t)page_nonzero(s, w * 64 + b) << b;
+			bits |= (uint64_t)nub_snapshot_page_nonzero(s, w * 64 + b) << b;
 		put_u64(o, bits);
 	}
 	for (uint64_t i = 0; i < pages; i++) {
-		if (page_nonzero(s, i))
+		if (nub_snapshot_page_nonzero(s, i))
 			put(o, m + i * NUB_PAGE_SIZE, NUB_PAGE_SIZE);
 	}
 }
@@ -406,7 +398,7 @@ static int read_pages(struct in *in, struct nub_snapshot *s, const uint64_t *bit
 	int rc = nub_snapshot_alloc_mem(s, in->err);
 
 	for (uint64_t i = 0; !rc && i < pages; i++) {
-		if (!((bits[i / 64] >> (i % 64)) & 1))
+		if (!nub_page_bit(bits, i))
 			continue;
 		rc = nub_snapshot_write(s, i * NUB_PAGE_SIZE, in->p + in->at, NUB_PAGE_SIZE,
 		                        in->err);
