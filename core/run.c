@@ -151,30 +151,24 @@ static int serve_host_call(struct nub_sandbox *sb)
 		                  "host call: request of %llu bytes with length field %u",
 		                  (unsigned long long)len, len < sizeof(req) ? 0 : req.len);
 	sb->stats.host_calls++;
+	/* The request is copied out of guest memory already: the guest cannot
+	 * change it while the host function reads it. It moves to the tail of
+	 * the staging buffer so the reply can be built at its head. */
+	uint8_t *args = sb->msg + sb->msg_cap - req.len;
+	const uint64_t cap = sb->msg_cap - req.len - sizeof(resp);
+	memmove(args, sb->msg + sizeof(req), req.len);
 	slot = req.fn_id < NUB_MAX_HOST_FNS ? &sb->host_fns[req.fn_id] : NULL;
 	if (!slot) {
-		resp.status = call_builtin(req.fn_id, sb->msg + sizeof(req), req.len, reply,
-		                           sb->msg_cap - sizeof(resp) - sizeof(req) - req.len,
-		                           &reply_len);
+		resp.status = call_builtin(req.fn_id, args, req.len, reply, cap, &reply_len);
 	} else if (!slot->fn) {
 		resp.status = NUB_ENOTFOUND;
 	} else {
-		/* The request is copied out of guest memory already: the guest
-		 * cannot change it while the host function reads it. It moves
-		 * to the tail of the staging buffer so the reply can be built
-		 * at its head. */
-		uint64_t cap = sb->msg_cap - sizeof(resp);
-		uint8_t *args = sb->msg + sizeof(req);
-		uint8_t *copy = sb->msg + sb->msg_cap - req.len;
-		memmove(copy, args, req.len);
-		if (cap > sb->msg_cap - req.len - sizeof(resp))
-			cap = sb->msg_cap - req.len - sizeof(resp);
 		sb->in_callback++; /* the host function may not re-enter this sandbox */
-		resp.status = slot->fn(slot->user, copy, req.len, reply, cap, &reply_len);
+		resp.status = slot->fn(slot->user, args, req.len, reply, cap, &reply_len);
 		sb->in_callback--;
-		if (reply_len > cap)
-			reply_len = 0, resp.status = NUB_ERANGE;
 	}
+	if (reply_len > cap)
+		reply_len = 0, resp.status = NUB_ERANGE;
 	resp.len = (uint32_t)reply_len;
 	memcpy(sb->msg, &resp, sizeof(resp));
 	rc = nub_gbuf_push(&sb->in, sb->msg, sizeof(resp) + reply_len, &sb->err);
