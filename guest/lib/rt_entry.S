@@ -10,21 +10,13 @@
 #include "rt.h"
 
 	.section .note.nub, "a", @note
-	.balign 4
-	.long 4                         /* namesz: "nub\0" */
-	.long 4                         /* descsz */
-	.long RT_NOTE_TYPE_ABI
-	.asciz "nub"
+	RT_NOTE RT_NOTE_TYPE_ABI, 4
 	.long RT_GUEST_ABI_VERSION
 
 	/* The runtime's mutable state (section nub_hot): the host copies these
 	 * pages up front instead of taking a copy-on-write exit for each. The
 	 * offsets are relative to the descriptor: link-time constants. */
-	.balign 4
-	.long 4                         /* namesz */
-	.long 16                        /* descsz */
-	.long RT_NOTE_TYPE_HOT
-	.asciz "nub"
+	RT_NOTE RT_NOTE_TYPE_HOT, 16
 1:	.quad __start_nub_hot - 1b
 	.quad __stop_nub_hot - 1b
 

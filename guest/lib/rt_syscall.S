@@ -13,11 +13,7 @@
 #include "rt.h"
 
 	.section .note.nub, "a", @note
-	.balign 4
-	.long 4                         /* namesz */
-	.long 8                         /* descsz */
-	.long RT_NOTE_TYPE_SYSCALL
-	.asciz "nub"
+	RT_NOTE RT_NOTE_TYPE_SYSCALL, 8
 1:	.quad nub_rt_syscall_entry - 1b
 
 	.text
