@@ -74,18 +74,24 @@ static void set_bits(uint64_t *m, size_t i, size_t n, int v)
 	}
 }
 
-/* Hand out pages [i, i+n): cleared where they were used before. */
+/* Count pages [i, i+n) as handed out, whatever they hold. */
+static void pages_mark(size_t i, size_t n)
+{
+	set_bits(rt_pg.used, i, n, 1);
+	set_bits(rt_pg.dirty, i, n, 1);
+	rt_pg.in_use += n;
+	if (rt_pg.in_use > rt_pg.peak)
+		rt_pg.peak = rt_pg.in_use;
+}
+
+/* Hand out pages [i, i+n) zeroed: cleared where they were used before. */
 static void pages_take(size_t i, size_t n)
 {
 	for (size_t k = i; k < i + n; k++) {
 		if (bit(rt_pg.dirty, k))
 			memset((void *)(rt_pg.base + k * PAGE), 0, PAGE);
 	}
-	set_bits(rt_pg.used, i, n, 1);
-	set_bits(rt_pg.dirty, i, n, 1);
-	rt_pg.in_use += n;
-	if (rt_pg.in_use > rt_pg.peak)
-		rt_pg.peak = rt_pg.in_use;
+	pages_mark(i, n);
 }
 
 static void pages_give_back(size_t i, size_t n)
@@ -151,14 +157,10 @@ void *rt_area_alloc(size_t size)
 
 	if (!size || n > rt_pg.n || (i = pages_find(n)) > rt_pg.n)
 		return NULL;
-	/* The result area need not be zero: skip pages_take's clearing. */
+	/* The result area need not be zero: no clearing. */
 	rt_area_i = i;
 	rt_area_n = n;
-	set_bits(rt_pg.used, i, n, 1);
-	set_bits(rt_pg.dirty, i, n, 1);
-	rt_pg.in_use += n;
-	if (rt_pg.in_use > rt_pg.peak)
-		rt_pg.peak = rt_pg.in_use;
+	pages_mark(i, n);
 	return (void *)(rt_pg.base + i * PAGE);
 }
 
