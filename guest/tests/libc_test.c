@@ -36,14 +36,18 @@ static int32_t fail(uint8_t *out, uint32_t cap, uint32_t *out_len, int line, con
 	return -1;
 }
 
-static int32_t reply(uint8_t *out, uint32_t cap, uint32_t *out_len, const char *text)
+static int32_t reply_bytes(uint8_t *out, uint32_t cap, uint32_t *out_len, const void *p, size_t n)
 {
-	size_t n = strlen(text);
 	if (n > cap)
 		return NUB_EFULL;
-	memcpy(out, text, n);
+	memcpy(out, p, n);
 	*out_len = (uint32_t)n;
 	return 0;
+}
+
+static int32_t reply(uint8_t *out, uint32_t cap, uint32_t *out_len, const char *text)
+{
+	return reply_bytes(out, cap, out_len, text, strlen(text));
 }
 
 /* snprintf into the result area: NUB_EFULL when it does not fit. */
@@ -209,11 +213,7 @@ static int32_t fn_time(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_
 	(void)in;
 	(void)in_len;
 	int64_t t = (int64_t)time(NULL);
-	if (cap < sizeof(t))
-		return NUB_EFULL;
-	memcpy(out, &t, sizeof(t));
-	*out_len = sizeof(t);
-	return 0;
+	return reply_bytes(out, cap, out_len, &t, sizeof(t));
 }
 
 /* A hostile system call: the stack pointer is an unmapped page, so the
@@ -235,11 +235,7 @@ static int32_t fn_count(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32
 	(void)in;
 	(void)in_len;
 	calls++;
-	if (cap < sizeof(calls))
-		return NUB_EFULL;
-	memcpy(out, &calls, sizeof(calls));
-	*out_len = sizeof(calls);
-	return 0;
+	return reply_bytes(out, cap, out_len, &calls, sizeof(calls));
 }
 
 void nub_guest_main(void)
