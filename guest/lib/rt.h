@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Internals of the guest runtime shared by its C files and its .S files. */
+/* Internals of the guest runtime shared by its C files and its .S files
+ * (which also include rt_note.inc). */
 #ifndef NUB_GUEST_RT_H
 #define NUB_GUEST_RT_H
 
@@ -9,18 +10,6 @@
 #define RT_GUEST_ABI_VERSION 2
 #define RT_NOTE_TYPE_HOT     0x4e554202
 #define RT_NOTE_TYPE_SYSCALL 0x4e554203
-
-#ifdef __ASSEMBLER__
-/* The header of one ELF note named "nub" (in section .note.nub); its
- * descriptor, `descsz` bytes, follows. */
-.macro RT_NOTE type, descsz
-	.balign 4
-	.long 4 /* namesz: "nub\0" */
-	.long \descsz
-	.long \type
-	.asciz "nub"
-.endm
-#endif
 
 #ifndef __ASSEMBLER__
 /* The runtime's own mutable state goes here (see the hot note). */

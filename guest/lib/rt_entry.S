@@ -8,6 +8,7 @@
  * ever resumed after the final one, ud2 faults instead of running on.
  */
 #include "rt.h"
+#include "rt_note.inc"
 
 	.section .note.nub, "a", @note
 	RT_NOTE RT_NOTE_TYPE_ABI, 4

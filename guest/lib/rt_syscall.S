@@ -11,6 +11,7 @@
  * general-purpose-register code).
  */
 #include "rt.h"
+#include "rt_note.inc"
 
 	.section .note.nub, "a", @note
 	RT_NOTE RT_NOTE_TYPE_SYSCALL, 8
