@@ -257,6 +257,59 @@ static void test_host_call(void **state)
 	nub_sandbox_free(sb);
 }
 
+/* Call host function `id` through the test guest with `len` payload bytes;
+ * returns the status it got, the answer in out[8..], its length in *alen. */
+static int32_t guest_calls_host(struct nub_sandbox *sb, uint32_t id, const void *payload,
+                                size_t len, uint8_t *out, size_t cap, uint32_t *alen)
+{
+	uint8_t in[64];
+	int32_t st;
+	size_t n;
+
+	assert_true(len <= sizeof(in) - 4);
+	memcpy(in, &id, 4);
+	memcpy(in + 4, payload, len);
+	assert_int_equal(call(sb, NUB_TG_CALL_HOST, in, 4 + len, out, cap, &n), 0);
+	memcpy(&st, out, 4);
+	memcpy(alen, out + 4, 4);
+	return st;
+}
+
+/* The built-in host functions every host serves (guest_abi.h), and their
+ * refusals of bad requests. */
+static void test_builtin_host_functions(void **state)
+{
+	uint8_t out[512];
+	uint32_t alen, clk = 1 /* CLOCK_MONOTONIC */, bad_clk = 3, n = 32, too_many = 257;
+	int64_t ts[2];
+	struct timespec now;
+
+	(void)state;
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	assert_int_equal(guest_calls_host(sb, NUB_HOST_FN_CLOCK, &clk, 4, out, sizeof(out), &alen),
+	                 0);
+	assert_int_equal(alen, 16);
+	memcpy(ts, out + 8, sizeof(ts));
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	assert_true(ts[0] <= now.tv_sec && ts[0] >= now.tv_sec - 5 && ts[1] < 1000000000);
+	assert_int_equal(guest_calls_host(sb, NUB_HOST_FN_RANDOM, &n, 4, out, sizeof(out), &alen),
+	                 0);
+	assert_int_equal(alen, 32);
+	/* bad requests: an unknown clock, a short request, too many bytes, an
+	 * id nobody serves */
+	assert_int_equal(
+	        guest_calls_host(sb, NUB_HOST_FN_CLOCK, &bad_clk, 4, out, sizeof(out), &alen),
+	        NUB_EINVAL);
+	assert_int_equal(guest_calls_host(sb, NUB_HOST_FN_CLOCK, &clk, 2, out, sizeof(out), &alen),
+	                 NUB_EINVAL);
+	assert_int_equal(
+	        guest_calls_host(sb, NUB_HOST_FN_RANDOM, &too_many, 4, out, sizeof(out), &alen),
+	        NUB_EINVAL);
+	assert_int_equal(guest_calls_host(sb, 0xffff0fffu, &n, 4, out, sizeof(out), &alen),
+	                 NUB_ENOTFOUND);
+	nub_sandbox_free(sb);
+}
+
 static void test_register_rejects_bad_input(void **state)
 {
 	(void)state;
@@ -1189,6 +1242,7 @@ int main(void)
 	        cmocka_unit_test(test_function_names),
 	        cmocka_unit_test(test_calc),
 	        cmocka_unit_test(test_host_call),
+	        cmocka_unit_test(test_builtin_host_functions),
 	        cmocka_unit_test(test_register_rejects_bad_input),
 	        cmocka_unit_test(test_cow_and_restore),
 	        cmocka_unit_test(test_capture_restore_and_share),
