@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /**
  * @file nubguest.h
- * Public API of the nub guest runtime (libnubguest), for freestanding
- * x86-64 guests built as static PIEs.
+ * Public API of the nub guest runtime, for x86-64 guests built as static
+ * PIEs. One runtime, two flavours with this same API (docs/guest-abi.md):
+ * libnubguest.a (bare: freestanding, its own malloc family, mem* and a
+ * printf subset) and libnubguest-libc.a (Debian's musl linked into the
+ * guest, the runtime serving its system calls: the C library's own malloc,
+ * stdio, math... as C says; the declarations below of malloc and the mem*
+ * functions are then musl's).
  *
  * A guest defines `void nub_guest_main(void)`, which registers its callable
  * functions with nub_register(). The runtime's entry point (`_start`) sets up
@@ -125,7 +130,10 @@ void *calloc(size_t n, size_t size);
 void *realloc(void *p, size_t size);
 void free(void *p);
 
-/** The heap as the guest's allocator sees it (all in bytes). */
+/** The heap as the guest's allocator sees it (all in bytes). In the C
+ * library flavour the runtime hands the C library whole pages (brk, mmap):
+ * heap_size is the pages it can hand out, used and peak count pages handed
+ * out (the C library's own use inside them is its business). */
 struct nub_guest_heap_usage {
 	size_t heap_size; /**< usable heap (the configured one, trimmed to 16 bytes) */
 	size_t used;      /**< in live blocks now, 16-byte headers included */
