@@ -448,10 +448,60 @@ static int set_fs(struct nub_sandbox *sb, uint64_t base)
 	return EXIT_CONTINUE;
 }
 
+/* The doorbell takes one kind of access (guest_abi.h): one aligned 8-byte
+ * store, by one instruction that stores nothing else. Anything else is
+ * refused before it is served: a narrower store would be read as a value
+ * it is not (a 1-byte store to SET_FS as FS base 0x41), a wider one rings
+ * two doorbells at once, a read (a load, or the read half of lock xadd)
+ * has no value to return. Backends report a store's whole size (KVM
+ * gathers the 8-byte pieces of a vector store; the mock and MSHV decode the
+ * instruction and report 0 for one they cannot complete). A string store
+ * (stos/movs) writes 8 bytes per element and moves RDI past the element: KVM
+ * emulates it and reports RDI moved, the mock and MSHV do not decode it. */
+static int check_doorbell(struct nub_sandbox *sb, const struct nub_exit *ex, uint64_t off)
+{
+	const uint64_t gva = NUB_DOORBELL_GVA + off;
+	struct nub_regs regs;
+	int rc;
+
+	if (ex->reason == NUB_EXIT_MMIO_READ)
+		return guest_fail(sb, NUB_EPORT,
+		                  "guest read doorbell offset 0x%llx at RIP 0x%llx (a load or a "
+		                  "read-modify-write): the doorbell takes one aligned 8-byte store",
+		                  (unsigned long long)off, (unsigned long long)ex->rip);
+	if (ex->size == 0)
+		return guest_fail(sb, NUB_EPORT,
+		                  "guest stored to doorbell offset 0x%llx at RIP 0x%llx with an "
+		                  "instruction that is not a plain store (vector, string or "
+		                  "read-modify-write): the doorbell takes one aligned 8-byte store",
+		                  (unsigned long long)off, (unsigned long long)ex->rip);
+	if (ex->size != 8 || off % 8)
+		return guest_fail(sb, NUB_EPORT,
+		                  "guest stored %u byte%s to doorbell offset 0x%llx at RIP 0x%llx: "
+		                  "the doorbell takes one aligned 8-byte store",
+		                  ex->size, ex->size == 1 ? "" : "s", (unsigned long long)off,
+		                  (unsigned long long)ex->rip);
+	if (off == NUB_DOORBELL_EXCEPTION)
+		return 0; /* the host's stub, or a forgery on_exception refuses */
+	rc = nub_hv_get_regs(sb->hv, &regs, &sb->err);
+	if (rc)
+		return rc;
+	if (regs.rdi == gva + 8 || regs.rdi == gva - 8)
+		return guest_fail(
+		        sb, NUB_EPORT,
+		        "guest rang doorbell offset 0x%llx with a string store (stos/movs) "
+		        "at RIP 0x%llx: the doorbell takes one aligned 8-byte store",
+		        (unsigned long long)off, (unsigned long long)ex->rip);
+	return 0;
+}
+
 static int on_doorbell(struct nub_sandbox *sb, enum nub_run_phase phase, const struct nub_exit *ex)
 {
 	uint64_t off = ex->gpa - NUB_DOORBELL_GPA;
+	int rc = check_doorbell(sb, ex, off);
 
+	if (rc)
+		return rc;
 	switch (off) {
 	case NUB_DOORBELL_INIT_DONE:
 		return on_init_done(sb, phase, ex->data);
@@ -470,11 +520,11 @@ static int on_doorbell(struct nub_sandbox *sb, enum nub_run_phase phase, const s
 	case NUB_DOORBELL_SET_FS:
 		return set_fs(sb, ex->data);
 	default:
-		return guest_fail(sb, NUB_EPORT,
-		                  "guest stored 0x%llx at unknown doorbell offset 0x%llx (size %u) "
-		                  "at RIP 0x%llx",
-		                  (unsigned long long)ex->data, (unsigned long long)off, ex->size,
-		                  (unsigned long long)ex->rip);
+		return guest_fail(
+		        sb, NUB_EPORT,
+		        "guest stored 0x%llx at unknown doorbell offset 0x%llx at RIP 0x%llx",
+		        (unsigned long long)ex->data, (unsigned long long)off,
+		        (unsigned long long)ex->rip);
 	}
 }
 
@@ -482,10 +532,9 @@ static int on_exit(struct nub_sandbox *sb, enum nub_run_phase phase, const struc
 {
 	switch (ex->reason) {
 	case NUB_EXIT_MMIO_WRITE:
+	case NUB_EXIT_MMIO_READ:
 		if (ex->gpa - NUB_DOORBELL_GPA < NUB_PAGE_SIZE)
 			return on_doorbell(sb, phase, ex);
-		/* fall through */
-	case NUB_EXIT_MMIO_READ:
 		return guest_fail(sb, NUB_EMMIO,
 		                  "guest %s %u bytes at GPA 0x%llx (unmapped or read-only) at "
 		                  "RIP 0x%llx",

@@ -549,6 +549,13 @@ static int pop_response(struct nub_sandbox *sb, void *out, size_t cap, size_t *o
 	uint64_t len = 0;
 	int rc = nub_gbuf_pop(&sb->out, sb->msg, sb->msg_cap, &len, &sb->err);
 
+	if (rc == NUB_EEMPTY)
+		return nub_sandbox_poison(
+		        sb,
+		        sb_fail(sb, NUB_ECORRUPT,
+		                "call: the guest signalled call done without a response "
+		                "(output buffer empty)"),
+		        NULL);
 	if (rc)
 		return nub_sandbox_poison(sb, rc, NULL);
 	if (len < sizeof(resp))

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Decoding the one kind of instruction a memory intercept can be completed
- * for without an emulator: a store of a general-purpose register to memory,
- * `mov r/m8, r8` (88 /r) or `mov r/m16/32/64, r16/32/64` (89 /r), in 64-bit
- * mode. The caller knows the address (from the hypervisor's message, or
- * the fault) and the GPRs; the access size and the stored value follow from
- * the instruction bytes and the source register.
+ * for without an emulator: a plain `mov` to memory of a general-purpose
+ * register, `mov r/m8, r8` (88 /r) or `mov r/m16/32/64, r16/32/64` (89 /r),
+ * or of an immediate, `mov r/m8, imm8` (C6 /0) or `mov r/m16/32/64,
+ * imm16/32` (C7 /0; sign-extended to 64 bits with REX.W: what compilers emit
+ * for `*p = 0`), in 64-bit mode. The caller knows the address (from the
+ * hypervisor's message, or the fault) and the GPRs; the access size and the
+ * stored value follow from the instruction bytes and the source.
  *
- * Accepted encodings: [66]* [REX] (88|89) ModRM [SIB] [disp8|disp32], and
+ * Accepted encodings: [66]* [REX] (88|89) ModRM [SIB] [disp8|disp32],
+ * [66]* [REX] (C6|C7) ModRM(reg 0) [SIB] [disp8|disp32] imm8|imm16|imm32, and
  * [66]* [REX] (A2|A3) moffs64 (store AL/rAX to an absolute address), where
  * ModRM.mod is 00, 01 or 10 (a memory operand; mod 00 with r/m 101 is
  * RIP-relative disp32, SIB.base 101 with mod 00 is disp32 without a base).
@@ -15,7 +18,8 @@
  * REX.X/REX.B only select address registers, which do not matter here (the
  * GPA is in the message). Anything else (other prefixes, a REX that is not
  * directly before the opcode, other opcodes, register destinations) is
- * refused.
+ * refused: a vector, string or read-modify-write instruction is not a
+ * plain store.
  */
 #include "x86_store.h"
 
@@ -54,7 +58,7 @@ int nub_x86_decode_store(const uint8_t *bytes, size_t count, const uint64_t *gpr
 		out->src = 0;
 		return NUB_X86_DECODE_OK;
 	}
-	if (opcode != 0x88 && opcode != 0x89)
+	if (opcode != 0x88 && opcode != 0x89 && opcode != 0xC6 && opcode != 0xC7)
 		return NUB_X86_DECODE_NOT_STORE;
 	if (i >= count)
 		return NUB_X86_DECODE_TRUNCATED;
@@ -62,6 +66,8 @@ int nub_x86_decode_store(const uint8_t *bytes, size_t count, const uint64_t *gpr
 	uint8_t mod = modrm >> 6, reg = (modrm >> 3) & 7, rm = modrm & 7;
 	if (mod == 3)
 		return NUB_X86_DECODE_NOT_MEMORY;
+	if ((opcode == 0xC6 || opcode == 0xC7) && reg != 0)
+		return NUB_X86_DECODE_NOT_STORE; /* C6/C7 /1-/7: not a mov */
 	size_t disp = mod == 1 ? 1 : mod == 2 ? 4 : 0;
 	if (rm == 4) { /* SIB */
 		if (i >= count)
@@ -75,29 +81,40 @@ int nub_x86_decode_store(const uint8_t *bytes, size_t count, const uint64_t *gpr
 	if (count - i < disp)
 		return NUB_X86_DECODE_TRUNCATED;
 	i += disp;
-	if (i > NUB_X86_MAX_INSN_LEN)
-		return NUB_X86_DECODE_TOO_LONG;
 
-	uint32_t src = reg | ((rex & 0x4) ? 8u : 0u); /* REX.R */
+	uint32_t size = (opcode == 0x88 || opcode == 0xC6) ? 1
+	                : (rex & 0x8)                      ? 8 /* REX.W wins over 66 */
+	                : opsize16                         ? 2
+	                                                   : 4;
 	uint64_t value;
-	if (opcode == 0x88) {
-		out->size = 1;
-		/* Without REX, 4-7 name AH, CH, DH, BH; with any REX they
-		 * name SPL, BPL, SIL, DIL. */
-		if (!rex && src >= 4 && src <= 7) {
+	uint32_t src = 16; /* an immediate */
+	if (opcode == 0xC6 || opcode == 0xC7) {
+		size_t imm = size == 8 ? 4 : size; /* imm32, sign-extended for REX.W */
+		if (count - i < imm)
+			return NUB_X86_DECODE_TRUNCATED;
+		value = 0;
+		for (size_t k = 0; k < imm; k++)
+			value |= (uint64_t)bytes[i + k] << (8 * k);
+		if (size == 8 && (value & 0x80000000u))
+			value |= 0xFFFFFFFF00000000ull;
+		i += imm;
+	} else {
+		src = reg | ((rex & 0x4) ? 8u : 0u); /* REX.R */
+		/* Without REX, 4-7 of a byte store name AH, CH, DH, BH; with any
+		 * REX they name SPL, BPL, SIL, DIL. */
+		if (size == 1 && !rex && src >= 4 && src <= 7) {
 			src -= 4;
 			value = gprs ? gprs[src] >> 8 : 0;
 		} else {
 			value = gprs ? gprs[src] : 0;
 		}
-		value &= 0xFF;
-	} else {
-		out->size = (rex & 0x8) ? 8 : opsize16 ? 2 : 4; /* REX.W wins over 66 */
-		value = gprs ? gprs[src] : 0;
-		if (out->size < 8)
-			value &= (1ull << (out->size * 8)) - 1;
+		if (size < 8)
+			value &= (1ull << (size * 8)) - 1;
 	}
+	if (i > NUB_X86_MAX_INSN_LEN)
+		return NUB_X86_DECODE_TOO_LONG;
 	out->len = (uint32_t)i;
+	out->size = size;
 	out->src = src;
 	out->data = value;
 	return NUB_X86_DECODE_OK;

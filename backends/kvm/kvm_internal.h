@@ -22,18 +22,16 @@ enum kvm_pending {
 	KVM_PENDING_NONE = 0,
 	/* IO_IN / MMIO_READ: copy exit->data into kvm_run before entering. */
 	KVM_PENDING_IN_DATA,
-	/* KVM completes the access (IO_OUT, MMIO write, or an IN whose data
-	 * is now in kvm_run) only inside the next KVM_RUN: it advances RIP
-	 * past an OUT there. Register access completes it first, so the ABI's
-	 * "RIP already past the OUT" holds for anything core can observe. */
+	/* KVM completes the access (IO_OUT, or an IN whose data is now in
+	 * kvm_run) only inside the next KVM_RUN: it advances RIP past an OUT
+	 * there. Register access completes it first, so the ABI's "RIP already
+	 * past the OUT" holds for anything core can observe. MMIO writes are
+	 * completed before run_vcpu returns (kvm_gather_write). */
 	KVM_PENDING_FINISH,
-	/* An MMIO write: KVM has already advanced RIP and stored nothing for
-	 * us to supply; its completion in the next KVM_RUN only ends the
-	 * emulator's bookkeeping and never touches registers. Writing RIP
-	 * through the sync-regs page (the next guest call) or reading system
-	 * registers (a fault) need not complete it first: the next run does. */
-	KVM_PENDING_FINISH_WRITE,
 };
+
+/* Bound on the completions one instruction's accesses can need. */
+#define KVM_MAX_COMPLETIONS 4096u
 
 struct kvm_slot {
 	int used;
@@ -76,7 +74,7 @@ int kvm_fail(char *err, size_t err_cap, int code, const char *fmt, ...)
 /* ioctl retried on EINTR for the state calls (never KVM_RUN). */
 int kvm_ioctl(int fd, unsigned long req, void *arg);
 
-/* Finish an IO_OUT the previous exit left pending (kvm_run.c). */
+/* Finish (or abandon) any access the previous exit left pending (kvm_run.c). */
 int kvm_complete_pending(struct nub_vm *vm, char *err, size_t err_cap);
 
 /* Registers (kvm_regs.c). */

@@ -36,8 +36,7 @@ int kvm_set_regs(struct nub_vm *vm, const struct nub_regs *regs, char *err, size
 {
 	struct kvm_regs k;
 
-	if (!(vm->has_sync_regs && vm->pending == KVM_PENDING_FINISH_WRITE))
-		KVM_STATE_PRELUDE(vm, err, err_cap);
+	KVM_STATE_PRELUDE(vm, err, err_cap);
 	kvm_convert_regs_from_nub(&k, regs);
 	if (vm->has_sync_regs) {
 		vm->run->s.regs.regs = k;
@@ -54,8 +53,10 @@ int kvm_get_regs(struct nub_vm *vm, struct nub_regs *regs, char *err, size_t err
 	struct kvm_regs k;
 
 	KVM_STATE_PRELUDE(vm, err, err_cap);
-	if (vm->has_sync_regs && (vm->run->kvm_dirty_regs & KVM_SYNC_X86_REGS)) {
-		kvm_convert_regs_to_nub(regs, &vm->run->s.regs.regs); /* not loaded yet */
+	/* KVM writes the registers there at every exit (kvm_valid_regs) and
+	 * loads them from there at the next run when core set them. */
+	if (vm->has_sync_regs) {
+		kvm_convert_regs_to_nub(regs, &vm->run->s.regs.regs);
 		return 0;
 	}
 	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_REGS, &k) < 0)
@@ -84,8 +85,7 @@ int kvm_get_sregs(struct nub_vm *vm, struct nub_sregs *sregs, char *err, size_t 
 {
 	struct kvm_sregs k;
 
-	if (vm->pending != KVM_PENDING_FINISH_WRITE) /* sregs are not involved */
-		KVM_STATE_PRELUDE(vm, err, err_cap);
+	KVM_STATE_PRELUDE(vm, err, err_cap);
 	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_SREGS, &k) < 0)
 		return kvm_state_error("KVM_GET_SREGS", err, err_cap);
 	kvm_convert_sregs_to_nub(sregs, &k);

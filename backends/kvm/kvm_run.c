@@ -152,11 +152,13 @@ static void kvm_supply_in_data(struct nub_vm *vm, uint64_t data)
 	vm->pending = KVM_PENDING_FINISH;
 }
 
-/* Enter KVM_RUN with immediate_exit set: KVM finishes the pending access
- * (advancing RIP, writing RAX for IN) and returns EINTR before the guest
- * executes anything. Used before register access so state is observed after
- * the instruction, as the ABI promises. */
-static int kvm_finish_access(struct nub_vm *vm, char *err, size_t err_cap)
+/* One KVM_RUN with immediate_exit set: KVM finishes the access the last
+ * exit left (advancing RIP, writing RAX for IN) and returns EINTR before the
+ * guest executes anything -- or, when the instruction makes another access
+ * (the next 8-byte piece of a wider MMIO store, the write half of a
+ * read-modify-write), returns 0 with that access as a new exit. Returns 1
+ * for EINTR, 0 for a new exit, or a negative error. */
+static int kvm_complete_once(struct nub_vm *vm, char *err, size_t err_cap)
 {
 	kvm_set_immediate_exit(vm, 1);
 	int r = ioctl(vm->vcpu_fd, KVM_RUN, 0);
@@ -166,32 +168,58 @@ static int kvm_finish_access(struct nub_vm *vm, char *err, size_t err_cap)
 	kvm_set_immediate_exit(vm, 0);
 	vm->pending = KVM_PENDING_NONE;
 	if (r == 0)
-		return kvm_fail(err, err_cap, NUB_EBACKEND,
-		                "kvm: completing a pending access produced exit %u",
-		                vm->run->exit_reason);
+		return 0;
 	if (e != EINTR)
-		return kvm_fail(err, err_cap, NUB_ESYS, "kvm: KVM_RUN completing an access: %s",
+		return kvm_fail(err, err_cap, NUB_ESYS, "KVM_RUN completing an access: %s",
 		                strerror(e));
+	return 1;
+}
+
+/* What the exit now in kvm_run leaves for the next KVM_RUN: a read waits
+ * for its data, a write or OUT for its completion. 0 when it is not an
+ * access at all. */
+static int kvm_note_access(struct nub_vm *vm)
+{
+	const struct kvm_run *run = vm->run;
+
+	if (run->exit_reason == KVM_EXIT_MMIO && run->mmio.len <= sizeof(run->mmio.data)) {
+		vm->pending_size = run->mmio.len;
+		vm->pending = run->mmio.is_write ? KVM_PENDING_FINISH : KVM_PENDING_IN_DATA;
+		return 1;
+	}
+	if (run->exit_reason == KVM_EXIT_IO && run->io.count == 1 && run->io.size <= 4) {
+		vm->pending_size = run->io.size;
+		vm->pending = run->io.direction == KVM_EXIT_IO_OUT ? KVM_PENDING_FINISH
+		                                                   : KVM_PENDING_IN_DATA;
+		return 1;
+	}
 	return 0;
 }
 
+/* Abandon whatever access the last exit left unfinished: supply 0 for every
+ * read and run every remaining piece to its end, with the guest never
+ * resuming. Register access needs this first, so state is observed after
+ * the instruction and KVM cannot later write a stale emulation result over
+ * registers core sets now; a restore after any guest-made exit (a lock xadd
+ * or a vector store on the doorbell) must not fail on it. One instruction
+ * makes a bounded number of accesses (an FXSAVE to MMIO: 64 pieces). */
 int kvm_complete_pending(struct nub_vm *vm, char *err, size_t err_cap)
 {
-	switch (vm->pending) {
-	case KVM_PENDING_NONE:
-		return 0;
-	case KVM_PENDING_IN_DATA:
-		/* Register access between an IN/MMIO read and the next run: core
-		 * abandoned the access (restore, reset). Finish it with 0 so KVM
-		 * cannot later write its stale emulation result over registers
-		 * core sets now. */
-		kvm_supply_in_data(vm, 0);
-		return kvm_finish_access(vm, err, err_cap);
-	case KVM_PENDING_FINISH:
-	case KVM_PENDING_FINISH_WRITE:
-		return kvm_finish_access(vm, err, err_cap);
+	for (unsigned n = 0; n < KVM_MAX_COMPLETIONS; n++) {
+		if (vm->pending == KVM_PENDING_NONE)
+			return 0;
+		if (vm->pending == KVM_PENDING_IN_DATA)
+			kvm_supply_in_data(vm, 0);
+		int rc = kvm_complete_once(vm, err, err_cap);
+		if (rc)
+			return rc < 0 ? rc : 0;
+		if (!kvm_note_access(vm))
+			return kvm_fail(err, err_cap, NUB_EBACKEND,
+			                "completing a pending access produced exit %u",
+			                vm->run->exit_reason);
 	}
-	return 0;
+	return kvm_fail(err, err_cap, NUB_EBACKEND, "an access still pending after %u completions",
+	                KVM_MAX_COMPLETIONS);
 }
 
 /* ---- decoding exits ---- */
@@ -236,7 +264,39 @@ static void kvm_decode_io(struct nub_vm *vm, struct nub_exit *exit)
 	}
 }
 
-static void kvm_decode_mmio(struct nub_vm *vm, struct nub_exit *exit)
+/* An MMIO write wider than 8 bytes (a vector store) reaches us in 8-byte
+ * pieces, one per KVM_RUN, after KVM has emulated the whole instruction.
+ * Take the rest now, with the guest held (immediate_exit), and report the
+ * access's whole size: core sees what the guest did (the doorbell takes only
+ * 8-byte stores), and no piece is left over for the next run to report --
+ * in the next call, or at a restore. A second access of another kind (the
+ * instruction also reads MMIO) leaves the size unknown (0) and its
+ * completion pending. Returns 0 or a negative error. */
+static int kvm_gather_write(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t err_cap)
+{
+	const struct kvm_run *run = vm->run;
+
+	for (unsigned n = 0; n < KVM_MAX_COMPLETIONS; n++) {
+		int rc = kvm_complete_once(vm, err, err_cap);
+		if (rc)
+			return rc < 0 ? rc : 0;
+		if (!kvm_note_access(vm))
+			return kvm_fail(err, err_cap, NUB_EBACKEND,
+			                "completing an MMIO store at GPA 0x%llx produced exit %u",
+			                (unsigned long long)exit->gpa, run->exit_reason);
+		if (run->exit_reason != KVM_EXIT_MMIO || !run->mmio.is_write ||
+		    run->mmio.phys_addr != exit->gpa + exit->size) {
+			exit->size = 0; /* more than a store: left pending */
+			return 0;
+		}
+		exit->size += run->mmio.len;
+	}
+	return kvm_fail(err, err_cap, NUB_EBACKEND,
+	                "MMIO store at GPA 0x%llx still has pieces after %u completions",
+	                (unsigned long long)exit->gpa, KVM_MAX_COMPLETIONS);
+}
+
+static int kvm_decode_mmio(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t err_cap)
 {
 	struct kvm_run *run = vm->run;
 	uint32_t len = run->mmio.len;
@@ -246,19 +306,19 @@ static void kvm_decode_mmio(struct nub_vm *vm, struct nub_exit *exit)
 	if (len == 0 || len > sizeof(run->mmio.data)) {
 		kvm_exit_internal(exit, KVM_EXIT_MMIO, "KVM_EXIT_MMIO: bad length %u at 0x%llx",
 		                  len, (unsigned long long)run->mmio.phys_addr);
-		return;
+		return 0;
 	}
 	vm->pending_size = len;
-	if (run->mmio.is_write) {
-		/* KVM has already advanced RIP past a write; the next run only
-		 * finishes its bookkeeping. */
-		exit->reason = NUB_EXIT_MMIO_WRITE;
-		memcpy(&exit->data, run->mmio.data, len);
-		vm->pending = KVM_PENDING_FINISH_WRITE;
-	} else {
+	if (!run->mmio.is_write) {
 		exit->reason = NUB_EXIT_MMIO_READ;
 		vm->pending = KVM_PENDING_IN_DATA;
+		return 0;
 	}
+	/* KVM has already advanced RIP past a write. */
+	exit->reason = NUB_EXIT_MMIO_WRITE;
+	memcpy(&exit->data, run->mmio.data, len);
+	vm->pending = KVM_PENDING_FINISH;
+	return kvm_gather_write(vm, exit, err, err_cap);
 }
 
 static const char *kvm_suberror_name(uint32_t s)
@@ -296,7 +356,7 @@ static void kvm_decode_internal_error(const struct kvm_run *run, struct nub_exit
 	}
 }
 
-static void kvm_decode_exit(struct nub_vm *vm, struct nub_exit *exit)
+static int kvm_decode_exit(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t err_cap)
 {
 	struct kvm_run *run = vm->run;
 
@@ -305,36 +365,35 @@ static void kvm_decode_exit(struct nub_vm *vm, struct nub_exit *exit)
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
 		kvm_decode_io(vm, exit);
-		return;
+		return 0;
 	case KVM_EXIT_MMIO:
-		kvm_decode_mmio(vm, exit);
-		return;
+		return kvm_decode_mmio(vm, exit, err, err_cap);
 	case KVM_EXIT_HLT:
 		exit->reason = NUB_EXIT_HLT;
-		return;
+		return 0;
 	case KVM_EXIT_SHUTDOWN:
 		exit->reason = NUB_EXIT_SHUTDOWN;
 		exit->hw_reason = KVM_EXIT_SHUTDOWN;
-		return;
+		return 0;
 	case KVM_EXIT_FAIL_ENTRY:
 		kvm_exit_internal(
 		        exit, run->fail_entry.hardware_entry_failure_reason,
 		        "KVM_EXIT_FAIL_ENTRY: hardware entry failure reason 0x%llx on cpu %u",
 		        (unsigned long long)run->fail_entry.hardware_entry_failure_reason,
 		        run->fail_entry.cpu);
-		return;
+		return 0;
 	case KVM_EXIT_INTERNAL_ERROR:
 		kvm_decode_internal_error(run, exit);
-		return;
+		return 0;
 	case KVM_EXIT_UNKNOWN:
 		kvm_exit_internal(exit, run->hw.hardware_exit_reason,
 		                  "KVM_EXIT_UNKNOWN: hardware exit reason 0x%llx",
 		                  (unsigned long long)run->hw.hardware_exit_reason);
-		return;
+		return 0;
 	default:
 		kvm_exit_internal(exit, run->exit_reason, "unhandled KVM exit reason %u",
 		                  run->exit_reason);
-		return;
+		return 0;
 	}
 }
 
@@ -356,8 +415,7 @@ static int kvm_run_loop(struct nub_vm *vm, struct nub_exit *exit, char *err, siz
 		kvm_leave_window(vm);
 		if (r == 0) {
 			vm->pending = KVM_PENDING_NONE;
-			kvm_decode_exit(vm, exit);
-			return 0;
+			return kvm_decode_exit(vm, exit, err, err_cap);
 		}
 		if (e != EINTR)
 			return kvm_fail(err, err_cap, NUB_ESYS, "kvm: KVM_RUN: %s", strerror(e));

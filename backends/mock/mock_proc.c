@@ -472,7 +472,7 @@ static void mmio(const ucontext_t *uc, nub_gpa_t gpa, int write)
 		return;
 	}
 	csh->exit.reason = write ? NUB_EXIT_MMIO_WRITE : NUB_EXIT_MMIO_READ;
-	csh->exit.size = 0; /* not a plain register store: cannot be completed */
+	csh->exit.size = 0; /* not a plain store: cannot be completed */
 }
 
 /* #PF: the guest's own fault, or a hypervisor-level one (MMIO). */

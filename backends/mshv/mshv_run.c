@@ -8,9 +8,9 @@
  * by the instruction length the message reports (and, for IN, merges the
  * value core supplies into RAX) before the guest runs again. A store to
  * memory no region backs (the doorbell) arrives as a memory intercept with
- * the GPA and the instruction bytes; for `mov r/m, r` (88/89, decoded in
- * backends/common/x86_store.c) the exit carries size and value and the next run resumes
- * after the instruction. Other MMIO accesses cannot be completed.
+ * the GPA and the instruction bytes; for a plain `mov` store (88/89, C6/C7,
+ * A2/A3, decoded in backends/common/x86_store.c) the exit carries size and value and the next run
+ * resumes after the instruction. Other MMIO accesses cannot be completed.
  *
  * Interrupt protocol (never loses a request):
  *   run_vcpu, on the vCPU thread, for every entry into MSHV_RUN_VP:
@@ -300,16 +300,17 @@ static void mshv_refuse_write(struct nub_vm *vm,
 		break;
 	default:
 		snprintf(why, cap,
-		         "the write at RIP 0x%llx is %s (bytes %s), not a register store "
-		         "(88/89); completing it needs an instruction emulator",
+		         "the write at RIP 0x%llx is %s (bytes %s), not a plain mov store; "
+		         "completing it needs an instruction emulator",
 		         rip, op, hex);
 		break;
 	}
 }
 
-/* An MMIO write: decode `mov r/m, r` from the instruction bytes the message
- * carries; the stored value comes from the source register (the message has
- * no GPRs, so they are read with one hypercall). The guest resumes after
+/* An MMIO write: decode a plain `mov` to memory from the instruction bytes
+ * the message carries; the stored value comes from the source register (the
+ * message has no GPRs, so they are read with one hypercall) or the
+ * immediate. The guest resumes after
  * the instruction on the next run. Anything else is reported with size 0
  * and its resume refused. */
 static int mshv_decode_write(struct nub_vm *vm,

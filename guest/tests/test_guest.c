@@ -274,7 +274,62 @@ static int32_t doorbell_store(const uint8_t *in, uint32_t in_len, uint8_t *out, 
 		return NUB_EINVAL;
 	if (in_len == 12)
 		memcpy(&value, in + 4, 8);
-	*(volatile uint64_t *)(NUB_DOORBELL_GVA + load_u32(in)) = value;
+	__asm__ volatile("movq %1, (%0)"
+	                 :
+	                 : "r"(NUB_DOORBELL_GVA + load_u32(in)), "r"(value)
+	                 : "memory");
+	return 0;
+}
+
+/* Every kind of access but the one the ABI allows, to one doorbell. */
+static int32_t doorbell_access(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                               uint32_t *out_len)
+{
+	static const uint64_t zero16[2] __attribute__((aligned(16)));
+	uint64_t rax = 0, rcx = 2;
+	void *db;
+
+	(void)out, (void)out_cap, (void)out_len;
+	if (in_len != 5)
+		return NUB_EINVAL;
+	db = (void *)(NUB_DOORBELL_GVA + load_u32(in + 1));
+	switch (in[0]) {
+	case NUB_TG_DB_BYTE:
+		__asm__ volatile("movb %b1, (%0)" : : "r"(db), "r"(rax) : "memory");
+		break;
+	case NUB_TG_DB_WORD:
+		__asm__ volatile("movw %w1, (%0)" : : "r"(db), "r"(rax) : "memory");
+		break;
+	case NUB_TG_DB_DWORD:
+		__asm__ volatile("movl %k1, (%0)" : : "r"(db), "r"(rax) : "memory");
+		break;
+	case NUB_TG_DB_SSE16:
+		__asm__ volatile("movdqu (%1), %%xmm0\n\tmovdqu %%xmm0, (%0)"
+		                 :
+		                 : "r"(db), "r"(zero16)
+		                 : "xmm0", "memory");
+		break;
+	case NUB_TG_DB_LOCK_XADD:
+		__asm__ volatile("lock xaddq %0, (%1)" : "+r"(rax) : "r"(db) : "memory");
+		break;
+	case NUB_TG_DB_REP_STOSQ:
+		__asm__ volatile("rep stosq" : "+D"(db), "+c"(rcx) : "a"(rax) : "memory");
+		break;
+	case NUB_TG_DB_STOSQ:
+		__asm__ volatile("stosq" : "+D"(db) : "a"(rax) : "memory");
+		break;
+	case NUB_TG_DB_LOAD:
+		__asm__ volatile("movq (%1), %0" : "=r"(rax) : "r"(db) : "memory");
+		break;
+	case NUB_TG_DB_XCHG:
+		__asm__ volatile("xchgq %0, (%1)" : "+r"(rax) : "r"(db) : "memory");
+		break;
+	case NUB_TG_DB_QWORD_IMM:
+		__asm__ volatile("movq $0, (%0)" : : "r"(db) : "memory");
+		break;
+	default:
+		return NUB_EINVAL;
+	}
 	return 0;
 }
 
@@ -580,6 +635,7 @@ static const struct {
         {NUB_TG_MALLOC, "malloc", leak},
         {NUB_TG_HEAP_USAGE, "heap_usage", heap_usage},
         {NUB_TG_SYSCALL, "syscall", raw_syscall},
+        {NUB_TG_DOORBELL_ACCESS, "doorbell_access", doorbell_access},
 };
 
 void nub_guest_main(void)

@@ -112,6 +112,22 @@
  * entry, so the host stops it. */
 #define NUB_TG_SYSCALL 30
 
+/** in: u8 NUB_TG_DB_*, u32 doorbell offset. Rings that doorbell with that
+ * kind of access (value 0, or 0 as FS base): every kind but QWORD_IMM is
+ * refused with NUB_EPORT "... the doorbell takes one aligned 8-byte store". */
+#define NUB_TG_DOORBELL_ACCESS 31
+#define NUB_TG_DB_BYTE         0 /* movb %al */
+#define NUB_TG_DB_WORD         1 /* movw %ax */
+#define NUB_TG_DB_DWORD        2 /* movl %eax */
+#define NUB_TG_DB_SSE16        3 /* movdqu %xmm0: 16 bytes, two doorbells */
+#define NUB_TG_DB_LOCK_XADD    4 /* lock xadd: read-modify-write */
+#define NUB_TG_DB_REP_STOSQ    5 /* rep stosq, RCX = 2 */
+#define NUB_TG_DB_STOSQ        6 /* stosq */
+#define NUB_TG_DB_LOAD         7 /* movq (doorbell), %rax */
+#define NUB_TG_DB_XCHG         8 /* xchg %rax, (doorbell): an implicitly locked RMW */
+#define NUB_TG_DB_QWORD_IMM    9 /* movq $0, (doorbell): a plain 8-byte store, accepted */
+#define NUB_TG_DB_COUNT        10
+
 struct nub_tg_vector_state {
 	unsigned char fxsave[512];    /**< FXSAVE image: FCW, FSW, FTW, MXCSR, ST, XMM */
 	unsigned char ymm_hi[16][16]; /**< upper halves of YMM0-15 (zero without AVX) */

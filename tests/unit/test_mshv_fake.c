@@ -692,6 +692,28 @@ static void test_mmio_store_operand_forms(void **state)
 	         4,
 	         8,
 	         0x1122334455667788ull},
+	        {"mov qword [rbx], 0x41 (REX.W C7 /0, imm32)",
+	         {0x48, 0xC7, 0x03, 0x41, 0x00, 0x00, 0x00},
+	         7,
+	         8,
+	         0x41},
+	        {"mov qword [rbx], -2 (imm32 sign-extended)",
+	         {0x48, 0xC7, 0x03, 0xFE, 0xFF, 0xFF, 0xFF},
+	         7,
+	         8,
+	         0xFFFFFFFFFFFFFFFEull},
+	        {"mov dword [rbx], 1 (C7 /0)", {0xC7, 0x03, 0x01, 0x00, 0x00, 0x00}, 6, 4, 1},
+	        {"mov word [rbx+8], 0x1234 (66 C7, disp8)",
+	         {0x66, 0xC7, 0x43, 0x08, 0x34, 0x12},
+	         6,
+	         2,
+	         0x1234},
+	        {"mov byte [rbx], 0x41 (C6 /0)", {0xC6, 0x03, 0x41}, 3, 1, 0x41},
+	        {"mov dword [rip+0x10], 7 (C7, RIP-relative disp32)",
+	         {0xC7, 0x05, 0x10, 0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00},
+	         10,
+	         4,
+	         7},
 	};
 
 	long_mode(hv);
@@ -746,23 +768,24 @@ static void expect_refused_store(struct nub_hv *hv, uint64_t rip, const uint8_t 
 static void test_mmio_store_undecodable_is_refused(void **state)
 {
 	struct nub_hv *hv = hv_of(state);
-	const uint8_t movups[] = {0x0F, 0x11, 0x03};                   /* movups [rbx], xmm0 */
-	const uint8_t movimm[] = {0xC7, 0x03, 0x01, 0x00, 0x00, 0x00}; /* mov dword [rbx], 1 */
-	const uint8_t gs_mov[] = {0x65, 0x48, 0x89, 0x03};             /* mov gs:[rbx], rax */
-	const uint8_t rex_66[] = {0x48, 0x66, 0x89, 0x03};             /* REX not last */
+	const uint8_t movups[] = {0x0F, 0x11, 0x03};                       /* movups [rbx], xmm0 */
+	const uint8_t c7_not_mov[] = {0xC7, 0x0B, 0x01, 0x00, 0x00, 0x00}; /* C7 /1: no mov */
+	const uint8_t gs_mov[] = {0x65, 0x48, 0x89, 0x03};                 /* mov gs:[rbx], rax */
+	const uint8_t rex_66[] = {0x48, 0x66, 0x89, 0x03};                 /* REX not last */
 	const uint8_t long16[] = {0x0F, 0x11, 0x84, 0xC0, 0x00, 0x10, 0x00, 0x00,
 	                          0x0F, 0x11, 0x84, 0xC0, 0x00, 0x10, 0x00, 0x00};
 
 	long_mode(hv);
 	expect_refused_store(hv, 0x401000, movups, sizeof(movups),
-	                     "opcode 0f 11 (bytes 0f 11 03), not a register store");
-	expect_refused_store(hv, 0x402000, movimm, sizeof(movimm), "opcode c7");
+	                     "opcode 0f 11 (bytes 0f 11 03), not a plain mov store");
+	expect_refused_store(hv, 0x402000, c7_not_mov, sizeof(c7_not_mov),
+	                     "opcode c7 (bytes c7 0b 01 00 00 00), not a plain mov store");
 	expect_refused_store(hv, 0x403000, gs_mov, sizeof(gs_mov), "prefix 65");
 	expect_refused_store(hv, 0x404000, rex_66, sizeof(rex_66), "opcode 66");
 	/* The longest message (16 bytes, a long RIP) still ends in full. */
 	expect_refused_store(hv, 0xFFFFFFFFFFFF0000ull, long16, sizeof(long16),
-	                     "0f 11 84 c0 00 10 00 00 0f 11 84 c0 00 10 00 00), not a register "
-	                     "store (88/89); completing it needs an instruction emulator");
+	                     "0f 11 84 c0 00 10 00 00 0f 11 84 c0 00 10 00 00), not a plain mov "
+	                     "store; completing it needs an instruction emulator");
 }
 
 static void test_mmio_store_truncated_is_refused(void **state)

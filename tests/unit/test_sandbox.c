@@ -486,6 +486,70 @@ static void test_failures_poison_and_recover(void **state)
 	nub_sandbox_free(sb);
 }
 
+/* The doorbell takes one kind of access, an aligned 8-byte plain store:
+ * every other kind stops the call naming the doorbell, whatever the
+ * backend (KVM sees the access emulated, the mock and MSHV decode it), and
+ * leaves nothing behind: the restore succeeds and the next two calls see no
+ * trace of it (KVM once delivered the second half of a 16-byte store as an
+ * exit of the next call, and failed the restore on a pending lock xadd). */
+static void expect_doorbell_refused(struct nub_sandbox *sb, uint8_t kind, uint32_t off,
+                                    const char *what)
+{
+	uint8_t in[5] = {kind};
+	char where[64];
+	uint8_t out[8];
+	size_t n;
+	int32_t status;
+	int rc;
+
+	memcpy(in + 1, &off, 4);
+	snprintf(where, sizeof(where), "doorbell offset 0x%x ", off);
+	rc = nub_sandbox_call(sb, NUB_TG_DOORBELL_ACCESS, in, sizeof(in), out, sizeof(out), &n,
+	                      &status);
+	if (rc != NUB_EPORT || !strstr(nub_sandbox_last_error(sb), where) ||
+	    !strstr(nub_sandbox_last_error(sb), "the doorbell takes one aligned 8-byte store"))
+		fail_msg("%s at 0x%x: got %s '%s', want NUB_EPORT naming the doorbell", what, off,
+		         nub_strerror(rc), nub_sandbox_last_error(sb));
+	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(call(sb, NUB_TG_ECHO, "ok", 2, out, sizeof(out), &n), 0);
+		assert_int_equal(n, 2);
+	}
+}
+
+static void test_doorbell_takes_one_kind_of_store(void **state)
+{
+	static const char *const kinds[NUB_TG_DB_COUNT] = {
+	        "1-byte store", "2-byte store", "4-byte store", "16-byte movdqu", "lock xadd",
+	        "rep stosq",    "stosq",        "load",         "xchg",           "movq $imm"};
+	const uint32_t offsets[] = {NUB_DOORBELL_CALL_DONE, NUB_DOORBELL_CALL_HOST,
+	                            NUB_DOORBELL_LOG, NUB_DOORBELL_SET_FS};
+	uint8_t in[12], out[8];
+	size_t n;
+
+	(void)state;
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	for (uint8_t k = 0; k < NUB_TG_DB_COUNT; k++) {
+		if (k == NUB_TG_DB_QWORD_IMM)
+			continue;
+		for (size_t i = 0; i < sizeof(offsets) / sizeof(offsets[0]); i++)
+			expect_doorbell_refused(sb, k, offsets[i], kinds[k]);
+	}
+	/* An 8-byte store at an offset that is not a multiple of 8. */
+	uint32_t misaligned = NUB_DOORBELL_CALL_DONE + 4;
+	memcpy(in, &misaligned, 4);
+	struct failure f = {NUB_TG_DOORBELL_STORE, in, 4, NUB_EPORT,
+	                    "guest stored 8 bytes to doorbell offset 0xc at RIP"};
+	expect_failure(sb, &f);
+	/* The plain store of an immediate is the allowed kind: FS base 0. */
+	in[0] = NUB_TG_DB_QWORD_IMM;
+	uint32_t set_fs = NUB_DOORBELL_SET_FS;
+	memcpy(in + 1, &set_fs, 4);
+	assert_int_equal(call(sb, NUB_TG_DOORBELL_ACCESS, in, 5, out, sizeof(out), &n), 0);
+	assert_int_equal(call(sb, NUB_TG_ECHO, "ok", 2, out, sizeof(out), &n), 0);
+	nub_sandbox_free(sb);
+}
+
 /* A guest at CPL3 cannot touch what the host owns: every such write stops
  * the sandbox with NUB_EPRIVILEGED naming the page. */
 static void test_host_pages_are_out_of_reach(void **state)
@@ -1250,6 +1314,7 @@ int main(void)
 	        cmocka_unit_test(test_save_load_round_trip),
 	        cmocka_unit_test(test_failures_poison_and_recover),
 	        cmocka_unit_test(test_host_pages_are_out_of_reach),
+	        cmocka_unit_test(test_doorbell_takes_one_kind_of_store),
 	        cmocka_unit_test(test_privileged_instructions_stop_the_guest),
 	        cmocka_unit_test(test_hostile_remap_leaves_snapshot_intact),
 	        cmocka_unit_test(test_state_errors),
