@@ -111,11 +111,26 @@ static int kvm_parse_options(const char *options, int *signo, char *err, size_t 
 	                options, SIGRTMIN, SIGRTMAX);
 }
 
+/* The user XSAVE components the vCPU's CPUID (leaf 0xD, subleaf 0)
+ * declares: what KVM keeps in the guest's XSAVE state, and what set_fpu
+ * resets. */
+static uint64_t kvm_cpuid_xfeatures(const struct kvm_cpuid2 *c)
+{
+	for (uint32_t i = 0; i < c->nent; i++) {
+		const struct kvm_cpuid_entry2 *e = &c->entries[i];
+		if (e->function == 0xd && e->index == 0)
+			return e->eax | ((uint64_t)e->edx << 32);
+	}
+	return KVM_XSTATE_X87_SSE;
+}
+
 /* The vCPU needs the host-supported CPUID before long mode (LM, PAE, NX,
  * XSAVE come from there). KVM reports E2BIG until the buffer is large
  * enough. */
-static int kvm_setup_cpuid(int kvm_fd, int vcpu_fd, char *err, size_t err_cap)
+static int kvm_setup_cpuid(struct nub_vm *vm, int kvm_fd, char *err, size_t err_cap)
 {
+	int vcpu_fd = vm->vcpu_fd;
+
 	for (uint32_t n = 64; n <= 4096; n *= 2) {
 		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
 		if (!c)
@@ -129,6 +144,7 @@ static int kvm_setup_cpuid(int kvm_fd, int vcpu_fd, char *err, size_t err_cap)
 			return kvm_fail(err, err_cap, NUB_ESYS, "kvm: KVM_GET_SUPPORTED_CPUID: %s",
 			                strerror(e));
 		}
+		vm->xfeatures = kvm_cpuid_xfeatures(c) | KVM_XSTATE_X87_SSE;
 		int r = kvm_ioctl(vcpu_fd, KVM_SET_CPUID2, c);
 		int e = errno;
 		free(c);
@@ -201,11 +217,16 @@ static int kvm_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, c
 		         strerror(errno));
 		goto close_vcpu;
 	}
-	rc = kvm_setup_cpuid(kvm_fd, vm->vcpu_fd, err, err_cap);
+	rc = kvm_setup_cpuid(vm, kvm_fd, err, err_cap);
 	if (rc)
 		goto unmap_run;
 	vm->has_xcrs = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) > 0;
 	vm->has_xsave = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0;
+	/* The XSAVE buffer KVM reads and writes: larger than struct kvm_xsave
+	 * when the vCPU has AMX tile data. */
+	int xsave2 = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+	vm->xsave_size =
+	        xsave2 > (int)sizeof(struct kvm_xsave) ? (size_t)xsave2 : sizeof(struct kvm_xsave);
 	vm->has_sync_regs = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS) > 0;
 	/* Let KVM copy the GPRs into kvm_run at every exit: exit->rip for free. */
 	if (vm->has_sync_regs)

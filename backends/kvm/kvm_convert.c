@@ -191,3 +191,11 @@ void kvm_convert_fpu_from_fxsave(struct nub_fpu *n, const uint8_t *fx)
 
 _Static_assert(FX_XMM + sizeof(((struct nub_fpu *)0)->xmm) <= KVM_FXSAVE_SIZE,
                "FXSAVE layout overflows its 512 bytes");
+
+void kvm_convert_fpu_to_xsave(uint8_t *xsave, const struct nub_fpu *n, uint64_t xfeatures)
+{
+	uint64_t bv = xfeatures | KVM_XSTATE_X87_SSE;
+
+	kvm_convert_fpu_to_fxsave(xsave, n);
+	memcpy(xsave + KVM_XSAVE_HDR_XSTATE_BV, &bv, sizeof(bv));
+}

@@ -48,7 +48,9 @@ struct nub_vm {
 	int has_xcrs;
 	int has_xsave;
 	int has_sync_regs;
-	int signo; /* kick signal, SIGRTMIN..SIGRTMAX */
+	int signo;          /* kick signal, SIGRTMIN..SIGRTMAX */
+	uint64_t xfeatures; /* user XSAVE components of the vCPU (CPUID 0xD.0) */
+	size_t xsave_size;  /* bytes of KVM's XSAVE buffer (KVM_CAP_XSAVE2) */
 
 	/* Interrupt protocol state (see kvm_run.c). */
 	atomic_int requested;
@@ -104,6 +106,10 @@ void kvm_convert_sregs_to_nub(struct nub_sregs *n, const struct kvm_sregs *k);
 /* XSAVE header: XSTATE_BV at this offset; bits 0 (x87) and 1 (SSE). */
 #define KVM_XSAVE_HDR_XSTATE_BV 512u
 #define KVM_XSTATE_X87_SSE      0x3ull
+/* Fill a zeroed XSAVE buffer (standard format) with `n` in its legacy area
+ * and every component of `xfeatures` present in its initial state: all
+ * bytes zero (PKRU 0 included) but x87/SSE, which come from `n`. */
+void kvm_convert_fpu_to_xsave(uint8_t *xsave, const struct nub_fpu *n, uint64_t xfeatures);
 /* Write / read `n` into / from a 512-byte FXSAVE area. */
 void kvm_convert_fpu_to_fxsave(uint8_t *fx, const struct nub_fpu *n);
 void kvm_convert_fpu_from_fxsave(struct nub_fpu *n, const uint8_t *fx);

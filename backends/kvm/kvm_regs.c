@@ -93,54 +93,67 @@ int kvm_get_sregs(struct nub_vm *vm, struct nub_sregs *sregs, char *err, size_t 
 }
 
 /* FPU state moves through KVM_{GET,SET}_XSAVE: KVM_{GET,SET}_FPU ignore
- * MXCSR. Setting writes the x87/SSE legacy area and puts every other
- * component (AVX, AVX-512, ...) in its initial state: restore must not let
- * one call's vector registers reach the next. This matters most on the
- * software KVM, where CPL3 code runs with the host's XCR0, AVX-512
- * included. */
+ * MXCSR. Setting writes the x87/SSE legacy area and puts every other user
+ * component the vCPU has (AVX, AVX-512, PKRU, AMX, ...) in its initial
+ * state, with its bit set in XSTATE_BV: restore must not let one call's
+ * vector registers or protection keys reach the next. A component left out
+ * of XSTATE_BV is initialised by XRSTOR -- except PKRU, which KVM keeps
+ * apart and leaves as it was unless the image carries it. This matters most
+ * on the software KVM, where CPL3 code runs with the host's XCR0 (AVX-512,
+ * PKRU included). */
 static int kvm_need_xsave(struct nub_vm *vm, char *err, size_t err_cap)
 {
 	if (vm->has_xsave)
 		return 0;
 	return kvm_fail(err, err_cap, NUB_EUNSUPPORTED,
-	                "kvm: FPU state with MXCSR needs KVM_CAP_XSAVE, which this host lacks");
+	                "FPU state with MXCSR needs KVM_CAP_XSAVE, which this host lacks");
 }
 
 int kvm_set_fpu(struct nub_vm *vm, const struct nub_fpu *fpu, char *err, size_t err_cap)
 {
-	struct kvm_xsave x;
-	uint64_t bv;
+	uint8_t *x;
 	int rc = kvm_need_xsave(vm, err, err_cap);
 
 	if (rc)
 		return rc;
 	KVM_STATE_PRELUDE(vm, err, err_cap);
-	/* Standard (uncompacted) format, XCOMP_BV 0; only x87 and SSE live in
-	 * XSTATE_BV, so KVM initialises every other component. */
-	memset(&x, 0, sizeof(x));
-	kvm_convert_fpu_to_fxsave((uint8_t *)x.region, fpu);
-	bv = KVM_XSTATE_X87_SSE;
-	memcpy((uint8_t *)x.region + KVM_XSAVE_HDR_XSTATE_BV, &bv, sizeof(bv));
-	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_XSAVE, &x) < 0) {
+	x = calloc(1, vm->xsave_size);
+	if (!x)
+		return kvm_fail(err, err_cap, NUB_ENOMEM, "out of memory for %zu XSAVE bytes",
+		                vm->xsave_size);
+	kvm_convert_fpu_to_xsave(x, fpu, vm->xfeatures);
+	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_XSAVE, x) < 0) {
 		int e = errno;
-		return kvm_fail(err, err_cap, e == EINVAL ? NUB_EINVAL : NUB_ESYS,
-		                "kvm: KVM_SET_XSAVE (mxcsr 0x%x): %s", fpu->mxcsr, strerror(e));
+		rc = kvm_fail(err, err_cap, e == EINVAL ? NUB_EINVAL : NUB_ESYS,
+		              "KVM_SET_XSAVE (mxcsr 0x%x, XSTATE_BV 0x%llx): %s", fpu->mxcsr,
+		              (unsigned long long)(vm->xfeatures | KVM_XSTATE_X87_SSE),
+		              strerror(e));
 	}
-	return 0;
+	free(x);
+	return rc;
 }
 
 int kvm_get_fpu(struct nub_vm *vm, struct nub_fpu *fpu, char *err, size_t err_cap)
 {
-	struct kvm_xsave x;
+	uint8_t *x;
 	int rc = kvm_need_xsave(vm, err, err_cap);
+	/* KVM_GET_XSAVE refuses a vCPU whose state does not fit its struct. */
+	unsigned long req =
+	        vm->xsave_size > sizeof(struct kvm_xsave) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE;
 
 	if (rc)
 		return rc;
 	KVM_STATE_PRELUDE(vm, err, err_cap);
-	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_XSAVE, &x) < 0)
-		return kvm_state_error("KVM_GET_XSAVE", err, err_cap);
-	kvm_convert_fpu_from_fxsave(fpu, (const uint8_t *)x.region);
-	return 0;
+	x = calloc(1, vm->xsave_size);
+	if (!x)
+		return kvm_fail(err, err_cap, NUB_ENOMEM, "out of memory for %zu XSAVE bytes",
+		                vm->xsave_size);
+	if (kvm_ioctl(vm->vcpu_fd, req, x) < 0)
+		rc = kvm_state_error("KVM_GET_XSAVE", err, err_cap);
+	else
+		kvm_convert_fpu_from_fxsave(fpu, x);
+	free(x);
+	return rc;
 }
 
 static int kvm_need_xcrs(struct nub_vm *vm, char *err, size_t err_cap)

@@ -26,8 +26,9 @@ struct nub_vm {
 	unsigned nmsrs;
 	atomic_int interrupt_pending;
 	struct mock_proc *proc; /* the process vCPU (CPL3 guests), or NULL */
-	int proc_regs_dirty;    /* registers/FPU set since its last run */
+	int proc_regs_dirty;    /* registers/FPU/segments set since its last run */
 	int proc_fpu_dirty;
+	int proc_sregs_dirty;
 	uint64_t budget; /* instructions per run, 0: unlimited */
 	/* An interpreted in/MMIO read waiting for core's value. */
 	struct {

@@ -60,23 +60,24 @@
 #include "mock.h"
 #include "x86_store.h"
 
-#define PAGE        NUB_PAGE_SIZE
-#define ALT_STACK   (64u << 10)
-#define MAX_RUNS    4096u
-#define PFE_P       (1u << 0)
-#define PFE_W       (1u << 1)
-#define PFE_U       (1u << 2)
-#define PFE_I       (1u << 4)
-#define TSS_IST1    0x24
-#define SEL_KERNEL  0x08
-#define CMD_RUN     1
-#define CMD_QUIT    2
-#define SYNC_NONE   0
-#define SYNC_PAGE   1
-#define SYNC_ALL    2
-#define FP_MAGIC1   0x46505853u
-#define HWCAP2_FSGS (1u << 1)
-#define SPIN_ROUNDS 4000u /* ~10-40 us of pause */
+#define PAGE          NUB_PAGE_SIZE
+#define ALT_STACK     (64u << 10)
+#define MAX_RUNS      4096u
+#define PFE_P         (1u << 0)
+#define PFE_W         (1u << 1)
+#define PFE_U         (1u << 2)
+#define PFE_I         (1u << 4)
+#define TSS_IST1      0x24
+#define SEL_KERNEL    0x08
+#define CMD_RUN       1
+#define CMD_QUIT      2
+#define SYNC_NONE     0
+#define SYNC_PAGE     1
+#define SYNC_ALL      2
+#define FP_MAGIC1     0x46505853u
+#define XFEATURE_PKRU (1ull << 9)
+#define HWCAP2_FSGS   (1u << 1)
+#define SPIN_ROUNDS   4000u /* ~10-40 us of pause */
 
 /* The page parent and child share. seq_cmd/seq_done are futex words. */
 struct proc_shared {
@@ -89,7 +90,8 @@ struct proc_shared {
 	uint32_t sync;
 	uint64_t sync_gva;
 	uint64_t advance; /* bytes to skip at resume: a completed store */
-	int regs_dirty, fpu_dirty;
+	int regs_dirty, fpu_dirty, sregs_dirty;
+	uint16_t sel[4]; /* DS, ES, FS, GS: the guest's, both ways */
 	struct nub_regs regs;
 	struct nub_fpu fpu;
 	uint64_t cr3, tss_gva;
@@ -158,6 +160,7 @@ static struct proc_shared *csh;    /* the shared page */
 static uint64_t runs[MAX_RUNS][2]; /* what the child has mapped: gva, len */
 static unsigned nruns;
 static int have_fsgsbase;
+static uint32_t pkru_offset;         /* of PKRU in an XSAVE image; 0: no PKRU */
 static uint64_t map_floor = 0x10000; /* vm.mmap_min_addr, read before fork */
 static uint64_t host_fs, host_gs;
 
@@ -347,11 +350,36 @@ static void fpu_load(ucontext_t *uc)
 	copy(fx + 160, csh->fpu.xmm, sizeof(csh->fpu.xmm));
 	copy(&magic, fx + 464, 4); /* struct _fpx_sw_bytes: an XSAVE frame */
 	if (magic == FP_MAGIC1) {
-		uint64_t bv;
-		copy(&bv, fx + 512, 8);
-		bv &= 3;
+		/* x87/SSE only, every other component initialised by the
+		 * kernel's XRSTOR at sigreturn -- but PKRU, which Linux takes
+		 * from the frame when it is there: 0, its initial value. */
+		uint64_t bv = 3, saved;
+		uint32_t size, zero = 0;
+		copy(&saved, fx + 464 + 8, 8);
+		copy(&size, fx + 464 + 16, 4);
+		if (pkru_offset && (saved & XFEATURE_PKRU) && pkru_offset + 4 <= size) {
+			copy(fx + pkru_offset, &zero, 4);
+			bv |= XFEATURE_PKRU;
+		}
 		copy(fx + 512, &bv, 8);
 	}
+}
+
+/* The selectors of DS, ES, FS, GS as the guest left them, and loading
+ * them back (a 64-bit sigreturn restores neither; loading FS or GS clears
+ * its base, which the caller sets after). */
+static void selectors_save(uint16_t sel[4])
+{
+	__asm__ volatile("mov %%ds, %0\n\tmov %%es, %1\n\tmov %%fs, %2\n\tmov %%gs, %3"
+	                 : "=r"(sel[0]), "=r"(sel[1]), "=r"(sel[2]), "=r"(sel[3]));
+}
+
+static void selectors_load(const uint16_t sel[4])
+{
+	__asm__ volatile("mov %0, %%ds\n\tmov %1, %%es\n\tmov %2, %%fs\n\tmov %3, %%gs"
+	                 :
+	                 : "r"(sel[0]), "r"(sel[1]), "r"(sel[2]), "r"(sel[3])
+	                 : "memory");
 }
 
 static void regs_load(ucontext_t *uc)
@@ -387,6 +415,22 @@ static void wrbase(int gs, uint64_t v)
 		__asm__ volatile("wrgsbase %0" : : "r"(v));
 	else
 		__asm__ volatile("wrfsbase %0" : : "r"(v));
+}
+
+/* Where PKRU sits in a standard-format XSAVE image (CPUID 0xD.9), when the
+ * OS has protection keys on (CPUID 7.0 ECX.OSPKE); else 0. */
+static uint32_t xsave_pkru_offset(void)
+{
+	uint32_t a, b, c, d;
+
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0), "c"(0));
+	if (a < 0xd)
+		return 0;
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+	if (!(c & (1u << 4)))
+		return 0;
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0xd), "c"(9));
+	return a >= 4 ? b : 0;
 }
 
 /* ---- the child: exits ---- */
@@ -595,6 +639,10 @@ static void await_run(ucontext_t *uc)
 			fpu_load(uc);
 			csh->fpu_dirty = 0;
 		}
+		if (csh->sregs_dirty) {
+			selectors_load(csh->sel);
+			csh->sregs_dirty = 0;
+		}
 		uc->uc_mcontext.gregs[REG_RIP] += (greg_t)csh->advance;
 		csh->advance = 0;
 		if (csh->iret) {
@@ -616,9 +664,15 @@ static void await_run(ucontext_t *uc)
 
 static void on_signal(int sig, siginfo_t *si, void *ucv)
 {
+	/* The kernel clears DF and TF for a handler, not AC: a guest that set
+	 * it (alignment checks at CPL3) would make this code fault. The
+	 * guest's RFLAGS are in the frame and come back at sigreturn. */
+	__asm__ volatile("pushfq\n\tandq $~0x40000, (%%rsp)\n\tpopfq" : : : "memory", "cc");
 	ucontext_t *uc = ucv;
 	uint64_t guest_fs = rdbase(0), guest_gs = rdbase(1);
+	uint16_t guest_sel[4];
 
+	selectors_save(guest_sel);
 	wrbase(0, host_fs);
 	wrbase(1, host_gs);
 	if (sig == SIGUSR2 && !atomic_load(&csh->ready)) {
@@ -633,6 +687,8 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
 		regs_save(uc);
 		csh->fs_base = guest_fs;
 		csh->gs_base = guest_gs;
+		for (unsigned i = 0; i < 4; i++)
+			csh->sel[i] = guest_sel[i];
 		if (csh->exception)
 			csh->regs.rip = frame_rip; /* where the exception happened */
 		/* A completed store: RIP is reported past it, as KVM does. */
@@ -710,6 +766,7 @@ static _Noreturn void child_main(struct nub_vm *vm, struct proc_shared *sh, void
 	 * ends, and calls come from any thread). */
 	host_pid = parent;
 	have_fsgsbase = (getauxval(AT_HWCAP2) & HWCAP2_FSGS) != 0;
+	pkru_offset = xsave_pkru_offset();
 	host_fs = rdbase(0);
 	host_gs = rdbase(1);
 	memset(&sa, 0, sizeof(sa));
@@ -827,7 +884,7 @@ static int proc_start(struct nub_vm *vm, char *err, size_t err_cap)
 	}
 	/* It mapped the guest's pages itself; it needs the registers. */
 	p->sync = SYNC_NONE;
-	vm->proc_regs_dirty = vm->proc_fpu_dirty = 1;
+	vm->proc_regs_dirty = vm->proc_fpu_dirty = vm->proc_sregs_dirty = 1;
 	return 0;
 }
 
@@ -872,7 +929,12 @@ int mock_proc_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t er
 	sh->regs_dirty = vm->proc_regs_dirty;
 	sh->fpu = vm->fpu;
 	sh->fpu_dirty = vm->proc_fpu_dirty;
-	vm->proc_regs_dirty = vm->proc_fpu_dirty = 0;
+	sh->sel[0] = vm->sregs.ds.selector;
+	sh->sel[1] = vm->sregs.es.selector;
+	sh->sel[2] = vm->sregs.fs.selector;
+	sh->sel[3] = vm->sregs.gs.selector;
+	sh->sregs_dirty = vm->proc_sregs_dirty;
+	vm->proc_regs_dirty = vm->proc_fpu_dirty = vm->proc_sregs_dirty = 0;
 	sh->exception = 0;
 	memset(&sh->exit, 0, sizeof(sh->exit));
 	sh->cmd = CMD_RUN;
@@ -888,6 +950,10 @@ int mock_proc_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t er
 	vm->fpu = sh->fpu;
 	vm->sregs.fs.base = sh->fs_base;
 	vm->sregs.gs.base = sh->gs_base;
+	vm->sregs.ds.selector = sh->sel[0];
+	vm->sregs.es.selector = sh->sel[1];
+	vm->sregs.fs.selector = sh->sel[2];
+	vm->sregs.gs.selector = sh->sel[3];
 	*exit = sh->exit;
 	if (exit->reason == NUB_EXIT_CANCELLED)
 		atomic_store(&vm->interrupt_pending, 0); /* consumed by the child */
@@ -933,7 +999,7 @@ void mock_proc_memory_changed(struct nub_vm *vm)
 	if (vm->proc && vm->proc->pid) {
 		proc_kill(vm->proc);
 		vm->proc->sync = SYNC_ALL;
-		vm->proc_regs_dirty = vm->proc_fpu_dirty = 1;
+		vm->proc_regs_dirty = vm->proc_fpu_dirty = vm->proc_sregs_dirty = 1;
 	}
 }
 

@@ -437,6 +437,199 @@ static int32_t vector_state(const uint8_t *in, uint32_t in_len, uint8_t *out, ui
 	return put(&st, sizeof(st), out, out_cap, out_len);
 }
 
+/* ---- XSAVE state beyond SSE, segments, flags: what a CPL3 guest can
+ * change where the CPU lets it (the host decides which by probing) ---- */
+
+static int32_t xstate_probe(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                            uint32_t *out_len)
+{
+	uint32_t lo, hi;
+
+	(void)in, (void)in_len;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	return put_u64(((uint64_t)hi << 32) | lo, out, out_cap, out_len);
+}
+
+#define KMOV_IN(n)     "mov $0x4b0" #n ", %%eax\n\tkmovq %%rax, %%k" #n "\n\t"
+#define ZMM_HI_IN(n)   "vinserti64x4 $1, %%ymm31, %%zmm" #n ", %%zmm" #n "\n\t"
+#define ZMM_HI16_IN(n) "vmovdqu64 (%0), %%zmm" #n "\n\t"
+
+static void xstate_dirty_avx512(uint32_t mask)
+{
+	static uint8_t fill[64] __attribute__((aligned(64)));
+
+	if (mask & NUB_TG_XS_OPMASK)
+		__asm__ volatile(KMOV_IN(1) KMOV_IN(2) KMOV_IN(3) KMOV_IN(4) KMOV_IN(5) KMOV_IN(6)
+		                         KMOV_IN(7)
+		                 :
+		                 :
+		                 : "rax");
+	if (mask & NUB_TG_XS_ZMM_HI) {
+		memset(fill, 0x55, sizeof(fill));
+		__asm__ volatile("vmovdqu64 (%0), %%zmm31\n\t" ZMM_HI_IN(0) ZMM_HI_IN(1)
+		                         ZMM_HI_IN(2) ZMM_HI_IN(3) ZMM_HI_IN(4) ZMM_HI_IN(5)
+		                                 ZMM_HI_IN(6) ZMM_HI_IN(7) ZMM_HI_IN(8) ZMM_HI_IN(9)
+		                                         ZMM_HI_IN(10) ZMM_HI_IN(11) ZMM_HI_IN(12)
+		                                                 ZMM_HI_IN(13) ZMM_HI_IN(14)
+		                                                         ZMM_HI_IN(15)
+		                 :
+		                 : "r"(fill)
+		                 : "memory");
+	}
+	if (mask & NUB_TG_XS_HI16_ZMM) {
+		memset(fill, 0x66, sizeof(fill));
+		__asm__ volatile(
+		        ZMM_HI16_IN(16) ZMM_HI16_IN(17) ZMM_HI16_IN(18) ZMM_HI16_IN(19)
+		                ZMM_HI16_IN(20) ZMM_HI16_IN(21) ZMM_HI16_IN(22) ZMM_HI16_IN(23)
+		                        ZMM_HI16_IN(24) ZMM_HI16_IN(25) ZMM_HI16_IN(26)
+		                                ZMM_HI16_IN(27) ZMM_HI16_IN(28) ZMM_HI16_IN(29)
+		                                        ZMM_HI16_IN(30) ZMM_HI16_IN(31)
+		        :
+		        : "r"(fill)
+		        : "memory");
+	}
+}
+
+static int32_t xstate_dirty(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                            uint32_t *out_len)
+{
+	static uint8_t hi[16] __attribute__((aligned(16)));
+	uint32_t pkru = NUB_TG_PKRU_DIRTY;
+
+	(void)out, (void)out_cap, (void)out_len;
+	if (in_len != 8 && in_len != 12)
+		return NUB_EINVAL;
+	uint32_t mask = (uint32_t)load_u64(in);
+	if (in_len == 12)
+		pkru = load_u32(in + 8);
+	if (mask & NUB_TG_XS_AVX) {
+		memset(hi, 0x33, sizeof(hi));
+		__asm__ volatile(YMM_HI_LOAD(0) YMM_HI_LOAD(1) YMM_HI_LOAD(2) YMM_HI_LOAD(3)
+		                         YMM_HI_LOAD(4) YMM_HI_LOAD(5) YMM_HI_LOAD(6) YMM_HI_LOAD(7)
+		                                 YMM_HI_LOAD(8) YMM_HI_LOAD(9) YMM_HI_LOAD(10)
+		                                         YMM_HI_LOAD(11) YMM_HI_LOAD(12)
+		                                                 YMM_HI_LOAD(13) YMM_HI_LOAD(14)
+		                                                         YMM_HI_LOAD(15)
+		                 :
+		                 : "r"(hi)
+		                 : "memory");
+	}
+	xstate_dirty_avx512(mask);
+	if (mask & NUB_TG_XS_PKRU) /* wrpkru: EAX = value, ECX = EDX = 0 */
+		__asm__ volatile(".byte 0x0f, 0x01, 0xef" : : "a"(pkru), "c"(0), "d"(0) : "memory");
+	return 0;
+}
+
+#define KMOV_OUT(n)     "kmovq %%k" #n ", %%rax\n\tmov %%rax, " #n "*8(%0)\n\t"
+#define ZMM_HI_OUT(n)   "vextracti64x4 $1, %%zmm" #n ", " #n "*32(%0)\n\t"
+#define ZMM_HI16_OUT(n) "vmovdqu64 %%zmm" #n ", (" #n "-16)*64(%0)\n\t"
+
+static void xstate_read_avx512(uint32_t mask, struct nub_tg_xstate *st)
+{
+	if (mask & NUB_TG_XS_OPMASK)
+		__asm__ volatile(KMOV_OUT(0) KMOV_OUT(1) KMOV_OUT(2) KMOV_OUT(3) KMOV_OUT(4)
+		                         KMOV_OUT(5) KMOV_OUT(6) KMOV_OUT(7)
+		                 :
+		                 : "r"(st->k)
+		                 : "rax", "memory");
+	if (mask & NUB_TG_XS_ZMM_HI)
+		__asm__ volatile(ZMM_HI_OUT(0) ZMM_HI_OUT(1) ZMM_HI_OUT(2) ZMM_HI_OUT(3) ZMM_HI_OUT(
+		                         4) ZMM_HI_OUT(5) ZMM_HI_OUT(6) ZMM_HI_OUT(7) ZMM_HI_OUT(8)
+		                         ZMM_HI_OUT(9) ZMM_HI_OUT(10) ZMM_HI_OUT(11) ZMM_HI_OUT(12)
+		                                 ZMM_HI_OUT(13) ZMM_HI_OUT(14) ZMM_HI_OUT(15)
+		                 :
+		                 : "r"(st->zmm_hi256)
+		                 : "memory");
+	if (mask & NUB_TG_XS_HI16_ZMM)
+		__asm__ volatile(
+		        ZMM_HI16_OUT(16) ZMM_HI16_OUT(17) ZMM_HI16_OUT(18) ZMM_HI16_OUT(19)
+		                ZMM_HI16_OUT(20) ZMM_HI16_OUT(21) ZMM_HI16_OUT(22) ZMM_HI16_OUT(23)
+		                        ZMM_HI16_OUT(24) ZMM_HI16_OUT(25) ZMM_HI16_OUT(26)
+		                                ZMM_HI16_OUT(27) ZMM_HI16_OUT(28) ZMM_HI16_OUT(29)
+		                                        ZMM_HI16_OUT(30) ZMM_HI16_OUT(31)
+		        :
+		        : "r"(st->hi16_zmm)
+		        : "memory");
+}
+
+static int32_t xstate_read(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                           uint32_t *out_len)
+{
+	static struct nub_tg_xstate st __attribute__((aligned(64)));
+
+	if (in_len != 8)
+		return NUB_EINVAL;
+	uint32_t mask = (uint32_t)load_u64(in);
+	memset(&st, 0, sizeof(st));
+	if (mask & NUB_TG_XS_AVX)
+		__asm__ volatile(
+		        YMM_HI_STORE(0) YMM_HI_STORE(1) YMM_HI_STORE(2) YMM_HI_STORE(3)
+		                YMM_HI_STORE(4) YMM_HI_STORE(5) YMM_HI_STORE(6) YMM_HI_STORE(7)
+		                        YMM_HI_STORE(8) YMM_HI_STORE(9) YMM_HI_STORE(10)
+		                                YMM_HI_STORE(11) YMM_HI_STORE(12) YMM_HI_STORE(13)
+		                                        YMM_HI_STORE(14) YMM_HI_STORE(15)
+		        :
+		        : "r"(st.ymm_hi)
+		        : "memory");
+	xstate_read_avx512(mask, &st);
+	if (mask & NUB_TG_XS_PKRU) /* rdpkru: ECX = 0 */
+		__asm__ volatile(".byte 0x0f, 0x01, 0xee" : "=a"(st.pkru) : "c"(0) : "rdx");
+	if (mask) {
+		uint32_t lo, hi;
+		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+		st.xcr0 = ((uint64_t)hi << 32) | lo;
+	}
+	return put(&st, sizeof(st), out, out_cap, out_len);
+}
+
+static int32_t seg_dirty(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                         uint32_t *out_len)
+{
+	(void)out, (void)out_cap, (void)out_len;
+	if (in_len != 1 && in_len != 3)
+		return NUB_EINVAL;
+	if (in[0] == NUB_TG_SEG_SELECTORS) {
+		uint32_t sel = in_len == 3 ? (uint32_t)in[1] | (uint32_t)in[2] << 8 : 0;
+		__asm__ volatile("mov %0, %%ds\n\tmov %0, %%es\n\tmov %0, %%fs\n\tmov %0, %%gs"
+		                 :
+		                 : "r"(sel)
+		                 : "memory");
+	} else if (in[0] == NUB_TG_SEG_BASES)
+		__asm__ volatile("wrfsbase %0\n\twrgsbase %1"
+		                 :
+		                 : "r"(NUB_TG_FS_DIRTY), "r"(NUB_TG_GS_DIRTY)
+		                 : "memory");
+	else
+		return NUB_EINVAL;
+	return 0;
+}
+
+static int32_t seg_read(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                        uint32_t *out_len)
+{
+	struct nub_tg_segments st = {0};
+
+	/* RFLAGS as the call found it: nothing before this changes DF or AC. */
+	__asm__ volatile("pushfq\n\tpopq %0" : "=r"(st.rflags));
+	if (in_len != 1)
+		return NUB_EINVAL;
+	__asm__ volatile("mov %%ds, %0\n\tmov %%es, %1\n\tmov %%fs, %2\n\tmov %%gs, %3"
+	                 : "=r"(st.ds), "=r"(st.es), "=r"(st.fs), "=r"(st.gs));
+	if (in[0] == NUB_TG_SEG_BASES)
+		__asm__ volatile("rdfsbase %0\n\trdgsbase %1" : "=r"(st.fs_base), "=r"(st.gs_base));
+	return put(&st, sizeof(st), out, out_cap, out_len);
+}
+
+static int32_t flags_dirty(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                           uint32_t *out_len)
+{
+	(void)in, (void)in_len, (void)out, (void)out_cap, (void)out_len;
+	/* DF and AC (alignment checks at CPL3, CR0.AM being set), then stop
+	 * with them set: C code after this would break on them. */
+	__asm__ volatile("pushfq\n\torq $0x40400, (%%rsp)\n\tpopfq\n\tud2" : : : "memory", "cc");
+	return 0;
+}
+
 static int32_t compute(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
                        uint32_t *out_len)
 {
@@ -636,6 +829,12 @@ static const struct {
         {NUB_TG_HEAP_USAGE, "heap_usage", heap_usage},
         {NUB_TG_SYSCALL, "syscall", raw_syscall},
         {NUB_TG_DOORBELL_ACCESS, "doorbell_access", doorbell_access},
+        {NUB_TG_XSTATE_PROBE, "xstate_probe", xstate_probe},
+        {NUB_TG_XSTATE_DIRTY, "xstate_dirty", xstate_dirty},
+        {NUB_TG_XSTATE_READ, "xstate_read", xstate_read},
+        {NUB_TG_SEG_DIRTY, "seg_dirty", seg_dirty},
+        {NUB_TG_SEG_READ, "seg_read", seg_read},
+        {NUB_TG_FLAGS_DIRTY, "flags_dirty", flags_dirty},
 };
 
 void nub_guest_main(void)

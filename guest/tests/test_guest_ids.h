@@ -128,6 +128,57 @@
 #define NUB_TG_DB_QWORD_IMM    9 /* movq $0, (doorbell): a plain 8-byte store, accepted */
 #define NUB_TG_DB_COUNT        10
 
+/** out: u64 XCR0 as the CPU sees it (xgetbv). Faults with #UD where the
+ * guest cannot use XSAVE state beyond SSE (hardware KVM: CR4.OSXSAVE
+ * clear); on the software KVM and the mock it is the host's XCR0. */
+#define NUB_TG_XSTATE_PROBE 32
+/** in: u64 mask of XCR0 components (NUB_TG_XS_*). Dirties each: YMM upper
+ * halves = 0x33, opmask k1-k7 = 0x4b00 + n, ZMM0-15 upper halves = 0x55,
+ * ZMM16-31 = 0x66, PKRU = NUB_TG_PKRU_DIRTY (or the u32 after the mask:
+ * PKRU 3 denies the guest its own memory). */
+#define NUB_TG_XSTATE_DIRTY 33
+/** in: u64 mask; out: struct nub_tg_xstate, the components in the mask as
+ * they are on entry (the others zero). */
+#define NUB_TG_XSTATE_READ 34
+#define NUB_TG_XS_AVX      (1u << 2)
+#define NUB_TG_XS_OPMASK   (1u << 5)
+#define NUB_TG_XS_ZMM_HI   (1u << 6)
+#define NUB_TG_XS_HI16_ZMM (1u << 7)
+#define NUB_TG_XS_PKRU     (1u << 9)
+#define NUB_TG_PKRU_DIRTY  0x55555550u /* keys 1-15 denied, key 0 (all guest pages) allowed */
+/** in: u8 NUB_TG_SEG_* [, u16 selector]. Changes user-writable segment
+ * state: SELECTORS loads the selector (default 0, the null selector) into
+ * DS, ES, FS and GS; BASES writes FS base
+ * NUB_TG_FS_DIRTY and GS base NUB_TG_GS_DIRTY with wrfsbase/wrgsbase (#UD
+ * where CR4.FSGSBASE is clear: hardware KVM). */
+#define NUB_TG_SEG_DIRTY     35
+#define NUB_TG_SEG_SELECTORS 0
+#define NUB_TG_SEG_BASES     1
+#define NUB_TG_FS_DIRTY      0x5a5a0000ull
+#define NUB_TG_GS_DIRTY      0x6b6b0000ull
+/** in: u8 NUB_TG_SEG_*; out: struct nub_tg_segments (bases only for
+ * BASES, with rdfsbase/rdgsbase), with RFLAGS on entry. */
+#define NUB_TG_SEG_READ 36
+/** Sets RFLAGS.DF and RFLAGS.AC, then executes ud2: NUB_EGUEST_FAULT
+ * (#UD) with the flags set. Later calls must start with RFLAGS clean. */
+#define NUB_TG_FLAGS_DIRTY 37
+
+struct nub_tg_xstate {
+	unsigned long long xcr0;
+	unsigned long long k[8];
+	unsigned char ymm_hi[16][16];
+	unsigned char zmm_hi256[16][32];
+	unsigned char hi16_zmm[16][64];
+	unsigned int pkru;
+	unsigned int reserved;
+};
+
+struct nub_tg_segments {
+	unsigned short ds, es, fs, gs;
+	unsigned long long fs_base, gs_base;
+	unsigned long long rflags;
+};
+
 struct nub_tg_vector_state {
 	unsigned char fxsave[512];    /**< FXSAVE image: FCW, FSW, FTW, MXCSR, ST, XMM */
 	unsigned char ymm_hi[16][16]; /**< upper halves of YMM0-15 (zero without AVX) */

@@ -239,9 +239,12 @@ struct nub_backend_ops {
 	/* ---- optional slots (ABI 1.0) ---- */
 
 	/** Optional (NULL: unsupported). FPU/SSE state including MXCSR. Setting
-	 * also puts every extended state component beyond x87/SSE (AVX upper
-	 * halves, AVX-512, ...) in its initial state, so a restore leaves no
-	 * vector state behind; getting reads x87/SSE only. */
+	 * also puts every other user XSAVE component the guest could have
+	 * written (AVX upper halves, AVX-512, PKRU, AMX tiles, ... -- on a
+	 * backend that runs guest user code with the host's XCR0, every one
+	 * the host enables) in its initial state, so a restore leaves no
+	 * vector state or protection keys behind (PKRU 0); getting reads
+	 * x87/SSE only. */
 	int (*set_fpu)(struct nub_vm *vm, const struct nub_fpu *fpu, char *err, size_t err_cap);
 	int (*get_fpu)(struct nub_vm *vm, struct nub_fpu *fpu, char *err, size_t err_cap);
 

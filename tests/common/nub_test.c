@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include "nub_test.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 const char *nub_test_env(const char *name)
 {
@@ -19,4 +21,61 @@ const char *nub_test_path(const char *env, const char *rel)
 
 	snprintf(buf, sizeof(buf), "%s/%s", nub_test_env(env), rel);
 	return buf;
+}
+
+/* The calibration loop: a chain of dependent multiply-adds the compiler
+ * cannot shorten. CALIBRATION_NOMINAL_NS is what it takes on the project's
+ * reference machine (a 2026 x86-64 server core, measured there); a faster
+ * machine gets scale 1, never less. */
+#define CALIBRATION_ITERATIONS 4000000u
+#define CALIBRATION_NOMINAL_NS 6000000.0
+
+static double scale_value = 1.0;
+static pthread_once_t scale_once = PTHREAD_ONCE_INIT;
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static void scale_measure(void)
+{
+	const char *env = getenv("NUB_TEST_TIME_SCALE");
+	volatile uint64_t sink;
+	uint64_t x = 1;
+	double best = 0;
+
+	if (env && env[0] && atof(env) >= 1.0) {
+		scale_value = atof(env);
+		return;
+	}
+	/* Best of three: a preempted round measures the machine's load, not
+	 * its speed, and only the speed is wanted here. */
+	for (int round = 0; round < 3; round++) {
+		double t = now_ns();
+		for (uint32_t i = 0; i < CALIBRATION_ITERATIONS; i++)
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+		sink = x;
+		t = now_ns() - t;
+		if (round == 0 || t < best)
+			best = t;
+	}
+	(void)sink;
+	scale_value = best / CALIBRATION_NOMINAL_NS;
+	if (scale_value < 1.0)
+		scale_value = 1.0;
+}
+
+double nub_test_time_scale(void)
+{
+	pthread_once(&scale_once, scale_measure);
+	return scale_value;
+}
+
+uint64_t nub_test_timeout_us(uint64_t nominal_us)
+{
+	return (uint64_t)((double)nominal_us * nub_test_time_scale());
 }

@@ -19,6 +19,19 @@ const char *nub_test_env(const char *name);
 /* Path "<$env>/<rel>" in a static per-thread buffer. */
 const char *nub_test_path(const char *env, const char *rel);
 
+/* How many times slower than a nominal machine this one runs plain code,
+ * measured once per process by timing a fixed loop (under nested
+ * emulation the test program runs emulated too, so the loop sees the
+ * slowdown its guests see); at least 1. NUB_TEST_TIME_SCALE (a number)
+ * overrides the measurement. */
+double nub_test_time_scale(void);
+
+/* A deadline for work that takes at most `nominal_us` on a nominal machine
+ * (timeouts that must not fire): scaled by nub_test_time_scale(). Tests whose
+ * verdict is "the timeout fired" need no scaling: a deadline that fires
+ * early is still a deadline. */
+uint64_t nub_test_timeout_us(uint64_t nominal_us);
+
 /* Assert that rc equals want and that err->msg contains `needle`. */
 #define assert_nub_error(rc, want, err, needle)                                                    \
 	do {                                                                                       \

@@ -168,12 +168,47 @@ static void test_fpu_fxsave_layout(void **state)
 	assert_memory_equal(&back, &n, sizeof(n));
 }
 
+/* The image set_fpu writes: every component of the vCPU in XSTATE_BV
+ * (PKRU included: KVM keeps the old PKRU for an image without its bit), in
+ * its initial state (zero bytes), and x87/SSE from the record. */
+static void test_fpu_xsave_image_covers_every_component(void **state)
+{
+	static uint8_t x[4096];
+	struct nub_fpu n;
+	uint64_t bv;
+
+	(void)state;
+	memset(&n, 0, sizeof(n));
+	n.fcw = 0x37f;
+	n.mxcsr = 0x1f80;
+	memset(x, 0, sizeof(x));
+	kvm_convert_fpu_to_xsave(x, &n, 0x602e7); /* x87 SSE AVX opmask ZMM PKRU AMX */
+	memcpy(&bv, x + KVM_XSAVE_HDR_XSTATE_BV, 8);
+	assert_int_equal(bv, 0x602e7);
+	uint16_t fcw;
+	uint32_t mxcsr;
+	memcpy(&fcw, x, 2);
+	memcpy(&mxcsr, x + 24, 4);
+	assert_int_equal(fcw, 0x37f);
+	assert_int_equal(mxcsr, 0x1f80);
+	for (size_t i = KVM_XSAVE_HDR_XSTATE_BV + 8; i < sizeof(x); i++)
+		if (x[i])
+			fail_msg("byte %zu of the image is 0x%x: components must be initial", i,
+			         x[i]);
+	/* A vCPU without extended components still gets x87 and SSE. */
+	memset(x, 0, sizeof(x));
+	kvm_convert_fpu_to_xsave(x, &n, 0);
+	memcpy(&bv, x + KVM_XSAVE_HDR_XSTATE_BV, 8);
+	assert_int_equal(bv, KVM_XSTATE_X87_SSE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_sregs_by_name),
 	        cmocka_unit_test(test_regs_by_name),
 	        cmocka_unit_test(test_fpu_fxsave_layout),
+	        cmocka_unit_test(test_fpu_xsave_image_covers_every_component),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

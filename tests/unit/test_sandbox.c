@@ -1088,6 +1088,231 @@ static void test_restore_resets_vcpu_state(void **state)
 	nub_sandbox_free(sb);
 }
 
+/* ---- user-writable state: what a CPL3 guest can change where the CPU
+ * lets it (the software KVM and the mock run it on the host CPU, with the
+ * host's XCR0 and CR4), and what restore must put back ---- */
+
+static int32_t try_call(struct nub_sandbox *sb, uint32_t id, const void *in, size_t len, void *out,
+                        size_t cap, int *rc)
+{
+	int32_t status = -1;
+	size_t n = 0;
+
+	*rc = nub_sandbox_call(sb, id, in, len, out, cap, &n, &status);
+	return status;
+}
+
+/* The components of `want` this backend lets the guest use (XCR0 as the
+ * guest's xgetbv sees it), or 0 where xgetbv itself faults (hardware KVM:
+ * XCR0 is x87|SSE and CR4.OSXSAVE clear). The probe's fault is restored. */
+static uint64_t usable_xstate(struct nub_sandbox *sb, uint64_t want)
+{
+	uint64_t xcr0 = 0;
+	int rc;
+
+	try_call(sb, NUB_TG_XSTATE_PROBE, NULL, 0, &xcr0, sizeof(xcr0), &rc);
+	if (rc) {
+		assert_int_equal(rc, NUB_EGUEST_FAULT);
+		assert_non_null(strstr(nub_sandbox_last_error(sb), "vector 6 (#UD"));
+		assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+		return 0;
+	}
+	return xcr0 & want;
+}
+
+static void read_xstate(struct nub_sandbox *sb, uint64_t mask, struct nub_tg_xstate *st)
+{
+	size_t n;
+
+	assert_int_equal(call(sb, NUB_TG_XSTATE_READ, &mask, 8, st, sizeof(*st), &n), 0);
+	assert_int_equal(n, sizeof(*st));
+}
+
+static void expect_xstate(const struct nub_tg_xstate *st, uint64_t mask, int dirty,
+                          const char *where)
+{
+	uint8_t k = dirty ? 0x33 : 0, z = dirty ? 0x55 : 0, h = dirty ? 0x66 : 0;
+
+	if ((mask & NUB_TG_XS_AVX) && !all_bytes(&st->ymm_hi[0][0], sizeof(st->ymm_hi), k))
+		fail_msg("%s: YMM upper halves are not %s", where, dirty ? "dirty" : "clean");
+	if (mask & NUB_TG_XS_OPMASK)
+		for (unsigned i = 1; i < 8; i++)
+			if (st->k[i] != (dirty ? 0x4b00u + i : 0))
+				fail_msg("%s: k%u = 0x%llx", where, i, st->k[i]);
+	if ((mask & NUB_TG_XS_ZMM_HI) && !all_bytes(&st->zmm_hi256[0][0], sizeof(st->zmm_hi256), z))
+		fail_msg("%s: ZMM0-15 upper halves are not %s", where, dirty ? "dirty" : "clean");
+	if ((mask & NUB_TG_XS_HI16_ZMM) && !all_bytes(&st->hi16_zmm[0][0], sizeof(st->hi16_zmm), h))
+		fail_msg("%s: ZMM16-31 are not %s", where, dirty ? "dirty" : "clean");
+	if ((mask & NUB_TG_XS_PKRU) && st->pkru != (dirty ? NUB_TG_PKRU_DIRTY : 0))
+		fail_msg("%s: PKRU 0x%x", where, st->pkru);
+}
+
+static struct nub_sandbox *sandbox_from(struct nub_snapshot *snap)
+{
+	struct nub_config cfg;
+	struct nub_error err = {0};
+	struct nub_sandbox *sb = NULL;
+
+	nub_config_init(&cfg);
+	use_backend(&cfg, "tests");
+	if (nub_sandbox_create_from_snapshot(&cfg, snap, &sb, &err) || nub_sandbox_evolve(sb))
+		fail_msg("sandbox from snapshot: %s",
+		         err.msg[0] ? err.msg : nub_sandbox_last_error(sb));
+	return sb;
+}
+
+/* Every XSAVE component the guest can use beyond SSE (AVX, AVX-512 opmask
+ * and registers, PKRU), written by the guest, survives until the restore
+ * (or this test could not fail) and is gone after it: in the same sandbox,
+ * in a second sandbox of the snapshot, in a sandbox of a snapshot taken
+ * while it was dirty, and in a second sandbox run while the first is still
+ * dirty (the software KVM and the mock share the host CPU between them). */
+static void test_restore_resets_xsave_state(void **state)
+{
+	const uint64_t want = NUB_TG_XS_AVX | NUB_TG_XS_OPMASK | NUB_TG_XS_ZMM_HI |
+	                      NUB_TG_XS_HI16_ZMM | NUB_TG_XS_PKRU;
+	struct nub_tg_xstate st;
+	struct nub_snapshot *dirty_snap;
+
+	(void)state;
+	struct nub_sandbox *a = make_sandbox("test_guest", "tests", NULL);
+	uint64_t mask = usable_xstate(a, want);
+	printf("INFO: XSAVE components the guest can write here: 0x%llx of 0x%llx\n",
+	       (unsigned long long)mask, (unsigned long long)want);
+	if (!mask) {
+		nub_sandbox_free(a);
+		skip();
+	}
+	struct nub_sandbox *b = sandbox_from(a->base);
+	assert_int_equal(call(a, NUB_TG_XSTATE_DIRTY, &mask, 8, NULL, 0, NULL), 0);
+	read_xstate(a, mask, &st);
+	expect_xstate(&st, mask, 1, "after the guest wrote them");
+	read_xstate(b, mask, &st);
+	expect_xstate(&st, mask, 0, "a second sandbox while the first is dirty");
+	assert_int_equal(nub_sandbox_snapshot(a, &dirty_snap), 0);
+	assert_int_equal(nub_sandbox_restore(a, NULL), 0);
+	read_xstate(a, mask, &st);
+	expect_xstate(&st, mask, 0, "after restore");
+	struct nub_sandbox *c = sandbox_from(dirty_snap);
+	read_xstate(c, mask, &st);
+	expect_xstate(&st, mask, 0, "a sandbox of a snapshot taken while dirty");
+	assert_int_equal(nub_sandbox_restore(c, dirty_snap), 0);
+	read_xstate(c, mask, &st);
+	expect_xstate(&st, mask, 0, "after restore to that snapshot");
+	nub_snapshot_unref(dirty_snap);
+	nub_sandbox_free(c);
+	nub_sandbox_free(b);
+	nub_sandbox_free(a);
+}
+
+/* PKRU 3 denies the guest every page it has: the call cannot go on (or, on
+ * a KVM that resets PKRU on such a fault, goes on); either way restore
+ * brings back a guest that runs, with PKRU 0. */
+static void test_restore_recovers_from_pkru_lockout(void **state)
+{
+	uint8_t in[12];
+	uint64_t mask;
+	uint32_t pkru = 3;
+	struct nub_tg_xstate st;
+	struct nub_config cfg;
+	int rc;
+
+	(void)state;
+	nub_config_init(&cfg);
+	cfg.call_timeout_us = nub_test_timeout_us(2000000);
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", &cfg);
+	mask = usable_xstate(sb, NUB_TG_XS_PKRU);
+	if (!mask) {
+		printf("INFO: PKRU is not writable by the guest here\n");
+		nub_sandbox_free(sb);
+		skip();
+	}
+	memcpy(in, &mask, 8);
+	memcpy(in + 8, &pkru, 4);
+	for (int round = 0; round < 2; round++) {
+		try_call(sb, NUB_TG_XSTATE_DIRTY, in, sizeof(in), NULL, 0, &rc);
+		printf("INFO: the call after wrpkru(3): %s %s\n", nub_strerror(rc),
+		       rc ? nub_sandbox_last_error(sb) : "");
+		assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+		read_xstate(sb, mask, &st);
+		assert_int_equal(st.pkru, 0);
+	}
+	nub_sandbox_free(sb);
+}
+
+static void read_segments(struct nub_sandbox *sb, uint8_t what, struct nub_tg_segments *st)
+{
+	size_t n;
+
+	assert_int_equal(call(sb, NUB_TG_SEG_READ, &what, 1, st, sizeof(*st), &n), 0);
+	assert_int_equal(n, sizeof(*st));
+}
+
+/* Segment selectors (any CPL3 guest can load them), FS/GS bases (where
+ * CR4.FSGSBASE lets it: the software KVM and the mock) and RFLAGS. */
+static void test_restore_resets_segments_and_flags(void **state)
+{
+	uint8_t sel = NUB_TG_SEG_SELECTORS, bases = NUB_TG_SEG_BASES;
+	struct nub_tg_segments clean, st;
+	int rc;
+
+	(void)state;
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	read_segments(sb, sel, &clean);
+	assert_int_equal(clean.rflags & 0x40400, 0);
+	/* Another selector than the clean one (which backends show
+	 * differently: the software KVM shows DS 0), valid everywhere: the
+	 * null selector, or user data, which the host GDT of the software KVM
+	 * and the mock also has readable at 0x23. */
+	uint16_t other = clean.ds ? 0 : NUB_SEL_USER_DATA;
+	uint8_t dirty[3] = {NUB_TG_SEG_SELECTORS, (uint8_t)other, (uint8_t)(other >> 8)};
+	assert_int_equal(call(sb, NUB_TG_SEG_DIRTY, dirty, 3, NULL, 0, NULL), 0);
+	read_segments(sb, sel, &st);
+	/* The software KVM puts back its own selectors at every exit; where
+	 * the guest's stay (hardware KVM, the mock), restore must reset them. */
+	if (st.ds != other || st.es != other || st.fs != other || st.gs != other)
+		printf("INFO: selectors the guest loaded did not outlive the call here (DS 0x%x ES "
+		       "0x%x FS 0x%x GS 0x%x)\n",
+		       st.ds, st.es, st.fs, st.gs);
+	struct nub_sandbox *b = sandbox_from(sb->base);
+	read_segments(b, sel, &st);
+	assert_int_equal(st.ds, clean.ds);
+	assert_int_equal(st.gs, clean.gs);
+	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	read_segments(sb, sel, &st);
+	assert_int_equal(st.ds, clean.ds);
+	assert_int_equal(st.es, clean.es);
+	assert_int_equal(st.fs, clean.fs);
+	assert_int_equal(st.gs, clean.gs);
+
+	/* RFLAGS as a failed call left them (DF, AC set) never reach the next. */
+	try_call(sb, NUB_TG_FLAGS_DIRTY, NULL, 0, NULL, 0, &rc);
+	assert_int_equal(rc, NUB_EGUEST_FAULT);
+	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	read_segments(sb, sel, &st);
+	assert_int_equal(st.rflags & 0x40400, 0);
+
+	try_call(sb, NUB_TG_SEG_DIRTY, &bases, 1, NULL, 0, &rc);
+	if (rc) {
+		assert_int_equal(rc, NUB_EGUEST_FAULT);
+		printf("INFO: wrfsbase is not usable by the guest here (%s)\n",
+		       nub_sandbox_last_error(sb));
+		assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	} else {
+		read_segments(sb, bases, &st);
+		assert_int_equal(st.fs_base, NUB_TG_FS_DIRTY);
+		assert_int_equal(st.gs_base, NUB_TG_GS_DIRTY);
+		read_segments(b, bases, &st);
+		assert_int_equal(st.gs_base, 0);
+		assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+		read_segments(sb, bases, &st);
+		assert_int_equal(st.fs_base, sb->fs_base);
+		assert_int_equal(st.gs_base, 0);
+	}
+	nub_sandbox_free(b);
+	nub_sandbox_free(sb);
+}
+
 /* ---- interrupt ---- */
 
 struct racer {
@@ -1326,6 +1551,9 @@ int main(void)
 	        cmocka_unit_test(test_counter),
 	        cmocka_unit_test(test_restore_resets_fpu_state),
 	        cmocka_unit_test(test_restore_resets_vcpu_state),
+	        cmocka_unit_test(test_restore_resets_xsave_state),
+	        cmocka_unit_test(test_restore_recovers_from_pkru_lockout),
+	        cmocka_unit_test(test_restore_resets_segments_and_flags),
 	        cmocka_unit_test(test_interrupt_never_lost),
 	        cmocka_unit_test(test_interrupt_never_spurious),
 	        cmocka_unit_test(test_timeout),
