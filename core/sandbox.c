@@ -189,7 +189,9 @@ static int sandbox_alloc(const struct nub_config *cfg, struct nub_sandbox **out,
 	if (!sb)
 		return nub_error_set(err, NUB_ENOMEM, "out of memory creating a sandbox");
 	sb->cfg = *cfg;
-	sb->cfg.init_data = NULL; /* only needed while building the snapshot */
+	sb->cfg.init_data = NULL;    /* only needed while building the snapshot */
+	sb->cfg.snapshot_key = NULL; /* only needed while loading the file; never kept */
+	sb->cfg.snapshot_key_size = 0;
 	sb->backend_spec = dup_or_null(cfg->backend);
 	sb->backend_options = dup_or_null(cfg->backend_options);
 	if ((cfg->backend && !sb->backend_spec) || (cfg->backend_options && !sb->backend_options)) {
@@ -294,7 +296,10 @@ int nub_sandbox_create_from_file(const struct nub_config *config, const char *pa
 		return nub_error_set(err, NUB_EINVAL, "NULL argument");
 	*out = NULL;
 	rc = config_take(config, &cfg, err);
-	if (!rc)
+	if (!rc && (cfg.snapshot_key || cfg.snapshot_key_size))
+		rc = nub_snapshot_load_keyed(path, cfg.snapshot_key, cfg.snapshot_key_size, &snap,
+		                             err);
+	else if (!rc)
 		rc = nub_snapshot_load(path, &snap, err);
 	if (rc)
 		return rc;

@@ -226,8 +226,8 @@ static int map_scratch(const struct nub_vmem_ops *ops, const struct nub_layout *
 
 /* The parts every table set has whatever the guest did: scratch and the
  * doorbell (whose GPA no memory backs, so every store exits). */
-static int map_fixed(const struct nub_vmem_ops *ops, const struct nub_layout *l,
-                     struct nub_error *err)
+int nub_snapshot_map_fixed(const struct nub_vmem_ops *ops, const struct nub_layout *l,
+                           struct nub_error *err)
 {
 	struct nub_vmem_mapping db = {.gva = NUB_DOORBELL_GVA,
 	                              .gpa = NUB_DOORBELL_GPA,
@@ -271,7 +271,7 @@ static int build_elf_tables(const struct nub_layout *l, const struct nub_elf_ima
 		rc = map_range(&ops, l->heap_gpa, l->heap_gpa, l->heap_size,
 		               NUB_VMEM_R | NUB_VMEM_W | NUB_VMEM_USER, err);
 	if (!rc)
-		rc = map_fixed(&ops, l, err);
+		rc = nub_snapshot_map_fixed(&ops, l, err);
 	return rc;
 }
 
@@ -317,14 +317,18 @@ static int write_image(struct nub_snapshot *s, const struct nub_elf_image *img,
 	return rc;
 }
 
-static int write_system_pages(struct nub_snapshot *s, struct nub_error *err)
+int nub_snapshot_write_host_pages(struct nub_snapshot *s, struct nub_error *err)
 {
 	const struct nub_layout *l = &s->layout;
 	static _Thread_local uint8_t tables[PAGE], stubs[PAGE];
+	struct nub_peb peb;
 	int rc;
 
+	nub_layout_fill_peb(l, &peb);
 	nub_cpu_build_system_pages(l, tables, stubs);
-	rc = nub_snapshot_write(s, l->sys_tables_gpa - NUB_BASE_GPA, tables, PAGE, err);
+	rc = nub_snapshot_write(s, l->peb_gpa - NUB_BASE_GPA, &peb, sizeof(peb), err);
+	if (!rc)
+		rc = nub_snapshot_write(s, l->sys_tables_gpa - NUB_BASE_GPA, tables, PAGE, err);
 	if (!rc)
 		rc = nub_snapshot_write(s, l->sys_stubs_gpa - NUB_BASE_GPA, stubs, PAGE, err);
 	return rc;
@@ -335,16 +339,12 @@ static int write_contents(struct nub_snapshot *s, const struct nub_elf_image *im
                           struct nub_error *err)
 {
 	const struct nub_layout *l = &s->layout;
-	struct nub_peb peb;
 	int rc = write_image(s, img, err);
 
 	if (rc)
 		return rc;
 	s->family = family_of(l, img);
-	nub_layout_fill_peb(l, &peb);
-	rc = nub_snapshot_write(s, l->peb_gpa - NUB_BASE_GPA, &peb, sizeof(peb), err);
-	if (!rc)
-		rc = write_system_pages(s, err);
+	rc = nub_snapshot_write_host_pages(s, err);
 	if (!rc && l->init_data_size)
 		rc = nub_snapshot_write(s, l->init_data_gpa - NUB_BASE_GPA, init_data,
 		                        l->init_data_size, err);
@@ -499,7 +499,7 @@ static int capture_walk(struct capture *c, struct nub_error *err)
 	if (rc < 0)
 		return nub_error_set(err, rc, "capture: walking the live page tables: %s",
 		                     nub_strerror(rc));
-	return map_fixed(&out, l, err);
+	return nub_snapshot_map_fixed(&out, l, err);
 }
 
 static int capture_copy(struct capture *c, struct nub_snapshot *s, struct nub_error *err)

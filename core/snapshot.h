@@ -19,6 +19,7 @@
 #include "elf_loader.h"
 #include "layout.h"
 #include "shmem.h"
+#include "vmem_host.h"
 
 /* A guest function's name, as the guest published it at init. */
 struct nub_fn_name {
@@ -72,6 +73,16 @@ int nub_snapshot_shared_mem(struct nub_snapshot *snap, struct nub_shmem **out,
  * it in messages. NUB_ECORRUPT / NUB_EABI naming what is wrong. */
 int nub_snapshot_load_bytes(const void *bytes, size_t len, const char *name,
                             struct nub_snapshot **out, struct nub_error *err);
+/* The same for a file saved with a key (nub_snapshot_save_keyed): the MAC
+ * is checked before anything else is read. NUB_EINVAL for a key of the
+ * wrong length. */
+int nub_snapshot_load_bytes_keyed(const void *bytes, size_t len, const char *name, const void *key,
+                                  size_t key_len, struct nub_snapshot **out, struct nub_error *err);
+/* The keyed files' MAC (keyed BLAKE2b-256, personalised for nub snapshot
+ * files) of `len` bytes; key_len already checked. */
+#define NUB_SNAPSHOT_MAC_SIZE 32u
+int nub_snapshot_mac(const void *bytes, size_t len, const void *key, size_t key_len,
+                     uint8_t mac[NUB_SNAPSHOT_MAC_SIZE]);
 
 /* An empty snapshot with one reference (for loaders). */
 struct nub_snapshot *nub_snapshot_new_empty(void);
@@ -91,6 +102,26 @@ static inline int nub_snapshot_page_present(const struct nub_snapshot *s, uint64
 int nub_snapshot_page_nonzero(const struct nub_snapshot *s, uint64_t i);
 /* Recompute s->hash from its memory and resume state. */
 void nub_snapshot_rehash(struct nub_snapshot *s);
+
+/* Write the pages the host owns and derives from s->layout alone into
+ * s->mem (before it is sealed): the PEB, the GDT/TSS/IDT page and the
+ * exception stubs, at their GPAs. */
+int nub_snapshot_write_host_pages(struct nub_snapshot *s, struct nub_error *err);
+
+/* Map what every table set has, whatever the guest did: scratch as the
+ * layout divides it, and the doorbell. */
+int nub_snapshot_map_fixed(const struct nub_vmem_ops *ops, const struct nub_layout *l,
+                           struct nub_error *err);
+
+/* Page tables read from a file: walk `tables` (pt_size bytes, built for
+ * their live address l->pt_gpa) as untrusted data, check every leaf
+ * against the rules nub builds tables by (snapshot_tables.c), and build
+ * fresh tables from the mappings that pass into `out` (initialised here;
+ * the caller frees it). NUB_ECORRUPT naming `name` and the GVA for a leaf
+ * nub would never make. */
+int nub_snapshot_rebuild_tables(const struct nub_layout *l, uint64_t visible_size,
+                                const uint8_t *tables, uint64_t pt_size, const char *name,
+                                struct nub_vmem_buf *out, struct nub_error *err);
 
 /* Build a snapshot from a loaded ELF: layout, PEB, image, init data, page
  * tables (writable => CoW, read-only => basic), scratch mapping, hash. */

@@ -2,7 +2,7 @@
 # Install everything nub needs to build and test, from Debian's repositories.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang clang-format valgrind libelf-dev libcmocka-dev
-      libxxhash-dev qemu-system-x86 busybox-static cpio xz-utils zstd python3
+      libxxhash-dev libsodium-dev qemu-system-x86 busybox-static cpio xz-utils zstd python3
       libclang-rt-14-dev musl-dev duktape-dev)
 missing=()
 for p in "${pkgs[@]}"; do

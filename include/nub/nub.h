@@ -77,6 +77,14 @@ struct nub_config {
 	nub_log_fn log_fn;        /**< NULL: guest logs are discarded */
 	void *log_user;
 	uint64_t call_timeout_us; /**< 0: none; else calls are interrupted after it */
+	/** The key nub_sandbox_create_from_file authenticates the file with.
+	 * NULL (the default): the file must have been saved without a key
+	 * (nub_snapshot_save). Non-NULL: it must have been saved with this key
+	 * (nub_snapshot_save_keyed); see nub_snapshot_load_keyed for the
+	 * refusals. Read during that call only, never kept: the caller owns
+	 * it. The other create functions ignore it. */
+	const void *snapshot_key;
+	size_t snapshot_key_size; /**< bytes at snapshot_key (NUB_SNAPSHOT_KEY_MIN..MAX) */
 };
 
 /** The smallest struct_size libnub accepts: the config of nub 0.1. A
@@ -113,7 +121,14 @@ NUB_API int nub_sandbox_create_from_snapshot(const struct nub_config *cfg,
                                              struct nub_snapshot *snap, struct nub_sandbox **out,
                                              struct nub_error *err);
 
-/** Load a snapshot saved with nub_snapshot_save and create a sandbox from it. */
+/**
+ * Load a snapshot file and create a sandbox from it: a file saved with
+ * nub_snapshot_save, or, when cfg->snapshot_key is set, one saved with
+ * nub_snapshot_save_keyed and that key. Errors: those of
+ * nub_snapshot_load / nub_snapshot_load_keyed (NUB_ECORRUPT naming the
+ * file: corrupt, not authenticated with the key, or needing a key),
+ * NUB_EINVAL (config, or a key of the wrong length).
+ */
 NUB_API int nub_sandbox_create_from_file(const struct nub_config *cfg, const char *path,
                                          struct nub_sandbox **out, struct nub_error *err);
 
@@ -275,12 +290,65 @@ NUB_API int nub_layout_describe(const struct nub_config *cfg, uint64_t image_siz
 
 /**
  * Save to a file (versioned header + memory + hash) / load it back. Load
- * checks the header, sizes and hash: a truncated or corrupt file gives
- * NUB_ECORRUPT naming the file and what is wrong.
+ * checks the header, sizes and hash, and takes nothing the host owns from
+ * the file: the PEB, GDT/TSS/IDT and exception-stub pages are rebuilt from
+ * the layout, and the page tables are checked leaf by leaf against the
+ * rules nub builds them by, then built afresh. A truncated or corrupt file,
+ * or one whose tables map anything nub would not, gives NUB_ECORRUPT naming
+ * the file and what is wrong (for a table, the GVA). A file saved with a
+ * key is refused with NUB_ECORRUPT saying it needs its key. The hash only
+ * detects corruption: anyone can write a file that loads; a host that loads
+ * files others could have written uses the keyed functions below.
+ * On success *out holds one reference (nub_snapshot_unref). NUB_EINVAL for
+ * NULL arguments; NUB_ENOTFOUND / NUB_EIO for the file itself.
  */
 NUB_API int nub_snapshot_save(const struct nub_snapshot *snap, const char *path,
                               struct nub_error *err);
 NUB_API int nub_snapshot_load(const char *path, struct nub_snapshot **out, struct nub_error *err);
+
+/** Snapshot keys are NUB_SNAPSHOT_KEY_MIN to NUB_SNAPSHOT_KEY_MAX bytes;
+ * NUB_SNAPSHOT_KEY_SIZE random bytes are recommended (a secret the host
+ * keeps, e.g. from getrandom(2)). */
+#define NUB_SNAPSHOT_KEY_MIN  16u
+#define NUB_SNAPSHOT_KEY_SIZE 32u
+#define NUB_SNAPSHOT_KEY_MAX  64u
+
+/**
+ * Save `snap` to `path` authenticated with a key: the file ends with a MAC
+ * (keyed BLAKE2b-256, libsodium) of every byte before it instead of the
+ * hash.
+ * @param snap     the snapshot; not NULL; the caller keeps its reference.
+ * @param path     the file, created or replaced; not NULL.
+ * @param key      the key; not NULL; read during the call only.
+ * @param key_len  its length, NUB_SNAPSHOT_KEY_MIN..NUB_SNAPSHOT_KEY_MAX.
+ * @param err      may be NULL.
+ * @return 0; NUB_EINVAL for a NULL argument or a key of the wrong length;
+ *         NUB_ENOMEM; NUB_EIO naming the file; NUB_ESYS if libsodium
+ *         cannot initialise.
+ */
+NUB_API int nub_snapshot_save_keyed(const struct nub_snapshot *snap, const char *path,
+                                    const void *key, size_t key_len, struct nub_error *err);
+
+/**
+ * Load a file saved by nub_snapshot_save_keyed with the same key. The MAC
+ * is checked (in constant time) before anything else of the file is read;
+ * then the file is checked as nub_snapshot_load checks it.
+ * @param path     the file; not NULL.
+ * @param key      the key; not NULL; read during the call only.
+ * @param key_len  its length, NUB_SNAPSHOT_KEY_MIN..NUB_SNAPSHOT_KEY_MAX.
+ * @param out      receives the snapshot with one reference
+ *                 (nub_snapshot_unref); untouched on failure.
+ * @param err      may be NULL.
+ * @return 0; NUB_EINVAL for a NULL argument or a key of the wrong length
+ *         (checked before the file is opened); NUB_ENOTFOUND / NUB_EIO for
+ *         the file itself; NUB_ECORRUPT naming the file when it is not
+ *         authenticated with this key (another key, changed since, or saved
+ *         without a key) or when, authenticated, it fails the checks of
+ *         nub_snapshot_load; NUB_EABI for another format version; NUB_ENOMEM;
+ *         NUB_ESYS if libsodium cannot initialise.
+ */
+NUB_API int nub_snapshot_load_keyed(const char *path, const void *key, size_t key_len,
+                                    struct nub_snapshot **out, struct nub_error *err);
 
 #ifdef __cplusplus
 }
