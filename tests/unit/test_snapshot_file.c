@@ -25,6 +25,16 @@
 #define PAGE NUB_PAGE_SIZE
 #define HASH 16u
 
+/* The backend the sandboxes run on: the mock, or a hypervisor
+ * (NUB_TEST_SANDBOX_BACKEND=kvm: the host pages a file's sandbox runs with
+ * are the host's, at CPL0 on real KVM). */
+static const char *test_backend(void)
+{
+	const char *b = getenv("NUB_TEST_SANDBOX_BACKEND");
+
+	return b && b[0] ? b : "mock";
+}
+
 static const uint8_t key_a[NUB_SNAPSHOT_KEY_SIZE] = "an example key, thirty-two byte";
 static const uint8_t key_b[NUB_SNAPSHOT_KEY_SIZE] = "another key of thirty-two bytes";
 
@@ -86,7 +96,7 @@ static void file_make(struct file *f, const uint8_t *key)
 	assert_true(fd >= 0);
 	close(fd);
 	nub_config_init(&cfg);
-	cfg.backend = "mock";
+	cfg.backend = test_backend();
 	cfg.heap_size = PAGE;
 	assert_int_equal(nub_sandbox_create_from_elf(&cfg, guest("hello"), &sb, &err), 0);
 	assert_int_equal(nub_sandbox_evolve(sb), 0);
@@ -347,7 +357,7 @@ static void test_forged_host_pages_are_rebuilt(void **state)
 	nub_snapshot_unref(s);
 	spit(f.path, f.bytes, f.len);
 	nub_config_init(&cfg);
-	cfg.backend = "mock";
+	cfg.backend = test_backend();
 	assert_int_equal(nub_sandbox_create_from_file(&cfg, f.path, &sb, &err), 0);
 	assert_int_equal(nub_sandbox_evolve(sb), 0);
 	assert_int_equal(
@@ -508,7 +518,7 @@ static void test_config_key_creates_from_keyed_file(void **state)
 	nub_config_init(&cfg);
 	assert_null(cfg.snapshot_key);
 	assert_int_equal(cfg.snapshot_key_size, 0);
-	cfg.backend = "mock";
+	cfg.backend = test_backend();
 	cfg.snapshot_key = key_a;
 	cfg.snapshot_key_size = sizeof(key_a);
 	assert_int_equal(nub_sandbox_create_from_file(&cfg, keyed.path, &sb, &err), 0);
