@@ -284,26 +284,56 @@ static size_t skip_prefixes(const uint8_t *b, size_t n)
 	return i;
 }
 
+/* 0F 01 with a register ModRM (mod 11): one instruction per byte, or a
+ * group by reg for lmsw and smsw. Names only what a CPL3 guest is refused
+ * (#GP or #UD): system instructions, virtualisation instructions, and
+ * those a host's CR4 (UMIP) makes privileged. */
+static const char *decode_0f01_reg(uint8_t modrm)
+{
+	static const struct {
+		uint8_t modrm;
+		const char *name;
+	} insns[] = {
+	        {0xc1, "vmcall"},  {0xc2, "vmlaunch"}, {0xc3, "vmresume"}, {0xc4, "vmxoff"},
+	        {0xc8, "monitor"}, {0xc9, "mwait"},    {0xca, "clac"},     {0xcb, "stac"},
+	        {0xcf, "encls"},   {0xd1, "xsetbv"},   {0xd8, "vmrun"},    {0xd9, "vmmcall"},
+	        {0xda, "vmload"},  {0xdb, "vmsave"},   {0xdc, "stgi"},     {0xdd, "clgi"},
+	        {0xde, "skinit"},  {0xdf, "invlpga"},  {0xf8, "swapgs"},   {0xfa, "monitorx"},
+	        {0xfb, "mwaitx"},  {0xfe, "invlpgb"},  {0xff, "tlbsync"},
+	};
+	unsigned reg = (modrm >> 3) & 7;
+
+	if (reg == 4)
+		return "smsw";
+	if (reg == 6)
+		return "lmsw";
+	for (size_t i = 0; i < sizeof(insns) / sizeof(insns[0]); i++)
+		if (insns[i].modrm == modrm)
+			return insns[i].name;
+	return NULL;
+}
+
+/* 0F 00 and 0F 01 with a memory ModRM: groups by reg. */
+static const char *decode_group(uint8_t op, uint8_t modrm)
+{
+	static const char *const g6[8] = {"sldt", "str", "lldt", "ltr", NULL, NULL, NULL, NULL};
+	static const char *const g7[8] = {"sgdt", "sidt", "lgdt", "lidt",
+	                                  "smsw", NULL,   "lmsw", "invlpg"};
+	unsigned reg = (modrm >> 3) & 7;
+
+	if (op == 0x00)
+		return g6[reg]; /* both operand kinds */
+	return (modrm >> 6) == 3 ? decode_0f01_reg(modrm) : g7[reg];
+}
+
 static const char *decode_0f(const uint8_t *b, size_t n)
 {
 	if (n < 1)
 		return NULL;
-	unsigned reg = n >= 2 ? (b[1] >> 3) & 7 : 8;
 	switch (b[0]) {
 	case 0x00:
-		return reg == 2 ? "lldt" : reg == 3 ? "ltr" : NULL;
 	case 0x01:
-		if (n >= 2 && b[1] == 0xd1)
-			return "xsetbv";
-		if (n >= 2 && b[1] == 0xf8)
-			return "swapgs";
-		if (n >= 2 && (b[1] >> 6) != 3)
-			return reg == 2   ? "lgdt"
-			       : reg == 3 ? "lidt"
-			       : reg == 6 ? "lmsw"
-			       : reg == 7 ? "invlpg"
-			                  : NULL;
-		return NULL;
+		return n >= 2 ? decode_group(b[0], b[1]) : NULL;
 	case 0x06:
 		return "clts";
 	case 0x07:
@@ -322,8 +352,26 @@ static const char *decode_0f(const uint8_t *b, size_t n)
 		return "wrmsr";
 	case 0x32:
 		return "rdmsr";
+	case 0x33:
+		return "rdpmc";
+	case 0x34:
+		return "sysenter";
 	case 0x35:
 		return "sysexit";
+	case 0x37:
+		return "getsec";
+	case 0x78:
+		return "vmread";
+	case 0x79:
+		return "vmwrite";
+	case 0x38: /* 66 0F 38 80-82 */
+		if (n >= 2 && b[1] >= 0x80 && b[1] <= 0x82)
+			return b[1] == 0x80 ? "invept" : b[1] == 0x81 ? "invvpid" : "invpcid";
+		return NULL;
+	case 0xc7: /* VMX group 9 with a memory operand */
+		if (n >= 2 && (b[1] >> 6) != 3 && ((b[1] >> 3) & 7) >= 6)
+			return ((b[1] >> 3) & 7) == 7 ? "vmptrst" : "vmptrld/vmclear/vmxon";
+		return NULL;
 	default:
 		return NULL;
 	}
@@ -360,6 +408,8 @@ const char *nub_cpu_privileged_insn(const uint8_t *bytes, size_t n)
 		return "outs";
 	case 0xcd:
 		return "int n";
+	case 0xcc:
+		return "int3"; /* a DPL0 gate: #GP where the CPU checks it */
 	case 0x0f:
 		return decode_0f(bytes + i + 1, n - i - 1);
 	default:

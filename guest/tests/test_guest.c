@@ -172,6 +172,59 @@ static int32_t exec_data(const uint8_t *in, uint32_t in_len, uint8_t *out, uint3
 }
 
 /* Privileged instructions a CPL3 guest might try; each must fault. */
+/* The rest of NUB_TG_PRIVILEGED: register and memory forms. */
+static int32_t privileged_more(uint8_t which)
+{
+	static const uint8_t zero_dtr[10];
+	static const uint16_t msw = 1;
+
+	switch (which) {
+	case NUB_TG_PRIV_LMSW_REG:
+		__asm__ volatile("lmsw %w0" : : "r"(1) : "memory");
+		break;
+	case NUB_TG_PRIV_LMSW_MEM:
+		__asm__ volatile("lmsw %0" : : "m"(msw) : "memory");
+		break;
+	case NUB_TG_PRIV_LTR_REG:
+		__asm__ volatile("ltr %w0" : : "r"(0x30) : "memory");
+		break;
+	case NUB_TG_PRIV_INVLPG:
+		__asm__ volatile("invlpg (%0)" : : "r"(zero_dtr) : "memory");
+		break;
+	case NUB_TG_PRIV_MOV_DR7:
+		__asm__ volatile("mov %0, %%dr7" : : "r"(0ull) : "memory");
+		break;
+	case NUB_TG_PRIV_RDMSR: {
+		uint32_t lo, hi;
+		__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(0xc0000080u) : "memory");
+		break;
+	}
+	case NUB_TG_PRIV_SWAPGS:
+		__asm__ volatile("swapgs" ::: "memory");
+		break;
+	case NUB_TG_PRIV_IN_DX: {
+		uint8_t v;
+		__asm__ volatile("inb %%dx, %0" : "=a"(v) : "d"(0x80) : "memory");
+		break;
+	}
+	case NUB_TG_PRIV_STI:
+		__asm__ volatile("sti" ::: "memory");
+		break;
+	case NUB_TG_PRIV_CLTS:
+		__asm__ volatile("clts" ::: "memory");
+		break;
+	case NUB_TG_PRIV_LIDT:
+		__asm__ volatile("lidt %0" : : "m"(zero_dtr) : "memory");
+		break;
+	case NUB_TG_PRIV_WBINVD:
+		__asm__ volatile("wbinvd" ::: "memory");
+		break;
+	default:
+		return NUB_EINVAL;
+	}
+	return 0; /* the instruction did not fault */
+}
+
 static int32_t privileged(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
                           uint32_t *out_len)
 {
@@ -201,9 +254,36 @@ static int32_t privileged(const uint8_t *in, uint32_t in_len, uint8_t *out, uint
 		__asm__ volatile("xsetbv" : : "c"(0), "a"(7), "d"(0) : "memory");
 		break;
 	default:
-		return NUB_EINVAL;
+		return privileged_more(which);
 	}
 	return 0; /* the instruction did not fault */
+}
+
+/* 256 entries of 4 bytes, `int $v; ret; nop`: called with RAX, RCX set,
+ * they return the registers `int $v` left, if it returns at all. */
+__asm__(".pushsection .text\n\t"
+        ".balign 16\n\t"
+        "tg_int_table:\n\t"
+        ".set v, 0\n\t"
+        ".rept 256\n\t"
+        ".byte 0xcd, v, 0xc3, 0x90\n\t"
+        ".set v, v + 1\n\t"
+        ".endr\n\t"
+        ".popsection");
+extern const uint8_t tg_int_table[];
+
+static int32_t int_n(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                     uint32_t *out_len)
+{
+	uint64_t r[4] = {0, 0, 0, 0};
+
+	if (in_len != 1)
+		return NUB_EINVAL;
+	__asm__ volatile("call *%4"
+	                 : "+a"(r[0]), "=b"(r[1]), "+c"(r[2]), "=d"(r[3])
+	                 : "r"(tg_int_table + 4u * in[0])
+	                 : "memory", "cc");
+	return put(r, sizeof(r), out, out_cap, out_len);
 }
 
 static void output_sp_write(uint64_t v)
@@ -835,6 +915,7 @@ static const struct {
         {NUB_TG_SEG_DIRTY, "seg_dirty", seg_dirty},
         {NUB_TG_SEG_READ, "seg_read", seg_read},
         {NUB_TG_FLAGS_DIRTY, "flags_dirty", flags_dirty},
+        {NUB_TG_INT_N, "int_n", int_n},
 };
 
 void nub_guest_main(void)

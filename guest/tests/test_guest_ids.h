@@ -32,15 +32,27 @@
 #define NUB_TG_EXEC_DATA 9
 /** in: optional u8 NUB_TG_PRIV_* (default OUT). Executes that privileged
  * instruction at CPL3: NUB_EPRIVILEGED naming it. */
-#define NUB_TG_PRIVILEGED   10
-#define NUB_TG_PRIV_OUT     0
-#define NUB_TG_PRIV_CLI     1
-#define NUB_TG_PRIV_HLT     2
-#define NUB_TG_PRIV_WRMSR   3
-#define NUB_TG_PRIV_LGDT    4
-#define NUB_TG_PRIV_MOV_CR3 5
-#define NUB_TG_PRIV_XSETBV  6
-#define NUB_TG_PRIV_COUNT   7
+#define NUB_TG_PRIVILEGED    10
+#define NUB_TG_PRIV_OUT      0
+#define NUB_TG_PRIV_CLI      1
+#define NUB_TG_PRIV_HLT      2
+#define NUB_TG_PRIV_WRMSR    3
+#define NUB_TG_PRIV_LGDT     4
+#define NUB_TG_PRIV_MOV_CR3  5
+#define NUB_TG_PRIV_XSETBV   6
+#define NUB_TG_PRIV_LMSW_REG 7
+#define NUB_TG_PRIV_LMSW_MEM 8
+#define NUB_TG_PRIV_LTR_REG  9
+#define NUB_TG_PRIV_INVLPG   10
+#define NUB_TG_PRIV_MOV_DR7  11
+#define NUB_TG_PRIV_RDMSR    12
+#define NUB_TG_PRIV_SWAPGS   13
+#define NUB_TG_PRIV_IN_DX    14
+#define NUB_TG_PRIV_STI      15
+#define NUB_TG_PRIV_CLTS     16
+#define NUB_TG_PRIV_LIDT     17
+#define NUB_TG_PRIV_WBINVD   18
+#define NUB_TG_PRIV_COUNT    19
 /** in: u64 value written over the output buffer's stack pointer, then
  * returns: the runtime aborts with NUB_ABORT_CORRUPT (no message). */
 #define NUB_TG_CORRUPT_OUTPUT 11
@@ -162,6 +174,10 @@
 /** Sets RFLAGS.DF and RFLAGS.AC, then executes ud2: NUB_EGUEST_FAULT
  * (#UD) with the flags set. Later calls must start with RFLAGS clean. */
 #define NUB_TG_FLAGS_DIRTY 37
+
+/** in: u8 vector. Executes `int $vector` with RAX = RCX = 0 (as for CPUID
+ * leaf 0); if it returns, out: u64 RAX, RBX, RCX, RDX after it. */
+#define NUB_TG_INT_N 38
 
 struct nub_tg_xstate {
 	unsigned long long xcr0;

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/* The host's names for what a faulting CPL3 guest executed
+ * (nub_cpu_privileged_insn): every privileged instruction, in each operand
+ * form it has (register and memory), with the prefixes a guest may put in
+ * front; and what is not privileged stays unnamed. */
+#include <stdint.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "nub_test.h"
+
+struct insn_case {
+	const char *what;
+	uint8_t bytes[15];
+	uint8_t len;
+	const char *name; /* NULL: not a privileged instruction */
+};
+
+static const struct insn_case cases[] = {
+        {"hlt", {0xf4}, 1, "hlt"},
+        {"cli", {0xfa}, 1, "cli"},
+        {"sti", {0xfb}, 1, "sti"},
+        {"in al, 0x80", {0xe4, 0x80}, 2, "in"},
+        {"in eax, dx", {0xed}, 1, "in"},
+        {"out 0x80, al", {0xe6, 0x80}, 2, "out"},
+        {"out dx, al", {0xee}, 1, "out"},
+        {"insb", {0x6c}, 1, "ins"},
+        {"rep outsb", {0xf3, 0x6e}, 2, "outs"},
+        {"int 0x80", {0xcd, 0x80}, 2, "int n"},
+        {"int3", {0xcc}, 1, "int3"},
+        {"lgdt [rax]", {0x0f, 0x01, 0x10}, 3, "lgdt"},
+        {"lidt [rax+8]", {0x0f, 0x01, 0x58, 0x08}, 4, "lidt"},
+        {"sgdt [rax]", {0x0f, 0x01, 0x00}, 3, "sgdt"},
+        {"sidt [rax]", {0x0f, 0x01, 0x08}, 3, "sidt"},
+        {"smsw [rax]", {0x0f, 0x01, 0x20}, 3, "smsw"},
+        {"smsw eax", {0x0f, 0x01, 0xe0}, 3, "smsw"},
+        {"lmsw [rax]", {0x0f, 0x01, 0x30}, 3, "lmsw"},
+        {"lmsw ax", {0x0f, 0x01, 0xf0}, 3, "lmsw"},
+        {"lmsw r9w (REX.B)", {0x41, 0x0f, 0x01, 0xf1}, 4, "lmsw"},
+        {"invlpg [rax]", {0x0f, 0x01, 0x38}, 3, "invlpg"},
+        {"sldt eax", {0x0f, 0x00, 0xc0}, 3, "sldt"},
+        {"str [rax]", {0x0f, 0x00, 0x08}, 3, "str"},
+        {"lldt ax", {0x0f, 0x00, 0xd0}, 3, "lldt"},
+        {"lldt [rax]", {0x0f, 0x00, 0x10}, 3, "lldt"},
+        {"ltr ax", {0x0f, 0x00, 0xd8}, 3, "ltr"},
+        {"ltr [rsp+8] (SIB, disp8)", {0x0f, 0x00, 0x5c, 0x24, 0x08}, 5, "ltr"},
+        {"xsetbv", {0x0f, 0x01, 0xd1}, 3, "xsetbv"},
+        {"swapgs", {0x0f, 0x01, 0xf8}, 3, "swapgs"},
+        {"monitor", {0x0f, 0x01, 0xc8}, 3, "monitor"},
+        {"mwait", {0x0f, 0x01, 0xc9}, 3, "mwait"},
+        {"clac", {0x0f, 0x01, 0xca}, 3, "clac"},
+        {"stac", {0x0f, 0x01, 0xcb}, 3, "stac"},
+        {"vmcall", {0x0f, 0x01, 0xc1}, 3, "vmcall"},
+        {"vmmcall", {0x0f, 0x01, 0xd9}, 3, "vmmcall"},
+        {"vmrun", {0x0f, 0x01, 0xd8}, 3, "vmrun"},
+        {"stgi", {0x0f, 0x01, 0xdc}, 3, "stgi"},
+        {"clts", {0x0f, 0x06}, 2, "clts"},
+        {"sysret", {0x48, 0x0f, 0x07}, 3, "sysret"},
+        {"invd", {0x0f, 0x08}, 2, "invd"},
+        {"wbinvd", {0x0f, 0x09}, 2, "wbinvd"},
+        {"wbnoinvd", {0xf3, 0x0f, 0x09}, 3, "wbinvd"},
+        {"mov cr3, rax", {0x0f, 0x22, 0xd8}, 3, "mov to/from a control register"},
+        {"mov rax, cr0", {0x0f, 0x20, 0xc0}, 3, "mov to/from a control register"},
+        {"mov cr8, rax (REX.R)", {0x44, 0x0f, 0x22, 0xc0}, 4, "mov to/from a control register"},
+        {"mov dr7, rax", {0x0f, 0x23, 0xf8}, 3, "mov to/from a debug register"},
+        {"mov rax, dr6", {0x0f, 0x21, 0xf0}, 3, "mov to/from a debug register"},
+        {"wrmsr", {0x0f, 0x30}, 2, "wrmsr"},
+        {"rdmsr", {0x0f, 0x32}, 2, "rdmsr"},
+        {"rdpmc", {0x0f, 0x33}, 2, "rdpmc"},
+        {"sysenter", {0x0f, 0x34}, 2, "sysenter"},
+        {"sysexit", {0x48, 0x0f, 0x35}, 3, "sysexit"},
+        {"getsec", {0x0f, 0x37}, 2, "getsec"},
+        {"vmread rax, rbx", {0x0f, 0x78, 0xd8}, 3, "vmread"},
+        {"vmwrite rbx, rax", {0x0f, 0x79, 0xd8}, 3, "vmwrite"},
+        {"vmptrld [rax]", {0x0f, 0xc7, 0x30}, 3, "vmptrld/vmclear/vmxon"},
+        {"vmxon [rax]", {0xf3, 0x0f, 0xc7, 0x30}, 4, "vmptrld/vmclear/vmxon"},
+        {"vmptrst [rax]", {0x0f, 0xc7, 0x38}, 3, "vmptrst"},
+        {"invept rax, [rbx]", {0x66, 0x0f, 0x38, 0x80, 0x03}, 5, "invept"},
+        {"invpcid rax, [rbx]", {0x66, 0x0f, 0x38, 0x82, 0x03}, 5, "invpcid"},
+        {"cli with a segment prefix", {0x2e, 0xfa}, 2, "cli"},
+        /* Not privileged: nothing to name. */
+        {"xgetbv", {0x0f, 0x01, 0xd0}, 3, NULL},
+        {"rdtscp", {0x0f, 0x01, 0xf9}, 3, NULL},
+        {"verr ax", {0x0f, 0x00, 0xe0}, 3, NULL},
+        {"rdrand eax (0f c7 /6, register)", {0x0f, 0xc7, 0xf0}, 3, NULL},
+        {"cmpxchg8b [rax] (0f c7 /1)", {0x0f, 0xc7, 0x08}, 3, NULL},
+        {"syscall", {0x0f, 0x05}, 2, NULL},
+        {"ud2", {0x0f, 0x0b}, 2, NULL},
+        {"mov [rax], rbx", {0x48, 0x89, 0x18}, 3, NULL},
+        {"nop", {0x90}, 1, NULL},
+        {"only prefixes", {0x66, 0x66}, 2, NULL},
+        {"0f, then nothing", {0x0f}, 1, NULL},
+        {"0f 01, then nothing", {0x0f, 0x01}, 2, NULL},
+        {"no bytes", {0}, 0, NULL},
+};
+
+static void test_privileged_forms_are_named(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct insn_case *c = &cases[i];
+		const char *got = nub_cpu_privileged_insn(c->bytes, c->len);
+		if ((got == NULL) != (c->name == NULL) || (got && strcmp(got, c->name)))
+			fail_msg("%s: named '%s', want '%s'", c->what, got ? got : "(none)",
+			         c->name ? c->name : "(none)");
+	}
+}
+
+/* Every vector has a name the fault message can print. */
+static void test_vector_names(void **state)
+{
+	(void)state;
+	assert_string_equal(nub_cpu_vector_name(14), "#PF page fault");
+	assert_string_equal(nub_cpu_vector_name(6), "#UD invalid opcode");
+	assert_string_equal(nub_cpu_vector_name(31), "reserved");
+	assert_string_equal(nub_cpu_vector_name(255), "reserved");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_privileged_forms_are_named),
+	        cmocka_unit_test(test_vector_names),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
