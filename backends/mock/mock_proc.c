@@ -155,10 +155,17 @@ static int spin_while(_Atomic uint32_t *w, uint32_t val)
 
 /* ---- the child: guest memory ---- */
 
-static struct nub_vm *cvm;         /* the child's copy of the VM */
-static struct proc_shared *csh;    /* the shared page */
-static uint64_t runs[MAX_RUNS][2]; /* what the child has mapped: gva, len */
-static unsigned nruns;
+static struct nub_vm *cvm;      /* the child's copy of the VM */
+static struct proc_shared *csh; /* the shared page */
+/* What the child has mapped for the guest, to unmap it all again: runs of
+ * guest-virtual pages, merged when one continues the last (a guest writing
+ * its heap page by page makes one run, not one per page). Grows by mmap:
+ * a guest may write every page of a 1 GiB heap. */
+struct run {
+	uint64_t gva, len;
+};
+static struct run *runs;
+static size_t nruns, runs_cap;
 static int have_fsgsbase;
 static uint32_t pkru_offset;         /* of PKRU in an XSAVE image; 0: no PKRU */
 static uint64_t map_floor = 0x10000; /* vm.mmap_min_addr, read before fork */
@@ -194,21 +201,54 @@ static uint8_t *host_of(nub_gpa_t gpa, uint64_t len, int *writable)
 	return (uint8_t *)r->host + (gpa - r->gpa);
 }
 
+static long sys_error(long r)
+{
+	return r < 0 && r > -4096L ? -r : 0;
+}
+
+/* Remember [gva, +len) as mapped. 0, or an errno. */
+static int runs_add(uint64_t gva, uint64_t len)
+{
+	if (nruns && runs[nruns - 1].gva + runs[nruns - 1].len == gva) {
+		runs[nruns - 1].len += len;
+		return 0;
+	}
+	if (nruns == runs_cap) {
+		size_t cap = runs_cap ? runs_cap * 2 : 4096;
+		long r = sys6(SYS_mmap, 0, (long)(cap * sizeof(*runs)), PROT_READ | PROT_WRITE,
+		              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (sys_error(r))
+			return (int)sys_error(r);
+		copy((void *)r, runs, nruns * sizeof(*runs));
+		if (runs)
+			sys6(SYS_munmap, (long)runs, (long)(runs_cap * sizeof(*runs)), 0, 0, 0, 0);
+		runs = (struct run *)r;
+		runs_cap = cap;
+	}
+	runs[nruns].gva = gva;
+	runs[nruns++].len = len;
+	return 0;
+}
+
 /* Alias [gpa, +len) at gva with the guest's permissions. Pages below the
  * lowest address Linux lets a process map stay unmapped (an access there
- * is reported as an internal error naming it). */
+ * is reported as an internal error naming it). Returns 0 when mapped, 1
+ * when the guest may not have it mapped here (no memory: an MMIO page;
+ * supervisor; below the floor), or the errno of the system call that
+ * failed. */
 static int map_run(uint64_t gva, nub_gpa_t gpa, uint64_t len, uint32_t kind, uint32_t perms)
 {
 	int writable;
 	uint8_t *host = host_of(gpa, len, &writable);
-	long prot = PROT_READ;
+	long prot = PROT_READ, r;
+	int e;
 
-	if (!host || !(perms & NUB_VMEM_USER) || nruns == MAX_RUNS)
-		return -1;     /* no memory (MMIO), supervisor, or too fragmented */
+	if (!host || !(perms & NUB_VMEM_USER))
+		return 1;
 	if (gva < map_floor) { /* Linux maps nothing below vm.mmap_min_addr */
 		uint64_t skip = map_floor - gva;
 		if (skip >= len)
-			return -1;
+			return 1;
 		gva += skip, gpa += skip, host += skip, len -= skip;
 	}
 	if (kind == NUB_VMEM_BASIC && (perms & NUB_VMEM_W) && writable)
@@ -216,32 +256,33 @@ static int map_run(uint64_t gva, nub_gpa_t gpa, uint64_t len, uint32_t kind, uin
 	if (perms & NUB_VMEM_X)
 		prot |= PROT_EXEC;
 	/* Reserve first: never replace a mapping of the child's own. */
-	long r = sys6(SYS_mmap, (long)gva, (long)len, PROT_NONE,
-	              MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	r = sys6(SYS_mmap, (long)gva, (long)len, PROT_NONE,
+	         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	if (r != (long)gva) {
-		if ((unsigned long)r < (unsigned long)-4095L) /* an address, not an error */
+		if (!sys_error(r)) /* an address, not an error: an old kernel */
 			sys6(SYS_munmap, r, (long)len, 0, 0, 0, 0);
-		return -1;
+		return sys_error(r) ? (int)sys_error(r) : EEXIST;
 	}
 	r = sys6(SYS_mremap, (long)host, 0, (long)len, MREMAP_MAYMOVE | MREMAP_FIXED, (long)gva, 0);
 	if (r == (long)gva)
 		r = sys6(SYS_mprotect, (long)gva, (long)len, prot, 0, 0, 0);
-	if (r < 0 && r > -4096L) { /* e.g. the region's memory is not MAP_SHARED */
+	e = (int)sys_error(r);
+	if (!e)
+		e = runs_add(gva, len);
+	if (e)
 		sys6(SYS_munmap, (long)gva, (long)len, 0, 0, 0, 0);
-		return -1;
-	}
-	runs[nruns][0] = gva;
-	runs[nruns++][1] = len;
-	return 0;
+	return e;
 }
 
 static void unmap_all(void)
 {
-	for (unsigned i = 0; i < nruns; i++)
-		sys6(SYS_munmap, (long)runs[i][0], (long)runs[i][1], 0, 0, 0, 0);
+	for (size_t i = 0; i < nruns; i++)
+		sys6(SYS_munmap, (long)runs[i].gva, (long)runs[i].len, 0, 0, 0, 0);
 	nruns = 0;
 }
 
+/* Everything the tables map, again. A page that fails here faults when
+ * the guest touches it, and map_page names the failure then. */
 static void map_all(void)
 {
 	struct nub_vmem_ops ops;
@@ -261,6 +302,7 @@ static void map_all(void)
 	}
 }
 
+/* Map the one page at gva as the tables say now: map_run's result. */
 static int map_page(uint64_t gva)
 {
 	struct nub_vmem_ops ops;
@@ -271,7 +313,7 @@ static int map_page(uint64_t gva)
 	child_ops(&ops);
 	if (!nub_vmem_translate(&ops, gva, &m) && m.kind != NUB_VMEM_UNMAPPED)
 		return map_run(gva, m.gpa, PAGE, m.kind, m.perms);
-	return -1;
+	return 1;
 }
 
 /* Guest-virtual bytes through the tables, at any privilege (the CPU's own
@@ -445,20 +487,85 @@ static void post_exit(void)
 	futex_wake(&csh->seq_done);
 }
 
+/* Text into the exit's detail, without libc (the child's FS may be the
+ * guest's). */
+struct detail {
+	char *d;
+	size_t n, cap;
+};
+
+static void detail_str(struct detail *t, const char *s)
+{
+	while (*s && t->n + 1 < t->cap)
+		t->d[t->n++] = *s++;
+	t->d[t->n] = '\0';
+}
+
+static void detail_num(struct detail *t, uint64_t v, unsigned base)
+{
+	static const char digits[] = "0123456789abcdef";
+	char buf[24];
+	unsigned k = 0;
+
+	do
+		buf[k++] = digits[v % base];
+	while ((v /= base) && k < sizeof(buf));
+	if (base == 16)
+		detail_str(t, "0x");
+	while (k && t->n + 1 < t->cap)
+		t->d[t->n++] = buf[--k];
+	t->d[t->n] = '\0';
+}
+
 static void exit_internal(const char *what, uint64_t addr)
 {
-	static const char hex[] = "0123456789abcdef";
-	char *d = csh->exit.detail;
-	size_t n = 0;
+	struct detail t = {csh->exit.detail, 0, sizeof(csh->exit.detail)};
 
 	csh->exit.reason = NUB_EXIT_INTERNAL;
-	while (*what && n < sizeof(csh->exit.detail) - 20)
-		d[n++] = *what++;
-	d[n++] = '0';
-	d[n++] = 'x';
-	for (int s = 60; s >= 0; s -= 4)
-		d[n++] = hex[(addr >> s) & 15];
-	d[n] = '\0';
+	detail_str(&t, what);
+	detail_num(&t, addr, 16);
+}
+
+/* The name of the errnos mapping can fail with (a libc-free strerror). */
+static const char *errno_name(int e)
+{
+	switch (e) {
+	case ENOMEM:
+		return "ENOMEM: out of memory, or more mappings than vm.max_map_count";
+	case EEXIST:
+		return "EEXIST: the vCPU process has its own mapping there";
+	case EINVAL:
+		return "EINVAL";
+	case EFAULT:
+		return "EFAULT";
+	case EAGAIN:
+		return "EAGAIN";
+	case EPERM:
+		return "EPERM";
+	case EACCES:
+		return "EACCES";
+	default:
+		return "errno";
+	}
+}
+
+/* A guest page the child could not map: the backend's failure, with the
+ * system call's errno and how many runs the child has mapped. */
+static void exit_map_failed(uint64_t addr, int e)
+{
+	struct detail t = {csh->exit.detail, 0, sizeof(csh->exit.detail)};
+
+	csh->exit.reason = NUB_EXIT_INTERNAL;
+	csh->exit.hw_reason = (uint64_t)e;
+	detail_str(&t, "mock: cannot map guest page ");
+	detail_num(&t, addr, 16);
+	detail_str(&t, ": errno ");
+	detail_num(&t, (uint64_t)e, 10);
+	detail_str(&t, " (");
+	detail_str(&t, errno_name(e));
+	detail_str(&t, "), ");
+	detail_num(&t, nruns, 10);
+	detail_str(&t, " runs mapped");
 }
 
 /* Deliver a guest exception: what the CPU pushes on the IST1 stack and
@@ -551,9 +658,13 @@ static int page_fault(const ucontext_t *uc, uint64_t addr, uint64_t err)
 	/* Stale: the tables changed under us. Map the page and retry once;
 	 * a page that cannot be mapped is the backend's failure, not the
 	 * guest's (never a retry loop). */
-	if (map_page(addr)) {
-		exit_internal("mock: cannot map the guest page (region memory not MAP_SHARED?) at ",
-		              addr);
+	int e = map_page(addr);
+	if (e) {
+		if (e == 1) /* the tables changed again: not mappable after all */
+			exit_internal("mock: guest page not mappable after a table change at ",
+			              addr);
+		else
+			exit_map_failed(addr, e);
 		return 0;
 	}
 	return 1;
