@@ -251,6 +251,15 @@ struct nub_backend_info {
  * later one of the same name has `shadowed` set). Each is loaded and
  * probed, then unloaded. Stops when fn returns non-zero and returns that;
  * otherwise 0. `info` is valid during the callback only.
+ *
+ * The install plugin directory is `<libdir>/nub/backends` of the tree this
+ * libnub is installed in (what `pkg-config --variable=plugindir nub`
+ * prints), found from where libnub.so itself is, or for libnub.a from
+ * where the program linking it is, taken as installed in `<prefix>/bin`.
+ * So a tree installed with another prefix than it was configured with
+ * (`cmake --install --prefix P`), or moved, loads its own backends. When
+ * that directory exists and is not the configured prefix's, it is searched
+ * first and the configured `<prefix>/<libdir>/nub/backends` after it.
  */
 NUB_API int nub_backend_foreach(int (*fn)(void *user, const struct nub_backend_info *info),
                                 void *user);
