@@ -436,7 +436,8 @@ static void deliver(const ucontext_t *uc, uint64_t vector, uint64_t error, uint6
 	if (guest_rw(csh->tss_gva + TSS_IST1, &ist1, 8, 0) ||
 	    guest_rw(ist1 - sizeof(f), &f, sizeof(f), 1)) {
 		csh->exit.reason = NUB_EXIT_SHUTDOWN; /* no usable TSS or stack */
-		copy(csh->exit.detail, "mock: exception with no usable exception stack", 48);
+		copy(csh->exit.detail, "exception with no usable exception stack",
+		     sizeof("exception with no usable exception stack"));
 		return;
 	}
 	csh->regs.rip = rip;
@@ -501,14 +502,14 @@ static int page_fault(const ucontext_t *uc, uint64_t addr, uint64_t err)
 		return 0;
 	}
 	if (addr < map_floor) {
-		exit_internal("mock: guest page below vm.mmap_min_addr at ", addr);
+		exit_internal("guest page below vm.mmap_min_addr at ", addr);
 		return 0;
 	}
 	/* Stale: the tables changed under us. Map the page and retry once;
 	 * a page that cannot be mapped is the backend's failure, not the
 	 * guest's (never a retry loop). */
 	if (map_page(addr)) {
-		exit_internal("mock: cannot map the guest page (region memory not MAP_SHARED?) at ",
+		exit_internal("cannot map the guest page (region memory not MAP_SHARED?) at ",
 		              addr);
 		return 0;
 	}
@@ -547,7 +548,7 @@ static int classify(int sig, const siginfo_t *si, const ucontext_t *uc)
 		deliver(uc, trap == 1 ? 1 : 3, 0, 0, trap == 3 ? rip - 1 : rip);
 		return 0;
 	default:
-		exit_internal("mock: unexpected signal in the vCPU process, RIP ", rip);
+		exit_internal("unexpected signal in the vCPU process, RIP ", rip);
 		return 0;
 	}
 }
@@ -764,7 +765,7 @@ static int await_child(struct mock_proc *p, char *err, size_t err_cap)
 		futex_wait(&p->sh->seq_done, done, 200);
 		if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
 			p->pid = 0;
-			snprintf(err, err_cap, "mock: the vCPU process died (%s %d)",
+			snprintf(err, err_cap, "the vCPU process died (%s %d)",
 			         WIFSIGNALED(status) ? "signal" : "exit status",
 			         WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 			return NUB_EBACKEND;
@@ -786,7 +787,7 @@ static int proc_start(struct nub_vm *vm, char *err, size_t err_cap)
 	if (f)
 		fclose(f);
 	if (text_range(&lo, &hi)) {
-		snprintf(err, err_cap, "mock: cannot find the backend's code for seccomp");
+		snprintf(err, err_cap, "cannot find the backend's code for seccomp");
 		return NUB_ESYS;
 	}
 	p->sh = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -795,7 +796,7 @@ static int proc_start(struct nub_vm *vm, char *err, size_t err_cap)
 		if (alt != MAP_FAILED)
 			munmap(alt, ALT_STACK);
 		p->sh = NULL;
-		snprintf(err, err_cap, "mock: mmap: %s", strerror(errno));
+		snprintf(err, err_cap, "mmap: %s", strerror(errno));
 		return NUB_ESYS;
 	}
 	p->sh->cr3 = vm->sregs.cr3;
@@ -808,7 +809,7 @@ static int proc_start(struct nub_vm *vm, char *err, size_t err_cap)
 	munmap(alt, ALT_STACK);
 	if (p->pid < 0) {
 		p->pid = 0;
-		snprintf(err, err_cap, "mock: fork: %s", strerror(errno));
+		snprintf(err, err_cap, "fork: %s", strerror(errno));
 		munmap(p->sh, PAGE);
 		p->sh = NULL;
 		return NUB_ESYS;
@@ -818,7 +819,7 @@ static int proc_start(struct nub_vm *vm, char *err, size_t err_cap)
 		futex_wait(&p->sh->ready, 0, 200);
 		if (!atomic_load(&p->sh->ready) && waitpid(p->pid, &status, WNOHANG) == p->pid) {
 			p->pid = 0;
-			snprintf(err, err_cap, "mock: the vCPU process failed to start (%s %d)",
+			snprintf(err, err_cap, "the vCPU process failed to start (%s %d)",
 			         WIFSIGNALED(status) ? "signal" : "exit status",
 			         WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 			proc_kill(p);
@@ -840,7 +841,7 @@ int mock_proc_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t er
 	if (!p) {
 		p = vm->proc = calloc(1, sizeof(*p));
 		if (!p) {
-			snprintf(err, err_cap, "mock: out of memory");
+			snprintf(err, err_cap, "out of memory");
 			return NUB_ENOMEM;
 		}
 		p->sync = SYNC_ALL;

@@ -34,7 +34,7 @@ check "every backend in NUB_BACKEND_PATH is listed" 0 "declines unusable" \
 check "a non-backend .so in the path is listed with its error" 0 "not a nub backend" \
 	env NUB_BACKEND=mock NUB_BACKEND_PATH="$NUB_TEST_BACKEND_DIR" "$nub" backends
 check "an invalid exit reason names the backend" 1 \
-	"callslibnub: run_vcpu returned exit reason 119, which is not a valid" \
+	"callslibnub: run_vcpu: returned exit reason 119, which is not a valid" \
 	"$nub" run "$NUB_GUEST_DIR/hello.elf" \
 	--backend "$NUB_TEST_BACKEND_DIR/libnub-backend-callslibnub.so"
 check "unknown command" 2 "unknown command" "$nub" frobnicate
