@@ -150,6 +150,20 @@ int nub_backend_select(const char *spec, struct nub_backend_info *info, struct n
 	memset(info, 0, sizeof(*info));
 	snprintf(info->name, sizeof(info->name), "%s", chosen);
 	rc = nub_backend_load(chosen, &b, err);
+	if (rc == NUB_EPROBE && strcmp(chosen, "auto")) {
+		/* A backend whose probe declines is still a backend: describe
+		 * it as nub_backend_foreach would (table, path, the probe's
+		 * reason), which a path outside the search is listed by. */
+		struct nub_error e = {0};
+		int probe_rc;
+		if (nub_backend_open(chosen, &b, &probe_rc, info->note, sizeof(info->note), &e) ==
+		    0) {
+			info_from(info, b);
+			info->usable = probe_rc == 0;
+			nub_backend_unref(b);
+			return rc;
+		}
+	}
 	if (rc) {
 		info->load_error = rc;
 		if (err)

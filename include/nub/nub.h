@@ -269,7 +269,9 @@ NUB_API int nub_backend_foreach(int (*fn)(void *user, const struct nub_backend_i
  * a name, a path, "auto", or NULL/"" for $NUB_BACKEND, else "auto". Returns
  * 0 with *info filled when it loads and its probe accepts; otherwise the
  * error (NUB_ENOTFOUND, NUB_EPROBE, NUB_EABI, ...) with the message in err
- * and *info filled as far as known.
+ * and *info filled as far as known: for a name or path whose probe
+ * declines, as nub_backend_foreach describes it (load_error 0, usable 0,
+ * the probe's reason in note); else load_error is the error.
  */
 NUB_API int nub_backend_select(const char *spec, struct nub_backend_info *info,
                                struct nub_error *err);

@@ -92,7 +92,8 @@ static void test_probe_declines(void **state)
 {
 	(void)state;
 	expect_load_error(test_backend("declines"), NUB_EPROBE,
-	                  "declines: no hypervisor in this test");
+	                  "libnub-backend-declines.so: backend 'declines' is not usable here: no "
+	                  "hypervisor in this test");
 }
 
 static void test_newer_minor_accepted(void **state)
