@@ -88,6 +88,23 @@ static void test_required_slot_null(void **state)
 	                  "required backend slot 'run_vcpu' is NULL");
 }
 
+static void test_entry_returns_null(void **state)
+{
+	const char *p = test_backend("nullentry");
+
+	(void)state;
+	expect_load_error(p, NUB_ENOSYM,
+	                  "libnub-backend-nullentry.so: 'nub_backend_entry' returned NULL");
+	expect_load_error(p, NUB_ENOSYM, p);
+}
+
+static void test_table_without_name(void **state)
+{
+	(void)state;
+	expect_load_error(test_backend("noname"), NUB_ESLOT,
+	                  "libnub-backend-noname.so: backend table has no name");
+}
+
 static void test_probe_declines(void **state)
 {
 	(void)state;
@@ -228,6 +245,8 @@ int main(void)
 	        cmocka_unit_test(test_abi_major_mismatch),
 	        cmocka_unit_test(test_table_too_short),
 	        cmocka_unit_test(test_required_slot_null),
+	        cmocka_unit_test(test_entry_returns_null),
+	        cmocka_unit_test(test_table_without_name),
 	        cmocka_unit_test(test_probe_declines),
 	        cmocka_unit_test(test_newer_minor_accepted),
 	        cmocka_unit_test(test_name_via_backend_path),
