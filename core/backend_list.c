@@ -116,23 +116,26 @@ static int scan_dir(const char *dir, size_t dir_len, struct seen *seen,
 int nub_backend_foreach(int (*fn)(void *user, const struct nub_backend_info *info), void *user)
 {
 	const char *p = getenv(NUB_ENV_BACKEND_PATH);
-	const char *fixed[] = {nub_backend_install_dir(), nub_backend_build_dir()};
+	struct nub_backend_dirs *dirs = calloc(1, sizeof(*dirs));
 	struct seen *seen = calloc(1, sizeof(*seen));
 	int rc = 0;
 
-	if (!fn || !seen) {
+	if (!fn || !seen || !dirs) {
 		free(seen);
+		free(dirs);
 		return fn ? NUB_ENOMEM : NUB_EINVAL;
 	}
+	nub_backend_dirs(dirs);
 	while (!rc && p && *p) {
 		const char *colon = strchr(p, ':');
 		size_t len = colon ? (size_t)(colon - p) : strlen(p);
 		rc = scan_dir(p, len, seen, fn, user);
 		p = colon ? colon + 1 : NULL;
 	}
-	for (size_t i = 0; !rc && i < sizeof(fixed) / sizeof(fixed[0]); i++)
-		rc = scan_dir(fixed[i], strlen(fixed[i]), seen, fn, user);
+	for (size_t i = 0; !rc && i < dirs->n; i++)
+		rc = scan_dir(dirs->dir[i], strlen(dirs->dir[i]), seen, fn, user);
 	free(seen);
+	free(dirs);
 	return rc;
 }
 
@@ -147,6 +150,20 @@ int nub_backend_select(const char *spec, struct nub_backend_info *info, struct n
 	memset(info, 0, sizeof(*info));
 	snprintf(info->name, sizeof(info->name), "%s", chosen);
 	rc = nub_backend_load(chosen, &b, err);
+	if (rc == NUB_EPROBE && strcmp(chosen, "auto")) {
+		/* A backend whose probe declines is still a backend: describe
+		 * it as nub_backend_foreach would (table, path, the probe's
+		 * reason), which a path outside the search is listed by. */
+		struct nub_error e = {0};
+		int probe_rc;
+		if (nub_backend_open(chosen, &b, &probe_rc, info->note, sizeof(info->note), &e) ==
+		    0) {
+			info_from(info, b);
+			info->usable = probe_rc == 0;
+			nub_backend_unref(b);
+			return rc;
+		}
+	}
 	if (rc) {
 		info->load_error = rc;
 		if (err)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "error_internal.h"
@@ -17,6 +18,11 @@
 #endif
 #ifndef NUB_PLUGIN_BUILD_DIR
 #define NUB_PLUGIN_BUILD_DIR ""
+#endif
+/* NUB_PLUGIN_INSTALL_DIR relative to the directory of libnub.so, or with
+ * NUB_PLUGIN_RELATIVE_TO_PROGRAM of the program linking libnub.a. */
+#ifndef NUB_PLUGIN_RELATIVE_DIR
+#define NUB_PLUGIN_RELATIVE_DIR ""
 #endif
 
 struct nub_backend {
@@ -28,14 +34,60 @@ struct nub_backend {
 
 static const char *const auto_order[] = {"kvm", "mshv"};
 
-const char *nub_backend_install_dir(void)
+/* The file libnub's code is in: libnub.so itself (dladdr), or the program
+ * that linked libnub.a (whose dladdr name would be argv[0], not a path). */
+static int own_file(char *path, size_t cap)
 {
-	return NUB_PLUGIN_INSTALL_DIR;
+#ifdef NUB_PLUGIN_RELATIVE_TO_PROGRAM
+	ssize_t n = readlink("/proc/self/exe", path, cap - 1);
+
+	if (n <= 0)
+		return -1;
+	path[n] = '\0';
+	return 0;
+#else
+	Dl_info info;
+
+	if (!dladdr((void *)(uintptr_t)&nub_backend_dirs, &info) || !info.dli_fname ||
+	    !realpath(info.dli_fname, path))
+		return -1;
+	(void)cap; /* realpath writes at most PATH_MAX bytes, which cap is */
+	return 0;
+#endif
 }
 
-const char *nub_backend_build_dir(void)
+static int same_dir(const char *a, const char *b)
 {
-	return NUB_PLUGIN_BUILD_DIR;
+	struct stat sa, sb;
+
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+void nub_backend_dirs(struct nub_backend_dirs *d)
+{
+	char file[PATH_MAX];
+	char *slash;
+	struct stat st;
+	int n;
+
+	d->n = 0;
+	/* The plugin directory of the tree this libnub was installed in, when
+	 * that is not the configured prefix: an installed tree can be moved,
+	 * or installed with `cmake --install --prefix`, and still load its
+	 * own backends rather than those of another nub at the configured
+	 * prefix. Dropped when it is missing or is the configured directory. */
+	if (NUB_PLUGIN_RELATIVE_DIR[0] && own_file(file, sizeof(file)) == 0 &&
+	    (slash = strrchr(file, '/'))) {
+		*slash = '\0';
+		n = snprintf(d->beside, sizeof(d->beside), "%s/%s", file, NUB_PLUGIN_RELATIVE_DIR);
+		if (n > 0 && (size_t)n < sizeof(d->beside) && stat(d->beside, &st) == 0 &&
+		    S_ISDIR(st.st_mode) && !same_dir(d->beside, NUB_PLUGIN_INSTALL_DIR))
+			d->dir[d->n++] = d->beside;
+	}
+	d->dir[d->n++] = NUB_PLUGIN_INSTALL_DIR;
+	if (NUB_PLUGIN_BUILD_DIR[0])
+		d->dir[d->n++] = NUB_PLUGIN_BUILD_DIR;
 }
 
 const char *nub_backend_choose_spec(const char *config_spec)
@@ -95,6 +147,9 @@ static int search_env_path(const char *name, char *path, size_t cap)
 static int find_by_name(const char *name, char *path, size_t cap, struct nub_error *err)
 {
 	const char *env = getenv(NUB_ENV_BACKEND_PATH);
+	struct nub_backend_dirs d;
+	char tried[NUB_ERROR_MSG_MAX] = "";
+	size_t used = 0;
 
 	if (!name_is_valid(name))
 		return nub_error_set(err, NUB_EINVAL,
@@ -102,16 +157,24 @@ static int find_by_name(const char *name, char *path, size_t cap, struct nub_err
 		                     name);
 	if (search_env_path(name, path, cap))
 		return 0;
-	if (candidate_exists(NUB_PLUGIN_INSTALL_DIR, strlen(NUB_PLUGIN_INSTALL_DIR), name, path,
-	                     cap))
-		return 0;
-	if (candidate_exists(NUB_PLUGIN_BUILD_DIR, strlen(NUB_PLUGIN_BUILD_DIR), name, path, cap))
-		return 0;
+	nub_backend_dirs(&d);
+	for (size_t i = 0; i < d.n; i++) {
+		if (candidate_exists(d.dir[i], strlen(d.dir[i]), name, path, cap))
+			return 0;
+		int n = snprintf(tried + used, sizeof(tried) - used, "%s%s",
+		                 i == 0         ? ""
+		                 : i + 1 == d.n ? " or "
+		                                : ", ",
+		                 d.dir[i]);
+		if (n > 0)
+			used = (size_t)n + used < sizeof(tried) ? used + (size_t)n
+			                                        : sizeof(tried) - 1;
+	}
 	return nub_error_set(err, NUB_ENOTFOUND,
 	                     "backend '%s' not found: no libnub-backend-%s.so in "
-	                     "NUB_BACKEND_PATH='%s', %s or %s",
-	                     name, name, env ? env : "", NUB_PLUGIN_INSTALL_DIR,
-	                     NUB_PLUGIN_BUILD_DIR[0] ? NUB_PLUGIN_BUILD_DIR : "(no build tree)");
+	                     "NUB_BACKEND_PATH='%s', %s%s",
+	                     name, name, env ? env : "", tried,
+	                     NUB_PLUGIN_BUILD_DIR[0] ? "" : " (no build tree)");
 }
 
 struct slot_name {

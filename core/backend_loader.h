@@ -7,6 +7,7 @@
 #ifndef NUB_CORE_BACKEND_LOADER_H
 #define NUB_CORE_BACKEND_LOADER_H
 
+#include <limits.h>
 #include <stddef.h>
 
 #include <nub/backend.h>
@@ -27,10 +28,17 @@ struct nub_backend;
  */
 const char *nub_backend_choose_spec(const char *config_spec);
 
-/* Where names are searched after $NUB_BACKEND_PATH: the install plugin
- * directory, then the build tree's ("" when there is none). */
-const char *nub_backend_install_dir(void);
-const char *nub_backend_build_dir(void);
+/* Where names are searched after $NUB_BACKEND_PATH, in this order: the
+ * plugin directory of the tree libnub is installed in (found from where
+ * libnub.so, or the program linking libnub.a, is; only when it exists and
+ * is not the next one), the configured install plugin directory, then the
+ * build tree's (when there is one). */
+struct nub_backend_dirs {
+	const char *dir[3];
+	size_t n;
+	char beside[PATH_MAX]; /* storage of the first one */
+};
+void nub_backend_dirs(struct nub_backend_dirs *d);
 
 /*
  * Load a backend. `spec` is "auto" (kvm, then mshv; only backends with

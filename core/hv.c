@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "hv.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +29,25 @@ static const char *const slot_names[NUB_HV_SLOT_COUNT_] = {
         "get_msrs",   "get_dirty_log", "set_debugregs", "get_debugregs", "interrupt",
 };
 
+/* Every message of a nub_hv_* call starts "<backend>: <slot>: ", whether
+ * the backend wrote it or core's own checks did: callers never add the
+ * slot again, and backends never write their name or the slot (the rule
+ * docs/writing-a-backend.md gives them). */
+static int hv_fail(const struct nub_hv *hv, struct nub_error *err, int code, const char *slot,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int hv_fail(const struct nub_hv *hv, struct nub_error *err, int code, const char *slot,
+                   const char *fmt, ...)
+{
+	char what[NUB_ERROR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return nub_error_set(err, code, "%s: %s: %s", hv->ops->name, slot, what);
+}
+
 /* Turn a backend's return value into a nub error naming backend and slot.
  * A backend that returns a positive or unknown value is a broken backend,
  * reported as NUB_EBACKEND rather than passed on. */
@@ -35,11 +56,9 @@ static int hv_result(struct nub_hv *hv, const char *slot, int rc, struct nub_err
 	if (rc == 0)
 		return 0;
 	if (!nub_error_valid_code(rc))
-		return nub_error_set(err, NUB_EBACKEND, "%s: %s returned invalid code %d",
-		                     hv->ops->name, slot, rc);
+		return hv_fail(hv, err, NUB_EBACKEND, slot, "returned invalid code %d", rc);
 	hv->msg[sizeof(hv->msg) - 1] = '\0';
-	return nub_error_set(err, rc, "%s: %s: %s", hv->ops->name, slot,
-	                     hv->msg[0] ? hv->msg : nub_strerror(rc));
+	return hv_fail(hv, err, rc, slot, "%s", hv->msg[0] ? hv->msg : nub_strerror(rc));
 }
 
 static int hv_injected(struct nub_hv *hv, enum nub_hv_slot slot, struct nub_error *err)
@@ -54,7 +73,7 @@ static int hv_injected(struct nub_hv *hv, enum nub_hv_slot slot, struct nub_erro
 	}
 	int code = f->code;
 	f->code = 0;
-	return nub_error_set(err, code, "%s: %s: injected fault", hv->ops->name, slot_names[slot]);
+	return hv_fail(hv, err, code, slot_names[slot], "injected fault");
 }
 
 #define HV_ENTER(hv, slot, err)                                                                    \
@@ -115,24 +134,22 @@ int nub_hv_map_region(struct nub_hv *hv, const struct nub_region *r, struct nub_
 	const uint64_t mask = NUB_PAGE_SIZE - 1;
 
 	if (!r || !r->host)
-		return nub_error_set(err, NUB_EINVAL, "map_region: NULL region or host memory");
+		return hv_fail(hv, err, NUB_EINVAL, "map_region", "NULL region or host memory");
 	if (r->slot >= NUB_HV_MAX_SLOTS || (hv->slots_used & (1u << r->slot)))
-		return nub_error_set(err, NUB_EINVAL, "map_region: slot %u invalid or in use",
-		                     r->slot);
+		return hv_fail(hv, err, NUB_EINVAL, "map_region", "slot %u invalid or in use",
+		               r->slot);
 	if ((r->gpa & mask) || (r->size & mask) || r->size == 0 || ((uintptr_t)r->host & mask))
-		return nub_error_set(err, NUB_EINVAL,
-		                     "map_region: gpa 0x%llx size 0x%llx host %p not page-aligned",
-		                     (unsigned long long)r->gpa, (unsigned long long)r->size,
-		                     r->host);
+		return hv_fail(hv, err, NUB_EINVAL, "map_region",
+		               "gpa 0x%llx size 0x%llx host %p not page-aligned",
+		               (unsigned long long)r->gpa, (unsigned long long)r->size, r->host);
 	if (r->gpa + r->size < r->gpa || r->gpa + r->size > hv->mem_limit)
-		return nub_error_set(err, NUB_ERANGE,
-		                     "map_region: [0x%llx, +0x%llx) beyond GPA limit 0x%llx",
-		                     (unsigned long long)r->gpa, (unsigned long long)r->size,
-		                     (unsigned long long)hv->mem_limit);
+		return hv_fail(hv, err, NUB_ERANGE, "map_region",
+		               "[0x%llx, +0x%llx) beyond GPA limit 0x%llx",
+		               (unsigned long long)r->gpa, (unsigned long long)r->size,
+		               (unsigned long long)hv->mem_limit);
 	if (!(r->flags & NUB_MEM_WRITE) && !(hv->ops->caps & NUB_CAP_READONLY_MEM))
-		return nub_error_set(err, NUB_EUNSUPPORTED,
-		                     "%s: read-only memory not supported by this backend",
-		                     hv->ops->name);
+		return hv_fail(hv, err, NUB_EUNSUPPORTED, "map_region",
+		               "read-only memory not supported by this backend");
 	HV_ENTER(hv, NUB_HV_SLOT_MAP_REGION, err);
 	int rc = hv->ops->map_region(hv->vm, r, hv->msg, sizeof(hv->msg));
 	if (rc == 0)
@@ -143,7 +160,7 @@ int nub_hv_map_region(struct nub_hv *hv, const struct nub_region *r, struct nub_
 int nub_hv_unmap_region(struct nub_hv *hv, uint32_t slot, struct nub_error *err)
 {
 	if (slot >= NUB_HV_MAX_SLOTS || !(hv->slots_used & (1u << slot)))
-		return nub_error_set(err, NUB_EINVAL, "unmap_region: slot %u not mapped", slot);
+		return hv_fail(hv, err, NUB_EINVAL, "unmap_region", "slot %u not mapped", slot);
 	HV_ENTER(hv, NUB_HV_SLOT_UNMAP_REGION, err);
 	int rc = hv->ops->unmap_region(hv->vm, slot, hv->msg, sizeof(hv->msg));
 	if (rc == 0)
@@ -159,53 +176,53 @@ int nub_hv_unmap_region(struct nub_hv *hv, uint32_t slot, struct nub_error *err)
 		                 err);                                                             \
 	} while (0)
 
-#define HV_CHECK_PTR(p, slot, err)                                                                 \
+#define HV_CHECK_PTR(hv, p, slot, err)                                                             \
 	do {                                                                                       \
 		if (!(p))                                                                          \
-			return nub_error_set(err, NUB_EINVAL, #slot ": NULL argument");            \
+			return hv_fail(hv, err, NUB_EINVAL, #slot, "NULL argument");               \
 	} while (0)
 
 #define HV_CHECK_OPTIONAL(hv, slot, err)                                                           \
 	do {                                                                                       \
 		if (!(hv)->ops->slot)                                                              \
-			return nub_error_set(err, NUB_EUNSUPPORTED, "%s: " #slot " not supported", \
-			                     (hv)->ops->name);                                     \
+			return hv_fail(hv, err, NUB_EUNSUPPORTED, #slot,                           \
+			               "not supported by this backend");                           \
 	} while (0)
 
 int nub_hv_set_regs(struct nub_hv *hv, const struct nub_regs *regs, struct nub_error *err)
 {
-	HV_CHECK_PTR(regs, set_regs, err);
+	HV_CHECK_PTR(hv, regs, set_regs, err);
 	HV_CALL(hv, NUB_HV_SLOT_SET_REGS, set_regs, err, regs);
 }
 
 int nub_hv_get_regs(struct nub_hv *hv, struct nub_regs *regs, struct nub_error *err)
 {
-	HV_CHECK_PTR(regs, get_regs, err);
+	HV_CHECK_PTR(hv, regs, get_regs, err);
 	HV_CALL(hv, NUB_HV_SLOT_GET_REGS, get_regs, err, regs);
 }
 
 int nub_hv_set_sregs(struct nub_hv *hv, const struct nub_sregs *sregs, struct nub_error *err)
 {
-	HV_CHECK_PTR(sregs, set_sregs, err);
+	HV_CHECK_PTR(hv, sregs, set_sregs, err);
 	HV_CALL(hv, NUB_HV_SLOT_SET_SREGS, set_sregs, err, sregs);
 }
 
 int nub_hv_get_sregs(struct nub_hv *hv, struct nub_sregs *sregs, struct nub_error *err)
 {
-	HV_CHECK_PTR(sregs, get_sregs, err);
+	HV_CHECK_PTR(hv, sregs, get_sregs, err);
 	HV_CALL(hv, NUB_HV_SLOT_GET_SREGS, get_sregs, err, sregs);
 }
 
 int nub_hv_set_fpu(struct nub_hv *hv, const struct nub_fpu *fpu, struct nub_error *err)
 {
-	HV_CHECK_PTR(fpu, set_fpu, err);
+	HV_CHECK_PTR(hv, fpu, set_fpu, err);
 	HV_CHECK_OPTIONAL(hv, set_fpu, err);
 	HV_CALL(hv, NUB_HV_SLOT_SET_FPU, set_fpu, err, fpu);
 }
 
 int nub_hv_get_fpu(struct nub_hv *hv, struct nub_fpu *fpu, struct nub_error *err)
 {
-	HV_CHECK_PTR(fpu, get_fpu, err);
+	HV_CHECK_PTR(hv, fpu, get_fpu, err);
 	HV_CHECK_OPTIONAL(hv, get_fpu, err);
 	HV_CALL(hv, NUB_HV_SLOT_GET_FPU, get_fpu, err, fpu);
 }
@@ -218,7 +235,7 @@ int nub_hv_set_xcr0(struct nub_hv *hv, uint64_t xcr0, struct nub_error *err)
 
 int nub_hv_get_xcr0(struct nub_hv *hv, uint64_t *xcr0, struct nub_error *err)
 {
-	HV_CHECK_PTR(xcr0, get_xcr0, err);
+	HV_CHECK_PTR(hv, xcr0, get_xcr0, err);
 	HV_CHECK_OPTIONAL(hv, get_xcr0, err);
 	HV_CALL(hv, NUB_HV_SLOT_GET_XCR0, get_xcr0, err, xcr0);
 }
@@ -226,14 +243,14 @@ int nub_hv_get_xcr0(struct nub_hv *hv, uint64_t *xcr0, struct nub_error *err)
 int nub_hv_set_msrs(struct nub_hv *hv, const struct nub_msr *msrs, uint32_t count,
                     struct nub_error *err)
 {
-	HV_CHECK_PTR(msrs, set_msrs, err);
+	HV_CHECK_PTR(hv, msrs, set_msrs, err);
 	HV_CHECK_OPTIONAL(hv, set_msrs, err);
 	HV_CALL(hv, NUB_HV_SLOT_SET_MSRS, set_msrs, err, msrs, count);
 }
 
 int nub_hv_get_msrs(struct nub_hv *hv, struct nub_msr *msrs, uint32_t count, struct nub_error *err)
 {
-	HV_CHECK_PTR(msrs, get_msrs, err);
+	HV_CHECK_PTR(hv, msrs, get_msrs, err);
 	HV_CHECK_OPTIONAL(hv, get_msrs, err);
 	HV_CALL(hv, NUB_HV_SLOT_GET_MSRS, get_msrs, err, msrs, count);
 }
@@ -241,21 +258,21 @@ int nub_hv_get_msrs(struct nub_hv *hv, struct nub_msr *msrs, uint32_t count, str
 int nub_hv_get_dirty_log(struct nub_hv *hv, uint32_t slot, uint64_t *bitmap, size_t words,
                          struct nub_error *err)
 {
-	HV_CHECK_PTR(bitmap, get_dirty_log, err);
+	HV_CHECK_PTR(hv, bitmap, get_dirty_log, err);
 	HV_CHECK_OPTIONAL(hv, get_dirty_log, err);
 	HV_CALL(hv, NUB_HV_SLOT_GET_DIRTY_LOG, get_dirty_log, err, slot, bitmap, words);
 }
 
 int nub_hv_set_debugregs(struct nub_hv *hv, const struct nub_debugregs *dr, struct nub_error *err)
 {
-	HV_CHECK_PTR(dr, set_debugregs, err);
+	HV_CHECK_PTR(hv, dr, set_debugregs, err);
 	HV_CHECK_OPTIONAL(hv, set_debugregs, err);
 	HV_CALL(hv, NUB_HV_SLOT_SET_DEBUGREGS, set_debugregs, err, dr);
 }
 
 int nub_hv_get_debugregs(struct nub_hv *hv, struct nub_debugregs *dr, struct nub_error *err)
 {
-	HV_CHECK_PTR(dr, get_debugregs, err);
+	HV_CHECK_PTR(hv, dr, get_debugregs, err);
 	HV_CHECK_OPTIONAL(hv, get_debugregs, err);
 	HV_CALL(hv, NUB_HV_SLOT_GET_DEBUGREGS, get_debugregs, err, dr);
 }
@@ -264,7 +281,7 @@ int nub_hv_run(struct nub_hv *hv, struct nub_exit *exit, struct nub_error *err)
 {
 	int rc;
 
-	HV_CHECK_PTR(exit, run_vcpu, err);
+	HV_CHECK_PTR(hv, exit, run_vcpu, err);
 	HV_ENTER(hv, NUB_HV_SLOT_RUN, err);
 	rc = hv_result(hv, "run_vcpu", hv->ops->run_vcpu(hv->vm, exit, hv->msg, sizeof(hv->msg)),
 	               err);
@@ -272,10 +289,9 @@ int nub_hv_run(struct nub_hv *hv, struct nub_exit *exit, struct nub_error *err)
 		return rc;
 	/* A reason the ABI does not define is a broken backend, not a guest. */
 	if (exit->reason < NUB_EXIT_IO_OUT || exit->reason > NUB_EXIT_INTERNAL)
-		return nub_error_set(err, NUB_EBACKEND,
-		                     "%s: run_vcpu returned exit reason %u, which is not a valid "
-		                     "enum nub_exit_reason",
-		                     hv->ops->name, exit->reason);
+		return hv_fail(hv, err, NUB_EBACKEND, "run_vcpu",
+		               "returned exit reason %u, which is not a valid enum nub_exit_reason",
+		               exit->reason);
 	exit->detail[sizeof(exit->detail) - 1] = '\0';
 	return 0;
 }

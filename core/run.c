@@ -551,17 +551,21 @@ static int on_exit(struct nub_sandbox *sb, enum nub_run_phase phase, const struc
 		return guest_fail(sb, NUB_ECORRUPT, "guest halted the vCPU at RIP 0x%llx",
 		                  (unsigned long long)ex->rip);
 	case NUB_EXIT_SHUTDOWN:
-		return guest_fail(sb, NUB_ETRIPLE_FAULT, "guest triple-faulted (RIP 0x%llx%s%s)",
+		/* The detail is the backend's text: core names the backend. */
+		return guest_fail(sb, NUB_ETRIPLE_FAULT,
+		                  "guest triple-faulted (RIP 0x%llx%s%s%s%s)",
 		                  (unsigned long long)ex->rip, ex->detail[0] ? ", " : "",
-		                  ex->detail);
+		                  ex->detail[0] ? nub_hv_ops(sb->hv)->name : "",
+		                  ex->detail[0] ? ": " : "", ex->detail);
 	case NUB_EXIT_CANCELLED:
 		if (atomic_load(&sb->timed_out))
 			return guest_fail(sb, NUB_ETIMEDOUT, "call exceeded its timeout of %llu us",
 			                  (unsigned long long)sb->cfg.call_timeout_us);
 		return guest_fail(sb, NUB_ECANCELLED, "call interrupted");
 	default:
-		return guest_fail(sb, NUB_EBACKEND, "backend: exit %u (hw reason 0x%llx): %s",
-		                  ex->reason, (unsigned long long)ex->hw_reason, ex->detail);
+		return guest_fail(sb, NUB_EBACKEND, "%s: run_vcpu: exit %u (hw reason 0x%llx): %s",
+		                  nub_hv_ops(sb->hv)->name, ex->reason,
+		                  (unsigned long long)ex->hw_reason, ex->detail);
 	}
 }
 

@@ -45,23 +45,24 @@ int nub_cli_backends(int argc, char **argv)
 	struct nub_error err = {0};
 	int count = 0;
 
+	const char *env = getenv("NUB_BACKEND");
+	const char *chosen = spec && spec[0] ? spec : env && env[0] ? env : "auto";
+
 	nub_backend_foreach(show_found, &count);
 	if (!count)
 		printf("no backends found (NUB_BACKEND_PATH, the plugin directory, the build "
 		       "tree)\n");
 	if (nub_backend_select(spec, &sel, &err)) {
-		if (strchr(sel.name, '/') && sel.load_error != NUB_EPROBE)
+		/* A path is outside the search: list it, with its load error or
+		 * its probe's reason. */
+		if (strchr(chosen, '/'))
 			show(&sel, "");
-		printf("selected: none (%s): %s\n", sel.name, err.msg);
+		printf("selected: none (%s): %s\n", chosen, err.msg);
 		return 1;
 	}
 	if (sel.note[0])
 		printf("selected backend says: %s\n", sel.note);
-	printf("selected: %s (%s) %s\n", sel.name,
-	       spec && spec[0]                                     ? spec
-	       : getenv("NUB_BACKEND") && getenv("NUB_BACKEND")[0] ? getenv("NUB_BACKEND")
-	                                                           : "auto",
-	       sel.path);
+	printf("selected: %s (%s) %s\n", sel.name, chosen, sel.path);
 	return 0;
 }
 

@@ -107,8 +107,8 @@ static int kvm_parse_options(const char *options, int *signo, char *err, size_t 
 		}
 	}
 	return kvm_fail(err, err_cap, NUB_EINVAL,
-	                "kvm: options '%s' not understood (want 'signal=N' with N in %d..%d)",
-	                options, SIGRTMIN, SIGRTMAX);
+	                "options '%s' not understood (want 'signal=N' with N in %d..%d)", options,
+	                SIGRTMIN, SIGRTMAX);
 }
 
 /* The user XSAVE components the vCPU's CPUID (leaf 0xD, subleaf 0)
@@ -134,14 +134,14 @@ static int kvm_setup_cpuid(struct nub_vm *vm, int kvm_fd, char *err, size_t err_
 	for (uint32_t n = 64; n <= 4096; n *= 2) {
 		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
 		if (!c)
-			return kvm_fail(err, err_cap, NUB_ENOMEM, "kvm: out of memory for CPUID");
+			return kvm_fail(err, err_cap, NUB_ENOMEM, "out of memory for CPUID");
 		c->nent = n;
 		if (kvm_ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
 			int e = errno;
 			free(c);
 			if (e == E2BIG)
 				continue;
-			return kvm_fail(err, err_cap, NUB_ESYS, "kvm: KVM_GET_SUPPORTED_CPUID: %s",
+			return kvm_fail(err, err_cap, NUB_ESYS, "KVM_GET_SUPPORTED_CPUID: %s",
 			                strerror(e));
 		}
 		vm->xfeatures = kvm_cpuid_xfeatures(c) | KVM_XSTATE_X87_SSE;
@@ -149,22 +149,19 @@ static int kvm_setup_cpuid(struct nub_vm *vm, int kvm_fd, char *err, size_t err_
 		int e = errno;
 		free(c);
 		if (r < 0)
-			return kvm_fail(err, err_cap, NUB_ESYS, "kvm: KVM_SET_CPUID2: %s",
-			                strerror(e));
+			return kvm_fail(err, err_cap, NUB_ESYS, "KVM_SET_CPUID2: %s", strerror(e));
 		return 0;
 	}
-	return kvm_fail(err, err_cap, NUB_ESYS,
-	                "kvm: KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
+	return kvm_fail(err, err_cap, NUB_ESYS, "KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
 }
 
 static int kvm_check_config(const struct nub_vm_config *cfg, char *err, size_t err_cap)
 {
 	if (!cfg || cfg->struct_size < offsetof(struct nub_vm_config, options) + sizeof(char *))
-		return kvm_fail(err, err_cap, NUB_EINVAL,
-		                "kvm: vm_config missing or too short (%u)",
+		return kvm_fail(err, err_cap, NUB_EINVAL, "vm_config missing or too short (%u)",
 		                cfg ? cfg->struct_size : 0u);
 	if (cfg->flags)
-		return kvm_fail(err, err_cap, NUB_EINVAL, "kvm: vm_config flags 0x%x are reserved",
+		return kvm_fail(err, err_cap, NUB_EINVAL, "vm_config flags 0x%x are reserved",
 		                cfg->flags);
 	return 0;
 }
@@ -176,7 +173,7 @@ static int kvm_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, c
 	int kvm_fd, signo, mmap_size, rc;
 
 	if (!out)
-		return kvm_fail(err, err_cap, NUB_EINVAL, "kvm: vm_create: NULL out");
+		return kvm_fail(err, err_cap, NUB_EINVAL, "NULL out");
 	rc = kvm_check_config(cfg, err, err_cap);
 	if (rc == 0)
 		rc = kvm_parse_options(cfg->options, &signo, err, err_cap);
@@ -184,7 +181,7 @@ static int kvm_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, c
 		return rc;
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
-		return kvm_fail(err, err_cap, NUB_ENOMEM, "kvm: out of memory for a VM");
+		return kvm_fail(err, err_cap, NUB_ENOMEM, "out of memory for a VM");
 	vm->signo = signo;
 	kvm_fd = kvm_open_checked(err, err_cap);
 	if (kvm_fd < 0) {
@@ -194,7 +191,7 @@ static int kvm_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, c
 	rc = NUB_ESYS;
 	mmap_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (mmap_size < (int)sizeof(struct kvm_run)) {
-		kvm_fail(err, err_cap, rc, "kvm: KVM_GET_VCPU_MMAP_SIZE: %d (%s)", mmap_size,
+		kvm_fail(err, err_cap, rc, "KVM_GET_VCPU_MMAP_SIZE: %d (%s)", mmap_size,
 		         strerror(errno));
 		goto close_kvm;
 	}
@@ -203,17 +200,17 @@ static int kvm_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, c
 		vm->vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
 	while (vm->vm_fd < 0 && errno == EINTR);
 	if (vm->vm_fd < 0) {
-		kvm_fail(err, err_cap, rc, "kvm: KVM_CREATE_VM: %s", strerror(errno));
+		kvm_fail(err, err_cap, rc, "KVM_CREATE_VM: %s", strerror(errno));
 		goto close_kvm;
 	}
 	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
 	if (vm->vcpu_fd < 0) {
-		kvm_fail(err, err_cap, rc, "kvm: KVM_CREATE_VCPU: %s", strerror(errno));
+		kvm_fail(err, err_cap, rc, "KVM_CREATE_VCPU: %s", strerror(errno));
 		goto close_vm;
 	}
 	vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd, 0);
 	if (vm->run == MAP_FAILED) {
-		kvm_fail(err, err_cap, rc, "kvm: mmap of kvm_run (%zu bytes): %s", vm->run_size,
+		kvm_fail(err, err_cap, rc, "mmap of kvm_run (%zu bytes): %s", vm->run_size,
 		         strerror(errno));
 		goto close_vcpu;
 	}
@@ -278,21 +275,19 @@ static int kvm_check_region(const struct nub_vm *vm, const struct nub_region *r,
 	const uint64_t mask = NUB_PAGE_SIZE - 1;
 
 	if (r->slot >= KVM_NUB_MAX_SLOTS || vm->slots[r->slot].used)
-		return kvm_fail(err, err_cap, NUB_EINVAL, "kvm: slot %u invalid or in use",
-		                r->slot);
+		return kvm_fail(err, err_cap, NUB_EINVAL, "slot %u invalid or in use", r->slot);
 	if ((r->gpa & mask) || (r->size & mask) || r->size == 0 || ((uintptr_t)r->host & mask) ||
 	    r->gpa + r->size < r->gpa)
 		return kvm_fail(err, err_cap, NUB_EINVAL,
-		                "kvm: region gpa 0x%llx size 0x%llx host %p not page-aligned",
+		                "region gpa 0x%llx size 0x%llx host %p not page-aligned",
 		                (unsigned long long)r->gpa, (unsigned long long)r->size, r->host);
 	if (r->flags & ~(uint32_t)(NUB_MEM_READ | NUB_MEM_WRITE | NUB_MEM_EXEC))
-		return kvm_fail(err, err_cap, NUB_EINVAL, "kvm: region flags 0x%x unknown",
-		                r->flags);
+		return kvm_fail(err, err_cap, NUB_EINVAL, "region flags 0x%x unknown", r->flags);
 	for (uint32_t i = 0; i < KVM_NUB_MAX_SLOTS; i++) {
 		const struct kvm_slot *s = &vm->slots[i];
 		if (s->used && r->gpa < s->gpa + s->size && s->gpa < r->gpa + r->size)
 			return kvm_fail(err, err_cap, NUB_EINVAL,
-			                "kvm: region [0x%llx, +0x%llx) overlaps slot %u "
+			                "region [0x%llx, +0x%llx) overlaps slot %u "
 			                "[0x%llx, +0x%llx)",
 			                (unsigned long long)r->gpa, (unsigned long long)r->size, i,
 			                (unsigned long long)s->gpa, (unsigned long long)s->size);
@@ -306,7 +301,7 @@ static int kvm_map_region(struct nub_vm *vm, const struct nub_region *r, char *e
 	int rc;
 
 	if (!r || !r->host)
-		return kvm_fail(err, err_cap, NUB_EINVAL, "kvm: map_region: NULL region or host");
+		return kvm_fail(err, err_cap, NUB_EINVAL, "NULL region or host");
 	rc = kvm_check_region(vm, r, err, err_cap);
 	if (rc)
 		return rc;
@@ -315,11 +310,10 @@ static int kvm_map_region(struct nub_vm *vm, const struct nub_region *r, char *e
 	kflags = (r->flags & NUB_MEM_WRITE) ? 0 : KVM_MEM_READONLY;
 	if (kvm_set_slot(vm, r->slot, kflags, r->gpa, r->size, r->host) < 0) {
 		int e = errno;
-		return kvm_fail(
-		        err, err_cap, (e == EINVAL || e == EEXIST) ? NUB_EINVAL : NUB_ESYS,
-		        "kvm: KVM_SET_USER_MEMORY_REGION slot %u gpa 0x%llx size 0x%llx: %s",
-		        r->slot, (unsigned long long)r->gpa, (unsigned long long)r->size,
-		        strerror(e));
+		return kvm_fail(err, err_cap, (e == EINVAL || e == EEXIST) ? NUB_EINVAL : NUB_ESYS,
+		                "KVM_SET_USER_MEMORY_REGION slot %u gpa 0x%llx size 0x%llx: %s",
+		                r->slot, (unsigned long long)r->gpa, (unsigned long long)r->size,
+		                strerror(e));
 	}
 	vm->slots[r->slot] = (struct kvm_slot){1, r->flags, r->gpa, r->size, r->host};
 	return 0;
@@ -330,13 +324,13 @@ static int kvm_unmap_region(struct nub_vm *vm, uint32_t slot, char *err, size_t 
 	struct kvm_slot *s;
 
 	if (slot >= KVM_NUB_MAX_SLOTS || !vm->slots[slot].used)
-		return kvm_fail(err, err_cap, NUB_EINVAL, "kvm: slot %u not mapped", slot);
+		return kvm_fail(err, err_cap, NUB_EINVAL, "slot %u not mapped", slot);
 	s = &vm->slots[slot];
 	/* KVM deletes a slot when it is set again with size 0; the flags and
 	 * address must still be those of the slot. */
 	if (kvm_set_slot(vm, slot, (s->flags & NUB_MEM_WRITE) ? 0 : KVM_MEM_READONLY, s->gpa, 0,
 	                 s->host) < 0)
-		return kvm_fail(err, err_cap, NUB_ESYS, "kvm: deleting slot %u: %s", slot,
+		return kvm_fail(err, err_cap, NUB_ESYS, "deleting slot %u: %s", slot,
 		                strerror(errno));
 	memset(s, 0, sizeof(*s));
 	return 0;

@@ -18,7 +18,7 @@ static int kvm_state_error(const char *what, char *err, size_t err_cap)
 {
 	int e = errno;
 
-	return kvm_fail(err, err_cap, e == EINVAL ? NUB_EINVAL : NUB_ESYS, "kvm: %s: %s", what,
+	return kvm_fail(err, err_cap, e == EINVAL ? NUB_EINVAL : NUB_ESYS, "%s: %s", what,
 	                strerror(e));
 }
 
@@ -74,7 +74,7 @@ int kvm_set_sregs(struct nub_vm *vm, const struct nub_sregs *sregs, char *err, s
 	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_SREGS, &k) < 0) {
 		int e = errno;
 		return kvm_fail(err, err_cap, e == EINVAL ? NUB_EINVAL : NUB_ESYS,
-		                "kvm: KVM_SET_SREGS (cr0 0x%llx cr4 0x%llx efer 0x%llx): %s",
+		                "KVM_SET_SREGS (cr0 0x%llx cr4 0x%llx efer 0x%llx): %s",
 		                (unsigned long long)k.cr0, (unsigned long long)k.cr4,
 		                (unsigned long long)k.efer, strerror(e));
 	}
@@ -161,7 +161,7 @@ static int kvm_need_xcrs(struct nub_vm *vm, char *err, size_t err_cap)
 	if (vm->has_xcrs)
 		return 0;
 	return kvm_fail(err, err_cap, NUB_EUNSUPPORTED,
-	                "kvm: XCR0 access needs KVM_CAP_XCRS, which this kernel lacks");
+	                "XCR0 access needs KVM_CAP_XCRS, which this kernel lacks");
 }
 
 int kvm_set_xcr0(struct nub_vm *vm, uint64_t xcr0, char *err, size_t err_cap)
@@ -179,7 +179,7 @@ int kvm_set_xcr0(struct nub_vm *vm, uint64_t xcr0, char *err, size_t err_cap)
 	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_XCRS, &x) < 0) {
 		int e = errno;
 		return kvm_fail(err, err_cap, e == EINVAL ? NUB_EINVAL : NUB_ESYS,
-		                "kvm: KVM_SET_XCRS xcr0 0x%llx: %s", (unsigned long long)xcr0,
+		                "KVM_SET_XCRS xcr0 0x%llx: %s", (unsigned long long)xcr0,
 		                strerror(e));
 	}
 	return 0;
@@ -202,7 +202,7 @@ int kvm_get_xcr0(struct nub_vm *vm, uint64_t *xcr0, char *err, size_t err_cap)
 			return 0;
 		}
 	}
-	return kvm_fail(err, err_cap, NUB_EBACKEND, "kvm: KVM_GET_XCRS returned no XCR0 (%u xcrs)",
+	return kvm_fail(err, err_cap, NUB_EBACKEND, "KVM_GET_XCRS returned no XCR0 (%u xcrs)",
 	                x.nr_xcrs);
 }
 
@@ -211,13 +211,13 @@ static struct kvm_msrs *kvm_msrs_alloc(uint32_t count, char *err, size_t err_cap
 	struct kvm_msrs *m;
 
 	if (count == 0 || count > KVM_NUB_MAX_MSRS) {
-		*rc = kvm_fail(err, err_cap, NUB_EINVAL, "kvm: MSR count %u outside 1..%u", count,
+		*rc = kvm_fail(err, err_cap, NUB_EINVAL, "MSR count %u outside 1..%u", count,
 		               KVM_NUB_MAX_MSRS);
 		return NULL;
 	}
 	m = calloc(1, sizeof(*m) + (size_t)count * sizeof(m->entries[0]));
 	if (!m)
-		*rc = kvm_fail(err, err_cap, NUB_ENOMEM, "kvm: out of memory for %u MSRs", count);
+		*rc = kvm_fail(err, err_cap, NUB_ENOMEM, "out of memory for %u MSRs", count);
 	return m;
 }
 
@@ -231,9 +231,8 @@ static int kvm_msrs_io(struct nub_vm *vm, unsigned long req, const char *what, s
 	if (n < 0)
 		return kvm_state_error(what, err, err_cap);
 	if ((uint32_t)n < m->nmsrs)
-		return kvm_fail(err, err_cap, NUB_EINVAL,
-		                "kvm: %s: MSR 0x%x (entry %d of %u) refused", what,
-		                m->entries[n].index, n, m->nmsrs);
+		return kvm_fail(err, err_cap, NUB_EINVAL, "%s: MSR 0x%x (entry %d of %u) refused",
+		                what, m->entries[n].index, n, m->nmsrs);
 	return 0;
 }
 
@@ -283,7 +282,7 @@ int kvm_set_debugregs(struct nub_vm *vm, const struct nub_debugregs *dr, char *e
 
 	if ((dr->dr6 >> 32) || (dr->dr7 >> 32))
 		return kvm_fail(err, err_cap, NUB_EINVAL,
-		                "kvm: DR6 0x%llx / DR7 0x%llx: upper halves must be zero",
+		                "DR6 0x%llx / DR7 0x%llx: upper halves must be zero",
 		                (unsigned long long)dr->dr6, (unsigned long long)dr->dr7);
 	KVM_STATE_PRELUDE(vm, err, err_cap);
 	memset(&k, 0, sizeof(k));

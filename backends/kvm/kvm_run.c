@@ -130,8 +130,7 @@ static int kvm_update_run_mask(struct nub_vm *vm, const sigset_t *caller, char *
 	memcpy(buf, &hdr, sizeof(hdr));
 	memcpy(buf + sizeof(hdr), &mask, sizeof(mask));
 	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_SIGNAL_MASK, buf) < 0)
-		return kvm_fail(err, err_cap, NUB_ESYS, "kvm: KVM_SET_SIGNAL_MASK: %s",
-		                strerror(errno));
+		return kvm_fail(err, err_cap, NUB_ESYS, "KVM_SET_SIGNAL_MASK: %s", strerror(errno));
 	vm->kvm_sigmask = mask;
 	vm->kvm_sigmask_set = 1;
 	return 0;
@@ -418,7 +417,7 @@ static int kvm_run_loop(struct nub_vm *vm, struct nub_exit *exit, char *err, siz
 			return kvm_decode_exit(vm, exit, err, err_cap);
 		}
 		if (e != EINTR)
-			return kvm_fail(err, err_cap, NUB_ESYS, "kvm: KVM_RUN: %s", strerror(e));
+			return kvm_fail(err, err_cap, NUB_ESYS, "KVM_RUN: %s", strerror(e));
 		/* KVM finished any pending access before it looked at signals. */
 		vm->pending = KVM_PENDING_NONE;
 		if (atomic_exchange(&vm->requested, 0)) {
@@ -444,7 +443,7 @@ int kvm_run_vcpu(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t err
 	int rc;
 
 	if (!vm || !exit)
-		return kvm_fail(err, err_cap, NUB_EINVAL, "kvm: run_vcpu: NULL argument");
+		return kvm_fail(err, err_cap, NUB_EINVAL, "NULL argument");
 	if (vm->pending == KVM_PENDING_IN_DATA)
 		kvm_supply_in_data(vm, exit->data);
 	memset(exit, 0, sizeof(*exit));
@@ -452,7 +451,7 @@ int kvm_run_vcpu(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t err
 	sigaddset(&kick, vm->signo);
 	rc = pthread_sigmask(SIG_BLOCK, &kick, &caller);
 	if (rc)
-		return kvm_fail(err, err_cap, NUB_ESYS, "kvm: pthread_sigmask: %s", strerror(rc));
+		return kvm_fail(err, err_cap, NUB_ESYS, "pthread_sigmask: %s", strerror(rc));
 	rc = kvm_update_run_mask(vm, &caller, err, err_cap);
 	if (rc == 0)
 		rc = kvm_run_loop(vm, exit, err, err_cap);

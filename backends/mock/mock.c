@@ -166,7 +166,7 @@ static int mock_set_msrs(struct nub_vm *vm, const struct nub_msr *msrs, uint32_t
 	for (uint32_t i = 0; i < count; i++) {
 		struct nub_msr *m = msr_find(vm, msrs[i].index);
 		if (!m && vm->nmsrs == MOCK_MAX_MSRS) {
-			snprintf(err, err_cap, "mock: more than %u distinct MSRs", MOCK_MAX_MSRS);
+			snprintf(err, err_cap, "more than %u distinct MSRs", MOCK_MAX_MSRS);
 			return NUB_EFULL;
 		}
 		if (!m)

@@ -73,7 +73,7 @@ static enum step fault(struct nub_vm *vm, struct nub_exit *ex, unsigned vector, 
 	ex->reason = NUB_EXIT_SHUTDOWN;
 	ex->rip = vm->regs.rip;
 	snprintf(ex->detail, sizeof(ex->detail),
-	         "mock: exception %u at RIP 0x%llx (address 0x%llx), no IDT delivery", vector,
+	         "exception %u at RIP 0x%llx (address 0x%llx), no IDT delivery", vector,
 	         (unsigned long long)vm->regs.rip, (unsigned long long)addr);
 	return STEP_EXIT;
 }
@@ -304,7 +304,7 @@ static int long_mode(const struct nub_vm *vm, struct nub_exit *ex)
 	ex->reason = NUB_EXIT_INTERNAL;
 	ex->rip = vm->regs.rip;
 	snprintf(ex->detail, sizeof(ex->detail),
-	         "mock: only 64-bit long mode (CR0.PG, CR4.PAE, EFER.LMA, CS.L) is interpreted");
+	         "only 64-bit long mode (CR0.PG, CR4.PAE, EFER.LMA, CS.L) is interpreted");
 	return 0;
 }
 
@@ -334,7 +334,7 @@ int mock_cpu_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t err
 			exit->reason = NUB_EXIT_INTERNAL;
 			exit->rip = vm->regs.rip;
 			snprintf(exit->detail, sizeof(exit->detail),
-			         "mock: instruction budget of %llu exhausted",
+			         "instruction budget of %llu exhausted",
 			         (unsigned long long)vm->budget);
 			return 0;
 		}

@@ -557,7 +557,7 @@ static void exit_map_failed(uint64_t addr, int e)
 
 	csh->exit.reason = NUB_EXIT_INTERNAL;
 	csh->exit.hw_reason = (uint64_t)e;
-	detail_str(&t, "mock: cannot map guest page ");
+	detail_str(&t, "cannot map guest page ");
 	detail_num(&t, addr, 16);
 	detail_str(&t, ": errno ");
 	detail_num(&t, (uint64_t)e, 10);
@@ -587,7 +587,8 @@ static void deliver(const ucontext_t *uc, uint64_t vector, uint64_t error, uint6
 	if (guest_rw(csh->tss_gva + TSS_IST1, &ist1, 8, 0) ||
 	    guest_rw(ist1 - sizeof(f), &f, sizeof(f), 1)) {
 		csh->exit.reason = NUB_EXIT_SHUTDOWN; /* no usable TSS or stack */
-		copy(csh->exit.detail, "mock: exception with no usable exception stack", 48);
+		copy(csh->exit.detail, "exception with no usable exception stack",
+		     sizeof("exception with no usable exception stack"));
 		return;
 	}
 	csh->regs.rip = rip;
@@ -652,7 +653,7 @@ static int page_fault(const ucontext_t *uc, uint64_t addr, uint64_t err)
 		return 0;
 	}
 	if (addr < map_floor) {
-		exit_internal("mock: guest page below vm.mmap_min_addr at ", addr);
+		exit_internal("guest page below vm.mmap_min_addr at ", addr);
 		return 0;
 	}
 	/* Stale: the tables changed under us. Map the page and retry once;
@@ -661,7 +662,7 @@ static int page_fault(const ucontext_t *uc, uint64_t addr, uint64_t err)
 	int e = map_page(addr);
 	if (e) {
 		if (e == 1) /* the tables changed again: not mappable after all */
-			exit_internal("mock: guest page not mappable after a table change at ",
+			exit_internal("guest page not mappable after a table change at ",
 			              addr);
 		else
 			exit_map_failed(addr, e);
@@ -702,7 +703,7 @@ static int classify(int sig, const siginfo_t *si, const ucontext_t *uc)
 		deliver(uc, trap == 1 ? 1 : 3, 0, 0, trap == 3 ? rip - 1 : rip);
 		return 0;
 	default:
-		exit_internal("mock: unexpected signal in the vCPU process, RIP ", rip);
+		exit_internal("unexpected signal in the vCPU process, RIP ", rip);
 		return 0;
 	}
 }
@@ -932,7 +933,7 @@ static int await_child(struct mock_proc *p, char *err, size_t err_cap)
 		futex_wait(&p->sh->seq_done, done, 200);
 		if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
 			p->pid = 0;
-			snprintf(err, err_cap, "mock: the vCPU process died (%s %d)",
+			snprintf(err, err_cap, "the vCPU process died (%s %d)",
 			         WIFSIGNALED(status) ? "signal" : "exit status",
 			         WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 			return NUB_EBACKEND;
@@ -954,7 +955,7 @@ static int proc_start(struct nub_vm *vm, char *err, size_t err_cap)
 	if (f)
 		fclose(f);
 	if (text_range(&lo, &hi)) {
-		snprintf(err, err_cap, "mock: cannot find the backend's code for seccomp");
+		snprintf(err, err_cap, "cannot find the backend's code for seccomp");
 		return NUB_ESYS;
 	}
 	p->sh = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -963,7 +964,7 @@ static int proc_start(struct nub_vm *vm, char *err, size_t err_cap)
 		if (alt != MAP_FAILED)
 			munmap(alt, ALT_STACK);
 		p->sh = NULL;
-		snprintf(err, err_cap, "mock: mmap: %s", strerror(errno));
+		snprintf(err, err_cap, "mmap: %s", strerror(errno));
 		return NUB_ESYS;
 	}
 	p->sh->cr3 = vm->sregs.cr3;
@@ -976,7 +977,7 @@ static int proc_start(struct nub_vm *vm, char *err, size_t err_cap)
 	munmap(alt, ALT_STACK);
 	if (p->pid < 0) {
 		p->pid = 0;
-		snprintf(err, err_cap, "mock: fork: %s", strerror(errno));
+		snprintf(err, err_cap, "fork: %s", strerror(errno));
 		munmap(p->sh, PAGE);
 		p->sh = NULL;
 		return NUB_ESYS;
@@ -986,7 +987,7 @@ static int proc_start(struct nub_vm *vm, char *err, size_t err_cap)
 		futex_wait(&p->sh->ready, 0, 200);
 		if (!atomic_load(&p->sh->ready) && waitpid(p->pid, &status, WNOHANG) == p->pid) {
 			p->pid = 0;
-			snprintf(err, err_cap, "mock: the vCPU process failed to start (%s %d)",
+			snprintf(err, err_cap, "the vCPU process failed to start (%s %d)",
 			         WIFSIGNALED(status) ? "signal" : "exit status",
 			         WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 			proc_kill(p);
@@ -1008,7 +1009,7 @@ int mock_proc_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t er
 	if (!p) {
 		p = vm->proc = calloc(1, sizeof(*p));
 		if (!p) {
-			snprintf(err, err_cap, "mock: out of memory");
+			snprintf(err, err_cap, "out of memory");
 			return NUB_ENOMEM;
 		}
 		p->sync = SYNC_ALL;

@@ -120,8 +120,8 @@ static int mshv_parse_options(const char *options, int *signo, char *err, size_t
 		}
 	}
 	return mshv_fail(err, err_cap, NUB_EINVAL,
-	                 "mshv: options '%s' not understood (want 'signal=N', %d <= N <= %d)",
-	                 options, SIGRTMIN, SIGRTMAX);
+	                 "options '%s' not understood (want 'signal=N', %d <= N <= %d)", options,
+	                 SIGRTMIN, SIGRTMAX);
 }
 
 static int mshv_vm_setup(struct nub_vm *vm, char *err, size_t err_cap)
@@ -136,11 +136,11 @@ static int mshv_vm_setup(struct nub_vm *vm, char *err, size_t err_cap)
 	if (rc)
 		return rc;
 	if (vm->sys.ioctl(vm->pt_fd, NUB_MSHV_INITIALIZE_PARTITION, NULL) < 0)
-		return mshv_fail(err, err_cap, NUB_ESYS, "mshv: MSHV_INITIALIZE_PARTITION: %s",
+		return mshv_fail(err, err_cap, NUB_ESYS, "MSHV_INITIALIZE_PARTITION: %s",
 		                 strerror(errno));
 	vm->vp_fd = vm->sys.ioctl(vm->pt_fd, NUB_MSHV_CREATE_VP, &vp);
 	if (vm->vp_fd < 0)
-		return mshv_fail(err, err_cap, NUB_ESYS, "mshv: MSHV_CREATE_VP (vp_index 0): %s",
+		return mshv_fail(err, err_cap, NUB_ESYS, "MSHV_CREATE_VP (vp_index 0): %s",
 		                 strerror(errno));
 	return 0;
 }
@@ -174,7 +174,7 @@ static int mshv_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, 
 		return rc;
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
-		return mshv_fail(err, err_cap, NUB_ENOMEM, "mshv: out of memory creating a VM");
+		return mshv_fail(err, err_cap, NUB_ENOMEM, "out of memory creating a VM");
 	vm->sys = *mshv_sys_current();
 	vm->vp_fd = -1;
 	vm->signo = signo;
@@ -201,11 +201,10 @@ static int mshv_map_region(struct nub_vm *vm, const struct nub_region *r, char *
 	struct mshv_slot *s;
 
 	if (r->slot >= MSHV_MAX_SLOTS || vm->slots[r->slot].used)
-		return mshv_fail(err, err_cap, NUB_EINVAL, "mshv: slot %u invalid or in use",
-		                 r->slot);
+		return mshv_fail(err, err_cap, NUB_EINVAL, "slot %u invalid or in use", r->slot);
 	if (!(r->flags & NUB_MEM_READ))
 		return mshv_fail(err, err_cap, NUB_EUNSUPPORTED,
-		                 "mshv: slot %u: the hypervisor maps every region readable; "
+		                 "slot %u: the hypervisor maps every region readable; "
 		                 "flags 0x%x lack NUB_MEM_READ",
 		                 r->slot, r->flags);
 	s = &vm->slots[r->slot];
@@ -219,7 +218,7 @@ static int mshv_map_region(struct nub_vm *vm, const struct nub_region *r, char *
 		s->region.flags |= 1u << NUB_MSHV_SET_MEM_BIT_EXECUTABLE;
 	if (vm->sys.ioctl(vm->pt_fd, NUB_MSHV_SET_GUEST_MEMORY, &s->region) < 0)
 		return mshv_fail(err, err_cap, NUB_ESYS,
-		                 "mshv: MSHV_SET_GUEST_MEMORY slot %u gpa 0x%llx size 0x%llx: %s",
+		                 "MSHV_SET_GUEST_MEMORY slot %u gpa 0x%llx size 0x%llx: %s",
 		                 r->slot, (unsigned long long)r->gpa, (unsigned long long)r->size,
 		                 strerror(errno));
 	s->used = 1;
@@ -232,14 +231,14 @@ static int mshv_unmap_region(struct nub_vm *vm, uint32_t slot, char *err, size_t
 	struct nub_mshv_user_mem_region region;
 
 	if (slot >= MSHV_MAX_SLOTS || !vm->slots[slot].used)
-		return mshv_fail(err, err_cap, NUB_EINVAL, "mshv: slot %u not mapped", slot);
+		return mshv_fail(err, err_cap, NUB_EINVAL, "slot %u not mapped", slot);
 	/* The kernel finds the region by gfn and wants size and address to
 	 * match; with the unmap bit set the other flag bits are ignored. */
 	region = vm->slots[slot].region;
 	region.flags = 1u << NUB_MSHV_SET_MEM_BIT_UNMAP;
 	if (vm->sys.ioctl(vm->pt_fd, NUB_MSHV_SET_GUEST_MEMORY, &region) < 0)
 		return mshv_fail(err, err_cap, NUB_ESYS,
-		                 "mshv: MSHV_SET_GUEST_MEMORY (unmap) slot %u: %s", slot,
+		                 "MSHV_SET_GUEST_MEMORY (unmap) slot %u: %s", slot,
 		                 strerror(errno));
 	vm->slots[slot].used = 0;
 	return 0;

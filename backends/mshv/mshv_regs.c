@@ -37,12 +37,11 @@ static int mshv_hvcall(struct nub_vm *vm, int fd, const char *what, uint16_t cod
 	args.in_ptr = (uint64_t)(uintptr_t)in;
 	args.out_ptr = (uint64_t)(uintptr_t)out;
 	if (vm->sys.ioctl(fd, NUB_MSHV_ROOT_HVCALL, &args) < 0)
-		return mshv_fail(err, err_cap, NUB_ESYS,
-		                 "mshv: MSHV_ROOT_HVCALL %s: %s (hv status 0x%x)", what,
-		                 strerror(errno), args.status);
+		return mshv_fail(err, err_cap, NUB_ESYS, "MSHV_ROOT_HVCALL %s: %s (hv status 0x%x)",
+		                 what, strerror(errno), args.status);
 	if (reps && args.reps != reps)
 		return mshv_fail(err, err_cap, NUB_ESYS,
-		                 "mshv: MSHV_ROOT_HVCALL %s: completed %u of %u registers", what,
+		                 "MSHV_ROOT_HVCALL %s: completed %u of %u registers", what,
 		                 args.reps, reps);
 	return 0;
 }
@@ -68,7 +67,7 @@ int mshv_get_registers(struct nub_vm *vm, struct nub_hv_register_assoc *assocs, 
 	int rc;
 
 	if (count == 0 || count > MSHV_MAX_REGS)
-		return mshv_fail(err, err_cap, NUB_EINVAL, "mshv: %u registers requested", count);
+		return mshv_fail(err, err_cap, NUB_EINVAL, "%u registers requested", count);
 	memset(&in, 0, sizeof(in));
 	memset(out, 0, sizeof(out));
 	for (uint16_t i = 0; i < count; i++)
@@ -89,7 +88,7 @@ int mshv_set_registers(struct nub_vm *vm, const struct nub_hv_register_assoc *as
 	struct mshv_set_input in;
 
 	if (count == 0 || count > MSHV_MAX_REGS)
-		return mshv_fail(err, err_cap, NUB_EINVAL, "mshv: %u registers to set", count);
+		return mshv_fail(err, err_cap, NUB_EINVAL, "%u registers to set", count);
 	memset(&in, 0, sizeof(in));
 	memcpy(in.elements, assocs, count * sizeof(assocs[0]));
 	return mshv_hvcall(vm, vm->vp_fd, "HVCALL_SET_VP_REGISTERS", NUB_HVCALL_SET_VP_REGISTERS,

@@ -65,11 +65,10 @@ int mshv_signal_prepare(int signo, char *err, size_t err_cap)
 
 	pthread_mutex_lock(&signal_lock);
 	if (sigaction(signo, NULL, &old) < 0) {
-		rc = mshv_fail(err, err_cap, NUB_ESYS, "mshv: sigaction(%d): %s", signo,
-		               strerror(errno));
+		rc = mshv_fail(err, err_cap, NUB_ESYS, "sigaction(%d): %s", signo, strerror(errno));
 	} else if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_IGN) {
 		rc = mshv_fail(err, err_cap, NUB_ESYS,
-		               "mshv: signal %d is ignored by this process; runs could not be "
+		               "signal %d is ignored by this process; runs could not be "
 		               "interrupted (choose another with options 'signal=N')",
 		               signo);
 	} else if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL) {
@@ -79,7 +78,7 @@ int mshv_signal_prepare(int signo, char *err, size_t err_cap)
 		sa.sa_flags = SA_RESTART;
 		sigemptyset(&sa.sa_mask);
 		if (sigaction(signo, &sa, NULL) < 0)
-			rc = mshv_fail(err, err_cap, NUB_ESYS, "mshv: sigaction(%d): %s", signo,
+			rc = mshv_fail(err, err_cap, NUB_ESYS, "sigaction(%d): %s", signo,
 			               strerror(errno));
 	}
 	pthread_mutex_unlock(&signal_lock);
@@ -163,8 +162,8 @@ static int mshv_complete_pending(struct nub_vm *vm, const struct nub_exit *exit,
 	case MSHV_PENDING_MMIO:
 		break;
 	}
-	return mshv_fail(err, err_cap, NUB_EUNSUPPORTED,
-	                 "mshv: cannot resume after an MMIO exit: %s", p.why);
+	return mshv_fail(err, err_cap, NUB_EUNSUPPORTED, "cannot resume after an MMIO exit: %s",
+	                 p.why);
 }
 
 /* ---- decoding intercept messages ---- */
@@ -441,7 +440,7 @@ static int mshv_enter(struct nub_vm *vm, struct nub_mshv_run_vp *buf, char *err,
 		if (rc >= 0)
 			return 0;
 		if (saved != EINTR)
-			return mshv_fail(err, err_cap, NUB_ESYS, "mshv: MSHV_RUN_VP: %s",
+			return mshv_fail(err, err_cap, NUB_ESYS, "MSHV_RUN_VP: %s",
 			                 strerror(saved));
 		if (atomic_exchange(&vm->cancel, 0))
 			return 1;

@@ -266,6 +266,15 @@ struct nub_backend_info {
  * later one of the same name has `shadowed` set). Each is loaded and
  * probed, then unloaded. Stops when fn returns non-zero and returns that;
  * otherwise 0. `info` is valid during the callback only.
+ *
+ * The install plugin directory is `<libdir>/nub/backends` of the tree this
+ * libnub is installed in (what `pkg-config --variable=plugindir nub`
+ * prints), found from where libnub.so itself is, or for libnub.a from
+ * where the program linking it is, taken as installed in `<prefix>/bin`.
+ * So a tree installed with another prefix than it was configured with
+ * (`cmake --install --prefix P`), or moved, loads its own backends. When
+ * that directory exists and is not the configured prefix's, it is searched
+ * first and the configured `<prefix>/<libdir>/nub/backends` after it.
  */
 NUB_API int nub_backend_foreach(int (*fn)(void *user, const struct nub_backend_info *info),
                                 void *user);
@@ -275,7 +284,9 @@ NUB_API int nub_backend_foreach(int (*fn)(void *user, const struct nub_backend_i
  * a name, a path, "auto", or NULL/"" for $NUB_BACKEND, else "auto". Returns
  * 0 with *info filled when it loads and its probe accepts; otherwise the
  * error (NUB_ENOTFOUND, NUB_EPROBE, NUB_EABI, ...) with the message in err
- * and *info filled as far as known.
+ * and *info filled as far as known: for a name or path whose probe
+ * declines, as nub_backend_foreach describes it (load_error 0, usable 0,
+ * the probe's reason in note); else load_error is the error.
  */
 NUB_API int nub_backend_select(const char *spec, struct nub_backend_info *info,
                                struct nub_error *err);

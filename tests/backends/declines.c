@@ -4,7 +4,7 @@
 
 static int declines_probe(char *err, size_t cap)
 {
-	snprintf(err, cap, "declines: no hypervisor in this test");
+	snprintf(err, cap, "no hypervisor in this test");
 	return NUB_EPROBE;
 }
 

@@ -25,6 +25,11 @@ fi
 check "mshv probe reason shown" 0 "/dev/mshv: " env NUB_BACKEND=mock "$nub" backends
 check "missing path refused" 1 "/nonexistent/x.so: backend not found" \
 	env NUB_BACKEND=/nonexistent/x.so "$nub" backends
+check "a path whose probe declines is listed" 1 \
+	"declines unusable ABI 1.1  $NUB_TEST_BACKEND_DIR/libnub-backend-declines.so" \
+	env NUB_BACKEND="$NUB_TEST_BACKEND_DIR/libnub-backend-declines.so" "$nub" backends
+check "... with its probe's reason" 1 "         reason: no hypervisor in this test" \
+	env NUB_BACKEND="$NUB_TEST_BACKEND_DIR/libnub-backend-declines.so" "$nub" backends
 check "wrong ABI refused" 1 "(major versions differ)" \
 	env NUB_BACKEND="$NUB_TEST_BACKEND_DIR/libnub-backend-oldmajor.so" "$nub" backends
 check "a backend calling libnub's nub_strerror loads in nub" 0 "calls libnub: NUB_EPROBE" \
@@ -34,7 +39,7 @@ check "every backend in NUB_BACKEND_PATH is listed" 0 "declines unusable" \
 check "a non-backend .so in the path is listed with its error" 0 "not a nub backend" \
 	env NUB_BACKEND=mock NUB_BACKEND_PATH="$NUB_TEST_BACKEND_DIR" "$nub" backends
 check "an invalid exit reason names the backend" 1 \
-	"callslibnub: run_vcpu returned exit reason 119, which is not a valid" \
+	"callslibnub: run_vcpu: returned exit reason 119, which is not a valid" \
 	"$nub" run "$NUB_GUEST_DIR/hello.elf" \
 	--backend "$NUB_TEST_BACKEND_DIR/libnub-backend-callslibnub.so"
 check "unknown command" 2 "unknown command" "$nub" frobnicate

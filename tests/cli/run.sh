@@ -70,6 +70,10 @@ if "$nub" backends 2>/dev/null | grep -qE '^kvm +usable'; then
 	check "kvm: --heap large, malloc succeeds" 0 'status 0, 8 bytes: hex' \
 		"${k[@]}" --heap 2M --call 22 i64:200000
 	check "kvm: --timeout fires" 1 '(NUB_ETIMEDOUT)' "${k[@]}" --timeout 200 --call 4
+	# Core names backend and slot once; the backend writes only what is wrong.
+	check "kvm: bad option, named once" 1 \
+		"evolve: kvm: vm_create: options 'signal=1' not understood (want 'signal=N'" \
+		"${k[@]}" --options signal=1 --call echo x
 else
 	echo "skip: kvm cases (no usable kvm backend here)"
 fi

@@ -2,9 +2,11 @@
 /*
  * The backend conformance suite: what include/nub/backend.h promises,
  * checked with hand-assembled 64-bit guests through core's call layer. Run
- * against any backend: `nub_conformance --backend NAME|PATH` (or
+ * against any backend: `nub-conformance --backend NAME|PATH` (or
  * $NUB_BACKEND). CTest runs it on the mock; the nested-KVM suites run it on
- * KVM. Only the ABI's promises are asserted; optional slots a backend lacks
+ * KVM. Failures print core's message as it is: it already starts
+ * "<backend>: <slot>: ", so the suite adds no slot name of its own. Only
+ * the ABI's promises are asserted; optional slots a backend lacks
  * are checked to fail with NUB_EUNSUPPORTED instead.
  *
  * Guest memory: slot 0 = GPA [0, 2 MiB) read/write/exec (code 0x40000,
@@ -105,7 +107,7 @@ static void set_long_mode(struct vm *v)
 	s.cr3 = TABLES;
 	s.apic_base = 0xfee00900;
 	if (nub_hv_set_sregs(v->hv, &s, &v->err))
-		fail_msg("set_sregs: %s", v->err.msg);
+		fail_msg("%s", v->err.msg);
 }
 
 /* CPL3, as nub guests run (guest ABI 2): DPL-3 code and data segments. The
@@ -116,14 +118,14 @@ static void set_user_mode(struct vm *v)
 	struct nub_sregs s;
 
 	if (nub_hv_get_sregs(v->hv, &s, &v->err))
-		fail_msg("get_sregs: %s", v->err.msg);
+		fail_msg("%s", v->err.msg);
 	s.cs.selector = 0x2b;
 	s.cs.dpl = 3;
 	s.ss.selector = s.ds.selector = s.es.selector = 0x23;
 	s.ss.dpl = s.ds.dpl = s.es.dpl = 3;
 	s.fs = s.gs = s.ds;
 	if (nub_hv_set_sregs(v->hv, &s, &v->err))
-		fail_msg("set_sregs (CPL3): %s", v->err.msg);
+		fail_msg("CPL3 segments: %s", v->err.msg);
 }
 
 /* Backends that run CPL3 code on the host CPU without switching XCR0: the
@@ -143,7 +145,7 @@ static int setup(void **state)
 	if (nub_backend_load(spec, &b, &v->err))
 		fail_msg("load %s: %s", spec, v->err.msg);
 	if (nub_hv_create(b, NUB_GPA_LIMIT, NULL, &v->hv, &v->err))
-		fail_msg("vm_create: %s", v->err.msg);
+		fail_msg("%s", v->err.msg);
 	nub_backend_unref(b);
 	/* Shared memory, as core gives every backend that asks for it
 	 * (NUB_CAP_SHARED_MEMORY: the mock maps it again in its vCPU process). */
@@ -181,7 +183,7 @@ static void load(struct vm *v, const uint8_t *code, size_t len)
 
 	memcpy(v->mem + CODE, code, len);
 	if (nub_hv_set_regs(v->hv, &r, &v->err))
-		fail_msg("set_regs: %s", v->err.msg);
+		fail_msg("%s", v->err.msg);
 }
 
 static struct nub_exit run(struct vm *v, struct nub_exit *in)
@@ -193,7 +195,7 @@ static struct nub_exit run(struct vm *v, struct nub_exit *in)
 	else
 		memset(&ex, 0, sizeof(ex));
 	if (nub_hv_run(v->hv, &ex, &v->err))
-		fail_msg("run: %s", v->err.msg);
+		fail_msg("%s", v->err.msg);
 	return ex;
 }
 
@@ -585,7 +587,7 @@ static void round_trip_sregs(struct vm *v)
 	set.cr2 = 0x0000123456789000ull;
 	set.cr3 = TABLES;
 	if (nub_hv_set_sregs(v->hv, &set, &v->err))
-		fail_msg("set_sregs: %s", v->err.msg);
+		fail_msg("%s", v->err.msg);
 	memset(&got, 0xcc, sizeof(got));
 	assert_int_equal(nub_hv_get_sregs(v->hv, &got, &v->err), 0);
 	expect_segment("cs", &got.cs, &set.cs);
@@ -630,7 +632,7 @@ static void round_trip_fpu(struct vm *v)
 	if (!has_set || !has_get)
 		return;
 	if (nub_hv_set_fpu(v->hv, &set, &v->err))
-		fail_msg("set_fpu: %s", v->err.msg);
+		fail_msg("%s", v->err.msg);
 	memset(&got, 0xcc, sizeof(got));
 	assert_int_equal(nub_hv_get_fpu(v->hv, &got, &v->err), 0);
 	expect_u64("fpu.mxcsr", got.mxcsr, set.mxcsr);
@@ -658,7 +660,7 @@ static void round_trip_xcr0(struct vm *v)
 		return;
 	/* x87|SSE: valid on every x86-64 CPU, and not the reset value (x87). */
 	if (nub_hv_set_xcr0(v->hv, 3, &v->err))
-		fail_msg("set_xcr0: %s", v->err.msg);
+		fail_msg("%s", v->err.msg);
 	assert_int_equal(nub_hv_get_xcr0(v->hv, &got, &v->err), 0);
 	expect_u64("xcr0", got, 3);
 }
@@ -680,9 +682,9 @@ static void round_trip_msrs(struct vm *v)
 	if (!has_set || !has_get)
 		return;
 	if (nub_hv_set_msrs(v->hv, set, 2, &v->err))
-		fail_msg("set_msrs: %s", v->err.msg);
+		fail_msg("%s", v->err.msg);
 	if (nub_hv_get_msrs(v->hv, got, 2, &v->err))
-		fail_msg("get_msrs: %s", v->err.msg);
+		fail_msg("%s", v->err.msg);
 	expect_u64("MSR KERNEL_GS_BASE", got[0].value, set[0].value);
 	expect_u64("MSR SFMASK", got[1].value, set[1].value);
 	assert_int_equal(got[0].index, MSR_KERNEL_GS_BASE); /* indexes left as given */
@@ -707,7 +709,7 @@ static void round_trip_debugregs(struct vm *v)
 	if (!has_set || !has_get)
 		return;
 	if (nub_hv_set_debugregs(v->hv, &set, &v->err))
-		fail_msg("set_debugregs: %s", v->err.msg);
+		fail_msg("%s", v->err.msg);
 	memset(&got, 0xcc, sizeof(got));
 	assert_int_equal(nub_hv_get_debugregs(v->hv, &got, &v->err), 0);
 	for (unsigned i = 0; i < 4; i++) {
@@ -753,7 +755,7 @@ int main(int argc, char **argv)
 	if (argc == 3 && !strcmp(argv[1], "--backend"))
 		spec = argv[2];
 	if (!spec || !spec[0]) {
-		fprintf(stderr, "usage: nub_conformance --backend NAME|PATH\n");
+		fprintf(stderr, "usage: nub-conformance --backend NAME|PATH\n");
 		return 2;
 	}
 	printf("conformance: backend %s\n", spec);

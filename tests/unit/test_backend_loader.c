@@ -88,11 +88,29 @@ static void test_required_slot_null(void **state)
 	                  "required backend slot 'run_vcpu' is NULL");
 }
 
+static void test_entry_returns_null(void **state)
+{
+	const char *p = test_backend("nullentry");
+
+	(void)state;
+	expect_load_error(p, NUB_ENOSYM,
+	                  "libnub-backend-nullentry.so: 'nub_backend_entry' returned NULL");
+	expect_load_error(p, NUB_ENOSYM, p);
+}
+
+static void test_table_without_name(void **state)
+{
+	(void)state;
+	expect_load_error(test_backend("noname"), NUB_ESLOT,
+	                  "libnub-backend-noname.so: backend table has no name");
+}
+
 static void test_probe_declines(void **state)
 {
 	(void)state;
 	expect_load_error(test_backend("declines"), NUB_EPROBE,
-	                  "declines: no hypervisor in this test");
+	                  "libnub-backend-declines.so: backend 'declines' is not usable here: no "
+	                  "hypervisor in this test");
 }
 
 static void test_newer_minor_accepted(void **state)
@@ -184,18 +202,27 @@ static void test_hv_wrapper_checks_and_injection(void **state)
 
 	struct nub_region bad = r;
 	bad.gpa = 0x1001;
-	assert_nub_error(nub_hv_map_region(hv, &bad, &err), NUB_EINVAL, &err, "not page-aligned");
+	/* Core's own checks name backend and slot, as backends' messages get. */
+	assert_nub_error(nub_hv_map_region(hv, &bad, &err), NUB_EINVAL, &err,
+	                 "mock: map_region: gpa 0x1001 size 0x1000 host");
+	assert_non_null(strstr(err.msg, "not page-aligned"));
 	bad = r;
 	bad.gpa = (1ull << 36) - 4096;
 	bad.size = 8192;
-	assert_nub_error(nub_hv_map_region(hv, &bad, &err), NUB_ERANGE, &err, "beyond GPA limit");
+	assert_nub_error(nub_hv_map_region(hv, &bad, &err), NUB_ERANGE, &err,
+	                 "mock: map_region: [0xffffff000, +0x2000) beyond GPA limit");
 	bad = r;
 	bad.slot = 99;
-	assert_nub_error(nub_hv_map_region(hv, &bad, &err), NUB_EINVAL, &err, "slot 99");
+	assert_nub_error(nub_hv_map_region(hv, &bad, &err), NUB_EINVAL, &err,
+	                 "mock: map_region: slot 99 invalid or in use");
 
 	assert_int_equal(nub_hv_map_region(hv, &r, &err), 0);
-	assert_nub_error(nub_hv_map_region(hv, &r, &err), NUB_EINVAL, &err, "in use");
-	assert_nub_error(nub_hv_unmap_region(hv, 5, &err), NUB_EINVAL, &err, "not mapped");
+	assert_nub_error(nub_hv_map_region(hv, &r, &err), NUB_EINVAL, &err,
+	                 "mock: map_region: slot 0 invalid or in use");
+	assert_nub_error(nub_hv_unmap_region(hv, 5, &err), NUB_EINVAL, &err,
+	                 "mock: unmap_region: slot 5 not mapped");
+	assert_nub_error(nub_hv_set_regs(hv, NULL, &err), NUB_EINVAL, &err,
+	                 "mock: set_regs: NULL argument");
 
 	nub_hv_inject_fault(hv, NUB_HV_SLOT_RUN, NUB_ESYS, 1);
 	nub_hv_interrupt(hv);
@@ -218,6 +245,8 @@ int main(void)
 	        cmocka_unit_test(test_abi_major_mismatch),
 	        cmocka_unit_test(test_table_too_short),
 	        cmocka_unit_test(test_required_slot_null),
+	        cmocka_unit_test(test_entry_returns_null),
+	        cmocka_unit_test(test_table_without_name),
 	        cmocka_unit_test(test_probe_declines),
 	        cmocka_unit_test(test_newer_minor_accepted),
 	        cmocka_unit_test(test_name_via_backend_path),

@@ -209,7 +209,7 @@ static void test_create_failure_releases_everything(void **state)
 	assert_int_equal(nub_backend_load(backend_path(), &b, &err), 0);
 	fake_mshv_fail_next(NUB_MSHV_CREATE_VP, ENOMEM);
 	assert_nub_error(nub_hv_create(b, MEM_LIMIT, NULL, &hv, &err), NUB_ESYS, &err,
-	                 "MSHV_CREATE_VP (vp_index 0): Cannot allocate memory");
+	                 "mshv: vm_create: MSHV_CREATE_VP (vp_index 0): Cannot allocate memory");
 	assert_int_equal(fake_mshv_open_fds(), 0);
 	assert_int_equal(fake_mshv_partitions_alive(), 0);
 	fake_mshv_fail_next(NUB_MSHV_INITIALIZE_PARTITION, EIO);
@@ -229,7 +229,7 @@ static void test_create_rejects_bad_options(void **state)
 	fake_mshv_reset();
 	assert_int_equal(nub_backend_load(backend_path(), &b, &err), 0);
 	assert_nub_error(nub_hv_create(b, MEM_LIMIT, "signal=9", &hv, &err), NUB_EINVAL, &err,
-	                 "options 'signal=9' not understood");
+	                 "mshv: vm_create: options 'signal=9' not understood");
 	assert_int_equal(fake_mshv_open_fds(), 0);
 	nub_backend_unref(b);
 }
@@ -282,7 +282,8 @@ static void test_map_overlap_refused(void **state)
 
 	map(hv, 0, 0x0, a, 2, NUB_MEM_READ | NUB_MEM_WRITE);
 	assert_nub_error(nub_hv_map_region(hv, &r, &err), NUB_ESYS, &err,
-	                 "MSHV_SET_GUEST_MEMORY slot 1 gpa 0x1000 size 0x1000: File exists");
+	                 "mshv: map_region: MSHV_SET_GUEST_MEMORY slot 1 gpa 0x1000 size 0x1000: "
+	                 "File exists");
 	/* The kernel also refuses the same host memory at a second GPA. */
 	r.gpa = 0x40000;
 	r.host = a;
