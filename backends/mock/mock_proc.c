@@ -662,8 +662,7 @@ static int page_fault(const ucontext_t *uc, uint64_t addr, uint64_t err)
 	int e = map_page(addr);
 	if (e) {
 		if (e == 1) /* the tables changed again: not mappable after all */
-			exit_internal("guest page not mappable after a table change at ",
-			              addr);
+			exit_internal("guest page not mappable after a table change at ", addr);
 		else
 			exit_map_failed(addr, e);
 		return 0;
