@@ -4,6 +4,7 @@
  * in kvm_run.c. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -336,7 +337,7 @@ static int kvm_unmap_region(struct nub_vm *vm, uint32_t slot, char *err, size_t 
 	return 0;
 }
 
-static const struct nub_backend_ops kvm_ops = {
+static struct nub_backend_ops kvm_ops = {
         .abi_major = NUB_BACKEND_ABI_MAJOR,
         .abi_minor = NUB_BACKEND_ABI_MINOR,
         .struct_size = sizeof(struct nub_backend_ops),
@@ -364,7 +365,19 @@ static const struct nub_backend_ops kvm_ops = {
         .get_debugregs = kvm_get_debugregs,
 };
 
+/* The software KVM of clouds without nested virtualisation runs guest CPL3
+ * code on the host CPU, with the host's XCR0: what the table says of the
+ * machine is decided once, before the table is first handed out. */
+static pthread_once_t kvm_caps_once = PTHREAD_ONCE_INIT;
+
+static void kvm_caps_detect(void)
+{
+	if (access("/sys/module/kvm_pvm", F_OK) == 0)
+		kvm_ops.caps |= NUB_CAP_HOST_XSTATE;
+}
+
 NUB_BACKEND_EXPORT const struct nub_backend_ops *nub_backend_entry(void)
 {
+	pthread_once(&kvm_caps_once, kvm_caps_detect);
 	return &kvm_ops;
 }

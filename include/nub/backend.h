@@ -56,6 +56,14 @@ enum nub_backend_cap {
 	 * region MAP_SHARED. Without it scratch is private memory, which is
 	 * cheaper to zero and fault back in. */
 	NUB_CAP_SHARED_MEMORY = 1u << 3,
+	/** Guest user code runs on the host CPU with the host's XCR0 and
+	 * XSAVE state enabled (a KVM without VMX/SVM, such as kvm_pvm, or the
+	 * mock's process vCPU): xgetbv at CPL3 reads the host's XCR0, a
+	 * superset of what set_xcr0 set, and every XSAVE component the host
+	 * enables is the guest's to write, so set_fpu must reset them all. A
+	 * backend that can only tell on the machine sets it in the table its
+	 * entry returns (computed once, before the first call returns). */
+	NUB_CAP_HOST_XSTATE = 1u << 4,
 };
 
 /** Access rights of a mapped region, as seen by the guest. */
