@@ -3,11 +3,13 @@
  * The sandbox lifecycle: create (from ELF, buffer, snapshot, file) ->
  * evolve (VM + init) -> call / snapshot / restore -> free.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include <nub/guest_abi.h>
@@ -417,6 +419,20 @@ static int prefetch(struct nub_sandbox *sb)
 	return 0;
 }
 
+/* Fresh entropy for the guest (NUB_SCRATCH_TOP_SEED): a restored sandbox
+ * is otherwise its snapshot bit for bit, random state included, and so is
+ * every sandbox made from one snapshot. */
+static int write_seed(struct nub_sandbox *sb, const struct nub_layout *l)
+{
+	uint8_t seed[NUB_RESTORE_SEED_SIZE];
+
+	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+		return sb_fail(sb, NUB_ESYS, "restore: getrandom for the guest's seed: %s",
+		               strerror(errno));
+	return nub_shmem_write(sb->scratch, l->scratch_size - NUB_SCRATCH_TOP_SEED, seed,
+	                       sizeof(seed), &sb->err);
+}
+
 static int sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap)
 {
 	enum nub_zero_method zm = 0;
@@ -429,6 +445,8 @@ static int sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap)
 		                                  &sb->err);
 	if (!rc)
 		rc = nub_counter_rewrite(&sb->counter, &sb->err);
+	if (!rc)
+		rc = write_seed(sb, &snap->layout);
 	if (!rc)
 		rc = reset_cpu(sb, snap);
 	sb->cow_next = snap->layout.alloc_offset;

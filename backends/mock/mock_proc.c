@@ -773,12 +773,27 @@ static void await_run(ucontext_t *uc)
 	}
 }
 
-static void on_signal(int sig, siginfo_t *si, void *ucv)
+static void on_signal(int sig, siginfo_t *si, void *ucv);
+
+/* The handler's entry: the kernel clears DF and TF for a handler, not AC,
+ * and a guest that set it (alignment checks at CPL3) would make the
+ * compiled handler fault before its first statement -- sanitizer
+ * instrumentation included. The guest's RFLAGS are in the frame and come
+ * back at sigreturn. */
+void nub_mock_signal_entry(int sig, siginfo_t *si, void *ucv);
+__asm__(".pushsection .text\n\t"
+        ".hidden nub_mock_signal_entry\n\t"
+        ".type nub_mock_signal_entry, @function\n"
+        "nub_mock_signal_entry:\n\t"
+        "pushfq\n\t"
+        "andq $~0x40000, (%rsp)\n\t"
+        "popfq\n\t"
+        "jmp on_signal\n\t"
+        ".size nub_mock_signal_entry, . - nub_mock_signal_entry\n\t"
+        ".popsection");
+
+__attribute__((used)) static void on_signal(int sig, siginfo_t *si, void *ucv)
 {
-	/* The kernel clears DF and TF for a handler, not AC: a guest that set
-	 * it (alignment checks at CPL3) would make this code fault. The
-	 * guest's RFLAGS are in the frame and come back at sigreturn. */
-	__asm__ volatile("pushfq\n\tandq $~0x40000, (%%rsp)\n\tpopfq" : : : "memory", "cc");
 	ucontext_t *uc = ucv;
 	uint64_t guest_fs = rdbase(0), guest_gs = rdbase(1);
 	uint16_t guest_sel[4];
@@ -881,7 +896,7 @@ static _Noreturn void child_main(struct nub_vm *vm, struct proc_shared *sh, void
 	host_fs = rdbase(0);
 	host_gs = rdbase(1);
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = on_signal;
+	sa.sa_sigaction = nub_mock_signal_entry;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
 	sigemptyset(&sa.sa_mask); /* one handler at a time */
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)

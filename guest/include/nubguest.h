@@ -104,6 +104,37 @@ _Noreturn void nub_abort(uint32_t code, const char *msg);
 _Noreturn void nub_abortf(uint32_t code, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
 
+/**
+ * Fresh entropy after a restore. A restored sandbox is its snapshot bit for
+ * bit, and so is every sandbox made from one snapshot: a random generator
+ * seeded at init would give each of them the same numbers. The host writes
+ * NUB_RESTORE_SEED_SIZE new random bytes (guest_abi.h: NUB_SCRATCH_TOP_SEED)
+ * at every restore and into every new sandbox; before the first call that
+ * sees new bytes, the runtime reseeds what it owns and then runs each hook
+ * registered here, in order, with the seed.
+ *
+ * What is reseeded: in the C library flavour, rand(), random() and the
+ * drand48 family (srand, srandom, seed48); in both, whatever the program's
+ * hooks reseed. What is not: getrandom() and the host's random built-in
+ * need none (every call asks the host); AT_RANDOM, musl's stack-protector
+ * canary and malloc secret stay as they were at init (live frames and heap
+ * blocks depend on them), and so do hash seeds an interpreter picked at init
+ * (its tables were built with them) -- a program that wants those per
+ * sandbox must choose them after init, from nub_restore_seed() or
+ * getrandom().
+ *
+ * @param fn  called with the new seed, from inside the call about to run
+ *            (it may allocate and log, not call the host); not NULL.
+ * @return 0; NUB_EINVAL for NULL; NUB_EFULL once
+ *         NUB_GUEST_MAX_RESTORE_HOOKS are registered. Register during init.
+ */
+typedef void (*nub_restore_hook)(const uint8_t seed[NUB_RESTORE_SEED_SIZE]);
+#define NUB_GUEST_MAX_RESTORE_HOOKS 8
+int nub_on_restore(nub_restore_hook fn);
+
+/** The seed the runtime last saw: all zero before the first call. */
+void nub_restore_seed(uint8_t seed[NUB_RESTORE_SEED_SIZE]);
+
 /** The host-written guest counter (scratch bookkeeping word). */
 uint64_t nub_guest_counter(void);
 

@@ -78,6 +78,9 @@ _Noreturn void rt_init_finish(const struct nub_peb *peb);
 void rt_heap_setup(const struct nub_peb *peb);
 /* Start-up after the heap; ends in rt_init_finish(). */
 _Noreturn void rt_start(const struct nub_peb *peb);
+/* The host wrote a new seed (a restore, or a new sandbox of a snapshot):
+ * reseed what the flavour owns, before the program's hooks run. */
+void rt_reseed(const uint8_t seed[NUB_RESTORE_SEED_SIZE]);
 /* After init and after every call (the C library flushes stdio). */
 void rt_after_call(void);
 /* The result area of a call: heap memory the runtime owns; free returns

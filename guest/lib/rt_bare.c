@@ -26,6 +26,11 @@ void rt_after_call(void)
 {
 }
 
+void rt_reseed(const uint8_t seed[NUB_RESTORE_SEED_SIZE])
+{
+	(void)seed; /* no random state of its own */
+}
+
 void *rt_area_alloc(size_t size)
 {
 	return nub_heap_alloc(&rt_heap, size);

@@ -20,9 +20,11 @@
  * only dirty pages are cleared when mmap hands them out again). brk grows
  * from the bottom, mmap takes the highest free run.
  */
+#define _DEFAULT_SOURCE /* srandom, seed48 */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -445,14 +447,21 @@ static int rt_libc_main(int argc, char **argv, char **envp)
 	rt_init_finish(rt_peb());
 }
 
+/* The process stack musl's start-up reads: argv[0], NULL, the environment
+ * (empty: NULL), the auxiliary vector, AT_NULL. It lives in the image, not
+ * on the start-up stack: musl keeps pointers into it (environ, the auxv)
+ * for every later call, and the start-up stack is scratch, which every
+ * call reuses and every restore zeroes -- getenv() used to read whatever a
+ * call had left there. */
+static uintptr_t rt_process_stack[15];
+
 _Noreturn void rt_start(const struct nub_peb *peb)
 {
 	static char name[] = "nub-guest";
 	static uint8_t random[16];
 	const uint8_t *eh = (const uint8_t *)&__ehdr_start;
 	uint32_t got = 0, want = sizeof(random);
-	/* argv[0], NULL, envp NULL, auxv pairs, AT_NULL */
-	uintptr_t stack[] = {
+	const uintptr_t stack[] = {
 	        (uintptr_t)name,
 	        0,
 	        0,
@@ -470,14 +479,31 @@ _Noreturn void rt_start(const struct nub_peb *peb)
 	        0,
 	};
 
+	_Static_assert(sizeof(stack) == sizeof(rt_process_stack), "process stack");
+	memcpy(rt_process_stack, stack, sizeof(stack));
 	(void)peb;
 	/* The entry and its ELF note live in rt_syscall.S: this reference
 	 * makes the linker take that object from the archive. */
 	__asm__ volatile("" : : "r"(nub_rt_syscall_entry));
 	/* musl's malloc secret and stack canary; fixed in the snapshot. */
 	nub_call_host(NUB_HOST_FN_RANDOM, &want, sizeof(want), random, sizeof(random), &got);
-	__libc_start_main(rt_libc_main, 1, (char **)stack, 0, 0, 0);
+	__libc_start_main(rt_libc_main, 1, (char **)rt_process_stack, 0, 0, 0);
 	nub_abort(NUB_ABORT_CORRUPT, "C library start-up returned");
+}
+
+/* musl's generators, each seeded from its own part of the host's seed:
+ * rand(), random() and the drand48 family. */
+void rt_reseed(const uint8_t seed[NUB_RESTORE_SEED_SIZE])
+{
+	uint32_t a, b;
+	unsigned short x[3];
+
+	memcpy(&a, seed, sizeof(a));
+	memcpy(&b, seed + 4, sizeof(b));
+	memcpy(x, seed + 8, sizeof(x));
+	srand(a);
+	srandom(b);
+	seed48(x);
 }
 
 void rt_after_call(void)

@@ -14,6 +14,11 @@ struct rt_fn {
 };
 
 static struct rt_fn rt_fns[NUB_GUEST_MAX_FNS] RT_HOT;
+/* The host's seed as the runtime last saw it (guest_abi.h:
+ * NUB_SCRATCH_TOP_SEED), and the program's hooks to run when it changes. */
+static uint8_t rt_seed[NUB_RESTORE_SEED_SIZE] RT_HOT;
+static nub_restore_hook rt_hooks[NUB_GUEST_MAX_RESTORE_HOOKS] RT_HOT;
+static uint32_t rt_nhooks RT_HOT;
 static uint32_t rt_nfns RT_HOT;
 /* Input-buffer offset above the request being served: host-call responses
  * are pushed above it, and the request itself must never be taken for one. */
@@ -102,6 +107,42 @@ int nub_register(uint32_t id, const char *name, nub_guest_fn fn)
 		return NUB_EFULL;
 	rt_fns[rt_nfns++] = (struct rt_fn){id, name ? name : "", fn};
 	return 0;
+}
+
+int nub_on_restore(nub_restore_hook fn)
+{
+	if (!fn)
+		return NUB_EINVAL;
+	if (rt_nhooks == NUB_GUEST_MAX_RESTORE_HOOKS)
+		return NUB_EFULL;
+	rt_hooks[rt_nhooks++] = fn;
+	return 0;
+}
+
+void nub_restore_seed(uint8_t seed[NUB_RESTORE_SEED_SIZE])
+{
+	memcpy(seed, rt_seed, NUB_RESTORE_SEED_SIZE);
+}
+
+/* Before a call: a seed other than the last one seen means this is the
+ * first call after a restore, or the first of a new sandbox. */
+static void check_seed(const struct nub_peb *peb)
+{
+	const volatile uint8_t *now =
+	        (const volatile uint8_t *)(peb->scratch_gva + peb->scratch_size -
+	                                   NUB_SCRATCH_TOP_SEED);
+	int same = 1;
+
+	for (uint32_t i = 0; i < NUB_RESTORE_SEED_SIZE; i++) {
+		if (rt_seed[i] != now[i])
+			same = 0;
+		rt_seed[i] = now[i];
+	}
+	if (same)
+		return;
+	rt_reseed(rt_seed);
+	for (uint32_t i = 0; i < rt_nhooks; i++)
+		rt_hooks[i](rt_seed);
 }
 
 static const struct rt_fn *fn_find(uint32_t id)
@@ -215,6 +256,7 @@ _Noreturn void nub_rt_dispatch(const struct nub_peb *peb)
 	if (req.len > mlen - sizeof(req))
 		bad_request("request length exceeds its message", req.len, mlen);
 	rt_buf_sp(&ib, &top);
+	check_seed(peb);
 
 	int32_t status;
 	uint32_t cap = 0, out_len = 0;

@@ -134,7 +134,78 @@ static int32_t selftest(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32
 	CHECK(strncmp("abcd", "abce", 3) == 0 && toupper('q') == 'Q');
 	/* files do not exist */
 	CHECK(fopen("/etc/passwd", "r") == NULL);
+	/* the environment is empty, and reading it is safe in any call */
+	CHECK(getenv("HOME") == NULL && getenv("TZ") == NULL);
+	/* time conversion: the epoch in UTC (no TZ, no /etc/localtime) */
+	time_t epoch = 0;
+	CHECK(strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M", localtime(&epoch)) == 16);
+	CHECK(strcmp(buf, "1970-01-01 00:00") == 0);
 	return reply(out, cap, out_len, "ok");
+}
+
+/* environ and getenv in a call (not only at init), and the C library's own
+ * environment functions on top of them. */
+static int32_t fn_env(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t cap,
+                      uint32_t *out_len)
+{
+	extern char **environ;
+	char filler[2048];
+
+	(void)in, (void)in_len;
+	/* Overwrite the stack the start-up ran on: environ must not live there. */
+	memset(filler, 0x5a, sizeof(filler));
+	__asm__ volatile("" : : "r"(filler) : "memory");
+	CHECK(environ != NULL && environ[0] == NULL);
+	CHECK(getenv("PATH") == NULL);
+	CHECK(setenv("NUB_TEST", "one", 1) == 0);
+	CHECK(getenv("NUB_TEST") && strcmp(getenv("NUB_TEST"), "one") == 0);
+	CHECK(setenv("NUB_TEST", "two", 0) == 0 && strcmp(getenv("NUB_TEST"), "one") == 0);
+	CHECK(setenv("NUB_TEST", "two", 1) == 0 && strcmp(getenv("NUB_TEST"), "two") == 0);
+	CHECK(environ[0] && strcmp(environ[0], "NUB_TEST=two") == 0 && environ[1] == NULL);
+	CHECK(unsetenv("NUB_TEST") == 0 && getenv("NUB_TEST") == NULL);
+	return reply(out, cap, out_len, "ok");
+}
+
+static int32_t fn_time_conv(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t cap,
+                            uint32_t *out_len)
+{
+	char a[32], b[32], c[32];
+	int64_t t64;
+	time_t t;
+
+	if (in_len != sizeof(t64))
+		return NUB_EINVAL;
+	memcpy(&t64, in, sizeof(t64));
+	t = (time_t)t64;
+	unsetenv("TZ");
+	tzset();
+	strftime(a, sizeof(a), "%Y-%m-%d %H:%M:%S", localtime(&t));
+	setenv("TZ", "CET-1", 1);
+	tzset();
+	strftime(b, sizeof(b), "%Y-%m-%d %H:%M:%S", localtime(&t));
+	struct tm tm = *gmtime(&t);
+	strftime(c, sizeof(c), "%Y-%m-%d %H:%M:%S", &tm);
+	unsetenv("TZ");
+	tzset();
+	/* mktime is localtime's inverse (UTC now) */
+	if (mktime(&tm) != t)
+		return reply(out, cap, out_len, "mktime");
+	return format(out, cap, out_len, "%s|%s|%s", a, b, c);
+}
+
+static int32_t fn_rand(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t cap,
+                       uint32_t *out_len)
+{
+	int32_t v[8];
+
+	(void)in, (void)in_len;
+	for (int i = 0; i < 4; i++)
+		v[i] = rand();
+	v[4] = (int32_t)random();
+	v[5] = (int32_t)random();
+	v[6] = (int32_t)lrand48();
+	v[7] = (int32_t)lrand48();
+	return reply_bytes(out, cap, out_len, v, sizeof(v));
 }
 
 static int32_t fn_printf(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t cap,
@@ -241,7 +312,9 @@ static int32_t fn_count(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32
 void nub_guest_main(void)
 {
 	/* stdio and the allocator are usable here already (and warm in the
-	 * snapshot taken after init). */
+	 * snapshot taken after init); so is the C library's generator, whose
+	 * state the snapshot then holds: restores reseed it. */
+	(void)rand();
 	char *warm = malloc(64);
 	snprintf(warm, 64, "libc guest up, pi=%.5f", M_PI);
 	free(warm);
@@ -255,4 +328,7 @@ void nub_guest_main(void)
 	nub_register(LIBC_TIME, "time", fn_time);
 	nub_register(LIBC_COUNT, "count", fn_count);
 	nub_register(LIBC_BAD_STACK, "bad_stack", fn_bad_stack);
+	nub_register(LIBC_ENV, "env", fn_env);
+	nub_register(LIBC_TIME_CONV, "time_conv", fn_time_conv);
+	nub_register(LIBC_RAND, "rand", fn_rand);
 }

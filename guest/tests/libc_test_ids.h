@@ -15,6 +15,10 @@ enum libc_test_fn {
 	LIBC_TIME = 8,       /* out: i64 time(NULL) */
 	LIBC_COUNT = 9,      /* out: u64 count of calls since the snapshot (static state) */
 	LIBC_BAD_STACK = 10, /* `syscall` with RSP = 0x1000: the entry's first push faults */
+	LIBC_ENV = 11,       /* getenv/environ/setenv/unsetenv checks; "ok" or the first failure */
+	LIBC_TIME_CONV = 12, /* in: i64 t; out: strftime of localtime(t) with TZ unset, TZ=CET-1
+	                        and gmtime(t), "%Y-%m-%d %H:%M:%S" each, '|' between */
+	LIBC_RAND = 13,      /* out: 4 x rand(), 2 x random(), 2 x lrand48(), as i32 */
 };
 
 #endif

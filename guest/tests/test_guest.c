@@ -873,6 +873,22 @@ static int32_t raw_syscall(const uint8_t *in, uint32_t in_len, uint8_t *out, uin
 	return (int32_t)r;
 }
 
+static struct nub_tg_seed seed_state;
+
+static void on_restore(const uint8_t seed[NUB_RESTORE_SEED_SIZE])
+{
+	seed_state.hook_calls++;
+	memcpy(seed_state.hook_seed, seed, sizeof(seed_state.hook_seed));
+}
+
+static int32_t restore_seed(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                            uint32_t *out_len)
+{
+	(void)in, (void)in_len;
+	nub_restore_seed(seed_state.runtime_seed);
+	return put(&seed_state, sizeof(seed_state), out, out_cap, out_len);
+}
+
 static const struct {
 	uint32_t id;
 	const char *name;
@@ -916,6 +932,7 @@ static const struct {
         {NUB_TG_SEG_READ, "seg_read", seg_read},
         {NUB_TG_FLAGS_DIRTY, "flags_dirty", flags_dirty},
         {NUB_TG_INT_N, "int_n", int_n},
+        {NUB_TG_RESTORE_SEED, "restore_seed", restore_seed},
 };
 
 void nub_guest_main(void)
@@ -924,4 +941,6 @@ void nub_guest_main(void)
 		if (nub_register(fns[i].id, fns[i].name, fns[i].fn))
 			nub_abortf(1, "test_guest: cannot register %s", fns[i].name);
 	}
+	if (nub_on_restore(on_restore) || nub_on_restore(NULL) != NUB_EINVAL)
+		nub_abort(1, "test_guest: nub_on_restore");
 }

@@ -179,6 +179,18 @@
  * leaf 0); if it returns, out: u64 RAX, RBX, RCX, RDX after it. */
 #define NUB_TG_INT_N 38
 
+/** out: struct nub_tg_seed: how often the restore hook ran since the
+ * snapshot (it counts in static memory) and the seed it last got, with
+ * nub_restore_seed()'s. */
+#define NUB_TG_RESTORE_SEED 39
+
+struct nub_tg_seed {
+	unsigned int hook_calls;
+	unsigned int reserved;
+	unsigned char hook_seed[32];
+	unsigned char runtime_seed[32];
+};
+
 struct nub_tg_xstate {
 	unsigned long long xcr0;
 	unsigned long long k[8];

@@ -249,7 +249,14 @@ enum nub_scratch_top {
 	NUB_SCRATCH_TOP_SIZE = 8,           /**< u64 scratch size in bytes */
 	NUB_SCRATCH_TOP_GENERATION = 32,    /**< u64 snapshot generation */
 	NUB_SCRATCH_TOP_GUEST_COUNTER = 40, /**< u64 guest counter (host-written) */
+	/** NUB_RESTORE_SEED_SIZE bytes from the host's getrandom(), new at
+	 * every restore and in every new sandbox (before the guest runs), so
+	 * sandboxes of one snapshot, and one sandbox across restores, never
+	 * share a random state seeded from them. The runtime reseeds when they
+	 * change (nub_on_restore in nubguest.h). */
+	NUB_SCRATCH_TOP_SEED = 80,
 };
+#define NUB_RESTORE_SEED_SIZE 32u
 /** The bookkeeping words live in the last page of scratch. */
 #define NUB_SCRATCH_BOOKKEEPING_SIZE 4096u
 

@@ -75,6 +75,21 @@ static int32_t call(struct nub_sandbox *sb, uint32_t id, const void *in, size_t 
 	return status;
 }
 
+/* A sandbox of `snap` on the backend under test, evolved. */
+static struct nub_sandbox *sandbox_from(struct nub_snapshot *snap)
+{
+	struct nub_config cfg;
+	struct nub_error err = {0};
+	struct nub_sandbox *sb = NULL;
+
+	nub_config_init(&cfg);
+	use_backend(&cfg, "tests");
+	if (nub_sandbox_create_from_snapshot(&cfg, snap, &sb, &err) || nub_sandbox_evolve(sb))
+		fail_msg("sandbox from snapshot: %s",
+		         err.msg[0] ? err.msg : nub_sandbox_last_error(sb));
+	return sb;
+}
+
 /* A call that may fail: its rc in *rc, its status returned. */
 static int32_t try_call(struct nub_sandbox *sb, uint32_t id, const void *in, size_t len, void *out,
                         size_t cap, int *rc)
@@ -302,7 +317,8 @@ static void test_builtin_host_functions(void **state)
 	assert_int_equal(alen, 16);
 	memcpy(ts, out + 8, sizeof(ts));
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	assert_true(ts[0] <= now.tv_sec && ts[0] >= now.tv_sec - 5 && ts[1] < 1000000000);
+	const int64_t slack = (int64_t)(nub_test_timeout_us(5000000) / 1000000);
+	assert_true(ts[0] <= now.tv_sec && ts[0] >= now.tv_sec - slack && ts[1] < 1000000000);
 	assert_int_equal(guest_calls_host(sb, NUB_HOST_FN_RANDOM, &n, 4, out, sizeof(out), &alen),
 	                 0);
 	assert_int_equal(alen, 32);
@@ -1208,6 +1224,45 @@ static void test_cow_storm_every_heap_page(void **state)
 	nub_sandbox_free(sb);
 }
 
+static void read_seed(struct nub_sandbox *sb, struct nub_tg_seed *st)
+{
+	size_t n;
+
+	assert_int_equal(call(sb, NUB_TG_RESTORE_SEED, NULL, 0, st, sizeof(*st), &n), 0);
+	assert_int_equal(n, sizeof(*st));
+	assert_memory_equal(st->hook_seed, st->runtime_seed, sizeof(st->hook_seed));
+}
+
+/* The guest's restore hook runs once before the first call of a new
+ * sandbox and of every restore, with bytes the host drew for it, and never
+ * in between: sandboxes of one snapshot, and one sandbox across restores,
+ * get different seeds. */
+static void test_restore_hook_gets_fresh_seed(void **state)
+{
+	struct nub_tg_seed first, again, restored, other;
+	static const uint8_t zero[32];
+
+	(void)state;
+	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	read_seed(sb, &first);
+	assert_int_equal(first.hook_calls, 1);
+	assert_memory_not_equal(first.hook_seed, zero, sizeof(zero));
+	read_seed(sb, &again);
+	assert_int_equal(again.hook_calls, 1);
+	assert_memory_equal(again.hook_seed, first.hook_seed, sizeof(zero));
+	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	read_seed(sb, &restored);
+	assert_int_equal(restored.hook_calls, 1); /* the snapshot's count, plus one */
+	assert_memory_not_equal(restored.hook_seed, first.hook_seed, sizeof(zero));
+	struct nub_sandbox *b = sandbox_from(sb->base);
+	read_seed(b, &other);
+	assert_int_equal(other.hook_calls, 1);
+	assert_memory_not_equal(other.hook_seed, first.hook_seed, sizeof(zero));
+	assert_memory_not_equal(other.hook_seed, restored.hook_seed, sizeof(zero));
+	nub_sandbox_free(b);
+	nub_sandbox_free(sb);
+}
+
 /* ---- user-writable state: what a CPL3 guest can change where the CPU
  * lets it (the software KVM and the mock run it on the host CPU, with the
  * host's XCR0 and CR4), and what restore must put back ---- */
@@ -1255,20 +1310,6 @@ static void expect_xstate(const struct nub_tg_xstate *st, uint64_t mask, int dir
 		fail_msg("%s: ZMM16-31 are not %s", where, dirty ? "dirty" : "clean");
 	if ((mask & NUB_TG_XS_PKRU) && st->pkru != (dirty ? NUB_TG_PKRU_DIRTY : 0))
 		fail_msg("%s: PKRU 0x%x", where, st->pkru);
-}
-
-static struct nub_sandbox *sandbox_from(struct nub_snapshot *snap)
-{
-	struct nub_config cfg;
-	struct nub_error err = {0};
-	struct nub_sandbox *sb = NULL;
-
-	nub_config_init(&cfg);
-	use_backend(&cfg, "tests");
-	if (nub_sandbox_create_from_snapshot(&cfg, snap, &sb, &err) || nub_sandbox_evolve(sb))
-		fail_msg("sandbox from snapshot: %s",
-		         err.msg[0] ? err.msg : nub_sandbox_last_error(sb));
-	return sb;
 }
 
 /* Every XSAVE component the guest can use beyond SSE (AVX, AVX-512 opmask
@@ -1452,7 +1493,7 @@ static void test_interrupt_never_lost(void **state)
 	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
 	assert_int_equal(nub_race_init(&r, sb), 0);
 	for (int i = 0, rounds = race_rounds(); i < rounds; i++) {
-		if (nub_race_round(&r, &seed, 4000, 10))
+		if (nub_race_round(&r, &seed, 4000, (int)(nub_test_timeout_us(10000000) / 1000000)))
 			fail_msg("round %d: interrupt lost (call still running after 10 s)", i);
 		assert_int_equal(r.rc, NUB_ECANCELLED);
 		assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
@@ -1507,13 +1548,19 @@ static void test_timeout(void **state)
 	size_t n;
 	int32_t status;
 
+	char want[64];
+
 	(void)state;
 	nub_config_init(&cfg);
-	cfg.call_timeout_us = 20000;
+	/* The spin ends only by the timeout, whatever its length; the calls
+	 * after it must fit in it, however slow the machine (nested
+	 * emulation): scaled. */
+	cfg.call_timeout_us = nub_test_timeout_us(200000);
+	snprintf(want, sizeof(want), "timeout of %llu us", (unsigned long long)cfg.call_timeout_us);
 	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", &cfg);
 	assert_int_equal(nub_sandbox_call(sb, NUB_TG_SPIN, NULL, 0, out, sizeof(out), &n, &status),
 	                 NUB_ETIMEDOUT);
-	assert_non_null(strstr(nub_sandbox_last_error(sb), "timeout of 20000 us"));
+	assert_non_null(strstr(nub_sandbox_last_error(sb), want));
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
 	assert_int_equal(call(sb, NUB_TG_ECHO, "t", 1, out, sizeof(out), &n), 0);
 	nub_sandbox_free(sb);
@@ -1663,6 +1710,7 @@ int main(void)
 	        cmocka_unit_test(test_restore_resets_fpu_state),
 	        cmocka_unit_test(test_restore_resets_vcpu_state),
 	        cmocka_unit_test(test_cow_storm_every_heap_page),
+	        cmocka_unit_test(test_restore_hook_gets_fresh_seed),
 	        cmocka_unit_test(test_restore_resets_xsave_state),
 	        cmocka_unit_test(test_restore_recovers_from_pkru_lockout),
 	        cmocka_unit_test(test_restore_resets_segments_and_flags),
