@@ -78,23 +78,35 @@ uint64_t nub_layout_pt_bytes(uint64_t snapshot_size, uint64_t scratch_size)
 	return n * PAGE;
 }
 
+/* Each size on its own: at least its minimum, and no larger than the
+ * guest-physical space (so a size too big for any layout is named as the
+ * field the caller set, not as a sum computed from it). */
 static int check_nonzero(const struct nub_layout_config *cfg, struct nub_error *err)
 {
 	const struct {
 		const char *name;
 		uint64_t v, min;
 	} f[] = {
+	        {"heap_size", cfg->heap_size, 0},
+	        {"scratch_size", cfg->scratch_size, 0},
 	        {"input_size", cfg->input_size, 256},
 	        {"output_size", cfg->output_size, 256},
 	        {"stack_size", cfg->stack_size, PAGE},
 	        {"exn_stack_size", cfg->exn_stack_size, PAGE},
+	        {"init_data_size", cfg->init_data_size, 0},
 	};
 
-	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
 		if (f[i].v < f[i].min)
 			return nub_error_set(err, NUB_EINVAL, "%s %llu is below the minimum %llu",
 			                     f[i].name, (unsigned long long)f[i].v,
 			                     (unsigned long long)f[i].min);
+		if (f[i].v > NUB_GPA_LIMIT)
+			return nub_error_set(
+			        err, NUB_EOVERFLOW,
+			        "%s 0x%llx exceeds the 0x%llx-byte guest-physical space", f[i].name,
+			        (unsigned long long)f[i].v, (unsigned long long)NUB_GPA_LIMIT);
+	}
 	if (cfg->init_data_perms & ~(uint32_t)(NUB_VMEM_R | NUB_VMEM_W | NUB_VMEM_X))
 		return nub_error_set(err, NUB_EINVAL, "init_data_perms 0x%x has unknown bits",
 		                     cfg->init_data_perms);

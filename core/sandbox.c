@@ -44,8 +44,18 @@ static int sb_fail(struct nub_sandbox *sb, int code, const char *fmt, ...)
 	return code;
 }
 
-/* A guest-caused failure: the sandbox must be restored before it runs
- * again, because its memory and CPU state are no longer trustworthy. */
+/* What a public call on a sandbox returns: on success the handle's error
+ * is cleared, so nub_sandbox_last_error() always describes the last call
+ * (internal steps that end on an expected "empty" must not show through). */
+static int sb_result(struct nub_sandbox *sb, int rc)
+{
+	if (rc == 0) {
+		sb->err.code = 0;
+		sb->err.msg[0] = '\0';
+	}
+	return rc;
+}
+
 int nub_sandbox_last_error_code(const struct nub_sandbox *sb)
 {
 	return sb ? sb->err.code : NUB_EINVAL;
@@ -310,16 +320,21 @@ int nub_sandbox_create_from_file(const struct nub_config *config, const char *pa
 	return rc;
 }
 
-int nub_sandbox_register(struct nub_sandbox *sb, uint32_t id, nub_host_fn fn, void *user)
+static int sandbox_register(struct nub_sandbox *sb, uint32_t id, nub_host_fn fn, void *user)
 {
-	if (!sb)
-		return NUB_EINVAL;
 	if (!fn || id >= NUB_MAX_HOST_FNS)
 		return sb_fail(sb, NUB_EINVAL, "register: host function %u %s", id,
 		               fn ? "id out of range" : "is NULL");
 	sb->host_fns[id].fn = fn;
 	sb->host_fns[id].user = user;
 	return 0;
+}
+
+int nub_sandbox_register(struct nub_sandbox *sb, uint32_t id, nub_host_fn fn, void *user)
+{
+	if (!sb)
+		return NUB_EINVAL;
+	return sb_result(sb, sandbox_register(sb, id, fn, user));
 }
 
 void nub_sandbox_free(struct nub_sandbox *sb)
@@ -503,13 +518,11 @@ static int create_vm(struct nub_sandbox *sb)
 	return 0;
 }
 
-int nub_sandbox_evolve(struct nub_sandbox *sb)
+static int sandbox_evolve(struct nub_sandbox *sb)
 {
 	struct nub_snapshot *init_snap;
 	int rc;
 
-	if (!sb)
-		return NUB_EINVAL;
 	if (reentered(sb, "evolve"))
 		return NUB_ESTATE;
 	if (sb->hv)
@@ -529,6 +542,13 @@ int nub_sandbox_evolve(struct nub_sandbox *sb)
 	nub_snapshot_unref(sb->base);
 	sb->base = init_snap;
 	return 0;
+}
+
+int nub_sandbox_evolve(struct nub_sandbox *sb)
+{
+	if (!sb)
+		return NUB_EINVAL;
+	return sb_result(sb, sandbox_evolve(sb));
 }
 
 /* ---- calls ---- */
@@ -608,13 +628,11 @@ static int pop_response(struct nub_sandbox *sb, void *out, size_t cap, size_t *o
 	return 0;
 }
 
-int nub_sandbox_call(struct nub_sandbox *sb, uint32_t fn_id, const void *in, size_t in_len,
-                     void *out, size_t out_cap, size_t *out_len, int32_t *status)
+static int sandbox_call(struct nub_sandbox *sb, uint32_t fn_id, const void *in, size_t in_len,
+                        void *out, size_t out_cap, size_t *out_len, int32_t *status)
 {
 	int rc;
 
-	if (!sb)
-		return NUB_EINVAL;
 	if (reentered(sb, "call"))
 		return NUB_ESTATE;
 	if (!sb->hv || !sb->dispatch_gva)
@@ -636,14 +654,22 @@ int nub_sandbox_call(struct nub_sandbox *sb, uint32_t fn_id, const void *in, siz
 	return pop_response(sb, out, out_cap, out_len, status);
 }
 
+int nub_sandbox_call(struct nub_sandbox *sb, uint32_t fn_id, const void *in, size_t in_len,
+                     void *out, size_t out_cap, size_t *out_len, int32_t *status)
+{
+	if (!sb)
+		return NUB_EINVAL;
+	return sb_result(sb, sandbox_call(sb, fn_id, in, in_len, out, out_cap, out_len, status));
+}
+
 /* ---- snapshot / restore ---- */
 
-int nub_sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **out)
+static int sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **out)
 {
 	struct nub_capture_src src = {0};
 
-	if (!sb || !out)
-		return NUB_EINVAL;
+	if (!out)
+		return sb_fail(sb, NUB_EINVAL, "snapshot: NULL output");
 	if (reentered(sb, "snapshot"))
 		return NUB_ESTATE;
 	if (!sb->hv)
@@ -664,10 +690,15 @@ int nub_sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **out)
 	return nub_snapshot_capture(&src, out, &sb->err);
 }
 
-int nub_sandbox_restore(struct nub_sandbox *sb, struct nub_snapshot *snap)
+int nub_sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **out)
 {
 	if (!sb)
 		return NUB_EINVAL;
+	return sb_result(sb, sandbox_snapshot(sb, out));
+}
+
+static int sandbox_restore(struct nub_sandbox *sb, struct nub_snapshot *snap)
+{
 	if (reentered(sb, "restore"))
 		return NUB_ESTATE;
 	if (!sb->hv)
@@ -683,6 +714,13 @@ int nub_sandbox_restore(struct nub_sandbox *sb, struct nub_snapshot *snap)
 	return sandbox_reset(sb, snap);
 }
 
+int nub_sandbox_restore(struct nub_sandbox *sb, struct nub_snapshot *snap)
+{
+	if (!sb)
+		return NUB_EINVAL;
+	return sb_result(sb, sandbox_restore(sb, snap));
+}
+
 int nub_sandbox_function_id(const struct nub_sandbox *sb, const char *name, uint32_t *id)
 {
 	if (!sb || !name || !id)
@@ -696,17 +734,20 @@ int nub_sandbox_function_id(const struct nub_sandbox *sb, const char *name, uint
 	return NUB_ENOTFOUND;
 }
 
-/* Allowed when poisoned: the guest cannot write the live tables (they are
- * supervisor pages), so they are as the host left them. */
-int nub_sandbox_heap_usage(struct nub_sandbox *sb, struct nub_heap_usage *out)
+/* Refused when poisoned, as every measure of a sandbox whose call went
+ * wrong is: restore first (nub.h). */
+static int sandbox_heap_usage(struct nub_sandbox *sb, struct nub_heap_usage *out)
 {
 	struct nub_cow c;
 	uint64_t pages = 0;
 
-	if (!sb || !out)
-		return NUB_EINVAL;
+	if (!out)
+		return sb_fail(sb, NUB_EINVAL, "heap usage: NULL output");
 	if (!sb->scratch || !sb->current)
 		return sb_fail(sb, NUB_ESTATE, "heap usage: sandbox not evolved");
+	if (sb->poisoned)
+		return sb_fail(sb, NUB_ESTATE, "heap usage: sandbox poisoned, restore first (%s)",
+		               sb->poison_reason);
 	const struct nub_layout *l = &sb->base->layout;
 	nub_sandbox_cow_view(sb, &c);
 	int rc = nub_cow_count_written(&c, l->heap_gpa, l->heap_size, &pages);
@@ -718,15 +759,27 @@ int nub_sandbox_heap_usage(struct nub_sandbox *sb, struct nub_heap_usage *out)
 	return 0;
 }
 
+int nub_sandbox_heap_usage(struct nub_sandbox *sb, struct nub_heap_usage *out)
+{
+	if (!sb)
+		return NUB_EINVAL;
+	return sb_result(sb, sandbox_heap_usage(sb, out));
+}
+
 /* ---- counter ---- */
+
+static int sandbox_counter_add(struct nub_sandbox *sb, int64_t delta)
+{
+	if (!sb->scratch)
+		return sb_fail(sb, NUB_ESTATE, "counter: sandbox not evolved");
+	return nub_counter_add(&sb->counter, delta, &sb->err);
+}
 
 int nub_sandbox_counter_add(struct nub_sandbox *sb, int64_t delta)
 {
 	if (!sb)
 		return NUB_EINVAL;
-	if (!sb->scratch)
-		return sb_fail(sb, NUB_ESTATE, "counter: sandbox not evolved");
-	return nub_counter_add(&sb->counter, delta, &sb->err);
+	return sb_result(sb, sandbox_counter_add(sb, delta));
 }
 
 uint64_t nub_sandbox_counter(const struct nub_sandbox *sb)

@@ -36,6 +36,8 @@
 
 #include <stdint.h>
 
+#include "log.h"
+
 /** Guest ABI version carried in the guest's ELF note; host refuses others.
  * 2: guests run at CPL3; exits are doorbell stores; the host owns CPL0. */
 #define NUB_GUEST_ABI_VERSION 2u
@@ -187,14 +189,7 @@ struct nub_abort_msg {
 	uint32_t len;
 };
 
-/** Log levels, as in syslog order: lower is more severe. */
-enum nub_log_level {
-	NUB_LOG_ERROR = 1,
-	NUB_LOG_WARN = 2,
-	NUB_LOG_INFO = 3,
-	NUB_LOG_DEBUG = 4,
-	NUB_LOG_TRACE = 5,
-};
+/* Log levels: enum nub_log_level in log.h. */
 
 /** Message pushed before NUB_DOORBELL_LOG: level, length, `len` bytes of text. */
 struct nub_log_msg {

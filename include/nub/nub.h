@@ -36,6 +36,7 @@
 
 #include "error.h"
 #include "export.h"
+#include "log.h"
 #include "types.h"
 
 #ifdef __cplusplus
@@ -191,7 +192,10 @@ NUB_API int nub_sandbox_function_id(const struct nub_sandbox *sb, const char *na
 NUB_API int nub_sandbox_counter_add(struct nub_sandbox *sb, int64_t delta);
 NUB_API uint64_t nub_sandbox_counter(const struct nub_sandbox *sb);
 
-/** The last error's code and message on this sandbox ("" if none). */
+/** The code and message of the last call made on this sandbox that can
+ * fail: those of its error, or 0 and "" when it succeeded.
+ * nub_sandbox_interrupt (any thread) and nub_sandbox_function_id (a
+ * lookup) leave them as they are. NUB_EINVAL / "NULL sandbox" for NULL. */
 NUB_API int nub_sandbox_last_error_code(const struct nub_sandbox *sb);
 NUB_API const char *nub_sandbox_last_error(const struct nub_sandbox *sb);
 

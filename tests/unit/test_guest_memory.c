@@ -203,7 +203,14 @@ static void test_layout_bad_configs(void **state)
 	assert_nub_error(nub_layout_compute(&c, PAGE, &l, &err), NUB_EINVAL, &err, "scratch_size");
 	nub_layout_config_default(&c);
 	c.heap_size = 1ull << 62;
-	assert_nub_error(nub_layout_compute(&c, PAGE, &l, &err), NUB_EOVERFLOW, &err, "overflows");
+	assert_nub_error(
+	        nub_layout_compute(&c, PAGE, &l, &err), NUB_EOVERFLOW, &err,
+	        "heap_size 0x4000000000000000 exceeds the 0x1000000000-byte guest-physical "
+	        "space");
+	nub_layout_config_default(&c);
+	c.heap_size = NUB_GPA_LIMIT; /* fits alone, not with the room to copy it */
+	assert_nub_error(nub_layout_compute(&c, PAGE, &l, &err), NUB_EOVERFLOW, &err,
+	                 "do not fit the 0x1000000000-byte guest-physical space");
 	nub_layout_config_default(&c);
 	c.heap_size = UINT64_MAX;
 	assert_nub_error(nub_layout_compute(&c, PAGE, &l, &err), NUB_EOVERFLOW, &err, "heap_size");
