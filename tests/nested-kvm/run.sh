@@ -14,8 +14,10 @@
 #   --build    build directory with the programs (default: <repo>/build)
 #   --nested   only the nested VM
 #   --direct   only the host's /dev/kvm (fails when there is none)
-# Environment: NUB_NESTED_TIMEOUT (whole QEMU run, s; default 240),
-#   NUB_NESTED_SUITE_TIMEOUT (each suite, s; default 120),
+# Environment: NUB_NESTED_TIMEOUT (whole QEMU run, s; default 1800),
+#   NUB_NESTED_SUITE_TIMEOUT (each suite, s; default 900). Both only stop a
+#   run that hangs: a normal run takes a small fraction of them on a loaded
+#   machine too, so no verdict depends on its speed.
 #   NUB_NESTED_SUITES (suites file; default tests/nested-kvm/suites.txt),
 #   NUB_NESTED_KERNEL_DEB (a linux-image-*-amd64 .deb to use instead of
 #   downloading one).
@@ -39,8 +41,8 @@ while [ $# -gt 0 ]; do
 	shift
 done
 suites=${NUB_NESTED_SUITES:-$here/suites.txt}
-qemu_timeout=${NUB_NESTED_TIMEOUT:-240}
-suite_timeout=${NUB_NESTED_SUITE_TIMEOUT:-120}
+qemu_timeout=${NUB_NESTED_TIMEOUT:-1800}
+suite_timeout=${NUB_NESTED_SUITE_TIMEOUT:-900}
 cache=$root/build/nested-kvm
 start=$(date +%s.%N)
 
