@@ -23,6 +23,25 @@ const char *nub_test_path(const char *env, const char *rel)
 	return buf;
 }
 
+uint8_t *nub_test_slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *b;
+	long n;
+
+	if (!f)
+		fail_msg("%s: cannot open", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	b = malloc(n > 0 ? (size_t)n : 1);
+	assert_non_null(b);
+	assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return b;
+}
+
 /* The calibration loop: a chain of dependent multiply-adds the compiler
  * cannot shorten. CALIBRATION_NOMINAL_NS is what it takes on the project's
  * reference machine (a 2026 x86-64 server core, measured there); a faster

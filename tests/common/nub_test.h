@@ -19,6 +19,10 @@ const char *nub_test_env(const char *name);
 /* Path "<$env>/<rel>" in a static per-thread buffer. */
 const char *nub_test_path(const char *env, const char *rel);
 
+/* The whole file at `path`, in memory from malloc (the caller frees it);
+ * its length in *len. Fails the test when it cannot be read. */
+uint8_t *nub_test_slurp(const char *path, size_t *len);
+
 /* How many times slower than a nominal machine this one runs plain code,
  * measured once per process by timing a fixed loop (under nested
  * emulation the test program runs emulated too, so the loop sees the

@@ -307,24 +307,6 @@ static void test_save_load_bit_exact(void **state)
 	nub_sandbox_free(sb);
 }
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *b;
-	long n;
-
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	b = malloc((size_t)n);
-	assert_non_null(b);
-	assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return b;
-}
-
 /* Every byte of a small snapshot file, flipped in turn: each variant is
  * refused with a message naming the file (the trailing hash covers every
  * byte; the fields are validated on their own before that), never loaded
@@ -350,7 +332,7 @@ static void test_every_flipped_byte_is_refused(void **state)
 	assert_int_equal(nub_sandbox_evolve(sb), 0);
 	assert_int_equal(nub_sandbox_snapshot(sb, &s), 0);
 	assert_int_equal(nub_snapshot_save(s, path, &err), 0);
-	uint8_t *file = slurp(path, &len);
+	uint8_t *file = nub_test_slurp(path, &len);
 	assert_int_equal(nub_snapshot_load_bytes(file, len, "flip", &l, &err), 0);
 	nub_snapshot_unref(l);
 	for (size_t i = 0; i < len; i++) {

@@ -55,24 +55,6 @@ struct file {
 	struct nub_snapshot *snap; /* loaded from the bytes */
 };
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *b;
-	long n;
-
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	b = malloc((size_t)n);
-	assert_non_null(b);
-	assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return b;
-}
-
 static void spit(const char *path, const uint8_t *bytes, size_t len)
 {
 	FILE *f = fopen(path, "wb");
@@ -106,7 +88,7 @@ static void file_make(struct file *f, const uint8_t *key)
 		        nub_snapshot_save_keyed(s, f->path, key, NUB_SNAPSHOT_KEY_SIZE, &err), 0);
 	else
 		assert_int_equal(nub_snapshot_save(s, f->path, &err), 0);
-	f->bytes = slurp(f->path, &f->len);
+	f->bytes = nub_test_slurp(f->path, &f->len);
 	if (key)
 		assert_int_equal(nub_snapshot_load_keyed(f->path, key, NUB_SNAPSHOT_KEY_SIZE,
 		                                         &f->snap, &err),
