@@ -75,10 +75,10 @@ static int check_key(const void *key, size_t key_len, const char *path, struct n
 		return nub_error_set(err, NUB_EINVAL, "%s: NULL snapshot key", path);
 	if (key_len < NUB_SNAPSHOT_KEY_MIN || key_len > NUB_SNAPSHOT_KEY_MAX)
 		return nub_error_set(err, NUB_EINVAL,
-		                     "%s: a snapshot key of %zu bytes: keys are %u to %u bytes "
+		                     "%s: a snapshot key of %zu byte%s: keys are %u to %u bytes "
 		                     "(%u recommended)",
-		                     path, key_len, NUB_SNAPSHOT_KEY_MIN, NUB_SNAPSHOT_KEY_MAX,
-		                     NUB_SNAPSHOT_KEY_SIZE);
+		                     path, key_len, key_len == 1 ? "" : "s", NUB_SNAPSHOT_KEY_MIN,
+		                     NUB_SNAPSHOT_KEY_MAX, NUB_SNAPSHOT_KEY_SIZE);
 	/* Picks the fastest BLAKE2b code; idempotent and thread-safe. */
 	if (sodium_init() < 0)
 		return nub_error_set(err, NUB_ESYS, "%s: libsodium failed to initialise", path);
