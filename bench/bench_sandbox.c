@@ -26,10 +26,10 @@
 #include <nub/nub.h>
 #include <nub/vmem.h>
 
-#include "backend_loader.h"
-#include "cpu.h"
-#include "hv.h"
-#include "vmem_host.h"
+#include "backend/backend_loader.h"
+#include "x86/cpu.h"
+#include "backend/hv.h"
+#include "memory/vmem_host.h"
 
 #include "../guest/tests/test_guest_ids.h"
 

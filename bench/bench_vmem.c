@@ -12,7 +12,7 @@
 #include "bench.h"
 #include <nub/vmem.h>
 
-#include "vmem_host.h"
+#include "memory/vmem_host.h"
 
 static void bench_size(uint64_t mib, int iters)
 {

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "shmem.h"
+#include "memory/shmem.h"
 
 #define SIZE  (64ull << 20)
 #define PAGES (SIZE / 4096)

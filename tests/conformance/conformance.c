@@ -25,10 +25,10 @@
 #include <nub/guest_abi.h>
 #include <nub/vmem.h>
 
-#include "backend_loader.h"
-#include "hv.h"
+#include "backend/backend_loader.h"
+#include "backend/hv.h"
+#include "memory/vmem_host.h"
 #include "nub_test.h"
-#include "vmem_host.h"
 
 #define MEM_SIZE (2u << 20)
 /* Everything a CPL3 test touches is at or above 64 KiB: a backend that runs

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "../common/elf_builder.c"
-#include "elf_loader.h"
+#include "image/elf_loader.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 size_t nub_fuzz_seed(unsigned index, uint8_t *buf, size_t cap);

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gbuf.h"
-#include "shmem.h"
+#include "memory/gbuf.h"
+#include "memory/shmem.h"
 
 #define REGION (2 * 4096u)
 

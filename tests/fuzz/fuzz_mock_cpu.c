@@ -13,10 +13,10 @@
 #include <nub/guest_abi.h>
 #include <nub/vmem.h>
 
-#include "backend_loader.h"
-#include "cpu.h"
-#include "hv.h"
-#include "vmem_host.h"
+#include "backend/backend_loader.h"
+#include "backend/hv.h"
+#include "memory/vmem_host.h"
+#include "x86/cpu.h"
 
 #define MEM    (64u << 10)
 #define CODE   0x1000u

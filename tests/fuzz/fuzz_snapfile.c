@@ -14,8 +14,8 @@
 #include <nub/nub.h>
 #include <xxhash.h>
 
+#include "image/snapshot.h"
 #include "snapfile_fuzz.h"
-#include "snapshot.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 size_t nub_fuzz_seed(unsigned index, uint8_t *buf, size_t cap);

@@ -12,7 +12,7 @@
 #include <nub/guest_abi.h>
 #include <nub/vmem.h>
 
-#include "vmem_host.h"
+#include "memory/vmem_host.h"
 
 #define PAGE      NUB_PAGE_SIZE
 #define WIN_PAGES 1024u

@@ -12,8 +12,8 @@
 
 #include <nub/nub.h>
 
-#include "cpu.h"
-#include "snapshot.h"
+#include "image/snapshot.h"
+#include "x86/cpu.h"
 
 static volatile uint8_t fuzz_sink;
 

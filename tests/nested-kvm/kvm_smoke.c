@@ -21,10 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backend_loader.h"
-#include "cpu.h"
-#include "hv.h"
+#include "backend/backend_loader.h"
+#include "backend/hv.h"
 #include "nub_test.h"
+#include "x86/cpu.h"
 
 #define RAM_SIZE  0x200000ull
 #define CODE_GPA  0x1000ull

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend_loader.h"
-#include "hv.h"
+#include "backend/backend_loader.h"
+#include "backend/hv.h"
 #include "nub_test.h"
 
 static const char *test_backend(const char *name)

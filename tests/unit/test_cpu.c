@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "cpu.h"
 #include "nub_test.h"
+#include "x86/cpu.h"
 
 struct insn_case {
 	const char *what;

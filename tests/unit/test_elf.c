@@ -9,7 +9,7 @@
 #include <nub/vmem.h>
 
 #include "elf_builder.h"
-#include "elf_loader.h"
+#include "image/elf_loader.h"
 #include "nub_test.h"
 
 static struct eb_elf eb;

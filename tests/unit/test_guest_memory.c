@@ -10,11 +10,11 @@
 #include <nub/guest_abi.h>
 #include <nub/types.h>
 
-#include "counter.h"
-#include "gbuf.h"
-#include "layout.h"
+#include "memory/counter.h"
+#include "memory/gbuf.h"
+#include "memory/layout.h"
+#include "memory/shmem.h"
 #include "nub_test.h"
-#include "shmem.h"
 
 #define PAGE NUB_PAGE_SIZE
 

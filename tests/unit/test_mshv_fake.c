@@ -16,9 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backend_loader.h"
+#include "backend/backend_loader.h"
+#include "backend/hv.h"
 #include "fake_mshv.h"
-#include "hv.h"
 #include "nub_test.h"
 
 #define MEM_LIMIT (1ull << 32)

@@ -21,10 +21,10 @@
 #include "../../guest/examples/example_ids.h"
 #include "../../guest/tests/test_guest_ids.h"
 #include "../race/race.h"
-#include "cpu.h"
-#include "hv.h"
+#include "backend/hv.h"
 #include "nub_test.h"
-#include "sandbox_internal.h"
+#include "sandbox/sandbox_internal.h"
+#include "x86/cpu.h"
 
 static const char *guest(const char *name)
 {

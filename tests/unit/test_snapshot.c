@@ -15,10 +15,10 @@
 #include <nub/vmem.h>
 
 #include "../../guest/tests/test_guest_ids.h"
-#include "elf_loader.h"
+#include "image/elf_loader.h"
+#include "image/snapshot.h"
+#include "memory/vmem_host.h"
 #include "nub_test.h"
-#include "snapshot.h"
-#include "vmem_host.h"
 
 #define PAGE NUB_PAGE_SIZE
 

@@ -17,10 +17,10 @@
 #include <xxhash.h>
 
 #include "../../guest/examples/example_ids.h"
-#include "cpu.h"
+#include "image/snapshot.h"
 #include "nub_test.h"
-#include "sandbox_internal.h"
-#include "snapshot.h"
+#include "sandbox/sandbox_internal.h"
+#include "x86/cpu.h"
 
 #define PAGE NUB_PAGE_SIZE
 #define HASH 16u

@@ -10,8 +10,8 @@
 #include <nub/guest_abi.h>
 #include <nub/vmem.h>
 
+#include "memory/vmem_host.h"
 #include "nub_test.h"
-#include "vmem_host.h"
 
 #define PAGE NUB_PAGE_SIZE
 

@@ -15,11 +15,11 @@
 #include <nub/guest_abi.h>
 #include <nub/nub.h>
 
-#include "cow.h"
-#include "elf_loader.h"
-#include "layout.h"
-#include "shmem.h"
-#include "vmem_host.h"
+#include "image/elf_loader.h"
+#include "memory/layout.h"
+#include "memory/shmem.h"
+#include "memory/view.h"
+#include "memory/vmem_host.h"
 
 /* A guest function's name, as the guest published it at init. */
 struct nub_fn_name {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "gbuf.h"
+#include "memory/gbuf.h"
 
 #include <nub/guest_abi.h>
 

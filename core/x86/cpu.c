@@ -11,7 +11,7 @@
  * exception doorbell (an exit), drop the vector and error code, iretq. The
  * host does the real work (copy-on-write, fault reports) on that exit.
  */
-#include "cpu.h"
+#include "x86/cpu.h"
 
 #include <string.h>
 

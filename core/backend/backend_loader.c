@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "backend_loader.h"
+#include "backend/backend_loader.h"
 
 #include <dlfcn.h>
 #include <errno.h>

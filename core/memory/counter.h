@@ -12,7 +12,7 @@
 
 #include <nub/error.h>
 
-#include "shmem.h"
+#include "memory/shmem.h"
 
 struct nub_guest_counter {
 	uint64_t value;

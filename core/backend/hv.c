@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "hv.h"
+#include "backend/hv.h"
 
 #include <stdarg.h>
 #include <stdio.h>

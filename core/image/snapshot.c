@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "snapshot.h"
+#include "image/snapshot.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -8,9 +8,9 @@
 #include <nub/vmem.h>
 #include <xxhash.h>
 
-#include "cpu.h"
 #include "error_internal.h"
-#include "vmem_host.h"
+#include "memory/vmem_host.h"
+#include "x86/cpu.h"
 
 #define PAGE NUB_PAGE_SIZE
 

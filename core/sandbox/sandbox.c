@@ -16,16 +16,16 @@
 #include <nub/nub.h>
 #include <nub/vmem.h>
 
-#include "counter.h"
-#include "cpu.h"
-#include "elf_loader.h"
+#include "backend/hv.h"
 #include "error_internal.h"
-#include "gbuf.h"
-#include "hv.h"
-#include "layout.h"
-#include "sandbox_internal.h"
-#include "shmem.h"
-#include "snapshot.h"
+#include "image/elf_loader.h"
+#include "image/snapshot.h"
+#include "memory/counter.h"
+#include "memory/gbuf.h"
+#include "memory/layout.h"
+#include "memory/shmem.h"
+#include "sandbox/sandbox_internal.h"
+#include "x86/cpu.h"
 
 enum { SLOT_SNAPSHOT = 0, SLOT_SCRATCH = 1 };
 
@@ -424,9 +424,9 @@ static int reset_cpu(struct nub_sandbox *sb, const struct nub_snapshot *snap)
  * of one exit per page. */
 static int prefetch(struct nub_sandbox *sb)
 {
-	struct nub_cow c;
-	nub_sandbox_cow_view(sb, &c);
-	int rc = nub_cow_prefetch(&c, &sb->hot, &sb->err);
+	struct nub_view c;
+	nub_sandbox_view(sb, &c);
+	int rc = nub_view_prefetch(&c, &sb->hot, &sb->err);
 
 	if (rc < 0)
 		return rc;
@@ -738,7 +738,7 @@ int nub_sandbox_function_id(const struct nub_sandbox *sb, const char *name, uint
  * wrong is: restore first (nub.h). */
 static int sandbox_heap_usage(struct nub_sandbox *sb, struct nub_heap_usage *out)
 {
-	struct nub_cow c;
+	struct nub_view c;
 	uint64_t pages = 0;
 
 	if (!out)
@@ -749,8 +749,8 @@ static int sandbox_heap_usage(struct nub_sandbox *sb, struct nub_heap_usage *out
 		return sb_fail(sb, NUB_ESTATE, "heap usage: sandbox poisoned, restore first (%s)",
 		               sb->poison_reason);
 	const struct nub_layout *l = &sb->base->layout;
-	nub_sandbox_cow_view(sb, &c);
-	int rc = nub_cow_count_written(&c, l->heap_gpa, l->heap_size, &pages);
+	nub_sandbox_view(sb, &c);
+	int rc = nub_view_count_written(&c, l->heap_gpa, l->heap_size, &pages);
 	if (rc)
 		return sb_fail(sb, rc,
 		               "heap usage: the live tables map the heap outside guest memory");

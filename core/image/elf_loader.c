@@ -4,7 +4,7 @@
  * anything, so that no field libelf trusts can be out of range; libelf then
  * serves the program headers in native form.
  */
-#include "elf_loader.h"
+#include "image/elf_loader.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -19,8 +19,8 @@
 #include <nub/guest_abi.h>
 #include <nub/vmem.h>
 
-#include "cow.h"
 #include "error_internal.h"
+#include "memory/view.h"
 
 #define PAGE      NUB_PAGE_SIZE
 #define MAX_PHDRS 64

@@ -11,7 +11,7 @@
 
 #include <nub/nub.h>
 
-#include "backend_loader.h"
+#include "backend/backend_loader.h"
 #include "error_internal.h"
 
 #define PREFIX "libnub-backend-"

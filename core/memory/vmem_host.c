@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "vmem_host.h"
+#include "memory/vmem_host.h"
 
 #include <stdlib.h>
 #include <string.h>

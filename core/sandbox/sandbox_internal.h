@@ -10,11 +10,11 @@
 
 #include <nub/nub.h>
 
-#include "counter.h"
-#include "gbuf.h"
-#include "hv.h"
-#include "shmem.h"
-#include "snapshot.h"
+#include "backend/hv.h"
+#include "image/snapshot.h"
+#include "memory/counter.h"
+#include "memory/gbuf.h"
+#include "memory/shmem.h"
 
 struct nub_host_fn_slot {
 	nub_host_fn fn;
@@ -55,11 +55,11 @@ struct nub_sandbox {
 	struct nub_error err;
 };
 
-struct nub_cow;
+struct nub_view;
 /* The copy-on-write view of the snapshot mapped now (sb->current) and the
  * sandbox's scratch: for resolving faults, prefetching the working set and
  * measuring the heap. */
-void nub_sandbox_cow_view(struct nub_sandbox *sb, struct nub_cow *c);
+void nub_sandbox_view(struct nub_sandbox *sb, struct nub_view *c);
 
 /* The one place a sandbox is poisoned (until restore): `reason` for the
  * "poisoned" message, NULL for code's name. Returns code. */

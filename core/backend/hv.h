@@ -13,7 +13,7 @@
 #include <nub/backend.h>
 #include <nub/error.h>
 
-#include "backend_loader.h"
+#include "backend/backend_loader.h"
 
 struct nub_hv;
 

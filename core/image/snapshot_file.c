@@ -49,7 +49,7 @@
 #include <xxhash.h>
 
 #include "error_internal.h"
-#include "snapshot.h"
+#include "image/snapshot.h"
 
 #define SNAPFILE_MAGIC       "NUBSNAP\0"
 #define SNAPFILE_MAGIC_KEYED "NUBSNAPK"

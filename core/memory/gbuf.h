@@ -12,7 +12,7 @@
 
 #include <nub/error.h>
 
-#include "shmem.h"
+#include "memory/shmem.h"
 
 struct nub_gbuf {
 	struct nub_shmem *mem; /* not owned */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "counter.h"
+#include "memory/counter.h"
 
 #include <nub/guest_abi.h>
 

@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-#include "cow.h"
+#include "memory/view.h"
 
 #include <nub/guest_abi.h>
 #include <nub/vmem.h>
 
 #include "error_internal.h"
-#include "vmem_host.h"
+#include "memory/vmem_host.h"
 
 #define PAGE NUB_PAGE_SIZE
 
 struct cow_ctx {
-	const struct nub_cow *c;
+	const struct nub_view *c;
 	struct nub_error *err;
 };
 
@@ -18,7 +18,7 @@ struct cow_ctx {
  * split). Scratch pages past the cursor are zero: restore zeroes them. */
 static int cow_alloc(void *ctx, nub_gpa_t *page)
 {
-	const struct nub_cow *c = ((struct cow_ctx *)ctx)->c;
+	const struct nub_view *c = ((struct cow_ctx *)ctx)->c;
 	const struct nub_layout *l = c->l;
 	uint64_t at = *c->next;
 
@@ -31,7 +31,7 @@ static int cow_alloc(void *ctx, nub_gpa_t *page)
 
 static void cow_ops(struct nub_vmem_resolver *res, struct cow_ctx *ctx, struct nub_vmem_ops *ops)
 {
-	const struct nub_cow *c = ctx->c;
+	const struct nub_view *c = ctx->c;
 
 	nub_vmem_resolver_init(res);
 	nub_vmem_resolver_add(res, NUB_BASE_GPA, c->visible_size, nub_shmem_host(c->snapshot), 0);
@@ -44,7 +44,7 @@ static void cow_ops(struct nub_vmem_resolver *res, struct cow_ctx *ctx, struct n
 
 /* Which region holds [gpa, gpa+len): the snapshot's visible part or
  * scratch, and the offset there. NUB_ECORRUPT when neither holds all of it. */
-static int locate(const struct nub_cow *c, nub_gpa_t gpa, uint64_t len,
+static int locate(const struct nub_view *c, nub_gpa_t gpa, uint64_t len,
                   const struct nub_shmem **mem, uint64_t *off)
 {
 	const struct nub_layout *l = c->l;
@@ -65,13 +65,13 @@ static int locate(const struct nub_cow *c, nub_gpa_t gpa, uint64_t len,
 }
 
 /* A snapshot page the snapshot knows to be zero (its bitmap). */
-static int known_zero(const struct nub_cow *c, const struct nub_shmem *mem, uint64_t off)
+static int known_zero(const struct nub_view *c, const struct nub_shmem *mem, uint64_t off)
 {
 	return mem == c->snapshot && !nub_page_bit(c->present, off / PAGE);
 }
 
 /* Copy the page at `src` (snapshot or scratch) to scratch offset `dst`. */
-static int copy_page(const struct nub_cow *c, nub_gpa_t src, uint64_t dst, struct nub_error *err)
+static int copy_page(const struct nub_view *c, nub_gpa_t src, uint64_t dst, struct nub_error *err)
 {
 	const struct nub_shmem *mem;
 	uint64_t off;
@@ -92,7 +92,7 @@ static int copy_page(const struct nub_cow *c, nub_gpa_t src, uint64_t dst, struc
 	return rc ? rc : nub_shmem_write(c->scratch, dst, page, PAGE, err);
 }
 
-int nub_cow_resolve(const struct nub_cow *c, nub_gva_t addr, struct nub_error *err)
+int nub_view_resolve_cow(const struct nub_view *c, nub_gva_t addr, struct nub_error *err)
 {
 	struct cow_ctx ctx = {c, err};
 	struct nub_vmem_resolver res;
@@ -126,7 +126,7 @@ int nub_cow_resolve(const struct nub_cow *c, nub_gva_t addr, struct nub_error *e
 	return 1;
 }
 
-int nub_cow_read_gva(const struct nub_cow *c, nub_gva_t gva, void *dst, uint64_t len)
+int nub_view_read_gva(const struct nub_view *c, nub_gva_t gva, void *dst, uint64_t len)
 {
 	struct cow_ctx ctx = {c, NULL};
 	struct nub_vmem_resolver res;
@@ -153,7 +153,7 @@ int nub_cow_read_gva(const struct nub_cow *c, nub_gva_t gva, void *dst, uint64_t
 }
 
 /* 1 when the page at `gpa` holds a non-zero byte, 0 when not. */
-static int page_written(const struct nub_cow *c, nub_gpa_t gpa)
+static int page_written(const struct nub_view *c, nub_gpa_t gpa)
 {
 	const struct nub_shmem *mem;
 	uint64_t off;
@@ -166,7 +166,7 @@ static int page_written(const struct nub_cow *c, nub_gpa_t gpa)
 	return zero < 0 ? zero : !zero;
 }
 
-int nub_cow_count_written(const struct nub_cow *c, nub_gva_t gva, uint64_t len, uint64_t *pages)
+int nub_view_count_written(const struct nub_view *c, nub_gva_t gva, uint64_t len, uint64_t *pages)
 {
 	struct cow_ctx ctx = {c, NULL};
 	struct nub_vmem_resolver res;
@@ -202,13 +202,13 @@ void nub_hot_add(struct nub_hot_set *h, nub_gva_t page)
 	h->next = (h->next + 1) % NUB_HOT_MAX;
 }
 
-int nub_cow_prefetch(const struct nub_cow *c, const struct nub_hot_set *h, struct nub_error *err)
+int nub_view_prefetch(const struct nub_view *c, const struct nub_hot_set *h, struct nub_error *err)
 {
 	struct nub_error full = {0};
 	int copied = 0;
 
 	for (unsigned i = 0; i < h->n && i < NUB_HOT_MAX; i++) {
-		int rc = nub_cow_resolve(c, h->page[i], &full);
+		int rc = nub_view_resolve_cow(c, h->page[i], &full);
 		if (rc == NUB_EFULL)
 			break; /* only a hint: the guest faults for the rest */
 		if (rc < 0)

@@ -30,7 +30,7 @@
 #include <nub/vmem.h>
 
 #include "error_internal.h"
-#include "snapshot.h"
+#include "image/snapshot.h"
 
 #define PAGE         NUB_PAGE_SIZE
 #define N_HOST_PAGES 3u

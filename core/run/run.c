@@ -13,10 +13,10 @@
 
 #include <nub/guest_abi.h>
 
-#include "cow.h"
-#include "cpu.h"
 #include "error_internal.h"
-#include "sandbox_internal.h"
+#include "memory/view.h"
+#include "sandbox/sandbox_internal.h"
+#include "x86/cpu.h"
 
 enum { EXIT_CONTINUE = 0, EXIT_DONE = 1 };
 
@@ -248,7 +248,7 @@ static int on_init_done(struct nub_sandbox *sb, enum nub_run_phase phase, uint64
 
 /* ---- exceptions: the host's CPL0 stubs exit here ---- */
 
-void nub_sandbox_cow_view(struct nub_sandbox *sb, struct nub_cow *c)
+void nub_sandbox_view(struct nub_sandbox *sb, struct nub_view *c)
 {
 	c->l = &sb->base->layout;
 	c->snapshot = sb->current->mem;
@@ -303,7 +303,7 @@ static int page_fault(struct nub_sandbox *sb, const struct nub_exception_frame *
 	                  (unsigned long long)cr2);
 }
 
-static int report_fault(struct nub_sandbox *sb, const struct nub_cow *c,
+static int report_fault(struct nub_sandbox *sb, const struct nub_view *c,
                         const struct nub_exception_frame *f, uint64_t cr2)
 {
 	uint8_t insn[15] = {0};
@@ -314,7 +314,7 @@ static int report_fault(struct nub_sandbox *sb, const struct nub_cow *c,
 	if (f->vector == 13 || f->vector == 6) {
 		uint64_t n = sizeof(insn);
 		/* The bytes may end at an unmapped page: take what is there. */
-		while (n && nub_cow_read_gva(c, f->rip, insn, n))
+		while (n && nub_view_read_gva(c, f->rip, insn, n))
 			n--;
 		name = n ? nub_cpu_privileged_insn(insn, n) : NULL;
 	}
@@ -337,7 +337,7 @@ static int report_fault(struct nub_sandbox *sb, const struct nub_cow *c,
  * R11 already set. 0: not a system call. */
 enum { NOT_SYSCALL, SYSCALL_UD, SYSCALL_AT_GATE };
 
-static int syscall_kind(const struct nub_sandbox *sb, const struct nub_cow *c,
+static int syscall_kind(const struct nub_sandbox *sb, const struct nub_view *c,
                         const struct nub_exception_frame *f, uint64_t cr2)
 {
 	const uint64_t gate = sb->base->layout.sys_stubs_gpa + NUB_CPU_GATE_OFFSET;
@@ -347,7 +347,7 @@ static int syscall_kind(const struct nub_sandbox *sb, const struct nub_cow *c,
 		return NOT_SYSCALL;
 	if (f->vector == 14 && f->rip == gate && cr2 == gate)
 		return SYSCALL_AT_GATE;
-	if (f->vector == 6 && !nub_cow_read_gva(c, f->rip, insn, 2) && insn[0] == 0x0f &&
+	if (f->vector == 6 && !nub_view_read_gva(c, f->rip, insn, 2) && insn[0] == 0x0f &&
 	    insn[1] == 0x05)
 		return SYSCALL_UD;
 	return NOT_SYSCALL;
@@ -356,7 +356,7 @@ static int syscall_kind(const struct nub_sandbox *sb, const struct nub_cow *c,
 /* Continue at the guest's system-call entry, at CPL3, with RCX and R11 as
  * the instruction itself sets them. 1 when it was a system call and was
  * sent on, 0 when the exception is something else. */
-static int reflect_syscall(struct nub_sandbox *sb, const struct nub_cow *c,
+static int reflect_syscall(struct nub_sandbox *sb, const struct nub_view *c,
                            struct nub_exception_frame *f, uint64_t cr2)
 {
 	const struct nub_layout *l = &sb->base->layout;
@@ -394,7 +394,7 @@ static int on_exception(struct nub_sandbox *sb)
 	const struct nub_layout *l = &sb->base->layout;
 	struct nub_exception_frame f;
 	struct nub_sregs sregs;
-	struct nub_cow c;
+	struct nub_view c;
 	int rc = nub_hv_get_sregs(sb->hv, &sregs, &sb->err);
 
 	if (rc)
@@ -407,9 +407,9 @@ static int on_exception(struct nub_sandbox *sb)
 	                    &sb->err);
 	if (rc)
 		return rc;
-	nub_sandbox_cow_view(sb, &c);
+	nub_sandbox_view(sb, &c);
 	if (f.vector == 14 && (f.error_code & (PF_P | PF_W | PF_RSVD)) == (PF_P | PF_W)) {
-		rc = nub_cow_resolve(&c, sregs.cr2, &sb->err);
+		rc = nub_view_resolve_cow(&c, sregs.cr2, &sb->err);
 		if (rc == 1) {
 			sb->stats.cow_faults++;
 			nub_hot_add(&sb->hot, sregs.cr2);

@@ -13,7 +13,7 @@
 
 #include <nub/backend.h>
 
-#include "layout.h"
+#include "memory/layout.h"
 
 #define NUB_CPU_VECTORS     32u
 #define NUB_CPU_GDT_ENTRIES 8u /* null, kcode, kdata, ucode32, udata, ucode, TSS x2 */

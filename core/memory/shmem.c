@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "shmem.h"
+#include "memory/shmem.h"
 
 #include <errno.h>
 #include <stdatomic.h>
