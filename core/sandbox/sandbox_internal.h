@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* The sandbox handle, shared by sandbox.c (lifecycle) and run.c (the exit
- * loop). */
+/*
+ * The sandbox handle and what the lifecycle's files share (core/sandbox/):
+ * creation and evolve (sandbox.c), the configuration (config.c), calls
+ * (call.c), state, resets and poisoning (state.c), and running the guest
+ * with interrupts and timeouts (guest_run.c), on top of the exit loop
+ * (core/run/).
+ */
 #ifndef NUB_CORE_SANDBOX_INTERNAL_H
 #define NUB_CORE_SANDBOX_INTERNAL_H
 
@@ -14,12 +19,12 @@
 #include "image/snapshot.h"
 #include "memory/counter.h"
 #include "memory/gbuf.h"
+#include "memory/layout.h"
 #include "memory/shmem.h"
+#include "run/run.h"
 
-struct nub_host_fn_slot {
-	nub_host_fn fn;
-	void *user;
-};
+/* The memory slots of a sandbox's VM. */
+enum { NUB_SANDBOX_SLOT_SNAPSHOT = 0, NUB_SANDBOX_SLOT_SCRATCH = 1 };
 
 struct nub_sandbox {
 	struct nub_config cfg;
@@ -55,20 +60,42 @@ struct nub_sandbox {
 	struct nub_error err;
 };
 
-struct nub_view;
-/* The copy-on-write view of the snapshot mapped now (sb->current) and the
- * sandbox's scratch: for resolving faults, prefetching the working set and
- * measuring the heap. */
-void nub_sandbox_view(struct nub_sandbox *sb, struct nub_view *c);
+/* ---- errors on the handle (sandbox.c) ---- */
 
-/* The one place a sandbox is poisoned (until restore): `reason` for the
- * "poisoned" message, NULL for code's name. Returns code. */
+/* Set the handle's error; returns code. */
+int nub_sandbox_fail(struct nub_sandbox *sb, int code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+/* A public call's result: on success the handle's error is cleared, so
+ * nub_sandbox_last_error() always describes the last call. */
+int nub_sandbox_result(struct nub_sandbox *sb, int rc);
+/* NUB_ESTATE naming `what` when called from one of this sandbox's own host
+ * functions or its log callback (their exit owns the buffers); else 0. */
+int nub_sandbox_reentered(struct nub_sandbox *sb, const char *what);
+
+/* ---- configuration (config.c) ---- */
+
+/* The caller's config, normalised to this libnub's size, and checked. */
+int nub_sandbox_config_take(const struct nub_config *cfg, struct nub_config *out,
+                            struct nub_error *err);
+void nub_sandbox_layout_config(const struct nub_config *cfg, struct nub_layout_config *lc);
+
+/* ---- state (state.c) ---- */
+
+/* The one place a sandbox is poisoned (until a reset clears it): `reason`
+ * for the "poisoned" message, NULL for code's name. Returns code. */
 int nub_sandbox_poison(struct nub_sandbox *sb, int code, const char *reason);
+/* The guest memory view of the snapshot mapped now (sb->current) and the
+ * sandbox's scratch. */
+void nub_sandbox_view(struct nub_sandbox *sb, struct nub_view *v);
+/* Put the sandbox in `snap`'s state: memory, vCPU, working set, seed;
+ * clears poisoning. */
+int nub_sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap);
 
-enum nub_run_phase { NUB_RUN_INIT, NUB_RUN_CALL };
+/* ---- running the guest (guest_run.c) ---- */
 
-/* Run the vCPU until the guest halts for `phase`, serving host calls,
- * logs and aborts. Poisons the sandbox on any guest-caused failure. */
+/* Run the exit loop until the guest ends `phase`, with the call timeout's
+ * watchdog and the interrupt protocol around it. Any failure poisons the
+ * sandbox. */
 int nub_sandbox_run(struct nub_sandbox *sb, enum nub_run_phase phase);
 
 #endif

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/* The ABORT doorbell: the guest stops itself with a code and, when it
+ * could push it, a message (cut to what the error message holds). */
+#include <string.h>
+
+#include "run/handlers.h"
+
+int nub_run_serve_abort(struct nub_run *r, uint32_t code)
+{
+	struct nub_abort_msg am;
+	uint64_t len = 0;
+	int have = nub_gbuf_pop(r->out, r->msg, r->msg_cap, &len, r->err) == 0;
+	const char *text = "";
+	int text_len = 0;
+
+	if (have && len >= sizeof(am)) {
+		memcpy(&am, r->msg, sizeof(am));
+		have = am.len == len - sizeof(am) && am.code == code;
+	} else {
+		have = 0;
+	}
+	if (have) {
+		text = (const char *)r->msg + sizeof(am);
+		text_len = am.len > 160 ? 160 : (int)am.len;
+	}
+	return nub_run_fail(r, NUB_EGUEST_ABORT, "guest abort: code 0x%x%s%.*s", code,
+	                    text_len ? ": " : "", text_len, text);
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The exit loop, one floor below the sandbox lifecycle: run the vCPU until
+ * the guest ends the phase, serve every doorbell on the way (each handler
+ * in a file of its own), and classify everything else as a failure whose
+ * message names what happened. It knows only the narrow run context below,
+ * never the sandbox: the lifecycle builds the context, decides what a
+ * failure means (it poisons the sandbox), and owns interrupts and timeouts.
+ */
+#ifndef NUB_CORE_RUN_RUN_H
+#define NUB_CORE_RUN_RUN_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <nub/nub.h>
+
+#include "backend/hv.h"
+#include "image/snapshot.h"
+#include "memory/gbuf.h"
+#include "memory/view.h"
+
+/* A host function the program registered (nub_sandbox_register). */
+struct nub_host_fn_slot {
+	nub_host_fn fn;
+	void *user;
+};
+
+enum nub_run_phase { NUB_RUN_INIT, NUB_RUN_CALL };
+
+/* What the loop needs, and what it reports back. Pointers are the
+ * lifecycle's and outlive the run. */
+struct nub_run {
+	struct nub_hv *hv;
+	const struct nub_layout *l;
+	struct nub_view view;      /* guest memory through the live tables */
+	struct nub_shmem *scratch; /* the exception frame lives there */
+	struct nub_gbuf *in, *out; /* the message stacks */
+	uint8_t *msg;              /* staging for one message */
+	uint64_t msg_cap;
+	const struct nub_host_fn_slot *host_fns; /* NUB_MAX_HOST_FNS of them */
+	nub_log_fn log_fn;                       /* NULL: logs dropped */
+	void *log_user;
+	uint32_t log_level;
+	int *in_callback;            /* > 0 while a host function or log callback runs */
+	nub_gva_t syscall_gva;       /* the guest's system-call entry; 0: none */
+	struct nub_hot_set *hot;     /* copy-on-write pages are added */
+	const atomic_int *timed_out; /* set by the lifecycle's watchdog before it interrupts */
+	uint64_t timeout_us;         /* for the message */
+	/* written by the loop: */
+	nub_gva_t dispatch_gva;          /* INIT_DONE */
+	nub_gva_t fs_base;               /* SET_FS */
+	struct nub_fn_names *names;      /* INIT_DONE */
+	struct nub_sandbox_stats *stats; /* vm_exits, host_calls, cow_faults */
+	struct nub_error *err;
+	int guest_failed; /* the loop's own: a failure the guest caused */
+};
+
+/* How a run ended. */
+enum nub_run_outcome {
+	NUB_RUN_DONE = 0,    /* the guest ended the phase (init done, call done) */
+	NUB_RUN_GUEST = 1,   /* the guest did something that stops it: a fault, an
+	                        abort, a refused access, cancellation, timeout */
+	NUB_RUN_BACKEND = 2, /* the backend failed (its message in err) */
+};
+
+/* Run until the guest ends `phase`. Returns 0 (outcome DONE) or the
+ * failure's negative code with its message in r->err; *outcome says which
+ * side failed. The loop never poisons anything: that is the caller's. */
+int nub_run_loop(struct nub_run *r, enum nub_run_phase phase, enum nub_run_outcome *outcome);
+
+#endif

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Running the guest from the lifecycle: the run context handed to the exit
+ * loop (core/run/), the interrupt API and the call timeout around it, and
+ * what a failed run means -- the sandbox is poisoned until a restore.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "sandbox/sandbox_internal.h"
+
+int nub_sandbox_interrupt(struct nub_sandbox *sb)
+{
+	int rc = 0;
+
+	if (!sb)
+		return NUB_EINVAL;
+	pthread_mutex_lock(&sb->run_lock);
+	if (sb->running)
+		rc = nub_hv_interrupt(sb->hv);
+	pthread_mutex_unlock(&sb->run_lock);
+	return rc;
+}
+
+static void run_begin(struct nub_sandbox *sb)
+{
+	pthread_mutex_lock(&sb->run_lock);
+	sb->running = 1;
+	atomic_store(&sb->timed_out, 0);
+	pthread_mutex_unlock(&sb->run_lock);
+}
+
+static void run_end(struct nub_sandbox *sb)
+{
+	pthread_mutex_lock(&sb->run_lock);
+	sb->running = 0;
+	/* A request that arrived after the last exit must not cancel the
+	 * next call. */
+	nub_hv_clear_interrupt(sb->hv);
+	pthread_mutex_unlock(&sb->run_lock);
+}
+
+struct watchdog {
+	struct nub_sandbox *sb;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int done;
+	int started;
+};
+
+static void *watchdog_main(void *arg)
+{
+	struct watchdog *w = arg;
+	struct timespec deadline;
+	int rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	uint64_t ns = (uint64_t)deadline.tv_nsec + (w->sb->cfg.call_timeout_us % 1000000) * 1000;
+	deadline.tv_sec += (time_t)(w->sb->cfg.call_timeout_us / 1000000 + ns / 1000000000);
+	deadline.tv_nsec = (long)(ns % 1000000000);
+	pthread_mutex_lock(&w->lock);
+	while (!w->done && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&w->cond, &w->lock, &deadline);
+	pthread_mutex_unlock(&w->lock);
+	if (rc == ETIMEDOUT) {
+		atomic_store(&w->sb->timed_out, 1);
+		nub_sandbox_interrupt(w->sb);
+	}
+	return NULL;
+}
+
+static void watchdog_start(struct watchdog *w, struct nub_sandbox *sb)
+{
+	pthread_condattr_t ca;
+
+	memset(w, 0, sizeof(*w));
+	if (!sb->cfg.call_timeout_us)
+		return;
+	w->sb = sb;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	w->started = pthread_create(&w->thread, NULL, watchdog_main, w) == 0;
+}
+
+static void watchdog_stop(struct watchdog *w)
+{
+	if (!w->sb)
+		return;
+	if (w->started) {
+		pthread_mutex_lock(&w->lock);
+		w->done = 1;
+		pthread_cond_signal(&w->cond);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->thread, NULL);
+	}
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+}
+
+/* The narrow context the loop runs with: this sandbox's parts, no more. */
+static void run_context(struct nub_sandbox *sb, struct nub_run *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->hv = sb->hv;
+	r->l = &sb->base->layout;
+	nub_sandbox_view(sb, &r->view);
+	r->scratch = sb->scratch;
+	r->in = &sb->in;
+	r->out = &sb->out;
+	r->msg = sb->msg;
+	r->msg_cap = sb->msg_cap;
+	r->host_fns = sb->host_fns;
+	r->log_fn = sb->cfg.log_fn;
+	r->log_user = sb->cfg.log_user;
+	r->log_level = sb->cfg.log_level;
+	r->in_callback = &sb->in_callback;
+	r->syscall_gva = sb->current->syscall_gva;
+	r->hot = &sb->hot;
+	r->timed_out = &sb->timed_out;
+	r->timeout_us = sb->cfg.call_timeout_us;
+	r->dispatch_gva = sb->dispatch_gva;
+	r->fs_base = sb->fs_base;
+	r->names = &sb->names;
+	r->stats = &sb->stats;
+	r->err = &sb->err;
+}
+
+int nub_sandbox_run(struct nub_sandbox *sb, enum nub_run_phase phase)
+{
+	enum nub_run_outcome outcome = NUB_RUN_DONE;
+	struct watchdog wd;
+	struct nub_run r;
+	int rc;
+
+	run_begin(sb);
+	watchdog_start(&wd, sb);
+	if (sb->cfg.call_timeout_us && !wd.started) {
+		rc = nub_sandbox_poison(
+		        sb, nub_sandbox_fail(sb, NUB_ESYS, "call: cannot start the timeout thread"),
+		        NULL);
+		goto stop;
+	}
+	run_context(sb, &r);
+	rc = nub_run_loop(&r, phase, &outcome);
+	sb->dispatch_gva = r.dispatch_gva;
+	sb->fs_base = r.fs_base;
+	if (outcome != NUB_RUN_DONE)
+		nub_sandbox_poison(sb, rc, outcome == NUB_RUN_BACKEND ? "backend failure" : NULL);
+stop:
+	watchdog_stop(&wd);
+	run_end(sb);
+	return rc;
+}

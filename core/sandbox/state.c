@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A sandbox's state and its resets: the snapshot mapped into the VM, the
+ * vCPU put back to the clean ABI-2 values, the working set copied, the
+ * guest's seed; snapshots taken and restored; poisoning (set when a run
+ * fails, cleared by a reset); the guest memory view; the host's heap
+ * measure and the guest counter.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <nub/guest_abi.h>
+#include <nub/nub.h>
+
+#include "backend/hv.h"
+#include "error_internal.h"
+#include "image/snapshot.h"
+#include "memory/counter.h"
+#include "memory/view.h"
+#include "sandbox/sandbox_internal.h"
+#include "x86/cpu.h"
+
+int nub_sandbox_poison(struct nub_sandbox *sb, int code, const char *reason)
+{
+	snprintf(sb->poison_reason, sizeof(sb->poison_reason), "%s",
+	         reason ? reason : nub_strerror(code));
+	sb->poisoned = 1;
+	return code;
+}
+
+void nub_sandbox_view(struct nub_sandbox *sb, struct nub_view *c)
+{
+	c->l = &sb->base->layout;
+	c->snapshot = sb->current->mem;
+	c->present = sb->current->present;
+	c->visible_size = sb->current->visible_size;
+	c->scratch = sb->scratch;
+	c->next = &sb->cow_next;
+}
+
+static int map_snapshot(struct nub_sandbox *sb, struct nub_snapshot *snap)
+{
+	struct nub_region r = {.slot = NUB_SANDBOX_SLOT_SNAPSHOT,
+	                       .flags = NUB_MEM_READ | NUB_MEM_EXEC,
+	                       .gpa = NUB_BASE_GPA,
+	                       .size = snap->visible_size,
+	                       .host = nub_shmem_host(snap->mem)};
+	int rc;
+
+	if (sb->current == snap)
+		return 0;
+	if (nub_hv_ops(sb->hv)->caps & NUB_CAP_SHARED_MEMORY) {
+		struct nub_shmem *shared;
+		rc = nub_snapshot_shared_mem(snap, &shared, &sb->err);
+		if (rc)
+			return rc;
+		r.host = nub_shmem_host(shared);
+	}
+	if (sb->current) {
+		rc = nub_hv_unmap_region(sb->hv, NUB_SANDBOX_SLOT_SNAPSHOT, &sb->err);
+		if (rc)
+			return rc;
+		nub_snapshot_unref(sb->current);
+		sb->current = NULL;
+	}
+	rc = nub_hv_map_region(sb->hv, &r, &sb->err);
+	if (rc)
+		return rc;
+	sb->current = nub_snapshot_ref(snap);
+	return 0;
+}
+
+/* Reset every piece of vCPU state the guest can observe: registers,
+ * segments, control and descriptor-table registers (always the clean ABI-2
+ * values, never a captured copy), FPU/SSE/AVX state, XCR0, MSRs and debug
+ * registers.
+ * Optional slots a backend lacks are skipped (the mock and test backends),
+ * not errors. */
+static int reset_cpu(struct nub_sandbox *sb, const struct nub_snapshot *snap)
+{
+	const struct nub_backend_ops *ops = nub_hv_ops(sb->hv);
+	struct nub_regs regs;
+	struct nub_sregs sregs;
+	struct nub_fpu fpu;
+	struct nub_debugregs dr;
+	struct nub_msr msrs[NUB_CPU_CLEAN_MSRS];
+	uint32_t nmsrs = nub_cpu_clean_msrs(&snap->layout, snap->fs_base, msrs);
+	int rc;
+
+	nub_cpu_initial_state(&snap->layout, snap->entry_gva, snap->fs_base, &regs, &sregs);
+	nub_cpu_initial_fpu(&fpu);
+	rc = nub_hv_set_sregs(sb->hv, &sregs, &sb->err);
+	if (!rc)
+		rc = nub_hv_set_regs(sb->hv, &regs, &sb->err);
+	if (!rc && ops->set_fpu)
+		rc = nub_hv_set_fpu(sb->hv, &fpu, &sb->err);
+	if (!rc && ops->set_xcr0)
+		rc = nub_hv_set_xcr0(sb->hv, 0x3, &sb->err); /* x87 | SSE */
+	if (!rc && ops->set_msrs)
+		rc = nub_hv_set_msrs(sb->hv, msrs, nmsrs, &sb->err);
+	nub_cpu_clean_debugregs(&dr);
+	if (!rc && ops->set_debugregs)
+		rc = nub_hv_set_debugregs(sb->hv, &dr, &sb->err);
+	return rc;
+}
+
+/* Copy the working set before the guest runs: one memcpy per page instead
+ * of one exit per page. */
+static int prefetch(struct nub_sandbox *sb)
+{
+	struct nub_view c;
+	nub_sandbox_view(sb, &c);
+	int rc = nub_view_prefetch(&c, &sb->hot, &sb->err);
+
+	if (rc < 0)
+		return rc;
+	sb->stats.prefetched_pages += (uint64_t)rc;
+	return 0;
+}
+
+/* Fresh entropy for the guest (NUB_SCRATCH_TOP_SEED): a restored sandbox
+ * is otherwise its snapshot bit for bit, random state included, and so is
+ * every sandbox made from one snapshot. */
+static int write_seed(struct nub_sandbox *sb, const struct nub_layout *l)
+{
+	uint8_t seed[NUB_RESTORE_SEED_SIZE];
+
+	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+		return nub_sandbox_fail(sb, NUB_ESYS, "restore: getrandom for the guest's seed: %s",
+		                        strerror(errno));
+	return nub_shmem_write(sb->scratch, l->scratch_size - NUB_SCRATCH_TOP_SEED, seed,
+	                       sizeof(seed), &sb->err);
+}
+
+int nub_sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap)
+{
+	enum nub_zero_method zm = 0;
+	uint64_t bytes = 0;
+	int rc;
+
+	rc = map_snapshot(sb, snap);
+	if (!rc)
+		rc = nub_snapshot_restore_scratch(snap, sb->scratch, snap->generation, &zm, &bytes,
+		                                  &sb->err);
+	if (!rc)
+		rc = nub_counter_rewrite(&sb->counter, &sb->err);
+	if (!rc)
+		rc = write_seed(sb, &snap->layout);
+	if (!rc)
+		rc = reset_cpu(sb, snap);
+	sb->cow_next = snap->layout.alloc_offset;
+	if (!rc)
+		rc = prefetch(sb); /* sb->current is snap now */
+	if (rc)
+		return rc;
+	sb->generation = snap->generation;
+	sb->dispatch_gva = snap->dispatch_gva;
+	sb->fs_base = snap->fs_base;
+	sb->names = snap->names;
+	sb->stats.restores++;
+	sb->stats.restore_bytes += bytes;
+	if (zm == NUB_ZERO_MADVISE)
+		sb->stats.restore_zero_madvise++;
+	sb->poisoned = 0;
+	return 0;
+}
+
+static int sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **out)
+{
+	struct nub_capture_src src = {0};
+
+	if (!out)
+		return nub_sandbox_fail(sb, NUB_EINVAL, "snapshot: NULL output");
+	if (nub_sandbox_reentered(sb, "snapshot"))
+		return NUB_ESTATE;
+	if (!sb->hv)
+		return nub_sandbox_fail(sb, NUB_ESTATE, "snapshot: sandbox not evolved");
+	if (sb->poisoned)
+		return nub_sandbox_fail(sb, NUB_EPOISONED,
+		                        "snapshot: sandbox poisoned, restore first");
+	src.base = sb->current;
+	src.scratch = sb->scratch;
+	/* The live tables are where the host put them (a CPL3 guest cannot
+	 * move CR3); no vCPU state is captured: a sandbox always resumes from
+	 * the clean ABI-2 state at the dispatch entry. */
+	src.root = sb->base->layout.pt_gpa;
+	src.dispatch_gva = sb->dispatch_gva;
+	src.fs_base = sb->fs_base;
+	src.generation = sb->generation + 1;
+	src.names = &sb->names;
+	src.hot = &sb->hot;
+	return nub_snapshot_capture(&src, out, &sb->err);
+}
+
+int nub_sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **out)
+{
+	if (!sb)
+		return NUB_EINVAL;
+	return nub_sandbox_result(sb, sandbox_snapshot(sb, out));
+}
+
+static int sandbox_restore(struct nub_sandbox *sb, struct nub_snapshot *snap)
+{
+	if (nub_sandbox_reentered(sb, "restore"))
+		return NUB_ESTATE;
+	if (!sb->hv)
+		return nub_sandbox_fail(sb, NUB_ESTATE, "restore: sandbox not evolved");
+	if (!snap)
+		snap = sb->base;
+	if (!nub_snapshot_compatible(sb->base, snap))
+		return nub_sandbox_fail(sb, NUB_EMISMATCH,
+		                        "restore: snapshot comes from another ELF or layout");
+	if (!snap->dispatch_gva)
+		return nub_sandbox_fail(sb, NUB_EMISMATCH,
+		                        "restore: snapshot was taken before initialisation");
+	return nub_sandbox_reset(sb, snap);
+}
+
+int nub_sandbox_restore(struct nub_sandbox *sb, struct nub_snapshot *snap)
+{
+	if (!sb)
+		return NUB_EINVAL;
+	return nub_sandbox_result(sb, sandbox_restore(sb, snap));
+}
+
+static int sandbox_heap_usage(struct nub_sandbox *sb, struct nub_heap_usage *out)
+{
+	struct nub_view c;
+	uint64_t pages = 0;
+
+	if (!out)
+		return nub_sandbox_fail(sb, NUB_EINVAL, "heap usage: NULL output");
+	if (!sb->scratch || !sb->current)
+		return nub_sandbox_fail(sb, NUB_ESTATE, "heap usage: sandbox not evolved");
+	if (sb->poisoned)
+		return nub_sandbox_fail(sb, NUB_ESTATE,
+		                        "heap usage: sandbox poisoned, restore first (%s)",
+		                        sb->poison_reason);
+	const struct nub_layout *l = &sb->base->layout;
+	nub_sandbox_view(sb, &c);
+	int rc = nub_view_count_written(&c, l->heap_gpa, l->heap_size, &pages);
+	if (rc)
+		return nub_sandbox_fail(
+		        sb, rc, "heap usage: the live tables map the heap outside guest memory");
+	out->heap_size = l->heap_size;
+	out->written_bytes = pages * NUB_PAGE_SIZE;
+	return 0;
+}
+
+int nub_sandbox_heap_usage(struct nub_sandbox *sb, struct nub_heap_usage *out)
+{
+	if (!sb)
+		return NUB_EINVAL;
+	return nub_sandbox_result(sb, sandbox_heap_usage(sb, out));
+}
+
+static int sandbox_counter_add(struct nub_sandbox *sb, int64_t delta)
+{
+	if (!sb->scratch)
+		return nub_sandbox_fail(sb, NUB_ESTATE, "counter: sandbox not evolved");
+	return nub_counter_add(&sb->counter, delta, &sb->err);
+}
+
+int nub_sandbox_counter_add(struct nub_sandbox *sb, int64_t delta)
+{
+	if (!sb)
+		return NUB_EINVAL;
+	return nub_sandbox_result(sb, sandbox_counter_add(sb, delta));
+}
+
+uint64_t nub_sandbox_counter(const struct nub_sandbox *sb)
+{
+	return sb && sb->scratch ? nub_counter_value(&sb->counter) : 0;
+}
