@@ -69,7 +69,7 @@ struct nub_snapshot {
 int nub_snapshot_shared_mem(struct nub_snapshot *snap, struct nub_shmem **out,
                             struct nub_error *err);
 
-/* Load a snapshot file's bytes (format in snapshot_file.c); `name` names
+/* Load a snapshot file's bytes (format in snapshot_file.h); `name` names
  * it in messages. NUB_ECORRUPT / NUB_EABI naming what is wrong. */
 int nub_snapshot_load_bytes(const void *bytes, size_t len, const char *name,
                             struct nub_snapshot **out, struct nub_error *err);

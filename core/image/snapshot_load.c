@@ -1,43 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * Saving and loading snapshots. The file is written and read field by
- * field, little-endian, with explicit sizes (format 3):
- *
- *   header   magic "NUBSNAP\0", u32 format, u32 header bytes (80),
- *            u64 visible_size, pt_size, entry_gva, dispatch_gva,
- *            generation, family, syscall_gva, fs_base
- *   layout   u32 count (NUB_SNAPFILE_LAYOUT_WORDS), then that many u64: the
- *            fields of struct nub_layout in declaration order
- *   names    u32 count, then per name: u32 id, u32 length (1..63), bytes
- *   hot      u32 count (<= NUB_HOT_MAX), then that many u64 GVAs
- *   memory   sparse: u64 words (= ceil(pages / 64), pages = (visible_size +
- *            pt_size) / 4096), that many u64 of bitmap (bit i set: page i
- *            is stored; no bit at or above `pages`), then each stored page,
- *            4096 bytes, in page order. Pages not stored are zero: a file
- *            costs what the guest used, not what was configured.
- *   hash     16 bytes: XXH3-128 of every byte before it
- *
- * A keyed file (nub_snapshot_save_keyed) is the same but for its magic,
- * "NUBSNAPK", and its last 32 bytes: instead of the hash, a MAC of every
- * byte before it (keyed BLAKE2b-256, libsodium's crypto_generichash,
- * personalised "nub snapshot mac"). The keyed loader checks the MAC, in
- * constant time, before it reads anything else; each loader refuses the
- * other kind of file by name.
- *
- * Every byte is covered by the trailing hash or MAC, so a flipped byte
- * anywhere is refused; independently, every field is validated against the
- * rest before any memory is touched: the layout must be exactly what
- * nub_layout_compute makes of its own sizes (so no edited offset can point
- * the host outside a region), sizes must fit the file and the
- * guest-physical space, addresses must lie where the layout says. What the
- * host owns is never taken from the file: the PEB, GDT/TSS/IDT and stub
- * pages are rebuilt from the layout (the file's bytes for them are
- * skipped), and the page tables are walked as data, every leaf checked
- * against the rules nub builds tables by, and built afresh from the
- * mappings that pass (snapshot_tables.c). The hash detects corruption; it
- * is not a signature: only the MAC shows the file was made by a holder of
- * the key (docs/security.md).
- */
+/* Loading snapshot files (format: snapshot_file.h): the MAC or hash first,
+ * then every field checked against the rest before any memory is touched;
+ * what the host owns rebuilt, never taken from the file. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -49,211 +13,7 @@
 #include <xxhash.h>
 
 #include "error_internal.h"
-#include "image/snapshot.h"
-
-#define SNAPFILE_MAGIC       "NUBSNAP\0"
-#define SNAPFILE_MAGIC_KEYED "NUBSNAPK"
-#define SNAPFILE_VERSION     3u
-#define SNAPFILE_HEADER      80u
-#define SNAPFILE_HASH        16u
-#define SNAPFILE_LAYOUT_N    (sizeof(struct nub_layout) / sizeof(uint64_t))
-#define PAGE                 NUB_PAGE_SIZE
-/* Refuse absurd sizes before allocating: a snapshot larger than this is
- * not something nub builds. */
-#define SNAPFILE_MAX_MEM (64ull << 30)
-
-_Static_assert(sizeof(struct nub_layout) % sizeof(uint64_t) == 0, "layout is u64 fields");
-_Static_assert(NUB_SNAPSHOT_KEY_MIN == crypto_generichash_blake2b_KEYBYTES_MIN, "key sizes");
-_Static_assert(NUB_SNAPSHOT_KEY_MAX == crypto_generichash_blake2b_KEYBYTES_MAX, "key sizes");
-_Static_assert(NUB_SNAPSHOT_MAC_SIZE == crypto_generichash_blake2b_BYTES, "MAC size");
-
-/* ---- keys ---- */
-
-static int check_key(const void *key, size_t key_len, const char *path, struct nub_error *err)
-{
-	if (!key)
-		return nub_error_set(err, NUB_EINVAL, "%s: NULL snapshot key", path);
-	if (key_len < NUB_SNAPSHOT_KEY_MIN || key_len > NUB_SNAPSHOT_KEY_MAX)
-		return nub_error_set(err, NUB_EINVAL,
-		                     "%s: a snapshot key of %zu byte%s: keys are %u to %u bytes "
-		                     "(%u recommended)",
-		                     path, key_len, key_len == 1 ? "" : "s", NUB_SNAPSHOT_KEY_MIN,
-		                     NUB_SNAPSHOT_KEY_MAX, NUB_SNAPSHOT_KEY_SIZE);
-	/* Picks the fastest BLAKE2b code; idempotent and thread-safe. */
-	if (sodium_init() < 0)
-		return nub_error_set(err, NUB_ESYS, "%s: libsodium failed to initialise", path);
-	return 0;
-}
-
-int nub_snapshot_mac(const void *bytes, size_t len, const void *key, size_t key_len,
-                     uint8_t mac[NUB_SNAPSHOT_MAC_SIZE])
-{
-	/* Personalised, so a key also used for other BLAKE2b MACs never makes
-	 * one that passes for a snapshot file's. */
-	static const uint8_t personal[crypto_generichash_blake2b_PERSONALBYTES] = {
-	        'n', 'u', 'b', ' ', 's', 'n', 'a', 'p', 's', 'h', 'o', 't', ' ', 'm', 'a', 'c'};
-
-	return crypto_generichash_blake2b_salt_personal(mac, NUB_SNAPSHOT_MAC_SIZE, bytes, len, key,
-	                                                key_len, NULL, personal)
-	               ? NUB_EINVAL
-	               : 0;
-}
-
-/* ---- writing ---- */
-
-struct out {
-	uint8_t *p;
-	size_t len, cap;
-	int oom;
-};
-
-static void put(struct out *o, const void *v, size_t n)
-{
-	if (o->oom)
-		return;
-	if (o->cap - o->len < n) {
-		size_t cap = o->cap ? o->cap * 2 : 4096;
-		while (cap - o->len < n)
-			cap *= 2;
-		uint8_t *p = realloc(o->p, cap);
-		if (!p) {
-			o->oom = 1;
-			return;
-		}
-		o->p = p;
-		o->cap = cap;
-	}
-	memcpy(o->p + o->len, v, n);
-	o->len += n;
-}
-
-/* x86-64 is little-endian: the in-memory integer is the file's encoding. */
-static void put_u32(struct out *o, uint32_t v)
-{
-	put(o, &v, 4);
-}
-
-static void put_u64(struct out *o, uint64_t v)
-{
-	put(o, &v, 8);
-}
-
-static void put_meta(struct out *o, const struct nub_snapshot *s, const char *magic)
-{
-	uint64_t words[SNAPFILE_LAYOUT_N];
-
-	put(o, magic, 8);
-	put_u32(o, SNAPFILE_VERSION);
-	put_u32(o, SNAPFILE_HEADER);
-	put_u64(o, s->visible_size);
-	put_u64(o, s->pt_size);
-	put_u64(o, s->entry_gva);
-	put_u64(o, s->dispatch_gva);
-	put_u64(o, s->generation);
-	put_u64(o, s->family);
-	put_u64(o, s->syscall_gva);
-	put_u64(o, s->fs_base);
-	memcpy(words, &s->layout, sizeof(words));
-	put_u32(o, (uint32_t)SNAPFILE_LAYOUT_N);
-	for (size_t i = 0; i < SNAPFILE_LAYOUT_N; i++)
-		put_u64(o, words[i]);
-	put_u32(o, s->names.n);
-	for (uint32_t i = 0; i < s->names.n && i < NUB_MAX_FN_NAMES; i++) {
-		uint32_t len = (uint32_t)strnlen(s->names.fn[i].name, sizeof(s->names.fn[i].name));
-		put_u32(o, s->names.fn[i].id);
-		put_u32(o, len);
-		put(o, s->names.fn[i].name, len);
-	}
-	put_u32(o, s->hot.n);
-	for (unsigned i = 0; i < s->hot.n && i < NUB_HOT_MAX; i++)
-		put_u64(o, s->hot.page[i]);
-}
-
-/* The bitmap of stored pages, then the pages. */
-static void put_memory(struct out *o, const struct nub_snapshot *s)
-{
-	const uint8_t *m = nub_shmem_host(s->mem);
-	uint64_t pages = (s->visible_size + s->pt_size) / NUB_PAGE_SIZE, words = (pages + 63) / 64;
-
-	put_u64(o, words);
-	for (uint64_t w = 0; w < words; w++) {
-		uint64_t bits = 0;
-		for (uint64_t b = 0; b < 64 && w * 64 + b < pages; b++)
-			bits |= (uint64_t)nub_snapshot_page_nonzero(s, w * 64 + b) << b;
-		put_u64(o, bits);
-	}
-	for (uint64_t i = 0; i < pages; i++) {
-		if (nub_snapshot_page_nonzero(s, i))
-			put(o, m + i * NUB_PAGE_SIZE, NUB_PAGE_SIZE);
-	}
-}
-
-/* The trailer: the XXH3-128 of the body, or with a key its MAC. */
-static void put_trailer(struct out *o, const void *key, size_t key_len)
-{
-	uint8_t mac[NUB_SNAPSHOT_MAC_SIZE];
-	XXH128_canonical_t hash;
-
-	if (o->oom)
-		return;
-	if (key && !nub_snapshot_mac(o->p, o->len, key, key_len, mac)) {
-		put(o, mac, sizeof(mac));
-		return;
-	}
-	XXH128_canonicalFromHash(&hash, XXH3_128bits(o->p, o->len));
-	put(o, hash.digest, SNAPFILE_HASH);
-}
-
-static int write_file(const char *path, const struct out *o, struct nub_error *err)
-{
-	FILE *f = fopen(path, "wb");
-	int rc = 0;
-
-	if (!f)
-		return nub_error_set(err, NUB_EIO, "%s: %s", path, strerror(errno));
-	if (fwrite(o->p, 1, o->len, f) != o->len)
-		rc = nub_error_set(err, NUB_EIO, "%s: write failed: %s", path, strerror(errno));
-	if (fclose(f) && !rc)
-		rc = nub_error_set(err, NUB_EIO, "%s: close failed: %s", path, strerror(errno));
-	return rc;
-}
-
-/* key: NULL for a file without one (key_len already checked). */
-static int save(const struct nub_snapshot *snap, const char *path, const void *key, size_t key_len,
-                struct nub_error *err)
-{
-	struct out o = {0};
-	int rc;
-
-	put_meta(&o, snap, key ? SNAPFILE_MAGIC_KEYED : SNAPFILE_MAGIC);
-	put_memory(&o, snap);
-	put_trailer(&o, key, key_len);
-	if (o.oom) {
-		free(o.p);
-		return nub_error_set(err, NUB_ENOMEM, "out of memory saving %s", path);
-	}
-	rc = write_file(path, &o, err);
-	free(o.p);
-	return rc;
-}
-
-int nub_snapshot_save(const struct nub_snapshot *snap, const char *path, struct nub_error *err)
-{
-	if (!snap || !path)
-		return nub_error_set(err, NUB_EINVAL, "nub_snapshot_save: NULL argument");
-	return save(snap, path, NULL, 0, err);
-}
-
-int nub_snapshot_save_keyed(const struct nub_snapshot *snap, const char *path, const void *key,
-                            size_t key_len, struct nub_error *err)
-{
-	int rc;
-
-	if (!snap || !path)
-		return nub_error_set(err, NUB_EINVAL, "nub_snapshot_save_keyed: NULL argument");
-	rc = check_key(key, key_len, path, err);
-	return rc ? rc : save(snap, path, key, key_len, err);
-}
+#include "image/snapshot_file.h"
 
 /* ---- reading: a cursor over the file's bytes that never reads past them */
 
@@ -655,7 +415,7 @@ int nub_snapshot_load_bytes(const void *bytes, size_t len, const char *name,
 int nub_snapshot_load_bytes_keyed(const void *bytes, size_t len, const char *name, const void *key,
                                   size_t key_len, struct nub_snapshot **out, struct nub_error *err)
 {
-	int rc = check_key(key, key_len, name ? name : "snapshot", err);
+	int rc = nub_snapshot_check_key(key, key_len, name ? name : "snapshot", err);
 
 	return rc ? rc : load(bytes, len, name, key, key_len, out, err);
 }
@@ -719,7 +479,7 @@ int nub_snapshot_load_keyed(const char *path, const void *key, size_t key_len,
 
 	if (!path || !out)
 		return nub_error_set(err, NUB_EINVAL, "nub_snapshot_load_keyed: NULL argument");
-	rc = check_key(key, key_len, path, err);
+	rc = nub_snapshot_check_key(key, key_len, path, err);
 	if (!rc)
 		rc = read_file(path, &buf, &len, err);
 	if (!rc)
