@@ -2,7 +2,9 @@
 /*
  * Snapshots: immutable guest memory images (guest-visible part + the page
  * tables that map it and scratch), built from an ELF or captured from a
- * running sandbox, plus the vCPU state to resume from.
+ * running sandbox, with what a sandbox resumes from besides memory (the
+ * dispatch entry, the FS base, the function names, the working set). No
+ * vCPU state: a sandbox always resumes from the clean ABI-2 state.
  */
 #ifndef NUB_CORE_SNAPSHOT_H
 #define NUB_CORE_SNAPSHOT_H
