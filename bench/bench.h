@@ -22,7 +22,7 @@ static inline const char *bench_backend(void)
 /* "what (backend)" for a row's label (static storage). */
 static inline const char *bench_label(const char *what)
 {
-	static char buf[64];
+	static char buf[128];
 
 	snprintf(buf, sizeof(buf), "%s (%s)", what, bench_backend());
 	return buf;
@@ -43,7 +43,7 @@ static inline void bench_row(const char *figure, double value, const char *unit,
 
 	snprintf(v, sizeof(v), "%.3g %s", value, unit);
 	snprintf(f, sizeof(f), "%s %.3g %s", floor_name, floor, unit);
-	printf("%-44s | %14s | %-30s | %8.2f | %s\n", figure, v, f, floor > 0 ? value / floor : 0,
+	printf("%-60s | %14s | %-30s | %8.2f | %s\n", figure, v, f, floor > 0 ? value / floor : 0,
 	       kind);
 }
 

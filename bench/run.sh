@@ -19,11 +19,11 @@ build=$(cd "$build" && pwd) # relative or absolute, inside the tree or not
 shopt -s nullglob
 benches=("$build"/bench/bench_*)
 [ ${#benches[@]} -gt 0 ] || { echo "bench: no benchmarks built in $build/bench" >&2; exit 1; }
-printf '%-44s | %14s | %-30s | %8s | %s\n' figure value "floor / peer" ratio kind
+printf '%-60s | %14s | %-30s | %8s | %s\n' figure value "floor / peer" ratio kind
 for b in "${benches[@]}"; do
 	[ -x "$b" ] || continue
 	[ "$(basename "$b")" = bench_ir ] && continue # counted under callgrind below
-	NUB_BACKEND_PATH="$build/backends" NUB_GUEST_DIR="$build/guest" \
+	NUB_BACKEND_PATH="$build/backends" NUB_GUEST_DIR="$build/guest" NUB_BENCH_DIR="$build/bench" \
 		"$b" $mode | grep -E '^[^#].*\|' || { echo "bench: $b failed" >&2; exit 1; }
 done
 
@@ -33,9 +33,9 @@ done
 backends=()
 if [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	backends+=(kvm)
-	for b in bench_sandbox bench_js; do
+	for b in bench_sandbox bench_js bench_peers; do
 		[ -x "$build/bench/$b" ] || continue
-		NUB_BENCH_BACKEND=kvm NUB_BACKEND_PATH="$build/backends" \
+		NUB_BENCH_BACKEND=kvm NUB_BACKEND_PATH="$build/backends" NUB_BENCH_DIR="$build/bench" \
 			NUB_GUEST_DIR="$build/guest" "$build/bench/$b" $mode |
 			grep -E '^[^#].*\|' || { echo "bench: $b on kvm failed" >&2; exit 1; }
 	done
@@ -64,7 +64,7 @@ if [ -x "$ir" ] && command -v valgrind >/dev/null; then
 			[ -n "$total" ] || { echo "bench: no callgrind total for $what" >&2; exit 1; }
 			per=$((total / n))
 			floor=2000 kind="host side"
-			printf '%-44s | %14s | %-30s | %8s | %s\n' \
+			printf '%-60s | %14s | %-30s | %8s | %s\n' \
 				"instructions per $what ($backend, callgrind)" "$per Ir" \
 				"$([ "$what" = call ] && [ $floor -gt 0 ] && echo "target 2000 Ir ($kind)" || echo "($kind)")" \
 				"$([ "$what" = call ] && [ $floor -gt 0 ] && awk -v a=$per 'BEGIN{printf "%.2f", a/2000}' || echo -)" count

@@ -94,6 +94,22 @@ static int32_t pages(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t 
 	return put_u64(sum, out, out_cap, out_len);
 }
 
+static uint8_t dirty_area[NUB_TG_DIRTY_MAX][4096] __attribute__((aligned(4096)));
+
+static int32_t dirty(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                     uint32_t *out_len)
+{
+	(void)out, (void)out_cap, (void)out_len;
+	if (in_len != 9)
+		return NUB_EINVAL;
+	uint32_t first = load_u32(in), count = load_u32(in + 4);
+	if (first > NUB_TG_DIRTY_MAX || count > NUB_TG_DIRTY_MAX - first)
+		return NUB_ERANGE;
+	for (uint32_t p = first; p < first + count; p++)
+		*(volatile uint8_t *)&dirty_area[p][p % 4096] = in[8];
+	return 0;
+}
+
 static int32_t spin(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
                     uint32_t *out_len)
 {
@@ -933,6 +949,7 @@ static const struct {
         {NUB_TG_FLAGS_DIRTY, "flags_dirty", flags_dirty},
         {NUB_TG_INT_N, "int_n", int_n},
         {NUB_TG_RESTORE_SEED, "restore_seed", restore_seed},
+        {NUB_TG_DIRTY, "dirty", dirty},
 };
 
 void nub_guest_main(void)

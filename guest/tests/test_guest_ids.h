@@ -184,6 +184,13 @@
  * nub_restore_seed()'s. */
 #define NUB_TG_RESTORE_SEED 39
 
+/** in: u32 first, u32 count, u8 value. Writes one byte of each page
+ * [first, first+count) of a static area of NUB_TG_DIRTY_MAX pages (a first
+ * write, copy-on-write, per page; nothing read back): the benchmarks'
+ * "dirty N pages". NUB_ERANGE past the area. */
+#define NUB_TG_DIRTY     40
+#define NUB_TG_DIRTY_MAX 4096
+
 struct nub_tg_seed {
 	unsigned int hook_calls;
 	unsigned int reserved;

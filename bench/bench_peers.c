@@ -1,0 +1,621 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * nub against what a user would do instead, measured in one run,
+ * interleaved round by round, medians of the rounds:
+ *   zygote  a process that initialised the same Duktape once and forks a
+ *           child per request (the child answers and exits: a clean state
+ *           per request, as a sandbox gives)
+ *   spawn   posix_spawn of a static runner per request (bench/peer_runner.c:
+ *           the same Duktape, compiled in)
+ *   worker  one persistent process with a warm Duktape, a request after
+ *           another over a pipe: no isolation between requests (the floor
+ *           of reuse, not a peer in safety)
+ * nub's figure is a call plus the restore that makes the next request
+ * clean. Workloads: echo (the bare test guest), JS eval("1+1"), JSON of
+ * 10,000 objects in JS, dirty N pages + restore (against a forked child
+ * dirtying as many pages of a warm area), the cold cycle (a sandbox from
+ * the snapshot + first call + free, against spawning the runner), idle
+ * memory per sandbox (against a parked zygote child), and calls per second
+ * on two threads. Counts (VM exits, copy-on-write faults per request) beside
+ * the times. Backend: NUB_BENCH_BACKEND (default the mock).
+ */
+#include <duktape.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include <nub/nub.h>
+
+#include "../examples/js/js_abi.h"
+#include "../guest/tests/test_guest_ids.h"
+
+extern char **environ;
+
+#define MAX_ROUNDS 15
+#define JSON_10K                                                                                   \
+	"var a = []; for (var i = 0; i < 10000; i++) a.push({id: i, name: 'n' + i, v: i * 2}); "   \
+	"JSON.parse(JSON.stringify(a)).length"
+
+static const char *guest_dir;
+static const char *runner;
+static int rounds, iters;
+
+static void die(const char *what, const char *msg)
+{
+	fprintf(stderr, "bench_peers: %s: %s\n", what, msg);
+	exit(1);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ---- nub ---- */
+
+static struct nub_sandbox *sandbox(const char *elf, struct nub_snapshot *snap, uint64_t heap)
+{
+	struct nub_config cfg;
+	struct nub_error err = {0};
+	struct nub_sandbox *sb = NULL;
+	char path[4096];
+
+	nub_config_init(&cfg);
+	cfg.backend = bench_backend();
+	cfg.heap_size = heap;
+	snprintf(path, sizeof(path), "%s/%s.elf", guest_dir, elf);
+	if (snap ? nub_sandbox_create_from_snapshot(&cfg, snap, &sb, &err)
+	         : nub_sandbox_create_from_elf(&cfg, path, &sb, &err))
+		die("create", err.msg);
+	if (nub_sandbox_evolve(sb))
+		die("evolve", nub_sandbox_last_error(sb));
+	return sb;
+}
+
+static void call_or_die(struct nub_sandbox *sb, uint32_t fn, const void *in, size_t len)
+{
+	char out[256];
+	size_t n = 0;
+	int32_t status = -1;
+
+	if (nub_sandbox_call(sb, fn, in, len, out, sizeof(out), &n, &status) || status)
+		die("call", nub_sandbox_last_error(sb));
+}
+
+/* A request on a sandbox: the call, then the restore that cleans it. */
+struct nub_req {
+	struct nub_sandbox *sb;
+	uint32_t fn;
+	const void *in;
+	size_t len;
+	struct nub_sandbox_stats before, after;
+};
+
+static double nub_request(void *ctx, int n)
+{
+	struct nub_req *r = ctx;
+	double t = bench_now_ns();
+
+	nub_sandbox_stats(r->sb, &r->before);
+	for (int i = 0; i < n; i++) {
+		call_or_die(r->sb, r->fn, r->in, r->len);
+		if (nub_sandbox_restore(r->sb, NULL))
+			die("restore", nub_sandbox_last_error(r->sb));
+	}
+	t = (bench_now_ns() - t) / n;
+	nub_sandbox_stats(r->sb, &r->after);
+	return t;
+}
+
+/* ---- the peers ---- */
+
+static duk_context *warm_heap(void)
+{
+	duk_context *ctx = duk_create_heap_default();
+
+	if (!ctx)
+		die("duktape", "duk_create_heap_default");
+	duk_peval_string_noresult(ctx, "1+1");
+	return ctx;
+}
+
+static void write_all(int fd, const void *p, size_t n)
+{
+	for (size_t d = 0; d < n;) {
+		ssize_t w = write(fd, (const char *)p + d, n - d);
+		if (w <= 0)
+			die("write", "pipe");
+		d += (size_t)w;
+	}
+}
+
+static size_t read_some(int fd, char *buf, size_t cap)
+{
+	ssize_t r = read(fd, buf, cap);
+	if (r < 0)
+		die("read", "pipe");
+	return (size_t)r;
+}
+
+/* Evaluate and send the result's text (what a request answers). */
+static void answer(duk_context *ctx, const char *script, int fd)
+{
+	duk_peval_string(ctx, script);
+	const char *s = duk_safe_to_string(ctx, -1);
+	uint32_t len = (uint32_t)strlen(s);
+	write_all(fd, &len, sizeof(len));
+	write_all(fd, s, len);
+	duk_pop(ctx);
+}
+
+struct zygote {
+	duk_context *ctx; /* NULL: echo */
+	const char *script;
+};
+
+static double zygote_request(void *arg, int n)
+{
+	struct zygote *z = arg;
+	double t = bench_now_ns();
+	char buf[256];
+
+	for (int i = 0; i < n; i++) {
+		int p[2];
+		if (pipe(p))
+			die("pipe", "zygote");
+		pid_t pid = fork();
+		if (pid == 0) {
+			close(p[0]);
+			if (z->ctx)
+				answer(z->ctx, z->script, p[1]);
+			else
+				write_all(p[1], z->script, strlen(z->script));
+			_exit(0);
+		}
+		close(p[1]);
+		while (read_some(p[0], buf, sizeof(buf)))
+			;
+		close(p[0]);
+		waitpid(pid, NULL, 0);
+	}
+	return (bench_now_ns() - t) / n;
+}
+
+struct spawned {
+	const char *mode, *arg;
+};
+
+static double spawn_request(void *arg, int n)
+{
+	struct spawned *s = arg;
+	char *argv[] = {(char *)runner, (char *)s->mode, (char *)s->arg, NULL};
+	char buf[256];
+	double t = bench_now_ns();
+
+	for (int i = 0; i < n; i++) {
+		posix_spawn_file_actions_t fa;
+		int p[2];
+		pid_t pid;
+		if (pipe(p))
+			die("pipe", "spawn");
+		posix_spawn_file_actions_init(&fa);
+		posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+		posix_spawn_file_actions_addclose(&fa, p[0]);
+		if (posix_spawn(&pid, runner, &fa, NULL, argv, environ))
+			die("posix_spawn", runner);
+		posix_spawn_file_actions_destroy(&fa);
+		close(p[1]);
+		while (read_some(p[0], buf, sizeof(buf)))
+			;
+		close(p[0]);
+		waitpid(pid, NULL, 0);
+	}
+	return (bench_now_ns() - t) / n;
+}
+
+/* The persistent worker: requests and answers over two pipes. */
+struct worker {
+	pid_t pid;
+	int to, from;
+	const char *script;
+	int echo;
+};
+
+static void worker_start(struct worker *w, const char *script, int echo)
+{
+	int a[2], b[2];
+
+	if (pipe(a) || pipe(b))
+		die("pipe", "worker");
+	w->script = script;
+	w->echo = echo;
+	w->pid = fork();
+	if (w->pid == 0) {
+		duk_context *ctx = echo ? NULL : warm_heap();
+		char req[4096];
+		uint32_t len;
+		close(a[1]);
+		close(b[0]);
+		while (read(a[0], &len, sizeof(len)) == sizeof(len) && len < sizeof(req)) {
+			size_t got = 0;
+			while (got < len)
+				got += read_some(a[0], req + got, len - got);
+			req[len] = '\0';
+			if (ctx)
+				answer(ctx, req, b[1]);
+			else
+				write_all(b[1], &len, sizeof(len)), write_all(b[1], req, len);
+		}
+		_exit(0);
+	}
+	close(a[0]);
+	close(b[1]);
+	w->to = a[1];
+	w->from = b[0];
+}
+
+static double worker_request(void *arg, int n)
+{
+	struct worker *w = arg;
+	uint32_t len = (uint32_t)strlen(w->script);
+	char buf[256];
+	double t = bench_now_ns();
+
+	for (int i = 0; i < n; i++) {
+		uint32_t got_len;
+		write_all(w->to, &len, sizeof(len));
+		write_all(w->to, w->script, len);
+		if (read(w->from, &got_len, sizeof(got_len)) != sizeof(got_len))
+			die("read", "worker");
+		for (uint32_t got = 0; got < got_len;)
+			got += (uint32_t)read_some(w->from, buf,
+			                           got_len - got < sizeof(buf) ? got_len - got
+			                                                       : sizeof(buf));
+	}
+	return (bench_now_ns() - t) / n;
+}
+
+/* Told to stop, not left to see end-of-file: processes forked after it
+ * (the mock's vCPU processes) hold copies of its pipe. */
+static void worker_stop(struct worker *w)
+{
+	uint32_t quit = UINT32_MAX;
+
+	write_all(w->to, &quit, sizeof(quit));
+	close(w->to);
+	close(w->from);
+	waitpid(w->pid, NULL, 0);
+}
+
+/* A forked child that writes one byte of each of n pages of the parent's
+ * warm area (copy-on-write in the kernel) and exits. */
+struct forked_dirty {
+	uint8_t *area;
+	uint32_t pages;
+};
+
+static double forked_dirty(void *arg, int n)
+{
+	struct forked_dirty *d = arg;
+	double t = bench_now_ns();
+
+	for (int i = 0; i < n; i++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			for (uint32_t p = 0; p < d->pages; p++)
+				d->area[(size_t)p * 4096 + p % 4096] = (uint8_t)i;
+			_exit(0);
+		}
+		waitpid(pid, NULL, 0);
+	}
+	return (bench_now_ns() - t) / n;
+}
+
+/* ---- rounds ---- */
+
+struct contender {
+	const char *name;
+	double (*run)(void *ctx, int n);
+	void *ctx;
+	int n; /* requests per round */
+	double sample[MAX_ROUNDS];
+};
+
+/* Every contender once per round, in turn, so load and frequency changes
+ * touch them alike; the median of the rounds. */
+static void measure(struct contender *c, int nc)
+{
+	for (int r = 0; r < rounds; r++)
+		for (int i = 0; i < nc; i++)
+			c[i].sample[r] = c[i].run(c[i].ctx, c[i].n);
+	for (int i = 0; i < nc; i++)
+		c[i].sample[0] = median(c[i].sample, rounds);
+}
+
+static void rows(const char *figure, struct contender *c, int nc)
+{
+	char label[96];
+
+	for (int i = 1; i < nc; i++) {
+		snprintf(label, sizeof(label), "%s vs %s", figure, c[i].name);
+		bench_row(bench_label(label), c[0].sample[0] / 1e3, "us", c[i].name,
+		          c[i].sample[0] / 1e3, "time");
+	}
+}
+
+static void counts(const char *figure, const struct nub_req *r, int n)
+{
+	char label[96];
+
+	snprintf(label, sizeof(label), "  %s: VM exits per request", figure);
+	bench_row(bench_label(label), (double)(r->after.vm_exits - r->before.vm_exits) / n, "exits",
+	          "floor", 1, "count");
+	snprintf(label, sizeof(label), "  %s: CoW faults per request", figure);
+	bench_row(bench_label(label), (double)(r->after.cow_faults - r->before.cow_faults) / n,
+	          "faults", "floor", 0, "count");
+}
+
+static void bench_js_workload(const char *figure, const char *script, struct nub_sandbox *js,
+                              duk_context *warm)
+{
+	struct nub_req req = {js, JS_FN_EVAL, script, strlen(script), {0}, {0}};
+	struct zygote z = {warm, script};
+	struct spawned sp = {"--js", script};
+	struct worker w;
+	worker_start(&w, script, 0);
+	struct contender c[] = {{"nub", nub_request, &req, iters, {0}},
+	                        {"zygote", zygote_request, &z, iters, {0}},
+	                        {"posix_spawn", spawn_request, &sp, iters, {0}},
+	                        {"pipe worker", worker_request, &w, iters, {0}}};
+
+	nub_request(&req, 2); /* warm: the first call after a restore */
+	measure(c, 4);
+	worker_stop(&w);
+	rows(figure, c, 4);
+	counts(figure, &req, c[0].n);
+}
+
+static void bench_echo(void)
+{
+	static const char text[] = "0123456789abcdef0123456789abcdef";
+	struct nub_sandbox *sb = sandbox("test_guest", NULL, 1u << 20);
+	struct nub_req req = {sb, NUB_TG_ECHO, text, sizeof(text) - 1, {0}, {0}};
+	struct zygote z = {NULL, text};
+	struct spawned sp = {"--echo", text};
+	struct worker w;
+	worker_start(&w, text, 1);
+	struct contender c[] = {{"nub", nub_request, &req, iters, {0}},
+	                        {"zygote", zygote_request, &z, iters, {0}},
+	                        {"posix_spawn", spawn_request, &sp, iters, {0}},
+	                        {"pipe worker", worker_request, &w, iters, {0}}};
+
+	nub_request(&req, 2);
+	measure(c, 4);
+	worker_stop(&w);
+	rows("echo, call + restore", c, 4);
+	counts("echo", &req, c[0].n);
+	nub_sandbox_free(sb);
+}
+
+static void bench_dirty(void)
+{
+	static const uint32_t ns[] = {1, 16, 256, 4096};
+	struct nub_sandbox *sb = sandbox("test_guest", NULL, 1u << 20);
+	uint8_t *area = mmap(NULL, (size_t)NUB_TG_DIRTY_MAX * 4096, PROT_READ | PROT_WRITE,
+	                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (area == MAP_FAILED)
+		die("mmap", "dirty area");
+	memset(area, 1, (size_t)NUB_TG_DIRTY_MAX * 4096); /* warm: every page resident */
+	for (size_t k = 0; k < sizeof(ns) / sizeof(ns[0]); k++) {
+		uint8_t in[9] = {0};
+		char figure[64];
+		memcpy(in + 4, &ns[k], 4);
+		in[8] = 7;
+		struct nub_req req = {sb, NUB_TG_DIRTY, in, sizeof(in), {0}, {0}};
+		struct forked_dirty d = {area, ns[k]};
+		int n = ns[k] >= 1024 ? (iters / 8 > 2 ? iters / 8 : 2) : iters;
+		struct contender c[] = {{"nub", nub_request, &req, n, {0}},
+		                        {"forked child", forked_dirty, &d, n, {0}}};
+		nub_request(&req, 2);
+		measure(c, 2);
+		snprintf(figure, sizeof(figure), "dirty %u pages + restore", ns[k]);
+		rows(figure, c, 2);
+		counts(figure, &req, c[0].n);
+	}
+	munmap(area, (size_t)NUB_TG_DIRTY_MAX * 4096);
+	nub_sandbox_free(sb);
+}
+
+/* ---- cold, memory, throughput ---- */
+
+static double nub_cold(void *ctx, int n)
+{
+	struct nub_snapshot *snap = ctx;
+	double t = bench_now_ns();
+
+	for (int i = 0; i < n; i++) {
+		struct nub_sandbox *sb = sandbox("js", snap, 16ull << 20);
+		call_or_die(sb, JS_FN_EVAL, "1+1", 3);
+		nub_sandbox_free(sb);
+	}
+	return (bench_now_ns() - t) / n;
+}
+
+static void bench_cold(struct nub_snapshot *js_snap)
+{
+	struct spawned sp = {"--js", "1+1"};
+	int n = iters / 4 > 2 ? iters / 4 : 2;
+	struct contender c[] = {{"nub", nub_cold, js_snap, n, {0}},
+	                        {"posix_spawn", spawn_request, &sp, n, {0}}};
+
+	measure(c, 2);
+	rows("JS cold: sandbox from snapshot + eval + free", c, 2);
+}
+
+/* Proportional set size of a process, in KiB (smaps_rollup). */
+static double pss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	double kib = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Pss: %lf kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/* This process and its children (the mock's vCPU processes). */
+static double tree_pss_kib(void)
+{
+	char path[64], buf[4096];
+	double kib = pss_kib(getpid());
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)getpid(), (int)getpid());
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return kib;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	for (char *p = strtok(buf, " \n"); p; p = strtok(NULL, " \n"))
+		kib += pss_kib((pid_t)atoi(p));
+	return kib;
+}
+
+static void bench_idle_memory(struct nub_snapshot *js_snap, duk_context *warm)
+{
+	enum { N = 32 };
+	struct nub_sandbox *sb[N];
+	pid_t kids[N];
+	int gate[2];
+
+	double before = tree_pss_kib();
+	for (int i = 0; i < N; i++) {
+		sb[i] = sandbox("js", js_snap, 16ull << 20);
+		call_or_die(sb[i], JS_FN_EVAL, "1+1", 3);
+		nub_sandbox_restore(sb[i], NULL);
+	}
+	double nub_kib = (tree_pss_kib() - before) / N;
+	for (int i = 0; i < N; i++)
+		nub_sandbox_free(sb[i]);
+	if (pipe(gate))
+		die("pipe", "idle");
+	(void)warm;
+	for (int i = 0; i < N; i++) {
+		kids[i] = fork();
+		if (kids[i] == 0) {
+			char c;
+			close(gate[1]);
+			(void)!read(gate[0], &c, 1); /* parked until the parent closes it */
+			_exit(0);
+		}
+	}
+	usleep(100000); /* let the children settle: their PSS is read from /proc */
+	double zygote_kib = 0;
+	for (int i = 0; i < N; i++)
+		zygote_kib += pss_kib(kids[i]);
+	close(gate[0]);
+	close(gate[1]);
+	for (int i = 0; i < N; i++)
+		waitpid(kids[i], NULL, 0);
+	bench_row(bench_label("JS idle memory per sandbox (PSS)"), nub_kib, "KiB",
+	          "parked zygote child", zygote_kib / N, "count");
+}
+
+struct pace {
+	struct nub_snapshot *snap;
+	duk_context *warm;
+	int n;
+	double ns;
+};
+
+static void *nub_thread(void *arg)
+{
+	struct pace *p = arg;
+	struct nub_sandbox *sb = sandbox("js", p->snap, 16ull << 20);
+	struct nub_req req = {sb, JS_FN_EVAL, "1+1", 3, {0}, {0}};
+
+	p->ns = nub_request(&req, p->n);
+	nub_sandbox_free(sb);
+	return NULL;
+}
+
+static void *zygote_thread(void *arg)
+{
+	struct pace *p = arg;
+	struct zygote z = {p->warm, "1+1"};
+
+	p->ns = zygote_request(&z, p->n);
+	return NULL;
+}
+
+/* Requests per second on two threads, each with its own sandbox. */
+static double two_threads(void *(*fn)(void *), struct nub_snapshot *snap, duk_context *warm)
+{
+	struct pace p[2] = {{snap, warm, iters, 0}, {snap, warm, iters, 0}};
+	pthread_t t[2];
+
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, fn, &p[i]);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	return 1e9 / p[0].ns + 1e9 / p[1].ns;
+}
+
+int main(int argc, char **argv)
+{
+	const int short_mode = argc > 1 && !strcmp(argv[1], "--short");
+	static char runner_path[4096];
+	struct nub_snapshot *js_snap = NULL;
+
+	rounds = short_mode ? 3 : 9;
+	iters = short_mode ? 10 : 100;
+	guest_dir = getenv("NUB_GUEST_DIR");
+	if (!guest_dir)
+		guest_dir = "build/guest";
+	snprintf(runner_path, sizeof(runner_path), "%s/peer_runner",
+	         getenv("NUB_BENCH_DIR") ? getenv("NUB_BENCH_DIR") : "build/bench");
+	runner = runner_path;
+	if (access(runner, X_OK))
+		die("peer runner", runner);
+
+	duk_context *warm = warm_heap();
+	struct nub_sandbox *js = sandbox("js", NULL, 16ull << 20);
+	if (nub_sandbox_snapshot(js, &js_snap))
+		die("snapshot", nub_sandbox_last_error(js));
+	bench_echo();
+	bench_js_workload("JS eval(\"1+1\"), call + restore", "1+1", js, warm);
+	bench_js_workload("JS JSON of 10k objects, call + restore", JSON_10K, js, warm);
+	bench_dirty();
+	bench_cold(js_snap);
+	bench_idle_memory(js_snap, warm);
+	double nub_rate = two_threads(nub_thread, js_snap, warm);
+	double zygote_rate = two_threads(zygote_thread, js_snap, warm);
+	/* A rate: higher is better, so the ratio is the peer's over nub's. */
+	bench_row(bench_label("JS eval, requests/s on 2 threads (inverse)"), 1e6 / nub_rate, "us",
+	          "zygote", 1e6 / zygote_rate, "time");
+	nub_sandbox_free(js);
+	nub_snapshot_unref(js_snap);
+	duk_destroy_heap(warm);
+	return 0;
+}
