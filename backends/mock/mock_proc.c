@@ -58,6 +58,7 @@
 #include <nub/vmem.h>
 
 #include "mock.h"
+#include "mock_proc_proto.h"
 #include "x86_store.h"
 
 #define PAGE          NUB_PAGE_SIZE
@@ -69,39 +70,9 @@
 #define PFE_I         (1u << 4)
 #define TSS_IST1      0x24
 #define SEL_KERNEL    0x08
-#define CMD_RUN       1
-#define CMD_QUIT      2
-#define SYNC_NONE     0
-#define SYNC_PAGE     1
-#define SYNC_ALL      2
 #define FP_MAGIC1     0x46505853u
 #define XFEATURE_PKRU (1ull << 9)
 #define HWCAP2_FSGS   (1u << 1)
-#define SPIN_ROUNDS   4000u /* ~10-40 us of pause */
-
-/* The page parent and child share. seq_cmd/seq_done are futex words. */
-struct proc_shared {
-	_Atomic uint32_t seq_cmd;  /* parent: +1 per command */
-	_Atomic uint32_t seq_done; /* child: the command it has answered */
-	_Atomic uint32_t ready;    /* child: set up and waiting for commands */
-	_Atomic int cancel;        /* an interrupt is pending */
-	_Atomic int in_guest;      /* the child is running guest code */
-	uint32_t cmd;
-	uint32_t sync;
-	uint64_t sync_gva;
-	uint64_t advance; /* bytes to skip at resume: a completed store */
-	int regs_dirty, fpu_dirty, sregs_dirty;
-	uint16_t sel[4]; /* DS, ES, FS, GS: the guest's, both ways */
-	struct nub_regs regs;
-	struct nub_fpu fpu;
-	uint64_t cr3, tss_gva;
-	struct nub_exit exit;
-	uint64_t cr2;
-	int exception;             /* the exit is the exception doorbell */
-	int iret;                  /* resume as the stub's iretq: RIP, RFLAGS, RSP from the frame */
-	uint64_t fs_base, gs_base; /* the guest's, both ways */
-};
-_Static_assert(sizeof(struct proc_shared) <= PAGE, "one page");
 
 struct mock_proc {
 	pid_t pid;
@@ -138,19 +109,6 @@ static long futex_wait(_Atomic uint32_t *w, uint32_t val, long ms)
 static void futex_wake(_Atomic uint32_t *w)
 {
 	sys6(SYS_futex, (long)w, FUTEX_WAKE, 1, 0, 0, 0);
-}
-
-/* Spin briefly for `w` to leave `val` before sleeping on it: an exit and
- * its answer usually take microseconds, a futex sleep and wake-up across
- * processes several times that. Returns 1 if it changed. */
-static int spin_while(_Atomic uint32_t *w, uint32_t val)
-{
-	for (unsigned i = 0; i < SPIN_ROUNDS; i++) {
-		if (atomic_load_explicit(w, memory_order_acquire) != val)
-			return 1;
-		__asm__ volatile("pause");
-	}
-	return 0;
 }
 
 /* ---- the child: guest memory ---- */
@@ -727,20 +685,20 @@ static void iret_load(ucontext_t *uc)
 static void await_run(ucontext_t *uc)
 {
 	for (;;) {
-		spin_while(&csh->seq_cmd, cur_seq);
+		proc_spin_while(&csh->seq_cmd, cur_seq);
 		while (atomic_load(&csh->seq_cmd) == cur_seq) {
 			futex_wait(&csh->seq_cmd, cur_seq, 1000);
 			if (sys6(SYS_getppid, 0, 0, 0, 0, 0, 0) != host_pid)
 				sys6(SYS_exit_group, 0, 0, 0, 0, 0, 0);
 		}
 		cur_seq = atomic_load(&csh->seq_cmd);
-		if (csh->cmd == CMD_QUIT)
+		if (csh->cmd == PROC_CMD_QUIT)
 			sys6(SYS_exit_group, 0, 0, 0, 0, 0, 0);
-		if (csh->sync == SYNC_ALL)
+		if (csh->sync == PROC_SYNC_ALL)
 			map_all();
-		else if (csh->sync == SYNC_PAGE)
+		else if (csh->sync == PROC_SYNC_PAGE)
 			map_page(csh->sync_gva);
-		csh->sync = SYNC_NONE;
+		csh->sync = PROC_SYNC_NONE;
 		if (csh->regs_dirty) {
 			regs_load(uc);
 			csh->regs_dirty = 0;
@@ -938,7 +896,7 @@ static void proc_kill(struct mock_proc *p)
 /* Wait until the child answered command `seq`; notices a dead child. */
 static int await_child(struct mock_proc *p, char *err, size_t err_cap)
 {
-	spin_while(&p->sh->seq_done, p->seq - 1);
+	proc_spin_while(&p->sh->seq_done, p->seq - 1);
 	while (atomic_load(&p->sh->seq_done) != p->seq) {
 		int status;
 		uint32_t done = atomic_load(&p->sh->seq_done);
@@ -1009,7 +967,7 @@ static int proc_start(struct nub_vm *vm, char *err, size_t err_cap)
 		}
 	}
 	/* It mapped the guest's pages itself; it needs the registers. */
-	p->sync = SYNC_NONE;
+	p->sync = PROC_SYNC_NONE;
 	vm->proc_regs_dirty = vm->proc_fpu_dirty = vm->proc_sregs_dirty = 1;
 	return 0;
 }
@@ -1026,7 +984,7 @@ int mock_proc_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t er
 			snprintf(err, err_cap, "out of memory");
 			return NUB_ENOMEM;
 		}
-		p->sync = SYNC_ALL;
+		p->sync = PROC_SYNC_ALL;
 	}
 	memset(exit, 0, sizeof(*exit));
 	if (atomic_exchange(&vm->interrupt_pending, 0)) {
@@ -1050,7 +1008,7 @@ int mock_proc_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t er
 	sh->tss_gva = vm->sregs.tr.base;
 	sh->sync = (uint32_t)p->sync;
 	sh->sync_gva = p->sync_gva;
-	p->sync = SYNC_NONE;
+	p->sync = PROC_SYNC_NONE;
 	sh->regs = vm->regs;
 	sh->regs_dirty = vm->proc_regs_dirty;
 	sh->fpu = vm->fpu;
@@ -1063,7 +1021,7 @@ int mock_proc_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t er
 	vm->proc_regs_dirty = vm->proc_fpu_dirty = vm->proc_sregs_dirty = 0;
 	sh->exception = 0;
 	memset(&sh->exit, 0, sizeof(sh->exit));
-	sh->cmd = CMD_RUN;
+	sh->cmd = PROC_CMD_RUN;
 	p->seq++;
 	atomic_store(&sh->seq_cmd, p->seq);
 	futex_wake(&sh->seq_cmd);
@@ -1088,7 +1046,7 @@ int mock_proc_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t er
 		vm->sregs.cr2 = sh->cr2;
 		vm->sregs.cs.selector = SEL_KERNEL; /* in the host's stub */
 		p->exception_pending = 1;
-		p->sync = SYNC_PAGE; /* the host may resolve a CoW fault there */
+		p->sync = PROC_SYNC_PAGE; /* the host may resolve a CoW fault there */
 		p->sync_gva = sh->cr2;
 	}
 	return 0;
@@ -1116,7 +1074,7 @@ void mock_proc_clear_interrupt(struct nub_vm *vm)
 void mock_proc_tables_changed(struct nub_vm *vm)
 {
 	if (vm->proc)
-		vm->proc->sync = SYNC_ALL;
+		vm->proc->sync = PROC_SYNC_ALL;
 }
 
 void mock_proc_memory_changed(struct nub_vm *vm)
@@ -1124,7 +1082,7 @@ void mock_proc_memory_changed(struct nub_vm *vm)
 	/* The child has the regions it was forked with: start a new one. */
 	if (vm->proc && vm->proc->pid) {
 		proc_kill(vm->proc);
-		vm->proc->sync = SYNC_ALL;
+		vm->proc->sync = PROC_SYNC_ALL;
 		vm->proc_regs_dirty = vm->proc_fpu_dirty = vm->proc_sregs_dirty = 1;
 	}
 }
@@ -1136,7 +1094,7 @@ void mock_proc_destroy(struct nub_vm *vm)
 	if (!p)
 		return;
 	if (p->pid > 0 && p->sh) {
-		p->sh->cmd = CMD_QUIT;
+		p->sh->cmd = PROC_CMD_QUIT;
 		atomic_store(&p->sh->seq_cmd, ++p->seq);
 		futex_wake(&p->sh->seq_cmd);
 	}
