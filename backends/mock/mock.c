@@ -2,7 +2,7 @@
 /*
  * The mock backend: a VM without a hypervisor. Memory regions, registers and
  * interrupts behave as the ABI says. Guest code at CPL3 (every nub guest)
- * runs natively in the mock's vCPU process (mock_proc.c); CPL0 code (the
+ * runs natively in the mock's vCPU process (mock_proc_*.c); CPL0 code (the
  * conformance suite's hand-assembled tests) is interpreted (mock_cpu.c).
  * It never claims NUB_CAP_HW_ISOLATION, so `auto` never picks it.
  */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The mock's process vCPU (mock_proc.c): guest code at CPL3, natively, in a
- * child process with the guest's pages at their guest-virtual addresses. */
+/* The mock's process vCPU as the rest of the mock calls it (its host side,
+ * mock_proc_host.c): guest code at CPL3, natively, in a child process with
+ * the guest's pages at their guest-virtual addresses. */
 #ifndef NUB_MOCK_PROC_H
 #define NUB_MOCK_PROC_H
 

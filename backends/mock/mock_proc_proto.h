@@ -21,10 +21,12 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <nub/backend.h>
 
 #define PROC_PAGE        NUB_PAGE_SIZE
+#define PROC_ALT_STACK   (64u << 10) /* the child's signal stack */
 #define PROC_CMD_RUN     1
 #define PROC_CMD_QUIT    2
 #define PROC_SYNC_NONE   0     /* the child's mappings are current */
@@ -55,6 +57,22 @@ struct proc_shared {
 	uint64_t fs_base, gs_base; /* the guest's, both ways */
 };
 _Static_assert(sizeof(struct proc_shared) <= PROC_PAGE, "one page");
+
+struct nub_vm;
+
+/* What the host hands the child at fork. */
+struct proc_start {
+	uint64_t text_lo, text_hi; /* the backend's code: the only code allowed system calls */
+	uint64_t map_floor;        /* vm.mmap_min_addr, rounded up to a page */
+	void *alt_stack;           /* PROC_ALT_STACK bytes, the signal handler's stack */
+	pid_t host_pid;            /* the host process: when it is gone, the child exits */
+};
+
+/* The child side's entry in the forked child (mock_proc_child.c): sets up
+ * the signal handler and seccomp, and from then on runs the guest from the
+ * handler. Never returns. */
+_Noreturn void mock_proc_child_main(struct nub_vm *vm, struct proc_shared *sh,
+                                    const struct proc_start *st);
 
 /* Spin briefly for `w` to leave `val` before sleeping on it: an exit and
  * its answer usually take microseconds, a futex sleep and wake-up across

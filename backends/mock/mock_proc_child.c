@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The mock's process vCPU: guest code at CPL3 runs natively, in a child
- * process of its own, with the guest's user pages mapped at their
- * guest-virtual addresses — aliases of the regions' shared host pages (core
- * allocates them MAP_SHARED for this backend, NUB_CAP_SHARED_MEMORY), as the
- * guest's page tables and the regions' permissions say. In the manner of
- * Solo5's spt tender, every exit is a signal in the child:
+ * The process vCPU's child side: everything that runs in the vCPU process,
+ * forked by the host side (mock_proc_host.c). Guest code at CPL3 runs here
+ * natively, with the guest's user pages mapped at their guest-virtual
+ * addresses -- aliases of the regions' shared host pages (core allocates
+ * them MAP_SHARED for this backend, NUB_CAP_SHARED_MEMORY), as the guest's
+ * page tables and the regions' permissions say. In the manner of Solo5's
+ * spt tender, every exit is a signal in the child:
  *
  *   SIGSEGV on a page the tables map to no memory (the doorbell) or to a
  *           read-only region  -> MMIO exit, the store decoded
@@ -19,37 +20,34 @@
  *
  * The child never leaves its signal handler except to run guest code: the
  * handler saves the guest's registers from the signal frame, posts the exit
- * in a page shared with the parent, waits (futex) for the next run, writes
- * the registers back into the frame and returns — sigreturn loads them all,
- * RIP and RSP included, and the guest continues. The first entry is a signal
- * the child sends itself.
+ * in the page shared with the host (mock_proc_proto.h), waits (futex) for
+ * the next run, writes the registers back into the frame and returns --
+ * sigreturn loads them all, RIP and RSP included, and the guest continues.
+ * The first entry is a signal the child sends itself.
  *
  * The child is a copy of the host process (fork), so a wild guest write
- * harms nothing of the host's; a seccomp filter lets only this file's code
- * make system calls. The code that runs in the child uses raw system calls
- * and no thread-local storage: the guest may have changed FS (wrfsbase).
+ * harms nothing of the host's; a seccomp filter lets only the backend's
+ * code make system calls (a libc wrapper called after that traps as the
+ * guest's own system call would). The
+ * handler is entered with the guest's FS and GS bases (the guest may have
+ * changed them: wrfsbase): it uses raw system calls, no libc and no
+ * thread-local storage, and this file is built without the stack
+ * protector, whose canary is read through FS. Only the set-up before
+ * seccomp calls libc (getauxval, the signal handling calls).
  */
-#include "mock_proc.h"
-
 #include <asm/prctl.h>
-#include <dlfcn.h>
-#include <elf.h>
 #include <errno.h>
-#include <link.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/futex.h>
 #include <linux/seccomp.h>
 #include <signal.h>
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -62,26 +60,14 @@
 #include "x86_store.h"
 
 #define PAGE          NUB_PAGE_SIZE
-#define ALT_STACK     (64u << 10)
-#define MAX_RUNS      4096u
 #define PFE_P         (1u << 0)
 #define PFE_W         (1u << 1)
 #define PFE_U         (1u << 2)
 #define PFE_I         (1u << 4)
 #define TSS_IST1      0x24
-#define SEL_KERNEL    0x08
 #define FP_MAGIC1     0x46505853u
 #define XFEATURE_PKRU (1ull << 9)
 #define HWCAP2_FSGS   (1u << 1)
-
-struct mock_proc {
-	pid_t pid;
-	struct proc_shared *sh;
-	uint32_t seq;
-	int sync; /* what the child must re-map before the next run */
-	uint64_t sync_gva;
-	int exception_pending; /* last exit was an exception: restore CS */
-};
 
 /* ---- raw system calls (the child may have no usable TLS) ---- */
 
@@ -125,8 +111,8 @@ struct run {
 static struct run *runs;
 static size_t nruns, runs_cap;
 static int have_fsgsbase;
-static uint32_t pkru_offset;         /* of PKRU in an XSAVE image; 0: no PKRU */
-static uint64_t map_floor = 0x10000; /* vm.mmap_min_addr, read before fork */
+static uint32_t pkru_offset; /* of PKRU in an XSAVE image; 0: no PKRU */
+static uint64_t map_floor;   /* vm.mmap_min_addr, rounded up to a page */
 static uint64_t host_fs, host_gs;
 
 static void copy(void *d, const void *s, size_t n)
@@ -787,25 +773,6 @@ resume:
 	wrbase(1, guest_gs);
 }
 
-/* Only this file's code may make system calls; the guest's get SIGSYS. */
-static int text_range(uint64_t *lo, uint64_t *hi)
-{
-	Dl_info info;
-
-	if (!dladdr((void *)sys6, &info) || !info.dli_fbase)
-		return -1;
-	const ElfW(Ehdr) *eh = info.dli_fbase;
-	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)((const uint8_t *)eh + eh->e_phoff);
-	for (unsigned i = 0; i < eh->e_phnum; i++) {
-		if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_X))
-			continue;
-		*lo = (uint64_t)info.dli_fbase + ph[i].p_vaddr;
-		*hi = *lo + ph[i].p_memsz;
-		return (*lo >> 32) == ((*hi - 1) >> 32) ? 0 : -1;
-	}
-	return -1;
-}
-
 static int seccomp_confine(uint64_t lo, uint64_t hi)
 {
 	struct sock_filter f[] = {
@@ -835,20 +802,21 @@ static int seccomp_confine(uint64_t lo, uint64_t hi)
 	return (int)sys6(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (long)&prog, 0, 0, 0);
 }
 
-static _Noreturn void child_main(struct nub_vm *vm, struct proc_shared *sh, void *alt, uint64_t lo,
-                                 uint64_t hi, pid_t parent)
+_Noreturn void mock_proc_child_main(struct nub_vm *vm, struct proc_shared *sh,
+                                    const struct proc_start *st)
 {
 	static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE,
 	                           SIGTRAP, SIGSYS, SIGURG, SIGUSR2};
 	struct sigaction sa;
-	stack_t ss = {.ss_sp = alt, .ss_size = ALT_STACK};
+	stack_t ss = {.ss_sp = st->alt_stack, .ss_size = PROC_ALT_STACK};
 
 	cvm = vm;
 	csh = sh;
 	/* Never outlive the host process: await_run checks the parent while
 	 * it waits (PR_SET_PDEATHSIG would fire when the *thread* that forked
 	 * ends, and calls come from any thread). */
-	host_pid = parent;
+	host_pid = st->host_pid;
+	map_floor = st->map_floor;
 	have_fsgsbase = (getauxval(AT_HWCAP2) & HWCAP2_FSGS) != 0;
 	pkru_offset = xsave_pkru_offset();
 	host_fs = rdbase(0);
@@ -870,235 +838,11 @@ static _Noreturn void child_main(struct nub_vm *vm, struct proc_shared *sh, void
 		sigaddset(&all, sigs[i]);
 	sigprocmask(SIG_UNBLOCK, &all, NULL);
 	map_all();
-	if (seccomp_confine(lo, hi))
+	if (seccomp_confine(st->text_lo, st->text_hi))
 		sys6(SYS_exit_group, 103, 0, 0, 0, 0, 0);
 	sys6(SYS_kill, sys6(SYS_getpid, 0, 0, 0, 0, 0, 0), SIGUSR2, 0, 0, 0, 0);
 	/* Not reached: the handler runs the guest from here on, and exits. */
 	sys6(SYS_exit_group, 104, 0, 0, 0, 0, 0);
 	for (;;)
 		;
-}
-
-/* ---- the parent ---- */
-
-static void proc_kill(struct mock_proc *p)
-{
-	if (p->pid > 0) {
-		kill(p->pid, SIGKILL);
-		waitpid(p->pid, NULL, 0);
-	}
-	if (p->sh)
-		munmap(p->sh, PAGE);
-	p->pid = 0;
-	p->sh = NULL;
-}
-
-/* Wait until the child answered command `seq`; notices a dead child. */
-static int await_child(struct mock_proc *p, char *err, size_t err_cap)
-{
-	proc_spin_while(&p->sh->seq_done, p->seq - 1);
-	while (atomic_load(&p->sh->seq_done) != p->seq) {
-		int status;
-		uint32_t done = atomic_load(&p->sh->seq_done);
-		if (done == p->seq)
-			break;
-		futex_wait(&p->sh->seq_done, done, 200);
-		if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
-			p->pid = 0;
-			snprintf(err, err_cap, "the vCPU process died (%s %d)",
-			         WIFSIGNALED(status) ? "signal" : "exit status",
-			         WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-			return NUB_EBACKEND;
-		}
-	}
-	return 0;
-}
-
-static int proc_start(struct nub_vm *vm, char *err, size_t err_cap)
-{
-	struct mock_proc *p = vm->proc;
-	uint64_t lo, hi;
-	void *alt;
-
-	FILE *f = fopen("/proc/sys/vm/mmap_min_addr", "r");
-	unsigned long long floor_v;
-	if (f && fscanf(f, "%llu", &floor_v) == 1)
-		map_floor = (floor_v + PAGE - 1) & ~(uint64_t)(PAGE - 1);
-	if (f)
-		fclose(f);
-	if (text_range(&lo, &hi)) {
-		snprintf(err, err_cap, "cannot find the backend's code for seccomp");
-		return NUB_ESYS;
-	}
-	p->sh = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	alt = mmap(NULL, ALT_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p->sh == MAP_FAILED || alt == MAP_FAILED) {
-		if (alt != MAP_FAILED)
-			munmap(alt, ALT_STACK);
-		p->sh = NULL;
-		snprintf(err, err_cap, "mmap: %s", strerror(errno));
-		return NUB_ESYS;
-	}
-	p->sh->cr3 = vm->sregs.cr3;
-	p->sh->tss_gva = vm->sregs.tr.base;
-	p->seq = 0;
-	pid_t parent = getpid();
-	p->pid = fork();
-	if (p->pid == 0)
-		child_main(vm, p->sh, alt, lo, hi, parent);
-	munmap(alt, ALT_STACK);
-	if (p->pid < 0) {
-		p->pid = 0;
-		snprintf(err, err_cap, "fork: %s", strerror(errno));
-		munmap(p->sh, PAGE);
-		p->sh = NULL;
-		return NUB_ESYS;
-	}
-	while (!atomic_load(&p->sh->ready)) {
-		int status;
-		futex_wait(&p->sh->ready, 0, 200);
-		if (!atomic_load(&p->sh->ready) && waitpid(p->pid, &status, WNOHANG) == p->pid) {
-			p->pid = 0;
-			snprintf(err, err_cap, "the vCPU process failed to start (%s %d)",
-			         WIFSIGNALED(status) ? "signal" : "exit status",
-			         WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-			proc_kill(p);
-			return NUB_ESYS;
-		}
-	}
-	/* It mapped the guest's pages itself; it needs the registers. */
-	p->sync = PROC_SYNC_NONE;
-	vm->proc_regs_dirty = vm->proc_fpu_dirty = vm->proc_sregs_dirty = 1;
-	return 0;
-}
-
-int mock_proc_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t err_cap)
-{
-	struct mock_proc *p = vm->proc;
-	struct proc_shared *sh;
-	int rc;
-
-	if (!p) {
-		p = vm->proc = calloc(1, sizeof(*p));
-		if (!p) {
-			snprintf(err, err_cap, "out of memory");
-			return NUB_ENOMEM;
-		}
-		p->sync = PROC_SYNC_ALL;
-	}
-	memset(exit, 0, sizeof(*exit));
-	if (atomic_exchange(&vm->interrupt_pending, 0)) {
-		if (p->sh)
-			atomic_store(&p->sh->cancel, 0); /* consumed here */
-		exit->reason = NUB_EXIT_CANCELLED;
-		return 0;
-	}
-	if (!p->pid && (rc = proc_start(vm, err, err_cap)))
-		return rc;
-	sh = p->sh;
-	/* Still in the stub (the host did not load a user CS): its iretq. */
-	sh->iret = p->exception_pending && !(vm->sregs.cs.selector & 3);
-	if (p->exception_pending) {
-		vm->sregs.cs.selector = NUB_SEL_USER_CODE; /* the stub's iretq */
-		p->exception_pending = 0;
-	}
-	sh->fs_base = vm->sregs.fs.base;
-	sh->gs_base = vm->sregs.gs.base;
-	sh->cr3 = vm->sregs.cr3;
-	sh->tss_gva = vm->sregs.tr.base;
-	sh->sync = (uint32_t)p->sync;
-	sh->sync_gva = p->sync_gva;
-	p->sync = PROC_SYNC_NONE;
-	sh->regs = vm->regs;
-	sh->regs_dirty = vm->proc_regs_dirty;
-	sh->fpu = vm->fpu;
-	sh->fpu_dirty = vm->proc_fpu_dirty;
-	sh->sel[0] = vm->sregs.ds.selector;
-	sh->sel[1] = vm->sregs.es.selector;
-	sh->sel[2] = vm->sregs.fs.selector;
-	sh->sel[3] = vm->sregs.gs.selector;
-	sh->sregs_dirty = vm->proc_sregs_dirty;
-	vm->proc_regs_dirty = vm->proc_fpu_dirty = vm->proc_sregs_dirty = 0;
-	sh->exception = 0;
-	memset(&sh->exit, 0, sizeof(sh->exit));
-	sh->cmd = PROC_CMD_RUN;
-	p->seq++;
-	atomic_store(&sh->seq_cmd, p->seq);
-	futex_wake(&sh->seq_cmd);
-	rc = await_child(p, err, err_cap);
-	if (rc) {
-		proc_kill(p);
-		return rc;
-	}
-	vm->regs = sh->regs;
-	vm->fpu = sh->fpu;
-	vm->sregs.fs.base = sh->fs_base;
-	vm->sregs.gs.base = sh->gs_base;
-	vm->sregs.ds.selector = sh->sel[0];
-	vm->sregs.es.selector = sh->sel[1];
-	vm->sregs.fs.selector = sh->sel[2];
-	vm->sregs.gs.selector = sh->sel[3];
-	*exit = sh->exit;
-	if (exit->reason == NUB_EXIT_CANCELLED)
-		atomic_store(&vm->interrupt_pending, 0); /* consumed by the child */
-	exit->rip = sh->regs.rip;
-	if (sh->exception) {
-		vm->sregs.cr2 = sh->cr2;
-		vm->sregs.cs.selector = SEL_KERNEL; /* in the host's stub */
-		p->exception_pending = 1;
-		p->sync = PROC_SYNC_PAGE; /* the host may resolve a CoW fault there */
-		p->sync_gva = sh->cr2;
-	}
-	return 0;
-}
-
-int mock_proc_interrupt(struct nub_vm *vm)
-{
-	struct mock_proc *p = vm->proc;
-
-	if (p && p->sh) {
-		atomic_store(&p->sh->cancel, 1);
-		if (atomic_load(&p->sh->in_guest) && p->pid > 0 && kill(p->pid, SIGURG) &&
-		    errno != ESRCH)
-			return NUB_ESYS;
-	}
-	return 0;
-}
-
-void mock_proc_clear_interrupt(struct nub_vm *vm)
-{
-	if (vm->proc && vm->proc->sh)
-		atomic_store(&vm->proc->sh->cancel, 0);
-}
-
-void mock_proc_tables_changed(struct nub_vm *vm)
-{
-	if (vm->proc)
-		vm->proc->sync = PROC_SYNC_ALL;
-}
-
-void mock_proc_memory_changed(struct nub_vm *vm)
-{
-	/* The child has the regions it was forked with: start a new one. */
-	if (vm->proc && vm->proc->pid) {
-		proc_kill(vm->proc);
-		vm->proc->sync = PROC_SYNC_ALL;
-		vm->proc_regs_dirty = vm->proc_fpu_dirty = vm->proc_sregs_dirty = 1;
-	}
-}
-
-void mock_proc_destroy(struct nub_vm *vm)
-{
-	struct mock_proc *p = vm->proc;
-
-	if (!p)
-		return;
-	if (p->pid > 0 && p->sh) {
-		p->sh->cmd = PROC_CMD_QUIT;
-		atomic_store(&p->sh->seq_cmd, ++p->seq);
-		futex_wake(&p->sh->seq_cmd);
-	}
-	proc_kill(p);
-	free(p);
-	vm->proc = NULL;
 }
