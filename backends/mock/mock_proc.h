@@ -9,7 +9,8 @@
 
 struct nub_vm;
 
-/* run_vcpu for a vCPU at CPL3 (starts the child on first use). */
+/* run_vcpu for a vCPU at CPL3, or in the host's exception stub after an
+ * exception exit (starts the child on first use). */
 int mock_proc_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t err_cap);
 int mock_proc_interrupt(struct nub_vm *vm);
 void mock_proc_clear_interrupt(struct nub_vm *vm);

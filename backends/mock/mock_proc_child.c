@@ -32,8 +32,8 @@
  * FS and GS bases (the guest may have changed them: wrfsbase): it uses raw
  * system calls, no libc and no thread-local storage, and the child side's
  * files are built without the stack protector, whose canary is read
- * through FS. Only the set-up before seccomp calls libc (getauxval, the
- * signal handling calls).
+ * through FS. Only the set-up before seccomp calls libc, still on the
+ * host's FS (CMakeLists.txt lists the calls; CTest checks the objects).
  */
 #include <asm/prctl.h>
 #include <linux/audit.h>
