@@ -176,30 +176,12 @@ static int proc_start(struct nub_vm *vm, char *err, size_t err_cap)
 	return 0;
 }
 
-int mock_proc_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t err_cap)
+/* The run command: the vCPU state as the child needs it, and what it must
+ * re-map first. */
+static void run_command_fill(struct nub_vm *vm, struct mock_proc *p)
 {
-	struct mock_proc *p = vm->proc;
-	struct proc_shared *sh;
-	int rc;
+	struct proc_shared *sh = p->sh;
 
-	if (!p) {
-		p = vm->proc = calloc(1, sizeof(*p));
-		if (!p) {
-			snprintf(err, err_cap, "out of memory");
-			return NUB_ENOMEM;
-		}
-		p->sync = PROC_SYNC_ALL;
-	}
-	memset(exit, 0, sizeof(*exit));
-	if (atomic_exchange(&vm->interrupt_pending, 0)) {
-		if (p->sh)
-			atomic_store(&p->sh->cancel, 0); /* consumed here */
-		exit->reason = NUB_EXIT_CANCELLED;
-		return 0;
-	}
-	if (!p->pid && (rc = proc_start(vm, err, err_cap)))
-		return rc;
-	sh = p->sh;
 	/* Still in the stub (the host did not load a user CS): its iretq. */
 	sh->iret = p->exception_pending && !(vm->sregs.cs.selector & 3);
 	if (p->exception_pending) {
@@ -226,14 +208,13 @@ int mock_proc_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t er
 	sh->exception = 0;
 	memset(&sh->exit, 0, sizeof(sh->exit));
 	sh->cmd = PROC_CMD_RUN;
-	p->seq++;
-	atomic_store(&sh->seq_cmd, p->seq);
-	futex_wake(&sh->seq_cmd);
-	rc = await_child(p, err, err_cap);
-	if (rc) {
-		proc_kill(p);
-		return rc;
-	}
+}
+
+/* The child's answer: the vCPU state back into the VM, and the exit. */
+static void run_answer_take(struct nub_vm *vm, struct mock_proc *p, struct nub_exit *exit)
+{
+	struct proc_shared *sh = p->sh;
+
 	vm->regs = sh->regs;
 	vm->fpu = sh->fpu;
 	vm->sregs.fs.base = sh->fs_base;
@@ -253,6 +234,42 @@ int mock_proc_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t er
 		p->sync = PROC_SYNC_PAGE; /* the host may resolve a CoW fault there */
 		p->sync_gva = sh->cr2;
 	}
+}
+
+int mock_proc_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t err_cap)
+{
+	struct mock_proc *p = vm->proc;
+	struct proc_shared *sh;
+	int rc;
+
+	if (!p) {
+		p = vm->proc = calloc(1, sizeof(*p));
+		if (!p) {
+			snprintf(err, err_cap, "out of memory");
+			return NUB_ENOMEM;
+		}
+		p->sync = PROC_SYNC_ALL;
+	}
+	memset(exit, 0, sizeof(*exit));
+	if (atomic_exchange(&vm->interrupt_pending, 0)) {
+		if (p->sh)
+			atomic_store(&p->sh->cancel, 0); /* consumed here */
+		exit->reason = NUB_EXIT_CANCELLED;
+		return 0;
+	}
+	if (!p->pid && (rc = proc_start(vm, err, err_cap)))
+		return rc;
+	sh = p->sh;
+	run_command_fill(vm, p);
+	p->seq++;
+	atomic_store(&sh->seq_cmd, p->seq);
+	futex_wake(&sh->seq_cmd);
+	rc = await_child(p, err, err_cap);
+	if (rc) {
+		proc_kill(p);
+		return rc;
+	}
+	run_answer_take(vm, p, exit);
 	return 0;
 }
 
