@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The mock backend: a VM without a hypervisor. Memory regions, registers and
- * interrupts behave as the ABI says. Guest code at CPL3 (every nub guest)
- * runs natively in the mock's vCPU process (mock_proc.c); CPL0 code (the
- * conformance suite's hand-assembled tests) is interpreted (mock_cpu.c).
- * It never claims NUB_CAP_HW_ISOLATION, so `auto` never picks it.
+ * The mock backend: a VM without a hypervisor, a test double (it never
+ * claims NUB_CAP_HW_ISOLATION, so `auto` never picks it). This file holds
+ * the backend's slots: memory regions, registers, MSRs, XCR0 and debug
+ * registers kept as the ABI says, and each run sent to one of two vCPUs.
+ * Code at CPL3 (every nub guest), and the host's exception stub such code
+ * enters on an exception exit, runs natively in the process vCPU
+ * (mock_proc_host.c and the child it forks); other CPL0 code (the
+ * conformance suite's hand-assembled tests, fuzz_mock_cpu) is interpreted
+ * (mock_cpu.c).
  */
 #include "mock.h"
 #include "mock_proc.h"
@@ -12,6 +16,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Power-on values of the vCPU state. */
+static void mock_reset_state(struct nub_vm *vm)
+{
+	memset(&vm->regs, 0, sizeof(vm->regs));
+	memset(&vm->sregs, 0, sizeof(vm->sregs));
+	memset(&vm->fpu, 0, sizeof(vm->fpu));
+	vm->regs.rflags = 2;
+	vm->fpu.fcw = 0x37f;
+	vm->fpu.mxcsr = 0x1f80;
+	vm->xcr0 = 1;
+	memset(&vm->dr, 0, sizeof(vm->dr));
+	vm->dr.dr6 = 0xffff0ff0;
+	vm->dr.dr7 = 0x400;
+	vm->pending.active = 0;
+}
 
 static int mock_probe(char *err, size_t err_cap)
 {

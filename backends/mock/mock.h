@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+/* The mock's VM, shared by the files of the backend that run in the host
+ * process (mock.c, mock_cpu.c, mock_proc_host.c); the process vCPU's child
+ * has a copy of it (fork) and reads its regions through mock_mem.c. */
 #ifndef NUB_MOCK_H
 #define NUB_MOCK_H
 
@@ -45,10 +48,7 @@ struct nub_region *mock_region_of(struct nub_vm *vm, nub_gpa_t gpa, uint64_t len
 int mock_read_entry(void *ctx, nub_gpa_t table, unsigned index, uint64_t *entry);
 int mock_write_entry(void *ctx, nub_gpa_t table, unsigned index, uint64_t entry);
 
-/* Reset vCPU state to power-on values. */
-void mock_reset_state(struct nub_vm *vm);
-
-/* Execute guest code until an exit (mock_cpu.c). */
+/* Interpret CPL0 code until an exit (mock_cpu.c). */
 int mock_cpu_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t err_cap);
 
 #endif

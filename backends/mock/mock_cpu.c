@@ -1,14 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The mock's interpreter: a strict subset of x86-64 long mode, enough for
- * the backend conformance suite's hand-assembled guests (tests/conformance):
+ * The mock's interpreter, for CPL0 code: the backend conformance suite's
+ * hand-assembled tests (tests/conformance) and fuzz_mock_cpu. Code at CPL3
+ * -- every nub guest, the suite's user-mode tests -- runs natively in the
+ * process vCPU instead (mock_proc_*.c; mock.c chooses). A strict subset of
+ * x86-64 long mode:
  *   nop; hlt; mov r32/r64, imm; mov [reg], r / mov r, [reg] (mod 00);
  *   out dx/imm8, al/ax/eax; in al/ax/eax, dx; jmp rel8; ud2;
  *   ldmxcsr/stmxcsr [reg]; xgetbv.
- * Code and data go through the guest's page tables (core/vmem.c) and the
+ * Code and data go through the guest's page tables (vmem/vmem.c) and the
  * regions' permissions, as on hardware: unmapped or read-only GPAs become
- * MMIO exits. There is no IDT delivery: any exception ends the run as a
- * triple fault would (NUB_EXIT_SHUTDOWN, vector and RIP in the detail).
+ * MMIO exits, and an in or MMIO read completes with core's value at the
+ * next run. There is no IDT delivery: any exception ends the run as a
+ * triple fault would (NUB_EXIT_SHUTDOWN, vector and RIP in the detail). A
+ * pending interrupt is seen every INTERRUPT_CHECK instructions; the
+ * `budget=N` option (the fuzz target's) ends a run after N.
  */
 #include <stdio.h>
 #include <string.h>
@@ -22,21 +28,6 @@
 #define CR4_PAE         (1ull << 5)
 #define EFER_LMA        (1ull << 10)
 #define INTERRUPT_CHECK 1024
-
-void mock_reset_state(struct nub_vm *vm)
-{
-	memset(&vm->regs, 0, sizeof(vm->regs));
-	memset(&vm->sregs, 0, sizeof(vm->sregs));
-	memset(&vm->fpu, 0, sizeof(vm->fpu));
-	vm->regs.rflags = 2;
-	vm->fpu.fcw = 0x37f;
-	vm->fpu.mxcsr = 0x1f80;
-	vm->xcr0 = 1;
-	memset(&vm->dr, 0, sizeof(vm->dr));
-	vm->dr.dr6 = 0xffff0ff0;
-	vm->dr.dr7 = 0x400;
-	vm->pending.active = 0;
-}
 
 /* x86 register number -> field of struct nub_regs. */
 static uint64_t *reg(struct nub_vm *vm, unsigned n)

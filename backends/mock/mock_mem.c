@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Guest-physical memory of a mock VM: its regions, bounds-checked. */
+/* Guest-physical memory of a mock VM: its regions, bounds-checked, and the
+ * page-table entries in them. Called by the interpreter in the host process
+ * and by the process vCPU's child in its signal handler, so it is built
+ * with the child's code (CMakeLists.txt: no stack protector, checked). */
 #include "mock.h"
 
 struct nub_region *mock_region_of(struct nub_vm *vm, nub_gpa_t gpa, uint64_t len)
