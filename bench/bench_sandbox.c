@@ -23,8 +23,8 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "vmem.h"
 #include <nub/nub.h>
-#include <nub/vmem.h>
 
 #include "backend/backend_loader.h"
 #include "backend/hv.h"

@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "bench.h"
-#include <nub/vmem.h>
+#include "vmem.h"
 
 #include "memory/vmem_host.h"
 

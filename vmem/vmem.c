@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * x86-64 4-level page tables over an ops table (see include/nub/vmem.h).
- * Freestanding: no libc, so the guest runtime links this same file for its
- * copy-on-write handler. 4 KiB leaves only; large pages found in tables
+ * x86-64 4-level page tables over an ops table (see vmem.h).
+ * Freestanding: no libc and no symbol of anyone else's, so the mock's vCPU
+ * process can run it in its signal handler. 4 KiB leaves only; large pages found in tables
  * someone else wrote are understood by translate/iterate, never created.
  */
+#include "vmem.h"
+
 #include <nub/guest_abi.h>
-#include <nub/vmem.h>
 
 #define PAGE      NUB_PAGE_SIZE
 #define ENTRIES   512u

@@ -19,8 +19,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "vmem.h"
 #include <nub/guest_abi.h>
-#include <nub/vmem.h>
 
 #include "mock.h"
 

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <ucontext.h>
 
-#include <nub/vmem.h>
+#include "vmem.h"
 
 #include "mock_proc_proto.h"
 

@@ -9,8 +9,8 @@
  */
 #include <errno.h>
 
+#include "vmem.h"
 #include <nub/guest_abi.h>
-#include <nub/vmem.h>
 
 #include "mock_proc_child.h"
 #include "x86_store.h"

@@ -10,8 +10,8 @@
 #include <errno.h>
 #include <sys/mman.h>
 
+#include "vmem.h"
 #include <nub/guest_abi.h>
-#include <nub/vmem.h>
 
 #include "mock.h"
 #include "mock_proc_child.h"

@@ -16,8 +16,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "vmem.h"
 #include <nub/guest_abi.h>
-#include <nub/vmem.h>
 
 #include "error_internal.h"
 #include "memory/view.h"

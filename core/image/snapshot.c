@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmem.h"
 #include <nub/guest_abi.h>
-#include <nub/vmem.h>
 #include <xxhash.h>
 
 #include "error_internal.h"

@@ -26,8 +26,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "vmem.h"
 #include <nub/guest_abi.h>
-#include <nub/vmem.h>
 
 #include "error_internal.h"
 #include "image/snapshot.h"

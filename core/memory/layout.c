@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include <nub/vmem.h>
+#include "vmem.h"
 
 #include "error_internal.h"
 

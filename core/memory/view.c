@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "memory/view.h"
 
+#include "vmem.h"
 #include <nub/guest_abi.h>
-#include <nub/vmem.h>
 
 #include "error_internal.h"
 #include "memory/vmem_host.h"

@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmem.h"
 #include <nub/error.h>
-#include <nub/vmem.h>
 
 /* Tables packed from `base`: table i lives at base + i * 4096. The root is
  * table 0, allocated by init. */

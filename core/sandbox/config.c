@@ -3,10 +3,17 @@
  * the caller's struct, its checks, and the layout it gives. */
 #include <string.h>
 
+#include "vmem.h"
 #include <nub/nub.h>
-#include <nub/vmem.h>
 
 #include "error_internal.h"
+
+/* The public bits are the page-table library's (the layout maps the init
+ * data with them). */
+_Static_assert((unsigned)NUB_INIT_DATA_R == (unsigned)NUB_VMEM_R &&
+                       (unsigned)NUB_INIT_DATA_W == (unsigned)NUB_VMEM_W &&
+                       (unsigned)NUB_INIT_DATA_X == (unsigned)NUB_VMEM_X,
+               "init data permissions");
 #include "memory/layout.h"
 #include "sandbox/sandbox_internal.h"
 
@@ -23,7 +30,7 @@ void nub_config_init(struct nub_config *cfg)
 	cfg->output_size = lc.output_size;
 	cfg->stack_size = lc.stack_size;
 	cfg->exn_stack_size = lc.exn_stack_size;
-	cfg->init_data_perms = NUB_VMEM_R;
+	cfg->init_data_perms = NUB_INIT_DATA_R;
 	cfg->log_level = NUB_LOG_INFO;
 }
 

@@ -60,6 +60,13 @@ typedef int32_t (*nub_host_fn)(void *user, const uint8_t *in, size_t in_len, uin
  * NUL-terminated guest text of `len` bytes (already length-checked). */
 typedef void (*nub_log_fn)(void *user, int level, const char *msg, size_t len);
 
+/** How the guest may use the init data (nub_config.init_data_perms). */
+enum nub_init_data_perm {
+	NUB_INIT_DATA_R = 1u << 0, /**< readable (always) */
+	NUB_INIT_DATA_W = 1u << 1, /**< writable: copy-on-write, private to the sandbox */
+	NUB_INIT_DATA_X = 1u << 2, /**< executable */
+};
+
 /** Sandbox configuration. Initialise with nub_config_init, then override. */
 struct nub_config {
 	uint32_t struct_size;        /**< set by nub_config_init */
@@ -73,7 +80,7 @@ struct nub_config {
 	uint64_t exn_stack_size;     /**< exception stack, default 16 KiB */
 	const void *init_data;       /**< optional blob mapped for the guest; copied */
 	uint64_t init_data_size;
-	uint32_t init_data_perms; /**< NUB_VMEM_R/W/X; default R */
+	uint32_t init_data_perms; /**< enum nub_init_data_perm bits; default R */
 	uint32_t log_level;       /**< enum nub_log_level; lines above are dropped */
 	nub_log_fn log_fn;        /**< NULL: guest logs are discarded */
 	void *log_user;

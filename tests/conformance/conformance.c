@@ -22,8 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vmem.h"
 #include <nub/guest_abi.h>
-#include <nub/vmem.h>
 
 #include "backend/backend_loader.h"
 #include "backend/hv.h"

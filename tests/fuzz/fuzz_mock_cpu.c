@@ -10,8 +10,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "vmem.h"
 #include <nub/guest_abi.h>
-#include <nub/vmem.h>
 
 #include "backend/backend_loader.h"
 #include "backend/hv.h"

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmem.h"
 #include <nub/guest_abi.h>
-#include <nub/vmem.h>
 
 #include "memory/vmem_host.h"
 

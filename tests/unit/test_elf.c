@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "vmem.h"
 #include <nub/guest_abi.h>
-#include <nub/vmem.h>
 
 #include "elf_builder.h"
 #include "image/elf_loader.h"

@@ -10,9 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vmem.h"
 #include <nub/guest_abi.h>
 #include <nub/nub.h>
-#include <nub/vmem.h>
 
 #include "../../guest/tests/test_guest_ids.h"
 #include "image/elf_loader.h"

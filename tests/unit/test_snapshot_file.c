@@ -11,9 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vmem.h"
 #include <nub/guest_abi.h>
 #include <nub/nub.h>
-#include <nub/vmem.h>
 #include <xxhash.h>
 
 #include "../../guest/examples/example_ids.h"

@@ -3,8 +3,13 @@
  * @file vmem.h
  * x86-64 4-level page tables: one implementation used to build tables in a
  * host buffer (new snapshots), to walk tables living in guest memory
- * (capture, tests) and, compiled freestanding, inside the guest for CoW
- * faults. Freestanding: needs only <stdint.h> and <stddef.h>.
+ * (capture, copy-on-write, the heap measure, tests), and inside the mock's
+ * vCPU process, in its signal handler, to map guest pages. Freestanding:
+ * needs only <stdint.h> and <stddef.h>, references no symbol.
+ *
+ * Internal to nub: the ground floor core and the in-tree backends share
+ * (vmem/, one library target); not installed, and not part of libnub's
+ * API. A backend written from the installed headers does not need it.
  *
  * All table storage is reached through `struct nub_vmem_ops`, so the same
  * code works wherever the tables are. Tables are addressed by GPA.
@@ -15,13 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
-#include "export.h"
-#include "types.h"
-
-#ifdef __cplusplus
-extern "C" {
-#endif
+#include <nub/error.h>
+#include <nub/types.h>
 
 /** Kind of a mapping. */
 enum nub_vmem_kind {
@@ -70,15 +70,14 @@ struct nub_vmem_mapping {
  * first write; on an allocator failure mid-way the leaves written so far
  * describe exactly what was mapped (never a half-written entry).
  */
-NUB_API int nub_vmem_map(const struct nub_vmem_ops *ops, const struct nub_vmem_mapping *m);
+int nub_vmem_map(const struct nub_vmem_ops *ops, const struct nub_vmem_mapping *m);
 
 /** Remove the leaves of [gva, gva+len); tables are not freed. */
-NUB_API int nub_vmem_unmap(const struct nub_vmem_ops *ops, nub_gva_t gva, uint64_t len);
+int nub_vmem_unmap(const struct nub_vmem_ops *ops, nub_gva_t gva, uint64_t len);
 
 /** Translate one GVA. *m receives the page containing gva (len 4096) with
  * its kind and perms; kind NUB_VMEM_UNMAPPED when not present. */
-NUB_API int nub_vmem_translate(const struct nub_vmem_ops *ops, nub_gva_t gva,
-                               struct nub_vmem_mapping *m);
+int nub_vmem_translate(const struct nub_vmem_ops *ops, nub_gva_t gva, struct nub_vmem_mapping *m);
 
 /** Iterator over the mapped runs of a GVA range; no allocation. */
 struct nub_vmem_iter {
@@ -88,15 +87,15 @@ struct nub_vmem_iter {
 };
 
 /** Start iterating over [gva, gva+len). */
-NUB_API void nub_vmem_iter_init(struct nub_vmem_iter *it, const struct nub_vmem_ops *ops,
-                                nub_gva_t gva, uint64_t len);
+void nub_vmem_iter_init(struct nub_vmem_iter *it, const struct nub_vmem_ops *ops, nub_gva_t gva,
+                        uint64_t len);
 
 /**
  * Next coalesced run, in increasing GVA order: consecutive pages whose GPAs
  * are consecutive and whose kind and perms are equal. Returns 1 with *run
  * filled, 0 at the end, or a negative error (also left in it->error).
  */
-NUB_API int nub_vmem_iter_next(struct nub_vmem_iter *it, struct nub_vmem_mapping *run);
+int nub_vmem_iter_next(struct nub_vmem_iter *it, struct nub_vmem_mapping *run);
 
 /* ---- several roots over the same table storage ---- */
 
@@ -125,9 +124,9 @@ typedef int (*nub_vmem_walk_fn)(void *user, unsigned root, const struct nub_vmem
  * `seen`/`seen_cap` is caller-provided scratch (no allocation): one slot per
  * distinct sub-table; NUB_EFULL when it is too small.
  */
-NUB_API int nub_vmem_walk_roots(const struct nub_vmem_ops *ops, const nub_gpa_t *roots, unsigned n,
-                                struct nub_vmem_shared *seen, size_t seen_cap, nub_vmem_walk_fn fn,
-                                void *user);
+int nub_vmem_walk_roots(const struct nub_vmem_ops *ops, const nub_gpa_t *roots, unsigned n,
+                        struct nub_vmem_shared *seen, size_t seen_cap, nub_vmem_walk_fn fn,
+                        void *user);
 
 /**
  * Make the entry covering `gva` at `level` (2: PML4 entry -> PDPT, 1: PDPT
@@ -137,10 +136,6 @@ NUB_API int nub_vmem_walk_roots(const struct nub_vmem_ops *ops, const nub_gpa_t 
  * it. NUB_EINVAL for a bad level or a gva not aligned to the span the
  * sub-table covers.
  */
-NUB_API int nub_vmem_link_table(const struct nub_vmem_ops *ops, nub_gva_t gva, int level,
-                                nub_gpa_t table);
+int nub_vmem_link_table(const struct nub_vmem_ops *ops, nub_gva_t gva, int level, nub_gpa_t table);
 
-#ifdef __cplusplus
-}
-#endif
 #endif
