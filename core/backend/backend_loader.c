@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend/hv_slots.h"
 #include "error_internal.h"
 
 #ifndef NUB_PLUGIN_INSTALL_DIR
@@ -182,17 +183,16 @@ struct slot_name {
 	const char *name;
 };
 
-#define REQUIRED(slot)                                                                             \
-	{                                                                                          \
-		offsetof(struct nub_backend_ops, slot), #slot                                      \
-	}
-static const struct slot_name required_slots[] = {
-        REQUIRED(probe),      REQUIRED(vm_create),    REQUIRED(vm_destroy),
-        REQUIRED(map_region), REQUIRED(unmap_region), REQUIRED(set_regs),
-        REQUIRED(get_regs),   REQUIRED(set_sregs),    REQUIRED(get_sregs),
-        REQUIRED(run_vcpu),   REQUIRED(interrupt),    REQUIRED(clear_interrupt),
-};
-#undef REQUIRED
+/* The required slots, in table order (the order of the checks). */
+#define REQUIRED_SLOT(slot, ENUM, kind, offset, shape, type) REQUIRED_##kind(slot)
+#define REQUIRED_REQUIRED(slot)                              {offsetof(struct nub_backend_ops, slot), #slot},
+#define REQUIRED_OPTIONAL(slot)
+#define REQUIRED_RESERVED(slot)
+static const struct slot_name required_slots[] = {NUB_HV_SLOTS(REQUIRED_SLOT)};
+#undef REQUIRED_SLOT
+#undef REQUIRED_REQUIRED
+#undef REQUIRED_OPTIONAL
+#undef REQUIRED_RESERVED
 
 static int check_table(const struct nub_backend_ops *t, const char *path, struct nub_error *err)
 {

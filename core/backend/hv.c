@@ -23,11 +23,10 @@ struct nub_hv {
 	char msg[NUB_ERROR_MSG_MAX];
 };
 
-static const char *const slot_names[NUB_HV_SLOT_COUNT_] = {
-        "map_region", "unmap_region",  "set_regs",      "get_regs",      "set_sregs", "get_sregs",
-        "run_vcpu",   "set_fpu",       "get_fpu",       "set_xcr0",      "get_xcr0",  "set_msrs",
-        "get_msrs",   "get_dirty_log", "set_debugregs", "get_debugregs", "interrupt",
-};
+/* Field names, which messages use for the slot. */
+#define HV_SLOT_NAME(slot, ENUM, kind, offset, shape, type) [NUB_HV_SLOT_##ENUM] = #slot,
+static const char *const slot_names[NUB_HV_SLOT_COUNT_] = {NUB_HV_SLOTS(HV_SLOT_NAME)};
+#undef HV_SLOT_NAME
 
 /* Every message of a nub_hv_* call starts "<backend>: <slot>: ", whether
  * the backend wrote it or core's own checks did: callers never add the

@@ -14,30 +14,15 @@
 #include <nub/error.h>
 
 #include "backend/backend_loader.h"
+#include "backend/hv_slots.h"
 
 struct nub_hv;
 
-/* Slots that can have faults injected (tests). */
-enum nub_hv_slot {
-	NUB_HV_SLOT_MAP_REGION,
-	NUB_HV_SLOT_UNMAP_REGION,
-	NUB_HV_SLOT_SET_REGS,
-	NUB_HV_SLOT_GET_REGS,
-	NUB_HV_SLOT_SET_SREGS,
-	NUB_HV_SLOT_GET_SREGS,
-	NUB_HV_SLOT_RUN,
-	NUB_HV_SLOT_SET_FPU,
-	NUB_HV_SLOT_GET_FPU,
-	NUB_HV_SLOT_SET_XCR0,
-	NUB_HV_SLOT_GET_XCR0,
-	NUB_HV_SLOT_SET_MSRS,
-	NUB_HV_SLOT_GET_MSRS,
-	NUB_HV_SLOT_GET_DIRTY_LOG,
-	NUB_HV_SLOT_SET_DEBUGREGS,
-	NUB_HV_SLOT_GET_DEBUGREGS,
-	NUB_HV_SLOT_INTERRUPT,
-	NUB_HV_SLOT_COUNT_
-};
+/* Every slot of the table, in table order (backend/hv_slots.h): names the
+ * slot in fault injection (tests) and in core's queries about a table. */
+#define NUB_HV_SLOT_ENUM_(slot, ENUM, kind, offset, shape, type) NUB_HV_SLOT_##ENUM,
+enum nub_hv_slot { NUB_HV_SLOTS(NUB_HV_SLOT_ENUM_) NUB_HV_SLOT_COUNT_ };
+#undef NUB_HV_SLOT_ENUM_
 
 /* Maximum number of regions (slots) one VM can have mapped. */
 #define NUB_HV_MAX_SLOTS 32u
@@ -75,7 +60,9 @@ int nub_hv_interrupt(struct nub_hv *hv);
 void nub_hv_clear_interrupt(struct nub_hv *hv);
 
 /* Make the next `after`+1-th call of `slot` fail with `code` (tests only);
- * code 0 disarms. */
+ * code 0 disarms. Only the slots a VM's wrappers call fire: not probe or
+ * vm_create, which run before the VM exists, nor vm_destroy and
+ * clear_interrupt, which cannot fail. */
 void nub_hv_inject_fault(struct nub_hv *hv, enum nub_hv_slot slot, int code, unsigned after);
 
 #endif
