@@ -27,9 +27,9 @@
 #include <nub/vmem.h>
 
 #include "backend/backend_loader.h"
-#include "x86/cpu.h"
 #include "backend/hv.h"
 #include "memory/vmem_host.h"
+#include "x86/cpu.h"
 
 #include "../guest/tests/test_guest_ids.h"
 
