@@ -188,71 +188,48 @@ int nub_hv_unmap_region(struct nub_hv *hv, uint32_t slot, struct nub_error *err)
 			               "not supported by this backend");                           \
 	} while (0)
 
-int nub_hv_set_regs(struct nub_hv *hv, const struct nub_regs *regs, struct nub_error *err)
-{
-	HV_CHECK_PTR(hv, regs, set_regs, err);
-	HV_CALL(hv, NUB_HV_SLOT_SET_REGS, set_regs, err, regs);
-}
-
-int nub_hv_get_regs(struct nub_hv *hv, struct nub_regs *regs, struct nub_error *err)
-{
-	HV_CHECK_PTR(hv, regs, get_regs, err);
-	HV_CALL(hv, NUB_HV_SLOT_GET_REGS, get_regs, err, regs);
-}
-
-int nub_hv_set_sregs(struct nub_hv *hv, const struct nub_sregs *sregs, struct nub_error *err)
-{
-	HV_CHECK_PTR(hv, sregs, set_sregs, err);
-	HV_CALL(hv, NUB_HV_SLOT_SET_SREGS, set_sregs, err, sregs);
-}
-
-int nub_hv_get_sregs(struct nub_hv *hv, struct nub_sregs *sregs, struct nub_error *err)
-{
-	HV_CHECK_PTR(hv, sregs, get_sregs, err);
-	HV_CALL(hv, NUB_HV_SLOT_GET_SREGS, get_sregs, err, sregs);
-}
-
-int nub_hv_set_fpu(struct nub_hv *hv, const struct nub_fpu *fpu, struct nub_error *err)
-{
-	HV_CHECK_PTR(hv, fpu, set_fpu, err);
-	HV_CHECK_OPTIONAL(hv, set_fpu, err);
-	HV_CALL(hv, NUB_HV_SLOT_SET_FPU, set_fpu, err, fpu);
-}
-
-int nub_hv_get_fpu(struct nub_hv *hv, struct nub_fpu *fpu, struct nub_error *err)
-{
-	HV_CHECK_PTR(hv, fpu, get_fpu, err);
-	HV_CHECK_OPTIONAL(hv, get_fpu, err);
-	HV_CALL(hv, NUB_HV_SLOT_GET_FPU, get_fpu, err, fpu);
-}
-
-int nub_hv_set_xcr0(struct nub_hv *hv, uint64_t xcr0, struct nub_error *err)
-{
-	HV_CHECK_OPTIONAL(hv, set_xcr0, err);
-	HV_CALL(hv, NUB_HV_SLOT_SET_XCR0, set_xcr0, err, xcr0);
-}
-
-int nub_hv_get_xcr0(struct nub_hv *hv, uint64_t *xcr0, struct nub_error *err)
-{
-	HV_CHECK_PTR(hv, xcr0, get_xcr0, err);
-	HV_CHECK_OPTIONAL(hv, get_xcr0, err);
-	HV_CALL(hv, NUB_HV_SLOT_GET_XCR0, get_xcr0, err, xcr0);
-}
-
-int nub_hv_set_msrs(struct nub_hv *hv, const struct nub_msr *msrs, uint32_t count,
-                    struct nub_error *err)
-{
-	HV_CHECK_PTR(hv, msrs, set_msrs, err);
-	HV_CHECK_OPTIONAL(hv, set_msrs, err);
-	HV_CALL(hv, NUB_HV_SLOT_SET_MSRS, set_msrs, err, msrs, count);
-}
-
-int nub_hv_get_msrs(struct nub_hv *hv, struct nub_msr *msrs, uint32_t count, struct nub_error *err)
-{
-	HV_CHECK_PTR(hv, msrs, get_msrs, err);
-	HV_CHECK_OPTIONAL(hv, get_msrs, err);
-	HV_CALL(hv, NUB_HV_SLOT_GET_MSRS, get_msrs, err, msrs, count);
-}
+/* The wrappers of the generic shapes (backend/hv_slots.h), one template
+ * each: the pointer checked, then the slot (a required one is never NULL,
+ * so only an optional one can fail NUB_EUNSUPPORTED), then the call. */
+#define HV_WRAP_SET(slot, ENUM, type)                                                              \
+	int nub_hv_##slot(struct nub_hv *hv, const type *v, struct nub_error *err)                 \
+	{                                                                                          \
+		HV_CHECK_PTR(hv, v, slot, err);                                                    \
+		HV_CHECK_OPTIONAL(hv, slot, err);                                                  \
+		HV_CALL(hv, NUB_HV_SLOT_##ENUM, slot, err, v);                                     \
+	}
+#define HV_WRAP_GET(slot, ENUM, type)                                                              \
+	int nub_hv_##slot(struct nub_hv *hv, type *v, struct nub_error *err)                       \
+	{                                                                                          \
+		HV_CHECK_PTR(hv, v, slot, err);                                                    \
+		HV_CHECK_OPTIONAL(hv, slot, err);                                                  \
+		HV_CALL(hv, NUB_HV_SLOT_##ENUM, slot, err, v);                                     \
+	}
+#define HV_WRAP_SETV(slot, ENUM, type)                                                             \
+	int nub_hv_##slot(struct nub_hv *hv, type v, struct nub_error *err)                        \
+	{                                                                                          \
+		HV_CHECK_OPTIONAL(hv, slot, err);                                                  \
+		HV_CALL(hv, NUB_HV_SLOT_##ENUM, slot, err, v);                                     \
+	}
+#define HV_WRAP_SETN(slot, ENUM, type)                                                             \
+	int nub_hv_##slot(struct nub_hv *hv, const type *v, uint32_t count, struct nub_error *err) \
+	{                                                                                          \
+		HV_CHECK_PTR(hv, v, slot, err);                                                    \
+		HV_CHECK_OPTIONAL(hv, slot, err);                                                  \
+		HV_CALL(hv, NUB_HV_SLOT_##ENUM, slot, err, v, count);                              \
+	}
+#define HV_WRAP_GETN(slot, ENUM, type)                                                             \
+	int nub_hv_##slot(struct nub_hv *hv, type *v, uint32_t count, struct nub_error *err)       \
+	{                                                                                          \
+		HV_CHECK_PTR(hv, v, slot, err);                                                    \
+		HV_CHECK_OPTIONAL(hv, slot, err);                                                  \
+		HV_CALL(hv, NUB_HV_SLOT_##ENUM, slot, err, v, count);                              \
+	}
+#define HV_WRAP_OWN(slot, ENUM, type)
+#define HV_WRAP_VOID(slot, ENUM, type)
+#define HV_WRAP_NONE(slot, ENUM, type)
+#define HV_WRAP(slot, ENUM, kind, offset, shape, type) HV_WRAP_##shape(slot, ENUM, type)
+NUB_HV_SLOTS(HV_WRAP)
 
 int nub_hv_get_dirty_log(struct nub_hv *hv, uint32_t slot, uint64_t *bitmap, size_t words,
                          struct nub_error *err)
@@ -260,20 +237,6 @@ int nub_hv_get_dirty_log(struct nub_hv *hv, uint32_t slot, uint64_t *bitmap, siz
 	HV_CHECK_PTR(hv, bitmap, get_dirty_log, err);
 	HV_CHECK_OPTIONAL(hv, get_dirty_log, err);
 	HV_CALL(hv, NUB_HV_SLOT_GET_DIRTY_LOG, get_dirty_log, err, slot, bitmap, words);
-}
-
-int nub_hv_set_debugregs(struct nub_hv *hv, const struct nub_debugregs *dr, struct nub_error *err)
-{
-	HV_CHECK_PTR(hv, dr, set_debugregs, err);
-	HV_CHECK_OPTIONAL(hv, set_debugregs, err);
-	HV_CALL(hv, NUB_HV_SLOT_SET_DEBUGREGS, set_debugregs, err, dr);
-}
-
-int nub_hv_get_debugregs(struct nub_hv *hv, struct nub_debugregs *dr, struct nub_error *err)
-{
-	HV_CHECK_PTR(hv, dr, get_debugregs, err);
-	HV_CHECK_OPTIONAL(hv, get_debugregs, err);
-	HV_CALL(hv, NUB_HV_SLOT_GET_DEBUGREGS, get_debugregs, err, dr);
 }
 
 int nub_hv_run(struct nub_hv *hv, struct nub_exit *exit, struct nub_error *err)

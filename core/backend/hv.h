@@ -37,22 +37,42 @@ const struct nub_backend_ops *nub_hv_ops(const struct nub_hv *hv);
 
 int nub_hv_map_region(struct nub_hv *hv, const struct nub_region *r, struct nub_error *err);
 int nub_hv_unmap_region(struct nub_hv *hv, uint32_t slot, struct nub_error *err);
-int nub_hv_set_regs(struct nub_hv *hv, const struct nub_regs *regs, struct nub_error *err);
-int nub_hv_get_regs(struct nub_hv *hv, struct nub_regs *regs, struct nub_error *err);
-int nub_hv_set_sregs(struct nub_hv *hv, const struct nub_sregs *sregs, struct nub_error *err);
-int nub_hv_get_sregs(struct nub_hv *hv, struct nub_sregs *sregs, struct nub_error *err);
-/* Optional slots: NUB_EUNSUPPORTED when the backend lacks them. */
-int nub_hv_set_fpu(struct nub_hv *hv, const struct nub_fpu *fpu, struct nub_error *err);
-int nub_hv_get_fpu(struct nub_hv *hv, struct nub_fpu *fpu, struct nub_error *err);
-int nub_hv_set_xcr0(struct nub_hv *hv, uint64_t xcr0, struct nub_error *err);
-int nub_hv_get_xcr0(struct nub_hv *hv, uint64_t *xcr0, struct nub_error *err);
-int nub_hv_set_msrs(struct nub_hv *hv, const struct nub_msr *msrs, uint32_t count,
-                    struct nub_error *err);
-int nub_hv_get_msrs(struct nub_hv *hv, struct nub_msr *msrs, uint32_t count, struct nub_error *err);
+/* The wrappers of the generic shapes, nub_hv_<slot> for every SET, GET,
+ * SETV, SETN and GETN line of backend/hv_slots.h:
+ *   int nub_hv_set_regs(hv, const struct nub_regs *, err),
+ *   int nub_hv_get_xcr0(hv, uint64_t *, err),
+ *   int nub_hv_set_xcr0(hv, uint64_t, err),
+ *   int nub_hv_set_msrs(hv, const struct nub_msr *, uint32_t count, err), ...
+ * NUB_EINVAL for a NULL pointer; NUB_EUNSUPPORTED when the backend lacks
+ * an optional slot. */
+#define NUB_HV_PROTO_SET(slot, type)                                                               \
+	int nub_hv_##slot(struct nub_hv *hv, const type *v, struct nub_error *err);
+#define NUB_HV_PROTO_GET(slot, type)                                                               \
+	int nub_hv_##slot(struct nub_hv *hv, type *v, struct nub_error *err);
+#define NUB_HV_PROTO_SETV(slot, type)                                                              \
+	int nub_hv_##slot(struct nub_hv *hv, type v, struct nub_error *err);
+#define NUB_HV_PROTO_SETN(slot, type)                                                              \
+	int nub_hv_##slot(struct nub_hv *hv, const type *v, uint32_t count, struct nub_error *err);
+#define NUB_HV_PROTO_GETN(slot, type)                                                              \
+	int nub_hv_##slot(struct nub_hv *hv, type *v, uint32_t count, struct nub_error *err);
+#define NUB_HV_PROTO_OWN(slot, type)
+#define NUB_HV_PROTO_VOID(slot, type)
+#define NUB_HV_PROTO_NONE(slot, type)
+#define NUB_HV_PROTO(slot, ENUM, kind, offset, shape, type) NUB_HV_PROTO_##shape(slot, type)
+NUB_HV_SLOTS(NUB_HV_PROTO)
+#undef NUB_HV_PROTO
+#undef NUB_HV_PROTO_SET
+#undef NUB_HV_PROTO_GET
+#undef NUB_HV_PROTO_SETV
+#undef NUB_HV_PROTO_SETN
+#undef NUB_HV_PROTO_GETN
+#undef NUB_HV_PROTO_OWN
+#undef NUB_HV_PROTO_VOID
+#undef NUB_HV_PROTO_NONE
+
 int nub_hv_get_dirty_log(struct nub_hv *hv, uint32_t slot, uint64_t *bitmap, size_t words,
                          struct nub_error *err);
-int nub_hv_set_debugregs(struct nub_hv *hv, const struct nub_debugregs *dr, struct nub_error *err);
-int nub_hv_get_debugregs(struct nub_hv *hv, struct nub_debugregs *dr, struct nub_error *err);
+
 /* Run until the next exit; *exit is in/out (see struct nub_exit). */
 int nub_hv_run(struct nub_hv *hv, struct nub_exit *exit, struct nub_error *err);
 /* Thread-safe; see nub_backend_ops.interrupt. */

@@ -4,7 +4,8 @@
  * struct itself (types, comments, the ABI) is include/nub/backend.h; this
  * list is core's view of it, and what would otherwise be written by hand
  * in several places is generated from it: enum nub_hv_slot (hv.h), the
- * slot names of messages (hv.c), the required set the loader checks
+ * slot names of messages (hv.c), the nub_hv_* wrappers of the generic
+ * shapes (hv.h, hv.c), the required set the loader checks
  * (backend_loader.c) and the offset pins (tests/unit/test_abi_layout.c).
  * Adding a slot is one line here plus its field at the end of the struct
  * in backend.h; the pins fail until both agree.
