@@ -6,7 +6,8 @@
  * in several places is generated from it: enum nub_hv_slot (hv.h), the
  * slot names of messages (hv.c), the nub_hv_* wrappers of the generic
  * shapes (hv.h, hv.c), the required set the loader checks
- * (backend_loader.c) and the offset pins (tests/unit/test_abi_layout.c).
+ * (backend_loader.c), the test backends' tables (tests/backends/
+ * fake_slots.h) and the offset pins (tests/unit/test_abi_layout.c).
  * Adding a slot is one line here plus its field at the end of the struct
  * in backend.h; the pins fail until both agree.
  *
