@@ -12,6 +12,7 @@
 #include <nub/nub.h>
 
 #include "backend/backend_loader.h"
+#include "backend/hv.h"
 #include "error_internal.h"
 
 #define PREFIX "libnub-backend-"
@@ -19,13 +20,10 @@
 
 static void info_from(struct nub_backend_info *info, const struct nub_backend *b)
 {
-	const struct nub_backend_ops *ops = nub_backend_ops(b);
-
-	snprintf(info->name, sizeof(info->name), "%s", ops->name);
+	snprintf(info->name, sizeof(info->name), "%s", nub_hv_backend_name(b));
 	snprintf(info->path, sizeof(info->path), "%s", nub_backend_path(b));
-	info->abi_major = ops->abi_major;
-	info->abi_minor = ops->abi_minor;
-	info->caps = ops->caps;
+	nub_hv_backend_abi(b, &info->abi_major, &info->abi_minor);
+	info->caps = nub_hv_backend_caps(b);
 }
 
 /* Load and probe one path; fills info whatever happens. */

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "backend/hv_slots.h"
+#include "backend/hv.h"
 #include "error_internal.h"
 
 #ifndef NUB_PLUGIN_INSTALL_DIR
@@ -178,53 +178,11 @@ static int find_by_name(const char *name, char *path, size_t cap, struct nub_err
 	                     NUB_PLUGIN_BUILD_DIR[0] ? "" : " (no build tree)");
 }
 
-struct slot_name {
-	size_t offset;
-	const char *name;
-};
-
-/* The required slots, in table order (the order of the checks). */
-#define REQUIRED_SLOT(slot, ENUM, kind, offset, shape, type) REQUIRED_##kind(slot)
-#define REQUIRED_REQUIRED(slot)                              {offsetof(struct nub_backend_ops, slot), #slot},
-#define REQUIRED_OPTIONAL(slot)
-#define REQUIRED_RESERVED(slot)
-static const struct slot_name required_slots[] = {NUB_HV_SLOTS(REQUIRED_SLOT)};
-#undef REQUIRED_SLOT
-#undef REQUIRED_REQUIRED
-#undef REQUIRED_OPTIONAL
-#undef REQUIRED_RESERVED
-
-static int check_table(const struct nub_backend_ops *t, const char *path, struct nub_error *err)
-{
-	if (t->abi_major != NUB_BACKEND_ABI_MAJOR)
-		return nub_error_set(err, NUB_EABI,
-		                     "%s: backend ABI %u.%u, this libnub speaks ABI %u.%u "
-		                     "(major versions differ)",
-		                     path, t->abi_major, t->abi_minor, NUB_BACKEND_ABI_MAJOR,
-		                     NUB_BACKEND_ABI_MINOR);
-	if (t->struct_size < NUB_BACKEND_OPS_MIN_SIZE)
-		return nub_error_set(err, NUB_ESHORT,
-		                     "%s: backend ops table is %u bytes, at least %zu required",
-		                     path, t->struct_size, (size_t)NUB_BACKEND_OPS_MIN_SIZE);
-	if (!t->name || !t->name[0])
-		return nub_error_set(err, NUB_ESLOT, "%s: backend table has no name", path);
-	for (size_t i = 0; i < sizeof(required_slots) / sizeof(required_slots[0]); i++) {
-		void *slot;
-		memcpy(&slot, (const char *)t + required_slots[i].offset, sizeof(slot));
-		if (!slot)
-			return nub_error_set(err, NUB_ESLOT,
-			                     "%s: required backend slot '%s' is NULL", path,
-			                     required_slots[i].name);
-	}
-	return 0;
-}
-
 static int load_table(struct nub_backend *b, struct nub_error *err)
 {
 	nub_backend_entry_fn entry;
 	const struct nub_backend_ops *t;
 	void *sym;
-	size_t n;
 
 	sym = dlsym(b->dl, NUB_BACKEND_ENTRY_SYMBOL);
 	if (!sym)
@@ -235,14 +193,7 @@ static int load_table(struct nub_backend *b, struct nub_error *err)
 	if (!t)
 		return nub_error_set(err, NUB_ENOSYM, "%s: '%s' returned NULL", b->path,
 		                     NUB_BACKEND_ENTRY_SYMBOL);
-	/* Read the fixed header first: a table from another major may be any
-	 * size, so copy no more than it says it has. */
-	if (t->abi_major != NUB_BACKEND_ABI_MAJOR || t->struct_size < NUB_BACKEND_OPS_MIN_SIZE)
-		return check_table(t, b->path, err);
-	n = t->struct_size < sizeof(b->ops) ? t->struct_size : sizeof(b->ops);
-	memset(&b->ops, 0, sizeof(b->ops));
-	memcpy(&b->ops, t, n);
-	return check_table(&b->ops, b->path, err);
+	return nub_hv_adopt_table(&b->ops, t, b->path, err);
 }
 
 static int open_path(const char *path, struct nub_backend **out, struct nub_error *err)
@@ -279,20 +230,6 @@ free_backend:
 	return rc;
 }
 
-static int run_probe(struct nub_backend *b, char *msg, size_t cap)
-{
-	int rc;
-
-	msg[0] = '\0';
-	rc = b->ops.probe(msg, cap);
-	msg[cap - 1] = '\0'; /* a note on success, the reason on failure */
-	if (rc == 0)
-		return 0;
-	if (!msg[0])
-		snprintf(msg, cap, "probe failed without a reason");
-	return NUB_EPROBE;
-}
-
 int nub_backend_open(const char *spec, struct nub_backend **out, int *probe_rc, char *probe_msg,
                      size_t probe_msg_cap, struct nub_error *err)
 {
@@ -311,7 +248,8 @@ int nub_backend_open(const char *spec, struct nub_backend **out, int *probe_rc, 
 	rc = open_path(path, out, err);
 	if (rc)
 		return rc;
-	*probe_rc = run_probe(*out, probe_msg, probe_msg_cap);
+	/* Whatever the probe returned, the backend is not usable here. */
+	*probe_rc = nub_hv_probe(*out, probe_msg, probe_msg_cap, NULL) ? NUB_EPROBE : 0;
 	return 0;
 }
 
@@ -327,7 +265,7 @@ static int load_one(const char *spec, struct nub_backend **out, struct nub_error
 		return rc;
 	if (probe_rc) {
 		rc = nub_error_set(err, NUB_EPROBE, "%s: backend '%s' is not usable here: %s",
-		                   b->path, b->ops.name, why);
+		                   b->path, nub_hv_backend_name(b), why);
 		nub_backend_unref(b);
 		return rc;
 	}
@@ -343,7 +281,7 @@ static int load_auto(struct nub_backend **out, struct nub_error *err)
 	for (size_t i = 0; i < sizeof(auto_order) / sizeof(auto_order[0]); i++) {
 		struct nub_error e = {0};
 		if (load_one(auto_order[i], out, &e) == 0) {
-			if ((*out)->ops.caps & NUB_CAP_HW_ISOLATION)
+			if (nub_hv_backend_caps(*out) & NUB_CAP_HW_ISOLATION)
 				return 0;
 			nub_error_set(&e, NUB_EPROBE, "%s lacks hardware isolation", auto_order[i]);
 			nub_backend_unref(*out);
@@ -381,11 +319,6 @@ void nub_backend_unref(struct nub_backend *b)
 		return;
 	dlclose(b->dl);
 	free(b);
-}
-
-const char *nub_backend_name(const struct nub_backend *b)
-{
-	return b->ops.name;
 }
 
 const char *nub_backend_path(const struct nub_backend *b)

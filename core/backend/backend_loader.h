@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Loading backend shared objects and calling them. Every call into a backend
- * goes through one nub_hv_* wrapper in backend_call.c: the single place for
- * argument checks, error normalisation and fault injection.
+ * Loading backend shared objects. The loader finds, opens and keeps them;
+ * it does not read their tables: core/backend/hv.c checks a table, runs its
+ * probe and answers for its header (nub_hv_backend_name, ...), and every
+ * call into a backend goes through one nub_hv_* wrapper there.
  */
 #ifndef NUB_CORE_BACKEND_LOADER_H
 #define NUB_CORE_BACKEND_LOADER_H
@@ -60,10 +61,9 @@ int nub_backend_open(const char *spec, struct nub_backend **out, int *probe_rc, 
 struct nub_backend *nub_backend_ref(struct nub_backend *b);
 void nub_backend_unref(struct nub_backend *b);
 
-const char *nub_backend_name(const struct nub_backend *b);
 const char *nub_backend_path(const struct nub_backend *b);
-/* The backend's table, copied into a full-size struct: slots past the
- * backend's struct_size read as NULL. */
+/* Core's copy of the backend's table, full-size (slots past the backend's
+ * struct_size read as NULL). Only hv.c reads it. */
 const struct nub_backend_ops *nub_backend_ops(const struct nub_backend *b);
 
 #endif

@@ -23,10 +23,92 @@ struct nub_hv {
 	char msg[NUB_ERROR_MSG_MAX];
 };
 
-/* Field names, which messages use for the slot. */
-#define HV_SLOT_NAME(slot, ENUM, kind, offset, shape, type) [NUB_HV_SLOT_##ENUM] = #slot,
-static const char *const slot_names[NUB_HV_SLOT_COUNT_] = {NUB_HV_SLOTS(HV_SLOT_NAME)};
-#undef HV_SLOT_NAME
+/* Each slot's name (for messages), place and kind, from the slot list. */
+enum hv_kind { HV_REQUIRED, HV_OPTIONAL, HV_RESERVED };
+#define HV_SLOT_INFO(slot, ENUM, kind, offset, shape, type)                                        \
+	[NUB_HV_SLOT_##ENUM] = {#slot, offsetof(struct nub_backend_ops, slot), HV_##kind},
+static const struct hv_slot {
+	const char *name;
+	size_t offset;
+	enum hv_kind kind;
+} hv_slots[NUB_HV_SLOT_COUNT_] = {NUB_HV_SLOTS(HV_SLOT_INFO)};
+#undef HV_SLOT_INFO
+
+/* Whether a table has `slot` set (read through its offset, so that one
+ * loop checks every slot). */
+static int slot_set(const struct nub_backend_ops *t, enum nub_hv_slot slot)
+{
+	void (*fn)(void);
+
+	memcpy(&fn, (const char *)t + hv_slots[slot].offset, sizeof(fn));
+	return fn != NULL;
+}
+
+static int check_copy(const struct nub_backend_ops *t, const char *path, struct nub_error *err)
+{
+	if (!t->name || !t->name[0])
+		return nub_error_set(err, NUB_ESLOT, "%s: backend table has no name", path);
+	for (int i = 0; i < NUB_HV_SLOT_COUNT_; i++)
+		if (hv_slots[i].kind == HV_REQUIRED && !slot_set(t, (enum nub_hv_slot)i))
+			return nub_error_set(err, NUB_ESLOT,
+			                     "%s: required backend slot '%s' is NULL", path,
+			                     hv_slots[i].name);
+	return 0;
+}
+
+int nub_hv_adopt_table(struct nub_backend_ops *copy, const struct nub_backend_ops *t,
+                       const char *path, struct nub_error *err)
+{
+	/* Read the fixed header first: a table from another major may be any
+	 * size, so copy no more than it says it has. */
+	if (t->abi_major != NUB_BACKEND_ABI_MAJOR)
+		return nub_error_set(err, NUB_EABI,
+		                     "%s: backend ABI %u.%u, this libnub speaks ABI %u.%u "
+		                     "(major versions differ)",
+		                     path, t->abi_major, t->abi_minor, NUB_BACKEND_ABI_MAJOR,
+		                     NUB_BACKEND_ABI_MINOR);
+	if (t->struct_size < NUB_BACKEND_OPS_MIN_SIZE)
+		return nub_error_set(err, NUB_ESHORT,
+		                     "%s: backend ops table is %u bytes, at least %zu required",
+		                     path, t->struct_size, (size_t)NUB_BACKEND_OPS_MIN_SIZE);
+	memset(copy, 0, sizeof(*copy));
+	memcpy(copy, t, t->struct_size < sizeof(*copy) ? t->struct_size : sizeof(*copy));
+	return check_copy(copy, path, err);
+}
+
+int nub_hv_probe(const struct nub_backend *b, char *note, size_t cap, struct nub_error *err)
+{
+	const struct nub_backend_ops *ops = nub_backend_ops(b);
+	int rc;
+
+	note[0] = '\0';
+	rc = ops->probe(note, cap);
+	note[cap - 1] = '\0'; /* a note on success, the reason on failure */
+	if (rc == 0)
+		return 0;
+	if (!note[0])
+		snprintf(note, cap, "probe failed without a reason");
+	if (!nub_error_valid_code(rc))
+		return nub_error_set(err, NUB_EBACKEND, "%s: probe: returned invalid code %d",
+		                     ops->name, rc);
+	return nub_error_set(err, rc, "%s: probe: %s", ops->name, note);
+}
+
+const char *nub_hv_backend_name(const struct nub_backend *b)
+{
+	return nub_backend_ops(b)->name;
+}
+
+uint32_t nub_hv_backend_caps(const struct nub_backend *b)
+{
+	return nub_backend_ops(b)->caps;
+}
+
+void nub_hv_backend_abi(const struct nub_backend *b, uint32_t *major, uint32_t *minor)
+{
+	*major = nub_backend_ops(b)->abi_major;
+	*minor = nub_backend_ops(b)->abi_minor;
+}
 
 /* Every message of a nub_hv_* call starts "<backend>: <slot>: ", whether
  * the backend wrote it or core's own checks did: callers never add the
@@ -72,7 +154,7 @@ static int hv_injected(struct nub_hv *hv, enum nub_hv_slot slot, struct nub_erro
 	}
 	int code = f->code;
 	f->code = 0;
-	return hv_fail(hv, err, code, slot_names[slot], "injected fault");
+	return hv_fail(hv, err, code, hv_slots[slot].name, "injected fault");
 }
 
 #define HV_ENTER(hv, slot, err)                                                                    \
@@ -121,6 +203,21 @@ void nub_hv_destroy(struct nub_hv *hv)
 	hv->ops->vm_destroy(hv->vm);
 	nub_backend_unref(hv->backend);
 	free(hv);
+}
+
+const char *nub_hv_name(const struct nub_hv *hv)
+{
+	return hv->ops->name;
+}
+
+uint32_t nub_hv_caps(const struct nub_hv *hv)
+{
+	return hv->ops->caps;
+}
+
+int nub_hv_has(const struct nub_hv *hv, enum nub_hv_slot slot)
+{
+	return (unsigned)slot < NUB_HV_SLOT_COUNT_ && slot_set(hv->ops, slot);
 }
 
 const struct nub_backend_ops *nub_hv_ops(const struct nub_hv *hv)

@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A VM created through a loaded backend. These wrappers are the only code in
- * core that calls backend slots: they check arguments, turn backend failures
- * into nub errors that name the backend and slot, and let tests inject
- * faults per slot.
+ * The one reader of backends' tables. Nothing else in core looks inside a
+ * struct nub_backend_ops (tests/lint/table_readers.sh checks): the loader
+ * hands the table to nub_hv_adopt_table and asks the functions below for
+ * the backend's name, capabilities and probe; a VM's slots are called
+ * through one wrapper each. The wrappers check arguments, turn backend
+ * failures into nub errors that name the backend and slot, and let tests
+ * inject faults per slot.
  */
 #ifndef NUB_CORE_HV_H
 #define NUB_CORE_HV_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <nub/backend.h>
@@ -27,12 +31,36 @@ enum nub_hv_slot { NUB_HV_SLOTS(NUB_HV_SLOT_ENUM_) NUB_HV_SLOT_COUNT_ };
 /* Maximum number of regions (slots) one VM can have mapped. */
 #define NUB_HV_MAX_SLOTS 32u
 
+/* Check the table a backend's entry returned and copy it into *copy,
+ * zero-extended: slots past its struct_size read as NULL. Errors name
+ * `path`: NUB_EABI, NUB_ESHORT, NUB_ESLOT (no name, a NULL required slot),
+ * checked in that order, the required slots in table order. */
+int nub_hv_adopt_table(struct nub_backend_ops *copy, const struct nub_backend_ops *t,
+                       const char *path, struct nub_error *err);
+/* Run b's probe. 0 when the backend can run VMs here, with its note (may
+ * be empty) in `note`; else the backend's code (NUB_EBACKEND for one that
+ * is not an enum nub_err), its reason in `note` ("probe failed without a
+ * reason" when it gave none) and in err as "<backend>: probe: <reason>". */
+int nub_hv_probe(const struct nub_backend *b, char *note, size_t cap, struct nub_error *err);
+/* The fields of the table's header: name, caps, abi_major and abi_minor. */
+const char *nub_hv_backend_name(const struct nub_backend *b);
+uint32_t nub_hv_backend_caps(const struct nub_backend *b);
+void nub_hv_backend_abi(const struct nub_backend *b, uint32_t *major, uint32_t *minor);
+
 /* Create a VM on backend b (takes its own reference on b). */
 int nub_hv_create(struct nub_backend *b, uint64_t mem_limit, const char *options,
                   struct nub_hv **out, struct nub_error *err);
 /* Destroy the VM and drop the backend reference. NULL accepted. */
 void nub_hv_destroy(struct nub_hv *hv);
 
+/* The VM's backend: its name, its caps, whether it has `slot` (non-NULL;
+ * for core's optional calls). */
+const char *nub_hv_name(const struct nub_hv *hv);
+uint32_t nub_hv_caps(const struct nub_hv *hv);
+int nub_hv_has(const struct nub_hv *hv, enum nub_hv_slot slot);
+/* The table itself, for tests. core/sandbox/sandbox.c and core/run/run.c
+ * still read name and caps through it (tests/lint/table_readers.sh lists
+ * those lines) until they move to nub_hv_name and nub_hv_caps. */
 const struct nub_backend_ops *nub_hv_ops(const struct nub_hv *hv);
 
 int nub_hv_map_region(struct nub_hv *hv, const struct nub_region *r, struct nub_error *err);
@@ -75,7 +103,7 @@ int nub_hv_get_dirty_log(struct nub_hv *hv, uint32_t slot, uint64_t *bitmap, siz
 
 /* Run until the next exit; *exit is in/out (see struct nub_exit). */
 int nub_hv_run(struct nub_hv *hv, struct nub_exit *exit, struct nub_error *err);
-/* Thread-safe; see nub_backend_ops.interrupt. */
+/* Thread-safe; see the interrupt slot in backend.h. */
 int nub_hv_interrupt(struct nub_hv *hv);
 void nub_hv_clear_interrupt(struct nub_hv *hv);
 

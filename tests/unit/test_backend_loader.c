@@ -120,7 +120,7 @@ static void test_newer_minor_accepted(void **state)
 	struct nub_backend *b = NULL;
 
 	assert_int_equal(nub_backend_load(test_backend("future"), &b, &err), 0);
-	assert_string_equal(nub_backend_name(b), "future");
+	assert_string_equal(nub_hv_backend_name(b), "future");
 	/* Core's copy stops at its own struct size: optional slots it knows
 	 * but the backend did not set stay NULL. */
 	assert_null(nub_backend_ops(b)->set_fpu);
@@ -147,7 +147,7 @@ static void test_mock_from_build_tree(void **state)
 	struct nub_backend *b = NULL;
 
 	assert_int_equal(nub_backend_load("mock", &b, &err), 0);
-	assert_string_equal(nub_backend_name(b), "mock");
+	assert_string_equal(nub_hv_backend_name(b), "mock");
 	assert_false(nub_backend_ops(b)->caps & NUB_CAP_HW_ISOLATION);
 	nub_backend_unref(b);
 }
@@ -175,7 +175,7 @@ static void test_auto_never_picks_mock(void **state)
 	int rc = nub_backend_load("auto", &b, &err);
 	if (rc == 0) {
 		assert_true(nub_backend_ops(b)->caps & NUB_CAP_HW_ISOLATION);
-		assert_string_not_equal(nub_backend_name(b), "mock");
+		assert_string_not_equal(nub_hv_backend_name(b), "mock");
 		nub_backend_unref(b);
 	} else {
 		assert_nub_error(rc, NUB_EPROBE, &err, "no usable backend (auto tried kvm, mshv)");
