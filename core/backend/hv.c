@@ -328,14 +328,6 @@ int nub_hv_unmap_region(struct nub_hv *hv, uint32_t slot, struct nub_error *err)
 #define HV_WRAP(slot, ENUM, kind, offset, shape, type) HV_WRAP_##shape(slot, ENUM, type)
 NUB_HV_SLOTS(HV_WRAP)
 
-int nub_hv_get_dirty_log(struct nub_hv *hv, uint32_t slot, uint64_t *bitmap, size_t words,
-                         struct nub_error *err)
-{
-	HV_CHECK_PTR(hv, bitmap, get_dirty_log, err);
-	HV_CHECK_OPTIONAL(hv, get_dirty_log, err);
-	HV_CALL(hv, NUB_HV_SLOT_GET_DIRTY_LOG, get_dirty_log, err, slot, bitmap, words);
-}
-
 int nub_hv_run(struct nub_hv *hv, struct nub_exit *exit, struct nub_error *err)
 {
 	int rc;

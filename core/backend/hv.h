@@ -98,9 +98,6 @@ NUB_HV_SLOTS(NUB_HV_PROTO)
 #undef NUB_HV_PROTO_VOID
 #undef NUB_HV_PROTO_NONE
 
-int nub_hv_get_dirty_log(struct nub_hv *hv, uint32_t slot, uint64_t *bitmap, size_t words,
-                         struct nub_error *err);
-
 /* Run until the next exit; *exit is in/out (see struct nub_exit). */
 int nub_hv_run(struct nub_hv *hv, struct nub_exit *exit, struct nub_error *err);
 /* Thread-safe; see the interrupt slot in backend.h. */

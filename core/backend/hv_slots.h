@@ -15,7 +15,8 @@
  *   slot    the field name (and the wrapper nub_hv_<slot>)
  *   ENUM    NUB_HV_SLOT_<ENUM>
  *   kind    REQUIRED (the loader refuses a NULL), OPTIONAL (NULL: core's
- *           call fails NUB_EUNSUPPORTED) or RESERVED (core never calls it)
+ *           call fails NUB_EUNSUPPORTED) or RESERVED (core never calls it
+ *           and has no wrapper; the field keeps its offset forever)
  *   offset  its pinned offset in the table (x86-64)
  *   shape   how core calls it, choosing the wrapper's template:
  *           OWN   written by hand in hv.c, returns a code
@@ -54,7 +55,7 @@
 	X(get_xcr0,        GET_XCR0,        OPTIONAL, 144, GET,  uint64_t)                     \
 	X(set_msrs,        SET_MSRS,        OPTIONAL, 152, SETN, struct nub_msr)               \
 	X(get_msrs,        GET_MSRS,        OPTIONAL, 160, GETN, struct nub_msr)               \
-	X(get_dirty_log,   GET_DIRTY_LOG,   OPTIONAL, 168, OWN,  void)                         \
+	X(get_dirty_log,   GET_DIRTY_LOG,   RESERVED, 168, NONE, void)                         \
 	X(set_debugregs,   SET_DEBUGREGS,   OPTIONAL, 176, SET,  struct nub_debugregs)         \
 	X(get_debugregs,   GET_DEBUGREGS,   OPTIONAL, 184, GET,  struct nub_debugregs)
 /* clang-format on */
