@@ -29,7 +29,8 @@
 struct nub_backend {
 	atomic_int refs;
 	void *dl;
-	struct nub_backend_ops ops; /* zero-extended copy of the backend's table */
+	struct nub_backend_ops ops;                  /* zero-extended copy of the backend's table */
+	struct nub_fault faults[NUB_HV_SLOT_COUNT_]; /* probe's and vm_create's */
 	char path[PATH_MAX];
 };
 
@@ -329,4 +330,9 @@ const char *nub_backend_path(const struct nub_backend *b)
 const struct nub_backend_ops *nub_backend_ops(const struct nub_backend *b)
 {
 	return &b->ops;
+}
+
+struct nub_fault *nub_backend_faults(struct nub_backend *b)
+{
+	return b->faults;
 }

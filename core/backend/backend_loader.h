@@ -62,6 +62,17 @@ struct nub_backend *nub_backend_ref(struct nub_backend *b);
 void nub_backend_unref(struct nub_backend *b);
 
 const char *nub_backend_path(const struct nub_backend *b);
+
+/* A fault armed by a test: the call after `after` more passes fails with
+ * `code` (core/backend/hv.c fires it). */
+struct nub_fault {
+	int code;
+	unsigned after;
+};
+/* The faults of b's slots that run without a VM (probe, vm_create),
+ * indexed by enum nub_hv_slot; kept here because they belong to the
+ * backend, armed and fired by hv.c only. */
+struct nub_fault *nub_backend_faults(struct nub_backend *b);
 /* Core's copy of the backend's table, full-size (slots past the backend's
  * struct_size read as NULL). Only hv.c reads it. */
 const struct nub_backend_ops *nub_backend_ops(const struct nub_backend *b);

@@ -8,18 +8,13 @@
 
 #include "error_internal.h"
 
-struct hv_fault {
-	int code;
-	unsigned after;
-};
-
 struct nub_hv {
 	struct nub_backend *backend;
 	const struct nub_backend_ops *ops;
 	struct nub_vm *vm;
 	uint64_t mem_limit;
 	uint32_t slots_used; /* bitmap, mirrors what the backend has mapped */
-	struct hv_fault faults[NUB_HV_SLOT_COUNT_];
+	struct nub_fault faults[NUB_HV_SLOT_COUNT_]; /* the VM's slots' (tests) */
 	char msg[NUB_ERROR_MSG_MAX];
 };
 
@@ -42,6 +37,22 @@ static int slot_set(const struct nub_backend_ops *t, enum nub_hv_slot slot)
 
 	memcpy(&fn, (const char *)t + hv_slots[slot].offset, sizeof(fn));
 	return fn != NULL;
+}
+
+/* Whether an armed fault fires on this call: its code, once, after
+ * `after` calls that pass; else 0. */
+static int fault_fires(struct nub_fault *f)
+{
+	int code = f->code;
+
+	if (!code)
+		return 0;
+	if (f->after) {
+		f->after--;
+		return 0;
+	}
+	f->code = 0;
+	return code;
 }
 
 static int check_copy(const struct nub_backend_ops *t, const char *path, struct nub_error *err)
@@ -76,13 +87,16 @@ int nub_hv_adopt_table(struct nub_backend_ops *copy, const struct nub_backend_op
 	return check_copy(copy, path, err);
 }
 
-int nub_hv_probe(const struct nub_backend *b, char *note, size_t cap, struct nub_error *err)
+int nub_hv_probe(struct nub_backend *b, char *note, size_t cap, struct nub_error *err)
 {
 	const struct nub_backend_ops *ops = nub_backend_ops(b);
-	int rc;
+	int rc = fault_fires(&nub_backend_faults(b)[NUB_HV_SLOT_PROBE]);
 
 	note[0] = '\0';
-	rc = ops->probe(note, cap);
+	if (rc)
+		snprintf(note, cap, "injected fault");
+	else
+		rc = ops->probe(note, cap);
 	note[cap - 1] = '\0'; /* a note on success, the reason on failure */
 	if (rc == 0)
 		return 0;
@@ -144,17 +158,9 @@ static int hv_result(struct nub_hv *hv, const char *slot, int rc, struct nub_err
 
 static int hv_injected(struct nub_hv *hv, enum nub_hv_slot slot, struct nub_error *err)
 {
-	struct hv_fault *f = &hv->faults[slot];
+	int code = fault_fires(&hv->faults[slot]);
 
-	if (!f->code)
-		return 0;
-	if (f->after) {
-		f->after--;
-		return 0;
-	}
-	int code = f->code;
-	f->code = 0;
-	return hv_fail(hv, err, code, hv_slots[slot].name, "injected fault");
+	return code ? hv_fail(hv, err, code, hv_slots[slot].name, "injected fault") : 0;
 }
 
 #define HV_ENTER(hv, slot, err)                                                                    \
@@ -181,6 +187,11 @@ int nub_hv_create(struct nub_backend *b, uint64_t mem_limit, const char *options
 	hv->backend = nub_backend_ref(b);
 	hv->ops = nub_backend_ops(b);
 	hv->mem_limit = mem_limit;
+	rc = fault_fires(&nub_backend_faults(b)[NUB_HV_SLOT_VM_CREATE]);
+	if (rc) {
+		rc = hv_fail(hv, err, rc, "vm_create", "injected fault");
+		goto unref_backend;
+	}
 	rc = hv->ops->vm_create(&cfg, &hv->vm, hv->msg, sizeof(hv->msg));
 	if (rc == 0 && !hv->vm)
 		rc = NUB_EBACKEND;
@@ -351,16 +362,11 @@ int nub_hv_run(struct nub_hv *hv, struct nub_exit *exit, struct nub_error *err)
  * slot that uses hv->msg. An injected fault here is the code alone. */
 int nub_hv_interrupt(struct nub_hv *hv)
 {
-	struct hv_fault *f = &hv->faults[NUB_HV_SLOT_INTERRUPT];
-	if (f->code) {
-		if (!f->after) {
-			int code = f->code;
-			f->code = 0;
-			return code;
-		}
-		f->after--;
-	}
-	int rc = hv->ops->interrupt(hv->vm);
+	int rc = fault_fires(&hv->faults[NUB_HV_SLOT_INTERRUPT]);
+
+	if (rc)
+		return rc;
+	rc = hv->ops->interrupt(hv->vm);
 	return nub_error_valid_code(rc) ? rc : NUB_EBACKEND;
 }
 
@@ -369,10 +375,23 @@ void nub_hv_clear_interrupt(struct nub_hv *hv)
 	hv->ops->clear_interrupt(hv->vm);
 }
 
+/* The slots that run before a VM exists keep their faults on the backend. */
+static int slot_needs_vm(enum nub_hv_slot slot)
+{
+	return slot != NUB_HV_SLOT_PROBE && slot != NUB_HV_SLOT_VM_CREATE;
+}
+
 void nub_hv_inject_fault(struct nub_hv *hv, enum nub_hv_slot slot, int code, unsigned after)
 {
-	if ((unsigned)slot >= NUB_HV_SLOT_COUNT_)
+	if ((unsigned)slot >= NUB_HV_SLOT_COUNT_ || !slot_needs_vm(slot))
 		return;
-	hv->faults[slot].code = code;
-	hv->faults[slot].after = after;
+	hv->faults[slot] = (struct nub_fault){code, after};
+}
+
+void nub_hv_inject_backend_fault(struct nub_backend *b, enum nub_hv_slot slot, int code,
+                                 unsigned after)
+{
+	if ((unsigned)slot >= NUB_HV_SLOT_COUNT_ || slot_needs_vm(slot))
+		return;
+	nub_backend_faults(b)[slot] = (struct nub_fault){code, after};
 }

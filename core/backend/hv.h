@@ -41,7 +41,7 @@ int nub_hv_adopt_table(struct nub_backend_ops *copy, const struct nub_backend_op
  * be empty) in `note`; else the backend's code (NUB_EBACKEND for one that
  * is not an enum nub_err), its reason in `note` ("probe failed without a
  * reason" when it gave none) and in err as "<backend>: probe: <reason>". */
-int nub_hv_probe(const struct nub_backend *b, char *note, size_t cap, struct nub_error *err);
+int nub_hv_probe(struct nub_backend *b, char *note, size_t cap, struct nub_error *err);
 /* The fields of the table's header: name, caps, abi_major and abi_minor. */
 const char *nub_hv_backend_name(const struct nub_backend *b);
 uint32_t nub_hv_backend_caps(const struct nub_backend *b);
@@ -104,10 +104,17 @@ int nub_hv_run(struct nub_hv *hv, struct nub_exit *exit, struct nub_error *err);
 int nub_hv_interrupt(struct nub_hv *hv);
 void nub_hv_clear_interrupt(struct nub_hv *hv);
 
-/* Make the next `after`+1-th call of `slot` fail with `code` (tests only);
- * code 0 disarms. Only the slots a VM's wrappers call fire: not probe or
- * vm_create, which run before the VM exists, nor vm_destroy and
- * clear_interrupt, which cannot fail. */
+/* Fault injection (tests): make the `after`+1-th next call of `slot` fail
+ * with `code`, once, as if the backend had returned it: the wrapper fails
+ * with that code and "<backend>: <slot>: injected fault" (interrupt, which
+ * has no message, with the code alone; probe's note reads "injected
+ * fault"). Code 0 disarms. Every slot that returns a code is one: probe
+ * and vm_create, which run before the VM exists, are armed on the backend,
+ * the others on the VM; each function ignores the other's slots.
+ * vm_destroy and clear_interrupt cannot fail; a reserved slot is never
+ * called. */
 void nub_hv_inject_fault(struct nub_hv *hv, enum nub_hv_slot slot, int code, unsigned after);
+void nub_hv_inject_backend_fault(struct nub_backend *b, enum nub_hv_slot slot, int code,
+                                 unsigned after);
 
 #endif

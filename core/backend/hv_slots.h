@@ -3,13 +3,19 @@
  * The slots of struct nub_backend_ops, one line each, in table order. The
  * struct itself (types, comments, the ABI) is include/nub/backend.h; this
  * list is core's view of it, and what would otherwise be written by hand
- * in several places is generated from it: enum nub_hv_slot (hv.h), the
- * slot names of messages (hv.c), the nub_hv_* wrappers of the generic
- * shapes (hv.h, hv.c), the required set the loader checks
- * (backend_loader.c), the test backends' tables (tests/backends/
- * fake_slots.h) and the offset pins (tests/unit/test_abi_layout.c).
+ * in several places is generated from it:
+ *   enum nub_hv_slot (hv.h);
+ *   in hv.c, the slot names of messages, the required set a loaded table
+ *   is checked for, and the nub_hv_* wrappers of the generic shapes (their
+ *   prototypes in hv.h);
+ *   the test backends' tables (tests/backends/fake_slots.h);
+ *   the offset pins (tests/unit/test_abi_layout.c);
+ *   the test that injects a fault into every slot (tests/unit/
+ *   test_hv_slots.c).
  * Adding a slot is one line here plus its field at the end of the struct
- * in backend.h; the pins fail until both agree.
+ * in backend.h; the pins fail until both agree. (A slot of a shape of its
+ * own, OWN or VOID, also needs its wrapper in hv.c, its fake and its test
+ * call: the build fails naming each.)
  *
  * X(slot, ENUM, kind, offset, shape, type):
  *   slot    the field name (and the wrapper nub_hv_<slot>)

@@ -112,16 +112,27 @@ static void fake_clear_interrupt(struct nub_vm *vm)
 #define FAKE_SLOT(slot, ENUM, kind, offset, shape, type) FAKE_##shape(slot, type)
 NUB_HV_SLOTS(FAKE_SLOT)
 
-/* A valid table: the header, then .<slot> = fake_<slot> for every
- * required slot; the optional ones stay NULL. */
-#define FAKE_INIT_REQUIRED(slot) , .slot = fake_##slot
-#define FAKE_INIT_OPTIONAL(slot)
-#define FAKE_INIT_RESERVED(slot)
-#define FAKE_INIT(slot, ENUM, kind, offset, shape, type) FAKE_INIT_##kind(slot)
-#define FAKE_OPS_INIT(backend_name)                                                                \
+#define FAKE_OPS_HEADER(backend_name)                                                              \
 	.abi_major = NUB_BACKEND_ABI_MAJOR, .abi_minor = NUB_BACKEND_ABI_MINOR,                    \
 	.struct_size = sizeof(struct nub_backend_ops), .caps = NUB_CAP_READONLY_MEM,               \
-	.name = backend_name NUB_HV_SLOTS(FAKE_INIT)
+	.name = backend_name
+
+/* A valid table: the header, then .<slot> = fake_<slot> for every
+ * required slot; the optional ones stay NULL. */
+#define FAKE_INIT(slot, ENUM, kind, offset, shape, type) FAKE_INIT_##kind(slot)
+#define FAKE_INIT_REQUIRED(slot)                         , .slot = fake_##slot
+#define FAKE_INIT_OPTIONAL(slot)
+#define FAKE_INIT_RESERVED(slot)
+
+#define FAKE_OPS_INIT(backend_name) FAKE_OPS_HEADER(backend_name) NUB_HV_SLOTS(FAKE_INIT)
+
+/* Every slot but the reserved ones (tests/backends/full.c). */
+#define FAKE_FULL(slot, ENUM, kind, offset, shape, type) FAKE_FULL_##kind(slot)
+#define FAKE_FULL_REQUIRED(slot)                         , .slot = fake_##slot
+#define FAKE_FULL_OPTIONAL(slot)                         , .slot = fake_##slot
+#define FAKE_FULL_RESERVED(slot)
+
+#define FAKE_OPS_FULL(backend_name) FAKE_OPS_HEADER(backend_name) NUB_HV_SLOTS(FAKE_FULL)
 
 #define FAKE_ENTRY(ops)                                                                            \
 	NUB_BACKEND_EXPORT const struct nub_backend_ops *nub_backend_entry(void)                   \
