@@ -118,38 +118,62 @@ static int name_is_valid(const char *name)
 	return 1;
 }
 
-/* Try dir/libnub-backend-<name>.so; returns 1 and fills path if it exists. */
-static int candidate_exists(const char *dir, size_t dir_len, const char *name, char *path,
-                            size_t cap)
+void nub_backend_search_start(struct nub_backend_search *s)
 {
-	int n;
+	s->env = getenv(NUB_ENV_BACKEND_PATH);
+	s->in_dirs = 0;
+	s->next = 0;
+}
 
-	if (dir_len == 0)
-		return 0;
-	n = snprintf(path, cap, "%.*s/libnub-backend-%s.so", (int)dir_len, dir, name);
+const char *nub_backend_search_next(struct nub_backend_search *s)
+{
+	while (s->env && *s->env) {
+		const char *p = s->env, *colon = strchr(p, ':');
+		size_t len = colon ? (size_t)(colon - p) : strlen(p);
+
+		s->env = colon ? colon + 1 : NULL;
+		if (len == 0 || len >= sizeof(s->dir))
+			continue;
+		memcpy(s->dir, p, len);
+		s->dir[len] = '\0';
+		return s->dir;
+	}
+	/* Only now: a name found in $NUB_BACKEND_PATH needs none of this. */
+	if (!s->in_dirs) {
+		nub_backend_dirs(&s->dirs);
+		s->in_dirs = 1;
+	}
+	return s->next < s->dirs.n ? s->dirs.dir[s->next++] : NULL;
+}
+
+/* Try dir/libnub-backend-<name>.so; returns 1 and fills path if it exists. */
+static int candidate_exists(const char *dir, const char *name, char *path, size_t cap)
+{
+	int n = snprintf(path, cap, "%s/libnub-backend-%s.so", dir, name);
+
 	if (n < 0 || (size_t)n >= cap)
 		return 0;
 	return access(path, F_OK) == 0;
 }
 
-static int search_env_path(const char *name, char *path, size_t cap)
+/* Append the i-th of n directories to the list of those tried ("A, B or
+ * C"), truncated to its size. */
+static void add_tried(char *tried, size_t cap, size_t *used, const char *dir, size_t i, size_t n)
 {
-	const char *p = getenv(NUB_ENV_BACKEND_PATH);
+	int w = snprintf(tried + *used, cap - *used, "%s%s",
+	                 i == 0       ? ""
+	                 : i + 1 == n ? " or "
+	                              : ", ",
+	                 dir);
 
-	while (p && *p) {
-		const char *colon = strchr(p, ':');
-		size_t len = colon ? (size_t)(colon - p) : strlen(p);
-		if (candidate_exists(p, len, name, path, cap))
-			return 1;
-		p = colon ? colon + 1 : NULL;
-	}
-	return 0;
+	if (w > 0)
+		*used = (size_t)w + *used < cap ? *used + (size_t)w : cap - 1;
 }
 
 static int find_by_name(const char *name, char *path, size_t cap, struct nub_error *err)
 {
 	const char *env = getenv(NUB_ENV_BACKEND_PATH);
-	struct nub_backend_dirs d;
+	struct nub_backend_search s;
 	char tried[NUB_ERROR_MSG_MAX] = "";
 	size_t used = 0;
 
@@ -157,20 +181,13 @@ static int find_by_name(const char *name, char *path, size_t cap, struct nub_err
 		return nub_error_set(err, NUB_EINVAL,
 		                     "backend name '%s' is not a name ([a-z0-9_-]) or a path",
 		                     name);
-	if (search_env_path(name, path, cap))
-		return 0;
-	nub_backend_dirs(&d);
-	for (size_t i = 0; i < d.n; i++) {
-		if (candidate_exists(d.dir[i], strlen(d.dir[i]), name, path, cap))
+	nub_backend_search_start(&s);
+	for (const char *dir; (dir = nub_backend_search_next(&s));) {
+		if (candidate_exists(dir, name, path, cap))
 			return 0;
-		int n = snprintf(tried + used, sizeof(tried) - used, "%s%s",
-		                 i == 0         ? ""
-		                 : i + 1 == d.n ? " or "
-		                                : ", ",
-		                 d.dir[i]);
-		if (n > 0)
-			used = (size_t)n + used < sizeof(tried) ? used + (size_t)n
-			                                        : sizeof(tried) - 1;
+		/* The message lists the variable whole, then these. */
+		if (s.in_dirs)
+			add_tried(tried, sizeof(tried), &used, dir, s.next - 1, s.dirs.n);
 	}
 	return nub_error_set(err, NUB_ENOTFOUND,
 	                     "backend '%s' not found: no libnub-backend-%s.so in "

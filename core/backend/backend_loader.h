@@ -41,6 +41,29 @@ struct nub_backend_dirs {
 };
 void nub_backend_dirs(struct nub_backend_dirs *d);
 
+/* The whole search, one directory at a time: each non-empty entry of
+ * $NUB_BACKEND_PATH (one of PATH_MAX bytes or more names no file and is
+ * skipped), then nub_backend_dirs(). The one walk of it, for the loader
+ * (the first file of a name) and nub_backend_foreach (every file):
+ *
+ *     struct nub_backend_search s;
+ *     nub_backend_search_start(&s);
+ *     for (const char *dir; (dir = nub_backend_search_next(&s));)
+ *             ...
+ *
+ * Once `in_dirs` is set, the directory returned is dirs.dir[next - 1]. */
+struct nub_backend_search {
+	const char *env;              /* what is left of $NUB_BACKEND_PATH */
+	int in_dirs;                  /* past it: dirs is filled in */
+	struct nub_backend_dirs dirs; /* then these */
+	size_t next;                  /* index of the next of dirs */
+	char dir[PATH_MAX];           /* storage of an entry of the variable */
+};
+void nub_backend_search_start(struct nub_backend_search *s);
+/* The next directory (NUL-terminated, valid until the next call), or NULL
+ * after the last. */
+const char *nub_backend_search_next(struct nub_backend_search *s);
+
 /*
  * Load a backend. `spec` is "auto" (kvm, then mshv; only backends with
  * NUB_CAP_HW_ISOLATION), a name ("mock": libnub-backend-mock.so searched in
