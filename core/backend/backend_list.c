@@ -12,6 +12,7 @@
 #include <nub/nub.h>
 
 #include "backend/backend_loader.h"
+#include "backend/hv.h"
 #include "error_internal.h"
 
 #define PREFIX "libnub-backend-"
@@ -19,13 +20,10 @@
 
 static void info_from(struct nub_backend_info *info, const struct nub_backend *b)
 {
-	const struct nub_backend_ops *ops = nub_backend_ops(b);
-
-	snprintf(info->name, sizeof(info->name), "%s", ops->name);
+	snprintf(info->name, sizeof(info->name), "%s", nub_hv_backend_name(b));
 	snprintf(info->path, sizeof(info->path), "%s", nub_backend_path(b));
-	info->abi_major = ops->abi_major;
-	info->abi_minor = ops->abi_minor;
-	info->caps = ops->caps;
+	nub_hv_backend_abi(b, &info->abi_major, &info->abi_minor);
+	info->caps = nub_hv_backend_caps(b);
 }
 
 /* Load and probe one path; fills info whatever happens. */
@@ -70,20 +68,16 @@ static int name_cmp(const void *a, const void *b)
 }
 
 /* Every backend file in one directory, sorted, reported to fn. */
-static int scan_dir(const char *dir, size_t dir_len, struct seen *seen,
+static int scan_dir(const char *dir, struct seen *seen,
                     int (*fn)(void *, const struct nub_backend_info *), void *user)
 {
-	char path[PATH_MAX], dname[PATH_MAX];
+	char path[PATH_MAX];
 	char *names[128];
 	size_t n = 0;
 	struct dirent *e;
 	int rc = 0;
 
-	if (!dir_len || dir_len >= sizeof(dname))
-		return 0;
-	memcpy(dname, dir, dir_len);
-	dname[dir_len] = '\0';
-	DIR *d = opendir(dname);
+	DIR *d = opendir(dir);
 	if (!d)
 		return 0;
 	while ((e = readdir(d)) && n < sizeof(names) / sizeof(names[0])) {
@@ -101,7 +95,7 @@ static int scan_dir(const char *dir, size_t dir_len, struct seen *seen,
 		char name[64];
 		size_t len = strlen(names[i]) - strlen(PREFIX) - strlen(SUFFIX);
 		snprintf(name, sizeof(name), "%.*s", (int)len, names[i] + strlen(PREFIX));
-		int w = snprintf(path, sizeof(path), "%s/%s", dname, names[i]);
+		int w = snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		if (!rc && info && w > 0 && (size_t)w < sizeof(path)) {
 			describe_path(path, name, info);
 			info->shadowed = seen_before(seen, name);
@@ -115,27 +109,22 @@ static int scan_dir(const char *dir, size_t dir_len, struct seen *seen,
 
 int nub_backend_foreach(int (*fn)(void *user, const struct nub_backend_info *info), void *user)
 {
-	const char *p = getenv(NUB_ENV_BACKEND_PATH);
-	struct nub_backend_dirs *dirs = calloc(1, sizeof(*dirs));
+	/* On the heap: the search and the names seen are a few pages. */
+	struct nub_backend_search *search = calloc(1, sizeof(*search));
 	struct seen *seen = calloc(1, sizeof(*seen));
+	const char *dir;
 	int rc = 0;
 
-	if (!fn || !seen || !dirs) {
+	if (!fn || !seen || !search) {
 		free(seen);
-		free(dirs);
+		free(search);
 		return fn ? NUB_ENOMEM : NUB_EINVAL;
 	}
-	nub_backend_dirs(dirs);
-	while (!rc && p && *p) {
-		const char *colon = strchr(p, ':');
-		size_t len = colon ? (size_t)(colon - p) : strlen(p);
-		rc = scan_dir(p, len, seen, fn, user);
-		p = colon ? colon + 1 : NULL;
-	}
-	for (size_t i = 0; !rc && i < dirs->n; i++)
-		rc = scan_dir(dirs->dir[i], strlen(dirs->dir[i]), seen, fn, user);
+	nub_backend_search_start(search);
+	while (!rc && (dir = nub_backend_search_next(search)))
+		rc = scan_dir(dir, seen, fn, user);
 	free(seen);
-	free(dirs);
+	free(search);
 	return rc;
 }
 

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend/hv.h"
 #include "error_internal.h"
 
 #ifndef NUB_PLUGIN_INSTALL_DIR
@@ -28,7 +29,8 @@
 struct nub_backend {
 	atomic_int refs;
 	void *dl;
-	struct nub_backend_ops ops; /* zero-extended copy of the backend's table */
+	struct nub_backend_ops ops;                  /* zero-extended copy of the backend's table */
+	struct nub_fault faults[NUB_HV_SLOT_COUNT_]; /* probe's and vm_create's */
 	char path[PATH_MAX];
 };
 
@@ -116,38 +118,62 @@ static int name_is_valid(const char *name)
 	return 1;
 }
 
-/* Try dir/libnub-backend-<name>.so; returns 1 and fills path if it exists. */
-static int candidate_exists(const char *dir, size_t dir_len, const char *name, char *path,
-                            size_t cap)
+void nub_backend_search_start(struct nub_backend_search *s)
 {
-	int n;
+	s->env = getenv(NUB_ENV_BACKEND_PATH);
+	s->in_dirs = 0;
+	s->next = 0;
+}
 
-	if (dir_len == 0)
-		return 0;
-	n = snprintf(path, cap, "%.*s/libnub-backend-%s.so", (int)dir_len, dir, name);
+const char *nub_backend_search_next(struct nub_backend_search *s)
+{
+	while (s->env && *s->env) {
+		const char *p = s->env, *colon = strchr(p, ':');
+		size_t len = colon ? (size_t)(colon - p) : strlen(p);
+
+		s->env = colon ? colon + 1 : NULL;
+		if (len == 0 || len >= sizeof(s->dir))
+			continue;
+		memcpy(s->dir, p, len);
+		s->dir[len] = '\0';
+		return s->dir;
+	}
+	/* Only now: a name found in $NUB_BACKEND_PATH needs none of this. */
+	if (!s->in_dirs) {
+		nub_backend_dirs(&s->dirs);
+		s->in_dirs = 1;
+	}
+	return s->next < s->dirs.n ? s->dirs.dir[s->next++] : NULL;
+}
+
+/* Try dir/libnub-backend-<name>.so; returns 1 and fills path if it exists. */
+static int candidate_exists(const char *dir, const char *name, char *path, size_t cap)
+{
+	int n = snprintf(path, cap, "%s/libnub-backend-%s.so", dir, name);
+
 	if (n < 0 || (size_t)n >= cap)
 		return 0;
 	return access(path, F_OK) == 0;
 }
 
-static int search_env_path(const char *name, char *path, size_t cap)
+/* Append the i-th of n directories to the list of those tried ("A, B or
+ * C"), truncated to its size. */
+static void add_tried(char *tried, size_t cap, size_t *used, const char *dir, size_t i, size_t n)
 {
-	const char *p = getenv(NUB_ENV_BACKEND_PATH);
+	int w = snprintf(tried + *used, cap - *used, "%s%s",
+	                 i == 0       ? ""
+	                 : i + 1 == n ? " or "
+	                              : ", ",
+	                 dir);
 
-	while (p && *p) {
-		const char *colon = strchr(p, ':');
-		size_t len = colon ? (size_t)(colon - p) : strlen(p);
-		if (candidate_exists(p, len, name, path, cap))
-			return 1;
-		p = colon ? colon + 1 : NULL;
-	}
-	return 0;
+	if (w > 0)
+		*used = (size_t)w + *used < cap ? *used + (size_t)w : cap - 1;
 }
 
 static int find_by_name(const char *name, char *path, size_t cap, struct nub_error *err)
 {
 	const char *env = getenv(NUB_ENV_BACKEND_PATH);
-	struct nub_backend_dirs d;
+	struct nub_backend_search s;
 	char tried[NUB_ERROR_MSG_MAX] = "";
 	size_t used = 0;
 
@@ -155,20 +181,13 @@ static int find_by_name(const char *name, char *path, size_t cap, struct nub_err
 		return nub_error_set(err, NUB_EINVAL,
 		                     "backend name '%s' is not a name ([a-z0-9_-]) or a path",
 		                     name);
-	if (search_env_path(name, path, cap))
-		return 0;
-	nub_backend_dirs(&d);
-	for (size_t i = 0; i < d.n; i++) {
-		if (candidate_exists(d.dir[i], strlen(d.dir[i]), name, path, cap))
+	nub_backend_search_start(&s);
+	for (const char *dir; (dir = nub_backend_search_next(&s));) {
+		if (candidate_exists(dir, name, path, cap))
 			return 0;
-		int n = snprintf(tried + used, sizeof(tried) - used, "%s%s",
-		                 i == 0         ? ""
-		                 : i + 1 == d.n ? " or "
-		                                : ", ",
-		                 d.dir[i]);
-		if (n > 0)
-			used = (size_t)n + used < sizeof(tried) ? used + (size_t)n
-			                                        : sizeof(tried) - 1;
+		/* The message lists the variable whole, then these. */
+		if (s.in_dirs)
+			add_tried(tried, sizeof(tried), &used, dir, s.next - 1, s.dirs.n);
 	}
 	return nub_error_set(err, NUB_ENOTFOUND,
 	                     "backend '%s' not found: no libnub-backend-%s.so in "
@@ -177,54 +196,11 @@ static int find_by_name(const char *name, char *path, size_t cap, struct nub_err
 	                     NUB_PLUGIN_BUILD_DIR[0] ? "" : " (no build tree)");
 }
 
-struct slot_name {
-	size_t offset;
-	const char *name;
-};
-
-#define REQUIRED(slot)                                                                             \
-	{                                                                                          \
-		offsetof(struct nub_backend_ops, slot), #slot                                      \
-	}
-static const struct slot_name required_slots[] = {
-        REQUIRED(probe),      REQUIRED(vm_create),    REQUIRED(vm_destroy),
-        REQUIRED(map_region), REQUIRED(unmap_region), REQUIRED(set_regs),
-        REQUIRED(get_regs),   REQUIRED(set_sregs),    REQUIRED(get_sregs),
-        REQUIRED(run_vcpu),   REQUIRED(interrupt),    REQUIRED(clear_interrupt),
-};
-#undef REQUIRED
-
-static int check_table(const struct nub_backend_ops *t, const char *path, struct nub_error *err)
-{
-	if (t->abi_major != NUB_BACKEND_ABI_MAJOR)
-		return nub_error_set(err, NUB_EABI,
-		                     "%s: backend ABI %u.%u, this libnub speaks ABI %u.%u "
-		                     "(major versions differ)",
-		                     path, t->abi_major, t->abi_minor, NUB_BACKEND_ABI_MAJOR,
-		                     NUB_BACKEND_ABI_MINOR);
-	if (t->struct_size < NUB_BACKEND_OPS_MIN_SIZE)
-		return nub_error_set(err, NUB_ESHORT,
-		                     "%s: backend ops table is %u bytes, at least %zu required",
-		                     path, t->struct_size, (size_t)NUB_BACKEND_OPS_MIN_SIZE);
-	if (!t->name || !t->name[0])
-		return nub_error_set(err, NUB_ESLOT, "%s: backend table has no name", path);
-	for (size_t i = 0; i < sizeof(required_slots) / sizeof(required_slots[0]); i++) {
-		void *slot;
-		memcpy(&slot, (const char *)t + required_slots[i].offset, sizeof(slot));
-		if (!slot)
-			return nub_error_set(err, NUB_ESLOT,
-			                     "%s: required backend slot '%s' is NULL", path,
-			                     required_slots[i].name);
-	}
-	return 0;
-}
-
 static int load_table(struct nub_backend *b, struct nub_error *err)
 {
 	nub_backend_entry_fn entry;
 	const struct nub_backend_ops *t;
 	void *sym;
-	size_t n;
 
 	sym = dlsym(b->dl, NUB_BACKEND_ENTRY_SYMBOL);
 	if (!sym)
@@ -235,14 +211,7 @@ static int load_table(struct nub_backend *b, struct nub_error *err)
 	if (!t)
 		return nub_error_set(err, NUB_ENOSYM, "%s: '%s' returned NULL", b->path,
 		                     NUB_BACKEND_ENTRY_SYMBOL);
-	/* Read the fixed header first: a table from another major may be any
-	 * size, so copy no more than it says it has. */
-	if (t->abi_major != NUB_BACKEND_ABI_MAJOR || t->struct_size < NUB_BACKEND_OPS_MIN_SIZE)
-		return check_table(t, b->path, err);
-	n = t->struct_size < sizeof(b->ops) ? t->struct_size : sizeof(b->ops);
-	memset(&b->ops, 0, sizeof(b->ops));
-	memcpy(&b->ops, t, n);
-	return check_table(&b->ops, b->path, err);
+	return nub_hv_adopt_table(&b->ops, t, b->path, err);
 }
 
 static int open_path(const char *path, struct nub_backend **out, struct nub_error *err)
@@ -279,20 +248,6 @@ free_backend:
 	return rc;
 }
 
-static int run_probe(struct nub_backend *b, char *msg, size_t cap)
-{
-	int rc;
-
-	msg[0] = '\0';
-	rc = b->ops.probe(msg, cap);
-	msg[cap - 1] = '\0'; /* a note on success, the reason on failure */
-	if (rc == 0)
-		return 0;
-	if (!msg[0])
-		snprintf(msg, cap, "probe failed without a reason");
-	return NUB_EPROBE;
-}
-
 int nub_backend_open(const char *spec, struct nub_backend **out, int *probe_rc, char *probe_msg,
                      size_t probe_msg_cap, struct nub_error *err)
 {
@@ -311,7 +266,8 @@ int nub_backend_open(const char *spec, struct nub_backend **out, int *probe_rc, 
 	rc = open_path(path, out, err);
 	if (rc)
 		return rc;
-	*probe_rc = run_probe(*out, probe_msg, probe_msg_cap);
+	/* Whatever the probe returned, the backend is not usable here. */
+	*probe_rc = nub_hv_probe(*out, probe_msg, probe_msg_cap, NULL) ? NUB_EPROBE : 0;
 	return 0;
 }
 
@@ -327,7 +283,7 @@ static int load_one(const char *spec, struct nub_backend **out, struct nub_error
 		return rc;
 	if (probe_rc) {
 		rc = nub_error_set(err, NUB_EPROBE, "%s: backend '%s' is not usable here: %s",
-		                   b->path, b->ops.name, why);
+		                   b->path, nub_hv_backend_name(b), why);
 		nub_backend_unref(b);
 		return rc;
 	}
@@ -343,7 +299,7 @@ static int load_auto(struct nub_backend **out, struct nub_error *err)
 	for (size_t i = 0; i < sizeof(auto_order) / sizeof(auto_order[0]); i++) {
 		struct nub_error e = {0};
 		if (load_one(auto_order[i], out, &e) == 0) {
-			if ((*out)->ops.caps & NUB_CAP_HW_ISOLATION)
+			if (nub_hv_backend_caps(*out) & NUB_CAP_HW_ISOLATION)
 				return 0;
 			nub_error_set(&e, NUB_EPROBE, "%s lacks hardware isolation", auto_order[i]);
 			nub_backend_unref(*out);
@@ -383,11 +339,6 @@ void nub_backend_unref(struct nub_backend *b)
 	free(b);
 }
 
-const char *nub_backend_name(const struct nub_backend *b)
-{
-	return b->ops.name;
-}
-
 const char *nub_backend_path(const struct nub_backend *b)
 {
 	return b->path;
@@ -396,4 +347,9 @@ const char *nub_backend_path(const struct nub_backend *b)
 const struct nub_backend_ops *nub_backend_ops(const struct nub_backend *b)
 {
 	return &b->ops;
+}
+
+struct nub_fault *nub_backend_faults(struct nub_backend *b)
+{
+	return b->faults;
 }

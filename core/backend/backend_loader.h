@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Loading backend shared objects and calling them. Every call into a backend
- * goes through one nub_hv_* wrapper in backend_call.c: the single place for
- * argument checks, error normalisation and fault injection.
+ * Loading backend shared objects. The loader finds, opens and keeps them;
+ * it does not read their tables: core/backend/hv.c checks a table, runs its
+ * probe and answers for its header (nub_hv_backend_name, ...), and every
+ * call into a backend goes through one nub_hv_* wrapper there.
  */
 #ifndef NUB_CORE_BACKEND_LOADER_H
 #define NUB_CORE_BACKEND_LOADER_H
@@ -40,6 +41,29 @@ struct nub_backend_dirs {
 };
 void nub_backend_dirs(struct nub_backend_dirs *d);
 
+/* The whole search, one directory at a time: each non-empty entry of
+ * $NUB_BACKEND_PATH (one of PATH_MAX bytes or more names no file and is
+ * skipped), then nub_backend_dirs(). The one walk of it, for the loader
+ * (the first file of a name) and nub_backend_foreach (every file):
+ *
+ *     struct nub_backend_search s;
+ *     nub_backend_search_start(&s);
+ *     for (const char *dir; (dir = nub_backend_search_next(&s));)
+ *             ...
+ *
+ * Once `in_dirs` is set, the directory returned is dirs.dir[next - 1]. */
+struct nub_backend_search {
+	const char *env;              /* what is left of $NUB_BACKEND_PATH */
+	int in_dirs;                  /* past it: dirs is filled in */
+	struct nub_backend_dirs dirs; /* then these */
+	size_t next;                  /* index of the next of dirs */
+	char dir[PATH_MAX];           /* storage of an entry of the variable */
+};
+void nub_backend_search_start(struct nub_backend_search *s);
+/* The next directory (NUL-terminated, valid until the next call), or NULL
+ * after the last. */
+const char *nub_backend_search_next(struct nub_backend_search *s);
+
 /*
  * Load a backend. `spec` is "auto" (kvm, then mshv; only backends with
  * NUB_CAP_HW_ISOLATION), a name ("mock": libnub-backend-mock.so searched in
@@ -60,10 +84,20 @@ int nub_backend_open(const char *spec, struct nub_backend **out, int *probe_rc, 
 struct nub_backend *nub_backend_ref(struct nub_backend *b);
 void nub_backend_unref(struct nub_backend *b);
 
-const char *nub_backend_name(const struct nub_backend *b);
 const char *nub_backend_path(const struct nub_backend *b);
-/* The backend's table, copied into a full-size struct: slots past the
- * backend's struct_size read as NULL. */
+
+/* A fault armed by a test: the call after `after` more passes fails with
+ * `code` (core/backend/hv.c fires it). */
+struct nub_fault {
+	int code;
+	unsigned after;
+};
+/* The faults of b's slots that run without a VM (probe, vm_create),
+ * indexed by enum nub_hv_slot; kept here because they belong to the
+ * backend, armed and fired by hv.c only. */
+struct nub_fault *nub_backend_faults(struct nub_backend *b);
+/* Core's copy of the backend's table, full-size (slots past the backend's
+ * struct_size read as NULL). Only hv.c reads it. */
 const struct nub_backend_ops *nub_backend_ops(const struct nub_backend *b);
 
 #endif

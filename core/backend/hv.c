@@ -8,26 +8,121 @@
 
 #include "error_internal.h"
 
-struct hv_fault {
-	int code;
-	unsigned after;
-};
-
 struct nub_hv {
 	struct nub_backend *backend;
 	const struct nub_backend_ops *ops;
 	struct nub_vm *vm;
 	uint64_t mem_limit;
 	uint32_t slots_used; /* bitmap, mirrors what the backend has mapped */
-	struct hv_fault faults[NUB_HV_SLOT_COUNT_];
+	struct nub_fault faults[NUB_HV_SLOT_COUNT_]; /* the VM's slots' (tests) */
 	char msg[NUB_ERROR_MSG_MAX];
 };
 
-static const char *const slot_names[NUB_HV_SLOT_COUNT_] = {
-        "map_region", "unmap_region",  "set_regs",      "get_regs",      "set_sregs", "get_sregs",
-        "run_vcpu",   "set_fpu",       "get_fpu",       "set_xcr0",      "get_xcr0",  "set_msrs",
-        "get_msrs",   "get_dirty_log", "set_debugregs", "get_debugregs", "interrupt",
-};
+/* Each slot's name (for messages), place and kind, from the slot list. */
+enum hv_kind { HV_REQUIRED, HV_OPTIONAL, HV_RESERVED };
+#define HV_SLOT_INFO(slot, ENUM, kind, offset, shape, type)                                        \
+	[NUB_HV_SLOT_##ENUM] = {#slot, offsetof(struct nub_backend_ops, slot), HV_##kind},
+static const struct hv_slot {
+	const char *name;
+	size_t offset;
+	enum hv_kind kind;
+} hv_slots[NUB_HV_SLOT_COUNT_] = {NUB_HV_SLOTS(HV_SLOT_INFO)};
+#undef HV_SLOT_INFO
+
+/* Whether a table has `slot` set (read through its offset, so that one
+ * loop checks every slot). */
+static int slot_set(const struct nub_backend_ops *t, enum nub_hv_slot slot)
+{
+	void (*fn)(void);
+
+	memcpy(&fn, (const char *)t + hv_slots[slot].offset, sizeof(fn));
+	return fn != NULL;
+}
+
+/* Whether an armed fault fires on this call: its code, once, after
+ * `after` calls that pass; else 0. */
+static int fault_fires(struct nub_fault *f)
+{
+	int code = f->code;
+
+	if (!code)
+		return 0;
+	if (f->after) {
+		f->after--;
+		return 0;
+	}
+	f->code = 0;
+	return code;
+}
+
+static int check_copy(const struct nub_backend_ops *t, const char *path, struct nub_error *err)
+{
+	if (!t->name || !t->name[0])
+		return nub_error_set(err, NUB_ESLOT, "%s: backend table has no name", path);
+	for (int i = 0; i < NUB_HV_SLOT_COUNT_; i++)
+		if (hv_slots[i].kind == HV_REQUIRED && !slot_set(t, (enum nub_hv_slot)i))
+			return nub_error_set(err, NUB_ESLOT,
+			                     "%s: required backend slot '%s' is NULL", path,
+			                     hv_slots[i].name);
+	return 0;
+}
+
+int nub_hv_adopt_table(struct nub_backend_ops *copy, const struct nub_backend_ops *t,
+                       const char *path, struct nub_error *err)
+{
+	/* Read the fixed header first: a table from another major may be any
+	 * size, so copy no more than it says it has. */
+	if (t->abi_major != NUB_BACKEND_ABI_MAJOR)
+		return nub_error_set(err, NUB_EABI,
+		                     "%s: backend ABI %u.%u, this libnub speaks ABI %u.%u "
+		                     "(major versions differ)",
+		                     path, t->abi_major, t->abi_minor, NUB_BACKEND_ABI_MAJOR,
+		                     NUB_BACKEND_ABI_MINOR);
+	if (t->struct_size < NUB_BACKEND_OPS_MIN_SIZE)
+		return nub_error_set(err, NUB_ESHORT,
+		                     "%s: backend ops table is %u bytes, at least %zu required",
+		                     path, t->struct_size, (size_t)NUB_BACKEND_OPS_MIN_SIZE);
+	memset(copy, 0, sizeof(*copy));
+	memcpy(copy, t, t->struct_size < sizeof(*copy) ? t->struct_size : sizeof(*copy));
+	return check_copy(copy, path, err);
+}
+
+int nub_hv_probe(struct nub_backend *b, char *note, size_t cap, struct nub_error *err)
+{
+	const struct nub_backend_ops *ops = nub_backend_ops(b);
+	int rc = fault_fires(&nub_backend_faults(b)[NUB_HV_SLOT_PROBE]);
+
+	note[0] = '\0';
+	if (rc)
+		snprintf(note, cap, "injected fault");
+	else
+		rc = ops->probe(note, cap);
+	note[cap - 1] = '\0'; /* a note on success, the reason on failure */
+	if (rc == 0)
+		return 0;
+	if (!note[0])
+		snprintf(note, cap, "probe failed without a reason");
+	if (!nub_error_valid_code(rc))
+		return nub_error_set(err, NUB_EBACKEND, "%s: probe: returned invalid code %d",
+		                     ops->name, rc);
+	return nub_error_set(err, rc, "%s: probe: %s", ops->name, note);
+}
+
+const char *nub_hv_backend_name(const struct nub_backend *b)
+{
+	return nub_backend_ops(b)->name;
+}
+
+uint32_t nub_hv_backend_caps(const struct nub_backend *b)
+{
+	return nub_backend_ops(b)->caps;
+}
+
+void nub_hv_backend_abi(const struct nub_backend *b, uint32_t *major, uint32_t *minor)
+{
+	*major = nub_backend_ops(b)->abi_major;
+	*minor = nub_backend_ops(b)->abi_minor;
+}
 
 /* Every message of a nub_hv_* call starts "<backend>: <slot>: ", whether
  * the backend wrote it or core's own checks did: callers never add the
@@ -63,17 +158,9 @@ static int hv_result(struct nub_hv *hv, const char *slot, int rc, struct nub_err
 
 static int hv_injected(struct nub_hv *hv, enum nub_hv_slot slot, struct nub_error *err)
 {
-	struct hv_fault *f = &hv->faults[slot];
+	int code = fault_fires(&hv->faults[slot]);
 
-	if (!f->code)
-		return 0;
-	if (f->after) {
-		f->after--;
-		return 0;
-	}
-	int code = f->code;
-	f->code = 0;
-	return hv_fail(hv, err, code, slot_names[slot], "injected fault");
+	return code ? hv_fail(hv, err, code, hv_slots[slot].name, "injected fault") : 0;
 }
 
 #define HV_ENTER(hv, slot, err)                                                                    \
@@ -100,6 +187,11 @@ int nub_hv_create(struct nub_backend *b, uint64_t mem_limit, const char *options
 	hv->backend = nub_backend_ref(b);
 	hv->ops = nub_backend_ops(b);
 	hv->mem_limit = mem_limit;
+	rc = fault_fires(&nub_backend_faults(b)[NUB_HV_SLOT_VM_CREATE]);
+	if (rc) {
+		rc = hv_fail(hv, err, rc, "vm_create", "injected fault");
+		goto unref_backend;
+	}
 	rc = hv->ops->vm_create(&cfg, &hv->vm, hv->msg, sizeof(hv->msg));
 	if (rc == 0 && !hv->vm)
 		rc = NUB_EBACKEND;
@@ -124,9 +216,19 @@ void nub_hv_destroy(struct nub_hv *hv)
 	free(hv);
 }
 
-const struct nub_backend_ops *nub_hv_ops(const struct nub_hv *hv)
+const char *nub_hv_name(const struct nub_hv *hv)
 {
-	return hv->ops;
+	return hv->ops->name;
+}
+
+uint32_t nub_hv_caps(const struct nub_hv *hv)
+{
+	return hv->ops->caps;
+}
+
+int nub_hv_has(const struct nub_hv *hv, enum nub_hv_slot slot)
+{
+	return (unsigned)slot < NUB_HV_SLOT_COUNT_ && slot_set(hv->ops, slot);
 }
 
 int nub_hv_map_region(struct nub_hv *hv, const struct nub_region *r, struct nub_error *err)
@@ -189,93 +291,48 @@ int nub_hv_unmap_region(struct nub_hv *hv, uint32_t slot, struct nub_error *err)
 			               "not supported by this backend");                           \
 	} while (0)
 
-int nub_hv_set_regs(struct nub_hv *hv, const struct nub_regs *regs, struct nub_error *err)
-{
-	HV_CHECK_PTR(hv, regs, set_regs, err);
-	HV_CALL(hv, NUB_HV_SLOT_SET_REGS, set_regs, err, regs);
-}
-
-int nub_hv_get_regs(struct nub_hv *hv, struct nub_regs *regs, struct nub_error *err)
-{
-	HV_CHECK_PTR(hv, regs, get_regs, err);
-	HV_CALL(hv, NUB_HV_SLOT_GET_REGS, get_regs, err, regs);
-}
-
-int nub_hv_set_sregs(struct nub_hv *hv, const struct nub_sregs *sregs, struct nub_error *err)
-{
-	HV_CHECK_PTR(hv, sregs, set_sregs, err);
-	HV_CALL(hv, NUB_HV_SLOT_SET_SREGS, set_sregs, err, sregs);
-}
-
-int nub_hv_get_sregs(struct nub_hv *hv, struct nub_sregs *sregs, struct nub_error *err)
-{
-	HV_CHECK_PTR(hv, sregs, get_sregs, err);
-	HV_CALL(hv, NUB_HV_SLOT_GET_SREGS, get_sregs, err, sregs);
-}
-
-int nub_hv_set_fpu(struct nub_hv *hv, const struct nub_fpu *fpu, struct nub_error *err)
-{
-	HV_CHECK_PTR(hv, fpu, set_fpu, err);
-	HV_CHECK_OPTIONAL(hv, set_fpu, err);
-	HV_CALL(hv, NUB_HV_SLOT_SET_FPU, set_fpu, err, fpu);
-}
-
-int nub_hv_get_fpu(struct nub_hv *hv, struct nub_fpu *fpu, struct nub_error *err)
-{
-	HV_CHECK_PTR(hv, fpu, get_fpu, err);
-	HV_CHECK_OPTIONAL(hv, get_fpu, err);
-	HV_CALL(hv, NUB_HV_SLOT_GET_FPU, get_fpu, err, fpu);
-}
-
-int nub_hv_set_xcr0(struct nub_hv *hv, uint64_t xcr0, struct nub_error *err)
-{
-	HV_CHECK_OPTIONAL(hv, set_xcr0, err);
-	HV_CALL(hv, NUB_HV_SLOT_SET_XCR0, set_xcr0, err, xcr0);
-}
-
-int nub_hv_get_xcr0(struct nub_hv *hv, uint64_t *xcr0, struct nub_error *err)
-{
-	HV_CHECK_PTR(hv, xcr0, get_xcr0, err);
-	HV_CHECK_OPTIONAL(hv, get_xcr0, err);
-	HV_CALL(hv, NUB_HV_SLOT_GET_XCR0, get_xcr0, err, xcr0);
-}
-
-int nub_hv_set_msrs(struct nub_hv *hv, const struct nub_msr *msrs, uint32_t count,
-                    struct nub_error *err)
-{
-	HV_CHECK_PTR(hv, msrs, set_msrs, err);
-	HV_CHECK_OPTIONAL(hv, set_msrs, err);
-	HV_CALL(hv, NUB_HV_SLOT_SET_MSRS, set_msrs, err, msrs, count);
-}
-
-int nub_hv_get_msrs(struct nub_hv *hv, struct nub_msr *msrs, uint32_t count, struct nub_error *err)
-{
-	HV_CHECK_PTR(hv, msrs, get_msrs, err);
-	HV_CHECK_OPTIONAL(hv, get_msrs, err);
-	HV_CALL(hv, NUB_HV_SLOT_GET_MSRS, get_msrs, err, msrs, count);
-}
-
-int nub_hv_get_dirty_log(struct nub_hv *hv, uint32_t slot, uint64_t *bitmap, size_t words,
-                         struct nub_error *err)
-{
-	HV_CHECK_PTR(hv, bitmap, get_dirty_log, err);
-	HV_CHECK_OPTIONAL(hv, get_dirty_log, err);
-	HV_CALL(hv, NUB_HV_SLOT_GET_DIRTY_LOG, get_dirty_log, err, slot, bitmap, words);
-}
-
-int nub_hv_set_debugregs(struct nub_hv *hv, const struct nub_debugregs *dr, struct nub_error *err)
-{
-	HV_CHECK_PTR(hv, dr, set_debugregs, err);
-	HV_CHECK_OPTIONAL(hv, set_debugregs, err);
-	HV_CALL(hv, NUB_HV_SLOT_SET_DEBUGREGS, set_debugregs, err, dr);
-}
-
-int nub_hv_get_debugregs(struct nub_hv *hv, struct nub_debugregs *dr, struct nub_error *err)
-{
-	HV_CHECK_PTR(hv, dr, get_debugregs, err);
-	HV_CHECK_OPTIONAL(hv, get_debugregs, err);
-	HV_CALL(hv, NUB_HV_SLOT_GET_DEBUGREGS, get_debugregs, err, dr);
-}
+/* The wrappers of the generic shapes (backend/hv_slots.h), one template
+ * each: the pointer checked, then the slot (a required one is never NULL,
+ * so only an optional one can fail NUB_EUNSUPPORTED), then the call. */
+#define HV_WRAP_SET(slot, ENUM, type)                                                              \
+	int nub_hv_##slot(struct nub_hv *hv, const type *v, struct nub_error *err)                 \
+	{                                                                                          \
+		HV_CHECK_PTR(hv, v, slot, err);                                                    \
+		HV_CHECK_OPTIONAL(hv, slot, err);                                                  \
+		HV_CALL(hv, NUB_HV_SLOT_##ENUM, slot, err, v);                                     \
+	}
+#define HV_WRAP_GET(slot, ENUM, type)                                                              \
+	int nub_hv_##slot(struct nub_hv *hv, type *v, struct nub_error *err)                       \
+	{                                                                                          \
+		HV_CHECK_PTR(hv, v, slot, err);                                                    \
+		HV_CHECK_OPTIONAL(hv, slot, err);                                                  \
+		HV_CALL(hv, NUB_HV_SLOT_##ENUM, slot, err, v);                                     \
+	}
+#define HV_WRAP_SETV(slot, ENUM, type)                                                             \
+	int nub_hv_##slot(struct nub_hv *hv, type v, struct nub_error *err)                        \
+	{                                                                                          \
+		HV_CHECK_OPTIONAL(hv, slot, err);                                                  \
+		HV_CALL(hv, NUB_HV_SLOT_##ENUM, slot, err, v);                                     \
+	}
+#define HV_WRAP_SETN(slot, ENUM, type)                                                             \
+	int nub_hv_##slot(struct nub_hv *hv, const type *v, uint32_t count, struct nub_error *err) \
+	{                                                                                          \
+		HV_CHECK_PTR(hv, v, slot, err);                                                    \
+		HV_CHECK_OPTIONAL(hv, slot, err);                                                  \
+		HV_CALL(hv, NUB_HV_SLOT_##ENUM, slot, err, v, count);                              \
+	}
+#define HV_WRAP_GETN(slot, ENUM, type)                                                             \
+	int nub_hv_##slot(struct nub_hv *hv, type *v, uint32_t count, struct nub_error *err)       \
+	{                                                                                          \
+		HV_CHECK_PTR(hv, v, slot, err);                                                    \
+		HV_CHECK_OPTIONAL(hv, slot, err);                                                  \
+		HV_CALL(hv, NUB_HV_SLOT_##ENUM, slot, err, v, count);                              \
+	}
+#define HV_WRAP_OWN(slot, ENUM, type)
+#define HV_WRAP_VOID(slot, ENUM, type)
+#define HV_WRAP_NONE(slot, ENUM, type)
+#define HV_WRAP(slot, ENUM, kind, offset, shape, type) HV_WRAP_##shape(slot, ENUM, type)
+NUB_HV_SLOTS(HV_WRAP)
 
 int nub_hv_run(struct nub_hv *hv, struct nub_exit *exit, struct nub_error *err)
 {
@@ -300,16 +357,11 @@ int nub_hv_run(struct nub_hv *hv, struct nub_exit *exit, struct nub_error *err)
  * slot that uses hv->msg. An injected fault here is the code alone. */
 int nub_hv_interrupt(struct nub_hv *hv)
 {
-	struct hv_fault *f = &hv->faults[NUB_HV_SLOT_INTERRUPT];
-	if (f->code) {
-		if (!f->after) {
-			int code = f->code;
-			f->code = 0;
-			return code;
-		}
-		f->after--;
-	}
-	int rc = hv->ops->interrupt(hv->vm);
+	int rc = fault_fires(&hv->faults[NUB_HV_SLOT_INTERRUPT]);
+
+	if (rc)
+		return rc;
+	rc = hv->ops->interrupt(hv->vm);
 	return nub_error_valid_code(rc) ? rc : NUB_EBACKEND;
 }
 
@@ -318,10 +370,23 @@ void nub_hv_clear_interrupt(struct nub_hv *hv)
 	hv->ops->clear_interrupt(hv->vm);
 }
 
+/* The slots that run before a VM exists keep their faults on the backend. */
+static int slot_needs_vm(enum nub_hv_slot slot)
+{
+	return slot != NUB_HV_SLOT_PROBE && slot != NUB_HV_SLOT_VM_CREATE;
+}
+
 void nub_hv_inject_fault(struct nub_hv *hv, enum nub_hv_slot slot, int code, unsigned after)
 {
-	if ((unsigned)slot >= NUB_HV_SLOT_COUNT_)
+	if ((unsigned)slot >= NUB_HV_SLOT_COUNT_ || !slot_needs_vm(slot))
 		return;
-	hv->faults[slot].code = code;
-	hv->faults[slot].after = after;
+	hv->faults[slot] = (struct nub_fault){code, after};
+}
+
+void nub_hv_inject_backend_fault(struct nub_backend *b, enum nub_hv_slot slot, int code,
+                                 unsigned after)
+{
+	if ((unsigned)slot >= NUB_HV_SLOT_COUNT_ || slot_needs_vm(slot))
+		return;
+	nub_backend_faults(b)[slot] = (struct nub_fault){code, after};
 }

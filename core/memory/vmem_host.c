@@ -83,13 +83,13 @@ int nub_vmem_buf_init(struct nub_vmem_buf *buf, nub_gpa_t base, uint64_t max_byt
 	return 0;
 }
 
-void nub_vmem_buf_ops(struct nub_vmem_buf *buf, struct nub_vmem_ops *ops)
+void nub_vmem_buf_ops(struct nub_vmem_buf *buf, struct nub_vmem_ops *out)
 {
-	ops->ctx = buf;
-	ops->read_entry = buf_read;
-	ops->write_entry = buf_write;
-	ops->alloc_table = buf_alloc;
-	ops->root = buf->base;
+	out->ctx = buf;
+	out->read_entry = buf_read;
+	out->write_entry = buf_write;
+	out->alloc_table = buf_alloc;
+	out->root = buf->base;
 }
 
 const uint8_t *nub_vmem_buf_bytes(const struct nub_vmem_buf *buf)
@@ -173,11 +173,11 @@ static int res_alloc(void *ctx, nub_gpa_t *table)
 	return res->alloc ? res->alloc(res->alloc_ctx, table) : NUB_EUNSUPPORTED;
 }
 
-void nub_vmem_resolver_ops(struct nub_vmem_resolver *res, nub_gpa_t root, struct nub_vmem_ops *ops)
+void nub_vmem_resolver_ops(struct nub_vmem_resolver *res, nub_gpa_t root, struct nub_vmem_ops *out)
 {
-	ops->ctx = res;
-	ops->read_entry = res_read;
-	ops->write_entry = res_write;
-	ops->alloc_table = res_alloc;
-	ops->root = root & NUB_PTE_ADDR_MASK;
+	out->ctx = res;
+	out->read_entry = res_read;
+	out->write_entry = res_write;
+	out->alloc_table = res_alloc;
+	out->root = root & NUB_PTE_ADDR_MASK;
 }

@@ -29,7 +29,7 @@ int nub_vmem_buf_init(struct nub_vmem_buf *buf, nub_gpa_t base, uint64_t max_byt
 /* Ops over the buffer; valid while the buffer lives. alloc_table returns
  * NUB_EFULL past max_bytes; reads outside the tables return "not present",
  * writes there NUB_ERANGE. */
-void nub_vmem_buf_ops(struct nub_vmem_buf *buf, struct nub_vmem_ops *ops);
+void nub_vmem_buf_ops(struct nub_vmem_buf *buf, struct nub_vmem_ops *out);
 const uint8_t *nub_vmem_buf_bytes(const struct nub_vmem_buf *buf);
 uint64_t nub_vmem_buf_used(const struct nub_vmem_buf *buf);
 void nub_vmem_buf_free(struct nub_vmem_buf *buf);
@@ -57,6 +57,6 @@ int nub_vmem_resolver_add(struct nub_vmem_resolver *res, nub_gpa_t gpa, uint64_t
  * wholly inside one range reads as 0 ("not present"): a guest pointing its
  * tables anywhere cannot make the host fault. Writes need a writable range
  * (NUB_ERANGE otherwise). Entries are read with volatile aligned loads. */
-void nub_vmem_resolver_ops(struct nub_vmem_resolver *res, nub_gpa_t root, struct nub_vmem_ops *ops);
+void nub_vmem_resolver_ops(struct nub_vmem_resolver *res, nub_gpa_t root, struct nub_vmem_ops *out);
 
 #endif

@@ -143,7 +143,7 @@ static int on_exit(struct nub_run *r, enum nub_run_phase phase, const struct nub
 		return nub_run_fail(r, NUB_ETRIPLE_FAULT,
 		                    "guest triple-faulted (RIP 0x%llx%s%s%s%s)",
 		                    (unsigned long long)ex->rip, ex->detail[0] ? ", " : "",
-		                    ex->detail[0] ? nub_hv_ops(r->hv)->name : "",
+		                    ex->detail[0] ? nub_hv_name(r->hv) : "",
 		                    ex->detail[0] ? ": " : "", ex->detail);
 	case NUB_EXIT_CANCELLED:
 		if (r->timed_out && atomic_load(r->timed_out))
@@ -153,7 +153,7 @@ static int on_exit(struct nub_run *r, enum nub_run_phase phase, const struct nub
 		return nub_run_fail(r, NUB_ECANCELLED, "call interrupted");
 	default:
 		return nub_run_fail(r, NUB_EBACKEND, "%s: run_vcpu: exit %u (hw reason 0x%llx): %s",
-		                    nub_hv_ops(r->hv)->name, ex->reason,
+		                    nub_hv_name(r->hv), ex->reason,
 		                    (unsigned long long)ex->hw_reason, ex->detail);
 	}
 }

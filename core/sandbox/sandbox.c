@@ -54,7 +54,7 @@ const char *nub_sandbox_last_error(const struct nub_sandbox *sb)
 
 const char *nub_sandbox_backend_name(const struct nub_sandbox *sb)
 {
-	return sb && sb->hv ? nub_hv_ops(sb->hv)->name : "";
+	return sb && sb->hv ? nub_hv_name(sb->hv) : "";
 }
 
 void nub_sandbox_stats(const struct nub_sandbox *sb, struct nub_sandbox_stats *st)
@@ -256,7 +256,7 @@ static int create_vm(struct nub_sandbox *sb)
 	nub_backend_unref(b);
 	if (rc)
 		return rc;
-	if (nub_hv_ops(sb->hv)->caps & NUB_CAP_SHARED_MEMORY)
+	if (nub_hv_caps(sb->hv) & NUB_CAP_SHARED_MEMORY)
 		rc = nub_shmem_create_shared(l->scratch_size, &sb->scratch, &sb->err);
 	else
 		rc = nub_shmem_create(l->scratch_size, &sb->scratch, &sb->err);

@@ -51,7 +51,7 @@ static int map_snapshot(struct nub_sandbox *sb, struct nub_snapshot *snap)
 
 	if (sb->current == snap)
 		return 0;
-	if (nub_hv_ops(sb->hv)->caps & NUB_CAP_SHARED_MEMORY) {
+	if (nub_hv_caps(sb->hv) & NUB_CAP_SHARED_MEMORY) {
 		struct nub_shmem *shared;
 		rc = nub_snapshot_shared_mem(snap, &shared, &sb->err);
 		if (rc)
@@ -80,7 +80,6 @@ static int map_snapshot(struct nub_sandbox *sb, struct nub_snapshot *snap)
  * not errors. */
 static int reset_cpu(struct nub_sandbox *sb, const struct nub_snapshot *snap)
 {
-	const struct nub_backend_ops *ops = nub_hv_ops(sb->hv);
 	struct nub_regs regs;
 	struct nub_sregs sregs;
 	struct nub_fpu fpu;
@@ -94,14 +93,14 @@ static int reset_cpu(struct nub_sandbox *sb, const struct nub_snapshot *snap)
 	rc = nub_hv_set_sregs(sb->hv, &sregs, &sb->err);
 	if (!rc)
 		rc = nub_hv_set_regs(sb->hv, &regs, &sb->err);
-	if (!rc && ops->set_fpu)
+	if (!rc && nub_hv_has(sb->hv, NUB_HV_SLOT_SET_FPU))
 		rc = nub_hv_set_fpu(sb->hv, &fpu, &sb->err);
-	if (!rc && ops->set_xcr0)
+	if (!rc && nub_hv_has(sb->hv, NUB_HV_SLOT_SET_XCR0))
 		rc = nub_hv_set_xcr0(sb->hv, 0x3, &sb->err); /* x87 | SSE */
-	if (!rc && ops->set_msrs)
+	if (!rc && nub_hv_has(sb->hv, NUB_HV_SLOT_SET_MSRS))
 		rc = nub_hv_set_msrs(sb->hv, msrs, nmsrs, &sb->err);
 	nub_cpu_clean_debugregs(&dr);
-	if (!rc && ops->set_debugregs)
+	if (!rc && nub_hv_has(sb->hv, NUB_HV_SLOT_SET_DEBUGREGS))
 		rc = nub_hv_set_debugregs(sb->hv, &dr, &sb->err);
 	return rc;
 }

@@ -244,7 +244,11 @@ struct nub_backend_ops {
 	 * (core calls this before starting a new call). */
 	void (*clear_interrupt)(struct nub_vm *vm);
 
-	/* ---- optional slots (ABI 1.0) ---- */
+	/* ---- optional slots (ABI 1.0) ----
+	 * Core calls the setters when it resets a vCPU (skipping a NULL one).
+	 * The getters are conformance-only: core never calls them in a
+	 * sandbox's life; nub-conformance and nub's tests read back with them
+	 * what the setters wrote, so provide them with their setters. */
 
 	/** Optional (NULL: unsupported). FPU/SSE state including MXCSR. Setting
 	 * also puts every other user XSAVE component the guest could have
@@ -252,22 +256,28 @@ struct nub_backend_ops {
 	 * backend that runs guest user code with the host's XCR0, every one
 	 * the host enables) in its initial state, so a restore leaves no
 	 * vector state or protection keys behind (PKRU 0); getting reads
-	 * x87/SSE only. */
+	 * x87/SSE only. get_fpu: conformance-only. */
 	int (*set_fpu)(struct nub_vm *vm, const struct nub_fpu *fpu, char *err, size_t err_cap);
 	int (*get_fpu)(struct nub_vm *vm, struct nub_fpu *fpu, char *err, size_t err_cap);
 
-	/** Optional. Extended control register XCR0. */
+	/** Optional. Extended control register XCR0. get_xcr0:
+	 * conformance-only. */
 	int (*set_xcr0)(struct nub_vm *vm, uint64_t xcr0, char *err, size_t err_cap);
 	int (*get_xcr0)(struct nub_vm *vm, uint64_t *xcr0, char *err, size_t err_cap);
 
-	/** Optional. Read or write `count` MSRs; `msrs[i].index` chooses each. */
+	/** Optional. Read or write `count` MSRs; `msrs[i].index` chooses each.
+	 * get_msrs: conformance-only. */
 	int (*set_msrs)(struct nub_vm *vm, const struct nub_msr *msrs, uint32_t count, char *err,
 	                size_t err_cap);
 	int (*get_msrs)(struct nub_vm *vm, struct nub_msr *msrs, uint32_t count, char *err,
 	                size_t err_cap);
 
-	/** Optional. Fill `bitmap` (one bit per page of the slot, LSB first)
-	 * with pages written since the last call, and clear the log. */
+	/** Reserved: core never calls it, and no in-tree backend sets it
+	 * (leave it NULL). Meant to fill `bitmap` (one bit per page of the
+	 * slot, LSB first) with pages written since the last call and clear
+	 * the log; nothing in core tracks dirty pages that way. The field
+	 * keeps its offset forever (the table is only appended to); it is not
+	 * reused for another slot. */
 	int (*get_dirty_log)(struct nub_vm *vm, uint32_t slot, uint64_t *bitmap, size_t words,
 	                     char *err, size_t err_cap);
 
@@ -275,7 +285,8 @@ struct nub_backend_ops {
 
 	/** Optional. Debug registers; restore writes the reset values (DR0-3
 	 * zero, DR6 0xffff0ff0, DR7 0x400). NUB_EINVAL for values the CPU
-	 * refuses (upper halves of DR6/DR7 set). */
+	 * refuses (upper halves of DR6/DR7 set). get_debugregs:
+	 * conformance-only. */
 	int (*set_debugregs)(struct nub_vm *vm, const struct nub_debugregs *dr, char *err,
 	                     size_t err_cap);
 	int (*get_debugregs)(struct nub_vm *vm, struct nub_debugregs *dr, char *err,

@@ -18,7 +18,13 @@
 extern "C" {
 #endif
 
-/** Negative error codes. 0 means success. */
+/** Negative error codes. 0 means success.
+ *
+ * NUB_EHOST_FN is retired: libnub never returns it. A host function's
+ * negative status goes to the guest as the call's status (nub_host_fn in
+ * nub.h), never to the host as an error, so nothing fails with it. The
+ * name stays for code that mentions it (a host function may return it as
+ * its own status); its value stays reserved and is never reused. */
 enum nub_err {
 	NUB_OK = 0,
 	NUB_EINVAL = -1,         /**< invalid argument or configuration */
@@ -48,7 +54,7 @@ enum nub_err {
 	NUB_ETIMEDOUT = -25,     /**< call exceeded its timeout */
 	NUB_EBACKEND = -26,      /**< backend internal error (detail in message) */
 	NUB_EMISMATCH = -27,     /**< snapshot does not belong to this sandbox */
-	NUB_EHOST_FN = -28,      /**< host function returned an error */
+	NUB_EHOST_FN = -28,      /**< retired: never returned (above); never reused */
 	NUB_EIO = -29,           /**< file read/write failed */
 	/** guest did what only the host may: a privileged instruction at
 	 * CPL3, or a write to its page tables or descriptor tables */

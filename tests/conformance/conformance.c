@@ -134,7 +134,7 @@ static void set_user_mode(struct vm *v)
  * for. What the backend reports decides, never its name or path. */
 static int host_xcr0_visible(const struct vm *v)
 {
-	return (nub_hv_ops(v->hv)->caps & NUB_CAP_HOST_XSTATE) != 0;
+	return (nub_hv_caps(v->hv) & NUB_CAP_HOST_XSTATE) != 0;
 }
 
 static int setup(void **state)
@@ -484,8 +484,8 @@ static void test_state_observed(void **state)
 	};
 	struct nub_fpu fpu;
 	struct nub_exit ex;
-	int has_fpu = nub_hv_ops(v->hv)->set_fpu != NULL;
-	int has_xcr0 = nub_hv_ops(v->hv)->set_xcr0 != NULL;
+	int has_fpu = nub_hv_has(v->hv, NUB_HV_SLOT_SET_FPU);
+	int has_xcr0 = nub_hv_has(v->hv, NUB_HV_SLOT_SET_XCR0);
 
 	memset(&fpu, 0, sizeof(fpu));
 	fpu.fcw = 0x37f;
@@ -613,8 +613,8 @@ static void round_trip_sregs(struct vm *v)
 static void round_trip_fpu(struct vm *v)
 {
 	struct nub_fpu set, got;
-	int has_set = nub_hv_ops(v->hv)->set_fpu != NULL;
-	int has_get = nub_hv_ops(v->hv)->get_fpu != NULL;
+	int has_set = nub_hv_has(v->hv, NUB_HV_SLOT_SET_FPU);
+	int has_get = nub_hv_has(v->hv, NUB_HV_SLOT_GET_FPU);
 
 	memset(&set, 0, sizeof(set));
 	set.fcw = 0x027f;   /* double precision */
@@ -648,8 +648,8 @@ static void round_trip_fpu(struct vm *v)
 
 static void round_trip_xcr0(struct vm *v)
 {
-	int has_set = nub_hv_ops(v->hv)->set_xcr0 != NULL;
-	int has_get = nub_hv_ops(v->hv)->get_xcr0 != NULL;
+	int has_set = nub_hv_has(v->hv, NUB_HV_SLOT_SET_XCR0);
+	int has_get = nub_hv_has(v->hv, NUB_HV_SLOT_GET_XCR0);
 	uint64_t got = 0;
 
 	if (!has_set)
@@ -672,8 +672,8 @@ static void round_trip_msrs(struct vm *v)
 	        {.index = MSR_SFMASK, .value = 0x47700},
 	};
 	struct nub_msr got[2] = {{.index = MSR_KERNEL_GS_BASE}, {.index = MSR_SFMASK}};
-	int has_set = nub_hv_ops(v->hv)->set_msrs != NULL;
-	int has_get = nub_hv_ops(v->hv)->get_msrs != NULL;
+	int has_set = nub_hv_has(v->hv, NUB_HV_SLOT_SET_MSRS);
+	int has_get = nub_hv_has(v->hv, NUB_HV_SLOT_GET_MSRS);
 
 	if (!has_set)
 		assert_int_equal(nub_hv_set_msrs(v->hv, set, 2, &v->err), NUB_EUNSUPPORTED);
@@ -699,8 +699,8 @@ static void round_trip_debugregs(struct vm *v)
 	        .dr7 = 0x401,      /* L0, bit 10 always set */
 	};
 	struct nub_debugregs got;
-	int has_set = nub_hv_ops(v->hv)->set_debugregs != NULL;
-	int has_get = nub_hv_ops(v->hv)->get_debugregs != NULL;
+	int has_set = nub_hv_has(v->hv, NUB_HV_SLOT_SET_DEBUGREGS);
+	int has_get = nub_hv_has(v->hv, NUB_HV_SLOT_GET_DEBUGREGS);
 
 	if (!has_set)
 		assert_int_equal(nub_hv_set_debugregs(v->hv, &set, &v->err), NUB_EUNSUPPORTED);

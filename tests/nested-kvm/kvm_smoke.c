@@ -77,7 +77,8 @@ static int group_setup(void **state)
 		fprintf(stderr, "kvm_smoke: cannot load backend '%s': %s\n", spec, err.msg);
 		return -1;
 	}
-	printf("INFO: backend %s from %s\n", nub_backend_name(backend), nub_backend_path(backend));
+	printf("INFO: backend %s from %s\n", nub_hv_backend_name(backend),
+	       nub_backend_path(backend));
 	return 0;
 }
 

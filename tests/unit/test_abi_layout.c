@@ -6,6 +6,7 @@
 #include <nub/backend.h>
 #include <nub/guest_abi.h>
 
+#include "backend/hv.h"
 #include "nub_test.h"
 
 #define PIN(type, field, off) _Static_assert(offsetof(type, field) == (off), #type "." #field)
@@ -15,27 +16,25 @@ PIN(struct nub_backend_ops, abi_minor, 4);
 PIN(struct nub_backend_ops, struct_size, 8);
 PIN(struct nub_backend_ops, caps, 12);
 PIN(struct nub_backend_ops, name, 16);
-PIN(struct nub_backend_ops, probe, 24);
-PIN(struct nub_backend_ops, vm_create, 32);
-PIN(struct nub_backend_ops, vm_destroy, 40);
-PIN(struct nub_backend_ops, map_region, 48);
-PIN(struct nub_backend_ops, unmap_region, 56);
-PIN(struct nub_backend_ops, set_regs, 64);
-PIN(struct nub_backend_ops, get_regs, 72);
-PIN(struct nub_backend_ops, set_sregs, 80);
-PIN(struct nub_backend_ops, get_sregs, 88);
-PIN(struct nub_backend_ops, run_vcpu, 96);
-PIN(struct nub_backend_ops, interrupt, 104);
-PIN(struct nub_backend_ops, clear_interrupt, 112);
-PIN(struct nub_backend_ops, set_fpu, 120);
-PIN(struct nub_backend_ops, get_fpu, 128);
-PIN(struct nub_backend_ops, set_xcr0, 136);
-PIN(struct nub_backend_ops, get_xcr0, 144);
-PIN(struct nub_backend_ops, set_msrs, 152);
-PIN(struct nub_backend_ops, get_msrs, 160);
-PIN(struct nub_backend_ops, get_dirty_log, 168);
-PIN(struct nub_backend_ops, set_debugregs, 176);
-PIN(struct nub_backend_ops, get_debugregs, 184);
+/* Every slot's offset, from core's list of them (backend/hv_slots.h): the
+ * offset written there; table order, so that the list cannot skip or swap
+ * a field; the required ones inside NUB_BACKEND_OPS_MIN_SIZE, the others
+ * past it; and no field of the table missing from the list. */
+#define FIRST_SLOT 24 /* the header ends with name */
+#define PIN_SLOT(slot, ENUM, kind, off, shape, type)                                               \
+	PIN(struct nub_backend_ops, slot, off);                                                    \
+	_Static_assert((off) == FIRST_SLOT + NUB_HV_SLOT_##ENUM * sizeof(void (*)(void)),          \
+	               #slot " in table order");                                                   \
+	PIN_##kind(slot, off);
+#define PIN_REQUIRED(slot, off)                                                                    \
+	_Static_assert((off) < NUB_BACKEND_OPS_MIN_SIZE, #slot " is required")
+#define PIN_OPTIONAL(slot, off)                                                                    \
+	_Static_assert((off) >= NUB_BACKEND_OPS_MIN_SIZE, #slot " is optional")
+#define PIN_RESERVED(slot, off) PIN_OPTIONAL(slot, off)
+NUB_HV_SLOTS(PIN_SLOT)
+_Static_assert(FIRST_SLOT + NUB_HV_SLOT_COUNT_ * sizeof(void (*)(void)) ==
+                       sizeof(struct nub_backend_ops),
+               "every slot of backend.h is in backend/hv_slots.h");
 _Static_assert(sizeof(struct nub_backend_ops) == 192, "ops table");
 PIN(struct nub_debugregs, dr6, 32);
 _Static_assert(sizeof(struct nub_debugregs) == 48, "debugregs");

@@ -42,6 +42,30 @@ static void test_not_found_by_name(void **state)
 	unsetenv("NUB_BACKEND_PATH");
 }
 
+static void test_search_order(void **state)
+{
+	static struct nub_backend_search s;
+	const char *dir;
+	size_t n = 1;
+
+	(void)state;
+	/* The variable's entries in order, empty ones skipped, then the
+	 * configured directories, all of them. */
+	setenv("NUB_BACKEND_PATH", "/a::/b:", 1);
+	nub_backend_search_start(&s);
+	assert_string_equal(nub_backend_search_next(&s), "/a");
+	assert_false(s.in_dirs);
+	assert_string_equal(nub_backend_search_next(&s), "/b");
+	dir = nub_backend_search_next(&s);
+	assert_true(s.in_dirs);
+	assert_ptr_equal(dir, s.dirs.dir[0]);
+	while (nub_backend_search_next(&s))
+		n++;
+	assert_int_equal(n, s.dirs.n);
+	assert_null(nub_backend_search_next(&s));
+	unsetenv("NUB_BACKEND_PATH");
+}
+
 static void test_bad_name(void **state)
 {
 	(void)state;
@@ -120,7 +144,7 @@ static void test_newer_minor_accepted(void **state)
 	struct nub_backend *b = NULL;
 
 	assert_int_equal(nub_backend_load(test_backend("future"), &b, &err), 0);
-	assert_string_equal(nub_backend_name(b), "future");
+	assert_string_equal(nub_hv_backend_name(b), "future");
 	/* Core's copy stops at its own struct size: optional slots it knows
 	 * but the backend did not set stay NULL. */
 	assert_null(nub_backend_ops(b)->set_fpu);
@@ -147,7 +171,7 @@ static void test_mock_from_build_tree(void **state)
 	struct nub_backend *b = NULL;
 
 	assert_int_equal(nub_backend_load("mock", &b, &err), 0);
-	assert_string_equal(nub_backend_name(b), "mock");
+	assert_string_equal(nub_hv_backend_name(b), "mock");
 	assert_false(nub_backend_ops(b)->caps & NUB_CAP_HW_ISOLATION);
 	nub_backend_unref(b);
 }
@@ -175,7 +199,7 @@ static void test_auto_never_picks_mock(void **state)
 	int rc = nub_backend_load("auto", &b, &err);
 	if (rc == 0) {
 		assert_true(nub_backend_ops(b)->caps & NUB_CAP_HW_ISOLATION);
-		assert_string_not_equal(nub_backend_name(b), "mock");
+		assert_string_not_equal(nub_hv_backend_name(b), "mock");
 		nub_backend_unref(b);
 	} else {
 		assert_nub_error(rc, NUB_EPROBE, &err, "no usable backend (auto tried kvm, mshv)");
@@ -239,6 +263,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_not_found_by_path),
 	        cmocka_unit_test(test_not_found_by_name),
+	        cmocka_unit_test(test_search_order),
 	        cmocka_unit_test(test_bad_name),
 	        cmocka_unit_test(test_not_a_backend),
 	        cmocka_unit_test(test_not_a_shared_object),

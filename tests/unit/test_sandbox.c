@@ -1086,7 +1086,6 @@ static void check_vector_reset(struct nub_sandbox *sb)
  * values of every MSR core resets, the system registers and XCR0. */
 static void dirty_host_state(struct nub_sandbox *sb)
 {
-	const struct nub_backend_ops *ops = nub_hv_ops(sb->hv);
 	struct nub_msr clean[NUB_CPU_CLEAN_MSRS];
 	uint32_t n = nub_cpu_clean_msrs(&sb->base->layout, sb->fs_base, clean);
 	struct nub_msr dirty[32];
@@ -1103,16 +1102,16 @@ static void dirty_host_state(struct nub_sandbox *sb)
 		if (clean[i].index == 0xc0000081)
 			dirty[i].value = 0x0023001000000000ull; /* STAR */
 	}
-	if (ops->set_msrs)
+	if (nub_hv_has(sb->hv, NUB_HV_SLOT_SET_MSRS))
 		assert_int_equal(nub_hv_set_msrs(sb->hv, dirty, n, &sb->err), 0);
 	assert_int_equal(nub_hv_get_sregs(sb->hv, &s, &sb->err), 0);
 	s.cr2 = 0xdead000;
 	s.idt.limit = 0;
 	s.ds.selector = s.es.selector = 0;
 	assert_int_equal(nub_hv_set_sregs(sb->hv, &s, &sb->err), 0);
-	if (ops->set_xcr0)
+	if (nub_hv_has(sb->hv, NUB_HV_SLOT_SET_XCR0))
 		assert_int_equal(nub_hv_set_xcr0(sb->hv, 1, &sb->err), 0);
-	if (ops->set_debugregs) {
+	if (nub_hv_has(sb->hv, NUB_HV_SLOT_SET_DEBUGREGS)) {
 		struct nub_debugregs dr = {{0x1000, 0x2000, 0x3000, 0x4000}, 0xffff0ff0, 0x4ff};
 		assert_int_equal(nub_hv_set_debugregs(sb->hv, &dr, &sb->err), 0);
 	}
@@ -1120,7 +1119,6 @@ static void dirty_host_state(struct nub_sandbox *sb)
 
 static void check_host_state_clean(struct nub_sandbox *sb)
 {
-	const struct nub_backend_ops *ops = nub_hv_ops(sb->hv);
 	struct nub_msr clean[NUB_CPU_CLEAN_MSRS];
 	uint32_t n = nub_cpu_clean_msrs(&sb->base->layout, sb->fs_base, clean);
 	struct nub_msr back[32];
@@ -1141,7 +1139,7 @@ static void check_host_state_clean(struct nub_sandbox *sb)
 	assert_int_equal(s.cs.selector, want.cs.selector);
 	assert_int_equal(s.ds.selector, want.ds.selector);
 	assert_int_equal(s.tr.base, want.tr.base);
-	if (ops->get_msrs) {
+	if (nub_hv_has(sb->hv, NUB_HV_SLOT_GET_MSRS)) {
 		for (uint32_t i = 0; i < n; i++)
 			back[i] = (struct nub_msr){.index = clean[i].index};
 		assert_int_equal(nub_hv_get_msrs(sb->hv, back, n, &sb->err), 0);
@@ -1152,11 +1150,11 @@ static void check_host_state_clean(struct nub_sandbox *sb)
 				         (unsigned long long)clean[i].value);
 		}
 	}
-	if (ops->get_xcr0) {
+	if (nub_hv_has(sb->hv, NUB_HV_SLOT_GET_XCR0)) {
 		assert_int_equal(nub_hv_get_xcr0(sb->hv, &xcr0, &sb->err), 0);
 		assert_int_equal(xcr0, 3);
 	}
-	if (ops->get_debugregs) {
+	if (nub_hv_has(sb->hv, NUB_HV_SLOT_GET_DEBUGREGS)) {
 		struct nub_debugregs dr, clean_dr;
 		nub_cpu_clean_debugregs(&clean_dr);
 		assert_int_equal(nub_hv_get_debugregs(sb->hv, &dr, &sb->err), 0);
