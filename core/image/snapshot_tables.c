@@ -10,7 +10,7 @@
  * that is also writable).
  *
  * The rules, from nub_snapshot_from_elf, nub_snapshot_capture and
- * core/cow.c (the only code that changes live tables):
+ * core/memory/view.c (the only code that changes live tables):
  *  - below scratch, only the layout's snapshot region is mapped;
  *  - the PEB, the GDT/TSS/IDT page and the exception stubs are mapped at
  *    their own GVA to their own GPA, as the host maps them (PEB user

@@ -139,7 +139,7 @@ void nub_cpu_build_system_pages(const struct nub_layout *l, uint8_t *tables, uin
 	/* The system-call gate (LSTAR): `syscall` raises #UD on hardware
 	 * (EFER.SCE clear), but the software KVM jumps to LSTAR at CPL3,
 	 * where fetching this supervisor page faults; the host sends both on
-	 * to the guest's entry (core/run.c). A CPU that entered CPL0 here
+	 * to the guest's entry (core/run/syscall.c). A CPU that entered CPL0 here
 	 * would meet ud2 and stop the sandbox. */
 	put(stubs, &(unsigned){NUB_CPU_GATE_OFFSET}, (const uint8_t[]){0x0f, 0x0b}, 2);
 }
