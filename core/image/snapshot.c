@@ -595,8 +595,8 @@ int nub_snapshot_compatible(const struct nub_snapshot *a, const struct nub_snaps
 	return a->family == b->family;
 }
 
-static int write_bookkeeping(const struct nub_snapshot *snap, struct nub_shmem *scratch,
-                             uint64_t generation, struct nub_error *err)
+int nub_snapshot_write_bookkeeping(const struct nub_snapshot *snap, struct nub_shmem *scratch,
+                                   uint64_t generation, struct nub_error *err)
 {
 	const struct nub_layout *l = &snap->layout;
 	const uint64_t top = l->scratch_size;
@@ -681,7 +681,7 @@ int nub_snapshot_restore_scratch(const struct nub_snapshot *snap, struct nub_shm
 	if (!rc)
 		rc = nub_shmem_write(scratch, l->pt_offset, tables, snap->pt_size, err);
 	if (!rc)
-		rc = write_bookkeeping(snap, scratch, generation, err);
+		rc = nub_snapshot_write_bookkeeping(snap, scratch, generation, err);
 	if (bytes)
 		*bytes = snap->pt_size + 4 * sizeof(uint64_t);
 	return rc;

@@ -146,6 +146,13 @@ struct nub_capture_src {
 int nub_snapshot_capture(const struct nub_capture_src *src, struct nub_snapshot **out,
                          struct nub_error *err);
 
+/* Write what scratch holds besides the tables in `snap`'s state: its size,
+ * the generation and the two buffers' empty headers (the rest of it is
+ * zero). Part of nub_snapshot_restore_scratch; also what a restore that
+ * keeps the tables writes after clearing scratch's writable pages. */
+int nub_snapshot_write_bookkeeping(const struct nub_snapshot *snap, struct nub_shmem *scratch,
+                                   uint64_t generation, struct nub_error *err);
+
 /* Prepare scratch for running from `snap`: zero it, write bookkeeping and
  * buffer headers, copy the page tables in. *zero_method reports how it was
  * zeroed; *bytes the bytes the host wrote. */

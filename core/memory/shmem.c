@@ -261,3 +261,38 @@ int nub_shmem_clear(struct nub_shmem *m, uint64_t off, uint64_t len, struct nub_
 	memset(m->base + off, 0, len);
 	return 0;
 }
+
+/* Whether a page holds a non-zero byte: plain loads (no vCPU runs on it
+ * now), stopping at the first 64-byte block that is not zero. */
+static int page_nonzero(const uint8_t *p)
+{
+	const uint64_t *w = (const uint64_t *)(const void *)p;
+
+	for (size_t i = 0; i < PAGE / 8; i += 8)
+		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] |
+		    w[i + 7])
+			return 1;
+	return 0;
+}
+
+int nub_shmem_clear_written(struct nub_shmem *m, uint64_t off, uint64_t len, uint64_t *cleared,
+                            struct nub_error *err)
+{
+	int rc = bounds(m, off, len, err);
+
+	if (rc)
+		return rc;
+	if ((off | len) % PAGE)
+		return nub_error_set(err, NUB_ERANGE,
+		                     "clearing [0x%llx, +0x%llx): not page-aligned",
+		                     (unsigned long long)off, (unsigned long long)len);
+	if (m->sealed)
+		return nub_error_set(err, NUB_ESTATE, "zeroing sealed (immutable) memory");
+	for (uint64_t at = off; at < off + len; at += PAGE) {
+		if (!page_nonzero(m->base + at))
+			continue;
+		memset(m->base + at, 0, PAGE);
+		++*cleared;
+	}
+	return 0;
+}

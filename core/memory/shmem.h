@@ -76,4 +76,13 @@ int nub_shmem_zero(struct nub_shmem *m, uint64_t off, uint64_t len, enum nub_zer
  * the host rewrites right away, where madvise would only buy a refault. */
 int nub_shmem_clear(struct nub_shmem *m, uint64_t off, uint64_t len, struct nub_error *err);
 
+/* Zero the pages of [off, off+len) (page-aligned) that hold a non-zero
+ * byte, with stores, and leave the others alone: a page the guest wrote
+ * stays resident and mapped (no refault, no shadow-MMU rebuild), one it
+ * never wrote is only read. Only while no vCPU runs on this memory. Adds
+ * the pages it zeroed to *cleared. NUB_ERANGE for a range out of bounds
+ * or not page-aligned. */
+int nub_shmem_clear_written(struct nub_shmem *m, uint64_t off, uint64_t len, uint64_t *cleared,
+                            struct nub_error *err);
+
 #endif

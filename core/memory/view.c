@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "memory/view.h"
 
+#include <stdlib.h>
+
 #include "vmem.h"
 #include <nub/guest_abi.h>
 
@@ -70,6 +72,37 @@ static int known_zero(const struct nub_view *c, const struct nub_shmem *mem, uin
 	return mem == c->snapshot && !nub_page_bit(c->present, off / PAGE);
 }
 
+void nub_copies_clear(struct nub_copies *k)
+{
+	k->n = 0;
+	k->lost = 0;
+}
+
+void nub_copies_free(struct nub_copies *k)
+{
+	free(k->v);
+	*k = (struct nub_copies){0};
+}
+
+/* Remember a copy for the next restore; a record that cannot be kept
+ * makes that restore rewrite the tables instead. */
+static void copies_add(struct nub_copies *k, uint64_t src_off, uint64_t copy_off)
+{
+	if (!k || k->lost)
+		return;
+	if (k->n == k->cap) {
+		uint64_t cap = k->cap ? 2 * k->cap : 256;
+		struct nub_copy *v = realloc(k->v, cap * sizeof(*v));
+		if (!v) {
+			k->lost = 1;
+			return;
+		}
+		k->v = v;
+		k->cap = cap;
+	}
+	k->v[k->n++] = (struct nub_copy){src_off, copy_off};
+}
+
 /* Copy the page at `src` (snapshot or scratch) to scratch offset `dst`. */
 static int copy_page(const struct nub_view *c, nub_gpa_t src, uint64_t dst, struct nub_error *err)
 {
@@ -83,13 +116,119 @@ static int copy_page(const struct nub_view *c, nub_gpa_t src, uint64_t dst, stru
 		                     (unsigned long long)src);
 	/* A zero snapshot page needs no copy: the scratch page the copy goes
 	 * to is fresh (zeroed at restore, handed out once). */
-	if (known_zero(c, mem, off))
+	if (known_zero(c, mem, off)) {
+		copies_add(c->copies, NUB_COPY_ZERO, dst);
 		return 0;
-	if (mem == c->snapshot) /* sealed: no guest can change it, copied in place */
+	}
+	if (mem == c->snapshot) { /* sealed: no guest can change it, copied in place */
+		copies_add(c->copies, off, dst);
 		return nub_shmem_write(c->scratch, dst, (const uint8_t *)nub_shmem_host(mem) + off,
 		                       PAGE, err);
+	}
+	/* A copy of a scratch page has no source a restore could copy again. */
+	if (c->copies)
+		c->copies->lost = 1;
 	int rc = nub_shmem_read(mem, off, page, PAGE, err);
 	return rc ? rc : nub_shmem_write(c->scratch, dst, page, PAGE, err);
+}
+
+int64_t nub_view_refresh_copies(const struct nub_view *c, const struct nub_copies *k,
+                                struct nub_error *err)
+{
+	const uint8_t *snap = nub_shmem_host(c->snapshot);
+	int rc = 0;
+
+	for (uint64_t i = 0; !rc && i < k->n; i++) {
+		const struct nub_copy *p = &k->v[i];
+		if (p->src_off == NUB_COPY_ZERO)
+			rc = nub_shmem_clear(c->scratch, p->copy_off, PAGE, err);
+		else if (p->src_off >= c->visible_size || c->visible_size - p->src_off < PAGE)
+			rc = nub_error_set(
+			        err, NUB_ECORRUPT,
+			        "restore: a copy's source (offset 0x%llx) is outside the "
+			        "snapshot",
+			        (unsigned long long)p->src_off);
+		else
+			rc = nub_shmem_write(c->scratch, p->copy_off, snap + p->src_off, PAGE, err);
+	}
+	return rc ? rc : (int64_t)k->n;
+}
+
+struct writable_ctx {
+	const struct nub_range *skip;
+	unsigned nskip;
+	struct nub_range *out;
+	unsigned n, cap;
+};
+
+/* Add the part of [off, off+len) outside the skipped ranges from skip[i]. */
+static int writable_add(struct writable_ctx *w, unsigned i, uint64_t off, uint64_t len)
+{
+	uint64_t end = off + len;
+
+	for (; i < w->nskip; i++) {
+		uint64_t s = w->skip[i].off, e = w->skip[i].off + w->skip[i].len;
+		if (off >= e || end <= s)
+			continue;
+		int rc = off < s ? writable_add(w, i + 1, off, s - off) : 0;
+		return rc || end <= e ? rc : writable_add(w, i + 1, e, end - e);
+	}
+	if (w->n && w->out[w->n - 1].off + w->out[w->n - 1].len == off) {
+		w->out[w->n - 1].len += len;
+		return 0;
+	}
+	if (w->n == w->cap)
+		return NUB_EFULL;
+	w->out[w->n++] = (struct nub_range){off, len};
+	return 0;
+}
+
+int64_t nub_view_count_cow(const struct nub_view *c)
+{
+	struct cow_ctx ctx = {c, NULL};
+	struct nub_vmem_resolver res;
+	struct nub_vmem_ops ops;
+	struct nub_vmem_iter it;
+	struct nub_vmem_mapping run;
+	int64_t n = 0;
+	int rc;
+
+	cow_ops(&res, &ctx, &ops);
+	res.alloc = NULL;
+	nub_vmem_iter_init(&it, &ops, 0, c->l->scratch_gva + c->l->scratch_size);
+	while ((rc = nub_vmem_iter_next(&it, &run)) == 1)
+		if (run.kind == NUB_VMEM_COW)
+			n += (int64_t)(run.len / PAGE);
+	return rc < 0 ? rc : n;
+}
+
+int nub_view_writable_scratch(const struct nub_view *c, const struct nub_range *skip,
+                              unsigned nskip, struct nub_range *out, unsigned cap)
+{
+	const struct nub_layout *l = c->l;
+	struct writable_ctx w = {skip, nskip, out, 0, cap};
+	struct cow_ctx ctx = {c, NULL};
+	struct nub_vmem_resolver res;
+	struct nub_vmem_ops ops;
+	struct nub_vmem_iter it;
+	struct nub_vmem_mapping run;
+	int rc;
+
+	cow_ops(&res, &ctx, &ops);
+	res.alloc = NULL;
+	nub_vmem_iter_init(&it, &ops, 0, l->scratch_gva + l->scratch_size);
+	while ((rc = nub_vmem_iter_next(&it, &run)) == 1) {
+		if (run.kind != NUB_VMEM_BASIC || !(run.perms & NUB_VMEM_W))
+			continue;
+		if (run.gpa < l->scratch_gpa || run.gpa - l->scratch_gpa >= l->scratch_size)
+			continue; /* the snapshot's part is never writable: sealed */
+		uint64_t off = run.gpa - l->scratch_gpa;
+		uint64_t len = l->scratch_size - off < run.len ? l->scratch_size - off : run.len;
+		rc = writable_add(&w, 0, off, len);
+		if (rc)
+			return rc;
+	}
+	return rc < 0 ? rc : (int)w.n;
 }
 
 int nub_view_resolve_cow(const struct nub_view *c, nub_gva_t addr, struct nub_error *err)

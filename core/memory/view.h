@@ -27,6 +27,27 @@ static inline int nub_page_bit(const uint64_t *map, uint64_t i)
 	return (int)((map[i / 64] >> (i % 64)) & 1);
 }
 
+/* The copies the host made since the snapshot's tables were last written
+ * into scratch: where each copy is (scratch offset) and what it copies (an
+ * offset in the snapshot's visible part, or NUB_COPY_ZERO for a page the
+ * snapshot knows to be zero). A restore to the same snapshot keeps the
+ * live tables and puts every copy back to its source in place, instead of
+ * making the guest fault for each again. `lost` is set when one could not
+ * be recorded or has no source in the snapshot (then the next restore
+ * rewrites the tables). */
+#define NUB_COPY_ZERO UINT64_MAX
+struct nub_copy {
+	uint64_t src_off, copy_off;
+};
+struct nub_copies {
+	struct nub_copy *v;
+	uint64_t n, cap;
+	int lost;
+};
+
+void nub_copies_clear(struct nub_copies *k);
+void nub_copies_free(struct nub_copies *k);
+
 /* The view of one sandbox, built by the lifecycle (nub_sandbox_view). */
 struct nub_view {
 	const struct nub_layout *l;
@@ -34,7 +55,8 @@ struct nub_view {
 	const uint64_t *present;          /* its page bitmap (struct nub_snapshot) */
 	uint64_t visible_size;
 	struct nub_shmem *scratch;
-	uint64_t *next; /* scratch offset of the next free page; advanced here */
+	uint64_t *next;            /* scratch offset of the next free page; advanced here */
+	struct nub_copies *copies; /* every copy made is added; NULL: none kept */
 };
 
 /* Resolve a write fault at `addr`: 1 when the page was CoW and now is a
@@ -60,6 +82,29 @@ void nub_hot_add(struct nub_hot_set *h, nub_gva_t page);
  * rest). Returns the number copied, or a negative code for tables that
  * cannot be followed. */
 int nub_view_prefetch(const struct nub_view *c, const struct nub_hot_set *h, struct nub_error *err);
+
+/* Put every copy of `k` back to its source (the snapshot's bytes, or
+ * zeros): the state a fresh copy would have. Returns the number of pages
+ * written; NUB_ECORRUPT for a record outside the snapshot or scratch. */
+int64_t nub_view_refresh_copies(const struct nub_view *c, const struct nub_copies *k,
+                                struct nub_error *err);
+
+/* How many pages the live tables map copy-on-write now: at most that many
+ * more copies can be made (each page is copied once, then mapped to its
+ * copy). A negative code for tables that cannot be followed. */
+int64_t nub_view_count_cow(const struct nub_view *c);
+
+/* The parts of scratch the live tables map writable -- to the guest or to
+ * the CPU at CPL0 (exception frames) -- apart from the `nskip` ranges of
+ * `skip` (what the host owns: the tables themselves, mapped for CPL0, and
+ * the copies): what a restore that keeps the tables must clear. Written
+ * to `out` as page-aligned [off, off+len) runs, merged, in GVA order;
+ * NUB_EFULL when more than `cap` runs. Returns the number of runs. */
+struct nub_range {
+	uint64_t off, len;
+};
+int nub_view_writable_scratch(const struct nub_view *c, const struct nub_range *skip,
+                              unsigned nskip, struct nub_range *out, unsigned cap);
 
 /* Read `len` bytes of guest-virtual memory through the live page tables
  * (any privilege); NUB_ERANGE when a page is not mapped. */

@@ -6,6 +6,7 @@
  */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,9 +58,20 @@ const char *nub_sandbox_backend_name(const struct nub_sandbox *sb)
 	return sb && sb->hv ? nub_hv_name(sb->hv) : "";
 }
 
-void nub_sandbox_stats(const struct nub_sandbox *sb, struct nub_sandbox_stats *st)
+void nub_sandbox_stats_sized(const struct nub_sandbox *sb, struct nub_sandbox_stats *st,
+                             size_t size)
 {
-	*st = sb->stats;
+	size_t n = size < sizeof(sb->stats) ? size : sizeof(sb->stats);
+
+	memcpy(st, &sb->stats, n);
+	if (size > n)
+		memset((char *)st + n, 0, size - n);
+}
+
+/* The ABI of nub 0.1: its struct had the 8 fields before restores_in_place. */
+void(nub_sandbox_stats)(const struct nub_sandbox *sb, struct nub_sandbox_stats *st)
+{
+	nub_sandbox_stats_sized(sb, st, offsetof(struct nub_sandbox_stats, restores_in_place));
 }
 
 /* Called from inside one of this sandbox's host functions or its log
@@ -236,6 +248,7 @@ void nub_sandbox_free(struct nub_sandbox *sb)
 	nub_shmem_unref(sb->scratch);
 	nub_snapshot_unref(sb->current);
 	nub_snapshot_unref(sb->base);
+	nub_copies_free(&sb->copies);
 	free(sb->msg);
 	free(sb->backend_spec);
 	free(sb->backend_options);

@@ -23,6 +23,10 @@
 #include "memory/shmem.h"
 #include "run/run.h"
 
+/* Runs of scratch the tables map writable (stack, buffers, exception
+ * stack, ...): more and a restore always rewrites the tables. */
+#define NUB_SANDBOX_WRITABLE_MAX 16u
+
 /* The memory slots of a sandbox's VM. */
 enum { NUB_SANDBOX_SLOT_SNAPSHOT = 0, NUB_SANDBOX_SLOT_SCRATCH = 1 };
 
@@ -39,6 +43,14 @@ struct nub_sandbox {
 	uint64_t generation;
 	uint64_t cow_next;      /* scratch offset of the next free copy-on-write page */
 	struct nub_hot_set hot; /* the guest's working set, copied at restore */
+	/* Restores in place (state.c): scratch holds current's tables plus
+	 * the copies in `copies`, and `writable` lists the rest of scratch the
+	 * tables map writable. in_place is 0 until a full reset sets it up. */
+	struct nub_copies copies;
+	struct nub_range writable[NUB_SANDBOX_WRITABLE_MAX];
+	unsigned nwritable;
+	int in_place;
+	uint64_t cow_pages; /* pages the tables map copy-on-write after a full reset */
 	nub_gva_t dispatch_gva;
 	nub_gva_t fs_base;         /* the guest's thread pointer (NUB_DOORBELL_SET_FS) */
 	struct nub_fn_names names; /* from init, or from the snapshot */

@@ -38,6 +38,7 @@ void nub_sandbox_view(struct nub_sandbox *sb, struct nub_view *c)
 	c->visible_size = sb->current->visible_size;
 	c->scratch = sb->scratch;
 	c->next = &sb->cow_next;
+	c->copies = &sb->copies;
 }
 
 static int map_snapshot(struct nub_sandbox *sb, struct nub_snapshot *snap)
@@ -133,23 +134,34 @@ static int write_seed(struct nub_sandbox *sb, const struct nub_layout *l)
 	                       sizeof(seed), &sb->err);
 }
 
-int nub_sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap)
+/* What a restore from `snap` into this sandbox can keep: the tables, when
+ * they are `snap`'s own plus copies the host made (every one with a source
+ * in the snapshot), and when the copy area can still hold a copy of every
+ * page not copied yet -- so that no request can ever run out of room for
+ * its copies where a full reset would have given it enough. Each page is
+ * copied once at most, so with the default scratch size (room for every
+ * page) that always holds. A failed run (poisoned) always gets the full
+ * reset. */
+static int can_reset_in_place(const struct nub_sandbox *sb, const struct nub_snapshot *snap)
 {
-	enum nub_zero_method zm = 0;
-	uint64_t bytes = 0;
-	int rc;
+	const struct nub_layout *l = &snap->layout;
+	uint64_t room = (l->alloc_limit_offset - sb->cow_next) / NUB_PAGE_SIZE;
+	uint64_t uncopied = sb->cow_pages > sb->copies.n ? sb->cow_pages - sb->copies.n : 0;
 
-	rc = map_snapshot(sb, snap);
-	if (!rc)
-		rc = nub_snapshot_restore_scratch(snap, sb->scratch, snap->generation, &zm, &bytes,
-		                                  &sb->err);
-	if (!rc)
-		rc = nub_counter_rewrite(&sb->counter, &sb->err);
+	/* Tables a split of a large leaf would take: one per 512 pages. */
+	return sb->in_place && sb->current == snap && !sb->poisoned && !sb->copies.lost &&
+	       room >= uncopied + uncopied / 512 + 1;
+}
+
+/* The rest of a reset, whichever way memory was put back. */
+static int reset_finish(struct nub_sandbox *sb, struct nub_snapshot *snap)
+{
+	int rc = nub_counter_rewrite(&sb->counter, &sb->err);
+
 	if (!rc)
 		rc = write_seed(sb, &snap->layout);
 	if (!rc)
 		rc = reset_cpu(sb, snap);
-	sb->cow_next = snap->layout.alloc_offset;
 	if (!rc)
 		rc = prefetch(sb); /* sb->current is snap now */
 	if (rc)
@@ -159,11 +171,96 @@ int nub_sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap)
 	sb->fs_base = snap->fs_base;
 	sb->names = snap->names;
 	sb->stats.restores++;
+	sb->poisoned = 0;
+	return 0;
+}
+
+/* Keep the live tables and put back in place what the guest can have
+ * changed: every copy the host made (from the snapshot), every page of
+ * scratch the tables map writable that is not zero, the bookkeeping. The
+ * guest's next write to a page it wrote before costs nothing -- no
+ * copy-on-write exit, no refault, no shadow-MMU rebuild -- and what it
+ * reads is the snapshot's, byte for byte, as after a full reset. */
+static int reset_in_place(struct nub_sandbox *sb, struct nub_snapshot *snap)
+{
+	struct nub_view v;
+	uint64_t cleared = 0;
+	int64_t copied;
+	int rc = 0;
+
+	nub_sandbox_view(sb, &v);
+	copied = nub_view_refresh_copies(&v, &sb->copies, &sb->err);
+	if (copied < 0)
+		return (int)copied;
+	for (unsigned i = 0; !rc && i < sb->nwritable; i++)
+		rc = nub_shmem_clear_written(sb->scratch, sb->writable[i].off, sb->writable[i].len,
+		                             &cleared, &sb->err);
+	if (!rc)
+		rc = nub_snapshot_write_bookkeeping(snap, sb->scratch, snap->generation, &sb->err);
+	if (rc)
+		return rc;
+	sb->stats.restore_bytes += ((uint64_t)copied + cleared) * NUB_PAGE_SIZE;
+	sb->stats.restores_in_place++;
+	sb->stats.restore_kept_pages += (uint64_t)copied;
+	return reset_finish(sb, snap);
+}
+
+/* Map `snap`, write its tables into zeroed scratch and find what of
+ * scratch they map writable; sets up the next restore to be in place. */
+static int reset_full(struct nub_sandbox *sb, struct nub_snapshot *snap)
+{
+	const struct nub_layout *l = &snap->layout;
+	enum nub_zero_method zm = 0;
+	uint64_t bytes = 0;
+	struct nub_view v;
+	int n, rc;
+
+	sb->in_place = 0;
+	rc = map_snapshot(sb, snap);
+	if (!rc)
+		rc = nub_snapshot_restore_scratch(snap, sb->scratch, snap->generation, &zm, &bytes,
+		                                  &sb->err);
+	sb->cow_next = l->alloc_offset;
+	nub_copies_clear(&sb->copies);
+	if (rc)
+		return rc;
 	sb->stats.restore_bytes += bytes;
 	if (zm == NUB_ZERO_MADVISE)
 		sb->stats.restore_zero_madvise++;
-	sb->poisoned = 0;
-	return 0;
+	nub_sandbox_view(sb, &v);
+	const struct nub_range host_owned[] = {
+	        {l->pt_offset, l->pt_reserve},
+	        {l->alloc_offset, l->alloc_limit_offset - l->alloc_offset},
+	};
+	int64_t cow = nub_view_count_cow(&v);
+	n = nub_view_writable_scratch(&v, host_owned, 2, sb->writable, NUB_SANDBOX_WRITABLE_MAX);
+	if (cow < 0)
+		n = -1;
+	sb->cow_pages = cow < 0 ? 0 : (uint64_t)cow;
+	/* The bookkeeping page too (read-only to the guest): the host may
+	 * have written more of it than a restore rewrites. */
+	if (n >= 0 && (unsigned)n < NUB_SANDBOX_WRITABLE_MAX)
+		sb->writable[n++] = (struct nub_range){l->bookkeeping_offset,
+		                                       l->scratch_size - l->bookkeeping_offset};
+	else
+		n = -1;
+	sb->nwritable = n > 0 ? (unsigned)n : 0;
+	sb->in_place = n >= 0; /* tables it cannot read: rewrite them every time */
+	return reset_finish(sb, snap);
+}
+
+int nub_sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap)
+{
+	int rc = can_reset_in_place(sb, snap) ? reset_in_place(sb, snap) : reset_full(sb, snap);
+
+	/* Half a reset is no state at all: the next one starts from scratch. */
+	if (rc) {
+		char why[sizeof(sb->poison_reason)];
+		snprintf(why, sizeof(why), "restore failed: %.70s", sb->err.msg);
+		sb->in_place = 0;
+		nub_sandbox_poison(sb, rc, why);
+	}
+	return rc;
 }
 
 static int sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **out)

@@ -110,6 +110,37 @@ static int32_t dirty(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t 
 	return 0;
 }
 
+/* Every byte of [p, p+len): set to 0xa5 (leave) or counted when not zero. */
+static uint64_t traces_in(uintptr_t p, uintptr_t len, int leave)
+{
+	volatile uint8_t *b = (volatile uint8_t *)p;
+	uint64_t n = 0;
+
+	for (uintptr_t i = 0; i < len; i++) {
+		if (leave)
+			b[i] = 0xa5;
+		else
+			n += b[i] != 0;
+	}
+	return n;
+}
+
+static int32_t traces(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                      uint32_t *out_len)
+{
+	const struct nub_peb *peb = nub_peb();
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0) - NUB_TG_TRACES_MARGIN;
+	uintptr_t bottom = peb->stack_top_gva - peb->stack_size;
+	uint64_t n;
+
+	if (in_len != 1 || in[0] > NUB_TG_TRACES_LEAVE)
+		return NUB_EINVAL;
+	n = traces_in(bottom, sp - bottom, in[0]);
+	n += traces_in(peb->input_gva + peb->input_size / 2, peb->input_size / 2, in[0]);
+	n += traces_in(peb->output_gva + peb->output_size / 2, peb->output_size / 2, in[0]);
+	return put_u64(n, out, out_cap, out_len);
+}
+
 static int32_t spin(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
                     uint32_t *out_len)
 {
@@ -950,6 +981,7 @@ static const struct {
         {NUB_TG_INT_N, "int_n", int_n},
         {NUB_TG_RESTORE_SEED, "restore_seed", restore_seed},
         {NUB_TG_DIRTY, "dirty", dirty},
+        {NUB_TG_TRACES, "traces", traces},
 };
 
 void nub_guest_main(void)

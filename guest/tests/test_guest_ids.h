@@ -191,6 +191,16 @@
 #define NUB_TG_DIRTY     40
 #define NUB_TG_DIRTY_MAX 4096
 
+/** in: u8 NUB_TG_TRACES_*. LEAVE fills what a call may leave behind in
+ * scratch with 0xa5: the main stack below the function's frame (more than
+ * NUB_TG_TRACES_MARGIN under its stack pointer) and the second half of the
+ * input and output buffers. COUNT: out: u64 the non-zero bytes found
+ * there, which a restore must have cleared. */
+#define NUB_TG_TRACES        41
+#define NUB_TG_TRACES_COUNT  0
+#define NUB_TG_TRACES_LEAVE  1
+#define NUB_TG_TRACES_MARGIN 8192
+
 struct nub_tg_seed {
 	unsigned int hook_calls;
 	unsigned int reserved;

@@ -209,7 +209,8 @@ NUB_API const char *nub_sandbox_last_error(const struct nub_sandbox *sb);
 /** Name of the backend in use ("" before evolve). */
 NUB_API const char *nub_sandbox_backend_name(const struct nub_sandbox *sb);
 
-/** Per-sandbox counters, for benchmarks and tests. */
+/** Per-sandbox counters, for benchmarks and tests. Fields are only ever
+ * appended; nub_sandbox_stats fills as much as the caller's header knows. */
 struct nub_sandbox_stats {
 	uint64_t vm_exits;             /**< exits handled since creation */
 	uint64_t calls;                /**< guest calls made */
@@ -219,8 +220,19 @@ struct nub_sandbox_stats {
 	uint64_t restore_zero_madvise; /**< restores that zeroed scratch by madvise */
 	uint64_t cow_faults;       /**< copy-on-write faults the host resolved (one exit each) */
 	uint64_t prefetched_pages; /**< working-set pages copied at restore (no exit) */
+	/* nub 0.2 */
+	uint64_t restores_in_place;  /**< restores that kept the live page tables */
+	uint64_t restore_kept_pages; /**< private copies those restores put back in place */
 };
+/** Copy the sandbox's counters into *st, `size` bytes of it at most (the
+ * caller's sizeof(struct nub_sandbox_stats)); fields past what this libnub
+ * has are zeroed. Use the nub_sandbox_stats macro. */
+NUB_API void nub_sandbox_stats_sized(const struct nub_sandbox *sb, struct nub_sandbox_stats *st,
+                                     size_t size);
+/** The counters as of nub 0.1 (the first 8 fields), for programs built
+ * before nub_sandbox_stats_sized; the macro below calls that instead. */
 NUB_API void nub_sandbox_stats(const struct nub_sandbox *sb, struct nub_sandbox_stats *st);
+#define nub_sandbox_stats(sb, st) nub_sandbox_stats_sized((sb), (st), sizeof(*(st)))
 
 /** How much of its heap a guest has used, as the host measures it. */
 struct nub_heap_usage {

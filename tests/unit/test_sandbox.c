@@ -23,83 +23,9 @@
 #include "../race/race.h"
 #include "backend/hv.h"
 #include "nub_test.h"
+#include "nub_test_sandbox.h"
 #include "sandbox/sandbox_internal.h"
 #include "x86/cpu.h"
-
-static const char *guest(const char *name)
-{
-	static _Thread_local char path[4096];
-
-	snprintf(path, sizeof(path), "%s/%s.elf", nub_test_env("NUB_GUEST_DIR"), name);
-	return path;
-}
-
-/* The backend under test: the mock by default, or a hypervisor
- * (NUB_TEST_SANDBOX_BACKEND=kvm). Every backend runs the same guest ELFs. */
-static void use_backend(struct nub_config *c, const char *prog)
-{
-	const char *b = getenv("NUB_TEST_SANDBOX_BACKEND");
-
-	(void)prog;
-	c->backend = b && b[0] ? b : "mock";
-	c->backend_options = NULL;
-}
-
-static struct nub_sandbox *make_sandbox(const char *elf, const char *prog, struct nub_config *c)
-{
-	struct nub_config cfg;
-	struct nub_error err = {0};
-	struct nub_sandbox *sb = NULL;
-
-	if (!c) {
-		nub_config_init(&cfg);
-		c = &cfg;
-	}
-	use_backend(c, prog);
-	if (nub_sandbox_create_from_elf(c, guest(elf), &sb, &err))
-		fail_msg("create %s: %s", elf, err.msg);
-	if (nub_sandbox_evolve(sb))
-		fail_msg("evolve %s: %s", elf, nub_sandbox_last_error(sb));
-	return sb;
-}
-
-static int32_t call(struct nub_sandbox *sb, uint32_t id, const void *in, size_t len, void *out,
-                    size_t cap, size_t *out_len)
-{
-	int32_t status = -1;
-	size_t n = 0;
-	int rc = nub_sandbox_call(sb, id, in, len, out, cap, out_len ? out_len : &n, &status);
-
-	if (rc)
-		fail_msg("call %u: %s (%s)", id, nub_sandbox_last_error(sb), nub_strerror(rc));
-	return status;
-}
-
-/* A sandbox of `snap` on the backend under test, evolved. */
-static struct nub_sandbox *sandbox_from(struct nub_snapshot *snap)
-{
-	struct nub_config cfg;
-	struct nub_error err = {0};
-	struct nub_sandbox *sb = NULL;
-
-	nub_config_init(&cfg);
-	use_backend(&cfg, "tests");
-	if (nub_sandbox_create_from_snapshot(&cfg, snap, &sb, &err) || nub_sandbox_evolve(sb))
-		fail_msg("sandbox from snapshot: %s",
-		         err.msg[0] ? err.msg : nub_sandbox_last_error(sb));
-	return sb;
-}
-
-/* A call that may fail: its rc in *rc, its status returned. */
-static int32_t try_call(struct nub_sandbox *sb, uint32_t id, const void *in, size_t len, void *out,
-                        size_t cap, int *rc)
-{
-	int32_t status = -1;
-	size_t n = 0;
-
-	*rc = nub_sandbox_call(sb, id, in, len, out, cap, &n, &status);
-	return status;
-}
 
 /* Fill pages of the test guest's page area; returns the area's byte sum. */
 static uint64_t heap_sum(struct nub_sandbox *sb, uint32_t first, uint32_t count, uint8_t value)
@@ -110,7 +36,8 @@ static uint64_t heap_sum(struct nub_sandbox *sb, uint32_t first, uint32_t count,
 	memcpy(in, &first, 4);
 	memcpy(in + 4, &count, 4);
 	in[8] = value;
-	assert_int_equal(call(sb, NUB_TG_PAGES, in, sizeof(in), &sum, sizeof(sum), NULL), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_PAGES, in, sizeof(in), &sum, sizeof(sum), NULL),
+	                 0);
 	return sum;
 }
 
@@ -141,16 +68,16 @@ static void test_hello_greets_and_logs(void **state)
 	nub_config_init(&cfg);
 	cfg.log_fn = capture_log;
 	cfg.log_user = &lc;
-	struct nub_sandbox *sb = make_sandbox("hello", "hello", &cfg);
+	struct nub_sandbox *sb = nub_test_sandbox("hello", &cfg);
 	const char *want = getenv("NUB_TEST_SANDBOX_BACKEND");
 	assert_string_equal(nub_sandbox_backend_name(sb), want && want[0] ? want : "mock");
-	assert_int_equal(call(sb, NUB_HELLO_GREET, "world", 5, out, sizeof(out), &n), 0);
+	assert_int_equal(nub_test_call(sb, NUB_HELLO_GREET, "world", 5, out, sizeof(out), &n), 0);
 	assert_int_equal(n, 12);
 	assert_memory_equal(out, "hello, world", 12);
 	assert_int_equal(lc.lines, 1);
 	assert_string_equal(lc.last, "greeting world (5 bytes)");
 	/* Unknown ids come back as a status, not a failure. */
-	assert_int_equal(call(sb, 99, NULL, 0, out, sizeof(out), &n), NUB_ENOTFOUND);
+	assert_int_equal(nub_test_call(sb, 99, NULL, 0, out, sizeof(out), &n), NUB_ENOTFOUND);
 	nub_sandbox_free(sb);
 }
 
@@ -162,7 +89,7 @@ static void test_create_from_buffer(void **state)
 	struct nub_sandbox *sb = NULL;
 	char out[32];
 	size_t n = 0;
-	FILE *f = fopen(guest("hello"), "rb");
+	FILE *f = fopen(nub_test_guest("hello"), "rb");
 	static uint8_t elf[1 << 20];
 	size_t len;
 
@@ -172,11 +99,11 @@ static void test_create_from_buffer(void **state)
 	fclose(f);
 	assert_true(len > 0 && len < sizeof(elf));
 	nub_config_init(&cfg);
-	use_backend(&cfg, "hello");
+	nub_test_use_backend(&cfg);
 	assert_int_equal(nub_sandbox_create_from_buffer(&cfg, elf, len, &sb, &err), 0);
 	memset(elf, 0, len); /* the sandbox kept its own copy */
 	assert_int_equal(nub_sandbox_evolve(sb), 0);
-	assert_int_equal(call(sb, NUB_HELLO_GREET, "buf", 3, out, sizeof(out), &n), 0);
+	assert_int_equal(nub_test_call(sb, NUB_HELLO_GREET, "buf", 3, out, sizeof(out), &n), 0);
 	assert_memory_equal(out, "hello, buf", 10);
 	nub_sandbox_free(sb);
 	assert_nub_error(nub_sandbox_create_from_buffer(&cfg, elf, len, &sb, &err), NUB_EELF, &err,
@@ -199,7 +126,7 @@ static void test_function_names(void **state)
 	(void)state;
 	assert_true(fd >= 0);
 	close(fd);
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	assert_int_equal(nub_sandbox_function_id(sb, "echo", &id), 0);
 	assert_int_equal(id, NUB_TG_ECHO);
 	assert_int_equal(nub_sandbox_function_id(sb, "pages", &id), 0);
@@ -208,7 +135,7 @@ static void test_function_names(void **state)
 	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
 	assert_int_equal(nub_snapshot_save(snap, path, &err), 0);
 	nub_config_init(&cfg);
-	use_backend(&cfg, "tests");
+	nub_test_use_backend(&cfg);
 	assert_int_equal(nub_sandbox_create_from_file(&cfg, path, &other, &err), 0);
 	assert_int_equal(nub_sandbox_function_id(other, "echo", &id), NUB_ENOTFOUND);
 	assert_int_equal(nub_sandbox_evolve(other), 0); /* no init: names from the file */
@@ -225,13 +152,13 @@ static void test_calc(void **state)
 	int64_t args[3] = {40, 2, 100}, r = 0;
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("calc", "calc", NULL);
-	assert_int_equal(call(sb, NUB_CALC_ADD, args, 16, &r, sizeof(r), NULL), 0);
+	struct nub_sandbox *sb = nub_test_sandbox("calc", NULL);
+	assert_int_equal(nub_test_call(sb, NUB_CALC_ADD, args, 16, &r, sizeof(r), NULL), 0);
 	assert_int_equal(r, 42);
-	assert_int_equal(call(sb, NUB_CALC_SUM, args, 24, &r, sizeof(r), NULL), 0);
+	assert_int_equal(nub_test_call(sb, NUB_CALC_SUM, args, 24, &r, sizeof(r), NULL), 0);
 	assert_int_equal(r, 142);
 	uint32_t n = 50;
-	assert_int_equal(call(sb, NUB_CALC_FIB, &n, 4, &r, sizeof(r), NULL), 0);
+	assert_int_equal(nub_test_call(sb, NUB_CALC_FIB, &n, 4, &r, sizeof(r), NULL), 0);
 	assert_int_equal(r, 12586269025ll);
 	nub_sandbox_free(sb);
 }
@@ -256,14 +183,14 @@ static void test_host_call(void **state)
 	uint32_t id = 7;
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	assert_int_equal(nub_sandbox_register(sb, 7, host_upper, &calls), 0);
 	int32_t st;
 	uint32_t alen;
 	memcpy(in, &id, 4);
 	memcpy(in + 4, "quiet", 5);
 	/* out: i32 host status, u32 answer length, answer */
-	assert_int_equal(call(sb, NUB_TG_CALL_HOST, in, 9, out, sizeof(out), &n), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_CALL_HOST, in, 9, out, sizeof(out), &n), 0);
 	assert_int_equal(n, 13);
 	memcpy(&st, out, 4);
 	memcpy(&alen, out + 4, 4);
@@ -274,7 +201,7 @@ static void test_host_call(void **state)
 	/* An unregistered host function reaches the guest as a status. */
 	id = 8;
 	memcpy(in, &id, 4);
-	assert_int_equal(call(sb, NUB_TG_CALL_HOST, in, 9, out, sizeof(out), &n), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_CALL_HOST, in, 9, out, sizeof(out), &n), 0);
 	memcpy(&st, out, 4);
 	assert_int_equal(st, NUB_ENOTFOUND);
 	struct nub_sandbox_stats stats;
@@ -295,7 +222,7 @@ static int32_t guest_calls_host(struct nub_sandbox *sb, uint32_t id, const void 
 	assert_true(len <= sizeof(in) - 4);
 	memcpy(in, &id, 4);
 	memcpy(in + 4, payload, len);
-	assert_int_equal(call(sb, NUB_TG_CALL_HOST, in, 4 + len, out, cap, &n), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_CALL_HOST, in, 4 + len, out, cap, &n), 0);
 	memcpy(&st, out, 4);
 	memcpy(alen, out + 4, 4);
 	return st;
@@ -311,7 +238,7 @@ static void test_builtin_host_functions(void **state)
 	struct timespec now;
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	assert_int_equal(guest_calls_host(sb, NUB_HOST_FN_CLOCK, &clk, 4, out, sizeof(out), &alen),
 	                 0);
 	assert_int_equal(alen, 16);
@@ -340,7 +267,7 @@ static void test_builtin_host_functions(void **state)
 static void test_register_rejects_bad_input(void **state)
 {
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	assert_int_equal(nub_sandbox_register(sb, NUB_MAX_HOST_FNS, host_upper, NULL), NUB_EINVAL);
 	assert_non_null(strstr(nub_sandbox_last_error(sb), "id out of range"));
 	assert_int_equal(nub_sandbox_register(sb, 1, NULL, NULL), NUB_EINVAL);
@@ -352,7 +279,7 @@ static void test_register_rejects_bad_input(void **state)
 static void test_cow_and_restore(void **state)
 {
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	uint64_t clean = heap_sum(sb, 0, 0, 0);
 	uint64_t dirty = heap_sum(sb, 1, 3, 1);
 
@@ -370,7 +297,7 @@ static void test_capture_restore_and_share(void **state)
 	struct nub_error err = {0};
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	uint64_t clean = heap_sum(sb, 0, 0, 0);
 	uint64_t v = heap_sum(sb, 2, 5, 7);
 	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
@@ -382,7 +309,7 @@ static void test_capture_restore_and_share(void **state)
 	/* A fresh sandbox from the captured snapshot sees the same memory
 	 * without running init. */
 	nub_config_init(&cfg);
-	use_backend(&cfg, "tests");
+	nub_test_use_backend(&cfg);
 	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, snap, &other, &err), 0);
 	assert_int_equal(nub_sandbox_evolve(other), 0);
 	assert_int_equal(heap_sum(other, 0, 0, 0), v);
@@ -396,8 +323,8 @@ static void test_restore_refuses_foreign_snapshot(void **state)
 	struct nub_snapshot *snap = NULL;
 
 	(void)state;
-	struct nub_sandbox *a = make_sandbox("test_guest", "tests", NULL);
-	struct nub_sandbox *b = make_sandbox("hello", "hello", NULL);
+	struct nub_sandbox *a = nub_test_sandbox("test_guest", NULL);
+	struct nub_sandbox *b = nub_test_sandbox("hello", NULL);
 	assert_int_equal(nub_sandbox_snapshot(b, &snap), 0);
 	assert_int_equal(nub_sandbox_restore(a, snap), NUB_EMISMATCH);
 	assert_non_null(strstr(nub_sandbox_last_error(a), "another ELF or layout"));
@@ -419,7 +346,7 @@ static void test_save_load_round_trip(void **state)
 	(void)state;
 	assert_true(fd >= 0);
 	close(fd);
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	uint64_t v = heap_sum(sb, 0, 2, 3);
 	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
 	assert_int_equal(nub_snapshot_save(snap, path, &err), 0);
@@ -428,7 +355,7 @@ static void test_save_load_round_trip(void **state)
 	nub_snapshot_hash(loaded, h2);
 	assert_memory_equal(h1, h2, 16);
 	nub_config_init(&cfg);
-	use_backend(&cfg, "tests");
+	nub_test_use_backend(&cfg);
 	assert_int_equal(nub_sandbox_create_from_file(&cfg, path, &sb2, &err), 0);
 	assert_int_equal(nub_sandbox_evolve(sb2), 0);
 	assert_int_equal(heap_sum(sb2, 0, 0, 0), v);
@@ -476,7 +403,7 @@ static void expect_failure(struct nub_sandbox *sb, const struct failure *f)
 	                 NUB_EPOISONED);
 	assert_non_null(strstr(nub_sandbox_last_error(sb), "poisoned, restore first"));
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
-	assert_int_equal(call(sb, NUB_TG_ECHO, "ok", 2, out, sizeof(out), &n), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_ECHO, "ok", 2, out, sizeof(out), &n), 0);
 	assert_memory_equal(out, "ok", 2);
 }
 
@@ -507,7 +434,7 @@ static void test_failures_poison_and_recover(void **state)
 	};
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	for (size_t i = 0; i < sizeof(failures) / sizeof(failures[0]); i++)
 		expect_failure(sb, &failures[i]);
 	nub_sandbox_free(sb);
@@ -539,7 +466,7 @@ static void expect_doorbell_refused(struct nub_sandbox *sb, uint8_t kind, uint32
 		         nub_strerror(rc), nub_sandbox_last_error(sb));
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
 	for (int i = 0; i < 2; i++) {
-		assert_int_equal(call(sb, NUB_TG_ECHO, "ok", 2, out, sizeof(out), &n), 0);
+		assert_int_equal(nub_test_call(sb, NUB_TG_ECHO, "ok", 2, out, sizeof(out), &n), 0);
 		assert_int_equal(n, 2);
 	}
 }
@@ -555,7 +482,7 @@ static void test_doorbell_takes_one_kind_of_store(void **state)
 	size_t n;
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	for (uint8_t k = 0; k < NUB_TG_DB_COUNT; k++) {
 		if (k == NUB_TG_DB_QWORD_IMM)
 			continue;
@@ -572,8 +499,8 @@ static void test_doorbell_takes_one_kind_of_store(void **state)
 	in[0] = NUB_TG_DB_QWORD_IMM;
 	uint32_t set_fs = NUB_DOORBELL_SET_FS;
 	memcpy(in + 1, &set_fs, 4);
-	assert_int_equal(call(sb, NUB_TG_DOORBELL_ACCESS, in, 5, out, sizeof(out), &n), 0);
-	assert_int_equal(call(sb, NUB_TG_ECHO, "ok", 2, out, sizeof(out), &n), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_DOORBELL_ACCESS, in, 5, out, sizeof(out), &n), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_ECHO, "ok", 2, out, sizeof(out), &n), 0);
 	nub_sandbox_free(sb);
 }
 
@@ -587,7 +514,7 @@ static void test_host_pages_are_out_of_reach(void **state)
 	        "wrote its exception stack", "wrote its bookkeeping page"};
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	for (unsigned i = 0; i < NUB_TG_HOST_COUNT; i++) {
 		struct failure f = {NUB_TG_HOST_PAGE_WRITE, &which[i], 1, NUB_EPRIVILEGED,
 		                    names[i]};
@@ -608,7 +535,7 @@ static void test_privileged_instructions_stop_the_guest(void **state)
 	        "(sti)",    "(clts)",   "(lidt)",
 	        "(wbinvd)"};
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	for (uint8_t i = 0; i < NUB_TG_PRIV_COUNT; i++) {
 		struct failure f = {NUB_TG_PRIVILEGED, &i, 1, NUB_EPRIVILEGED, names[i]};
 		expect_failure(sb, &f);
@@ -643,11 +570,11 @@ static void test_every_int_vector_stops_the_call(void **state)
 	int rc;
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	int pvm = on_software_kvm(sb);
 	for (unsigned v = 0; v < 256; v++) {
 		uint8_t vec = (uint8_t)v;
-		try_call(sb, NUB_TG_INT_N, &vec, 1, r, sizeof(r), &rc);
+		nub_test_try_call(sb, NUB_TG_INT_N, &vec, 1, r, sizeof(r), &rc);
 		if (rc == 0 && pvm && v == 26) {
 			uint32_t leaf0[4];
 			__asm__ volatile("cpuid"
@@ -676,7 +603,7 @@ static void test_every_int_vector_stops_the_call(void **state)
 		assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
 	}
 	printf("INFO: int $n: %u named, %u delivered as their vector\n", named, delivered);
-	assert_int_equal(call(sb, NUB_TG_ECHO, "ok", 2, r, sizeof(r), &n), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_ECHO, "ok", 2, r, sizeof(r), &n), 0);
 	nub_sandbox_free(sb);
 }
 
@@ -691,7 +618,7 @@ static void test_hostile_remap_leaves_snapshot_intact(void **state)
 	int32_t status;
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	uint64_t clean = heap_sum(sb, 0, 0, 0);
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
 	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
@@ -699,7 +626,7 @@ static void test_hostile_remap_leaves_snapshot_intact(void **state)
 	                                  &status),
 	                 NUB_EPRIVILEGED);
 	nub_config_init(&cfg);
-	use_backend(&cfg, "tests");
+	nub_test_use_backend(&cfg);
 	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, snap, &other, &err), 0);
 	assert_int_equal(nub_sandbox_evolve(other), 0);
 	assert_int_equal(heap_sum(other, 0, 0, 0), clean);
@@ -723,21 +650,25 @@ static void test_config_sizes(void **state)
 	(void)state;
 	memset(&big, 0, sizeof(big));
 	nub_config_init(&big.c);
-	use_backend(&big.c, "tests");
+	nub_test_use_backend(&big.c);
 	big.c.struct_size = sizeof(big);
-	assert_int_equal(nub_sandbox_create_from_elf(&big.c, guest("test_guest"), &sb, &err), 0);
+	assert_int_equal(
+	        nub_sandbox_create_from_elf(&big.c, nub_test_guest("test_guest"), &sb, &err), 0);
 	nub_sandbox_free(sb);
 	sb = NULL;
 	big.newer_field = 1;
-	assert_nub_error(nub_sandbox_create_from_elf(&big.c, guest("test_guest"), &sb, &err),
-	                 NUB_EINVAL, &err, "does not know");
+	assert_nub_error(
+	        nub_sandbox_create_from_elf(&big.c, nub_test_guest("test_guest"), &sb, &err),
+	        NUB_EINVAL, &err, "does not know");
 	assert_null(sb);
 	big.c.struct_size = NUB_CONFIG_SIZE_MIN - 1;
-	assert_nub_error(nub_sandbox_create_from_elf(&big.c, guest("test_guest"), &sb, &err),
-	                 NUB_EINVAL, &err, "below the smallest version");
+	assert_nub_error(
+	        nub_sandbox_create_from_elf(&big.c, nub_test_guest("test_guest"), &sb, &err),
+	        NUB_EINVAL, &err, "below the smallest version");
 	big.c.struct_size = (uint32_t)NUB_CONFIG_SIZE_MIN;
 	big.newer_field = 0;
-	assert_int_equal(nub_sandbox_create_from_elf(&big.c, guest("test_guest"), &sb, &err), 0);
+	assert_int_equal(
+	        nub_sandbox_create_from_elf(&big.c, nub_test_guest("test_guest"), &sb, &err), 0);
 	nub_sandbox_free(sb);
 }
 
@@ -816,21 +747,23 @@ static void test_reentry_refused(void **state)
 	nub_config_init(&cfg);
 	cfg.log_fn = reenter_log;
 	cfg.log_user = &r;
-	r.self = make_sandbox("test_guest", "tests", &cfg);
-	r.other = make_sandbox("test_guest", "tests", NULL);
+	r.self = nub_test_sandbox("test_guest", &cfg);
+	r.other = nub_test_sandbox("test_guest", NULL);
 	assert_int_equal(nub_sandbox_register(r.self, 9, reenter_host_fn, &r), 0);
 	/* From a host function. */
-	assert_int_equal(call(r.self, NUB_TG_CALL_HOST, &host_fn, 4, out, sizeof(out), &n), 0);
+	assert_int_equal(nub_test_call(r.self, NUB_TG_CALL_HOST, &host_fn, 4, out, sizeof(out), &n),
+	                 0);
 	check_reentry(&r);
 	/* From the log callback. */
 	memset(r.rc, 0, sizeof(r.rc));
 	memset(r.msg, 0, sizeof(r.msg));
 	r.other_rc = -1;
-	assert_int_equal(call(r.self, NUB_TG_LOG, log_in, sizeof(log_in) - 1, out, sizeof(out), &n),
-	                 0);
+	assert_int_equal(
+	        nub_test_call(r.self, NUB_TG_LOG, log_in, sizeof(log_in) - 1, out, sizeof(out), &n),
+	        0);
 	check_reentry(&r);
 	/* And the sandbox still works. */
-	assert_int_equal(call(r.self, NUB_TG_ECHO, "ok", 2, out, sizeof(out), &n), 0);
+	assert_int_equal(nub_test_call(r.self, NUB_TG_ECHO, "ok", 2, out, sizeof(out), &n), 0);
 	nub_sandbox_free(r.other);
 	nub_sandbox_free(r.self);
 }
@@ -844,9 +777,10 @@ static void test_malloc_failure_is_null(void **state)
 	size_t n;
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
-	assert_int_equal(call(sb, NUB_TG_MALLOC, &huge, 8, out, sizeof(out), &n), NUB_EFULL);
-	assert_int_equal(call(sb, NUB_TG_MALLOC, &some, 8, &p, sizeof(p), &n), 0);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
+	assert_int_equal(nub_test_call(sb, NUB_TG_MALLOC, &huge, 8, out, sizeof(out), &n),
+	                 NUB_EFULL);
+	assert_int_equal(nub_test_call(sb, NUB_TG_MALLOC, &some, 8, &p, sizeof(p), &n), 0);
 	assert_true(p != 0);
 	nub_sandbox_free(sb);
 }
@@ -872,8 +806,8 @@ static long sparse_file_size(uint64_t heap, uint64_t *written, uint64_t *tables)
 	close(fd);
 	nub_config_init(&cfg);
 	cfg.heap_size = heap;
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", &cfg);
-	assert_int_equal(call(sb, NUB_TG_HEAP_USAGE, &use, 8, g, sizeof(g), &n), 0);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", &cfg);
+	assert_int_equal(nub_test_call(sb, NUB_TG_HEAP_USAGE, &use, 8, g, sizeof(g), &n), 0);
 	assert_int_equal(nub_sandbox_heap_usage(sb, &h), 0);
 	*written = h.written_bytes;
 	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
@@ -886,7 +820,7 @@ static long sparse_file_size(uint64_t heap, uint64_t *written, uint64_t *tables)
 	nub_snapshot_hash(back, h2);
 	assert_memory_equal(h1, h2, 16);
 	assert_int_equal(nub_sandbox_restore(sb, back), 0);
-	assert_int_equal(call(sb, NUB_TG_HEAP_USAGE, &use, 8, g, sizeof(g), &n), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_HEAP_USAGE, &use, 8, g, sizeof(g), &n), 0);
 	unlink(path);
 	nub_snapshot_unref(back);
 	nub_snapshot_unref(snap);
@@ -904,7 +838,7 @@ static void test_sparse_snapshot_file(void **state)
 	uint64_t w16, w1, t16, t1;
 
 	(void)state;
-	assert_int_equal(stat(guest("test_guest"), &elf), 0);
+	assert_int_equal(stat(nub_test_guest("test_guest"), &elf), 0);
 	long big = sparse_file_size(16ull << 20, &w16, &t16);
 	long small = sparse_file_size(1ull << 20, &w1, &t1);
 	/* used: the image (at most the ELF file), the heap pages written, the
@@ -927,17 +861,17 @@ static void test_heap_usage(void **state)
 	size_t n;
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	assert_int_equal(nub_sandbox_heap_usage(sb, NULL), NUB_EINVAL);
 	assert_int_equal(nub_sandbox_heap_usage(NULL, &h0), NUB_EINVAL);
 	assert_int_equal(nub_sandbox_heap_usage(sb, &h0), 0);
-	assert_int_equal(call(sb, NUB_TG_HEAP_USAGE, &none, 8, g0, sizeof(g0), &n), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_HEAP_USAGE, &none, 8, g0, sizeof(g0), &n), 0);
 	assert_int_equal(h0.heap_size, 1024 * 1024);
 	assert_true(g0[0] <= h0.heap_size && g0[0] > h0.heap_size - 64);
 	assert_true(h0.written_bytes >= 4096 && h0.written_bytes < h0.heap_size);
 	assert_true(g0[1] <= g0[2]);
 
-	assert_int_equal(call(sb, NUB_TG_HEAP_USAGE, &big, 8, g1, sizeof(g1), &n), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_HEAP_USAGE, &big, 8, g1, sizeof(g1), &n), 0);
 	assert_int_equal(nub_sandbox_heap_usage(sb, &h1), 0);
 	assert_true(g1[1] >= g0[1] + big && g1[1] <= g0[1] + big + 64);
 	assert_true(g1[2] >= g1[1]);
@@ -947,7 +881,7 @@ static void test_heap_usage(void **state)
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
 	assert_int_equal(nub_sandbox_heap_usage(sb, &h2), 0);
 	assert_int_equal(h2.written_bytes, h0.written_bytes);
-	assert_int_equal(call(sb, NUB_TG_HEAP_USAGE, &none, 8, g2, sizeof(g2), &n), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_HEAP_USAGE, &none, 8, g2, sizeof(g2), &n), 0);
 	assert_memory_equal(g2, g0, sizeof(g0));
 	nub_sandbox_free(sb);
 }
@@ -963,8 +897,9 @@ static void test_state_errors(void **state)
 
 	(void)state;
 	nub_config_init(&cfg);
-	use_backend(&cfg, "tests");
-	assert_int_equal(nub_sandbox_create_from_elf(&cfg, guest("test_guest"), &sb, &err), 0);
+	nub_test_use_backend(&cfg);
+	assert_int_equal(nub_sandbox_create_from_elf(&cfg, nub_test_guest("test_guest"), &sb, &err),
+	                 0);
 	assert_int_equal(nub_sandbox_call(sb, 1, NULL, 0, NULL, 0, &n, &status), NUB_ESTATE);
 	assert_int_equal(nub_sandbox_snapshot(sb, &snap), NUB_ESTATE);
 	assert_int_equal(nub_sandbox_restore(sb, NULL), NUB_ESTATE);
@@ -974,12 +909,13 @@ static void test_state_errors(void **state)
 	nub_sandbox_free(sb); /* never evolved */
 
 	cfg.backend = "no-such-backend";
-	assert_int_equal(nub_sandbox_create_from_elf(&cfg, guest("test_guest"), &sb, &err), 0);
+	assert_int_equal(nub_sandbox_create_from_elf(&cfg, nub_test_guest("test_guest"), &sb, &err),
+	                 0);
 	assert_int_equal(nub_sandbox_evolve(sb), NUB_ENOTFOUND);
 	nub_sandbox_free(sb); /* half-built */
 
 	cfg.struct_size = 3;
-	assert_nub_error(nub_sandbox_create_from_elf(&cfg, guest("test_guest"), &sb, &err),
+	assert_nub_error(nub_sandbox_create_from_elf(&cfg, nub_test_guest("test_guest"), &sb, &err),
 	                 NUB_EINVAL, &err, "struct_size");
 	assert_null(sb);
 	nub_config_init(&cfg);
@@ -992,15 +928,15 @@ static void test_counter(void **state)
 	uint64_t v = 0;
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	assert_int_equal(nub_sandbox_counter_add(sb, 5), 0);
-	assert_int_equal(call(sb, NUB_TG_GUEST_COUNTER, NULL, 0, &v, sizeof(v), NULL), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_GUEST_COUNTER, NULL, 0, &v, sizeof(v), NULL), 0);
 	assert_int_equal(v, 5);
 	assert_int_equal(nub_sandbox_counter_add(sb, -6), NUB_ERANGE);
 	assert_int_equal(nub_sandbox_counter(sb), 5);
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
 	/* Host-authoritative: restore rewrites it, it does not reset it. */
-	assert_int_equal(call(sb, NUB_TG_GUEST_COUNTER, NULL, 0, &v, sizeof(v), NULL), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_GUEST_COUNTER, NULL, 0, &v, sizeof(v), NULL), 0);
 	assert_int_equal(v, 5);
 	nub_sandbox_free(sb);
 }
@@ -1013,15 +949,18 @@ static void test_restore_resets_fpu_state(void **state)
 	size_t n;
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
-	assert_int_equal(call(sb, NUB_TG_FPU_STATE, NULL, 0, &before, sizeof(before), &n), 0);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
+	assert_int_equal(nub_test_call(sb, NUB_TG_FPU_STATE, NULL, 0, &before, sizeof(before), &n),
+	                 0);
 	assert_int_equal(before.mxcsr, 0x1f80);
 	assert_int_equal(before.fcw, 0x37f);
-	assert_int_equal(call(sb, NUB_TG_FPU_CHANGE, NULL, 0, &changed, sizeof(changed), &n), 0);
+	assert_int_equal(
+	        nub_test_call(sb, NUB_TG_FPU_CHANGE, NULL, 0, &changed, sizeof(changed), &n), 0);
 	assert_int_equal(changed.mxcsr, NUB_TG_FPU_MXCSR);
 	assert_int_equal(changed.fcw, NUB_TG_FPU_FCW);
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
-	assert_int_equal(call(sb, NUB_TG_FPU_STATE, NULL, 0, &after, sizeof(after), &n), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_FPU_STATE, NULL, 0, &after, sizeof(after), &n),
+	                 0);
 	assert_int_equal(after.mxcsr, before.mxcsr);
 	assert_int_equal(after.fcw, before.fcw);
 	assert_int_equal(after.xcr0, before.xcr0);
@@ -1047,7 +986,7 @@ static void vector_state(struct nub_sandbox *sb, struct nub_tg_vector_state *st)
 {
 	size_t n;
 
-	assert_int_equal(call(sb, NUB_TG_VECTOR_STATE, NULL, 0, st, sizeof(*st), &n), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_VECTOR_STATE, NULL, 0, st, sizeof(*st), &n), 0);
 	assert_int_equal(n, sizeof(*st));
 }
 
@@ -1060,7 +999,7 @@ static void check_vector_reset(struct nub_sandbox *sb)
 	uint16_t fcw, fsw;
 	uint32_t mxcsr;
 
-	assert_int_equal(call(sb, NUB_TG_VECTOR_DIRTY, NULL, 0, NULL, 0, NULL), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_VECTOR_DIRTY, NULL, 0, NULL, 0, NULL), 0);
 	vector_state(sb, &st);
 	assert_true(all_bytes(st.fxsave + FX_XMM, 256, 0x11));
 	assert_int_not_equal(st.fxsave[FX_FTW], 0);
@@ -1171,12 +1110,12 @@ static void test_restore_resets_vcpu_state(void **state)
 	size_t n;
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	check_vector_reset(sb);
 	dirty_host_state(sb);
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
 	check_host_state_clean(sb);
-	assert_int_equal(call(sb, NUB_TG_ECHO, "ok", 2, out, sizeof(out), &n), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_ECHO, "ok", 2, out, sizeof(out), &n), 0);
 	nub_sandbox_free(sb);
 }
 
@@ -1200,13 +1139,14 @@ static void test_cow_storm_every_heap_page(void **state)
 		heap = 16u << 20;
 	nub_config_init(&cfg);
 	cfg.heap_size = heap;
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", &cfg);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", &cfg);
 	uint32_t pages = (uint32_t)(heap / NUB_PAGE_SIZE) - 256,
 	         seed = 7; /* what malloc can give */
 	memcpy(in, &pages, 4);
 	memcpy(in + 4, &seed, 4);
 	nub_sandbox_stats(sb, &before);
-	assert_int_equal(call(sb, NUB_TG_HEAP_PAGES, in, sizeof(in), out, sizeof(out), &n), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_HEAP_PAGES, in, sizeof(in), out, sizeof(out), &n),
+	                 0);
 	nub_sandbox_stats(sb, &after);
 	uint64_t fnv = NUB_TG_FNV_OFFSET, want;
 	for (uint64_t i = 0; i < (uint64_t)pages * NUB_PAGE_SIZE; i++)
@@ -1218,7 +1158,7 @@ static void test_cow_storm_every_heap_page(void **state)
 	       (unsigned long long)(after.cow_faults - before.cow_faults), pages);
 	assert_true(after.cow_faults - before.cow_faults >= pages - 64);
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
-	assert_int_equal(call(sb, NUB_TG_ECHO, "ok", 2, out, sizeof(out), &n), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_ECHO, "ok", 2, out, sizeof(out), &n), 0);
 	nub_sandbox_free(sb);
 }
 
@@ -1226,7 +1166,7 @@ static void read_seed(struct nub_sandbox *sb, struct nub_tg_seed *st)
 {
 	size_t n;
 
-	assert_int_equal(call(sb, NUB_TG_RESTORE_SEED, NULL, 0, st, sizeof(*st), &n), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_RESTORE_SEED, NULL, 0, st, sizeof(*st), &n), 0);
 	assert_int_equal(n, sizeof(*st));
 	assert_memory_equal(st->hook_seed, st->runtime_seed, sizeof(st->hook_seed));
 }
@@ -1241,7 +1181,7 @@ static void test_restore_hook_gets_fresh_seed(void **state)
 	static const uint8_t zero[32];
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	read_seed(sb, &first);
 	assert_int_equal(first.hook_calls, 1);
 	assert_memory_not_equal(first.hook_seed, zero, sizeof(zero));
@@ -1252,7 +1192,7 @@ static void test_restore_hook_gets_fresh_seed(void **state)
 	read_seed(sb, &restored);
 	assert_int_equal(restored.hook_calls, 1); /* the snapshot's count, plus one */
 	assert_memory_not_equal(restored.hook_seed, first.hook_seed, sizeof(zero));
-	struct nub_sandbox *b = sandbox_from(sb->base);
+	struct nub_sandbox *b = nub_test_sandbox_from(sb->base);
 	read_seed(b, &other);
 	assert_int_equal(other.hook_calls, 1);
 	assert_memory_not_equal(other.hook_seed, first.hook_seed, sizeof(zero));
@@ -1273,7 +1213,7 @@ static uint64_t usable_xstate(struct nub_sandbox *sb, uint64_t want)
 	uint64_t xcr0 = 0;
 	int rc;
 
-	try_call(sb, NUB_TG_XSTATE_PROBE, NULL, 0, &xcr0, sizeof(xcr0), &rc);
+	nub_test_try_call(sb, NUB_TG_XSTATE_PROBE, NULL, 0, &xcr0, sizeof(xcr0), &rc);
 	if (rc) {
 		assert_int_equal(rc, NUB_EGUEST_FAULT);
 		assert_non_null(strstr(nub_sandbox_last_error(sb), "vector 6 (#UD"));
@@ -1287,7 +1227,7 @@ static void read_xstate(struct nub_sandbox *sb, uint64_t mask, struct nub_tg_xst
 {
 	size_t n;
 
-	assert_int_equal(call(sb, NUB_TG_XSTATE_READ, &mask, 8, st, sizeof(*st), &n), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_XSTATE_READ, &mask, 8, st, sizeof(*st), &n), 0);
 	assert_int_equal(n, sizeof(*st));
 }
 
@@ -1324,7 +1264,7 @@ static void test_restore_resets_xsave_state(void **state)
 	struct nub_snapshot *dirty_snap;
 
 	(void)state;
-	struct nub_sandbox *a = make_sandbox("test_guest", "tests", NULL);
+	struct nub_sandbox *a = nub_test_sandbox("test_guest", NULL);
 	uint64_t mask = usable_xstate(a, want);
 	printf("INFO: XSAVE components the guest can write here: 0x%llx of 0x%llx\n",
 	       (unsigned long long)mask, (unsigned long long)want);
@@ -1332,8 +1272,8 @@ static void test_restore_resets_xsave_state(void **state)
 		nub_sandbox_free(a);
 		skip();
 	}
-	struct nub_sandbox *b = sandbox_from(a->base);
-	assert_int_equal(call(a, NUB_TG_XSTATE_DIRTY, &mask, 8, NULL, 0, NULL), 0);
+	struct nub_sandbox *b = nub_test_sandbox_from(a->base);
+	assert_int_equal(nub_test_call(a, NUB_TG_XSTATE_DIRTY, &mask, 8, NULL, 0, NULL), 0);
 	read_xstate(a, mask, &st);
 	expect_xstate(&st, mask, 1, "after the guest wrote them");
 	read_xstate(b, mask, &st);
@@ -1342,7 +1282,7 @@ static void test_restore_resets_xsave_state(void **state)
 	assert_int_equal(nub_sandbox_restore(a, NULL), 0);
 	read_xstate(a, mask, &st);
 	expect_xstate(&st, mask, 0, "after restore");
-	struct nub_sandbox *c = sandbox_from(dirty_snap);
+	struct nub_sandbox *c = nub_test_sandbox_from(dirty_snap);
 	read_xstate(c, mask, &st);
 	expect_xstate(&st, mask, 0, "a sandbox of a snapshot taken while dirty");
 	assert_int_equal(nub_sandbox_restore(c, dirty_snap), 0);
@@ -1369,7 +1309,7 @@ static void test_restore_recovers_from_pkru_lockout(void **state)
 	(void)state;
 	nub_config_init(&cfg);
 	cfg.call_timeout_us = nub_test_timeout_us(2000000);
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", &cfg);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", &cfg);
 	mask = usable_xstate(sb, NUB_TG_XS_PKRU);
 	if (!mask) {
 		printf("INFO: PKRU is not writable by the guest here\n");
@@ -1379,7 +1319,7 @@ static void test_restore_recovers_from_pkru_lockout(void **state)
 	memcpy(in, &mask, 8);
 	memcpy(in + 8, &pkru, 4);
 	for (int round = 0; round < 2; round++) {
-		try_call(sb, NUB_TG_XSTATE_DIRTY, in, sizeof(in), NULL, 0, &rc);
+		nub_test_try_call(sb, NUB_TG_XSTATE_DIRTY, in, sizeof(in), NULL, 0, &rc);
 		printf("INFO: the call after wrpkru(3): %s %s\n", nub_strerror(rc),
 		       rc ? nub_sandbox_last_error(sb) : "");
 		assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
@@ -1393,7 +1333,7 @@ static void read_segments(struct nub_sandbox *sb, uint8_t what, struct nub_tg_se
 {
 	size_t n;
 
-	assert_int_equal(call(sb, NUB_TG_SEG_READ, &what, 1, st, sizeof(*st), &n), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_SEG_READ, &what, 1, st, sizeof(*st), &n), 0);
 	assert_int_equal(n, sizeof(*st));
 }
 
@@ -1406,7 +1346,7 @@ static void test_restore_resets_segments_and_flags(void **state)
 	int rc;
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	read_segments(sb, sel, &clean);
 	assert_int_equal(clean.rflags & 0x40400, 0);
 	/* Another selector than the clean one (which backends show
@@ -1415,7 +1355,7 @@ static void test_restore_resets_segments_and_flags(void **state)
 	 * and the mock also has readable at 0x23. */
 	uint16_t other = clean.ds ? 0 : NUB_SEL_USER_DATA;
 	uint8_t dirty[3] = {NUB_TG_SEG_SELECTORS, (uint8_t)other, (uint8_t)(other >> 8)};
-	assert_int_equal(call(sb, NUB_TG_SEG_DIRTY, dirty, 3, NULL, 0, NULL), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_SEG_DIRTY, dirty, 3, NULL, 0, NULL), 0);
 	read_segments(sb, sel, &st);
 	/* The software KVM puts back its own selectors at every exit; where
 	 * the guest's stay (hardware KVM, the mock), restore must reset them. */
@@ -1423,7 +1363,7 @@ static void test_restore_resets_segments_and_flags(void **state)
 		printf("INFO: selectors the guest loaded did not outlive the call here (DS 0x%x ES "
 		       "0x%x FS 0x%x GS 0x%x)\n",
 		       st.ds, st.es, st.fs, st.gs);
-	struct nub_sandbox *b = sandbox_from(sb->base);
+	struct nub_sandbox *b = nub_test_sandbox_from(sb->base);
 	read_segments(b, sel, &st);
 	assert_int_equal(st.ds, clean.ds);
 	assert_int_equal(st.gs, clean.gs);
@@ -1435,13 +1375,13 @@ static void test_restore_resets_segments_and_flags(void **state)
 	assert_int_equal(st.gs, clean.gs);
 
 	/* RFLAGS as a failed call left them (DF, AC set) never reach the next. */
-	try_call(sb, NUB_TG_FLAGS_DIRTY, NULL, 0, NULL, 0, &rc);
+	nub_test_try_call(sb, NUB_TG_FLAGS_DIRTY, NULL, 0, NULL, 0, &rc);
 	assert_int_equal(rc, NUB_EGUEST_FAULT);
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
 	read_segments(sb, sel, &st);
 	assert_int_equal(st.rflags & 0x40400, 0);
 
-	try_call(sb, NUB_TG_SEG_DIRTY, &bases, 1, NULL, 0, &rc);
+	nub_test_try_call(sb, NUB_TG_SEG_DIRTY, &bases, 1, NULL, 0, &rc);
 	if (rc) {
 		assert_int_equal(rc, NUB_EGUEST_FAULT);
 		printf("INFO: wrfsbase is not usable by the guest here (%s)\n",
@@ -1488,7 +1428,7 @@ static void test_interrupt_never_lost(void **state)
 	unsigned seed = 12345;
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	assert_int_equal(nub_race_init(&r, sb), 0);
 	for (int i = 0, rounds = race_rounds(); i < rounds; i++) {
 		if (nub_race_round(&r, &seed, 4000, (int)(nub_test_timeout_us(10000000) / 1000000)))
@@ -1520,7 +1460,7 @@ static void test_interrupt_never_spurious(void **state)
 	size_t n;
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	r.sb = sb;
 	for (int i = 0, rounds = race_rounds(); i < rounds; i++) {
 		pthread_t t;
@@ -1534,7 +1474,7 @@ static void test_interrupt_never_spurious(void **state)
 		else
 			assert_int_equal(r.rc, 0);
 		/* The next call, with no interrupt, must complete. */
-		assert_int_equal(call(sb, NUB_TG_ECHO, "n", 1, out, sizeof(out), &n), 0);
+		assert_int_equal(nub_test_call(sb, NUB_TG_ECHO, "n", 1, out, sizeof(out), &n), 0);
 	}
 	nub_sandbox_free(sb);
 }
@@ -1555,12 +1495,12 @@ static void test_timeout(void **state)
 	 * emulation): scaled. */
 	cfg.call_timeout_us = nub_test_timeout_us(200000);
 	snprintf(want, sizeof(want), "timeout of %llu us", (unsigned long long)cfg.call_timeout_us);
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", &cfg);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", &cfg);
 	assert_int_equal(nub_sandbox_call(sb, NUB_TG_SPIN, NULL, 0, out, sizeof(out), &n, &status),
 	                 NUB_ETIMEDOUT);
 	assert_non_null(strstr(nub_sandbox_last_error(sb), want));
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
-	assert_int_equal(call(sb, NUB_TG_ECHO, "t", 1, out, sizeof(out), &n), 0);
+	assert_int_equal(nub_test_call(sb, NUB_TG_ECHO, "t", 1, out, sizeof(out), &n), 0);
 	nub_sandbox_free(sb);
 }
 
@@ -1579,7 +1519,7 @@ static void *worker_main(void *arg)
 	struct nub_error err = {0};
 
 	nub_config_init(&cfg);
-	use_backend(&cfg, "tests");
+	nub_test_use_backend(&cfg);
 	for (int k = 0; k < 16; k++) {
 		struct nub_sandbox *sb = NULL;
 		uint8_t in[9] = {0, 0, 0, 0, 1, 0, 0, 0, (uint8_t)(w->index * 16 + k)};
@@ -1602,7 +1542,7 @@ static void test_many_sandboxes_one_snapshot(void **state)
 	pthread_t t[4];
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	uint64_t clean = heap_sum(sb, 0, 0, 0);
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
 	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
@@ -1619,7 +1559,7 @@ static void test_many_sandboxes_one_snapshot(void **state)
 	struct nub_config cfg;
 	struct nub_error err = {0};
 	nub_config_init(&cfg);
-	use_backend(&cfg, "tests");
+	nub_test_use_backend(&cfg);
 	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, snap, &again, &err), 0);
 	assert_int_equal(nub_sandbox_evolve(again), 0);
 	assert_int_equal(heap_sum(again, 0, 0, 0), clean);
@@ -1659,7 +1599,7 @@ static void test_no_growth_over_1000_calls_and_restores(void **state)
 	size_t n;
 
 	(void)state;
-	struct nub_sandbox *sb = make_sandbox("test_guest", "tests", NULL);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	/* Warm up so allocator and page-cache effects settle. */
 	for (int i = 0; i < 50; i++) {
 		heap_sum(sb, 0, 1, 9);
@@ -1668,7 +1608,7 @@ static void test_no_growth_over_1000_calls_and_restores(void **state)
 	long rss0 = rss_kib();
 	int fds0 = count_fds();
 	for (int i = 0; i < 1000; i++) {
-		assert_int_equal(call(sb, NUB_TG_ECHO, "abc", 3, out, sizeof(out), &n), 0);
+		assert_int_equal(nub_test_call(sb, NUB_TG_ECHO, "abc", 3, out, sizeof(out), &n), 0);
 		assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
 	}
 	long rss1 = rss_kib();

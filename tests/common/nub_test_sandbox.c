@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+#include "nub_test_sandbox.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "nub_test.h"
+
+const char *nub_test_guest(const char *name)
+{
+	static _Thread_local char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s.elf", nub_test_env("NUB_GUEST_DIR"), name);
+	return path;
+}
+
+/* The backend under test: the mock by default, or a hypervisor
+ * (NUB_TEST_SANDBOX_BACKEND=kvm: the same tests on KVM). */
+void nub_test_use_backend(struct nub_config *c)
+{
+	const char *b = getenv("NUB_TEST_SANDBOX_BACKEND");
+
+	c->backend = b && b[0] ? b : "mock";
+	c->backend_options = NULL;
+}
+
+struct nub_sandbox *nub_test_sandbox(const char *elf, struct nub_config *c)
+{
+	struct nub_config cfg;
+	struct nub_error err = {0};
+	struct nub_sandbox *sb = NULL;
+
+	if (!c) {
+		nub_config_init(&cfg);
+		c = &cfg;
+	}
+	nub_test_use_backend(c);
+	if (nub_sandbox_create_from_elf(c, nub_test_guest(elf), &sb, &err))
+		fail_msg("create %s: %s", elf, err.msg);
+	if (nub_sandbox_evolve(sb))
+		fail_msg("evolve %s: %s", elf, nub_sandbox_last_error(sb));
+	return sb;
+}
+
+struct nub_sandbox *nub_test_sandbox_from(struct nub_snapshot *snap)
+{
+	struct nub_config cfg;
+	struct nub_error err = {0};
+	struct nub_sandbox *sb = NULL;
+
+	nub_config_init(&cfg);
+	nub_test_use_backend(&cfg);
+	if (nub_sandbox_create_from_snapshot(&cfg, snap, &sb, &err) || nub_sandbox_evolve(sb))
+		fail_msg("sandbox from snapshot: %s",
+		         err.msg[0] ? err.msg : nub_sandbox_last_error(sb));
+	return sb;
+}
+
+int32_t nub_test_call(struct nub_sandbox *sb, uint32_t id, const void *in, size_t len, void *out,
+                      size_t cap, size_t *out_len)
+{
+	int32_t status = -1;
+	size_t n = 0;
+	int rc = nub_sandbox_call(sb, id, in, len, out, cap, out_len ? out_len : &n, &status);
+
+	if (rc)
+		fail_msg("call %u: %s (%s)", id, nub_sandbox_last_error(sb), nub_strerror(rc));
+	return status;
+}
+
+int32_t nub_test_try_call(struct nub_sandbox *sb, uint32_t id, const void *in, size_t len,
+                          void *out, size_t cap, int *rc)
+{
+	int32_t status = -1;
+	size_t n = 0;
+
+	*rc = nub_sandbox_call(sb, id, in, len, out, cap, &n, &status);
+	return status;
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/* Sandboxes for the tests that run guests: on the backend under test
+ * (NUB_TEST_SANDBOX_BACKEND, else the mock), from build/guest's ELFs, with
+ * calls that fail the test when they do not complete. */
+#ifndef NUB_TEST_SANDBOX_H
+#define NUB_TEST_SANDBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nub/nub.h>
+
+/* "<NUB_GUEST_DIR>/<name>.elf", in a static per-thread buffer. */
+const char *nub_test_guest(const char *name);
+/* Point the config at the backend under test. */
+void nub_test_use_backend(struct nub_config *c);
+/* A sandbox of guest `elf` (nub_test_guest), evolved, on the backend under
+ * test; `c` (may be NULL: defaults) is updated with the backend. */
+struct nub_sandbox *nub_test_sandbox(const char *elf, struct nub_config *c);
+/* A sandbox of `snap`, evolved, on the backend under test. */
+struct nub_sandbox *nub_test_sandbox_from(struct nub_snapshot *snap);
+/* A call that must complete (rc 0): its status. out_len may be NULL. */
+int32_t nub_test_call(struct nub_sandbox *sb, uint32_t id, const void *in, size_t len, void *out,
+                      size_t cap, size_t *out_len);
+/* A call that may fail: its rc in *rc, its status returned. */
+int32_t nub_test_try_call(struct nub_sandbox *sb, uint32_t id, const void *in, size_t len,
+                          void *out, size_t cap, int *rc);
+
+#endif
