@@ -366,14 +366,17 @@ static struct nub_backend_ops kvm_ops = {
 };
 
 /* The software KVM of clouds without nested virtualisation runs guest CPL3
- * code on the host CPU, with the host's XCR0: what the table says of the
- * machine is decided once, before the table is first handed out. */
+ * code on the host CPU, with the host's XCR0, and its `syscall` jumps to
+ * LSTAR without leaving CPL3: what the table says of the machine is decided
+ * once, before the table is first handed out. kvm_pvm is a vendor module
+ * like kvm_intel and kvm_amd, and KVM takes one vendor at a time, so when
+ * it is loaded it is what /dev/kvm runs on. */
 static pthread_once_t kvm_caps_once = PTHREAD_ONCE_INIT;
 
 static void kvm_caps_detect(void)
 {
 	if (access("/sys/module/kvm_pvm", F_OK) == 0)
-		kvm_ops.caps |= NUB_CAP_HOST_XSTATE;
+		kvm_ops.caps |= NUB_CAP_HOST_XSTATE | NUB_CAP_SYSCALL_AT_CPL3;
 }
 
 NUB_BACKEND_EXPORT const struct nub_backend_ops *nub_backend_entry(void)

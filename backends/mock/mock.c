@@ -196,6 +196,14 @@ static int mock_set_msrs(struct nub_vm *vm, const struct nub_msr *msrs, uint32_t
 	return 0;
 }
 
+uint64_t mock_msr_value(const struct nub_vm *vm, uint32_t index)
+{
+	for (unsigned i = 0; i < vm->nmsrs; i++)
+		if (vm->msrs[i].index == index)
+			return vm->msrs[i].value;
+	return 0;
+}
+
 /* An MSR never written reads as 0. */
 static int mock_get_msrs(struct nub_vm *vm, struct nub_msr *msrs, uint32_t count, char *err,
                          size_t err_cap)
@@ -234,7 +242,8 @@ static const struct nub_backend_ops mock_ops = {
         .abi_major = NUB_BACKEND_ABI_MAJOR,
         .abi_minor = NUB_BACKEND_ABI_MINOR,
         .struct_size = sizeof(struct nub_backend_ops),
-        .caps = NUB_CAP_READONLY_MEM | NUB_CAP_SHARED_MEMORY | NUB_CAP_HOST_XSTATE,
+        .caps = NUB_CAP_READONLY_MEM | NUB_CAP_SHARED_MEMORY | NUB_CAP_HOST_XSTATE |
+                NUB_CAP_SYSCALL_AT_CPL3,
         .name = "mock",
         .probe = mock_probe,
         .vm_create = mock_vm_create,

@@ -41,6 +41,9 @@ struct nub_vm {
 	} pending;
 };
 
+/* The value the host last wrote to MSR `index`, 0 if it never did. */
+uint64_t mock_msr_value(const struct nub_vm *vm, uint32_t index);
+
 /* The region holding [gpa, gpa+len), or NULL. */
 struct nub_region *mock_region_of(struct nub_vm *vm, nub_gpa_t gpa, uint64_t len);
 /* vmem ops callbacks over the VM's regions (ctx = vm): an entry outside

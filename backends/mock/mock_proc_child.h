@@ -85,7 +85,7 @@ size_t child_runs_mapped(void);
 
 /* ---- exits (mock_proc_child_exit.c) ---- */
 
-int child_classify(int sig, const siginfo_t *si, const ucontext_t *uc);
+int child_classify(int sig, const siginfo_t *si, ucontext_t *uc);
 void child_iret_load(ucontext_t *uc);
 
 #endif

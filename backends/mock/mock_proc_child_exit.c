@@ -12,6 +12,8 @@
 #include "vmem.h"
 #include <nub/guest_abi.h>
 
+#include <linux/audit.h>
+
 #include "mock_proc_child.h"
 #include "x86_store.h"
 
@@ -206,7 +208,30 @@ static int page_fault(const ucontext_t *uc, uint64_t addr, uint64_t err)
 }
 
 /* The exit for a signal. Returns 1 when the guest just continues. */
-int child_classify(int sig, const siginfo_t *si, const ucontext_t *uc)
+/* A system call from the guest (seccomp's SIGSYS, RIP after the
+ * instruction). `syscall` does what it does on the software KVM
+ * (NUB_CAP_SYSCALL_AT_CPL3): RCX = the next instruction, R11 = RFLAGS,
+ * RFLAGS &= ~SFMASK, jump to LSTAR, all at CPL3 and without an exit (where
+ * LSTAR is no user code, the fetch there faults and that is the exit).
+ * `int $0x80` (the i386 entry) is what it is at CPL3 on a VM whose IDT
+ * gates are DPL0: #GP with the IDT error code, at the instruction. */
+static int guest_syscall(const siginfo_t *si, ucontext_t *uc)
+{
+	greg_t *g = uc->uc_mcontext.gregs;
+	uint64_t rip = (uint64_t)g[REG_RIP];
+
+	if (si->si_arch != AUDIT_ARCH_X86_64) {
+		deliver(uc, 13, 0x80u << 3 | 2u, 0, rip - 2);
+		return 0;
+	}
+	g[REG_RCX] = (greg_t)rip;
+	g[REG_R11] = g[REG_EFL];
+	g[REG_EFL] = (greg_t)((uint64_t)g[REG_EFL] & ~child_sh->sfmask);
+	g[REG_RIP] = (greg_t)child_sh->lstar;
+	return 1;
+}
+
+int child_classify(int sig, const siginfo_t *si, ucontext_t *uc)
 {
 	uint64_t trap = (uint64_t)uc->uc_mcontext.gregs[REG_TRAPNO];
 	uint64_t err = (uint64_t)uc->uc_mcontext.gregs[REG_ERR];
@@ -218,9 +243,8 @@ int child_classify(int sig, const siginfo_t *si, const ucontext_t *uc)
 			return 1; /* a stale kick: the request was withdrawn */
 		child_sh->exit.reason = NUB_EXIT_CANCELLED;
 		return 0;
-	case SIGSYS: /* the guest's syscall (0f 05) or int 0x80 (cd 80): #UD */
-		deliver(uc, 6, 0, 0, rip - 2);
-		return 0;
+	case SIGSYS: /* the guest's syscall (0f 05) or int 0x80 (cd 80) */
+		return guest_syscall(si, uc);
 	case SIGSEGV:
 	case SIGBUS:
 		if (trap == 14)

@@ -192,6 +192,8 @@ static void run_command_fill(struct nub_vm *vm, struct mock_proc *p)
 	sh->gs_base = vm->sregs.gs.base;
 	sh->cr3 = vm->sregs.cr3;
 	sh->tss_gva = vm->sregs.tr.base;
+	sh->lstar = mock_msr_value(vm, 0xc0000082);  /* LSTAR */
+	sh->sfmask = mock_msr_value(vm, 0xc0000084); /* SFMASK */
 	sh->sync = (uint32_t)p->sync;
 	sh->sync_gva = p->sync_gva;
 	p->sync = PROC_SYNC_NONE;

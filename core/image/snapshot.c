@@ -605,6 +605,7 @@ int nub_snapshot_write_bookkeeping(const struct nub_snapshot *snap, struct nub_s
 	} words[] = {
 	        {NUB_SCRATCH_TOP_SIZE, l->scratch_size},
 	        {NUB_SCRATCH_TOP_GENERATION, generation},
+	        {NUB_SCRATCH_TOP_SYSCALL_ENTRY, snap->syscall_gva},
 	};
 	int rc = 0;
 

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * System calls, sent on to the guest (guest_abi.h: NUB_NOTE_TYPE_SYSCALL)
- * without the guest ever entering CPL0. The CPU delivers a `syscall` as #UD
- * at the instruction (hardware, EFER.SCE clear; the mock), or by jumping to
- * LSTAR, the gate on the stub page, without leaving CPL3 (the software
- * KVM), where fetching that supervisor page faults with RCX and R11 already
- * set. Either way the exception frame is rewritten so the stub's iretq
- * continues at the guest's entry.
+ * System calls the CPU could not send to the guest's entry itself
+ * (guest_abi.h: NUB_NOTE_TYPE_SYSCALL). Normally none reach the host: the
+ * vCPU's LSTAR is the entry (NUB_CAP_SYSCALL_AT_CPL3) or the host's CPL0
+ * bounce, which continues there (x86/cpu.h: struct nub_cpu_syscall). Left
+ * here: a `syscall` raised as #UD at the instruction (EFER.SCE clear), and
+ * one that jumped to the gate on the stub page at CPL3 (a CPU that stays at
+ * CPL3 whose backend does not say so), where fetching that supervisor page
+ * faults with RCX and R11 already set. The exception frame is rewritten so
+ * the stub's iretq continues at the guest's entry; a guest without an
+ * entry is stopped.
  */
 #include "run/handlers.h"
 #include "x86/cpu.h"

@@ -22,6 +22,7 @@
 #include "memory/layout.h"
 #include "memory/shmem.h"
 #include "run/run.h"
+#include "x86/cpu.h"
 
 /* Runs of scratch the tables map writable (stack, buffers, exception
  * stack, ...): more and a restore always rewrites the tables. */
@@ -99,6 +100,9 @@ int nub_sandbox_poison(struct nub_sandbox *sb, int code, const char *reason);
 /* The guest memory view of the snapshot mapped now (sb->current) and the
  * sandbox's scratch. */
 void nub_sandbox_view(struct nub_sandbox *sb, struct nub_view *v);
+/* Where `snap`'s system calls go on this sandbox's backend. */
+void nub_sandbox_syscall(const struct nub_sandbox *sb, const struct nub_snapshot *snap,
+                         struct nub_cpu_syscall *sys);
 /* Put the sandbox in `snap`'s state: memory, vCPU, working set, seed;
  * clears poisoning. */
 int nub_sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap);

@@ -41,6 +41,13 @@ void nub_sandbox_view(struct nub_sandbox *sb, struct nub_view *c)
 	c->copies = &sb->copies;
 }
 
+void nub_sandbox_syscall(const struct nub_sandbox *sb, const struct nub_snapshot *snap,
+                         struct nub_cpu_syscall *sys)
+{
+	sys->entry = snap->syscall_gva;
+	sys->at_cpl3 = (nub_hv_caps(sb->hv) & NUB_CAP_SYSCALL_AT_CPL3) != 0;
+}
+
 static int map_snapshot(struct nub_sandbox *sb, struct nub_snapshot *snap)
 {
 	struct nub_region r = {.slot = NUB_SANDBOX_SLOT_SNAPSHOT,
@@ -86,10 +93,12 @@ static int reset_cpu(struct nub_sandbox *sb, const struct nub_snapshot *snap)
 	struct nub_fpu fpu;
 	struct nub_debugregs dr;
 	struct nub_msr msrs[NUB_CPU_CLEAN_MSRS];
-	uint32_t nmsrs = nub_cpu_clean_msrs(&snap->layout, snap->fs_base, msrs);
+	struct nub_cpu_syscall sys;
 	int rc;
 
-	nub_cpu_initial_state(&snap->layout, snap->entry_gva, snap->fs_base, &regs, &sregs);
+	nub_sandbox_syscall(sb, snap, &sys);
+	uint32_t nmsrs = nub_cpu_clean_msrs(&snap->layout, snap->fs_base, &sys, msrs);
+	nub_cpu_initial_state(&snap->layout, snap->entry_gva, snap->fs_base, &sys, &regs, &sregs);
 	nub_cpu_initial_fpu(&fpu);
 	rc = nub_hv_set_sregs(sb->hv, &sregs, &sb->err);
 	if (!rc)

@@ -28,7 +28,9 @@
 #define GDT_USER_CODE   0x00affb000000ffffull /* P, DPL3, code r/x, A, L */
 #define TSS_TYPE_BUSY   0xbull
 #define GATE_INTR_DPL0  0x8e
+#define MSR_STAR        0xc0000081u
 #define MSR_LSTAR       0xc0000082u
+#define MSR_SFMASK      0xc0000084u
 #define MSR_FS_BASE     0xc0000100u
 
 /* Vectors for which the CPU pushes an error code. */
@@ -93,6 +95,59 @@ static void common_write(uint8_t *code, unsigned at)
 	put(code, &at, (const uint8_t[]){0x48, 0xcf}, 2);             /* iretq */
 }
 
+/* The system-call gate (LSTAR when the CPU enters CPL0 for a `syscall`,
+ * EFER.SCE set): `int $NUB_CPU_SYSCALL_VECTOR`, which switches to the
+ * exception stack (IST1) before anything is pushed -- RSP is still the
+ * guest's here, and nothing may be stored through it at CPL0. A CPU that
+ * jumps to LSTAR at CPL3 instead faults fetching this supervisor page, and
+ * the host sends the call on (core/run/syscall.c). */
+static void gate_write(uint8_t *stubs)
+{
+	put(stubs, &(unsigned){NUB_CPU_GATE_OFFSET},
+	    (const uint8_t[]){0xcd, (uint8_t)NUB_CPU_SYSCALL_VECTOR}, 2);
+}
+
+/* The bounce, on the exception stack with the int's frame (RIP, CS,
+ * RFLAGS, RSP, SS; the bookkeeping page starts right above it): make it
+ * return to the guest's entry at CPL3, with the guest's RSP and its flags
+ * as `syscall` saved them in R11, RCX untouched (the address after the
+ * instruction), and iretq. Only the frame and the host-written entry word
+ * are touched; no guest register but what `syscall` itself set changes.
+ *   pushq D(%rsp)            the entry (NUB_SCRATCH_TOP_SYSCALL_ENTRY)
+ *   popq (%rsp)              into the frame's RIP
+ *   movq $USER_CODE, 8(%rsp)
+ *   movq %r11, 16(%rsp)      RFLAGS
+ *   movq $USER_DATA, 32(%rsp)
+ *   iretq */
+static void bounce_write(const struct nub_layout *l, uint8_t *stubs, uint8_t *tables)
+{
+	const int32_t d =
+	        5 * 8 + (int32_t)(NUB_SCRATCH_BOOKKEEPING_SIZE - NUB_SCRATCH_TOP_SYSCALL_ENTRY);
+	unsigned at = NUB_CPU_BOUNCE_OFFSET;
+	uint8_t push[7] = {0xff, 0xb4, 0x24};
+	uint8_t cs[9] = {0x48, 0xc7, 0x44, 0x24, 0x08}, ss[9] = {0x48, 0xc7, 0x44, 0x24, 0x20};
+	const uint32_t ucode = NUB_SEL_USER_CODE, udata = NUB_SEL_USER_DATA;
+	struct gate g;
+
+	memcpy(push + 3, &d, 4);
+	memcpy(cs + 5, &ucode, 4);
+	memcpy(ss + 5, &udata, 4);
+	put(stubs, &at, push, 7);
+	put(stubs, &at, (const uint8_t[]){0x8f, 0x04, 0x24}, 3);
+	put(stubs, &at, cs, 9);
+	put(stubs, &at, (const uint8_t[]){0x4c, 0x89, 0x5c, 0x24, 0x10}, 5);
+	put(stubs, &at, ss, 9);
+	put(stubs, &at, (const uint8_t[]){0x48, 0xcf}, 2);
+	/* Point the vector's gate at the bounce (same gate otherwise). */
+	uint8_t *idt = tables + NUB_CPU_IDT_OFFSET + NUB_CPU_SYSCALL_VECTOR * sizeof(g);
+	memcpy(&g, idt, sizeof(g));
+	const uint64_t h = l->sys_stubs_gpa + NUB_CPU_BOUNCE_OFFSET;
+	g.off_lo = (uint16_t)h;
+	g.off_mid = (uint16_t)(h >> 16);
+	g.off_hi = (uint32_t)(h >> 32);
+	memcpy(idt, &g, sizeof(g));
+}
+
 void nub_cpu_build_system_pages(const struct nub_layout *l, uint8_t *tables, uint8_t *stubs)
 {
 	uint64_t *gdt = (uint64_t *)tables;
@@ -136,12 +191,8 @@ void nub_cpu_build_system_pages(const struct nub_layout *l, uint8_t *tables, uin
 		stub_write(stubs, v, common);
 	}
 	common_write(stubs, common);
-	/* The system-call gate (LSTAR): `syscall` raises #UD on hardware
-	 * (EFER.SCE clear), but the software KVM jumps to LSTAR at CPL3,
-	 * where fetching this supervisor page faults; the host sends both on
-	 * to the guest's entry (core/run/syscall.c). A CPU that entered CPL0 here
-	 * would meet ud2 and stop the sandbox. */
-	put(stubs, &(unsigned){NUB_CPU_GATE_OFFSET}, (const uint8_t[]){0x0f, 0x0b}, 2);
+	gate_write(stubs);
+	bounce_write(l, stubs, tables);
 }
 
 struct nub_segment nub_cpu_flat_segment(uint16_t selector, int code, uint8_t dpl)
@@ -158,7 +209,8 @@ struct nub_segment nub_cpu_flat_segment(uint16_t selector, int code, uint8_t dpl
 }
 
 void nub_cpu_initial_state(const struct nub_layout *l, nub_gva_t entry, nub_gva_t fs_base,
-                           struct nub_regs *regs, struct nub_sregs *sregs)
+                           const struct nub_cpu_syscall *sys, struct nub_regs *regs,
+                           struct nub_sregs *sregs)
 {
 	const uint64_t tss_gva = l->sys_tables_gpa + NUB_CPU_TSS_OFFSET;
 
@@ -185,7 +237,9 @@ void nub_cpu_initial_state(const struct nub_layout *l, nub_gva_t entry, nub_gva_
 	sregs->idt.limit = NUB_CPU_VECTORS * 16 - 1;
 	sregs->cr0 = 0x80050033; /* PG | WP | NE | ET | MP | PE */
 	sregs->cr4 = 0x620;      /* OSXMMEXCPT | OSFXSR | PAE */
-	sregs->efer = 0xd00;     /* NXE | LMA | LME; SCE clear: `syscall` is #UD */
+	sregs->efer = 0xd00;     /* NXE | LMA | LME */
+	if (sys && sys->entry)
+		sregs->efer |= 1; /* SCE: `syscall` goes to LSTAR (nub_cpu_syscall) */
 	sregs->cr3 = l->pt_gpa;
 	sregs->apic_base = 0xfee00900;
 }
@@ -207,23 +261,33 @@ static const struct nub_msr clean_msrs[NUB_CPU_CLEAN_MSRS] = {
         {.index = 0x00000175},                                 /* SYSENTER_ESP */
         {.index = 0x00000176},                                 /* SYSENTER_EIP */
         {.index = 0x00000277, .value = 0x0007040600070406ull}, /* PAT (power-on) */
-        {.index = 0xc0000081},                                 /* STAR */
+        {.index = MSR_STAR},
         {.index = MSR_LSTAR},
         {.index = 0xc0000083}, /* CSTAR */
-        {.index = 0xc0000084}, /* SFMASK */
+        {.index = MSR_SFMASK},
         {.index = MSR_FS_BASE},
         {.index = 0xc0000101}, /* GS_BASE */
         {.index = 0xc0000102}, /* KERNEL_GS_BASE */
 };
 
 uint32_t nub_cpu_clean_msrs(const struct nub_layout *l, uint64_t fs_base,
+                            const struct nub_cpu_syscall *sys,
                             struct nub_msr out[NUB_CPU_CLEAN_MSRS])
 {
+	const int direct = sys && sys->entry && sys->at_cpl3;
+
 	memcpy(out, clean_msrs, sizeof(clean_msrs));
 	for (unsigned i = 0; i < NUB_CPU_CLEAN_MSRS; i++) {
 		switch (out[i].index) {
 		case MSR_LSTAR:
-			out[i].value = l->sys_stubs_gpa + NUB_CPU_GATE_OFFSET;
+			out[i].value = direct ? sys->entry : l->sys_stubs_gpa + NUB_CPU_GATE_OFFSET;
+			break;
+		case MSR_STAR: /* CPL0 CS/SS 0x08/0x10; sysret's base 0x1b */
+			out[i].value = (uint64_t)NUB_SEL_USER_CODE32 << 48 |
+			               (uint64_t)NUB_SEL_KERNEL_CODE << 32;
+			break;
+		case MSR_SFMASK: /* as a kernel clears them: TF, IF, DF, IOPL, NT, AC */
+			out[i].value = 0x47700;
 			break;
 		case MSR_FS_BASE:
 			out[i].value = fs_base;

@@ -24,7 +24,13 @@
 /* The system-call gate on the stub page (after the stubs and their common
  * tail): LSTAR's value (see nub_cpu_build_system_pages). */
 #define NUB_CPU_GATE_OFFSET 0x240u
-#define NUB_CPU_CLEAN_MSRS  11u
+/* The CPL0 bounce a `syscall` takes on a CPU that enters CPL0 for it: the
+ * gate raises this vector, whose IDT entry is the bounce code at
+ * NUB_CPU_BOUNCE_OFFSET instead of an exception stub (the CPU never raises
+ * vector 15, and `int $15` from CPL3 is #GP: its gate is DPL0). */
+#define NUB_CPU_SYSCALL_VECTOR 15u
+#define NUB_CPU_BOUNCE_OFFSET  0x260u
+#define NUB_CPU_CLEAN_MSRS     11u
 
 /* Fill the system tables page (GDT at 0, TSS, IDT) and the stub page for
  * layout `l`; each buffer is one page. */
@@ -35,16 +41,31 @@ void nub_cpu_build_system_pages(const struct nub_layout *l, uint8_t *tables, uin
  * bare VM. */
 struct nub_segment nub_cpu_flat_segment(uint16_t selector, int code, uint8_t dpl);
 
+/* Where a guest's `syscall` goes. Without an entry (a guest that serves
+ * none): EFER.SCE clear and LSTAR the gate, so the instruction is #UD, or a
+ * fault on the gate where the CPU jumps to LSTAR at CPL3 -- an exit either
+ * way, and the host stops the guest. With one: EFER.SCE set, and LSTAR the
+ * entry itself on a CPU whose `syscall` stays at CPL3 (the backend says
+ * so: NUB_CAP_SYSCALL_AT_CPL3), else the gate, whose CPL0 bounce continues
+ * at the entry (the bookkeeping word NUB_SCRATCH_TOP_SYSCALL_ENTRY) on the
+ * exception stack, touching nothing the guest controls. No exit at all. */
+struct nub_cpu_syscall {
+	nub_gva_t entry; /* 0: none */
+	int at_cpl3;
+};
+
 /* Registers for the guest's first instruction (ELF entry at CPL3), with
  * FS based at fs_base (the guest's thread pointer, 0 before it sets one). */
 void nub_cpu_initial_state(const struct nub_layout *l, nub_gva_t entry, nub_gva_t fs_base,
-                           struct nub_regs *regs, struct nub_sregs *sregs);
+                           const struct nub_cpu_syscall *sys, struct nub_regs *regs,
+                           struct nub_sregs *sregs);
 void nub_cpu_initial_fpu(struct nub_fpu *fpu);
 
-/* The MSRs restore resets, with their clean values for layout `l` and the
- * guest's FS base (LSTAR is the system-call gate). Fills out; returns the
- * count. */
+/* The MSRs restore resets, with their clean values for layout `l`, the
+ * guest's FS base and its system calls (LSTAR, STAR, SFMASK). Fills out;
+ * returns the count. */
 uint32_t nub_cpu_clean_msrs(const struct nub_layout *l, uint64_t fs_base,
+                            const struct nub_cpu_syscall *sys,
                             struct nub_msr out[NUB_CPU_CLEAN_MSRS]);
 
 /* Debug registers at reset: no breakpoints. */

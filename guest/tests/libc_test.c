@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <nubguest.h>
 
@@ -298,6 +300,22 @@ static int32_t fn_bad_stack(const uint8_t *in, uint32_t in_len, uint8_t *out, ui
 	return 0;
 }
 
+/* System calls that do nothing but enter and leave the runtime's kernel:
+ * what one costs, and that none is an exit. */
+static int32_t fn_syscalls(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t cap,
+                           uint32_t *out_len)
+{
+	uint32_t n;
+	int64_t pid = 0;
+
+	if (in_len != sizeof(n))
+		return -1;
+	memcpy(&n, in, sizeof(n));
+	for (uint32_t i = 0; i < n; i++)
+		pid = syscall(SYS_getpid);
+	return reply_bytes(out, cap, out_len, &pid, sizeof(pid));
+}
+
 static uint64_t calls;
 
 static int32_t fn_count(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t cap,
@@ -331,4 +349,5 @@ void nub_guest_main(void)
 	nub_register(LIBC_ENV, "env", fn_env);
 	nub_register(LIBC_TIME_CONV, "time_conv", fn_time_conv);
 	nub_register(LIBC_RAND, "rand", fn_rand);
+	nub_register(LIBC_SYSCALLS, "syscalls", fn_syscalls);
 }

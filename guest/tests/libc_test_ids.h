@@ -19,6 +19,7 @@ enum libc_test_fn {
 	LIBC_TIME_CONV = 12, /* in: i64 t; out: strftime of localtime(t) with TZ unset, TZ=CET-1
 	                        and gmtime(t), "%Y-%m-%d %H:%M:%S" each, '|' between */
 	LIBC_RAND = 13,      /* out: 4 x rand(), 2 x random(), 2 x lrand48(), as i32 */
+	LIBC_SYSCALLS = 14, /* in: u32 n; n x getpid() through musl's syscall(); out: i64 the pid */
 };
 
 #endif

@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 #define NUB_BACKEND_ABI_MAJOR 1
-#define NUB_BACKEND_ABI_MINOR 1
+#define NUB_BACKEND_ABI_MINOR 2
 /** Name of the symbol every backend exports. */
 #define NUB_BACKEND_ENTRY_SYMBOL "nub_backend_entry"
 
@@ -64,6 +64,15 @@ enum nub_backend_cap {
 	 * backend that can only tell on the machine sets it in the table its
 	 * entry returns (computed once, before the first call returns). */
 	NUB_CAP_HOST_XSTATE = 1u << 4,
+	/** A guest's `syscall` does not enter CPL0: the vCPU jumps to LSTAR
+	 * at CPL3, with RCX and R11 set as the instruction sets them and
+	 * RFLAGS masked by SFMASK, whatever EFER.SCE says (the software KVM,
+	 * kvm_pvm; the mock's process vCPU). Core then points LSTAR at the
+	 * guest's own entry and a system call costs no exit. Without it core
+	 * assumes the architecture's behaviour (CPL0 at LSTAR) and bounces
+	 * through its own CPL0 code. A backend that cannot tell sets neither:
+	 * claiming it where `syscall` enters CPL0 would run guest code there. */
+	NUB_CAP_SYSCALL_AT_CPL3 = 1u << 5,
 };
 
 /** Access rights of a mapped region, as seen by the guest. */

@@ -244,6 +244,10 @@ enum nub_scratch_top {
 	NUB_SCRATCH_TOP_SIZE = 8,           /**< u64 scratch size in bytes */
 	NUB_SCRATCH_TOP_GENERATION = 32,    /**< u64 snapshot generation */
 	NUB_SCRATCH_TOP_GUEST_COUNTER = 40, /**< u64 guest counter (host-written) */
+	/** u64 the guest's system-call entry (NUB_NOTE_TYPE_SYSCALL; 0 when
+	 * none), where the host's CPL0 bounce sends a `syscall` (it reads it
+	 * here, on the page right above the exception stack). */
+	NUB_SCRATCH_TOP_SYSCALL_ENTRY = 48,
 	/** NUB_RESTORE_SEED_SIZE bytes from the host's getrandom(), new at
 	 * every restore and in every new sandbox (before the guest runs), so
 	 * sandboxes of one snapshot, and one sandbox across restores, never

@@ -455,6 +455,81 @@ static void test_doorbell_from_user_mode(void **state)
 	expect_mmio_write(&ex, MMIO_GPA + 0x8, 8, 0x1122334455667788ull);
 }
 
+/* `syscall` from CPL3 with EFER.SCE set goes to LSTAR with RCX = the next
+ * instruction, R11 = RFLAGS, RFLAGS masked by SFMASK -- at CPL3 when the
+ * backend says NUB_CAP_SYSCALL_AT_CPL3, at CPL0 (STAR's CS) when it does
+ * not: core points LSTAR at guest code on the strength of that bit, so it
+ * must be true. The code at LSTAR stores RCX, R11, its RFLAGS and CS (the
+ * pages are user pages and nothing enables SMEP: it runs at either level). */
+static void test_syscall_goes_where_the_caps_say(void **state)
+{
+	struct vm *v = *state;
+	enum { ENTRY = CODE + 0x200 };
+	const uint8_t caller[] = {
+	        0xfd,       /* std: DF set, SFMASK clears it */
+	        0x0f, 0x05, /* syscall */
+	        0xf4,       /* hlt: never reached */
+	};
+	const uint8_t entry[] = {
+	        MOV_RBX(MMIO_GPA + 0x10),
+	        0x48,
+	        0x89,
+	        0x0b, /* mov [rbx], rcx */
+	        0x4c,
+	        0x89,
+	        0x1b, /* mov [rbx], r11 */
+	        0x9c, /* pushfq */
+	        0x58, /* pop rax */
+	        0x48,
+	        0x89,
+	        0x03, /* mov [rbx], rax */
+	        0x8c,
+	        0xc8, /* mov eax, cs */
+	        0x48,
+	        0x89,
+	        0x03, /* mov [rbx], rax */
+	};
+	const struct nub_msr msrs[] = {
+	        {.index = 0xc0000081, .value = 0x001b000800000000ull}, /* STAR: CPL0 CS 0x08 */
+	        {.index = 0xc0000082, .value = ENTRY},                 /* LSTAR */
+	        {.index = 0xc0000084, .value = 0x400},                 /* SFMASK: DF */
+	};
+	const int cpl3 = (nub_hv_caps(v->hv) & NUB_CAP_SYSCALL_AT_CPL3) != 0;
+	struct nub_sregs s;
+	struct nub_exit ex;
+
+	if (!nub_hv_has(v->hv, NUB_HV_SLOT_SET_MSRS)) {
+		assert_int_equal(nub_hv_set_msrs(v->hv, msrs, 3, &v->err), NUB_EUNSUPPORTED);
+		skip();
+	}
+	set_user_mode(v);
+	if (nub_hv_get_sregs(v->hv, &s, &v->err))
+		fail_msg("%s", v->err.msg);
+	s.efer |= 1; /* SCE */
+	if (nub_hv_set_sregs(v->hv, &s, &v->err) || nub_hv_set_msrs(v->hv, msrs, 3, &v->err))
+		fail_msg("%s", v->err.msg);
+	memcpy(v->mem + ENTRY, entry, sizeof(entry));
+	load(v, caller, sizeof(caller));
+	ex = run(v, NULL);
+	expect_mmio_write(&ex, MMIO_GPA + 0x10, 8, CODE + 3); /* RCX */
+	ex = run(v, NULL);
+	if (ex.reason != NUB_EXIT_MMIO_WRITE || !(ex.data & 0x400))
+		fail_msg("R11 0x%llx: want RFLAGS with DF (exit %u)", (unsigned long long)ex.data,
+		         ex.reason);
+	ex = run(v, NULL);
+	if (ex.reason != NUB_EXIT_MMIO_WRITE || (ex.data & 0x400))
+		fail_msg("RFLAGS at LSTAR 0x%llx: want DF cleared by SFMASK (exit %u)",
+		         (unsigned long long)ex.data, ex.reason);
+	ex = run(v, NULL);
+	/* At CPL3 the selector may be the host's own user CS (a backend that
+	 * runs CPL3 code on the host CPU): only its RPL is the guest's. */
+	uint64_t cs = ex.data & 0xffff;
+	if (ex.reason != NUB_EXIT_MMIO_WRITE || (cpl3 ? (cs & 3) != 3 : cs != 0x08))
+		fail_msg("CS at LSTAR 0x%llx: want %s (NUB_CAP_SYSCALL_AT_CPL3 %s)",
+		         (unsigned long long)cs, cpl3 ? "RPL 3" : "0x08 (STAR)",
+		         cpl3 ? "claimed" : "not claimed");
+}
+
 /* The guest observes MXCSR and XCR0 as the host set them, and a reset, at
  * CPL3 (where every KVM runs SSE and XSAVE instructions natively). */
 static void test_state_observed(void **state)
@@ -748,6 +823,8 @@ int main(int argc, char **argv)
 	        cmocka_unit_test_setup_teardown(test_interrupt, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_doorbell_from_user_mode, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_state_observed, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_syscall_goes_where_the_caps_say, setup,
+	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_state_round_trip, setup, teardown),
 	};
 

@@ -6,6 +6,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <nub/guest_abi.h>
+
+#include "memory/layout.h"
 #include "nub_test.h"
 #include "x86/cpu.h"
 
@@ -116,11 +119,50 @@ static void test_vector_names(void **state)
 	assert_string_equal(nub_cpu_vector_name(255), "reserved");
 }
 
+/* The system-call gate and its CPL0 bounce, as the host writes them: the
+ * gate raises NUB_CPU_SYSCALL_VECTOR, whose IDT entry (IST1, DPL0) is the
+ * bounce; the bounce's one memory operand outside its own frame is the
+ * bookkeeping word NUB_SCRATCH_TOP_SYSCALL_ENTRY, reached from the frame
+ * the int pushes at the top of the exception stack. */
+static void test_syscall_bounce(void **state)
+{
+	static uint8_t tables[4096], stubs[4096];
+	struct nub_layout_config c;
+	struct nub_layout l;
+	struct nub_error err = {0};
+	uint8_t gate[16];
+	int32_t disp;
+
+	(void)state;
+	nub_layout_config_default(&c);
+	assert_int_equal(nub_layout_compute(&c, 1u << 20, &l, &err), 0);
+	nub_cpu_build_system_pages(&l, tables, stubs);
+	assert_memory_equal(stubs + NUB_CPU_GATE_OFFSET, ((const uint8_t[]){0xcd, 15}), 2);
+	memcpy(gate, tables + NUB_CPU_IDT_OFFSET + NUB_CPU_SYSCALL_VECTOR * 16, 16);
+	uint64_t target =
+	        (uint64_t)(gate[0] | gate[1] << 8) | (uint64_t)(gate[6] | gate[7] << 8) << 16 |
+	        (uint64_t)(gate[8] | gate[9] << 8 | gate[10] << 16 | (uint32_t)gate[11] << 24)
+	                << 32;
+	assert_int_equal(target, l.sys_stubs_gpa + NUB_CPU_BOUNCE_OFFSET);
+	assert_int_equal(gate[4], 1);    /* IST1 */
+	assert_int_equal(gate[5], 0x8e); /* present interrupt gate, DPL0 */
+	/* pushq disp32(%rsp): at the int's frame (5 words below IST1's top). */
+	assert_memory_equal(stubs + NUB_CPU_BOUNCE_OFFSET, ((const uint8_t[]){0xff, 0xb4, 0x24}),
+	                    3);
+	memcpy(&disp, stubs + NUB_CPU_BOUNCE_OFFSET + 3, 4);
+	uint64_t ist1 = l.scratch_gva + l.exn_stack_top_offset;
+	assert_int_equal(ist1 - 40 + (uint64_t)(int64_t)disp,
+	                 l.scratch_gva + l.scratch_size - NUB_SCRATCH_TOP_SYSCALL_ENTRY);
+	/* ... and it ends in iretq. */
+	assert_memory_equal(stubs + NUB_CPU_BOUNCE_OFFSET + 33, ((const uint8_t[]){0x48, 0xcf}), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_privileged_forms_are_named),
 	        cmocka_unit_test(test_vector_names),
+	        cmocka_unit_test(test_syscall_bounce),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

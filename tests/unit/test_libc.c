@@ -188,6 +188,41 @@ static void test_libc_exit_and_abort_end_the_call(void **state)
 	nub_sandbox_free(sb);
 }
 
+/* A C library's system calls never leave the VM: a call that makes 2,000
+ * of them costs the one exit that ends it (the backend's LSTAR is the
+ * entry, or the host's CPL0 bounce sends them there), on every backend --
+ * and the first time, one per page it writes first. */
+static void test_libc_system_calls_are_not_exits(void **state)
+{
+	struct logs logs = {0};
+	struct nub_sandbox_stats before, after;
+	uint32_t n = 2000;
+	int64_t pid = 0;
+	int32_t status = -1;
+	size_t len = 0;
+	(void)state;
+	struct nub_sandbox *sb = make("libc_test", &logs, 0);
+
+	for (int round = 0; round < 2; round++) {
+		nub_sandbox_stats(sb, &before);
+		assert_int_equal(nub_sandbox_call(sb, LIBC_SYSCALLS, &n, sizeof(n), &pid,
+		                                  sizeof(pid), &len, &status),
+		                 0);
+		nub_sandbox_stats(sb, &after);
+		assert_int_equal(status, 0);
+		assert_int_equal(len, sizeof(pid));
+		assert_true(pid > 0);
+		/* The exit that ends the call, and one for each page the call
+		 * wrote first (none once the restore has kept them). */
+		assert_int_equal(after.vm_exits - before.vm_exits,
+		                 1 + after.cow_faults - before.cow_faults);
+		if (round)
+			assert_int_equal(after.cow_faults, before.cow_faults);
+		assert_int_equal(nub_sandbox_restore(sb, NULL), 0); /* and after a restore */
+	}
+	nub_sandbox_free(sb);
+}
+
 /* getenv and environ in a call (they faulted: musl kept the environment on
  * the start-up stack, which calls reuse), and time conversion as C says. */
 static void test_libc_environment_and_time_conversion(void **state)
@@ -356,6 +391,7 @@ int main(void)
 	        cmocka_unit_test(test_libc_time_and_state),
 	        cmocka_unit_test(test_libc_memory),
 	        cmocka_unit_test(test_libc_exit_and_abort_end_the_call),
+	        cmocka_unit_test(test_libc_system_calls_are_not_exits),
 	        cmocka_unit_test(test_libc_environment_and_time_conversion),
 	        cmocka_unit_test(test_libc_fresh_random_after_restore),
 	        cmocka_unit_test(test_js_eval),

@@ -1026,7 +1026,9 @@ static void check_vector_reset(struct nub_sandbox *sb)
 static void dirty_host_state(struct nub_sandbox *sb)
 {
 	struct nub_msr clean[NUB_CPU_CLEAN_MSRS];
-	uint32_t n = nub_cpu_clean_msrs(&sb->base->layout, sb->fs_base, clean);
+	struct nub_cpu_syscall sys;
+	nub_sandbox_syscall(sb, sb->base, &sys);
+	uint32_t n = nub_cpu_clean_msrs(&sb->base->layout, sb->fs_base, &sys, clean);
 	struct nub_msr dirty[32];
 	struct nub_sregs s;
 
@@ -1059,13 +1061,15 @@ static void dirty_host_state(struct nub_sandbox *sb)
 static void check_host_state_clean(struct nub_sandbox *sb)
 {
 	struct nub_msr clean[NUB_CPU_CLEAN_MSRS];
-	uint32_t n = nub_cpu_clean_msrs(&sb->base->layout, sb->fs_base, clean);
+	struct nub_cpu_syscall sys;
+	nub_sandbox_syscall(sb, sb->base, &sys);
+	uint32_t n = nub_cpu_clean_msrs(&sb->base->layout, sb->fs_base, &sys, clean);
 	struct nub_msr back[32];
 	struct nub_regs r;
 	struct nub_sregs want, s;
 	uint64_t xcr0;
 
-	nub_cpu_initial_state(&sb->base->layout, sb->base->entry_gva, sb->fs_base, &r, &want);
+	nub_cpu_initial_state(&sb->base->layout, sb->base->entry_gva, sb->fs_base, &sys, &r, &want);
 	assert_int_equal(nub_hv_get_sregs(sb->hv, &s, &sb->err), 0);
 	assert_int_equal(s.cr0, want.cr0);
 	assert_int_equal(s.cr2, 0);
