@@ -443,28 +443,80 @@ static void bench_dirty(void)
 
 /* ---- cold, memory, throughput ---- */
 
+/* A sandbox from the snapshot, one request, free: a new VM each time, or
+ * (pooled) the VM the last free parked in the snapshot's pool. */
+struct cold {
+	const char *elf;
+	struct nub_snapshot *snap;
+	uint32_t fn;
+	const char *in;
+	int pooled;
+	uint64_t recycled, made;
+};
+
 static double nub_cold(void *ctx, int n)
 {
-	struct nub_snapshot *snap = ctx;
-	double t = bench_now_ns();
+	struct cold *c = ctx;
+	struct nub_sandbox_stats st;
 
+	if (c->pooled) {
+		nub_snapshot_set_pool(c->snap, 1);
+		nub_sandbox_free(sandbox(c->elf, c->snap, 16ull << 20)); /* parks one */
+	}
+	double t = bench_now_ns();
 	for (int i = 0; i < n; i++) {
-		struct nub_sandbox *sb = sandbox("js", snap, 16ull << 20);
-		call_or_die(sb, JS_FN_EVAL, "1+1", 3);
+		struct nub_sandbox *sb = sandbox(c->elf, c->snap, 16ull << 20);
+		call_or_die(sb, c->fn, c->in, strlen(c->in));
+		nub_sandbox_stats(sb, &st);
+		c->recycled += st.vms_recycled;
+		c->made++;
 		nub_sandbox_free(sb);
 	}
-	return (bench_now_ns() - t) / n;
+	t = (bench_now_ns() - t) / n;
+	if (c->pooled)
+		nub_snapshot_set_pool(c->snap, 0);
+	return t;
+}
+
+static void bench_cold_of(const char *figure, struct cold *plain, struct cold *pooled,
+                          struct spawned *sp)
+{
+	int n = iters / 4 > 2 ? iters / 4 : 2;
+	struct contender c[] = {{"nub", nub_cold, plain, n, {0}},
+	                        {"posix_spawn", spawn_request, sp, n, {0}},
+	                        {"nub, pooled VM", nub_cold, pooled, n, {0}}};
+	char label[96];
+
+	measure(c, 3);
+	snprintf(label, sizeof(label), "%s: new VM vs posix_spawn", figure);
+	bench_row(bench_label(label), c[0].sample[0] / 1e3, "us", "posix_spawn",
+	          c[1].sample[0] / 1e3, "time");
+	snprintf(label, sizeof(label), "%s: pooled VM vs posix_spawn", figure);
+	bench_row(bench_label(label), c[2].sample[0] / 1e3, "us", "posix_spawn",
+	          c[1].sample[0] / 1e3, "time");
+	snprintf(label, sizeof(label), "  %s: pooled VMs reused per cycle", figure);
+	bench_row(bench_label(label), (double)pooled->recycled / (double)pooled->made, "VMs",
+	          "floor", 1, "count");
 }
 
 static void bench_cold(struct nub_snapshot *js_snap)
 {
-	struct spawned sp = {"--js", "1+1"};
-	int n = iters / 4 > 2 ? iters / 4 : 2;
-	struct contender c[] = {{"nub", nub_cold, js_snap, n, {0}},
-	                        {"posix_spawn", spawn_request, &sp, n, {0}}};
+	static const char text[] = "0123456789abcdef0123456789abcdef";
+	struct nub_snapshot *echo_snap = NULL;
+	struct nub_sandbox *echo = sandbox("test_guest", NULL, 1u << 20);
 
-	measure(c, 2);
-	rows("JS cold: sandbox from snapshot + eval + free", c, 2);
+	if (nub_sandbox_snapshot(echo, &echo_snap))
+		die("snapshot", nub_sandbox_last_error(echo));
+	nub_sandbox_free(echo);
+	struct cold e = {"test_guest", echo_snap, NUB_TG_ECHO, text, 0, 0, 0};
+	struct cold ep = {"test_guest", echo_snap, NUB_TG_ECHO, text, 1, 0, 0};
+	struct spawned esp = {"--echo", text};
+	bench_cold_of("echo cold: sandbox from snapshot + call + free", &e, &ep, &esp);
+	struct cold j = {"js", js_snap, JS_FN_EVAL, "1+1", 0, 0, 0};
+	struct cold jp = {"js", js_snap, JS_FN_EVAL, "1+1", 1, 0, 0};
+	struct spawned jsp = {"--js", "1+1"};
+	bench_cold_of("JS cold: sandbox from snapshot + eval + free", &j, &jp, &jsp);
+	nub_snapshot_unref(echo_snap);
 }
 
 /* Proportional set size of a process, in KiB (smaps_rollup). */

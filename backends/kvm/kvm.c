@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "kvm_internal.h"
@@ -39,6 +40,24 @@ int kvm_fail(char *err, size_t err_cap, int code, const char *fmt, ...)
 	return code;
 }
 
+/* A system call that makes a file descriptor failed with errno `e`. Out of
+ * descriptors (EMFILE) is the process's open-file limit, which a host with
+ * many sandboxes meets first (two per sandbox): name it, its values and
+ * how to raise it. */
+static int kvm_fail_fd(char *err, size_t err_cap, const char *what, int e)
+{
+	struct rlimit rl;
+
+	if (e == EMFILE && getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		return kvm_fail(err, err_cap, NUB_ESYS,
+		                "%s: out of file descriptors: the open-file limit (RLIMIT_NOFILE) "
+		                "is %llu, hard limit %llu; each KVM sandbox holds 2 -- raise the "
+		                "soft limit (ulimit -n, setrlimit)",
+		                what, (unsigned long long)rl.rlim_cur,
+		                (unsigned long long)rl.rlim_max);
+	return kvm_fail(err, err_cap, NUB_ESYS, "%s: %s", what, strerror(e));
+}
+
 int kvm_ioctl(int fd, unsigned long req, void *arg)
 {
 	int r;
@@ -56,6 +75,8 @@ static int kvm_open_checked(char *err, size_t err_cap)
 	int fd = open(KVM_DEV, O_RDWR | O_CLOEXEC);
 	int rc = NUB_EPROBE;
 
+	if (fd < 0 && errno == EMFILE)
+		return kvm_fail_fd(err, err_cap, KVM_DEV, errno); /* usable, but not now */
 	if (fd < 0)
 		return kvm_fail(err, err_cap, NUB_EPROBE, "%s: %s", KVM_DEV, strerror(errno));
 	int api = ioctl(fd, KVM_GET_API_VERSION, 0);
@@ -201,12 +222,12 @@ static int kvm_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, c
 		vm->vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
 	while (vm->vm_fd < 0 && errno == EINTR);
 	if (vm->vm_fd < 0) {
-		kvm_fail(err, err_cap, rc, "KVM_CREATE_VM: %s", strerror(errno));
+		kvm_fail_fd(err, err_cap, "KVM_CREATE_VM", errno);
 		goto close_kvm;
 	}
 	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
 	if (vm->vcpu_fd < 0) {
-		kvm_fail(err, err_cap, rc, "KVM_CREATE_VCPU: %s", strerror(errno));
+		kvm_fail_fd(err, err_cap, "KVM_CREATE_VCPU", errno);
 		goto close_vm;
 	}
 	vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd, 0);
@@ -225,7 +246,9 @@ static int kvm_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, c
 	int xsave2 = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
 	vm->xsave_size =
 	        xsave2 > (int)sizeof(struct kvm_xsave) ? (size_t)xsave2 : sizeof(struct kvm_xsave);
-	vm->has_sync_regs = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS) > 0;
+	int sync = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+	vm->has_sync_regs = sync > 0 && (sync & KVM_SYNC_X86_REGS);
+	vm->has_sync_sregs = vm->has_sync_regs && (sync & KVM_SYNC_X86_SREGS);
 	/* Let KVM copy the GPRs into kvm_run at every exit: exit->rip for free. */
 	if (vm->has_sync_regs)
 		vm->run->kvm_valid_regs = KVM_SYNC_X86_REGS;

@@ -48,6 +48,11 @@ struct nub_vm {
 	int has_xcrs;
 	int has_xsave;
 	int has_sync_regs;
+	int has_sync_sregs; /* KVM_SYNC_X86_SREGS among the sync fields */
+	/* The sregs last given to KVM (by ioctl or the sync page): a set that
+	 * changes only segments goes through the sync page (see kvm_regs.c). */
+	struct kvm_sregs sregs_set;
+	int sregs_known;
 	int signo;          /* kick signal, SIGRTMIN..SIGRTMAX */
 	uint64_t xfeatures; /* user XSAVE components of the vCPU (CPUID 0xD.0) */
 	size_t xsave_size;  /* bytes of KVM's XSAVE buffer (KVM_CAP_XSAVE2) */

@@ -65,19 +65,55 @@ int kvm_get_regs(struct nub_vm *vm, struct nub_regs *regs, char *err, size_t err
 	return 0;
 }
 
+/* Whether `k` differs from the sregs last set only where a CPL3 guest can
+ * make it differ (segments, their bases; CR2 by a page fault): the control
+ * registers, descriptor tables and EFER KVM validated last time. */
+static int kvm_sregs_segments_only(const struct nub_vm *vm, const struct kvm_sregs *k)
+{
+	struct kvm_sregs a = *k;
+
+	if (!vm->sregs_known)
+		return 0;
+	a.cs = vm->sregs_set.cs;
+	a.ds = vm->sregs_set.ds;
+	a.es = vm->sregs_set.es;
+	a.fs = vm->sregs_set.fs;
+	a.gs = vm->sregs_set.gs;
+	a.ss = vm->sregs_set.ss;
+	a.cr2 = vm->sregs_set.cr2;
+	return !memcmp(&a, &vm->sregs_set, sizeof(a));
+}
+
+/* A restore writes the same clean sregs every time; each vCPU ioctl costs
+ * a vcpu_load/put, which on the software KVM reads a dozen MSRs (a third of
+ * a restore's time there). Through the sync page KVM applies them at the
+ * next KVM_RUN with the same __set_sregs, no extra entry. Only when the
+ * control part is what KVM already accepted: an invalid CR/EFER combination
+ * is then refused here, by the ioctl, not by a later run. */
 int kvm_set_sregs(struct nub_vm *vm, const struct nub_sregs *sregs, char *err, size_t err_cap)
 {
 	struct kvm_sregs k;
 
 	KVM_STATE_PRELUDE(vm, err, err_cap);
 	kvm_convert_sregs_from_nub(&k, sregs);
+	if (vm->has_sync_sregs && kvm_sregs_segments_only(vm, &k)) {
+		vm->run->s.regs.sregs = k;
+		vm->run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
+		vm->sregs_set = k;
+		return 0;
+	}
+	if (vm->has_sync_sregs)
+		vm->run->kvm_dirty_regs &= ~(uint64_t)KVM_SYNC_X86_SREGS; /* this set wins */
 	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_SREGS, &k) < 0) {
 		int e = errno;
+		vm->sregs_known = 0;
 		return kvm_fail(err, err_cap, e == EINVAL ? NUB_EINVAL : NUB_ESYS,
 		                "KVM_SET_SREGS (cr0 0x%llx cr4 0x%llx efer 0x%llx): %s",
 		                (unsigned long long)k.cr0, (unsigned long long)k.cr4,
 		                (unsigned long long)k.efer, strerror(e));
 	}
+	vm->sregs_set = k;
+	vm->sregs_known = 1;
 	return 0;
 }
 
@@ -86,6 +122,11 @@ int kvm_get_sregs(struct nub_vm *vm, struct nub_sregs *sregs, char *err, size_t 
 	struct kvm_sregs k;
 
 	KVM_STATE_PRELUDE(vm, err, err_cap);
+	/* Set through the sync page and not yet run: KVM still has the old. */
+	if (vm->has_sync_sregs && (vm->run->kvm_dirty_regs & KVM_SYNC_X86_SREGS)) {
+		kvm_convert_sregs_to_nub(sregs, &vm->run->s.regs.sregs);
+		return 0;
+	}
 	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_SREGS, &k) < 0)
 		return kvm_state_error("KVM_GET_SREGS", err, err_cap);
 	kvm_convert_sregs_to_nub(sregs, &k);

@@ -132,7 +132,7 @@ static int mock_set_regs(struct nub_vm *vm, const struct nub_regs *r, char *e, s
 
 static int mock_set_sregs(struct nub_vm *vm, const struct nub_sregs *s, char *e, size_t c)
 {
-	mock_proc_tables_changed(vm);
+	mock_proc_sregs_set(vm, s);
 	vm->proc_sregs_dirty = 1;
 	return mock_set_sregs_(vm, (struct nub_sregs *)s, e, c);
 }

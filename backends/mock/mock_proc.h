@@ -14,9 +14,20 @@ struct nub_vm;
 int mock_proc_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t err_cap);
 int mock_proc_interrupt(struct nub_vm *vm);
 void mock_proc_clear_interrupt(struct nub_vm *vm);
-/* CR3 or the tables may have changed (set_sregs): re-map all before the
- * next run. */
-void mock_proc_tables_changed(struct nub_vm *vm);
+/* set_sregs is about to load `s`: unless CR3 and the tables are as the
+ * child last mapped them, re-map all before the next run. */
+void mock_proc_sregs_set(struct nub_vm *vm, const struct nub_sregs *s);
+
+/* The tables the child last mapped from (mock_proc_tables.c). */
+struct mock_tables;
+struct mock_tables *mock_tables_new(void);
+void mock_tables_free(struct mock_tables *t);
+/* Copy the tables vm->sregs.cr3 points at, as the child is told to map. */
+void mock_tables_record(struct mock_tables *t, struct nub_vm *vm);
+/* The child re-maps part of them alone: the record no longer says it all. */
+void mock_tables_forget(struct mock_tables *t);
+/* 1 when `s` and the tables it points at are what was recorded. */
+int mock_tables_unchanged(struct mock_tables *t, struct nub_vm *vm, const struct nub_sregs *s);
 /* Regions were mapped or unmapped: the child is restarted. */
 void mock_proc_memory_changed(struct nub_vm *vm);
 void mock_proc_destroy(struct nub_vm *vm);

@@ -36,7 +36,8 @@ struct mock_proc {
 	uint32_t seq;
 	int sync; /* what the child must re-map before the next run */
 	uint64_t sync_gva;
-	int exception_pending; /* last exit was an exception: restore CS */
+	int exception_pending;    /* last exit was an exception: restore CS */
+	struct mock_tables *seen; /* what the child last mapped from */
 };
 
 static void futex_wait(_Atomic uint32_t *w, uint32_t val, long ms)
@@ -172,6 +173,7 @@ static int proc_start(struct nub_vm *vm, char *err, size_t err_cap)
 	}
 	/* It mapped the guest's pages itself; it needs the registers. */
 	p->sync = PROC_SYNC_NONE;
+	mock_tables_record(p->seen, vm);
 	vm->proc_regs_dirty = vm->proc_fpu_dirty = vm->proc_sregs_dirty = 1;
 	return 0;
 }
@@ -196,6 +198,10 @@ static void run_command_fill(struct nub_vm *vm, struct mock_proc *p)
 	sh->sfmask = mock_msr_value(vm, 0xc0000084); /* SFMASK */
 	sh->sync = (uint32_t)p->sync;
 	sh->sync_gva = p->sync_gva;
+	if (p->sync == PROC_SYNC_ALL)
+		mock_tables_record(p->seen, vm);
+	else if (p->sync == PROC_SYNC_PAGE)
+		mock_tables_forget(p->seen);
 	p->sync = PROC_SYNC_NONE;
 	sh->regs = vm->regs;
 	sh->regs_dirty = vm->proc_regs_dirty;
@@ -251,6 +257,7 @@ int mock_proc_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t er
 			return NUB_ENOMEM;
 		}
 		p->sync = PROC_SYNC_ALL;
+		p->seen = mock_tables_new(); /* NULL: every set_sregs re-maps */
 	}
 	memset(exit, 0, sizeof(*exit));
 	if (atomic_exchange(&vm->interrupt_pending, 0)) {
@@ -294,9 +301,9 @@ void mock_proc_clear_interrupt(struct nub_vm *vm)
 		atomic_store(&vm->proc->sh->cancel, 0);
 }
 
-void mock_proc_tables_changed(struct nub_vm *vm)
+void mock_proc_sregs_set(struct nub_vm *vm, const struct nub_sregs *s)
 {
-	if (vm->proc)
+	if (vm->proc && !mock_tables_unchanged(vm->proc->seen, vm, s))
 		vm->proc->sync = PROC_SYNC_ALL;
 }
 
@@ -322,6 +329,7 @@ void mock_proc_destroy(struct nub_vm *vm)
 		futex_wake(&p->sh->seq_cmd);
 	}
 	proc_kill(p);
+	mock_tables_free(p->seen);
 	free(p);
 	vm->proc = NULL;
 }

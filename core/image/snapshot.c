@@ -18,8 +18,10 @@ struct nub_snapshot *nub_snapshot_new_empty(void)
 {
 	struct nub_snapshot *s = calloc(1, sizeof(*s));
 
-	if (s)
+	if (s) {
 		atomic_init(&s->refs, 1);
+		pthread_mutex_init(&s->pool.lock, NULL);
+	}
 	return s;
 }
 
@@ -33,6 +35,9 @@ void nub_snapshot_unref(struct nub_snapshot *snap)
 {
 	if (!snap || atomic_fetch_sub(&snap->refs, 1) != 1)
 		return;
+	if (snap->pool.drain)
+		snap->pool.drain(snap); /* their VMs map snap->mem */
+	pthread_mutex_destroy(&snap->pool.lock);
 	nub_shmem_unref(atomic_load(&snap->shared_mem));
 	nub_shmem_unref(snap->mem);
 	free(snap->present);

@@ -9,6 +9,7 @@
 #ifndef NUB_CORE_SNAPSHOT_H
 #define NUB_CORE_SNAPSHOT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -35,8 +36,20 @@ struct nub_fn_names {
 	struct nub_fn_name fn[NUB_MAX_FN_NAMES];
 };
 
+/* Freed sandboxes kept for reuse with this snapshot (core/sandbox/pool.c
+ * parks them). This floor only holds them: they hold no reference on the
+ * snapshot, so when it goes it calls `drain` -- set by whoever parked them
+ * -- before its memory, which their VMs map, is released. */
+struct nub_snapshot_pool {
+	pthread_mutex_t lock;
+	void *parked; /* the parker's list, opaque here */
+	unsigned n, max;
+	void (*drain)(struct nub_snapshot *snap);
+};
+
 struct nub_snapshot {
 	atomic_int refs;
+	struct nub_snapshot_pool pool;
 	/* Sealed region: [0, visible_size) is mapped read-only into the VM at
 	 * NUB_BASE_GPA; [visible_size, +pt_size) holds the page tables, built
 	 * for their live address in scratch (layout.pt_gpa) and copied there

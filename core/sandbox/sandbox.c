@@ -242,8 +242,13 @@ int nub_sandbox_register(struct nub_sandbox *sb, uint32_t id, nub_host_fn fn, vo
 
 void nub_sandbox_free(struct nub_sandbox *sb)
 {
-	if (!sb || nub_sandbox_reentered(sb, "free"))
+	if (!sb || nub_sandbox_reentered(sb, "free") || nub_sandbox_park(sb))
 		return;
+	nub_sandbox_destroy(sb);
+}
+
+void nub_sandbox_destroy(struct nub_sandbox *sb)
+{
 	nub_hv_destroy(sb->hv); /* unmaps regions before their memory goes */
 	nub_shmem_unref(sb->scratch);
 	nub_snapshot_unref(sb->current);
@@ -262,6 +267,8 @@ static int create_vm(struct nub_sandbox *sb)
 	struct nub_backend *b;
 	int rc;
 
+	if (nub_sandbox_unpark(sb))
+		return 0;
 	rc = nub_backend_load(nub_backend_choose_spec(sb->backend_spec), &b, &sb->err);
 	if (rc)
 		return rc;

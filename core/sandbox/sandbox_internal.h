@@ -71,6 +71,7 @@ struct nub_sandbox {
 	atomic_int timed_out;
 	struct nub_sandbox_stats stats;
 	struct nub_error err;
+	struct nub_sandbox *parked_next; /* in its snapshot's pool (pool.c) */
 };
 
 /* ---- errors on the handle (sandbox.c) ---- */
@@ -106,6 +107,19 @@ void nub_sandbox_syscall(const struct nub_sandbox *sb, const struct nub_snapshot
 /* Put the sandbox in `snap`'s state: memory, vCPU, working set, seed;
  * clears poisoning. */
 int nub_sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap);
+
+/* ---- the pool of freed VMs (pool.c) ---- */
+
+/* Park `sb` in its snapshot's pool when it can be reused (see
+ * nub_snapshot_set_pool); 1 when parked (the caller must not free it),
+ * else 0. */
+int nub_sandbox_park(struct nub_sandbox *sb);
+/* Give `sb` (not evolved) the VM of a sandbox parked in sb->base's pool
+ * with the same backend spec and options: 1 when it got one (memory still
+ * the last user's: reset next), 0 when the pool had none. */
+int nub_sandbox_unpark(struct nub_sandbox *sb);
+/* Free what a sandbox holds, parked or not (sandbox.c). */
+void nub_sandbox_destroy(struct nub_sandbox *sb);
 
 /* ---- running the guest (guest_run.c) ---- */
 

@@ -84,9 +84,16 @@ static int map_snapshot(struct nub_sandbox *sb, struct nub_snapshot *snap)
  * segments, control and descriptor-table registers (always the clean ABI-2
  * values, never a captured copy), FPU/SSE/AVX state, XCR0, MSRs and debug
  * registers.
+ * `cpl3_only` (a restore in place) writes only what CPL3 code can change:
+ * registers, segments and their bases, the XSAVE components. XCR0, MSRs and
+ * debug registers need CPL0 (xsetbv, wrmsr, mov to DRn), which the guest
+ * never reaches; the host's CPL0 stubs write none of them; DR6 changes on
+ * a #DB, and a #DB stops the call, which poisons the sandbox and so gets
+ * the full reset. Each skipped write is a vCPU ioctl (~5 us on the
+ * software KVM).
  * Optional slots a backend lacks are skipped (the mock and test backends),
  * not errors. */
-static int reset_cpu(struct nub_sandbox *sb, const struct nub_snapshot *snap)
+static int reset_cpu(struct nub_sandbox *sb, const struct nub_snapshot *snap, int cpl3_only)
 {
 	struct nub_regs regs;
 	struct nub_sregs sregs;
@@ -105,6 +112,8 @@ static int reset_cpu(struct nub_sandbox *sb, const struct nub_snapshot *snap)
 		rc = nub_hv_set_regs(sb->hv, &regs, &sb->err);
 	if (!rc && nub_hv_has(sb->hv, NUB_HV_SLOT_SET_FPU))
 		rc = nub_hv_set_fpu(sb->hv, &fpu, &sb->err);
+	if (rc || cpl3_only)
+		return rc;
 	if (!rc && nub_hv_has(sb->hv, NUB_HV_SLOT_SET_XCR0))
 		rc = nub_hv_set_xcr0(sb->hv, 0x3, &sb->err); /* x87 | SSE */
 	if (!rc && nub_hv_has(sb->hv, NUB_HV_SLOT_SET_MSRS))
@@ -163,14 +172,14 @@ static int can_reset_in_place(const struct nub_sandbox *sb, const struct nub_sna
 }
 
 /* The rest of a reset, whichever way memory was put back. */
-static int reset_finish(struct nub_sandbox *sb, struct nub_snapshot *snap)
+static int reset_finish(struct nub_sandbox *sb, struct nub_snapshot *snap, int in_place)
 {
 	int rc = nub_counter_rewrite(&sb->counter, &sb->err);
 
 	if (!rc)
 		rc = write_seed(sb, &snap->layout);
 	if (!rc)
-		rc = reset_cpu(sb, snap);
+		rc = reset_cpu(sb, snap, in_place);
 	if (!rc)
 		rc = prefetch(sb); /* sb->current is snap now */
 	if (rc)
@@ -211,7 +220,7 @@ static int reset_in_place(struct nub_sandbox *sb, struct nub_snapshot *snap)
 	sb->stats.restore_bytes += ((uint64_t)copied + cleared) * NUB_PAGE_SIZE;
 	sb->stats.restores_in_place++;
 	sb->stats.restore_kept_pages += (uint64_t)copied;
-	return reset_finish(sb, snap);
+	return reset_finish(sb, snap, 1);
 }
 
 /* Map `snap`, write its tables into zeroed scratch and find what of
@@ -255,7 +264,7 @@ static int reset_full(struct nub_sandbox *sb, struct nub_snapshot *snap)
 		n = -1;
 	sb->nwritable = n > 0 ? (unsigned)n : 0;
 	sb->in_place = n >= 0; /* tables it cannot read: rewrite them every time */
-	return reset_finish(sb, snap);
+	return reset_finish(sb, snap, 0);
 }
 
 int nub_sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap)

@@ -223,6 +223,8 @@ struct nub_sandbox_stats {
 	/* nub 0.2 */
 	uint64_t restores_in_place;  /**< restores that kept the live page tables */
 	uint64_t restore_kept_pages; /**< private copies those restores put back in place */
+	uint64_t vms_recycled;       /**< 1 when evolve took a freed sandbox's VM from the
+	                                  snapshot's pool (nub_snapshot_set_pool) */
 };
 /** Copy the sandbox's counters into *st, `size` bytes of it at most (the
  * caller's sizeof(struct nub_sandbox_stats)); fields past what this libnub
@@ -267,6 +269,30 @@ NUB_API void nub_snapshot_unref(struct nub_snapshot *snap);
 NUB_API void nub_snapshot_hash(const struct nub_snapshot *snap, uint8_t hash[16]);
 /** Bytes of guest memory the snapshot holds (guest-visible part). */
 NUB_API uint64_t nub_snapshot_memory_size(const struct nub_snapshot *snap);
+
+/** Most VMs a snapshot's pool keeps (nub_snapshot_set_pool). */
+#define NUB_SNAPSHOT_POOL_MAX 4096u
+
+/**
+ * Keep the VMs of up to `max_vms` freed sandboxes of `snap` for reuse: the
+ * next nub_sandbox_evolve of a sandbox created from `snap` with the same
+ * backend spec and options takes one instead of creating a VM, and resets
+ * it to `snap` as a restore does (in place: no new page tables, no page
+ * faults on the pages the last user wrote). A new sandbox from a pooled
+ * VM is exactly what a fresh one is -- memory, vCPU state, entropy,
+ * counters (stats.vms_recycled says which it got); only host resources
+ * are reused. nub_sandbox_free parks a sandbox when the pool has room, the
+ * sandbox is evolved, not poisoned, and holds `snap`'s state or a later
+ * state of it (its last reset was to `snap`); any other is freed at once.
+ * A parked VM keeps what a live sandbox does (its file descriptors, the
+ * pages its guest wrote, the mock's vCPU process) and holds no reference
+ * on `snap`: they are freed when `snap` is, or by lowering `max_vms`.
+ * Default 0: no pool. Thread-safe.
+ * @param snap     the snapshot
+ * @param max_vms  0 (off: frees what is kept) .. NUB_SNAPSHOT_POOL_MAX
+ * @return 0, or NUB_EINVAL for a NULL snapshot or max_vms above the maximum.
+ */
+NUB_API int nub_snapshot_set_pool(struct nub_snapshot *snap, unsigned max_vms);
 
 /* ---- backends ---- */
 

@@ -1107,17 +1107,27 @@ static void check_host_state_clean(struct nub_sandbox *sb)
 }
 
 /* Restore resets every piece of vCPU state a guest can change (guest ABI
- * 2): vector state from the guest, system state through the backend. */
+ * 2): vector state from the guest (a restore in place), system state
+ * through the backend. Only CPL0 changes system state, so only the full
+ * reset writes it: the one after a failed call (a guest that escaped would
+ * not stop at MSRs) -- made to find it dirty here. */
 static void test_restore_resets_vcpu_state(void **state)
 {
+	struct nub_sandbox_stats s0, s1;
 	uint8_t out[8];
 	size_t n;
+	int rc;
 
 	(void)state;
 	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	check_vector_reset(sb);
+	nub_test_try_call(sb, NUB_TG_NULL_DEREF, NULL, 0, NULL, 0, &rc);
+	assert_int_equal(rc, NUB_EGUEST_FAULT);
 	dirty_host_state(sb);
+	nub_sandbox_stats(sb, &s0);
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	nub_sandbox_stats(sb, &s1);
+	assert_int_equal(s1.restores_in_place, s0.restores_in_place); /* the full reset */
 	check_host_state_clean(sb);
 	assert_int_equal(nub_test_call(sb, NUB_TG_ECHO, "ok", 2, out, sizeof(out), &n), 0);
 	nub_sandbox_free(sb);

@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The pool of freed VMs (nub_snapshot_set_pool): a sandbox from a pooled VM
+ * is a fresh sandbox of the snapshot -- memory, buffers, seed, host
+ * functions, counters -- and only the VM is reused; the pool is bounded,
+ * never takes a poisoned sandbox, and goes with its snapshot. On every
+ * backend (the mock by default, KVM with NUB_TEST_SANDBOX_BACKEND=kvm);
+ * verdicts are counts and bytes, never times.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <nub/nub.h>
+
+#include "../../guest/tests/test_guest_ids.h"
+#include "nub_test.h"
+#include "nub_test_sandbox.h"
+
+static struct nub_sandbox_stats stats(const struct nub_sandbox *sb)
+{
+	struct nub_sandbox_stats st;
+
+	nub_sandbox_stats(sb, &st);
+	return st;
+}
+
+static uint64_t pages_sum(struct nub_sandbox *sb, uint32_t first, uint32_t count, uint8_t value)
+{
+	uint8_t in[9];
+	uint64_t sum = 0;
+
+	memcpy(in, &first, 4);
+	memcpy(in + 4, &count, 4);
+	in[8] = value;
+	assert_int_equal(nub_test_call(sb, NUB_TG_PAGES, in, sizeof(in), &sum, sizeof(sum), NULL),
+	                 0);
+	return sum;
+}
+
+static uint64_t traces(struct nub_sandbox *sb, uint8_t op)
+{
+	uint64_t n = 0;
+
+	assert_int_equal(nub_test_call(sb, NUB_TG_TRACES, &op, 1, &n, sizeof(n), NULL), 0);
+	return n;
+}
+
+static void seed(struct nub_sandbox *sb, struct nub_tg_seed *s)
+{
+	assert_int_equal(nub_test_call(sb, NUB_TG_RESTORE_SEED, NULL, 0, s, sizeof(*s), NULL), 0);
+}
+
+static int32_t host_ok(void *user, const uint8_t *in, size_t in_len, uint8_t *out, size_t cap,
+                       size_t *out_len)
+{
+	(void)user, (void)in, (void)in_len, (void)out, (void)cap;
+	*out_len = 0;
+	return 0;
+}
+
+/* Host function 7 answered: 1; not registered (the call or the guest's
+ * status says so): 0. */
+static int host_fn_answers(struct nub_sandbox *sb)
+{
+	uint32_t id = 7;
+	uint8_t out[64];
+	int32_t answer = -1;
+	int rc;
+
+	int32_t st =
+	        nub_test_try_call(sb, NUB_TG_CALL_HOST, &id, sizeof(id), out, sizeof(out), &rc);
+	if (rc == 0 && st == 0)
+		memcpy(&answer, out, sizeof(answer));
+	if (rc)
+		assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	return rc == 0 && st == 0 && answer == 0;
+}
+
+/* The snapshot of an initialised test guest, and its clean page sum. */
+static struct nub_snapshot *initialised(uint64_t *clean)
+{
+	struct nub_snapshot *snap = NULL;
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
+
+	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	*clean = pages_sum(sb, 0, 0, 0);
+	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
+	nub_sandbox_free(sb);
+	return snap;
+}
+
+/* The last user wrote pages, left traces on its stack and buffers, had a
+ * host function: the next sandbox gets the same VM, reset in place, and
+ * none of that -- a fresh seed, no host function, fresh counters -- while
+ * the pages the last user wrote cost it no copy-on-write fault. */
+static void test_pooled_vm_is_a_fresh_sandbox(void **state)
+{
+	struct nub_tg_seed s1, s2;
+	uint64_t clean;
+
+	(void)state;
+	struct nub_snapshot *snap = initialised(&clean);
+	assert_int_equal(nub_snapshot_set_pool(snap, 2), 0);
+
+	struct nub_sandbox *a = nub_test_sandbox_from(snap);
+	assert_int_equal(stats(a).vms_recycled, 0);
+	assert_int_equal(nub_sandbox_register(a, 7, host_ok, NULL), 0);
+	assert_true(host_fn_answers(a));
+	seed(a, &s1);
+	pages_sum(a, 0, 32, 0x5a);
+	traces(a, NUB_TG_TRACES_LEAVE);
+	nub_sandbox_free(a);
+
+	struct nub_sandbox *b = nub_test_sandbox_from(snap);
+	struct nub_sandbox_stats st = stats(b);
+	assert_int_equal(st.vms_recycled, 1);
+	assert_int_equal(st.restores_in_place, 1);
+	assert_int_equal(st.calls, 0);
+	assert_int_equal(pages_sum(b, 0, 0, 0), clean);
+	assert_int_equal(traces(b, NUB_TG_TRACES_COUNT), 0);
+	seed(b, &s2);
+	assert_memory_not_equal(s1.runtime_seed, s2.runtime_seed, sizeof(s1.runtime_seed));
+	uint64_t cow = stats(b).cow_faults;
+	pages_sum(b, 0, 32, 0x11);
+	assert_int_equal(stats(b).cow_faults, cow);
+	assert_false(host_fn_answers(b));
+	nub_sandbox_free(b);
+	nub_snapshot_unref(snap); /* frees the parked VM (ASan, valgrind: no leak) */
+}
+
+/* At most `max` parked; a poisoned sandbox is freed, never parked; a pool
+ * of 0 frees what it kept. */
+static void test_pool_is_bounded_and_takes_no_poisoned_vm(void **state)
+{
+	struct nub_sandbox *sb[3];
+	uint64_t clean;
+	int rc;
+
+	(void)state;
+	struct nub_snapshot *snap = initialised(&clean);
+	assert_int_equal(nub_snapshot_set_pool(snap, 1), 0);
+	for (int i = 0; i < 3; i++)
+		sb[i] = nub_test_sandbox_from(snap);
+	nub_test_try_call(sb[0], NUB_TG_NULL_DEREF, NULL, 0, NULL, 0, &rc);
+	assert_int_equal(rc, NUB_EGUEST_FAULT);
+	nub_sandbox_free(sb[0]); /* poisoned: freed, the pool stays empty */
+	sb[0] = nub_test_sandbox_from(snap);
+	assert_int_equal(stats(sb[0]).vms_recycled, 0);
+	for (int i = 0; i < 3; i++)
+		nub_sandbox_free(sb[i]); /* one parks, two are freed */
+	for (int i = 0; i < 2; i++)
+		sb[i] = nub_test_sandbox_from(snap);
+	assert_int_equal(stats(sb[0]).vms_recycled, 1);
+	assert_int_equal(stats(sb[1]).vms_recycled, 0);
+	assert_int_equal(pages_sum(sb[0], 0, 0, 0), clean);
+	nub_sandbox_free(sb[0]);
+	nub_sandbox_free(sb[1]);
+
+	assert_int_equal(nub_snapshot_set_pool(snap, 0), 0); /* frees the one parked */
+	sb[0] = nub_test_sandbox_from(snap);
+	assert_int_equal(stats(sb[0]).vms_recycled, 0);
+	nub_sandbox_free(sb[0]); /* no pool: freed */
+	nub_snapshot_unref(snap);
+}
+
+/* A sandbox whose last reset was to another snapshot holds that one's
+ * state: it is not parked for this one. */
+static void test_pool_takes_only_its_snapshots_state(void **state)
+{
+	struct nub_snapshot *other = NULL;
+	uint64_t clean;
+
+	(void)state;
+	struct nub_snapshot *snap = initialised(&clean);
+	assert_int_equal(nub_snapshot_set_pool(snap, 4), 0);
+	struct nub_sandbox *a = nub_test_sandbox_from(snap);
+	pages_sum(a, 0, 4, 9);
+	assert_int_equal(nub_sandbox_snapshot(a, &other), 0);
+	assert_int_equal(nub_sandbox_restore(a, other), 0);
+	nub_sandbox_free(a);
+	struct nub_sandbox *b = nub_test_sandbox_from(snap);
+	assert_int_equal(stats(b).vms_recycled, 0);
+	assert_int_equal(pages_sum(b, 0, 0, 0), clean);
+	nub_sandbox_free(b);
+	nub_snapshot_unref(other);
+	nub_snapshot_unref(snap);
+}
+
+static void test_set_pool_errors(void **state)
+{
+	uint64_t clean;
+
+	(void)state;
+	assert_int_equal(nub_snapshot_set_pool(NULL, 1), NUB_EINVAL);
+	struct nub_snapshot *snap = initialised(&clean);
+	assert_int_equal(nub_snapshot_set_pool(snap, NUB_SNAPSHOT_POOL_MAX + 1), NUB_EINVAL);
+	assert_int_equal(nub_snapshot_set_pool(snap, NUB_SNAPSHOT_POOL_MAX), 0);
+	nub_snapshot_unref(snap);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_pooled_vm_is_a_fresh_sandbox),
+	        cmocka_unit_test(test_pool_is_bounded_and_takes_no_poisoned_vm),
+	        cmocka_unit_test(test_pool_takes_only_its_snapshots_state),
+	        cmocka_unit_test(test_set_pool_errors),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
