@@ -146,35 +146,56 @@ static uint64_t kvm_cpuid_xfeatures(const struct kvm_cpuid2 *c)
 	return KVM_XSTATE_X87_SSE;
 }
 
-/* The vCPU needs the host-supported CPUID before long mode (LM, PAE, NX,
- * XSAVE come from there). KVM reports E2BIG until the buffer is large
- * enough. */
-static int kvm_setup_cpuid(struct nub_vm *vm, int kvm_fd, char *err, size_t err_cap)
-{
-	int vcpu_fd = vm->vcpu_fd;
+/* KVM_GET_SUPPORTED_CPUID, asked once per process: the answer does not
+ * change, and on the software KVM it costs hundreds of CPUID instructions,
+ * each an exit of the host's own VM (an eighth of a VM's creation there).
+ * KVM reports E2BIG until the buffer is large enough. */
+static pthread_mutex_t cpuid_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct kvm_cpuid2 *cpuid_supported;
 
+__attribute__((destructor)) static void kvm_cpuid_forget(void)
+{
+	free(cpuid_supported); /* the backend is being unloaded */
+	cpuid_supported = NULL;
+}
+
+static int kvm_fetch_cpuid(int kvm_fd, char *err, size_t err_cap)
+{
 	for (uint32_t n = 64; n <= 4096; n *= 2) {
 		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
 		if (!c)
 			return kvm_fail(err, err_cap, NUB_ENOMEM, "out of memory for CPUID");
 		c->nent = n;
-		if (kvm_ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
-			int e = errno;
-			free(c);
-			if (e == E2BIG)
-				continue;
-			return kvm_fail(err, err_cap, NUB_ESYS, "KVM_GET_SUPPORTED_CPUID: %s",
-			                strerror(e));
+		if (kvm_ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+			cpuid_supported = c;
+			return 0;
 		}
-		vm->xfeatures = kvm_cpuid_xfeatures(c) | KVM_XSTATE_X87_SSE;
-		int r = kvm_ioctl(vcpu_fd, KVM_SET_CPUID2, c);
 		int e = errno;
 		free(c);
-		if (r < 0)
-			return kvm_fail(err, err_cap, NUB_ESYS, "KVM_SET_CPUID2: %s", strerror(e));
-		return 0;
+		if (e != E2BIG)
+			return kvm_fail(err, err_cap, NUB_ESYS, "KVM_GET_SUPPORTED_CPUID: %s",
+			                strerror(e));
 	}
 	return kvm_fail(err, err_cap, NUB_ESYS, "KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
+}
+
+/* The vCPU needs the host-supported CPUID before long mode (LM, PAE, NX,
+ * XSAVE come from there). */
+static int kvm_setup_cpuid(struct nub_vm *vm, int kvm_fd, char *err, size_t err_cap)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&cpuid_lock);
+	if (!cpuid_supported)
+		rc = kvm_fetch_cpuid(kvm_fd, err, err_cap);
+	if (!rc) {
+		vm->xfeatures = kvm_cpuid_xfeatures(cpuid_supported) | KVM_XSTATE_X87_SSE;
+		if (kvm_ioctl(vm->vcpu_fd, KVM_SET_CPUID2, cpuid_supported) < 0)
+			rc = kvm_fail(err, err_cap, NUB_ESYS, "KVM_SET_CPUID2: %s",
+			              strerror(errno));
+	}
+	pthread_mutex_unlock(&cpuid_lock);
+	return rc;
 }
 
 static int kvm_check_config(const struct nub_vm_config *cfg, char *err, size_t err_cap)

@@ -667,8 +667,9 @@ static int zero_scratch(const struct nub_snapshot *snap, struct nub_shmem *scrat
 }
 
 int nub_snapshot_restore_scratch(const struct nub_snapshot *snap, struct nub_shmem *scratch,
-                                 uint64_t generation, enum nub_zero_method *zero_method,
-                                 uint64_t *bytes, struct nub_error *err)
+                                 int is_zero, uint64_t generation,
+                                 enum nub_zero_method *zero_method, uint64_t *bytes,
+                                 struct nub_error *err)
 {
 	const struct nub_layout *l = &snap->layout;
 	const uint8_t *tables = (const uint8_t *)nub_shmem_host(snap->mem) + snap->visible_size;
@@ -683,7 +684,10 @@ int nub_snapshot_restore_scratch(const struct nub_snapshot *snap, struct nub_shm
 		return nub_error_set(
 		        err, NUB_EFULL, "snapshot page tables (%llu bytes) exceed pt_reserve %llu",
 		        (unsigned long long)snap->pt_size, (unsigned long long)l->pt_reserve);
-	rc = zero_scratch(snap, scratch, zero_method, err);
+	/* A fresh mapping: no madvise (each one, in a process with many VMs,
+	 * calls every VM's MMU notifier). */
+	*zero_method = NUB_ZERO_NONE;
+	rc = is_zero ? 0 : zero_scratch(snap, scratch, zero_method, err);
 	if (!rc)
 		rc = nub_shmem_write(scratch, l->pt_offset, tables, snap->pt_size, err);
 	if (!rc)

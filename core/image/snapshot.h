@@ -166,12 +166,14 @@ int nub_snapshot_capture(const struct nub_capture_src *src, struct nub_snapshot 
 int nub_snapshot_write_bookkeeping(const struct nub_snapshot *snap, struct nub_shmem *scratch,
                                    uint64_t generation, struct nub_error *err);
 
-/* Prepare scratch for running from `snap`: zero it, write bookkeeping and
- * buffer headers, copy the page tables in. *zero_method reports how it was
- * zeroed; *bytes the bytes the host wrote. */
+/* Prepare scratch for running from `snap`: zero it (not when the caller
+ * knows it is all zero: `is_zero`, a mapping nothing wrote yet), write
+ * bookkeeping and buffer headers, copy the page tables in. *zero_method
+ * reports how it was zeroed; *bytes the bytes the host wrote. */
 int nub_snapshot_restore_scratch(const struct nub_snapshot *snap, struct nub_shmem *scratch,
-                                 uint64_t generation, enum nub_zero_method *zero_method,
-                                 uint64_t *bytes, struct nub_error *err);
+                                 int is_zero, uint64_t generation,
+                                 enum nub_zero_method *zero_method, uint64_t *bytes,
+                                 struct nub_error *err);
 
 /* Whether a sandbox built around `a`'s layout can restore to `b`. */
 int nub_snapshot_compatible(const struct nub_snapshot *a, const struct nub_snapshot *b);

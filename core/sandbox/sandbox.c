@@ -282,6 +282,7 @@ static int create_vm(struct nub_sandbox *sb)
 		rc = nub_shmem_create(l->scratch_size, &sb->scratch, &sb->err);
 	if (rc)
 		return rc;
+	sb->scratch_zero = 1; /* the first reset need not zero it */
 	nub_counter_init(&sb->counter, sb->scratch, l->scratch_size);
 	struct nub_region r = {.slot = NUB_SANDBOX_SLOT_SCRATCH,
 	                       .flags = NUB_MEM_READ | NUB_MEM_WRITE | NUB_MEM_EXEC,

@@ -51,6 +51,7 @@ struct nub_sandbox {
 	struct nub_range writable[NUB_SANDBOX_WRITABLE_MAX];
 	unsigned nwritable;
 	int in_place;
+	int scratch_zero;   /* scratch is a fresh mapping nothing wrote yet */
 	uint64_t cow_pages; /* pages the tables map copy-on-write after a full reset */
 	nub_gva_t dispatch_gva;
 	nub_gva_t fs_base;         /* the guest's thread pointer (NUB_DOORBELL_SET_FS) */

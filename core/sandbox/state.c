@@ -236,8 +236,9 @@ static int reset_full(struct nub_sandbox *sb, struct nub_snapshot *snap)
 	sb->in_place = 0;
 	rc = map_snapshot(sb, snap);
 	if (!rc)
-		rc = nub_snapshot_restore_scratch(snap, sb->scratch, snap->generation, &zm, &bytes,
-		                                  &sb->err);
+		rc = nub_snapshot_restore_scratch(snap, sb->scratch, sb->scratch_zero,
+		                                  snap->generation, &zm, &bytes, &sb->err);
+	sb->scratch_zero = 0;
 	sb->cow_next = l->alloc_offset;
 	nub_copies_clear(&sb->copies);
 	if (rc)
