@@ -144,8 +144,12 @@ static void scratch_part(const struct nub_layout_config *cfg, struct nub_layout 
 	l->exn_stack_size = round_page(a, cfg->exn_stack_size, "exn_stack_size");
 	top_part = add(a, add(a, l->stack_size, l->exn_stack_size, "stack_size"), 3 * PAGE,
 	               "exn_stack_size");
-	/* Default allocator area: room to copy every snapshot page once. */
+	/* Default allocator area: room to copy every snapshot page once, and
+	 * for the table a split of each large page takes (one per 512 pages):
+	 * what restores in place need to keep going (core/sandbox/state.c);
+	 * without it a heap past ~30 MiB got a full restore every time. */
 	alloc = add(a, l->snapshot_size, ALLOC_MIN, "heap_size");
+	alloc = add(a, alloc, (l->snapshot_size / PAGE + 511) / 512 * PAGE, "heap_size");
 	if (!l->pt_reserve) {
 		uint64_t guess = add(a, add(a, top_part, alloc, "scratch"),
 		                     l->input_size + l->output_size, "input_size");

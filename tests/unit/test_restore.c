@@ -201,6 +201,18 @@ static void test_in_place_only_with_room_for_every_copy(void **state)
 	}
 	nub_sandbox_free(sb);
 
+	/* The same with a heap large enough that the tables splitting its
+	 * large pages count (one per 512 pages): the default scratch has room
+	 * for them too. */
+	nub_config_init(&cfg);
+	cfg.heap_size = 64u << 20;
+	sb = nub_test_sandbox("test_guest", &cfg);
+	restore(sb, NULL);
+	dirty(sb, 0, 64, 1);
+	assert_int_equal(restore(sb, NULL), 1);
+	assert_int_equal(restore(sb, NULL), 1);
+	nub_sandbox_free(sb);
+
 	nub_config_init(&cfg);
 	cfg.scratch_size = 4u << 20;
 	sb = nub_test_sandbox("test_guest", &cfg);
