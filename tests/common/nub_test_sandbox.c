@@ -3,7 +3,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "../../guest/tests/test_guest_ids.h"
 #include "nub_test.h"
 
 const char *nub_test_guest(const char *name)
@@ -76,4 +78,33 @@ int32_t nub_test_try_call(struct nub_sandbox *sb, uint32_t id, const void *in, s
 
 	*rc = nub_sandbox_call(sb, id, in, len, out, cap, &n, &status);
 	return status;
+}
+
+uint64_t nub_test_pages_sum(struct nub_sandbox *sb, uint32_t first, uint32_t count, uint8_t value)
+{
+	uint8_t in[9];
+	uint64_t sum = 0;
+
+	memcpy(in, &first, 4);
+	memcpy(in + 4, &count, 4);
+	in[8] = value;
+	assert_int_equal(nub_test_call(sb, NUB_TG_PAGES, in, sizeof(in), &sum, sizeof(sum), NULL),
+	                 0);
+	return sum;
+}
+
+uint64_t nub_test_traces(struct nub_sandbox *sb, uint8_t op)
+{
+	uint64_t n = 0;
+
+	assert_int_equal(nub_test_call(sb, NUB_TG_TRACES, &op, 1, &n, sizeof(n), NULL), 0);
+	return n;
+}
+
+struct nub_sandbox_stats nub_test_stats(const struct nub_sandbox *sb)
+{
+	struct nub_sandbox_stats st;
+
+	nub_sandbox_stats(sb, &st);
+	return st;
 }

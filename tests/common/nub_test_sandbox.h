@@ -26,4 +26,12 @@ int32_t nub_test_call(struct nub_sandbox *sb, uint32_t id, const void *in, size_
 int32_t nub_test_try_call(struct nub_sandbox *sb, uint32_t id, const void *in, size_t len,
                           void *out, size_t cap, int *rc);
 
+/* The test guest's page area (NUB_TG_PAGES): fill [first, +count) with
+ * value; returns the whole area's byte sum. */
+uint64_t nub_test_pages_sum(struct nub_sandbox *sb, uint32_t first, uint32_t count, uint8_t value);
+/* NUB_TG_TRACES with `op`: what the guest answered. */
+uint64_t nub_test_traces(struct nub_sandbox *sb, uint8_t op);
+/* The sandbox's counters, by value. */
+struct nub_sandbox_stats nub_test_stats(const struct nub_sandbox *sb);
+
 #endif

@@ -16,35 +16,6 @@
 #include "nub_test.h"
 #include "nub_test_sandbox.h"
 
-static struct nub_sandbox_stats stats(const struct nub_sandbox *sb)
-{
-	struct nub_sandbox_stats st;
-
-	nub_sandbox_stats(sb, &st);
-	return st;
-}
-
-static uint64_t pages_sum(struct nub_sandbox *sb, uint32_t first, uint32_t count, uint8_t value)
-{
-	uint8_t in[9];
-	uint64_t sum = 0;
-
-	memcpy(in, &first, 4);
-	memcpy(in + 4, &count, 4);
-	in[8] = value;
-	assert_int_equal(nub_test_call(sb, NUB_TG_PAGES, in, sizeof(in), &sum, sizeof(sum), NULL),
-	                 0);
-	return sum;
-}
-
-static uint64_t traces(struct nub_sandbox *sb, uint8_t op)
-{
-	uint64_t n = 0;
-
-	assert_int_equal(nub_test_call(sb, NUB_TG_TRACES, &op, 1, &n, sizeof(n), NULL), 0);
-	return n;
-}
-
 static void seed(struct nub_sandbox *sb, struct nub_tg_seed *s)
 {
 	assert_int_equal(nub_test_call(sb, NUB_TG_RESTORE_SEED, NULL, 0, s, sizeof(*s), NULL), 0);
@@ -83,7 +54,7 @@ static struct nub_snapshot *initialised(uint64_t *clean)
 	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
-	*clean = pages_sum(sb, 0, 0, 0);
+	*clean = nub_test_pages_sum(sb, 0, 0, 0);
 	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
 	nub_sandbox_free(sb);
 	return snap;
@@ -103,26 +74,26 @@ static void test_pooled_vm_is_a_fresh_sandbox(void **state)
 	assert_int_equal(nub_snapshot_set_pool(snap, 2), 0);
 
 	struct nub_sandbox *a = nub_test_sandbox_from(snap);
-	assert_int_equal(stats(a).vms_recycled, 0);
+	assert_int_equal(nub_test_stats(a).vms_recycled, 0);
 	assert_int_equal(nub_sandbox_register(a, 7, host_ok, NULL), 0);
 	assert_true(host_fn_answers(a));
 	seed(a, &s1);
-	pages_sum(a, 0, 32, 0x5a);
-	traces(a, NUB_TG_TRACES_LEAVE);
+	nub_test_pages_sum(a, 0, 32, 0x5a);
+	nub_test_traces(a, NUB_TG_TRACES_LEAVE);
 	nub_sandbox_free(a);
 
 	struct nub_sandbox *b = nub_test_sandbox_from(snap);
-	struct nub_sandbox_stats st = stats(b);
+	struct nub_sandbox_stats st = nub_test_stats(b);
 	assert_int_equal(st.vms_recycled, 1);
 	assert_int_equal(st.restores_in_place, 1);
 	assert_int_equal(st.calls, 0);
-	assert_int_equal(pages_sum(b, 0, 0, 0), clean);
-	assert_int_equal(traces(b, NUB_TG_TRACES_COUNT), 0);
+	assert_int_equal(nub_test_pages_sum(b, 0, 0, 0), clean);
+	assert_int_equal(nub_test_traces(b, NUB_TG_TRACES_COUNT), 0);
 	seed(b, &s2);
 	assert_memory_not_equal(s1.runtime_seed, s2.runtime_seed, sizeof(s1.runtime_seed));
-	uint64_t cow = stats(b).cow_faults;
-	pages_sum(b, 0, 32, 0x11);
-	assert_int_equal(stats(b).cow_faults, cow);
+	uint64_t cow = nub_test_stats(b).cow_faults;
+	nub_test_pages_sum(b, 0, 32, 0x11);
+	assert_int_equal(nub_test_stats(b).cow_faults, cow);
 	assert_false(host_fn_answers(b));
 	nub_sandbox_free(b);
 	nub_snapshot_unref(snap); /* frees the parked VM (ASan, valgrind: no leak) */
@@ -145,20 +116,20 @@ static void test_pool_is_bounded_and_takes_no_poisoned_vm(void **state)
 	assert_int_equal(rc, NUB_EGUEST_FAULT);
 	nub_sandbox_free(sb[0]); /* poisoned: freed, the pool stays empty */
 	sb[0] = nub_test_sandbox_from(snap);
-	assert_int_equal(stats(sb[0]).vms_recycled, 0);
+	assert_int_equal(nub_test_stats(sb[0]).vms_recycled, 0);
 	for (int i = 0; i < 3; i++)
 		nub_sandbox_free(sb[i]); /* one parks, two are freed */
 	for (int i = 0; i < 2; i++)
 		sb[i] = nub_test_sandbox_from(snap);
-	assert_int_equal(stats(sb[0]).vms_recycled, 1);
-	assert_int_equal(stats(sb[1]).vms_recycled, 0);
-	assert_int_equal(pages_sum(sb[0], 0, 0, 0), clean);
+	assert_int_equal(nub_test_stats(sb[0]).vms_recycled, 1);
+	assert_int_equal(nub_test_stats(sb[1]).vms_recycled, 0);
+	assert_int_equal(nub_test_pages_sum(sb[0], 0, 0, 0), clean);
 	nub_sandbox_free(sb[0]);
 	nub_sandbox_free(sb[1]);
 
 	assert_int_equal(nub_snapshot_set_pool(snap, 0), 0); /* frees the one parked */
 	sb[0] = nub_test_sandbox_from(snap);
-	assert_int_equal(stats(sb[0]).vms_recycled, 0);
+	assert_int_equal(nub_test_stats(sb[0]).vms_recycled, 0);
 	nub_sandbox_free(sb[0]); /* no pool: freed */
 	nub_snapshot_unref(snap);
 }
@@ -174,13 +145,13 @@ static void test_pool_takes_only_its_snapshots_state(void **state)
 	struct nub_snapshot *snap = initialised(&clean);
 	assert_int_equal(nub_snapshot_set_pool(snap, 4), 0);
 	struct nub_sandbox *a = nub_test_sandbox_from(snap);
-	pages_sum(a, 0, 4, 9);
+	nub_test_pages_sum(a, 0, 4, 9);
 	assert_int_equal(nub_sandbox_snapshot(a, &other), 0);
 	assert_int_equal(nub_sandbox_restore(a, other), 0);
 	nub_sandbox_free(a);
 	struct nub_sandbox *b = nub_test_sandbox_from(snap);
-	assert_int_equal(stats(b).vms_recycled, 0);
-	assert_int_equal(pages_sum(b, 0, 0, 0), clean);
+	assert_int_equal(nub_test_stats(b).vms_recycled, 0);
+	assert_int_equal(nub_test_pages_sum(b, 0, 0, 0), clean);
 	nub_sandbox_free(b);
 	nub_snapshot_unref(other);
 	nub_snapshot_unref(snap);

@@ -16,28 +16,6 @@
 #include "nub_test.h"
 #include "nub_test_sandbox.h"
 
-static struct nub_sandbox_stats stats(const struct nub_sandbox *sb)
-{
-	struct nub_sandbox_stats st;
-
-	nub_sandbox_stats(sb, &st);
-	return st;
-}
-
-/* Fill pages of the test guest's page area; returns the area's byte sum. */
-static uint64_t pages_sum(struct nub_sandbox *sb, uint32_t first, uint32_t count, uint8_t value)
-{
-	uint8_t in[9];
-	uint64_t sum = 0;
-
-	memcpy(in, &first, 4);
-	memcpy(in + 4, &count, 4);
-	in[8] = value;
-	assert_int_equal(nub_test_call(sb, NUB_TG_PAGES, in, sizeof(in), &sum, sizeof(sum), NULL),
-	                 0);
-	return sum;
-}
-
 static void dirty(struct nub_sandbox *sb, uint32_t first, uint32_t count, uint8_t value)
 {
 	uint8_t in[9];
@@ -48,22 +26,14 @@ static void dirty(struct nub_sandbox *sb, uint32_t first, uint32_t count, uint8_
 	assert_int_equal(nub_test_call(sb, NUB_TG_DIRTY, in, sizeof(in), NULL, 0, NULL), 0);
 }
 
-static uint64_t traces(struct nub_sandbox *sb, uint8_t op)
-{
-	uint64_t n = 0;
-
-	assert_int_equal(nub_test_call(sb, NUB_TG_TRACES, &op, 1, &n, sizeof(n), NULL), 0);
-	return n;
-}
-
 /* Restore to `snap` (NULL: the base) and say which kind it was: 1 in
  * place, 0 full. */
 static int restore(struct nub_sandbox *sb, struct nub_snapshot *snap)
 {
-	uint64_t before = stats(sb).restores_in_place;
+	uint64_t before = nub_test_stats(sb).restores_in_place;
 
 	assert_int_equal(nub_sandbox_restore(sb, snap), 0);
-	return stats(sb).restores_in_place == before + 1;
+	return nub_test_stats(sb).restores_in_place == before + 1;
 }
 
 /* A request leaves everything it can behind -- heap pages written,
@@ -75,28 +45,28 @@ static void test_in_place_restore_is_the_snapshot(void **state)
 	(void)state;
 	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	assert_int_equal(restore(sb, NULL), 0); /* the first is full: base after init */
-	uint64_t clean = pages_sum(sb, 0, 0, 0);
-	assert_int_equal(traces(sb, NUB_TG_TRACES_COUNT), 0);
+	uint64_t clean = nub_test_pages_sum(sb, 0, 0, 0);
+	assert_int_equal(nub_test_traces(sb, NUB_TG_TRACES_COUNT), 0);
 
 	for (int round = 0; round < 3; round++) {
-		assert_int_equal(pages_sum(sb, 3, 40, (uint8_t)(0x11 + round)),
+		assert_int_equal(nub_test_pages_sum(sb, 3, 40, (uint8_t)(0x11 + round)),
 		                 clean + 40ull * 4096 * (uint8_t)(0x11 + round));
 		dirty(sb, 0, 64, 0x5a);
-		traces(sb, NUB_TG_TRACES_LEAVE);
-		assert_true(traces(sb, NUB_TG_TRACES_COUNT) > 0);
+		nub_test_traces(sb, NUB_TG_TRACES_LEAVE);
+		assert_true(nub_test_traces(sb, NUB_TG_TRACES_COUNT) > 0);
 		assert_int_equal(restore(sb, NULL), 1);
-		assert_int_equal(traces(sb, NUB_TG_TRACES_COUNT), 0);
+		assert_int_equal(nub_test_traces(sb, NUB_TG_TRACES_COUNT), 0);
 		assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
-		assert_int_equal(pages_sum(sb, 0, 0, 0), clean);
+		assert_int_equal(nub_test_pages_sum(sb, 0, 0, 0), clean);
 		assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
 	}
 
 	/* The pages of the rounds above are private copies now, put back in
 	 * place at each restore: writing them again faults no more. */
-	struct nub_sandbox_stats before = stats(sb);
-	pages_sum(sb, 3, 40, 0x77);
+	struct nub_sandbox_stats before = nub_test_stats(sb);
+	nub_test_pages_sum(sb, 3, 40, 0x77);
 	dirty(sb, 0, 64, 0x5b);
-	struct nub_sandbox_stats after = stats(sb);
+	struct nub_sandbox_stats after = nub_test_stats(sb);
 	assert_int_equal(after.cow_faults, before.cow_faults);
 	assert_true(after.restore_kept_pages >= 104);
 	nub_sandbox_free(sb);
@@ -112,20 +82,20 @@ static void test_switching_snapshots_is_a_full_restore(void **state)
 	(void)state;
 	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	restore(sb, NULL);
-	uint64_t clean = pages_sum(sb, 0, 0, 0);
-	uint64_t captured = pages_sum(sb, 5, 9, 3);
+	uint64_t clean = nub_test_pages_sum(sb, 0, 0, 0);
+	uint64_t captured = nub_test_pages_sum(sb, 5, 9, 3);
 	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
-	pages_sum(sb, 20, 9, 4);
+	nub_test_pages_sum(sb, 20, 9, 4);
 
 	assert_int_equal(restore(sb, snap), 0);
-	assert_int_equal(pages_sum(sb, 0, 0, 0), captured);
-	pages_sum(sb, 30, 2, 9);
+	assert_int_equal(nub_test_pages_sum(sb, 0, 0, 0), captured);
+	nub_test_pages_sum(sb, 30, 2, 9);
 	assert_int_equal(restore(sb, snap), 1);
-	assert_int_equal(pages_sum(sb, 0, 0, 0), captured);
+	assert_int_equal(nub_test_pages_sum(sb, 0, 0, 0), captured);
 	assert_int_equal(restore(sb, NULL), 0);
-	assert_int_equal(pages_sum(sb, 0, 0, 0), clean);
+	assert_int_equal(nub_test_pages_sum(sb, 0, 0, 0), clean);
 	assert_int_equal(restore(sb, NULL), 1);
-	assert_int_equal(pages_sum(sb, 0, 0, 0), clean);
+	assert_int_equal(nub_test_pages_sum(sb, 0, 0, 0), clean);
 	nub_snapshot_unref(snap);
 	nub_sandbox_free(sb);
 }
@@ -139,15 +109,15 @@ static void test_restore_after_a_failure_is_full(void **state)
 	(void)state;
 	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	restore(sb, NULL);
-	uint64_t clean = pages_sum(sb, 0, 0, 0);
-	pages_sum(sb, 0, 8, 1);
+	uint64_t clean = nub_test_pages_sum(sb, 0, 0, 0);
+	nub_test_pages_sum(sb, 0, 8, 1);
 	assert_int_equal(restore(sb, NULL), 1);
-	pages_sum(sb, 0, 8, 2);
+	nub_test_pages_sum(sb, 0, 8, 2);
 	nub_test_try_call(sb, NUB_TG_NULL_DEREF, NULL, 0, NULL, 0, &rc);
 	assert_int_equal(rc, NUB_EGUEST_FAULT);
 	assert_int_equal(restore(sb, NULL), 0);
-	assert_int_equal(pages_sum(sb, 0, 0, 0), clean);
-	assert_int_equal(traces(sb, NUB_TG_TRACES_COUNT), 0);
+	assert_int_equal(nub_test_pages_sum(sb, 0, 0, 0), clean);
+	assert_int_equal(nub_test_traces(sb, NUB_TG_TRACES_COUNT), 0);
 	nub_sandbox_free(sb);
 }
 
@@ -162,18 +132,18 @@ static void test_in_place_restores_stay_isolated(void **state)
 	restore(a, NULL);
 	assert_int_equal(nub_sandbox_snapshot(a, &snap), 0);
 	struct nub_sandbox *b = nub_test_sandbox_from(snap);
-	uint64_t clean = pages_sum(a, 0, 0, 0);
-	assert_int_equal(pages_sum(b, 0, 0, 0), clean);
+	uint64_t clean = nub_test_pages_sum(a, 0, 0, 0);
+	assert_int_equal(nub_test_pages_sum(b, 0, 0, 0), clean);
 	assert_int_equal(restore(a, snap), 0);
 
 	for (uint8_t i = 1; i <= 8; i++) {
-		pages_sum(a, i, 16, i);
-		traces(a, NUB_TG_TRACES_LEAVE);
-		assert_int_equal(pages_sum(b, 0, 0, 0), clean);
-		pages_sum(b, 100 + i, 16, (uint8_t)(i + 100));
+		nub_test_pages_sum(a, i, 16, i);
+		nub_test_traces(a, NUB_TG_TRACES_LEAVE);
+		assert_int_equal(nub_test_pages_sum(b, 0, 0, 0), clean);
+		nub_test_pages_sum(b, 100 + i, 16, (uint8_t)(i + 100));
 		assert_int_equal(restore(a, snap), 1);
-		assert_int_equal(pages_sum(a, 0, 0, 0), clean);
-		assert_int_equal(traces(a, NUB_TG_TRACES_COUNT), 0);
+		assert_int_equal(nub_test_pages_sum(a, 0, 0, 0), clean);
+		assert_int_equal(nub_test_traces(a, NUB_TG_TRACES_COUNT), 0);
 		assert_int_equal(nub_sandbox_restore(b, NULL), 0);
 	}
 	nub_sandbox_free(b);

@@ -27,20 +27,6 @@
 #include "sandbox/sandbox_internal.h"
 #include "x86/cpu.h"
 
-/* Fill pages of the test guest's page area; returns the area's byte sum. */
-static uint64_t heap_sum(struct nub_sandbox *sb, uint32_t first, uint32_t count, uint8_t value)
-{
-	uint8_t in[9];
-	uint64_t sum = 0;
-
-	memcpy(in, &first, 4);
-	memcpy(in + 4, &count, 4);
-	in[8] = value;
-	assert_int_equal(nub_test_call(sb, NUB_TG_PAGES, in, sizeof(in), &sum, sizeof(sum), NULL),
-	                 0);
-	return sum;
-}
-
 /* ---- calls ---- */
 
 struct log_capture {
@@ -280,12 +266,12 @@ static void test_cow_and_restore(void **state)
 {
 	(void)state;
 	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
-	uint64_t clean = heap_sum(sb, 0, 0, 0);
-	uint64_t dirty = heap_sum(sb, 1, 3, 1);
+	uint64_t clean = nub_test_pages_sum(sb, 0, 0, 0);
+	uint64_t dirty = nub_test_pages_sum(sb, 1, 3, 1);
 
 	assert_int_equal(dirty, clean + 3 * NUB_PAGE_SIZE);
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
-	assert_int_equal(heap_sum(sb, 0, 0, 0), clean);
+	assert_int_equal(nub_test_pages_sum(sb, 0, 0, 0), clean);
 	nub_sandbox_free(sb);
 }
 
@@ -298,13 +284,13 @@ static void test_capture_restore_and_share(void **state)
 
 	(void)state;
 	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
-	uint64_t clean = heap_sum(sb, 0, 0, 0);
-	uint64_t v = heap_sum(sb, 2, 5, 7);
+	uint64_t clean = nub_test_pages_sum(sb, 0, 0, 0);
+	uint64_t v = nub_test_pages_sum(sb, 2, 5, 7);
 	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
-	assert_int_equal(heap_sum(sb, 0, 0, 0), clean);
+	assert_int_equal(nub_test_pages_sum(sb, 0, 0, 0), clean);
 	assert_int_equal(nub_sandbox_restore(sb, snap), 0);
-	assert_int_equal(heap_sum(sb, 0, 0, 0), v);
+	assert_int_equal(nub_test_pages_sum(sb, 0, 0, 0), v);
 
 	/* A fresh sandbox from the captured snapshot sees the same memory
 	 * without running init. */
@@ -312,7 +298,7 @@ static void test_capture_restore_and_share(void **state)
 	nub_test_use_backend(&cfg);
 	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, snap, &other, &err), 0);
 	assert_int_equal(nub_sandbox_evolve(other), 0);
-	assert_int_equal(heap_sum(other, 0, 0, 0), v);
+	assert_int_equal(nub_test_pages_sum(other, 0, 0, 0), v);
 	nub_snapshot_unref(snap);
 	nub_sandbox_free(other);
 	nub_sandbox_free(sb);
@@ -347,7 +333,7 @@ static void test_save_load_round_trip(void **state)
 	assert_true(fd >= 0);
 	close(fd);
 	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
-	uint64_t v = heap_sum(sb, 0, 2, 3);
+	uint64_t v = nub_test_pages_sum(sb, 0, 2, 3);
 	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
 	assert_int_equal(nub_snapshot_save(snap, path, &err), 0);
 	assert_int_equal(nub_snapshot_load(path, &loaded, &err), 0);
@@ -358,7 +344,7 @@ static void test_save_load_round_trip(void **state)
 	nub_test_use_backend(&cfg);
 	assert_int_equal(nub_sandbox_create_from_file(&cfg, path, &sb2, &err), 0);
 	assert_int_equal(nub_sandbox_evolve(sb2), 0);
-	assert_int_equal(heap_sum(sb2, 0, 0, 0), v);
+	assert_int_equal(nub_test_pages_sum(sb2, 0, 0, 0), v);
 
 	/* Truncated and corrupted files are refused by name. */
 	FILE *f = fopen(path, "r+b");
@@ -619,7 +605,7 @@ static void test_hostile_remap_leaves_snapshot_intact(void **state)
 
 	(void)state;
 	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
-	uint64_t clean = heap_sum(sb, 0, 0, 0);
+	uint64_t clean = nub_test_pages_sum(sb, 0, 0, 0);
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
 	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
 	assert_int_equal(nub_sandbox_call(sb, NUB_TG_HOST_PAGE_WRITE, NULL, 0, out, sizeof(out), &n,
@@ -629,7 +615,7 @@ static void test_hostile_remap_leaves_snapshot_intact(void **state)
 	nub_test_use_backend(&cfg);
 	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, snap, &other, &err), 0);
 	assert_int_equal(nub_sandbox_evolve(other), 0);
-	assert_int_equal(heap_sum(other, 0, 0, 0), clean);
+	assert_int_equal(nub_test_pages_sum(other, 0, 0, 0), clean);
 	nub_snapshot_unref(snap);
 	nub_sandbox_free(other);
 	nub_sandbox_free(sb);
@@ -1557,7 +1543,7 @@ static void test_many_sandboxes_one_snapshot(void **state)
 
 	(void)state;
 	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
-	uint64_t clean = heap_sum(sb, 0, 0, 0);
+	uint64_t clean = nub_test_pages_sum(sb, 0, 0, 0);
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
 	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
 	for (int i = 0; i < 4; i++) {
@@ -1576,7 +1562,7 @@ static void test_many_sandboxes_one_snapshot(void **state)
 	nub_test_use_backend(&cfg);
 	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, snap, &again, &err), 0);
 	assert_int_equal(nub_sandbox_evolve(again), 0);
-	assert_int_equal(heap_sum(again, 0, 0, 0), clean);
+	assert_int_equal(nub_test_pages_sum(again, 0, 0, 0), clean);
 	nub_sandbox_free(again);
 	nub_snapshot_unref(snap);
 	nub_sandbox_free(sb);
@@ -1616,7 +1602,7 @@ static void test_no_growth_over_1000_calls_and_restores(void **state)
 	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
 	/* Warm up so allocator and page-cache effects settle. */
 	for (int i = 0; i < 50; i++) {
-		heap_sum(sb, 0, 1, 9);
+		nub_test_pages_sum(sb, 0, 1, 9);
 		assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
 	}
 	long rss0 = rss_kib();
