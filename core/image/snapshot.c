@@ -44,6 +44,23 @@ void nub_snapshot_unref(struct nub_snapshot *snap)
 	free(snap);
 }
 
+void nub_snapshot_hot_get(const struct nub_snapshot *snap, struct nub_hot_set *out)
+{
+	pthread_mutex_t *lock = (pthread_mutex_t *)&snap->pool.lock; /* the hint is not the state */
+
+	pthread_mutex_lock(lock);
+	*out = snap->hot;
+	pthread_mutex_unlock(lock);
+}
+
+void nub_snapshot_hot_learn(struct nub_snapshot *snap, const struct nub_hot_set *h)
+{
+	pthread_mutex_lock(&snap->pool.lock);
+	for (unsigned i = 0; i < h->n && i < NUB_HOT_MAX; i++)
+		nub_hot_add(&snap->hot, h->page[i]);
+	pthread_mutex_unlock(&snap->pool.lock);
+}
+
 static int page_is_zero(const uint8_t *p)
 {
 	static const uint8_t zero[NUB_PAGE_SIZE];

@@ -73,10 +73,19 @@ struct nub_snapshot {
 	uint64_t family;           /* same ELF + layout => same family */
 	struct nub_fn_names names; /* published by the guest's init */
 	/* Pages to copy eagerly at restore (a hint: not part of the identity,
-	 * the guest sees the same memory either way). */
+	 * the guest sees the same memory either way). It grows with what the
+	 * first calls of sandboxes made from it wrote: read and written under
+	 * pool.lock (nub_snapshot_hot_get / _learn) once the snapshot is out. */
 	struct nub_hot_set hot;
 	uint8_t hash[16];
 };
+
+/* The snapshot's working-set hint, copied out under its lock. */
+void nub_snapshot_hot_get(const struct nub_snapshot *snap, struct nub_hot_set *out);
+/* A sandbox of `snap` is done: what it copied (its hint, which started
+ * as snap's) becomes snap's, so the next new sandbox copies those pages at
+ * its first reset instead of taking a copy-on-write exit for each. */
+void nub_snapshot_hot_learn(struct nub_snapshot *snap, const struct nub_hot_set *h);
 
 /* The snapshot's memory as shared memory (for backends with
  * NUB_CAP_SHARED_MEMORY): a sealed copy made once, kept with the snapshot.

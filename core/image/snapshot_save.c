@@ -109,9 +109,11 @@ static void put_meta(struct out *o, const struct nub_snapshot *s, const char *ma
 		put_u32(o, len);
 		put(o, s->names.fn[i].name, len);
 	}
-	put_u32(o, s->hot.n);
-	for (unsigned i = 0; i < s->hot.n && i < NUB_HOT_MAX; i++)
-		put_u64(o, s->hot.page[i]);
+	struct nub_hot_set hot;
+	nub_snapshot_hot_get(s, &hot);
+	put_u32(o, hot.n);
+	for (unsigned i = 0; i < hot.n && i < NUB_HOT_MAX; i++)
+		put_u64(o, hot.page[i]);
 }
 
 /* The bitmap of stored pages, then the pages. */

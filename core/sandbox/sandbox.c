@@ -128,7 +128,7 @@ static int sandbox_from_snapshot(const struct nub_config *cfg, struct nub_snapsh
 		return rc;
 	sb->base = nub_snapshot_ref(snap);
 	sb->generation = snap->generation;
-	sb->hot = snap->hot;
+	nub_snapshot_hot_get(snap, &sb->hot);
 	*out = sb;
 	return 0;
 }
@@ -242,7 +242,11 @@ int nub_sandbox_register(struct nub_sandbox *sb, uint32_t id, nub_host_fn fn, vo
 
 void nub_sandbox_free(struct nub_sandbox *sb)
 {
-	if (!sb || nub_sandbox_reentered(sb, "free") || nub_sandbox_park(sb))
+	if (!sb || nub_sandbox_reentered(sb, "free"))
+		return;
+	if (sb->hv && !sb->poisoned && sb->base && sb->current == sb->base)
+		nub_snapshot_hot_learn(sb->base, &sb->hot);
+	if (nub_sandbox_park(sb))
 		return;
 	nub_sandbox_destroy(sb);
 }

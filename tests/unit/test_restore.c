@@ -194,6 +194,34 @@ static void test_in_place_only_with_room_for_every_copy(void **state)
 	nub_sandbox_free(sb);
 }
 
+/* A new sandbox copies what the first calls of earlier ones wrote at its
+ * first reset (the snapshot learns their working set), so its first call
+ * takes no copy-on-write exit for those pages. */
+static void test_snapshot_learns_the_first_calls_working_set(void **state)
+{
+	struct nub_snapshot *snap = NULL;
+
+	(void)state;
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
+	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
+	nub_sandbox_free(sb);
+
+	struct nub_sandbox *a = nub_test_sandbox_from(snap);
+	uint64_t cow = nub_test_stats(a).cow_faults;
+	uint64_t clean = nub_test_pages_sum(a, 0, 8, 3);
+	assert_true(nub_test_stats(a).cow_faults >= cow + 8); /* and what the call itself wrote */
+	nub_sandbox_free(a);
+
+	struct nub_sandbox *b = nub_test_sandbox_from(snap);
+	cow = nub_test_stats(b).cow_faults;
+	assert_true(nub_test_stats(b).prefetched_pages >= 8);
+	assert_int_equal(nub_test_pages_sum(b, 0, 8, 3), clean);
+	assert_int_equal(nub_test_stats(b).cow_faults, cow);
+	nub_sandbox_free(b);
+	nub_snapshot_unref(snap);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -202,6 +230,7 @@ int main(void)
 	        cmocka_unit_test(test_restore_after_a_failure_is_full),
 	        cmocka_unit_test(test_in_place_restores_stay_isolated),
 	        cmocka_unit_test(test_in_place_only_with_room_for_every_copy),
+	        cmocka_unit_test(test_snapshot_learns_the_first_calls_working_set),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
