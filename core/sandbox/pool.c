@@ -64,12 +64,17 @@ int nub_snapshot_set_pool(struct nub_snapshot *snap, unsigned max_vms)
 	return 0;
 }
 
+int nub_sandbox_holds_base_state(const struct nub_sandbox *sb)
+{
+	return sb->hv && !sb->poisoned && !sb->running && sb->base && sb->current == sb->base;
+}
+
 int nub_sandbox_park(struct nub_sandbox *sb)
 {
 	struct nub_snapshot *snap = sb->base;
 	struct nub_snapshot_pool *p;
 
-	if (!sb->hv || sb->poisoned || sb->running || !snap || sb->current != snap)
+	if (!nub_sandbox_holds_base_state(sb))
 		return 0;
 	p = &snap->pool;
 	pthread_mutex_lock(&p->lock);

@@ -244,7 +244,7 @@ void nub_sandbox_free(struct nub_sandbox *sb)
 {
 	if (!sb || nub_sandbox_reentered(sb, "free"))
 		return;
-	if (sb->hv && !sb->poisoned && sb->base && sb->current == sb->base)
+	if (nub_sandbox_holds_base_state(sb))
 		nub_snapshot_hot_learn(sb->base, &sb->hot);
 	if (nub_sandbox_park(sb))
 		return;

@@ -111,6 +111,11 @@ int nub_sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap);
 
 /* ---- the pool of freed VMs (pool.c) ---- */
 
+/* An evolved, unpoisoned sandbox whose last reset was to its base: what it
+ * holds is its base's state, so its VM may be parked and its working set
+ * taught to the base. */
+int nub_sandbox_holds_base_state(const struct nub_sandbox *sb);
+
 /* Park `sb` in its snapshot's pool when it can be reused (see
  * nub_snapshot_set_pool); 1 when parked (the caller must not free it),
  * else 0. */

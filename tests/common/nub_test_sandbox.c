@@ -44,7 +44,7 @@ struct nub_sandbox *nub_test_sandbox(const char *elf, struct nub_config *c)
 	return sb;
 }
 
-struct nub_sandbox *nub_test_sandbox_from(struct nub_snapshot *snap)
+struct nub_sandbox *nub_test_try_sandbox_from(struct nub_snapshot *snap, char *why, size_t cap)
 {
 	struct nub_config cfg;
 	struct nub_error err = {0};
@@ -52,10 +52,36 @@ struct nub_sandbox *nub_test_sandbox_from(struct nub_snapshot *snap)
 
 	nub_config_init(&cfg);
 	nub_test_use_backend(&cfg);
-	if (nub_sandbox_create_from_snapshot(&cfg, snap, &sb, &err) || nub_sandbox_evolve(sb))
-		fail_msg("sandbox from snapshot: %s",
-		         err.msg[0] ? err.msg : nub_sandbox_last_error(sb));
+	if (nub_sandbox_create_from_snapshot(&cfg, snap, &sb, &err)) {
+		snprintf(why, cap, "%d %s", err.code, err.msg);
+		return NULL;
+	}
+	if (nub_sandbox_evolve(sb) == 0)
+		return sb;
+	snprintf(why, cap, "%d %s", nub_sandbox_last_error_code(sb), nub_sandbox_last_error(sb));
+	nub_sandbox_free(sb);
+	return NULL;
+}
+
+struct nub_sandbox *nub_test_sandbox_from(struct nub_snapshot *snap)
+{
+	char why[NUB_ERROR_MSG_MAX + 16];
+	struct nub_sandbox *sb = nub_test_try_sandbox_from(snap, why, sizeof(why));
+
+	if (!sb)
+		fail_msg("sandbox from snapshot: %s", why);
 	return sb;
+}
+
+struct nub_snapshot *nub_test_snapshot_after_init(const char *elf)
+{
+	struct nub_snapshot *snap = NULL;
+	struct nub_sandbox *sb = nub_test_sandbox(elf, NULL);
+
+	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
+	nub_sandbox_free(sb);
+	return snap;
 }
 
 int32_t nub_test_call(struct nub_sandbox *sb, uint32_t id, const void *in, size_t len, void *out,

@@ -19,6 +19,12 @@ void nub_test_use_backend(struct nub_config *c);
 struct nub_sandbox *nub_test_sandbox(const char *elf, struct nub_config *c);
 /* A sandbox of `snap`, evolved, on the backend under test. */
 struct nub_sandbox *nub_test_sandbox_from(struct nub_snapshot *snap);
+/* The same without failing the test (usable where cmocka is not: a forked
+ * child): NULL with the error code and message in `why`. */
+struct nub_sandbox *nub_test_try_sandbox_from(struct nub_snapshot *snap, char *why, size_t cap);
+/* The snapshot of `elf` right after init (a sandbox evolved, restored,
+ * captured, freed). */
+struct nub_snapshot *nub_test_snapshot_after_init(const char *elf);
 /* A call that must complete (rc 0): its status. out_len may be NULL. */
 int32_t nub_test_call(struct nub_sandbox *sb, uint32_t id, const void *in, size_t len, void *out,
                       size_t cap, size_t *out_len);

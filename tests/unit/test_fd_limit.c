@@ -36,26 +36,6 @@ static int open_fds(void)
 	return n - 3; /* ".", "..", the directory's own descriptor */
 }
 
-/* A sandbox of `snap`, or NULL with its error in `why`. */
-static struct nub_sandbox *try_sandbox(struct nub_snapshot *snap, char *why, size_t cap)
-{
-	struct nub_config cfg;
-	struct nub_error err = {0};
-	struct nub_sandbox *sb = NULL;
-
-	nub_config_init(&cfg);
-	nub_test_use_backend(&cfg);
-	if (nub_sandbox_create_from_snapshot(&cfg, snap, &sb, &err)) {
-		snprintf(why, cap, "%s", err.msg);
-		return NULL;
-	}
-	if (nub_sandbox_evolve(sb) == 0)
-		return sb;
-	snprintf(why, cap, "%d %s", nub_sandbox_last_error_code(sb), nub_sandbox_last_error(sb));
-	nub_sandbox_free(sb);
-	return NULL;
-}
-
 static int echo_ok(struct nub_sandbox *sb)
 {
 	char out[8];
@@ -76,7 +56,7 @@ static int limit_child(struct nub_snapshot *snap)
 	struct rlimit rl;
 
 	int before = open_fds();
-	sb[0] = try_sandbox(snap, why, sizeof(why));
+	sb[0] = nub_test_try_sandbox_from(snap, why, sizeof(why));
 	if (!sb[0])
 		return fprintf(stderr, "first sandbox: %s\n", why), 1;
 	made = 1;
@@ -86,7 +66,8 @@ static int limit_child(struct nub_snapshot *snap)
 	struct rlimit low = {(rlim_t)open_fds() + 5, rl.rlim_max};
 	if (setrlimit(RLIMIT_NOFILE, &low))
 		return perror("setrlimit"), 1;
-	while (made < MAX_SANDBOXES && (sb[made] = try_sandbox(snap, why, sizeof(why))))
+	while (made < MAX_SANDBOXES &&
+	       (sb[made] = nub_test_try_sandbox_from(snap, why, sizeof(why))))
 		made++;
 	printf("INFO: %d descriptors per sandbox; %d sandboxes under a limit of %llu\n",
 	       per_sandbox, made, (unsigned long long)low.rlim_cur);
@@ -110,7 +91,7 @@ static int limit_child(struct nub_snapshot *snap)
 			goto free_all;
 		}
 	nub_sandbox_free(sb[--made]); /* room for one again */
-	sb[made] = try_sandbox(snap, why, sizeof(why));
+	sb[made] = nub_test_try_sandbox_from(snap, why, sizeof(why));
 	if (!sb[made] || !echo_ok(sb[made])) {
 		fprintf(stderr, "no sandbox after freeing one: %s\n", why);
 		goto free_all;
@@ -125,14 +106,10 @@ free_all:
 
 static void test_open_file_limit_is_named(void **state)
 {
-	struct nub_snapshot *snap = NULL;
 	int status = 0;
 
 	(void)state;
-	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
-	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
-	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
-	nub_sandbox_free(sb);
+	struct nub_snapshot *snap = nub_test_snapshot_after_init("test_guest");
 	fflush(NULL);
 	pid_t pid = fork();
 	assert_true(pid >= 0);

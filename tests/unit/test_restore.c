@@ -199,14 +199,8 @@ static void test_in_place_only_with_room_for_every_copy(void **state)
  * takes no copy-on-write exit for those pages. */
 static void test_snapshot_learns_the_first_calls_working_set(void **state)
 {
-	struct nub_snapshot *snap = NULL;
-
 	(void)state;
-	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
-	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
-	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
-	nub_sandbox_free(sb);
-
+	struct nub_snapshot *snap = nub_test_snapshot_after_init("test_guest");
 	struct nub_sandbox *a = nub_test_sandbox_from(snap);
 	uint64_t cow = nub_test_stats(a).cow_faults;
 	uint64_t clean = nub_test_pages_sum(a, 0, 8, 3);
