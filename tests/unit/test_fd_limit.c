@@ -75,8 +75,10 @@ static int limit_child(struct nub_snapshot *snap)
 		fprintf(stderr, "the limit stopped no sandbox\n");
 		goto free_all;
 	}
-	if (per_sandbox > 0 && (!strstr(why, "RLIMIT_NOFILE") || !strstr(why, "ulimit -n") ||
-	                        !strstr(why, "open-file limit"))) {
+	char code[16];
+	snprintf(code, sizeof(code), "%d ", NUB_ESYS); /* the helper's "code message" */
+	if (per_sandbox > 0 && (strncmp(why, code, strlen(code)) || !strstr(why, "RLIMIT_NOFILE") ||
+	                        !strstr(why, "ulimit -n") || !strstr(why, "open-file limit"))) {
 		fprintf(stderr, "the failure does not name the limit: %s\n", why);
 		goto free_all;
 	}
