@@ -36,8 +36,9 @@
 
 #include "cli.h"
 
-#define RUN_IO_MAX (64u << 10)
-#define HEX_MAX    256u /* result bytes shown in a hex dump */
+#define RUN_IO_MAX   (64u << 10)
+#define HEX_MAX      256u /* result bytes shown in a hex dump */
+#define RUN_LIST_MAX 256u /* --arg, --env, --dir: each at most this many */
 
 struct run_opts {
 	const char *elf;
@@ -53,6 +54,15 @@ struct run_opts {
 	uint8_t in[RUN_IO_MAX];
 	size_t in_len;
 	int quiet_log;
+	/* The guest's process (C library guests): --arg, --env, --cwd, --dir. */
+	const char *args[RUN_LIST_MAX + 2]; /* args[0] = the ELF, NULL after the last */
+	size_t nargs;
+	const char *env[RUN_LIST_MAX + 1];
+	size_t nenv;
+	const char *cwd;
+	struct nub_dir dirs[RUN_LIST_MAX];
+	char *dir_host[RUN_LIST_MAX]; /* --dir's host part, when it had a ':' */
+	size_t ndirs;
 };
 
 static double now_us(void)
@@ -197,15 +207,61 @@ static int parse_timeout(const char *opt, const char *s, uint64_t *out_us)
 	return 0;
 }
 
+/* A repeatable option's value onto its list. */
+static int list_add(const char *opt, const char **list, size_t *n, const char *v)
+{
+	if (*n == RUN_LIST_MAX) {
+		fprintf(stderr, "nub run: more than %u %s options\n", RUN_LIST_MAX, opt);
+		return -1;
+	}
+	list[(*n)++] = v;
+	return 0;
+}
+
+/* --dir HOSTDIR[:GUESTPATH]; the guest path defaults to "/". */
+static int parse_dir(struct run_opts *o, const char *v)
+{
+	const char *colon = strrchr(v, ':');
+	struct nub_dir *d;
+
+	if (o->ndirs == RUN_LIST_MAX) {
+		fprintf(stderr, "nub run: more than %u --dir options\n", RUN_LIST_MAX);
+		return -1;
+	}
+	d = &o->dirs[o->ndirs];
+	d->host_path = v;
+	d->guest_path = "/";
+	if (colon) {
+		char *host = strndup(v, (size_t)(colon - v));
+		if (!host)
+			return fprintf(stderr, "nub run: out of memory\n"), -1;
+		o->dir_host[o->ndirs] = host;
+		d->host_path = host;
+		d->guest_path = colon + 1;
+	}
+	if (!*d->host_path || d->guest_path[0] != '/') {
+		fprintf(stderr, "nub run: --dir '%s': want HOSTDIR[:/GUEST/PATH]\n", v);
+		return -1;
+	}
+	o->ndirs++;
+	return 0;
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: nub run GUEST.elf [--backend B] [--options S] [--heap SIZE] "
-	                "[--timeout MS]\n"
-	                "               [--call ID|NAME [ARG...]] [--repeat N] [--quiet]\n"
-	                "  --options S   backend option string (backend-defined)\n"
-	                "  --heap SIZE   guest heap in bytes, K/M/G suffixes (default 1M)\n"
-	                "  --timeout MS  per-call timeout in milliseconds (default 0: none)\n"
-	                "  ARG: s:TEXT | i64:N | hex:BYTES | TEXT\n");
+	fprintf(stderr,
+	        "usage: nub run GUEST.elf [--backend B] [--options S] [--heap SIZE] "
+	        "[--timeout MS]\n"
+	        "               [--dir HOSTDIR[:GUESTPATH]] [--env NAME=VALUE] [--arg S] "
+	        "[--cwd PATH]\n"
+	        "               [--call ID|NAME [ARG...]] [--repeat N] [--quiet]\n"
+	        "  --dir         a host directory the guest reads under GUESTPATH (default /)\n"
+	        "  --env, --arg  the guest's environment and arguments (repeatable)\n"
+	        "  --cwd PATH    the guest's working directory (default /)\n"
+	        "  --options S   backend option string (backend-defined)\n"
+	        "  --heap SIZE   guest heap in bytes, K/M/G suffixes (default 1M)\n"
+	        "  --timeout MS  per-call timeout in milliseconds (default 0: none)\n"
+	        "  ARG: s:TEXT | i64:N | hex:BYTES | TEXT\n");
 }
 
 static int parse_opts(int argc, char **argv, struct run_opts *o)
@@ -235,6 +291,19 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 			o->repeat = strtoul(v, NULL, 10);
 			if (!o->repeat)
 				return fprintf(stderr, "nub run: --repeat needs N >= 1\n"), -1;
+		} else if (!strcmp(a, "--dir")) {
+			if (!(v = opt_value(argc, argv, &i)) || parse_dir(o, v))
+				return -1;
+		} else if (!strcmp(a, "--env")) {
+			if (!(v = opt_value(argc, argv, &i)) || list_add(a, o->env, &o->nenv, v))
+				return -1;
+		} else if (!strcmp(a, "--arg")) {
+			if (!(v = opt_value(argc, argv, &i)) ||
+			    list_add(a, o->args + 1, &o->nargs, v))
+				return -1;
+		} else if (!strcmp(a, "--cwd")) {
+			if (!(o->cwd = opt_value(argc, argv, &i)))
+				return -1;
 		} else if (!strcmp(a, "--quiet")) {
 			o->quiet_log = 1;
 		} else if (!strcmp(a, "--call")) {
@@ -405,9 +474,37 @@ static int run_calls(struct nub_sandbox *sb, const struct run_opts *o)
 	return 0;
 }
 
+/* The guest's process from --arg, --env, --cwd and --dir: argv[0] is the
+ * ELF's path; no environment unless given (none of nub's own leaks in). */
+static void config_process(struct run_opts *o, struct nub_config *cfg)
+{
+	if (o->nargs || o->nenv || o->cwd) {
+		o->args[0] = o->elf;
+		cfg->argv = o->args;
+		cfg->envp = o->env;
+		cfg->cwd = o->cwd;
+	}
+	cfg->dirs = o->dirs;
+	cfg->dirs_count = o->ndirs;
+}
+
+static int run(struct run_opts *o);
+
 int nub_cli_run(int argc, char **argv)
 {
 	static struct run_opts o;
+	int rc = 2;
+
+	memset(&o, 0, sizeof(o));
+	if (!parse_opts(argc, argv, &o))
+		rc = run(&o);
+	for (size_t i = 0; i < RUN_LIST_MAX; i++)
+		free(o.dir_host[i]);
+	return rc;
+}
+
+static int run(struct run_opts *o)
+{
 	struct nub_sandbox_stats st;
 	struct nub_error err = {0};
 	struct nub_sandbox *sb;
@@ -415,18 +512,16 @@ int nub_cli_run(int argc, char **argv)
 	double t0, t1, t2;
 	int rc;
 
-	memset(&o, 0, sizeof(o));
-	if (parse_opts(argc, argv, &o))
-		return 2;
 	nub_config_init(&cfg);
-	cfg.backend = o.backend;
-	cfg.backend_options = o.options;
-	if (o.have_heap)
-		cfg.heap_size = o.heap_size;
-	cfg.call_timeout_us = o.timeout_us;
-	cfg.log_fn = o.quiet_log ? NULL : log_line;
+	config_process(o, &cfg);
+	cfg.backend = o->backend;
+	cfg.backend_options = o->options;
+	if (o->have_heap)
+		cfg.heap_size = o->heap_size;
+	cfg.call_timeout_us = o->timeout_us;
+	cfg.log_fn = o->quiet_log ? NULL : log_line;
 	t0 = now_us();
-	if (nub_sandbox_create_from_elf(&cfg, o.elf, &sb, &err)) {
+	if (nub_sandbox_create_from_elf(&cfg, o->elf, &sb, &err)) {
 		fprintf(stderr, "nub run: %s (%s)\n", err.msg, nub_strerror(err.code));
 		return 1;
 	}
@@ -440,13 +535,13 @@ int nub_cli_run(int argc, char **argv)
 		return 1;
 	}
 	printf("backend: %s\n", nub_sandbox_backend_name(sb));
-	if (o.have_call && o.fn_name && nub_sandbox_function_id(sb, o.fn_name, &o.fn_id)) {
-		fprintf(stderr, "nub run: the guest has no function named '%s'\n", o.fn_name);
+	if (o->have_call && o->fn_name && nub_sandbox_function_id(sb, o->fn_name, &o->fn_id)) {
+		fprintf(stderr, "nub run: the guest has no function named '%s'\n", o->fn_name);
 		nub_sandbox_free(sb);
 		return 1;
 	}
 	printf("time: create %.1f us, evolve %.1f us\n", t1 - t0, t2 - t1);
-	rc = o.have_call ? run_calls(sb, &o) : 0;
+	rc = o->have_call ? run_calls(sb, o) : 0;
 	nub_sandbox_stats(sb, &st);
 	printf("vm exits: %llu total over %llu calls and evolve\n", (unsigned long long)st.vm_exits,
 	       (unsigned long long)st.calls);

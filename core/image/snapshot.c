@@ -289,6 +289,16 @@ static int build_elf_tables(const struct nub_layout *l, const struct nub_elf_ima
 		rc = map_range(&ops, l->init_data_gpa, l->init_data_gpa,
 		               (l->init_data_size + PAGE - 1) & ~(PAGE - 1),
 		               init_perms | NUB_VMEM_R | NUB_VMEM_USER, err);
+	/* Host data the guest reads and never writes: not copy-on-write, so a
+	 * stray store faults instead of costing a private copy. */
+	if (!rc && l->args_size)
+		rc = map_range(&ops, l->args_gpa, l->args_gpa,
+		               (l->args_size + PAGE - 1) & ~(PAGE - 1), NUB_VMEM_R | NUB_VMEM_USER,
+		               err);
+	if (!rc && l->files_size)
+		rc = map_range(&ops, l->files_gpa, l->files_gpa,
+		               (l->files_size + PAGE - 1) & ~(PAGE - 1), NUB_VMEM_R | NUB_VMEM_USER,
+		               err);
 	if (!rc && l->heap_size)
 		rc = map_range(&ops, l->heap_gpa, l->heap_gpa, l->heap_size,
 		               NUB_VMEM_R | NUB_VMEM_W | NUB_VMEM_USER, err);
@@ -357,7 +367,7 @@ int nub_snapshot_write_host_pages(struct nub_snapshot *s, struct nub_error *err)
 }
 
 static int write_contents(struct nub_snapshot *s, const struct nub_elf_image *img,
-                          const void *init_data, const struct nub_vmem_buf *buf,
+                          const struct nub_guest_data *data, const struct nub_vmem_buf *buf,
                           struct nub_error *err)
 {
 	const struct nub_layout *l = &s->layout;
@@ -368,8 +378,14 @@ static int write_contents(struct nub_snapshot *s, const struct nub_elf_image *im
 	s->family = family_of(l, img);
 	rc = nub_snapshot_write_host_pages(s, err);
 	if (!rc && l->init_data_size)
-		rc = nub_snapshot_write(s, l->init_data_gpa - NUB_BASE_GPA, init_data,
+		rc = nub_snapshot_write(s, l->init_data_gpa - NUB_BASE_GPA, data->init_data,
 		                        l->init_data_size, err);
+	if (!rc && l->args_size)
+		rc = nub_snapshot_write(s, l->args_gpa - NUB_BASE_GPA, data->args, l->args_size,
+		                        err);
+	if (!rc && l->files_size)
+		rc = nub_snapshot_write(s, l->files_gpa - NUB_BASE_GPA, data->files, l->files_size,
+		                        err);
 	if (!rc)
 		rc = nub_snapshot_write(s, s->visible_size, nub_vmem_buf_bytes(buf), s->pt_size,
 		                        err);
@@ -391,15 +407,24 @@ static void seed_hot(struct nub_snapshot *s, const struct nub_elf_image *img)
 }
 
 int nub_snapshot_from_elf(const struct nub_layout_config *lcfg, const struct nub_elf_image *img,
-                          const void *init_data, struct nub_snapshot **out, struct nub_error *err)
+                          const struct nub_guest_data *data, struct nub_snapshot **out,
+                          struct nub_error *err)
 {
+	static const struct nub_guest_data none;
 	struct nub_vmem_buf buf;
 	struct nub_snapshot *s;
 	int rc;
 
-	if (lcfg->init_data_size && !init_data)
-		return nub_error_set(err, NUB_EINVAL, "init_data_size %llu with no init data",
-		                     (unsigned long long)lcfg->init_data_size);
+	if (!data)
+		data = &none;
+	if ((lcfg->init_data_size && !data->init_data) || (lcfg->args_size && !data->args) ||
+	    (lcfg->files_size && !data->files))
+		return nub_error_set(err, NUB_EINVAL,
+		                     "init data, arguments or file tree sized (%llu, %llu, %llu) "
+		                     "but not given",
+		                     (unsigned long long)lcfg->init_data_size,
+		                     (unsigned long long)lcfg->args_size,
+		                     (unsigned long long)lcfg->files_size);
 	s = nub_snapshot_new_empty();
 	if (!s)
 		return nub_error_set(err, NUB_ENOMEM, "out of memory creating a snapshot");
@@ -417,7 +442,7 @@ int nub_snapshot_from_elf(const struct nub_layout_config *lcfg, const struct nub
 	rc = nub_snapshot_alloc_mem(s, err);
 	if (rc)
 		goto free_tables;
-	rc = write_contents(s, img, init_data, &buf, err);
+	rc = write_contents(s, img, data, &buf, err);
 	if (rc)
 		goto free_tables;
 	rc = nub_shmem_seal(s->mem, err);

@@ -147,10 +147,20 @@ int nub_snapshot_rebuild_tables(const struct nub_layout *l, uint64_t visible_siz
                                 const uint8_t *tables, uint64_t pt_size, const char *name,
                                 struct nub_vmem_buf *out, struct nub_error *err);
 
-/* Build a snapshot from a loaded ELF: layout, PEB, image, init data, page
- * tables (writable => CoW, read-only => basic), scratch mapping, hash. */
+/* What the host gives the guest besides its ELF, each `lcfg->X_size`
+ * bytes (NULL when that size is 0): the init data, the arguments block and
+ * the file tree image (guest_abi.h), copied into the snapshot. */
+struct nub_guest_data {
+	const void *init_data;
+	const void *args;
+	const void *files;
+};
+
+/* Build a snapshot from a loaded ELF: layout, PEB, image, the guest data,
+ * page tables (writable => CoW, read-only => basic), scratch mapping, hash. */
 int nub_snapshot_from_elf(const struct nub_layout_config *lcfg, const struct nub_elf_image *img,
-                          const void *init_data, struct nub_snapshot **out, struct nub_error *err);
+                          const struct nub_guest_data *data, struct nub_snapshot **out,
+                          struct nub_error *err);
 
 /* Capture from live memory: walk the tables rooted at `root` (in scratch),
  * copy each mapped page once (deduplicated by GPA), pack, rebuild tables

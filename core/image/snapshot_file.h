@@ -48,7 +48,7 @@
 
 #define SNAPFILE_MAGIC       "NUBSNAP\0"
 #define SNAPFILE_MAGIC_KEYED "NUBSNAPK"
-#define SNAPFILE_VERSION     3u
+#define SNAPFILE_VERSION     4u /* 4: args and file tree in the layout */
 #define SNAPFILE_HEADER      80u
 #define SNAPFILE_HASH        16u
 #define SNAPFILE_LAYOUT_N    (sizeof(struct nub_layout) / sizeof(uint64_t))

@@ -86,6 +86,8 @@ static int check_layout(struct in *in, const struct nub_layout *l)
 	lc.stack_size = l->stack_size;
 	lc.exn_stack_size = l->exn_stack_size;
 	lc.init_data_size = l->init_data_size;
+	lc.args_size = l->args_size;
+	lc.files_size = l->files_size;
 	lc.pt_reserve = l->pt_reserve;
 	if (nub_layout_compute(&lc, l->image_size, &again, &e))
 		return bad(in, "layout refused: %s", e.msg);

@@ -100,6 +100,12 @@ static int check_host_page(const struct rebuild *r, const struct host_page *hp,
 	return 0;
 }
 
+/* Whether gva lies in [start, start + size rounded up to pages). */
+static int in_range(uint64_t gva, uint64_t start, uint64_t size)
+{
+	return size && gva >= start && gva - start < ((size + PAGE - 1) & ~(uint64_t)(PAGE - 1));
+}
+
 static int check_guest_page(const struct rebuild *r, const struct nub_vmem_mapping *m)
 {
 	const struct nub_layout *l = r->l;
@@ -125,6 +131,14 @@ static int check_guest_page(const struct rebuild *r, const struct nub_vmem_mappi
 	if (heap && (m->kind != NUB_VMEM_COW || m->perms != (NUB_VMEM_R | NUB_VMEM_USER)))
 		return refuse(r, m->gva, "(heap) is mapped %s, the host maps the heap cow r-- user",
 		              describe(m->kind, m->perms, got));
+	if (in_range(m->gva, l->args_gpa, l->args_size) ||
+	    in_range(m->gva, l->files_gpa, l->files_size)) {
+		if (m->kind != NUB_VMEM_BASIC || m->perms != (NUB_VMEM_R | NUB_VMEM_USER))
+			return refuse(r, m->gva,
+			              "(arguments or file tree) is mapped %s, the host maps them "
+			              "r-- user, never writable",
+			              describe(m->kind, m->perms, got));
+	}
 	return 0;
 }
 

@@ -94,6 +94,8 @@ static int check_nonzero(const struct nub_layout_config *cfg, struct nub_error *
 	        {"stack_size", cfg->stack_size, PAGE},
 	        {"exn_stack_size", cfg->exn_stack_size, PAGE},
 	        {"init_data_size", cfg->init_data_size, 0},
+	        {"args_size", cfg->args_size, 0},
+	        {"files_size", cfg->files_size, 0},
 	};
 
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
@@ -123,8 +125,13 @@ static void snapshot_part(const struct nub_layout_config *cfg, uint64_t image_si
 	l->image_size = round_page(a, image_size, "image_size");
 	l->init_data_gpa = add(a, l->image_gpa, l->image_size, "image_size");
 	l->init_data_size = cfg->init_data_size;
-	l->heap_gpa = add(a, l->init_data_gpa, round_page(a, cfg->init_data_size, "init_data_size"),
+	l->args_gpa = add(a, l->init_data_gpa, round_page(a, cfg->init_data_size, "init_data_size"),
 	                  "init_data_size");
+	l->args_size = cfg->args_size;
+	l->files_gpa = add(a, l->args_gpa, round_page(a, cfg->args_size, "args_size"), "args_size");
+	l->files_size = cfg->files_size;
+	l->heap_gpa =
+	        add(a, l->files_gpa, round_page(a, cfg->files_size, "files_size"), "files_size");
 	l->heap_size = round_page(a, cfg->heap_size, "heap_size");
 	l->snapshot_size = add(a, l->heap_gpa, l->heap_size, "heap_size") - NUB_BASE_GPA;
 }
@@ -133,7 +140,7 @@ static void snapshot_part(const struct nub_layout_config *cfg, uint64_t image_si
  * guard, exception stack, bookkeeping page. */
 static void scratch_part(const struct nub_layout_config *cfg, struct nub_layout *l, struct acc *a)
 {
-	uint64_t fixed, alloc, top_part;
+	uint64_t fixed, alloc, top_part, writable;
 
 	l->pt_offset = 0;
 	l->pt_reserve = cfg->pt_reserve ? round_page(a, cfg->pt_reserve, "pt_reserve")
@@ -148,8 +155,10 @@ static void scratch_part(const struct nub_layout_config *cfg, struct nub_layout 
 	 * for the table a split of each large page takes (one per 512 pages):
 	 * what restores in place need to keep going (core/sandbox/state.c);
 	 * without it a heap past ~30 MiB got a full restore every time. */
-	alloc = add(a, l->snapshot_size, ALLOC_MIN, "heap_size");
-	alloc = add(a, alloc, (l->snapshot_size / PAGE + 511) / 512 * PAGE, "heap_size");
+	/* The file tree is mapped read-only, never copied: no room for it. */
+	writable = l->snapshot_size - round_page(a, l->files_size, "files_size");
+	alloc = add(a, writable, ALLOC_MIN, "heap_size");
+	alloc = add(a, alloc, (writable / PAGE + 511) / 512 * PAGE, "heap_size");
 	if (!l->pt_reserve) {
 		uint64_t guess = add(a, add(a, top_part, alloc, "scratch"),
 		                     l->input_size + l->output_size, "input_size");
@@ -229,6 +238,10 @@ void nub_layout_fill_peb(const struct nub_layout *l, struct nub_peb *peb)
 	peb->init_data_gva = l->init_data_size ? l->init_data_gpa : 0;
 	peb->init_data_size = l->init_data_size;
 	peb->heap_gva = l->heap_gpa;
+	peb->args_gva = l->args_size ? l->args_gpa : 0;
+	peb->args_size = l->args_size;
+	peb->files_gva = l->files_size ? l->files_gpa : 0;
+	peb->files_size = l->files_size;
 	peb->heap_size = l->heap_size;
 	peb->scratch_gpa = l->scratch_gpa;
 	peb->scratch_gva = l->scratch_gva;
@@ -263,6 +276,10 @@ void nub_layout_print(const struct nub_layout *l, FILE *f)
 	line(f, "exception stubs (CPL0)", l->sys_stubs_gpa, l->sys_stubs_gpa, PAGE);
 	line(f, "ELF image", l->image_gpa, l->image_gpa, l->image_size);
 	line(f, "init data", l->init_data_gpa, l->init_data_gpa, l->init_data_size);
+	if (l->args_size)
+		line(f, "args, environment", l->args_gpa, l->args_gpa, l->args_size);
+	if (l->files_size)
+		line(f, "file tree (read-only)", l->files_gpa, l->files_gpa, l->files_size);
 	line(f, "heap", l->heap_gpa, l->heap_gpa, l->heap_size);
 	fprintf(f, "scratch region (private), 0x%llx bytes:\n",
 	        (unsigned long long)l->scratch_size);

@@ -23,6 +23,8 @@ struct nub_layout_config {
 	uint64_t exn_stack_size;  /* default 16 KiB */
 	uint64_t init_data_size;  /* default 0 */
 	uint32_t init_data_perms; /* NUB_VMEM_R/W/X; default R */
+	uint64_t args_size;       /* struct nub_args_header block; default 0 */
+	uint64_t files_size;      /* struct nub_fs_header image; default 0 */
 	uint64_t pt_reserve;      /* bytes of scratch for live page tables; 0: computed */
 };
 
@@ -35,6 +37,8 @@ struct nub_layout {
 	uint64_t sys_stubs_gpa;  /* the host's CPL0 exception stubs */
 	uint64_t image_gpa, image_size;
 	uint64_t init_data_gpa, init_data_size; /* size as given (unrounded) */
+	uint64_t args_gpa, args_size;           /* read-only; sizes as given */
+	uint64_t files_gpa, files_size;         /* read-only, never copied on write */
 	uint64_t heap_gpa, heap_size;
 	uint64_t snapshot_size; /* from NUB_BASE_GPA to the end of the heap */
 	/* scratch region */

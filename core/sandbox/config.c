@@ -65,6 +65,9 @@ static int config_check(const struct nub_config *cfg, struct nub_error *err)
 	if (cfg->init_data_size && !cfg->init_data)
 		return nub_error_set(err, NUB_EINVAL, "init_data_size %llu but init_data is NULL",
 		                     (unsigned long long)cfg->init_data_size);
+	if (cfg->dirs_count && !cfg->dirs)
+		return nub_error_set(err, NUB_EINVAL, "dirs_count %zu but dirs is NULL",
+		                     cfg->dirs_count);
 	if (cfg->log_level > NUB_LOG_TRACE)
 		return nub_error_set(err, NUB_EINVAL, "log_level %u out of range", cfg->log_level);
 	return 0;

@@ -16,6 +16,7 @@
 #include "backend/hv.h"
 #include "error_internal.h"
 #include "image/elf_loader.h"
+#include "image/guest_data.h"
 #include "image/snapshot.h"
 #include "sandbox/sandbox_internal.h"
 
@@ -104,7 +105,12 @@ static int sandbox_alloc(const struct nub_config *cfg, struct nub_sandbox **out,
 	if (!sb)
 		return nub_error_set(err, NUB_ENOMEM, "out of memory creating a sandbox");
 	sb->cfg = *cfg;
-	sb->cfg.init_data = NULL;    /* only needed while building the snapshot */
+	/* Only needed while building the snapshot, and the caller's: */
+	sb->cfg.init_data = NULL;
+	sb->cfg.argv = sb->cfg.envp = NULL;
+	sb->cfg.cwd = NULL;
+	sb->cfg.dirs = NULL;
+	sb->cfg.dirs_count = 0;
 	sb->cfg.snapshot_key = NULL; /* only needed while loading the file; never kept */
 	sb->cfg.snapshot_key_size = 0;
 	sb->backend_spec = dup_or_null(cfg->backend);
@@ -140,12 +146,28 @@ static int sandbox_from_image(const struct nub_config *cfg, const struct nub_elf
 	struct nub_snapshot *snap;
 	int rc;
 
+	struct nub_packed args, files = {0};
+	struct nub_guest_data data = {.init_data = cfg->init_data};
+
 	nub_sandbox_layout_config(cfg, &lc);
-	rc = nub_snapshot_from_elf(&lc, img, cfg->init_data, &snap, err);
+	rc = nub_args_pack(cfg, &args, err);
 	if (rc)
 		return rc;
+	rc = nub_files_pack(cfg->dirs, cfg->dirs_count, &files, err);
+	if (rc)
+		goto free_args;
+	lc.args_size = args.size;
+	lc.files_size = files.size;
+	data.args = args.bytes;
+	data.files = files.bytes;
+	rc = nub_snapshot_from_elf(&lc, img, &data, &snap, err);
+	free(files.bytes);
+	if (rc)
+		goto free_args;
 	rc = sandbox_from_snapshot(cfg, snap, out, err);
 	nub_snapshot_unref(snap);
+free_args:
+	free(args.bytes);
 	return rc;
 }
 

@@ -87,6 +87,36 @@ void rt_after_call(void);
  * nonzero when p is not such a block. */
 void *rt_area_alloc(size_t size);
 int rt_area_free(void *p);
+
+/* Files of the C library flavour (rt_files.c). */
+/* Take the PEB's file tree (aborting NUB_ABORT_CORRUPT on a bad header)
+ * and the working directory. */
+void rt_files_setup(const struct nub_peb *peb, const char *cwd);
+/* A file system call (fds from 3, paths); -ENOSYS for any other. */
+long rt_files_syscall(long nr, const long *a);
+/* mmap of a tree file: a pointer into the tree, or a copy in pages from
+ * anon(len) (which returns an address or -errno). */
+long rt_files_mmap(size_t len, long prot, long flags, long fd, int64_t off,
+                   long (*anon)(size_t len));
+/* Whether [addr, addr+len) lies in the tree (munmap of it does nothing). */
+int rt_files_owns(uintptr_t addr, size_t len);
+
+/* /tmp (rt_tmp.c): files by index; -errno on failure. */
+struct stat;
+long rt_tmp_find(const char *name);
+long rt_tmp_create(const char *name, uint32_t mode);
+void rt_tmp_open(uint32_t i);  /* a descriptor more */
+void rt_tmp_close(uint32_t i); /* one fewer: freed once unlinked and closed */
+long rt_tmp_unlink(const char *name);
+long rt_tmp_rename(const char *from, const char *to);
+long rt_tmp_truncate(uint32_t i, int64_t size);
+long rt_tmp_read(uint32_t i, void *buf, size_t len, uint64_t pos);
+long rt_tmp_write(uint32_t i, const void *buf, size_t len, uint64_t pos);
+uint64_t rt_tmp_size(uint32_t i);
+void rt_tmp_chmod(uint32_t i, uint32_t mode);
+void rt_tmp_stat(long i, struct stat *st); /* i < 0: /tmp itself */
+/* The first file at index >= k: its index, name and mode; -1 past the last. */
+long rt_tmp_entry(uint64_t k, const char **name, uint32_t *mode);
 #endif
 
 #endif

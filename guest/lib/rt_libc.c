@@ -212,26 +212,33 @@ static long sys_brk(uintptr_t want)
 	return (long)want;
 }
 
-static long sys_mmap(uintptr_t addr, size_t len, long prot, long flags, long fd)
+/* Zeroed pages of the heap, as an anonymous mmap hands them out. */
+static long anon_pages(size_t len)
 {
 	size_t n = (len + PAGE - 1) / PAGE, i;
 
-	(void)addr;
-	(void)prot;
-	if (!len || (flags & MAP_FIXED))
-		return -EINVAL;
-	if (!(flags & MAP_ANONYMOUS) || fd != -1)
-		return -ENOSYS; /* no files */
-	if (n > rt_pg.n || (i = pages_find(n)) > rt_pg.n)
+	if (!len || n > rt_pg.n || (i = pages_find(n)) > rt_pg.n)
 		return -ENOMEM;
 	pages_take(i, n);
 	return (long)(rt_pg.base + i * PAGE);
+}
+
+static long sys_mmap(uintptr_t addr, size_t len, long prot, long flags, long fd, long off)
+{
+	(void)addr;
+	if (!len || (flags & MAP_FIXED))
+		return -EINVAL;
+	if (!(flags & MAP_ANONYMOUS))
+		return rt_files_mmap(len, prot, flags, fd, off, anon_pages);
+	return anon_pages(len);
 }
 
 static long sys_munmap(uintptr_t addr, size_t len)
 {
 	size_t i, n;
 
+	if (rt_files_owns(addr, len))
+		return 0; /* a map of a tree file: nothing was allocated */
 	if (range_pages(addr, len, &i, &n) || i < rt_pg.brk_pages)
 		return -EINVAL;
 	pages_give_back(i, n);
@@ -347,7 +354,7 @@ static long sys_misc(long nr, const long *a)
 			ws[0] = 24, ws[1] = 80, ws[2] = ws[3] = 0;
 			return 0;
 		}
-		return -ENOTTY;
+		return a[0] > 2 ? rt_files_syscall(nr, a) : -ENOTTY;
 	case SYS_rt_sigprocmask:
 	case SYS_rt_sigaction:
 	case SYS_sched_yield:
@@ -355,17 +362,17 @@ static long sys_misc(long nr, const long *a)
 	case SYS_madvise:
 		return a[2] == MADV_FREE ? 0 : -ENOSYS;
 	case SYS_close:
-		return a[0] >= 0 && a[0] <= 2 ? 0 : -EBADF;
+		return a[0] >= 0 && a[0] <= 2 ? 0 : rt_files_syscall(nr, a);
 	case SYS_read:
 	case SYS_readv:
-		return a[0] == 0 ? 0 : -EBADF; /* stdin is empty */
+	case SYS_pread64:
+		if (a[0] == 0)
+			return 0; /* stdin is empty */
+		return a[0] > 2 ? rt_files_syscall(nr, a) : -EBADF;
 	case SYS_lseek:
-		return a[0] >= 0 && a[0] <= 2 ? -ESPIPE : -EBADF;
-	case SYS_open:
-	case SYS_openat:
-		return -ENOENT;
+		return a[0] >= 0 && a[0] <= 2 ? -ESPIPE : rt_files_syscall(nr, a);
 	default:
-		return -ENOSYS;
+		return rt_files_syscall(nr, a); /* paths and fds from 3; else ENOSYS */
 	}
 }
 
@@ -375,14 +382,18 @@ long nub_rt_syscall(long nr, const long *a)
 	switch (nr) {
 	case SYS_write: {
 		struct rt_iovec v = {(const char *)a[1], (size_t)a[2]};
+		if (a[0] > 2)
+			return rt_files_syscall(nr, a);
 		return sys_writev(a[0], &v, 1);
 	}
 	case SYS_writev:
+		if (a[0] > 2)
+			return rt_files_syscall(nr, a);
 		return sys_writev(a[0], (const struct rt_iovec *)a[1], a[2]);
 	case SYS_brk:
 		return sys_brk((uintptr_t)a[0]);
 	case SYS_mmap:
-		return sys_mmap((uintptr_t)a[0], (size_t)a[1], a[2], a[3], a[4]);
+		return sys_mmap((uintptr_t)a[0], (size_t)a[1], a[2], a[3], a[4], a[5]);
 	case SYS_munmap:
 		return sys_munmap((uintptr_t)a[0], (size_t)a[1]);
 	case SYS_mremap:
@@ -439,55 +450,116 @@ extern const struct rt_ehdr __ehdr_start __attribute__((visibility("hidden")));
 int __libc_start_main(int (*main)(int, char **, char **), int argc, char **argv, void (*init)(void),
                       void (*fini)(void), void (*ldso)(void));
 
+/* A C library program may be written with main(): it runs at init with
+ * the host's arguments and environment, before nub_guest_main (which such
+ * a program need not define); returning non-zero stops init. */
+int main(int argc, char **argv, char **envp) __attribute__((weak));
+void nub_guest_main(void) __attribute__((weak));
+void nub_guest_main(void)
+{
+}
+
+static const char *rt_cwd_given;
+
 static int rt_libc_main(int argc, char **argv, char **envp)
 {
-	(void)argc;
-	(void)argv;
-	(void)envp;
+	/* Here, not in rt_start: musl's string functions read the stack
+	 * canary through FS, which its start-up has only now set. */
+	rt_files_setup(rt_peb(), rt_cwd_given);
+	if (main) {
+		int rc = main(argc, argv, envp);
+		if (rc)
+			nub_abortf(NUB_ABORT_EXIT, "main returned %d", rc);
+	}
 	rt_init_finish(rt_peb());
 }
 
-/* The process stack musl's start-up reads: argv[0], NULL, the environment
- * (empty: NULL), the auxiliary vector, AT_NULL. It lives in the image, not
- * on the start-up stack: musl keeps pointers into it (environ, the auxv)
- * for every later call, and the start-up stack is scratch, which every
- * call reuses and every restore zeroes -- getenv() used to read whatever a
- * call had left there. */
-static uintptr_t rt_process_stack[15];
+/* The arguments block (guest_abi.h: struct nub_args_header), checked: the
+ * host wrote it, but a snapshot file may have been edited. */
+struct rt_args {
+	uint32_t argc, envc;
+	const char *strings; /* argc + envc + 1 of them, NUL-terminated */
+};
+
+static const char *args_next(const char *s, const char *end)
+{
+	const char *nul = memchr(s, 0, (size_t)(end - s));
+
+	if (!nul)
+		nub_abort(NUB_ABORT_CORRUPT, "arguments block: a string runs past its end");
+	return nul + 1;
+}
+
+static void args_take(const struct nub_peb *peb, struct rt_args *a)
+{
+	static const char defaults[] = "nub-guest\0/";
+	const struct nub_args_header *h = (const struct nub_args_header *)peb->args_gva;
+	const char *s, *end;
+
+	*a = (struct rt_args){1, 0, defaults};
+	if (peb->struct_size < sizeof(*peb) || !peb->args_size)
+		return;
+	if (peb->args_size < sizeof(*h) || h->magic != NUB_ARGS_MAGIC ||
+	    h->size > peb->args_size - sizeof(*h) || h->argc + (uint64_t)h->envc > 1u << 20)
+		nub_abort(NUB_ABORT_CORRUPT, "arguments block: header corrupt");
+	s = (const char *)(h + 1);
+	end = s + h->size;
+	for (uint64_t i = 0; i < (uint64_t)h->argc + h->envc + 1; i++)
+		s = args_next(s, end);
+	*a = (struct rt_args){h->argc, h->envc, (const char *)(h + 1)};
+}
+
+/* The process stack musl's start-up reads: argv, NULL, the environment,
+ * NULL, the auxiliary vector, AT_NULL. It lives in heap pages taken here,
+ * not on the start-up stack: musl keeps pointers into it (environ, the
+ * auxv) for every later call, and the start-up stack is scratch, which
+ * every call reuses and every restore zeroes -- getenv() used to read
+ * whatever a call had left there. The strings stay in the read-only
+ * arguments block (setenv and putenv never write into them). */
+static uintptr_t *process_stack(const struct rt_args *a, const uint8_t random[16], const char **cwd)
+{
+	const uint8_t *eh = (const uint8_t *)&__ehdr_start;
+	const uintptr_t aux[] = {
+	        AT_PHDR,   (uintptr_t)(eh + __ehdr_start.phoff),
+	        AT_PHENT,  __ehdr_start.phentsize,
+	        AT_PHNUM,  __ehdr_start.phnum,
+	        AT_PAGESZ, PAGE,
+	        AT_RANDOM, (uintptr_t)random,
+	        AT_NULL,   0,
+	};
+	size_t words = a->argc + 1 + a->envc + 1 + sizeof(aux) / sizeof(aux[0]), k = 0;
+	long p = anon_pages(words * sizeof(uintptr_t));
+	uintptr_t *st = (uintptr_t *)p;
+	const char *s = a->strings;
+
+	if (p < 0)
+		nub_abort(NUB_ABORT_OOM, "no heap for the process stack (argv, environment)");
+	for (uint32_t i = 0; i < a->argc; i++, s += strlen(s) + 1)
+		st[k++] = (uintptr_t)s;
+	st[k++] = 0;
+	for (uint32_t i = 0; i < a->envc; i++, s += strlen(s) + 1)
+		st[k++] = (uintptr_t)s;
+	st[k++] = 0;
+	memcpy(st + k, aux, sizeof(aux));
+	*cwd = s;
+	return st;
+}
 
 _Noreturn void rt_start(const struct nub_peb *peb)
 {
-	static char name[] = "nub-guest";
 	static uint8_t random[16];
-	const uint8_t *eh = (const uint8_t *)&__ehdr_start;
 	uint32_t got = 0, want = sizeof(random);
-	const uintptr_t stack[] = {
-	        (uintptr_t)name,
-	        0,
-	        0,
-	        AT_PHDR,
-	        (uintptr_t)(eh + __ehdr_start.phoff),
-	        AT_PHENT,
-	        __ehdr_start.phentsize,
-	        AT_PHNUM,
-	        __ehdr_start.phnum,
-	        AT_PAGESZ,
-	        PAGE,
-	        AT_RANDOM,
-	        (uintptr_t)random,
-	        AT_NULL,
-	        0,
-	};
+	struct rt_args args;
+	uintptr_t *stack;
 
-	_Static_assert(sizeof(stack) == sizeof(rt_process_stack), "process stack");
-	memcpy(rt_process_stack, stack, sizeof(stack));
-	(void)peb;
 	/* The entry and its ELF note live in rt_syscall.S: this reference
 	 * makes the linker take that object from the archive. */
 	__asm__ volatile("" : : "r"(nub_rt_syscall_entry));
+	args_take(peb, &args);
+	stack = process_stack(&args, random, &rt_cwd_given);
 	/* musl's malloc secret and stack canary; fixed in the snapshot. */
 	nub_call_host(NUB_HOST_FN_RANDOM, &want, sizeof(want), random, sizeof(random), &got);
-	__libc_start_main(rt_libc_main, 1, (char **)rt_process_stack, 0, 0, 0);
+	__libc_start_main(rt_libc_main, (int)args.argc, (char **)stack, 0, 0, 0);
 	nub_abort(NUB_ABORT_CORRUPT, "C library start-up returned");
 }
 

@@ -282,6 +282,54 @@ struct nub_peb {
 	uint64_t pt_gpa;    /**< root of the live page tables (in scratch, supervisor) */
 	uint64_t pt_size;   /**< bytes reserved for page tables in scratch */
 	uint64_t alloc_gpa; /**< first scratch GPA for CoW copies (host-managed) */
+	/* Since nub 0.3 (struct_size covers them; an older host's PEB is
+	 * shorter and a guest reads them as 0): */
+	uint64_t args_gva, args_size;   /**< struct nub_args_header + strings; 0: none */
+	uint64_t files_gva, files_size; /**< struct nub_fs_header image; 0: none */
+};
+
+/**
+ * Arguments, environment and working directory (nub_config.argv, .envp,
+ * .cwd), at PEB args_gva: this header, then argc + envc + 1 NUL-terminated
+ * strings in that order (the arguments, the "NAME=VALUE" environment, the
+ * absolute working directory), `size` bytes in all after the header.
+ * Read-only for the guest; part of the snapshot.
+ */
+#define NUB_ARGS_MAGIC 0x31475241u /* "ARG1" */
+struct nub_args_header {
+	uint32_t magic;
+	uint32_t argc, envc;
+	uint32_t size;
+};
+
+/**
+ * A read-only file tree (nub_config.dirs), at PEB files_gva, `size` bytes,
+ * packed by the host when the snapshot is built: this header, `count`
+ * struct nub_fs_entry from entries_off, the names from names_off, and each
+ * regular file's bytes at its own page-aligned data_off (so a guest can map
+ * a file by pointing at it). All offsets are from the header's address.
+ * Entry 0 is the root directory "/"; a directory's children are the
+ * entries [first, first + nchild), sorted by name (bytewise), each with
+ * `parent` naming it. Mapped read-only (and never executable) for the
+ * guest, shared by every sandbox of a snapshot; part of the snapshot.
+ */
+#define NUB_FS_MAGIC 0x000031534642554eull /* "NUBFS1" */
+struct nub_fs_header {
+	uint64_t magic;
+	uint32_t count;
+	uint32_t reserved; /**< 0 */
+	uint64_t size;     /**< bytes of the whole image */
+	uint64_t entries_off, names_off, names_size;
+};
+
+struct nub_fs_entry {
+	uint32_t mode; /**< S_IFDIR, S_IFREG or S_IFLNK, and the permission bits */
+	uint32_t parent;
+	uint32_t name_off, name_len; /**< in the names; the root's is empty */
+	uint32_t first, nchild;      /**< directories: their children */
+	uint64_t data_off;           /**< files: bytes; symlinks: the target text */
+	uint64_t size;               /**< files: bytes; symlinks: target length */
+	int64_t mtime;               /**< seconds since the epoch, from the host */
 };
 
 #endif

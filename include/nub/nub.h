@@ -45,6 +45,7 @@ extern "C" {
 
 struct nub_sandbox;
 struct nub_snapshot;
+struct nub_dir;
 
 /**
  * A host function the guest can call with nub_call_host(). `in`/`in_len`
@@ -93,7 +94,48 @@ struct nub_config {
 	 * it. The other create functions ignore it. */
 	const void *snapshot_key;
 	size_t snapshot_key_size; /**< bytes at snapshot_key (NUB_SNAPSHOT_KEY_MIN..MAX) */
+	/* What a C library guest sees as its process (guest_abi.h: struct
+	 * nub_args_header, struct nub_fs_header). Like init_data, these are
+	 * read when a sandbox is created from an ELF (nub_sandbox_create_from_
+	 * elf / _buffer), copied into the snapshot it builds, and ignored by
+	 * the create functions that start from a snapshot (which carries its
+	 * own). The caller keeps ownership of every array and string. */
+	/** NULL-terminated argument strings; NULL: { "nub-guest", NULL }. At
+	 * most NUB_ARGS_MAX strings and NUB_ARGS_BYTES_MAX bytes with envp
+	 * and cwd, or NUB_EINVAL naming the limit. */
+	const char *const *argv;
+	/** NULL-terminated "NAME=VALUE" strings (NAME non-empty, no '='); NULL:
+	 * an empty environment. Nothing of the host's own environment is passed
+	 * unless listed here. NUB_EINVAL naming a string that is not NAME=VALUE. */
+	const char *const *envp;
+	/** The guest's working directory, absolute; NULL: "/". */
+	const char *cwd;
+	/** Read-only file trees: `dirs_count` host directories, each seen by
+	 * the guest under its guest path (struct nub_dir). */
+	const struct nub_dir *dirs;
+	size_t dirs_count;
 };
+
+/** A host directory the guest sees, read-only, under `guest_path`. It is
+ * packed into the snapshot when the sandbox is created: regular files,
+ * directories and symbolic links (kept as links, resolved inside the
+ * guest's tree; never followed on the host), with their permission bits and
+ * modification times; other kinds of file (devices, sockets, FIFOs) are
+ * left out. Several dirs merge into one tree; a path two of them both give
+ * as a file, or as a file and a directory, is refused (NUB_EINVAL naming
+ * it). Errors, naming the path: NUB_ENOTFOUND (host_path missing),
+ * NUB_ESYS (unreadable), NUB_EINVAL (guest_path not absolute, or holding
+ * "." or ".." components), NUB_EOVERFLOW (more than NUB_FILES_MAX entries
+ * or NUB_FILES_BYTES_MAX bytes). */
+struct nub_dir {
+	const char *host_path;  /**< a directory on the host */
+	const char *guest_path; /**< absolute path in the guest ("/data"); "/" is allowed */
+};
+
+#define NUB_ARGS_MAX        4096u        /**< argv + envp strings */
+#define NUB_ARGS_BYTES_MAX  (256u << 10) /**< their bytes, with cwd and NULs */
+#define NUB_FILES_MAX       (1u << 20)   /**< entries of all dirs together */
+#define NUB_FILES_BYTES_MAX (16ull << 30)
 
 /** The smallest struct_size libnub accepts: the config of nub 0.1. A
  * program built against an older header passes its own smaller size and

@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The guest's process: a read-only file tree from host directories, the
+ * arguments, the environment and the working directory
+ * (nub_config.dirs, .argv, .envp, .cwd), seen by the files test guest
+ * (guest/tests/files_test.c) on the backend under test (the mock, or
+ * NUB_TEST_SANDBOX_BACKEND=kvm directly and nested). Every refusal is
+ * checked for its code and its message.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nub/nub.h>
+
+#include "../../guest/tests/files_test_ids.h"
+#include "nub_test.h"
+
+static char tree[256];  /* the host tree of the tests */
+static char other[256]; /* a second one, merged at /data/more */
+
+static void write_file(const char *dir, const char *name, const void *p, size_t n)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(p, 1, n, f), n);
+	fclose(f);
+}
+
+static void link_at(const char *dir, const char *target, const char *name)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_int_equal(symlink(target, path), 0);
+}
+
+/* What files_test.c's selftest expects, plus a FIFO (left out), a link to
+ * a host directory outside the tree (kept as a link, resolved in the
+ * guest's tree) and a second tree with its own file. */
+static int setup(void **state)
+{
+	static uint8_t big[3 * 4096 + 5];
+	char path[512];
+
+	(void)state;
+	snprintf(tree, sizeof(tree), "/tmp/nub-files-XXXXXX");
+	snprintf(other, sizeof(other), "/tmp/nub-files-XXXXXX");
+	if (!mkdtemp(tree) || !mkdtemp(other))
+		return -1;
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i % 251);
+	write_file(tree, "greeting.txt", "hello from a file\n", 18);
+	write_file(tree, "big", big, sizeof(big));
+	snprintf(path, sizeof(path), "%s/sub", tree);
+	mkdir(path, 0755);
+	write_file(path, "a.txt", "a\n", 2);
+	link_at(tree, "greeting.txt", "link");
+	link_at(tree, "../../../..", "up");
+	link_at(tree, "loop", "loop");
+	link_at(tree, "/etc", "etc");
+	snprintf(path, sizeof(path), "%s/fifo", tree);
+	mkfifo(path, 0600);
+	write_file(other, "more.txt", "more\n", 5);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[600];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", tree, other);
+	return system(cmd) ? -1 : 0;
+}
+
+static const char *backend(void)
+{
+	const char *b = getenv("NUB_TEST_SANDBOX_BACKEND");
+	return b && b[0] ? b : "mock";
+}
+
+static const char *const test_argv[] = {"files_test", "--flag", "two words", NULL};
+static const char *const test_envp[] = {"GREETING=hi there", "EMPTY=", NULL};
+
+static void config(struct nub_config *cfg, struct nub_dir dirs[2])
+{
+	nub_config_init(cfg);
+	cfg->backend = backend();
+	dirs[0] = (struct nub_dir){tree, "/data"};
+	dirs[1] = (struct nub_dir){other, "/data/more"};
+	cfg->dirs = dirs;
+	cfg->dirs_count = 2;
+	cfg->argv = test_argv;
+	cfg->envp = test_envp;
+	cfg->cwd = "/data";
+}
+
+static struct nub_sandbox *make(const struct nub_config *cfg)
+{
+	struct nub_error err = {0};
+	struct nub_sandbox *sb = NULL;
+
+	if (nub_sandbox_create_from_elf(cfg, nub_test_path("NUB_GUEST_DIR", "files_test.elf"), &sb,
+	                                &err))
+		fail_msg("create: %s", err.msg);
+	if (nub_sandbox_evolve(sb))
+		fail_msg("evolve: %s", nub_sandbox_last_error(sb));
+	return sb;
+}
+
+/* Call fn with a text argument; the status, the result NUL-terminated. */
+static int32_t call(struct nub_sandbox *sb, uint32_t fn, const char *in, char *out, size_t cap)
+{
+	int32_t status = -1;
+	size_t n = 0;
+	int rc = nub_sandbox_call(sb, fn, in, in ? strlen(in) : 0, out, cap - 1, &n, &status);
+
+	if (rc)
+		fail_msg("call %u: %s (%s)", fn, nub_sandbox_last_error(sb), nub_strerror(rc));
+	out[n] = '\0';
+	return status;
+}
+
+static void expect(struct nub_sandbox *sb, uint32_t fn, const char *in, int32_t status,
+                   const char *want)
+{
+	char out[4096];
+	int32_t got = call(sb, fn, in, out, sizeof(out));
+
+	if (got != status || strcmp(out, want))
+		fail_msg("fn %u(%s): got %d \"%s\", want %d \"%s\"", fn, in ? in : "", got, out,
+		         status, want);
+}
+
+static void test_files_selftest(void **state)
+{
+	struct nub_config cfg;
+	struct nub_dir dirs[2];
+	(void)state;
+	config(&cfg, dirs);
+	struct nub_sandbox *sb = make(&cfg);
+
+	expect(sb, FILES_SELFTEST, NULL, 0, "ok");
+	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	expect(sb, FILES_SELFTEST, NULL, 0, "ok");
+	nub_sandbox_free(sb);
+}
+
+static void test_files_process(void **state)
+{
+	struct nub_config cfg;
+	struct nub_dir dirs[2];
+	(void)state;
+	config(&cfg, dirs);
+	struct nub_sandbox *sb = make(&cfg);
+
+	expect(sb, FILES_ARGS, NULL, 0, "files_test --flag two words|/data");
+	expect(sb, FILES_GETENV, "GREETING", 0, "hi there");
+	expect(sb, FILES_GETENV, "EMPTY", 0, "");
+	/* Nothing of the host's own environment. */
+	setenv("NUB_FILES_HOST_ONLY", "leak", 1);
+	expect(sb, FILES_GETENV, "NUB_FILES_HOST_ONLY", -ENOENT, "");
+	expect(sb, FILES_GETENV, "PATH", -ENOENT, "");
+	expect(sb, FILES_CAT, "greeting.txt", 0, "hello from a file\n");
+	expect(sb, FILES_CAT, "/data/more/more.txt", 0, "more\n");
+	expect(sb, FILES_MMAP, "more/more.txt", 0, "more\n");
+	/* The FIFO is left out; the link to the host's /etc stays a link,
+	 * which the guest resolves in its own tree, where there is no /etc. */
+	expect(sb, FILES_LS, ".", 0, ".\n..\nbig\netc\ngreeting.txt\nlink\nloop\nmore\nsub\nup\n");
+	expect(sb, FILES_LS, "/", 0, ".\n..\ndata\n");
+	expect(sb, FILES_CAT, "etc/passwd", -ENOENT, "No such file or directory");
+	expect(sb, FILES_CAT, "/etc/passwd", -ENOENT, "No such file or directory");
+	expect(sb, FILES_CAT, "up/../../etc/passwd", -ENOENT, "No such file or directory");
+	expect(sb, FILES_WRITE, "greeting.txt", -EROFS, "Read-only file system");
+	expect(sb, FILES_WRITE, "/data/sub/new", -EROFS, "Read-only file system");
+	nub_sandbox_free(sb);
+}
+
+/* The working directory and open files are the sandbox's own state:
+ * another sandbox of the snapshot never sees them, a restore undoes them. */
+static void test_files_isolation(void **state)
+{
+	struct nub_config cfg;
+	struct nub_dir dirs[2];
+	struct nub_snapshot *snap;
+	struct nub_sandbox *a, *b;
+	struct nub_error err = {0};
+	(void)state;
+	config(&cfg, dirs);
+	a = make(&cfg);
+
+	assert_int_equal(nub_sandbox_snapshot(a, &snap), 0);
+	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, snap, &b, &err), 0);
+	assert_int_equal(nub_sandbox_evolve(b), 0);
+	expect(a, FILES_CHDIR, "sub", 0, "/data/sub");
+	expect(a, FILES_CAT, "a.txt", 0, "a\n");
+	expect(b, FILES_ARGS, NULL, 0, "files_test --flag two words|/data");
+	expect(b, FILES_CAT, "a.txt", -ENOENT, "No such file or directory");
+	assert_int_equal(nub_sandbox_restore(a, snap), 0);
+	expect(a, FILES_ARGS, NULL, 0, "files_test --flag two words|/data");
+	expect(a, FILES_CHDIR, "greeting.txt", -ENOTDIR, "Not a directory");
+	nub_sandbox_free(b);
+	nub_sandbox_free(a);
+	nub_snapshot_unref(snap);
+}
+
+/* /tmp is writable, in the sandbox's own memory: another sandbox of the
+ * snapshot never sees its files, and a restore empties it. */
+static void test_files_tmp(void **state)
+{
+	struct nub_config cfg;
+	struct nub_dir dirs[2];
+	struct nub_snapshot *snap;
+	struct nub_sandbox *a, *b;
+	struct nub_error err = {0};
+	(void)state;
+	config(&cfg, dirs);
+	a = make(&cfg);
+
+	expect(a, FILES_TMP, NULL, 0, "ok");
+	assert_int_equal(nub_sandbox_snapshot(a, &snap), 0);
+	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, snap, &b, &err), 0);
+	assert_int_equal(nub_sandbox_evolve(b), 0);
+	expect(a, FILES_PUT, "/tmp/secret\nof a", 0, "ok");
+	expect(a, FILES_CAT, "/tmp/secret", 0, "of a");
+	expect(a, FILES_LS, "/tmp", 0, ".\n..\nsecret\n");
+	expect(b, FILES_CAT, "/tmp/secret", -ENOENT, "No such file or directory");
+	expect(b, FILES_LS, "/tmp", 0, ".\n..\n");
+	assert_int_equal(nub_sandbox_restore(a, snap), 0);
+	expect(a, FILES_CAT, "/tmp/secret", -ENOENT, "No such file or directory");
+	expect(a, FILES_TMP, NULL, 0, "ok");
+	/* The tree stays read-only beside it. */
+	expect(a, FILES_PUT, "/data/x\ny", -EROFS, "Read-only file system");
+	nub_sandbox_free(b);
+	nub_sandbox_free(a);
+	nub_snapshot_unref(snap);
+}
+
+/* The tree is part of the snapshot: saved with it, it needs no host
+ * directory when loaded; another tree makes another snapshot. */
+static void test_files_in_snapshot_file(void **state)
+{
+	char path[300], moved[300];
+	struct nub_config cfg;
+	struct nub_dir dirs[2];
+	struct nub_snapshot *snap, *loaded;
+	struct nub_sandbox *sb, *again;
+	struct nub_error err = {0};
+	uint8_t h1[16], h2[16];
+	(void)state;
+	config(&cfg, dirs);
+	sb = make(&cfg);
+
+	snprintf(path, sizeof(path), "%s.snap", tree);
+	snprintf(moved, sizeof(moved), "%s.moved", tree);
+	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
+	assert_int_equal(nub_snapshot_save(snap, path, &err), 0);
+	assert_int_equal(rename(tree, moved), 0); /* the host tree is gone */
+	assert_int_equal(nub_snapshot_load(path, &loaded, &err), 0);
+	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, loaded, &again, &err), 0);
+	assert_int_equal(nub_sandbox_evolve(again), 0);
+	expect(again, FILES_CAT, "sub/a.txt", 0, "a\n");
+	expect(again, FILES_GETENV, "GREETING", 0, "hi there");
+	nub_sandbox_free(again);
+	nub_snapshot_unref(loaded);
+	assert_int_equal(rename(moved, tree), 0);
+	unlink(path);
+
+	nub_snapshot_hash(snap, h1);
+	nub_snapshot_unref(snap);
+	nub_sandbox_free(sb);
+	cfg.dirs_count = 1;
+	sb = make(&cfg);
+	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
+	nub_snapshot_hash(snap, h2);
+	assert_memory_not_equal(h1, h2, sizeof(h1));
+	nub_snapshot_unref(snap);
+	nub_sandbox_free(sb);
+}
+
+/* With none of it configured a C library guest gets the defaults. */
+static void test_files_defaults(void **state)
+{
+	struct nub_config cfg;
+	(void)state;
+	nub_config_init(&cfg);
+	cfg.backend = backend();
+	struct nub_sandbox *sb = make(&cfg);
+
+	expect(sb, FILES_ARGS, NULL, 0, "nub-guest|/");
+	expect(sb, FILES_CAT, "/anything", -ENOENT, "No such file or directory");
+	expect(sb, FILES_LS, "/", -ENOENT, "No such file or directory");
+	nub_sandbox_free(sb);
+}
+
+static void expect_refused(const struct nub_config *cfg, int code, const char *needle)
+{
+	struct nub_error err = {0};
+	struct nub_sandbox *sb = NULL;
+	int rc = nub_sandbox_create_from_elf(cfg, nub_test_path("NUB_GUEST_DIR", "files_test.elf"),
+	                                     &sb, &err);
+
+	if (rc != code || !strstr(err.msg, needle))
+		fail_msg("got %s '%s', want %s '%s'", nub_strerror(rc), err.msg, nub_strerror(code),
+		         needle);
+	assert_null(sb);
+}
+
+static void test_files_refusals(void **state)
+{
+	char file[300], path[300];
+	struct nub_config cfg;
+	struct nub_dir dirs[2];
+	const char *const bad_env[] = {"OK=1", "NOEQUALS", NULL};
+	const char *const empty_name[] = {"=value", NULL};
+	(void)state;
+
+	config(&cfg, dirs);
+	dirs[0].host_path = "/nonexistent/nub";
+	expect_refused(&cfg, NUB_ENOTFOUND, "dirs[0]: cannot open directory /nonexistent/nub");
+	config(&cfg, dirs);
+	snprintf(file, sizeof(file), "%s/greeting.txt", tree);
+	dirs[1].host_path = file;
+	expect_refused(&cfg, NUB_ESYS, "dirs[1]: cannot open directory");
+	config(&cfg, dirs);
+	dirs[0].guest_path = "data";
+	expect_refused(&cfg, NUB_EINVAL, "dirs[0]: guest path \"data\" is not absolute");
+	config(&cfg, dirs);
+	dirs[1].guest_path = "/data/../x";
+	expect_refused(&cfg, NUB_EINVAL, "has a \".\", \"..\" or over-long component");
+	config(&cfg, dirs);
+	dirs[1].guest_path = "/data/greeting.txt/x";
+	expect_refused(&cfg, NUB_EINVAL, "runs through a file an earlier dir gives");
+	/* Two trees giving one file. */
+	config(&cfg, dirs);
+	dirs[1].guest_path = "/data";
+	dirs[1].host_path = tree;
+	snprintf(path, sizeof(path), "%s/greeting.txt", tree);
+	expect_refused(&cfg, NUB_EINVAL, "is also given by an earlier dir");
+	config(&cfg, dirs);
+	dirs[0].host_path = NULL;
+	expect_refused(&cfg, NUB_EINVAL, "dirs[0]: host_path is NULL");
+	config(&cfg, dirs);
+	cfg.dirs = NULL;
+	expect_refused(&cfg, NUB_EINVAL, "dirs_count 2 but dirs is NULL");
+	config(&cfg, dirs);
+	cfg.envp = bad_env;
+	expect_refused(&cfg, NUB_EINVAL, "envp[1] \"NOEQUALS\" is not NAME=VALUE");
+	cfg.envp = empty_name;
+	expect_refused(&cfg, NUB_EINVAL, "envp[0] \"=value\" is not NAME=VALUE");
+	config(&cfg, dirs);
+	cfg.cwd = "relative";
+	expect_refused(&cfg, NUB_EINVAL, "cwd \"relative\" is not an absolute path");
+	/* Arguments past the limit. */
+	{
+		static const char *many[NUB_ARGS_MAX + 2];
+		char *huge = malloc(NUB_ARGS_BYTES_MAX + 1);
+		assert_non_null(huge);
+		for (unsigned i = 0; i <= NUB_ARGS_MAX; i++)
+			many[i] = "x";
+		config(&cfg, dirs);
+		cfg.argv = many;
+		expect_refused(&cfg, NUB_EINVAL, "more than NUB_ARGS_MAX (4096) strings");
+		memset(huge, 'a', NUB_ARGS_BYTES_MAX);
+		huge[NUB_ARGS_BYTES_MAX] = 0;
+		many[0] = huge;
+		many[1] = NULL;
+		expect_refused(&cfg, NUB_EINVAL, "exceed NUB_ARGS_BYTES_MAX");
+		free(huge);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_files_selftest),
+	        cmocka_unit_test(test_files_process),
+	        cmocka_unit_test(test_files_isolation),
+	        cmocka_unit_test(test_files_tmp),
+	        cmocka_unit_test(test_files_in_snapshot_file),
+	        cmocka_unit_test(test_files_defaults),
+	        cmocka_unit_test(test_files_refusals),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
