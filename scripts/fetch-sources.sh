@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fetch the Debian source packages nub's guests are built from (Lua 5.4 for
-# the file-tree tests; more as guests need them) into a cache, once:
+# Fetch the Debian source packages nub's guests are built from (Lua 5.4 and
+# SQLite for the file-tree tests; more as guests need them) into a cache,
+# once:
 #   ${NUB_SOURCE_CACHE:-$HOME/.cache/nub/src}/<package>-<version>/
 # Nothing is vendored into the tree: the sources come from the machine's own
 # Debian suite, through a deb-src entry this script adds beside the
@@ -9,14 +10,33 @@
 # nothing.
 set -euo pipefail
 cache=${NUB_SOURCE_CACHE:-$HOME/.cache/nub/src}
-pkgs=(lua5.4)
+pkgs=(lua5.4 sqlite3)
 SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 
 have() { compgen -G "$cache/$1-[0-9]*/" >/dev/null; }
 
+# SQLite's source package is its source tree: the one-file amalgamation a
+# guest compiles (sqlite3.c) is generated from it, once, with its own
+# configure and tclsh.
+prepare_sqlite() {
+	local d
+	for d in "$cache"/sqlite3-[0-9]*/; do
+		[ -f "$d/sqlite3.c" ] && continue
+		(cd "$d" && ./configure --disable-tcl --enable-shared=no >config.out 2>&1 &&
+			make sqlite3.c >make.out 2>&1) || {
+			tail -20 "$d/config.out" "$d/make.out" >&2 || true
+			echo "fetch-sources: generating $d/sqlite3.c failed" >&2
+			exit 1
+		}
+	done
+}
+
 missing=()
 for p in "${pkgs[@]}"; do have "$p" || missing+=("$p"); done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+	prepare_sqlite
+	exit 0
+fi
 
 # deb-src beside the system's deb entries (deb822 or one-line format).
 src=/etc/apt/sources.list.d/nub-deb-src.sources
@@ -51,3 +71,4 @@ for p in "${missing[@]}"; do
 	done
 	rm -rf "${tmp:?}"/*
 done
+prepare_sqlite

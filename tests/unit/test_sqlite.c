@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unmodified SQLite (Debian's sqlite3 source package, its amalgamation) in
+ * a guest: a database file made in one sandbox's /tmp, carried out through
+ * the host, then given to another sandbox read-only in its file tree, where
+ * it is queried, joined with a temporary table (SQLite's temporary files
+ * go to that sandbox's /tmp) and refused writes. On the backend under test
+ * (the mock, or NUB_TEST_SANDBOX_BACKEND=kvm directly and nested).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <nub/nub.h>
+
+#include "../../guest/tests/sqlite_test_ids.h"
+#include "nub_test.h"
+
+static char tree[256];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(tree, sizeof(tree), "/tmp/nub-sqlite-XXXXXX");
+	return mkdtemp(tree) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[300];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tree);
+	return system(cmd) ? -1 : 0;
+}
+
+static struct nub_sandbox *make(int with_tree)
+{
+	const char *b = getenv("NUB_TEST_SANDBOX_BACKEND");
+	const char *elf = nub_test_path("NUB_GUEST_DIR", "sqlite_test.elf");
+	struct nub_dir dirs[] = {{tree, "/data"}};
+	struct nub_error err = {0};
+	struct nub_sandbox *sb = NULL;
+	struct nub_config cfg;
+
+	if (access(elf, R_OK))
+		fail_msg(
+		        "%s is not built: scripts/fetch-sources.sh fetches Debian's sqlite3 source "
+		        "and generates its amalgamation into NUB_SOURCE_CACHE, then reconfigure",
+		        elf);
+	nub_config_init(&cfg);
+	cfg.backend = b && b[0] ? b : "mock";
+	cfg.heap_size = 32u << 20;
+	if (with_tree) {
+		cfg.dirs = dirs;
+		cfg.dirs_count = 1;
+	}
+	if (nub_sandbox_create_from_elf(&cfg, elf, &sb, &err))
+		fail_msg("create: %s", err.msg);
+	if (nub_sandbox_evolve(sb))
+		fail_msg("evolve: %s", nub_sandbox_last_error(sb));
+	return sb;
+}
+
+static int32_t call(struct nub_sandbox *sb, uint32_t fn, const char *in, char *out, size_t cap,
+                    size_t *len)
+{
+	int32_t status = -1;
+	size_t n = 0;
+	int rc = nub_sandbox_call(sb, fn, in, strlen(in), out, cap - 1, &n, &status);
+
+	if (rc)
+		fail_msg("call %u: %s (%s)", fn, nub_sandbox_last_error(sb), nub_strerror(rc));
+	out[n] = '\0';
+	if (len)
+		*len = n;
+	return status;
+}
+
+static void expect(struct nub_sandbox *sb, const char *in, int32_t status, const char *want)
+{
+	char out[4096];
+	int32_t got = call(sb, SQLITE_FN_SQL, in, out, sizeof(out), NULL);
+
+	if (got != status || strcmp(out, want))
+		fail_msg("%s: got %d \"%s\", want %d \"%s\"", in, got, out, status, want);
+}
+
+/* A database made in a sandbox's /tmp, its bytes read out by the host. */
+static void make_database(void)
+{
+	static char bytes[60000];
+	struct nub_sandbox *sb = make(0);
+	char path[300];
+	size_t n;
+	FILE *f;
+
+	expect(sb,
+	       "/tmp/fruit.db\n"
+	       "CREATE TABLE fruit(name TEXT, n INTEGER);"
+	       "INSERT INTO fruit VALUES ('apple', 3), ('pear', 1), ('plum', 7);"
+	       "SELECT count(*) FROM fruit;",
+	       0, "3\n");
+	assert_int_equal(call(sb, SQLITE_FN_READ, "/tmp/fruit.db", bytes, sizeof(bytes), &n), 0);
+	assert_true(n >= 512 && !memcmp(bytes, "SQLite format 3", 15));
+	snprintf(path, sizeof(path), "%s/fruit.db", tree);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(bytes, 1, n, f), n);
+	fclose(f);
+	/* The restore takes the database with the rest of /tmp. */
+	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	expect(sb, "/tmp/fruit.db\nSELECT count(*) FROM sqlite_master;", 0, "0\n");
+	nub_sandbox_free(sb);
+}
+
+static void test_sqlite_read_only_database(void **state)
+{
+	struct nub_sandbox *sb;
+	(void)state;
+
+	make_database();
+	sb = make(1);
+	expect(sb, "/data/fruit.db\nSELECT name, n FROM fruit ORDER BY n;", 0,
+	       "pear|1\napple|3\nplum|7\n");
+	/* A temporary table beside it, big enough to spill to a temp file. */
+	expect(sb,
+	       "/data/fruit.db\n"
+	       "PRAGMA cache_size = 16;"
+	       "CREATE TEMP TABLE big AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
+	       "SELECT x + 1 FROM c WHERE x < 20000) SELECT x, randomblob(200) AS b FROM c;"
+	       "SELECT count(*), sum(length(b)) FROM big;"
+	       "SELECT f.name FROM fruit f JOIN big ON big.x = f.n ORDER BY big.x DESC;",
+	       0, "20000|4000000\nplum\napple\npear\n");
+	/* The tree is read-only, whatever SQLite tries. */
+	expect(sb, "/data/fruit.db\nINSERT INTO fruit VALUES ('fig', 2);", -8,
+	       "attempt to write a readonly database");
+	expect(sb, "/data/new.db\nSELECT 1;", -14, "unable to open database file");
+	expect(sb, "/data/fruit.db\nSELECT count(*) FROM fruit;", 0, "3\n");
+	nub_sandbox_free(sb);
+}
+
+/* Two sandboxes of one snapshot: one's /tmp database is not the other's. */
+static void test_sqlite_isolation(void **state)
+{
+	struct nub_sandbox *a = make(0), *b;
+	struct nub_snapshot *snap;
+	struct nub_error err = {0};
+	struct nub_config cfg;
+	(void)state;
+
+	assert_int_equal(nub_sandbox_snapshot(a, &snap), 0);
+	nub_config_init(&cfg);
+	cfg.backend = nub_sandbox_backend_name(a);
+	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, snap, &b, &err), 0);
+	assert_int_equal(nub_sandbox_evolve(b), 0);
+	expect(a, "/tmp/s.db\nCREATE TABLE secret(v); INSERT INTO secret VALUES ('a');", 0, "");
+	expect(a, "/tmp/s.db\nSELECT v FROM secret;", 0, "a\n");
+	expect(b, "/tmp/s.db\nSELECT count(*) FROM sqlite_master;", 0, "0\n");
+	nub_sandbox_free(b);
+	nub_sandbox_free(a);
+	nub_snapshot_unref(snap);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_sqlite_read_only_database),
+	        cmocka_unit_test(test_sqlite_isolation),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
