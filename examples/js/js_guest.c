@@ -6,6 +6,9 @@
  * from it. JavaScript sees:
  *   console.log(...) / print(...)  -> the host log (info), arguments joined by spaces
  *   host.call(name, text)          -> host function JS_HOST_CALL, returns its string
+ *   sys.readFile(path)             -> a file of the guest's tree or /tmp as a string
+ *                                     (Error "path: reason" when it cannot be read)
+ *   sys.getenv(name)               -> the host-given environment value, or undefined
  * Errors: a script that throws returns JS_STATUS_THROWN with the message;
  * running out of heap is a RangeError in the script (or, inside the engine,
  * a fatal error that aborts the guest); an endless loop is ended by the
@@ -14,6 +17,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,6 +121,41 @@ static int32_t js_eval(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_
 	return status;
 }
 
+/* sys.readFile(path) -> string: the files of the guest's own tree. */
+static duk_ret_t js_read_file(duk_context *c)
+{
+	const char *path = duk_require_string(c, 0);
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (!f)
+		return duk_error(c, DUK_ERR_ERROR, "%s: %s", path, strerror(errno));
+	if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
+		fclose(f);
+		return duk_error(c, DUK_ERR_ERROR, "%s: cannot seek", path);
+	}
+	buf = duk_push_fixed_buffer(c, (duk_size_t)n);
+	if ((long)fread(buf, 1, (size_t)n, f) != n) {
+		fclose(f);
+		return duk_error(c, DUK_ERR_ERROR, "%s: short read", path);
+	}
+	fclose(f);
+	duk_buffer_to_string(c, -1);
+	return 1;
+}
+
+/* sys.getenv(name) -> string | undefined */
+static duk_ret_t js_getenv(duk_context *c)
+{
+	const char *v = getenv(duk_require_string(c, 0));
+
+	if (!v)
+		return 0;
+	duk_push_string(c, v);
+	return 1;
+}
+
 void nub_guest_main(void)
 {
 	ctx = duk_create_heap(NULL, NULL, NULL, NULL, js_fatal);
@@ -132,6 +171,12 @@ void nub_guest_main(void)
 	duk_push_c_function(ctx, js_host_call, 2);
 	duk_put_prop_string(ctx, -2, "call");
 	duk_put_global_string(ctx, "host");
+	duk_push_object(ctx);
+	duk_push_c_function(ctx, js_read_file, 1);
+	duk_put_prop_string(ctx, -2, "readFile");
+	duk_push_c_function(ctx, js_getenv, 1);
+	duk_put_prop_string(ctx, -2, "getenv");
+	duk_put_global_string(ctx, "sys");
 	/* Warm the engine: compile and run once, so the first call after a
 	 * restore does not pay for first-use allocations. */
 	duk_peval_string_noresult(

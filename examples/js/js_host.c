@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * nub-js: evaluate JavaScript in a nub sandbox.
- *   nub-js [--backend B] [--heap SIZE_MIB] [--timeout MS] [--guest js.elf] SCRIPT...
+ *   nub-js [--backend B] [--heap SIZE_MIB] [--timeout MS] [--guest js.elf]
+ *          [--dir HOSTDIR[:GUESTPATH]] [--env NAME=VALUE] SCRIPT...
  * Each SCRIPT (a JavaScript source; `@FILE` reads it from FILE) is evaluated
  * by the guest's eval() in the warm engine; the sandbox is restored to the
  * snapshot taken after evolve before the next one, so scripts do not see
@@ -9,6 +10,9 @@
  * reachable as host.call(name, text):
  *   "upper"  the text in upper case
  *   "len"    the text's length in bytes, as a decimal string
+ * --dir gives the guest a read-only host directory (at GUESTPATH, default
+ * "/"; scripts read it with sys.readFile), --env an environment value
+ * (sys.getenv); both repeatable (at most 64 each).
  * Exit status: 0 when every script evaluated, 1 otherwise.
  */
 #include <ctype.h>
@@ -122,6 +126,10 @@ int main(int argc, char **argv)
 	struct nub_sandbox *sb = NULL;
 	struct nub_snapshot *snap = NULL;
 	const char *guest = NUB_JS_GUEST;
+	static struct nub_dir dirs[64];
+	static char *dir_host[64];
+	static const char *envp[65];
+	size_t ndirs = 0, nenv = 0;
 	int i = 1, failed = 0, rc;
 
 	nub_config_init(&cfg);
@@ -138,17 +146,36 @@ int main(int argc, char **argv)
 			cfg.call_timeout_us = strtoull(argv[i + 1], NULL, 10) * 1000;
 		else if (!strcmp(argv[i], "--guest"))
 			guest = argv[i + 1];
-		else
+		else if (!strcmp(argv[i], "--env") && nenv < 64)
+			envp[nenv++] = argv[i + 1];
+		else if (!strcmp(argv[i], "--dir") && ndirs < 64) {
+			const char *colon = strrchr(argv[i + 1], ':');
+			dirs[ndirs].host_path = argv[i + 1];
+			dirs[ndirs].guest_path = "/";
+			if (colon) {
+				dir_host[ndirs] =
+				        strndup(argv[i + 1], (size_t)(colon - argv[i + 1]));
+				dirs[ndirs].host_path = dir_host[ndirs];
+				dirs[ndirs].guest_path = colon + 1;
+			}
+			ndirs++;
+		} else
 			break;
 	}
+	cfg.dirs = dirs;
+	cfg.dirs_count = ndirs;
+	cfg.envp = nenv ? envp : NULL;
 	if (i >= argc) {
 		fprintf(stderr,
 		        "usage: %s [--backend B] [--heap MiB] [--timeout MS] [--guest js.elf] "
-		        "SCRIPT|@FILE...\n",
+		        "[--dir HOSTDIR[:GUESTPATH]] [--env NAME=VALUE] SCRIPT|@FILE...\n",
 		        argv[0]);
 		return 2;
 	}
-	if (nub_sandbox_create_from_elf(&cfg, guest, &sb, &err)) {
+	rc = nub_sandbox_create_from_elf(&cfg, guest, &sb, &err);
+	for (size_t k = 0; k < ndirs; k++)
+		free(dir_host[k]); /* packed into the snapshot: no longer needed */
+	if (rc) {
 		fprintf(stderr, "%s: %s (%s)\n", guest, err.msg, nub_strerror(err.code));
 		return 1;
 	}

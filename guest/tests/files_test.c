@@ -354,6 +354,9 @@ int main(int argc, char **argv)
 {
 	size_t used = 0;
 
+	if (getenv("FILES_TEST_MAIN_FAILS"))
+		return 3; /* test_files_main_fails */
+
 	for (int i = 0; i < argc; i++) {
 		int n = snprintf(args_text + used, sizeof(args_text) - used, "%s%s", i ? " " : "",
 		                 argv[i]);

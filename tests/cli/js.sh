@@ -2,7 +2,8 @@
 # The JavaScript sandbox from the command line, on the mock (KVM direct and
 # nested run the same through tests/nested-kvm/suites.txt): `nub run` of
 # js.elf evaluates 1+2 to 3; nub-js evaluates, reaches a host function,
-# reports a throw and survives an endless loop by its timeout.
+# reports a throw and survives an endless loop by its timeout; --dir and
+# --env reach scripts through sys.readFile and sys.getenv.
 set -u
 nub=$1
 g=$NUB_GUEST_DIR
@@ -24,5 +25,18 @@ if [ "$rc" -eq 1 ] && grep -qF "$want" <<<"$out" && grep -qF 'timeout of 2000000
 	echo "ok: nub-js scripts, host call, throw, timeout then recovery"
 else
 	echo "FAIL: nub-js (exit $rc)"; echo "$out"; fail=1
+fi
+d=$(mktemp -d)
+printf 'from a file' >"$d/note.txt"
+out=$("$js" --backend mock --guest "$g/js.elf" --dir "$d:/in" --env WHO=js \
+	'sys.readFile("/in/note.txt")' 'sys.getenv("WHO")' 'typeof sys.getenv("HOME")' \
+	'sys.readFile("/in/none")' 2>&1)
+rc=$?
+rm -rf "$d"
+want=$'=> from a file\n=> js\n=> undefined\n!! Error: /in/none: No such file or directory'
+if [ "$rc" -eq 1 ] && grep -qF "$want" <<<"$out"; then
+	echo "ok: nub-js --dir and --env"
+else
+	echo "FAIL: nub-js --dir/--env (exit $rc)"; echo "$out"; fail=1
 fi
 exit $fail

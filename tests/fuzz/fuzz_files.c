@@ -45,27 +45,37 @@ static void make_tree(const char *d)
 	char p[512];
 	FILE *f;
 
-	snprintf(p, sizeof(p), "%s/sub", d);
+	if (snprintf(p, sizeof(p), "%s/sub", d) < 0)
+		abort();
 	mkdir(p, 0755);
-	snprintf(p, sizeof(p), "%s/sub/deeper", d);
+	if (snprintf(p, sizeof(p), "%s/sub/deeper", d) < 0)
+		abort();
 	mkdir(p, 0755);
-	snprintf(p, sizeof(p), "%s/sub/file.txt", d);
+	if (snprintf(p, sizeof(p), "%s/sub/file.txt", d) < 0)
+		abort();
 	if ((f = fopen(p, "w"))) {
 		for (int i = 0; i < 5000; i++)
 			fputc('a' + i % 26, f);
 		fclose(f);
 	}
-	snprintf(p, sizeof(p), "%s/small", d);
+	if (snprintf(p, sizeof(p), "%s/small", d) < 0)
+		abort();
 	if ((f = fopen(p, "w"))) {
 		fputs("small file\n", f);
 		fclose(f);
 	}
-	snprintf(p, sizeof(p), "%s/link", d);
-	symlink("sub/file.txt", p);
-	snprintf(p, sizeof(p), "%s/sub/up", d);
-	symlink("../..", p);
-	snprintf(p, sizeof(p), "%s/loop", d);
-	symlink("loop", p);
+	if (snprintf(p, sizeof(p), "%s/link", d) < 0)
+		abort();
+	if (symlink("sub/file.txt", p))
+		abort();
+	if (snprintf(p, sizeof(p), "%s/sub/up", d) < 0)
+		abort();
+	if (symlink("../..", p))
+		abort();
+	if (snprintf(p, sizeof(p), "%s/loop", d) < 0)
+		abort();
+	if (symlink("loop", p))
+		abort();
 }
 
 static void pack_base(void)
@@ -78,7 +88,8 @@ static void pack_base(void)
 	make_tree(dir);
 	if (nub_files_pack(&d, 1, &base, NULL))
 		abort();
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (snprintf(cmd, sizeof(cmd), "rm -rf %s", dir) < 0)
+		abort();
 	if (system(cmd))
 		abort();
 }
@@ -147,7 +158,8 @@ static void walk(const char *dir, int depth)
 			off += reclen;
 			if (!strcmp(name, ".") || !strcmp(name, ".."))
 				continue;
-			snprintf(path, sizeof(path), "%s/%s", dir, name);
+			if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+				continue; /* a name too long for this walk */
 			poke(path);
 			if (depth < 3)
 				walk(path, depth + 1);

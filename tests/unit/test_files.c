@@ -28,7 +28,8 @@ static void write_file(const char *dir, const char *name, const void *p, size_t 
 	char path[512];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) < 0)
+		abort();
 	f = fopen(path, "wb");
 	assert_non_null(f);
 	assert_int_equal(fwrite(p, 1, n, f), n);
@@ -39,7 +40,8 @@ static void link_at(const char *dir, const char *target, const char *name)
 {
 	char path[512];
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) < 0)
+		abort();
 	assert_int_equal(symlink(target, path), 0);
 }
 
@@ -52,22 +54,26 @@ static int setup(void **state)
 	char path[512];
 
 	(void)state;
-	snprintf(tree, sizeof(tree), "/tmp/nub-files-XXXXXX");
-	snprintf(other, sizeof(other), "/tmp/nub-files-XXXXXX");
+	if (snprintf(tree, sizeof(tree), "/tmp/nub-files-XXXXXX") < 0)
+		abort();
+	if (snprintf(other, sizeof(other), "/tmp/nub-files-XXXXXX") < 0)
+		abort();
 	if (!mkdtemp(tree) || !mkdtemp(other))
 		return -1;
 	for (size_t i = 0; i < sizeof(big); i++)
 		big[i] = (uint8_t)(i % 251);
 	write_file(tree, "greeting.txt", "hello from a file\n", 18);
 	write_file(tree, "big", big, sizeof(big));
-	snprintf(path, sizeof(path), "%s/sub", tree);
+	if (snprintf(path, sizeof(path), "%s/sub", tree) < 0)
+		abort();
 	mkdir(path, 0755);
 	write_file(path, "a.txt", "a\n", 2);
 	link_at(tree, "greeting.txt", "link");
 	link_at(tree, "../../../..", "up");
 	link_at(tree, "loop", "loop");
 	link_at(tree, "/etc", "etc");
-	snprintf(path, sizeof(path), "%s/fifo", tree);
+	if (snprintf(path, sizeof(path), "%s/fifo", tree) < 0)
+		abort();
 	mkfifo(path, 0600);
 	write_file(other, "more.txt", "more\n", 5);
 	return 0;
@@ -78,7 +84,8 @@ static int teardown(void **state)
 	char cmd[600];
 
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", tree, other);
+	if (snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", tree, other) < 0)
+		abort();
 	return system(cmd) ? -1 : 0;
 }
 
@@ -260,8 +267,10 @@ static void test_files_in_snapshot_file(void **state)
 	config(&cfg, dirs);
 	sb = make(&cfg);
 
-	snprintf(path, sizeof(path), "%s.snap", tree);
-	snprintf(moved, sizeof(moved), "%s.moved", tree);
+	if (snprintf(path, sizeof(path), "%s.snap", tree) < 0)
+		abort();
+	if (snprintf(moved, sizeof(moved), "%s.moved", tree) < 0)
+		abort();
 	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
 	assert_int_equal(nub_snapshot_save(snap, path, &err), 0);
 	assert_int_equal(rename(tree, moved), 0); /* the host tree is gone */
@@ -302,6 +311,28 @@ static void test_files_defaults(void **state)
 	nub_sandbox_free(sb);
 }
 
+/* main() returning non-zero stops init, naming the value. */
+static void test_files_main_fails(void **state)
+{
+	static const char *const envp[] = {"FILES_TEST_MAIN_FAILS=1", NULL};
+	struct nub_config cfg;
+	struct nub_error err = {0};
+	struct nub_sandbox *sb = NULL;
+	int rc;
+	(void)state;
+
+	nub_config_init(&cfg);
+	cfg.backend = backend();
+	cfg.envp = envp;
+	assert_int_equal(nub_sandbox_create_from_elf(
+	                         &cfg, nub_test_path("NUB_GUEST_DIR", "files_test.elf"), &sb, &err),
+	                 0);
+	rc = nub_sandbox_evolve(sb);
+	if (rc != NUB_EGUEST_ABORT || !strstr(nub_sandbox_last_error(sb), "main returned 3"))
+		fail_msg("evolve: got %s '%s'", nub_strerror(rc), nub_sandbox_last_error(sb));
+	nub_sandbox_free(sb);
+}
+
 static void expect_refused(const struct nub_config *cfg, int code, const char *needle)
 {
 	struct nub_error err = {0};
@@ -317,7 +348,7 @@ static void expect_refused(const struct nub_config *cfg, int code, const char *n
 
 static void test_files_refusals(void **state)
 {
-	char file[300], path[300];
+	char file[300];
 	struct nub_config cfg;
 	struct nub_dir dirs[2];
 	const char *const bad_env[] = {"OK=1", "NOEQUALS", NULL};
@@ -328,7 +359,8 @@ static void test_files_refusals(void **state)
 	dirs[0].host_path = "/nonexistent/nub";
 	expect_refused(&cfg, NUB_ENOTFOUND, "dirs[0]: cannot open directory /nonexistent/nub");
 	config(&cfg, dirs);
-	snprintf(file, sizeof(file), "%s/greeting.txt", tree);
+	if (snprintf(file, sizeof(file), "%s/greeting.txt", tree) < 0)
+		abort();
 	dirs[1].host_path = file;
 	expect_refused(&cfg, NUB_ESYS, "dirs[1]: cannot open directory");
 	config(&cfg, dirs);
@@ -344,7 +376,6 @@ static void test_files_refusals(void **state)
 	config(&cfg, dirs);
 	dirs[1].guest_path = "/data";
 	dirs[1].host_path = tree;
-	snprintf(path, sizeof(path), "%s/greeting.txt", tree);
 	expect_refused(&cfg, NUB_EINVAL, "is also given by an earlier dir");
 	config(&cfg, dirs);
 	dirs[0].host_path = NULL;
@@ -388,6 +419,7 @@ int main(void)
 	        cmocka_unit_test(test_files_tmp),
 	        cmocka_unit_test(test_files_in_snapshot_file),
 	        cmocka_unit_test(test_files_defaults),
+	        cmocka_unit_test(test_files_main_fails),
 	        cmocka_unit_test(test_files_refusals),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

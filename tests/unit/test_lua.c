@@ -25,7 +25,8 @@ static void write_file(const char *name, const char *text)
 	char path[512];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", tree, name);
+	if (snprintf(path, sizeof(path), "%s/%s", tree, name) < 0)
+		abort();
 	f = fopen(path, "w");
 	assert_non_null(f);
 	fputs(text, f);
@@ -37,10 +38,12 @@ static int setup(void **state)
 	char path[300];
 
 	(void)state;
-	snprintf(tree, sizeof(tree), "/tmp/nub-lua-XXXXXX");
+	if (snprintf(tree, sizeof(tree), "/tmp/nub-lua-XXXXXX") < 0)
+		abort();
 	if (!mkdtemp(tree))
 		return -1;
-	snprintf(path, sizeof(path), "%s/lib", tree);
+	if (snprintf(path, sizeof(path), "%s/lib", tree) < 0)
+		abort();
 	mkdir(path, 0755);
 	write_file("lib/greet.lua", "local M = {}\n"
 	                            "function M.hello(who) return 'hello, ' .. who end\n"
@@ -64,7 +67,8 @@ static int teardown(void **state)
 	char cmd[300];
 
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tree);
+	if (snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tree) < 0)
+		abort();
 	return system(cmd) ? -1 : 0;
 }
 

@@ -22,7 +22,8 @@ static char tree[256];
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tree, sizeof(tree), "/tmp/nub-sqlite-XXXXXX");
+	if (snprintf(tree, sizeof(tree), "/tmp/nub-sqlite-XXXXXX") < 0)
+		abort();
 	return mkdtemp(tree) ? 0 : -1;
 }
 
@@ -31,7 +32,8 @@ static int teardown(void **state)
 	char cmd[300];
 
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tree);
+	if (snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tree) < 0)
+		abort();
 	return system(cmd) ? -1 : 0;
 }
 
@@ -104,7 +106,8 @@ static void make_database(void)
 	       0, "3\n");
 	assert_int_equal(call(sb, SQLITE_FN_READ, "/tmp/fruit.db", bytes, sizeof(bytes), &n), 0);
 	assert_true(n >= 512 && !memcmp(bytes, "SQLite format 3", 15));
-	snprintf(path, sizeof(path), "%s/fruit.db", tree);
+	if (snprintf(path, sizeof(path), "%s/fruit.db", tree) < 0)
+		abort();
 	f = fopen(path, "wb");
 	assert_non_null(f);
 	assert_int_equal(fwrite(bytes, 1, n, f), n);
