@@ -161,6 +161,26 @@ static int32_t fn_mmap(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_
 	return rc;
 }
 
+static int32_t fn_sum(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t cap,
+                      uint32_t *out_len)
+{
+	int fd = open(cstr(in, in_len), O_RDONLY);
+	const uint8_t *p;
+	struct stat st;
+	uint64_t sum = 0;
+
+	if (fd < 0 || fstat(fd, &st))
+		return fail_errno(out, cap, out_len, errno);
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return fail_errno(out, cap, out_len, errno);
+	for (off_t i = 0; i < st.st_size; i++)
+		sum += p[i];
+	munmap((void *)p, (size_t)st.st_size);
+	return put(out, cap, out_len, &sum, sizeof(sum));
+}
+
 static int32_t fn_chdir(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t cap,
                         uint32_t *out_len)
 {
@@ -375,5 +395,6 @@ int main(int argc, char **argv)
 	nub_register(FILES_CHDIR, "chdir", fn_chdir);
 	nub_register(FILES_TMP, "tmp", tmp_selftest);
 	nub_register(FILES_PUT, "put", fn_put);
+	nub_register(FILES_SUM, "sum", fn_sum);
 	return 0;
 }

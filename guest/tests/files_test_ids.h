@@ -16,6 +16,7 @@ enum files_test_fn {
 	FILES_SELFTEST = 8, /* the checks in selftest(); "ok" or the first failure */
 	FILES_CHDIR = 9,    /* in: path; chdir(path), out: getcwd() */
 	FILES_TMP = 10,     /* the /tmp checks in tmp_selftest(); "ok" or the first failure */
+	FILES_SUM = 12,     /* in: path; out: u64 sum of the file's bytes, read through mmap */
 	FILES_PUT = 11,     /* in: "path\ncontent"; writes the file (fopen "w"): "ok" or -errno */
 };
 

@@ -4,15 +4,7 @@
 set -u
 nub=$1
 fail=0
-check() { # check <desc> <want-exit> <needle> <cmd...>
-	local desc=$1 want=$2 needle=$3; shift 3
-	out=$("$@" 2>&1); rc=$?
-	if [ "$rc" -ne "$want" ] || ! grep -qF -- "$needle" <<<"$out"; then
-		echo "FAIL: $desc (exit $rc, want $want; needle '$needle')"; echo "$out"; fail=1
-	else
-		echo "ok: $desc"
-	fi
-}
+. "$(dirname "$0")/lib/check.sh"
 check "mock selected and usable" 0 "selected: mock (mock)" env NUB_BACKEND=mock "$nub" backends
 check "mock listed as usable" 0 "mock     usable" env NUB_BACKEND=mock "$nub" backends
 if [ -c /dev/kvm ] && [ -r /dev/kvm ]; then

@@ -10,15 +10,7 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 mkdir "$dir/sub"
 printf 'from the host\n' >"$dir/sub/note.txt"
-check() { # check <desc> <want-exit> <needle> <cmd...>
-	local desc=$1 want=$2 needle=$3; shift 3
-	out=$("$@" 2>&1); rc=$?
-	if [ "$rc" -ne "$want" ] || ! grep -qF -- "$needle" <<<"$out"; then
-		echo "FAIL: $desc (exit $rc, want $want; needle '$needle')"; echo "$out"; fail=1
-	else
-		echo "ok: $desc"
-	fi
-}
+. "$(dirname "$0")/lib/check.sh"
 backends=mock
 [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] && backends="mock kvm"
 for b in $backends; do

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 const char *nub_test_env(const char *name)
@@ -97,4 +98,33 @@ double nub_test_time_scale(void)
 uint64_t nub_test_timeout_us(uint64_t nominal_us)
 {
 	return (uint64_t)((double)nominal_us * nub_test_time_scale());
+}
+
+void nub_test_tmpdir(char *buf, size_t cap, const char *tag)
+{
+	int n = snprintf(buf, cap, "/tmp/nub-%s-XXXXXX", tag);
+
+	if (n < 0 || (size_t)n >= cap || !mkdtemp(buf))
+		fail_msg("cannot make a temporary directory for %s", tag);
+}
+
+int nub_test_rmtree(const char *path)
+{
+	char cmd[600];
+	int n = snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+
+	return n < 0 || (size_t)n >= sizeof(cmd) || strchr(path, '\'') || system(cmd) ? -1 : 0;
+}
+
+void nub_test_write_file(const char *dir, const char *name, const void *p, size_t n)
+{
+	char path[4096];
+	FILE *f;
+	int len = snprintf(path, sizeof(path), "%s/%s", dir, name);
+
+	if (len < 0 || (size_t)len >= sizeof(path) || !(f = fopen(path, "wb")))
+		fail_msg("cannot create %s/%s", dir, name);
+	if (fwrite(p, 1, n, f) != n)
+		fail_msg("cannot write %s", path);
+	fclose(f);
 }

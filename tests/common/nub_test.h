@@ -23,6 +23,15 @@ const char *nub_test_path(const char *env, const char *rel);
  * its length in *len. Fails the test when it cannot be read. */
 uint8_t *nub_test_slurp(const char *path, size_t *len);
 
+/* A fresh directory "/tmp/nub-<tag>-XXXXXX" (mkdtemp) into buf; fails the
+ * test when it cannot be made. nub_test_rmtree removes a tree (rm -rf)
+ * and returns 0, or -1 when it could not. */
+void nub_test_tmpdir(char *buf, size_t cap, const char *tag);
+int nub_test_rmtree(const char *path);
+/* Write `n` bytes to "<dir>/<name>" (a new file); fails the test if it
+ * cannot. */
+void nub_test_write_file(const char *dir, const char *name, const void *p, size_t n);
+
 /* How many times slower than a nominal machine this one runs plain code,
  * measured once per process by timing a fixed loop (under nested
  * emulation the test program runs emulated too, so the loop sees the

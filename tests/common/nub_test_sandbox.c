@@ -96,6 +96,16 @@ int32_t nub_test_call(struct nub_sandbox *sb, uint32_t id, const void *in, size_
 	return status;
 }
 
+int32_t nub_test_call_text(struct nub_sandbox *sb, uint32_t id, const char *in, char *out,
+                           size_t cap)
+{
+	size_t n = 0;
+	int32_t status = nub_test_call(sb, id, in, in ? strlen(in) : 0, out, cap - 1, &n);
+
+	out[n] = '\0';
+	return status;
+}
+
 int32_t nub_test_try_call(struct nub_sandbox *sb, uint32_t id, const void *in, size_t len,
                           void *out, size_t cap, int *rc)
 {

@@ -28,6 +28,11 @@ struct nub_snapshot *nub_test_snapshot_after_init(const char *elf);
 /* A call that must complete (rc 0): its status. out_len may be NULL. */
 int32_t nub_test_call(struct nub_sandbox *sb, uint32_t id, const void *in, size_t len, void *out,
                       size_t cap, size_t *out_len);
+/* A call that must complete, with text in (`in`, NUL-terminated, without
+ * its NUL) and text out: the result NUL-terminated in `out` (at most cap -
+ * 1 bytes); its status. */
+int32_t nub_test_call_text(struct nub_sandbox *sb, uint32_t id, const char *in, char *out,
+                           size_t cap);
 /* A call that may fail: its rc in *rc, its status returned. */
 int32_t nub_test_try_call(struct nub_sandbox *sb, uint32_t id, const void *in, size_t len,
                           void *out, size_t cap, int *rc);

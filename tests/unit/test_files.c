@@ -19,22 +19,10 @@
 
 #include "../../guest/tests/files_test_ids.h"
 #include "nub_test.h"
+#include "nub_test_sandbox.h"
 
 static char tree[256];  /* the host tree of the tests */
 static char other[256]; /* a second one, merged at /data/more */
-
-static void write_file(const char *dir, const char *name, const void *p, size_t n)
-{
-	char path[512];
-	FILE *f;
-
-	if (snprintf(path, sizeof(path), "%s/%s", dir, name) < 0)
-		abort();
-	f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(p, 1, n, f), n);
-	fclose(f);
-}
 
 static void link_at(const char *dir, const char *target, const char *name)
 {
@@ -54,20 +42,16 @@ static int setup(void **state)
 	char path[512];
 
 	(void)state;
-	if (snprintf(tree, sizeof(tree), "/tmp/nub-files-XXXXXX") < 0)
-		abort();
-	if (snprintf(other, sizeof(other), "/tmp/nub-files-XXXXXX") < 0)
-		abort();
-	if (!mkdtemp(tree) || !mkdtemp(other))
-		return -1;
+	nub_test_tmpdir(tree, sizeof(tree), "files");
+	nub_test_tmpdir(other, sizeof(other), "files");
 	for (size_t i = 0; i < sizeof(big); i++)
 		big[i] = (uint8_t)(i % 251);
-	write_file(tree, "greeting.txt", "hello from a file\n", 18);
-	write_file(tree, "big", big, sizeof(big));
+	nub_test_write_file(tree, "greeting.txt", "hello from a file\n", 18);
+	nub_test_write_file(tree, "big", big, sizeof(big));
 	if (snprintf(path, sizeof(path), "%s/sub", tree) < 0)
 		abort();
 	mkdir(path, 0755);
-	write_file(path, "a.txt", "a\n", 2);
+	nub_test_write_file(path, "a.txt", "a\n", 2);
 	link_at(tree, "greeting.txt", "link");
 	link_at(tree, "../../../..", "up");
 	link_at(tree, "loop", "loop");
@@ -75,18 +59,20 @@ static int setup(void **state)
 	if (snprintf(path, sizeof(path), "%s/fifo", tree) < 0)
 		abort();
 	mkfifo(path, 0600);
-	write_file(other, "more.txt", "more\n", 5);
+	nub_test_write_file(other, "more.txt", "more\n", 5);
+	{
+		static uint8_t big4[4u << 20];
+		for (size_t i = 0; i < sizeof(big4); i++)
+			big4[i] = (uint8_t)(i * 7);
+		nub_test_write_file(other, "big4.bin", big4, sizeof(big4));
+	}
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[600];
-
 	(void)state;
-	if (snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", tree, other) < 0)
-		abort();
-	return system(cmd) ? -1 : 0;
+	return nub_test_rmtree(tree) | nub_test_rmtree(other);
 }
 
 static const char *backend(void)
@@ -124,24 +110,11 @@ static struct nub_sandbox *make(const struct nub_config *cfg)
 	return sb;
 }
 
-/* Call fn with a text argument; the status, the result NUL-terminated. */
-static int32_t call(struct nub_sandbox *sb, uint32_t fn, const char *in, char *out, size_t cap)
-{
-	int32_t status = -1;
-	size_t n = 0;
-	int rc = nub_sandbox_call(sb, fn, in, in ? strlen(in) : 0, out, cap - 1, &n, &status);
-
-	if (rc)
-		fail_msg("call %u: %s (%s)", fn, nub_sandbox_last_error(sb), nub_strerror(rc));
-	out[n] = '\0';
-	return status;
-}
-
 static void expect(struct nub_sandbox *sb, uint32_t fn, const char *in, int32_t status,
                    const char *want)
 {
 	char out[4096];
-	int32_t got = call(sb, fn, in, out, sizeof(out));
+	int32_t got = nub_test_call_text(sb, fn, in, out, sizeof(out));
 
 	if (got != status || strcmp(out, want))
 		fail_msg("fn %u(%s): got %d \"%s\", want %d \"%s\"", fn, in ? in : "", got, out,
@@ -192,22 +165,35 @@ static void test_files_process(void **state)
 	nub_sandbox_free(sb);
 }
 
+/* Two sandboxes of one snapshot: `a` made from the ELF with the test
+ * config, `b` from the snapshot taken of it after init. */
+static void twins(struct nub_sandbox **a, struct nub_sandbox **b, struct nub_snapshot **snap)
+{
+	struct nub_config cfg;
+	struct nub_dir dirs[2];
+
+	config(&cfg, dirs);
+	*a = make(&cfg);
+	assert_int_equal(nub_sandbox_snapshot(*a, snap), 0);
+	*b = nub_test_sandbox_from(*snap);
+}
+
+static void twins_free(struct nub_sandbox *a, struct nub_sandbox *b, struct nub_snapshot *snap)
+{
+	nub_sandbox_free(b);
+	nub_sandbox_free(a);
+	nub_snapshot_unref(snap);
+}
+
 /* The working directory and open files are the sandbox's own state:
  * another sandbox of the snapshot never sees them, a restore undoes them. */
 static void test_files_isolation(void **state)
 {
-	struct nub_config cfg;
-	struct nub_dir dirs[2];
 	struct nub_snapshot *snap;
 	struct nub_sandbox *a, *b;
-	struct nub_error err = {0};
 	(void)state;
-	config(&cfg, dirs);
-	a = make(&cfg);
 
-	assert_int_equal(nub_sandbox_snapshot(a, &snap), 0);
-	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, snap, &b, &err), 0);
-	assert_int_equal(nub_sandbox_evolve(b), 0);
+	twins(&a, &b, &snap);
 	expect(a, FILES_CHDIR, "sub", 0, "/data/sub");
 	expect(a, FILES_CAT, "a.txt", 0, "a\n");
 	expect(b, FILES_ARGS, NULL, 0, "files_test --flag two words|/data");
@@ -215,28 +201,52 @@ static void test_files_isolation(void **state)
 	assert_int_equal(nub_sandbox_restore(a, snap), 0);
 	expect(a, FILES_ARGS, NULL, 0, "files_test --flag two words|/data");
 	expect(a, FILES_CHDIR, "greeting.txt", -ENOTDIR, "Not a directory");
-	nub_sandbox_free(b);
-	nub_sandbox_free(a);
-	nub_snapshot_unref(snap);
+	twins_free(a, b, snap);
+}
+
+/* The tree is never copied per sandbox: reading all 4 MiB of a file
+ * through mmap, in two sandboxes of one snapshot, costs neither a copy nor
+ * any exit beyond the call's own few (its stack and heap pages). */
+static void test_files_tree_is_shared(void **state)
+{
+	struct nub_snapshot *snap;
+	struct nub_sandbox *sb[2];
+	uint64_t want = 0, sum;
+	(void)state;
+
+	twins(&sb[0], &sb[1], &snap);
+	for (size_t i = 0; i < (4u << 20); i++)
+		want += (uint8_t)(i * 7);
+	for (int k = 0; k < 2; k++) {
+		struct nub_sandbox_stats before, after;
+		int32_t status = -1;
+		size_t n = 0;
+		nub_sandbox_stats_sized(sb[k], &before, sizeof(before));
+		assert_int_equal(nub_sandbox_call(sb[k], FILES_SUM, "more/big4.bin", 13, &sum,
+		                                  sizeof(sum), &n, &status),
+		                 0);
+		assert_int_equal(status, 0);
+		assert_int_equal(n, sizeof(sum));
+		assert_true(sum == want);
+		nub_sandbox_stats_sized(sb[k], &after, sizeof(after));
+		/* 1024 pages read; a copy of each would be 1024 faults. */
+		if (after.cow_faults - before.cow_faults > 8)
+			fail_msg("sandbox %d: %llu copy-on-write faults reading the tree", k,
+			         (unsigned long long)(after.cow_faults - before.cow_faults));
+	}
+	twins_free(sb[0], sb[1], snap);
 }
 
 /* /tmp is writable, in the sandbox's own memory: another sandbox of the
  * snapshot never sees its files, and a restore empties it. */
 static void test_files_tmp(void **state)
 {
-	struct nub_config cfg;
-	struct nub_dir dirs[2];
 	struct nub_snapshot *snap;
 	struct nub_sandbox *a, *b;
-	struct nub_error err = {0};
 	(void)state;
-	config(&cfg, dirs);
-	a = make(&cfg);
 
+	twins(&a, &b, &snap);
 	expect(a, FILES_TMP, NULL, 0, "ok");
-	assert_int_equal(nub_sandbox_snapshot(a, &snap), 0);
-	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, snap, &b, &err), 0);
-	assert_int_equal(nub_sandbox_evolve(b), 0);
 	expect(a, FILES_PUT, "/tmp/secret\nof a", 0, "ok");
 	expect(a, FILES_CAT, "/tmp/secret", 0, "of a");
 	expect(a, FILES_LS, "/tmp", 0, ".\n..\nsecret\n");
@@ -247,9 +257,7 @@ static void test_files_tmp(void **state)
 	expect(a, FILES_TMP, NULL, 0, "ok");
 	/* The tree stays read-only beside it. */
 	expect(a, FILES_PUT, "/data/x\ny", -EROFS, "Read-only file system");
-	nub_sandbox_free(b);
-	nub_sandbox_free(a);
-	nub_snapshot_unref(snap);
+	twins_free(a, b, snap);
 }
 
 /* The tree is part of the snapshot: saved with it, it needs no host
@@ -417,6 +425,7 @@ int main(void)
 	        cmocka_unit_test(test_files_process),
 	        cmocka_unit_test(test_files_isolation),
 	        cmocka_unit_test(test_files_tmp),
+	        cmocka_unit_test(test_files_tree_is_shared),
 	        cmocka_unit_test(test_files_in_snapshot_file),
 	        cmocka_unit_test(test_files_defaults),
 	        cmocka_unit_test(test_files_main_fails),

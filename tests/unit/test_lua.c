@@ -17,20 +17,13 @@
 
 #include "../../examples/lua/lua_abi.h"
 #include "nub_test.h"
+#include "nub_test_sandbox.h"
 
 static char tree[256];
 
-static void write_file(const char *name, const char *text)
+static void write_text(const char *name, const char *text)
 {
-	char path[512];
-	FILE *f;
-
-	if (snprintf(path, sizeof(path), "%s/%s", tree, name) < 0)
-		abort();
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
+	nub_test_write_file(tree, name, text, strlen(text));
 }
 
 static int setup(void **state)
@@ -38,19 +31,16 @@ static int setup(void **state)
 	char path[300];
 
 	(void)state;
-	if (snprintf(tree, sizeof(tree), "/tmp/nub-lua-XXXXXX") < 0)
-		abort();
-	if (!mkdtemp(tree))
-		return -1;
+	nub_test_tmpdir(tree, sizeof(tree), "lua");
 	if (snprintf(path, sizeof(path), "%s/lib", tree) < 0)
 		abort();
 	mkdir(path, 0755);
-	write_file("lib/greet.lua", "local M = {}\n"
+	write_text("lib/greet.lua", "local M = {}\n"
 	                            "function M.hello(who) return 'hello, ' .. who end\n"
 	                            "M.loaded = (M.loaded or 0) + 1\n"
 	                            "return M\n");
-	write_file("data.txt", "first line\nsecond line\n");
-	write_file("main.lua", "package.path = './lib/?.lua;' .. package.path\n"
+	write_text("data.txt", "first line\nsecond line\n");
+	write_text("main.lua", "package.path = './lib/?.lua;' .. package.path\n"
 	                       "local greet = require 'greet'\n"
 	                       "local f = assert(io.open('data.txt'))\n"
 	                       "local first = f:read('l')\n"
@@ -64,12 +54,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[300];
-
 	(void)state;
-	if (snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tree) < 0)
-		abort();
-	return system(cmd) ? -1 : 0;
+	return nub_test_rmtree(tree);
 }
 
 struct logs {
@@ -117,24 +103,12 @@ static struct nub_sandbox *make(struct logs *logs)
 	return sb;
 }
 
-static int32_t call(struct nub_sandbox *sb, uint32_t fn, const char *in, char *out, size_t cap)
-{
-	int32_t status = -1;
-	size_t n = 0;
-	int rc = nub_sandbox_call(sb, fn, in, strlen(in), out, cap - 1, &n, &status);
-
-	if (rc)
-		fail_msg("call %u: %s (%s)", fn, nub_sandbox_last_error(sb), nub_strerror(rc));
-	out[n] = '\0';
-	return status;
-}
-
 /* The call's status and result: equal to want, or (prefix) starting with it. */
 static void expect(struct nub_sandbox *sb, uint32_t fn, const char *in, int32_t status,
                    const char *want, int prefix)
 {
 	char out[4096];
-	int32_t got = call(sb, fn, in, out, sizeof(out));
+	int32_t got = nub_test_call_text(sb, fn, in, out, sizeof(out));
 
 	if (got != status || (prefix ? strncmp(out, want, strlen(want)) : strcmp(out, want)))
 		fail_msg("%s: got %d \"%s\", want %d \"%s\"", in, got, out, status, want);
@@ -197,16 +171,11 @@ static void test_lua_restore_and_isolation(void **state)
 	struct logs logs = {0};
 	struct nub_snapshot *snap;
 	struct nub_sandbox *b;
-	struct nub_error err = {0};
-	struct nub_config cfg;
 	(void)state;
 	struct nub_sandbox *a = make(&logs);
 
 	assert_int_equal(nub_sandbox_snapshot(a, &snap), 0);
-	nub_config_init(&cfg);
-	cfg.backend = nub_sandbox_backend_name(a);
-	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, snap, &b, &err), 0);
-	assert_int_equal(nub_sandbox_evolve(b), 0);
+	b = nub_test_sandbox_from(snap);
 	expect(a, LUA_FN_EVAL,
 	       "secret = 'a'; package.path = './lib/?.lua;' .. package.path; "
 	       "return require('greet').loaded",

@@ -16,25 +16,21 @@
 
 #include "../../guest/tests/sqlite_test_ids.h"
 #include "nub_test.h"
+#include "nub_test_sandbox.h"
 
 static char tree[256];
 
 static int setup(void **state)
 {
 	(void)state;
-	if (snprintf(tree, sizeof(tree), "/tmp/nub-sqlite-XXXXXX") < 0)
-		abort();
-	return mkdtemp(tree) ? 0 : -1;
+	nub_test_tmpdir(tree, sizeof(tree), "sqlite");
+	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[300];
-
 	(void)state;
-	if (snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tree) < 0)
-		abort();
-	return system(cmd) ? -1 : 0;
+	return nub_test_rmtree(tree);
 }
 
 static struct nub_sandbox *make(int with_tree)
@@ -65,25 +61,10 @@ static struct nub_sandbox *make(int with_tree)
 	return sb;
 }
 
-static int32_t call(struct nub_sandbox *sb, uint32_t fn, const char *in, char *out, size_t cap,
-                    size_t *len)
-{
-	int32_t status = -1;
-	size_t n = 0;
-	int rc = nub_sandbox_call(sb, fn, in, strlen(in), out, cap - 1, &n, &status);
-
-	if (rc)
-		fail_msg("call %u: %s (%s)", fn, nub_sandbox_last_error(sb), nub_strerror(rc));
-	out[n] = '\0';
-	if (len)
-		*len = n;
-	return status;
-}
-
 static void expect(struct nub_sandbox *sb, const char *in, int32_t status, const char *want)
 {
 	char out[4096];
-	int32_t got = call(sb, SQLITE_FN_SQL, in, out, sizeof(out), NULL);
+	int32_t got = nub_test_call_text(sb, SQLITE_FN_SQL, in, out, sizeof(out));
 
 	if (got != status || strcmp(out, want))
 		fail_msg("%s: got %d \"%s\", want %d \"%s\"", in, got, out, status, want);
@@ -104,7 +85,9 @@ static void make_database(void)
 	       "INSERT INTO fruit VALUES ('apple', 3), ('pear', 1), ('plum', 7);"
 	       "SELECT count(*) FROM fruit;",
 	       0, "3\n");
-	assert_int_equal(call(sb, SQLITE_FN_READ, "/tmp/fruit.db", bytes, sizeof(bytes), &n), 0);
+	assert_int_equal(
+	        nub_test_call(sb, SQLITE_FN_READ, "/tmp/fruit.db", 13, bytes, sizeof(bytes), &n),
+	        0);
 	assert_true(n >= 512 && !memcmp(bytes, "SQLite format 3", 15));
 	if (snprintf(path, sizeof(path), "%s/fruit.db", tree) < 0)
 		abort();
@@ -149,15 +132,10 @@ static void test_sqlite_isolation(void **state)
 {
 	struct nub_sandbox *a = make(0), *b;
 	struct nub_snapshot *snap;
-	struct nub_error err = {0};
-	struct nub_config cfg;
 	(void)state;
 
 	assert_int_equal(nub_sandbox_snapshot(a, &snap), 0);
-	nub_config_init(&cfg);
-	cfg.backend = nub_sandbox_backend_name(a);
-	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, snap, &b, &err), 0);
-	assert_int_equal(nub_sandbox_evolve(b), 0);
+	b = nub_test_sandbox_from(snap);
 	expect(a, "/tmp/s.db\nCREATE TABLE secret(v); INSERT INTO secret VALUES ('a');", 0, "");
 	expect(a, "/tmp/s.db\nSELECT v FROM secret;", 0, "a\n");
 	expect(b, "/tmp/s.db\nSELECT count(*) FROM sqlite_master;", 0, "0\n");
