@@ -489,13 +489,21 @@ static int64_t source_page(const struct capture *c, nub_gpa_t gpa)
 	return -1;
 }
 
+static int skipped(const struct capture *c, nub_gva_t va)
+{
+	for (unsigned i = 0; i < c->src->nskip; i++)
+		if (va >= c->src->skip[i].gpa && va - c->src->skip[i].gpa < c->src->skip[i].size)
+			return 1;
+	return 0;
+}
+
 static int capture_page(struct capture *c, nub_gva_t va, nub_gpa_t pa, uint32_t kind,
                         uint32_t perms, const struct nub_vmem_ops *ops, struct nub_error *err)
 {
 	int64_t sp = source_page(c, pa);
 	struct nub_vmem_mapping m = {.gva = va, .len = PAGE};
 
-	if (sp < 0)
+	if (sp < 0 || skipped(c, va))
 		return 0;
 	if (!c->new_index[sp]) {
 		c->order[c->count] = (uint32_t)sp;

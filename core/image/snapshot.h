@@ -174,6 +174,9 @@ struct nub_capture_src {
 	uint64_t generation;
 	const struct nub_fn_names *names;
 	const struct nub_hot_set *hot; /* NULL: none */
+	/* GVA ranges left out (the host's mappings; their gpa is their gva). */
+	const struct nub_view_extra *skip;
+	unsigned nskip;
 };
 int nub_snapshot_capture(const struct nub_capture_src *src, struct nub_snapshot **out,
                          struct nub_error *err);

@@ -103,13 +103,33 @@ static void copies_add(struct nub_copies *k, uint64_t src_off, uint64_t copy_off
 	k->v[k->n++] = (struct nub_copy){src_off, copy_off};
 }
 
-/* Copy the page at `src` (snapshot or scratch) to scratch offset `dst`. */
+/* The host memory of one of the host's mappings holding [gpa, +PAGE). */
+static const uint8_t *extra_page(const struct nub_view *c, nub_gpa_t gpa)
+{
+	for (unsigned i = 0; i < c->nextra; i++) {
+		const struct nub_view_extra *x = &c->extra[i];
+		if (gpa >= x->gpa && gpa - x->gpa < x->size && x->size - (gpa - x->gpa) >= PAGE)
+			return (const uint8_t *)x->host + (gpa - x->gpa);
+	}
+	return NULL;
+}
+
+/* Copy the page at `src` (snapshot, scratch or a mapping) to scratch
+ * offset `dst`. */
 static int copy_page(const struct nub_view *c, nub_gpa_t src, uint64_t dst, struct nub_error *err)
 {
 	const struct nub_shmem *mem;
+	const uint8_t *host;
 	uint64_t off;
 	uint8_t page[PAGE];
 
+	if (locate(c, src, PAGE, &mem, &off) && (host = extra_page(c, src))) {
+		/* A mapping's page (a file's, read-only at the hypervisor): no
+		 * source in the snapshot, and a restore removes the mapping. */
+		if (c->copies)
+			c->copies->lost = 1;
+		return nub_shmem_write(c->scratch, dst, host, PAGE, err);
+	}
 	if (locate(c, src, PAGE, &mem, &off))
 		return nub_error_set(err, NUB_ECORRUPT,
 		                     "copy-on-write: page maps GPA 0x%llx outside guest memory",
@@ -355,4 +375,38 @@ int nub_view_prefetch(const struct nub_view *c, const struct nub_hot_set *h, str
 		copied += rc;
 	}
 	return copied;
+}
+
+int nub_view_map(const struct nub_view *c, const struct nub_vmem_mapping *m, struct nub_error *err)
+{
+	struct cow_ctx ctx = {c, err};
+	struct nub_vmem_resolver res;
+	struct nub_vmem_ops ops;
+	int rc;
+
+	cow_ops(&res, &ctx, &ops);
+	rc = nub_vmem_map(&ops, m);
+	if (rc == NUB_EFULL)
+		return nub_error_set(err, rc,
+		                     "mapping 0x%llx: scratch has no free page for its page tables",
+		                     (unsigned long long)m->gva);
+	if (rc)
+		return nub_error_set(err, rc, "mapping 0x%llx: %s", (unsigned long long)m->gva,
+		                     nub_strerror(rc));
+	return 0;
+}
+
+int nub_view_unmap(const struct nub_view *c, nub_gva_t gva, uint64_t len, struct nub_error *err)
+{
+	struct cow_ctx ctx = {c, err};
+	struct nub_vmem_resolver res;
+	struct nub_vmem_ops ops;
+	int rc;
+
+	cow_ops(&res, &ctx, &ops);
+	rc = nub_vmem_unmap(&ops, gva, len);
+	if (rc)
+		return nub_error_set(err, rc, "unmapping 0x%llx: %s", (unsigned long long)gva,
+		                     nub_strerror(rc));
+	return 0;
 }

@@ -18,6 +18,8 @@
 #include <nub/error.h>
 #include <nub/types.h>
 
+#include "vmem.h"
+
 #include "memory/layout.h"
 #include "memory/shmem.h"
 
@@ -48,6 +50,14 @@ struct nub_copies {
 void nub_copies_clear(struct nub_copies *k);
 void nub_copies_free(struct nub_copies *k);
 
+/* Guest memory beyond the snapshot and scratch: the host's mappings
+ * (host memory a copy-on-write mapping's copies come from). */
+struct nub_view_extra {
+	nub_gpa_t gpa;
+	uint64_t size;
+	const void *host;
+};
+
 /* The view of one sandbox, built by the lifecycle (nub_sandbox_view). */
 struct nub_view {
 	const struct nub_layout *l;
@@ -57,7 +67,16 @@ struct nub_view {
 	struct nub_shmem *scratch;
 	uint64_t *next;            /* scratch offset of the next free page; advanced here */
 	struct nub_copies *copies; /* every copy made is added; NULL: none kept */
+	const struct nub_view_extra *extra;
+	unsigned nextra;
 };
+
+/* Map [m->gva, +m->len) in the live tables as `m` says, tables taken from
+ * the copy area like copies are. NUB_EFULL when it has no page left;
+ * other negative codes for tables that cannot be followed. */
+int nub_view_map(const struct nub_view *c, const struct nub_vmem_mapping *m, struct nub_error *err);
+/* Remove the leaves of [gva, +len) from the live tables. */
+int nub_view_unmap(const struct nub_view *c, nub_gva_t gva, uint64_t len, struct nub_error *err);
 
 /* Resolve a write fault at `addr`: 1 when the page was CoW and now is a
  * private writable copy; 0 when it is not a CoW page (a real fault);

@@ -266,6 +266,10 @@ void nub_sandbox_free(struct nub_sandbox *sb)
 {
 	if (!sb || nub_sandbox_reentered(sb, "free"))
 		return;
+	/* Mappings go first: a VM may be parked only without them, and the
+	 * host memory they map is the caller's to free after this. */
+	if (sb->nmaps && nub_sandbox_unmap_all(sb))
+		nub_sandbox_poison(sb, NUB_EBACKEND, "free: a mapping could not be removed");
 	if (nub_sandbox_holds_base_state(sb))
 		nub_snapshot_hot_learn(sb->base, &sb->hot);
 	if (nub_sandbox_park(sb))

@@ -28,8 +28,20 @@
  * stack, ...): more and a restore always rewrites the tables. */
 #define NUB_SANDBOX_WRITABLE_MAX 16u
 
-/* The memory slots of a sandbox's VM. */
-enum { NUB_SANDBOX_SLOT_SNAPSHOT = 0, NUB_SANDBOX_SLOT_SCRATCH = 1 };
+/* The memory slots of a sandbox's VM: the host's mappings take the rest
+ * (slot NUB_SANDBOX_SLOT_MAPPINGS + their index). */
+enum { NUB_SANDBOX_SLOT_SNAPSHOT = 0, NUB_SANDBOX_SLOT_SCRATCH = 1, NUB_SANDBOX_SLOT_MAPPINGS = 2 };
+
+/* A mapping of host memory or a file (mapping.c). */
+struct nub_mapping {
+	nub_gva_t gva; /* == its GPA */
+	uint64_t size;
+	uint32_t flags, tag;
+	void *host;
+	int file_fd;    /* a file's, -1 for host memory */
+	void *file_map; /* nub's own mmap of the file (unmapped with the mapping) */
+	int used;
+};
 
 struct nub_sandbox {
 	struct nub_config cfg;
@@ -73,6 +85,10 @@ struct nub_sandbox {
 	struct nub_sandbox_stats stats;
 	struct nub_error err;
 	struct nub_sandbox *parked_next; /* in its snapshot's pool (pool.c) */
+	struct nub_mapping maps[NUB_MAPPINGS_MAX];
+	unsigned nmaps;                                /* used entries of maps */
+	struct nub_view_extra extra[NUB_MAPPINGS_MAX]; /* the same, for the view */
+	unsigned nextra;
 };
 
 /* ---- errors on the handle (sandbox.c) ---- */
@@ -108,6 +124,14 @@ void nub_sandbox_syscall(const struct nub_sandbox *sb, const struct nub_snapshot
 /* Put the sandbox in `snap`'s state: memory, vCPU, working set, seed;
  * clears poisoning. */
 int nub_sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap);
+
+/* ---- the host's mappings (mapping.c) ---- */
+
+/* Remove every mapping: their slots, their page-table leaves (the caller
+ * rewrites the tables: a full reset), their records and what the guest is
+ * told. For reset and free; never fails in a way that leaves one mapped
+ * at the hypervisor (the VM is poisoned otherwise). */
+int nub_sandbox_unmap_all(struct nub_sandbox *sb);
 
 /* ---- the pool of freed VMs (pool.c) ---- */
 

@@ -39,6 +39,8 @@ void nub_sandbox_view(struct nub_sandbox *sb, struct nub_view *c)
 	c->scratch = sb->scratch;
 	c->next = &sb->cow_next;
 	c->copies = &sb->copies;
+	c->extra = sb->extra;
+	c->nextra = sb->nextra;
 }
 
 void nub_sandbox_syscall(const struct nub_sandbox *sb, const struct nub_snapshot *snap,
@@ -270,7 +272,12 @@ static int reset_full(struct nub_sandbox *sb, struct nub_snapshot *snap)
 
 int nub_sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap)
 {
-	int rc = can_reset_in_place(sb, snap) ? reset_in_place(sb, snap) : reset_full(sb, snap);
+	/* The snapshot's state has no mappings (mapping.c): all go, and the
+	 * full reset rewrites the tables that held their leaves. */
+	int rc = sb->nmaps ? nub_sandbox_unmap_all(sb) : 0;
+
+	if (!rc)
+		rc = can_reset_in_place(sb, snap) ? reset_in_place(sb, snap) : reset_full(sb, snap);
 
 	/* Half a reset is no state at all: the next one starts from scratch. */
 	if (rc) {
@@ -306,6 +313,10 @@ static int sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **out)
 	src.generation = sb->generation + 1;
 	src.names = &sb->names;
 	src.hot = &sb->hot;
+	/* The host's mappings, with the copies made of their pages, are not
+	 * the snapshot's (mapping.c). */
+	src.skip = sb->extra;
+	src.nskip = sb->nextra;
 	return nub_snapshot_capture(&src, out, &sb->err);
 }
 

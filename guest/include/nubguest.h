@@ -138,6 +138,12 @@ void nub_restore_seed(uint8_t seed[NUB_RESTORE_SEED_SIZE]);
 /** The host-written guest counter (scratch bookkeeping word). */
 uint64_t nub_guest_counter(void);
 
+/** Where the host mapped memory or a file tagged `tag`
+ * (nub_sandbox_map_region / _map_file): 0 with *out filled, or
+ * NUB_ENOTFOUND. The host's table (bookkeeping page) is read each time: a
+ * mapping may come or go between calls, and every restore removes all. */
+int nub_guest_mapping(uint32_t tag, struct nub_mapping_info *out);
+
 /** The process environment block the host passed at entry (read-only). */
 const struct nub_peb *nub_peb(void);
 

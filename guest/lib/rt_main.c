@@ -95,6 +95,25 @@ uint64_t nub_guest_counter(void)
 	                                    NUB_SCRATCH_TOP_GUEST_COUNTER);
 }
 
+int nub_guest_mapping(uint32_t tag, struct nub_mapping_info *out)
+{
+	const struct nub_peb *peb = rt_peb();
+	const volatile uint8_t *t =
+	        (const volatile uint8_t *)(peb->scratch_gva + peb->scratch_size -
+	                                   NUB_SCRATCH_TOP_MAPPINGS);
+	uint32_t n = *(const volatile uint32_t *)t;
+
+	for (uint32_t i = 0; i < n && i < NUB_MAPPINGS_MAX; i++) {
+		struct nub_mapping_info m;
+		memcpy(&m, (const void *)(t + 8 + i * sizeof(m)), sizeof(m));
+		if (m.tag == tag) {
+			*out = m;
+			return 0;
+		}
+	}
+	return NUB_ENOTFOUND;
+}
+
 int nub_register(uint32_t id, const char *name, nub_guest_fn fn)
 {
 	if (!fn)

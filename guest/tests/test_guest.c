@@ -125,6 +125,59 @@ static uint64_t traces_in(uintptr_t p, uintptr_t len, int leave)
 	return n;
 }
 
+static int32_t mem(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                   uint32_t *out_len)
+{
+	uint64_t gva;
+	uint32_t len;
+
+	if (in_len < 13)
+		return NUB_EINVAL;
+	memcpy(&gva, in + 1, 8);
+	memcpy(&len, in + 9, 4);
+	switch (in[0]) {
+	case NUB_TG_MEM_READ:
+		if (len > out_cap)
+			return NUB_EFULL;
+		for (uint32_t i = 0; i < len; i++)
+			out[i] = ((const volatile uint8_t *)gva)[i];
+		*out_len = len;
+		return 0;
+	case NUB_TG_MEM_WRITE:
+		if (len > in_len - 13)
+			return NUB_EINVAL;
+		for (uint32_t i = 0; i < len; i++)
+			((volatile uint8_t *)gva)[i] = in[13 + i];
+		return 0;
+	case NUB_TG_MEM_EXEC: {
+		uint64_t v = ((uint64_t(*)(void))gva)();
+		memcpy(out, &v, sizeof(v));
+		*out_len = sizeof(v);
+		return 0;
+	}
+	default:
+		return NUB_EINVAL;
+	}
+}
+
+static int32_t mapping(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                       uint32_t *out_len)
+{
+	struct nub_mapping_info m;
+	uint32_t tag;
+	int rc;
+
+	if (in_len < 4 || out_cap < sizeof(m))
+		return NUB_EINVAL;
+	memcpy(&tag, in, 4);
+	rc = nub_guest_mapping(tag, &m);
+	if (rc)
+		return rc;
+	memcpy(out, &m, sizeof(m));
+	*out_len = sizeof(m);
+	return 0;
+}
+
 static int32_t traces(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
                       uint32_t *out_len)
 {
@@ -982,6 +1035,8 @@ static const struct {
         {NUB_TG_RESTORE_SEED, "restore_seed", restore_seed},
         {NUB_TG_DIRTY, "dirty", dirty},
         {NUB_TG_TRACES, "traces", traces},
+        {NUB_TG_MEM, "mem", mem},
+        {NUB_TG_MAPPING, "mapping", mapping},
 };
 
 void nub_guest_main(void)

@@ -196,6 +196,18 @@
  * NUB_TG_TRACES_MARGIN under its stack pointer) and the second half of the
  * input and output buffers. COUNT: out: u64 the non-zero bytes found
  * there, which a restore must have cleared. */
+/** in: u8 op (NUB_TG_MEM_READ, _WRITE, _EXEC), u64 gva, u32 len, then (WRITE)
+ * len bytes. READ: out: the len bytes at gva; WRITE: stores them; EXEC:
+ * calls gva as a function returning u64 (out: its value). A fault stops
+ * the call as any guest fault does. */
+#define NUB_TG_MEM       42
+#define NUB_TG_MEM_READ  0
+#define NUB_TG_MEM_WRITE 1
+#define NUB_TG_MEM_EXEC  2
+/** in: u32 tag; out: struct nub_mapping_info (nub_guest_mapping), or
+ * status NUB_ENOTFOUND. */
+#define NUB_TG_MAPPING 43
+
 #define NUB_TG_TRACES        41
 #define NUB_TG_TRACES_COUNT  0
 #define NUB_TG_TRACES_LEAVE  1

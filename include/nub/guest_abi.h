@@ -254,6 +254,18 @@ enum nub_scratch_top {
 	 * share a random state seeded from them. The runtime reseeds when they
 	 * change (nub_on_restore in nubguest.h). */
 	NUB_SCRATCH_TOP_SEED = 80,
+	/** The host's mappings (nub_sandbox_map_region / _map_file): a u32
+	 * count, a u32 0, then `count` struct nub_mapping_info, at most
+	 * NUB_MAPPINGS_MAX. The host rewrites it at every change; a restore
+	 * (which removes every mapping) leaves it empty. */
+	NUB_SCRATCH_TOP_MAPPINGS = 1024,
+};
+#define NUB_MAPPINGS_MAX 30u
+/** One mapping as the guest sees it: [gva, gva + size), mapped with
+ * NUB_MAP_* flags (nub.h), tagged by the host. */
+struct nub_mapping_info {
+	uint64_t gva, size;
+	uint32_t flags, tag;
 };
 #define NUB_RESTORE_SEED_SIZE 32u
 /** The bookkeeping words live in the last page of scratch. */

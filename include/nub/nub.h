@@ -251,6 +251,52 @@ NUB_API const char *nub_sandbox_last_error(const struct nub_sandbox *sb);
 /** Name of the backend in use ("" before evolve). */
 NUB_API const char *nub_sandbox_backend_name(const struct nub_sandbox *sb);
 
+/** How the guest may use a mapping (nub_sandbox_map_region, _map_file). */
+enum nub_map_flags {
+	NUB_MAP_READ = 1u << 0, /**< readable (always) */
+	/** Region: shared read-write, the guest's stores land in the host's
+	 * memory. File: copy-on-write, each written page a private copy in the
+	 * sandbox's scratch (the file is never written). */
+	NUB_MAP_WRITE = 1u << 1,
+	NUB_MAP_EXEC = 1u << 2, /**< executable */
+};
+
+/**
+ * Map `size` bytes of host memory at `host` into an evolved sandbox, at the
+ * guest address *gva (the same guest-physical address) or, when *gva is 0,
+ * one nub picks (written back to *gva). Both page-aligned; the range must
+ * lie between the end of the snapshot region and the start of scratch
+ * (NUB_GPA_LIMIT - scratch size). The host keeps ownership: the memory
+ * must stay mapped until nub_sandbox_unmap, a restore or
+ * nub_sandbox_free. On a backend that runs the guest in another process
+ * (the mock: NUB_CAP_SHARED_MEMORY), it must be shared memory (MAP_SHARED
+ * or a memfd). The guest finds it by `tag` (nub_guest_mapping in
+ * nubguest.h). A mapping is never part of a snapshot, and every restore
+ * removes every mapping (map again after it).
+ * Errors, each naming the problem: NUB_EINVAL (NULL, unaligned, zero size,
+ * unknown flags), NUB_ERANGE (outside the window, or overlapping the
+ * snapshot region, scratch or another mapping), NUB_EFULL (more than
+ * NUB_MAPPINGS_MAX, or no scratch left for its page tables),
+ * NUB_EUNSUPPORTED (private memory on such a backend), NUB_ESTATE (not
+ * evolved; from inside a host function), NUB_EPOISONED.
+ */
+NUB_API int nub_sandbox_map_region(struct nub_sandbox *sb, void *host, uint64_t size,
+                                   uint32_t flags, uint32_t tag, nub_gva_t *gva);
+/**
+ * Map the file at `path` read-only (flags NUB_MAP_READ, optionally EXEC) or
+ * copy-on-write (NUB_MAP_WRITE), as nub_sandbox_map_region places and
+ * refuses. Read-only, every sandbox that maps one file shares its page
+ * cache pages. Its length (the file's, rounded up to pages, which read as
+ * zero past the end) is written to *size (may be NULL). nub keeps the file
+ * open and mapped until the mapping goes. Errors as for map_region, and
+ * NUB_ENOTFOUND / NUB_ESYS naming the file, NUB_EINVAL for an empty one.
+ */
+NUB_API int nub_sandbox_map_file(struct nub_sandbox *sb, const char *path, uint32_t flags,
+                                 uint32_t tag, nub_gva_t *gva, uint64_t *size);
+/** Remove the mapping that starts at `gva`. NUB_ENOTFOUND when none does;
+ * NUB_ESTATE, NUB_EPOISONED as above. */
+NUB_API int nub_sandbox_unmap(struct nub_sandbox *sb, nub_gva_t gva);
+
 /** Per-sandbox counters, for benchmarks and tests. Fields are only ever
  * appended; nub_sandbox_stats fills as much as the caller's header knows. */
 struct nub_sandbox_stats {

@@ -41,6 +41,10 @@
 #define RO_GPA    0x400000u
 #define MMIO_GPA  0x800000u
 #define EXTRA_GPA 0x600000u
+/* test_slots_for_mappings: slots 2..31, one page each, from here. */
+#define SLOTS_GPA   0x1000000u
+#define SLOTS_FIRST 2u
+#define SLOTS_N     30u
 
 static const char *spec;
 
@@ -69,6 +73,9 @@ static void build_tables(struct vm *v)
 	        {RO_GPA, RO_GPA, NUB_PAGE_SIZE, NUB_VMEM_BASIC, NUB_VMEM_W | NUB_VMEM_USER},
 	        {MMIO_GPA, MMIO_GPA, NUB_PAGE_SIZE, NUB_VMEM_BASIC, NUB_VMEM_W | NUB_VMEM_USER},
 	        {EXTRA_GPA, EXTRA_GPA, NUB_PAGE_SIZE, NUB_VMEM_BASIC, NUB_VMEM_W | NUB_VMEM_USER},
+	        /* Twice the slots' pages: a slot may be mapped again higher up. */
+	        {SLOTS_GPA, SLOTS_GPA, 2 * SLOTS_N * NUB_PAGE_SIZE, NUB_VMEM_BASIC,
+	         NUB_VMEM_W | NUB_VMEM_USER},
 	};
 
 	assert_int_equal(nub_vmem_buf_init(&buf, TABLES, DATA - TABLES, &v->err), 0);
@@ -343,6 +350,58 @@ static void test_map_unmap(void **state)
 	assert_int_equal(ex.reason, NUB_EXIT_MMIO_WRITE);
 	assert_int_equal(ex.gpa, EXTRA_GPA);
 	map_or_fail(v, 2, EXTRA_GPA, NUB_PAGE_SIZE, v->extra, NUB_MEM_READ | NUB_MEM_WRITE);
+}
+
+/* Read the u32 at gpa through an OUT to port 0x40. */
+static struct nub_exit read_u32(struct vm *v, uint32_t gpa)
+{
+	const uint8_t code[] = {MOV_RBX(gpa), 0x8b, 0x03, MOV_EDX(0x40), 0xef, 0xf4};
+
+	load(v, code, sizeof(code));
+	return run(v, NULL);
+}
+
+/* What core's mappings of host memory need (nub_sandbox_map_region): every
+ * slot from 2 to 31 mapped at once beside the first two, after the vCPU
+ * has run; each seen by the guest, with the host's stores between runs;
+ * one unmapped in the middle gone (an MMIO exit) while the others stay;
+ * that slot mapped again at another address. */
+static void test_slots_for_mappings(void **state)
+{
+	struct vm *v = *state;
+	uint8_t *pages = mmap(NULL, SLOTS_N * NUB_PAGE_SIZE, PROT_READ | PROT_WRITE,
+	                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	const uint32_t mid = SLOTS_FIRST + SLOTS_N / 2;
+	struct nub_exit ex;
+
+	assert_true(pages != MAP_FAILED);
+	ex = read_u32(v, DATA); /* the vCPU has run before the slots come */
+	assert_int_equal(ex.reason, NUB_EXIT_IO_OUT);
+	for (uint32_t i = 0; i < SLOTS_N; i++) {
+		uint32_t tag = 0x5100 + i;
+		memcpy(pages + i * NUB_PAGE_SIZE, &tag, 4);
+		map_or_fail(v, SLOTS_FIRST + i, SLOTS_GPA + i * NUB_PAGE_SIZE, NUB_PAGE_SIZE,
+		            pages + i * NUB_PAGE_SIZE, NUB_MEM_READ | NUB_MEM_WRITE);
+	}
+	for (uint32_t i = 0; i < SLOTS_N; i++) {
+		ex = read_u32(v, SLOTS_GPA + i * NUB_PAGE_SIZE);
+		expect_out(&ex, 0x40, 4, 0x5100 + i);
+	}
+	memcpy(pages, "\x77\x66\x55\x44", 4); /* the host's store, between runs */
+	ex = read_u32(v, SLOTS_GPA);
+	expect_out(&ex, 0x40, 4, 0x44556677);
+	assert_int_equal(nub_hv_unmap_region(v->hv, mid, &v->err), 0);
+	ex = read_u32(v, SLOTS_GPA + (mid - SLOTS_FIRST) * NUB_PAGE_SIZE);
+	assert_int_equal(ex.reason, NUB_EXIT_MMIO_READ);
+	ex = read_u32(v, SLOTS_GPA + (mid - SLOTS_FIRST + 1) * NUB_PAGE_SIZE);
+	expect_out(&ex, 0x40, 4, 0x5100 + mid - SLOTS_FIRST + 1);
+	map_or_fail(v, mid, SLOTS_GPA + (SLOTS_N + 3) * NUB_PAGE_SIZE, NUB_PAGE_SIZE,
+	            pages + (mid - SLOTS_FIRST) * NUB_PAGE_SIZE, NUB_MEM_READ);
+	ex = read_u32(v, SLOTS_GPA + (SLOTS_N + 3) * NUB_PAGE_SIZE);
+	expect_out(&ex, 0x40, 4, 0x5100 + mid - SLOTS_FIRST);
+	for (uint32_t i = 0; i < SLOTS_N; i++)
+		assert_int_equal(nub_hv_unmap_region(v->hv, SLOTS_FIRST + i, &v->err), 0);
+	munmap(pages, SLOTS_N * NUB_PAGE_SIZE);
 }
 
 static void test_halt_and_triple_fault(void **state)
@@ -832,6 +891,7 @@ int main(int argc, char **argv)
 	        cmocka_unit_test_setup_teardown(test_memory_and_readonly, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_mmio_read, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_map_unmap, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_slots_for_mappings, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_halt_and_triple_fault, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_interrupt, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_doorbell_from_user_mode, setup, teardown),

@@ -271,6 +271,30 @@ static void test_map_flags(void **state)
 	munmap(ro, PAGE);
 }
 
+/* The slots core's mappings take (nub_sandbox_map_region: 2..31): all
+ * at once, one removed in the middle, mapped again elsewhere. */
+static void test_map_every_mapping_slot(void **state)
+{
+	struct nub_hv *hv = hv_of(state);
+	struct nub_mshv_user_mem_region r;
+	uint8_t *pages = host_pages(30, PROT_READ | PROT_WRITE);
+	struct nub_error err = {0};
+
+	for (uint32_t i = 0; i < 30; i++)
+		map(hv, 2 + i, 0x100000 + i * PAGE, pages + i * PAGE, 1, NUB_MEM_READ);
+	assert_int_equal(fake_mshv_region_count(), 30);
+	assert_int_equal(nub_hv_unmap_region(hv, 17, &err), 0);
+	assert_int_equal(fake_mshv_region_at(0x100000 + 15 * PAGE, &r), -1);
+	assert_int_equal(fake_mshv_region_at(0x100000 + 16 * PAGE, &r), 0);
+	map(hv, 17, 0x200000, pages + 15 * PAGE, 1, NUB_MEM_READ | NUB_MEM_WRITE);
+	assert_int_equal(fake_mshv_region_at(0x200000, &r), 0);
+	assert_int_equal(r.userspace_addr, (uint64_t)(uintptr_t)(pages + 15 * PAGE));
+	for (uint32_t i = 0; i < 30; i++)
+		assert_int_equal(nub_hv_unmap_region(hv, 2 + i, &err), 0);
+	assert_int_equal(fake_mshv_region_count(), 0);
+	munmap(pages, 30 * PAGE);
+}
+
 static void test_map_overlap_refused(void **state)
 {
 	struct nub_hv *hv = hv_of(state);
@@ -1067,6 +1091,7 @@ int main(void)
 	        cmocka_unit_test(test_create_failure_releases_everything),
 	        cmocka_unit_test(test_create_rejects_bad_options),
 	        cmocka_unit_test_setup_teardown(test_map_flags, vm_setup, vm_teardown),
+	        cmocka_unit_test_setup_teardown(test_map_every_mapping_slot, vm_setup, vm_teardown),
 	        cmocka_unit_test_setup_teardown(test_map_overlap_refused, vm_setup, vm_teardown),
 	        cmocka_unit_test_setup_teardown(test_map_needs_writable_host_memory, vm_setup,
 	                                        vm_teardown),
