@@ -6,22 +6,95 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "sandbox/sandbox_internal.h"
 
-int nub_sandbox_interrupt(struct nub_sandbox *sb)
+/* 1 when a call was running and the backend was asked to stop it. */
+static int interrupt_running(struct nub_sandbox *sb)
 {
 	int rc = 0;
 
-	if (!sb)
-		return NUB_EINVAL;
 	pthread_mutex_lock(&sb->run_lock);
 	if (sb->running)
 		rc = nub_hv_interrupt(sb->hv);
+	if (sb->running && !rc)
+		rc = 1;
 	pthread_mutex_unlock(&sb->run_lock);
 	return rc;
+}
+
+int nub_sandbox_interrupt(struct nub_sandbox *sb)
+{
+	int rc;
+
+	if (!sb)
+		return NUB_EINVAL;
+	rc = interrupt_running(sb);
+	return rc < 0 ? rc : 0;
+}
+
+/* The handle outlives the sandbox: `lock` orders a kill against the free
+ * that clears `sb`, so a kill either finds the sandbox whole or not at
+ * all. The sandbox holds one reference, each caller one more. */
+struct nub_interrupt_handle {
+	atomic_int refs;
+	pthread_mutex_t lock;
+	struct nub_sandbox *sb;
+};
+
+struct nub_interrupt_handle *nub_sandbox_interrupt_handle(struct nub_sandbox *sb)
+{
+	struct nub_interrupt_handle *h;
+
+	if (!sb)
+		return NULL;
+	if (!sb->handle) {
+		h = calloc(1, sizeof(*h));
+		if (!h)
+			return NULL;
+		atomic_init(&h->refs, 1); /* the sandbox's */
+		pthread_mutex_init(&h->lock, NULL);
+		h->sb = sb;
+		sb->handle = h;
+	}
+	atomic_fetch_add(&sb->handle->refs, 1);
+	return sb->handle;
+}
+
+int nub_interrupt_handle_kill(struct nub_interrupt_handle *h)
+{
+	int rc;
+
+	if (!h)
+		return NUB_EINVAL;
+	pthread_mutex_lock(&h->lock);
+	rc = h->sb ? interrupt_running(h->sb) : NUB_ENOTFOUND;
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+void nub_interrupt_handle_release(struct nub_interrupt_handle *h)
+{
+	if (!h || atomic_fetch_sub(&h->refs, 1) != 1)
+		return;
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+void nub_sandbox_handle_detach(struct nub_sandbox *sb)
+{
+	struct nub_interrupt_handle *h = sb->handle;
+
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->lock);
+	h->sb = NULL;
+	pthread_mutex_unlock(&h->lock);
+	sb->handle = NULL;
+	nub_interrupt_handle_release(h);
 }
 
 static void run_begin(struct nub_sandbox *sb)

@@ -266,6 +266,8 @@ void nub_sandbox_free(struct nub_sandbox *sb)
 {
 	if (!sb || nub_sandbox_reentered(sb, "free"))
 		return;
+	/* Before anything goes: a kill through the handle now finds nothing. */
+	nub_sandbox_handle_detach(sb);
 	/* Mappings go first: a VM may be parked only without them, and the
 	 * host memory they map is the caller's to free after this. */
 	if (sb->nmaps && nub_sandbox_unmap_all(sb))

@@ -84,7 +84,8 @@ struct nub_sandbox {
 	atomic_int timed_out;
 	struct nub_sandbox_stats stats;
 	struct nub_error err;
-	struct nub_sandbox *parked_next; /* in its snapshot's pool (pool.c) */
+	struct nub_sandbox *parked_next;     /* in its snapshot's pool (pool.c) */
+	struct nub_interrupt_handle *handle; /* made on first ask (guest_run.c) */
 	struct nub_mapping maps[NUB_MAPPINGS_MAX];
 	unsigned nmaps;                                /* used entries of maps */
 	struct nub_view_extra extra[NUB_MAPPINGS_MAX]; /* the same, for the view */
@@ -152,6 +153,10 @@ int nub_sandbox_unpark(struct nub_sandbox *sb);
 void nub_sandbox_destroy(struct nub_sandbox *sb);
 
 /* ---- running the guest (guest_run.c) ---- */
+
+/* Detach the sandbox's interrupt handle (free): kills through it from
+ * then on find nothing, and wait for one in progress to finish. */
+void nub_sandbox_handle_detach(struct nub_sandbox *sb);
 
 /* Run the exit loop until the guest ends `phase`, with the call timeout's
  * watchdog and the interrupt protocol around it. Any failure poisons the

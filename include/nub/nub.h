@@ -231,6 +231,27 @@ NUB_API int nub_sandbox_restore(struct nub_sandbox *sb, struct nub_snapshot *sna
 NUB_API int nub_sandbox_interrupt(struct nub_sandbox *sb);
 
 /**
+ * An interrupt handle: what a watchdog thread holds instead of the sandbox
+ * pointer, so that it never touches a sandbox another thread freed.
+ * Reference-counted: nub_sandbox_interrupt_handle returns a new reference
+ * (NULL when out of memory, or for a NULL sandbox); each is dropped with
+ * nub_interrupt_handle_release, from any thread, before or after the
+ * sandbox is freed. The handle stays valid until its last reference goes.
+ */
+struct nub_interrupt_handle;
+NUB_API struct nub_interrupt_handle *nub_sandbox_interrupt_handle(struct nub_sandbox *sb);
+/**
+ * Stop the sandbox's call in progress, as nub_sandbox_interrupt does. Any
+ * thread, any time. Returns 1 when a call was running (it ends with
+ * NUB_ECANCELLED), 0 when none was, NUB_ENOTFOUND when the sandbox has been
+ * freed (nothing is touched), NUB_EINVAL for NULL, NUB_ESYS when the
+ * backend could not be asked.
+ */
+NUB_API int nub_interrupt_handle_kill(struct nub_interrupt_handle *h);
+/** Drop one reference (NULL accepted). */
+NUB_API void nub_interrupt_handle_release(struct nub_interrupt_handle *h);
+
+/**
  * Id of the guest function the guest registered as `name` (guests built
  * with the nub runtime publish their names at init). 0 with *id set, or
  * NUB_ENOTFOUND (also before evolve), NUB_EINVAL for NULL arguments.

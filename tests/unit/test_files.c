@@ -15,9 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <nub/guest_abi.h>
 #include <nub/nub.h>
 
 #include "../../guest/tests/files_test_ids.h"
+#include "../../guest/tests/test_guest_ids.h"
 #include "nub_test.h"
 #include "nub_test_sandbox.h"
 
@@ -237,6 +239,49 @@ static void test_files_tree_is_shared(void **state)
 	twins_free(sb[0], sb[1], snap);
 }
 
+/* A hostile guest storing straight into the tree's pages (not through the
+ * runtime) faults: they are read-only in its tables and at the hypervisor,
+ * and the next sandbox reads the tree unchanged. */
+static void test_files_tree_resists_stores(void **state)
+{
+	struct nub_config cfg;
+	struct nub_dir dirs[2];
+	struct nub_sandbox *sb;
+	struct nub_peb peb;
+	struct nub_error err = {0};
+	uint8_t req[14] = {NUB_TG_MEM_WRITE}, first[8], again[8];
+	uint32_t one = 1;
+	int32_t status;
+	size_t n;
+	int rc;
+	(void)state;
+
+	config(&cfg, dirs);
+	assert_int_equal(nub_sandbox_create_from_elf(&cfg, nub_test_guest("test_guest"), &sb, &err),
+	                 0);
+	assert_int_equal(nub_sandbox_evolve(sb), 0);
+	nub_test_call(sb, NUB_TG_PEB, NULL, 0, &peb, sizeof(peb), NULL);
+	assert_true(peb.files_gva && peb.files_size);
+	for (int k = 0; k < 2; k++) {
+		uint64_t at = k ? peb.files_gva + peb.files_size - 1 : peb.files_gva;
+		uint8_t rd[13] = {NUB_TG_MEM_READ};
+		memcpy(rd + 1, &peb.files_gva, 8);
+		memcpy(rd + 9, (uint32_t[]){8}, 4);
+		assert_int_equal(nub_test_call(sb, NUB_TG_MEM, rd, sizeof(rd), first, 8, NULL), 0);
+		memcpy(req + 1, &at, 8);
+		memcpy(req + 9, &one, 4);
+		req[13] = 0xee;
+		rc = nub_sandbox_call(sb, NUB_TG_MEM, req, sizeof(req), NULL, 0, &n, &status);
+		if (rc != NUB_EGUEST_FAULT || !strstr(nub_sandbox_last_error(sb), "page fault"))
+			fail_msg("store into the tree: %s '%s'", nub_strerror(rc),
+			         nub_sandbox_last_error(sb));
+		assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+		assert_int_equal(nub_test_call(sb, NUB_TG_MEM, rd, sizeof(rd), again, 8, NULL), 0);
+		assert_memory_equal(first, again, 8);
+	}
+	nub_sandbox_free(sb);
+}
+
 /* /tmp is writable, in the sandbox's own memory: another sandbox of the
  * snapshot never sees its files, and a restore empties it. */
 static void test_files_tmp(void **state)
@@ -426,6 +471,7 @@ int main(void)
 	        cmocka_unit_test(test_files_isolation),
 	        cmocka_unit_test(test_files_tmp),
 	        cmocka_unit_test(test_files_tree_is_shared),
+	        cmocka_unit_test(test_files_tree_resists_stores),
 	        cmocka_unit_test(test_files_in_snapshot_file),
 	        cmocka_unit_test(test_files_defaults),
 	        cmocka_unit_test(test_files_main_fails),
