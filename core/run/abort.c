@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The ABORT doorbell: the guest stops itself with a code and, when it
- * could push it, a message (cut to what the error message holds). */
+ * could push it, a message: cut to what the error message holds, and kept
+ * whole for nub_sandbox_abort_info. */
 #include <string.h>
 
 #include "run/handlers.h"
@@ -22,6 +23,13 @@ int nub_run_serve_abort(struct nub_run *r, uint32_t code)
 	if (have) {
 		text = (const char *)r->msg + sizeof(am);
 		text_len = am.len > 160 ? 160 : (int)am.len;
+	}
+	if (r->abort) {
+		r->abort->have = 1;
+		r->abort->code = code;
+		r->abort->len =
+		        have ? (am.len < NUB_ABORT_TEXT_MAX ? am.len : NUB_ABORT_TEXT_MAX) : 0;
+		memcpy(r->abort->text, text, r->abort->len);
 	}
 	return nub_run_fail(r, NUB_EGUEST_ABORT, "guest abort: code 0x%x%s%.*s", code,
 	                    text_len ? ": " : "", text_len, text);

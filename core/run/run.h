@@ -30,6 +30,15 @@ enum nub_run_phase { NUB_RUN_INIT, NUB_RUN_CALL };
 
 /* What the loop needs, and what it reports back. Pointers are the
  * lifecycle's and outlive the run. */
+/* A guest abort as the guest reported it, its text whole (up to
+ * NUB_ABORT_TEXT_MAX bytes), not cut to the error message. */
+struct nub_abort_record {
+	int have;
+	uint32_t code;
+	uint32_t len;
+	char text[NUB_ABORT_TEXT_MAX];
+};
+
 struct nub_run {
 	struct nub_hv *hv;
 	const struct nub_layout *l;
@@ -52,6 +61,7 @@ struct nub_run {
 	nub_gva_t fs_base;               /* SET_FS */
 	struct nub_fn_names *names;      /* INIT_DONE */
 	struct nub_sandbox_stats *stats; /* vm_exits, host_calls, cow_faults */
+	struct nub_abort_record *abort;  /* ABORT: the code and the whole text */
 	struct nub_error *err;
 	int guest_failed; /* the loop's own: a failure the guest caused */
 };

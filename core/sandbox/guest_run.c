@@ -201,6 +201,7 @@ static void run_context(struct nub_sandbox *sb, struct nub_run *r)
 	r->fs_base = sb->fs_base;
 	r->names = &sb->names;
 	r->stats = &sb->stats;
+	r->abort = &sb->abort;
 	r->err = &sb->err;
 }
 
@@ -212,6 +213,7 @@ int nub_sandbox_run(struct nub_sandbox *sb, enum nub_run_phase phase)
 	int rc;
 
 	run_begin(sb);
+	sb->abort.have = 0; /* it describes the last run only */
 	watchdog_start(&wd, sb);
 	if (sb->cfg.call_timeout_us && !wd.started) {
 		rc = nub_sandbox_poison(

@@ -73,6 +73,8 @@ struct nub_sandbox {
 	 * calls into this sandbox from there are refused (NUB_ESTATE). */
 	int in_callback;
 	char poison_reason[96];
+	int poison_code;
+	struct nub_abort_record abort; /* the last run's guest abort, whole */
 	struct nub_host_fn_slot host_fns[NUB_MAX_HOST_FNS];
 	uint8_t *msg; /* message staging, max(input, output) bytes */
 	uint64_t msg_cap;

@@ -27,7 +27,52 @@ int nub_sandbox_poison(struct nub_sandbox *sb, int code, const char *reason)
 	snprintf(sb->poison_reason, sizeof(sb->poison_reason), "%s",
 	         reason ? reason : nub_strerror(code));
 	sb->poisoned = 1;
+	sb->poison_code = code;
 	return code;
+}
+
+int nub_sandbox_abort_info(const struct nub_sandbox *sb, uint32_t *code, char *text, size_t cap,
+                           size_t *len)
+{
+	size_t n;
+
+	if (!sb || !code)
+		return NUB_EINVAL;
+	if (!sb->abort.have)
+		return NUB_ENOTFOUND;
+	*code = sb->abort.code;
+	if (len)
+		*len = sb->abort.len;
+	if (text && cap) {
+		n = sb->abort.len < cap - 1 ? sb->abort.len : cap - 1;
+		memcpy(text, sb->abort.text, n);
+		text[n] = '\0';
+	}
+	return 0;
+}
+
+int nub_sandbox_status(const struct nub_sandbox *sb, struct nub_sandbox_status *st)
+{
+	struct nub_sandbox_status s;
+	size_t want;
+
+	if (!sb || !st || st->struct_size < 8)
+		return NUB_EINVAL;
+	want = st->struct_size;
+	memset(&s, 0, sizeof(s));
+	s.evolved = sb->hv != NULL && sb->dispatch_gva != 0;
+	s.poisoned = (uint32_t)sb->poisoned;
+	s.poison_code = sb->poisoned ? sb->poison_code : 0;
+	s.generation = sb->generation;
+	s.mappings = sb->nmaps;
+	s.pooled = sb->stats.vms_recycled != 0;
+	if (sb->poisoned)
+		snprintf(s.poison_reason, sizeof(s.poison_reason), "%s", sb->poison_reason);
+	memcpy(st, &s, want < sizeof(s) ? want : sizeof(s));
+	if (want > sizeof(s))
+		memset((char *)st + sizeof(s), 0, want - sizeof(s));
+	st->struct_size = (uint32_t)want;
+	return 0;
 }
 
 void nub_sandbox_view(struct nub_sandbox *sb, struct nub_view *c)
@@ -192,6 +237,8 @@ static int reset_finish(struct nub_sandbox *sb, struct nub_snapshot *snap, int i
 	sb->names = snap->names;
 	sb->stats.restores++;
 	sb->poisoned = 0;
+	sb->poison_code = 0;
+	sb->abort.have = 0;
 	return 0;
 }
 

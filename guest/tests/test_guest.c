@@ -217,10 +217,16 @@ static int32_t spin_after_host(const uint8_t *in, uint32_t in_len, uint8_t *out,
 static int32_t do_abort(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
                         uint32_t *out_len)
 {
+	static char text[8192]; /* nub_abort's text is not cut (nub_abortf's is) */
+	uint32_t n;
+
 	(void)out, (void)out_cap, (void)out_len;
 	if (in_len < 4)
 		return NUB_EINVAL;
-	nub_abortf(load_u32(in), "%.*s", (int)(in_len - 4), (const char *)in + 4);
+	n = in_len - 4 < sizeof(text) - 1 ? in_len - 4 : (uint32_t)sizeof(text) - 1;
+	memcpy(text, in + 4, n);
+	text[n] = 0;
+	nub_abort(load_u32(in), text);
 }
 
 static int32_t null_deref(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,

@@ -272,6 +272,39 @@ NUB_API const char *nub_sandbox_last_error(const struct nub_sandbox *sb);
 /** Name of the backend in use ("" before evolve). */
 NUB_API const char *nub_sandbox_backend_name(const struct nub_sandbox *sb);
 
+/** The longest abort text nub_sandbox_abort_info keeps. */
+#define NUB_ABORT_TEXT_MAX 4096u
+
+/**
+ * The guest abort that ended the last call, init or evolve
+ * (NUB_EGUEST_ABORT): the guest's code (its own, or an enum nub_abort_code)
+ * in *code, its whole text (the error message cuts it at 160 bytes) copied
+ * to `text` NUL-terminated, truncated to cap - 1, its full length in *len.
+ * `text`/`len` may be NULL (cap 0). NUB_ENOTFOUND when that call did not
+ * end in an abort (a new call, evolve or a restore forgets it); NUB_EINVAL
+ * for a NULL sandbox or code.
+ */
+NUB_API int nub_sandbox_abort_info(const struct nub_sandbox *sb, uint32_t *code, char *text,
+                                   size_t cap, size_t *len);
+
+/** What a sandbox is now (nub_sandbox_status). */
+struct nub_sandbox_status {
+	uint32_t struct_size;   /**< set by the caller: sizeof(struct nub_sandbox_status) */
+	uint32_t evolved;       /**< 1 once nub_sandbox_evolve succeeded */
+	uint32_t poisoned;      /**< 1: calls fail with NUB_EPOISONED until a restore */
+	int32_t poison_code;    /**< the failure that poisoned it (0 when not) */
+	uint64_t generation;    /**< of the snapshot its state comes from */
+	uint32_t mappings;      /**< the host's mappings in place now */
+	uint32_t pooled;        /**< 1 when its VM came from the snapshot's pool */
+	char poison_reason[96]; /**< NUL-terminated, empty when not poisoned */
+};
+/**
+ * Fill *st (its struct_size says how much the caller knows; a larger one
+ * gets zeros past this libnub's fields). NUB_EINVAL for NULL or a
+ * struct_size below 8.
+ */
+NUB_API int nub_sandbox_status(const struct nub_sandbox *sb, struct nub_sandbox_status *st);
+
 /** How the guest may use a mapping (nub_sandbox_map_region, _map_file). */
 enum nub_map_flags {
 	NUB_MAP_READ = 1u << 0, /**< readable (always) */
