@@ -8,6 +8,7 @@
 int nub_cli_backends(int argc, char **argv);
 int nub_cli_version(int argc, char **argv);
 int nub_cli_run(int argc, char **argv);
+int nub_cli_snapshot(int argc, char **argv);
 int nub_cli_layout(int argc, char **argv);
 
 /* Further subcommands (layout, run, snapshot, ...) register here, one

@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `nub run GUEST.elf [--backend B] [--options S] [--heap SIZE] [--timeout MS]
- * [--call ID|NAME ARG...] [--repeat N] [--quiet]`: create a sandbox, evolve
- * it, call a guest function, restore, and print the result with the time
- * each step took.
+ * `nub run GUEST.elf|SNAPSHOT-FILE [--backend B] [--options S] [--heap SIZE]
+ * [--timeout MS] [--call ID|NAME ARG...] [--repeat N] [--quiet]`: create a
+ * sandbox (from an ELF, or from a file `nub snapshot` or nub_snapshot_save
+ * wrote), evolve it, call a guest function, restore, and print the result
+ * with the time each step took.
+ *
+ * `nub snapshot GUEST.elf -o FILE [the same options]`: create and evolve,
+ * make the --call (N times with --repeat) as warm-up without restoring,
+ * then save the sandbox's state to FILE (nub_snapshot_save).
  *
  * --heap sets the guest heap (nub_config.heap_size) in bytes, with an
  * optional K, M or G suffix (binary: 64K = 65536). --timeout sets the
@@ -63,6 +68,8 @@ struct run_opts {
 	struct nub_dir dirs[RUN_LIST_MAX];
 	char *dir_host[RUN_LIST_MAX]; /* --dir's host part, when it had a ':' */
 	size_t ndirs;
+	const char *save; /* nub snapshot -o FILE */
+	int snapshot_mode;
 };
 
 static double now_us(void)
@@ -304,6 +311,9 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 		} else if (!strcmp(a, "--cwd")) {
 			if (!(o->cwd = opt_value(argc, argv, &i)))
 				return -1;
+		} else if (o->snapshot_mode && !strcmp(a, "-o")) {
+			if (!(o->save = opt_value(argc, argv, &i)))
+				return -1;
 		} else if (!strcmp(a, "--quiet")) {
 			o->quiet_log = 1;
 		} else if (!strcmp(a, "--call")) {
@@ -325,8 +335,13 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 			return -1;
 		}
 	}
-	if (!o->elf) {
-		usage();
+	if (!o->elf || (o->snapshot_mode && !o->save)) {
+		if (o->snapshot_mode)
+			fprintf(stderr,
+			        "usage: nub snapshot GUEST.elf -o FILE [the options of nub run; "
+			        "--call: warm-up calls before the snapshot]\n");
+		else
+			usage();
 		return -1;
 	}
 	return 0;
@@ -490,17 +505,81 @@ static void config_process(struct run_opts *o, struct nub_config *cfg)
 
 static int run(struct run_opts *o);
 
-int nub_cli_run(int argc, char **argv)
+static int run_mode(int argc, char **argv, int snapshot)
 {
 	static struct run_opts o;
 	int rc = 2;
 
 	memset(&o, 0, sizeof(o));
+	o.snapshot_mode = snapshot;
 	if (!parse_opts(argc, argv, &o))
 		rc = run(&o);
 	for (size_t i = 0; i < RUN_LIST_MAX; i++)
 		free(o.dir_host[i]);
 	return rc;
+}
+
+int nub_cli_run(int argc, char **argv)
+{
+	return run_mode(argc, argv, 0);
+}
+
+int nub_cli_snapshot(int argc, char **argv)
+{
+	return run_mode(argc, argv, 1);
+}
+
+/* A snapshot file (either kind) rather than an ELF: its first 7 bytes. */
+static int is_snapshot_file(const char *path)
+{
+	char magic[8] = {0};
+	FILE *f = fopen(path, "rb");
+	int yes = 0;
+
+	if (f) {
+		yes = fread(magic, 1, sizeof(magic), f) == sizeof(magic) &&
+		      !memcmp(magic, "NUBSNAP", 7);
+		fclose(f);
+	}
+	return yes;
+}
+
+/* nub snapshot: the warm-up call (if any) made, the sandbox saved as it is. */
+static int save_snapshot(struct nub_sandbox *sb, const struct run_opts *o)
+{
+	static uint8_t out[RUN_IO_MAX];
+	struct nub_snapshot *snap;
+	struct nub_error err = {0};
+	int32_t status = 0;
+	size_t out_len = 0;
+	uint8_t hash[16];
+	int rc;
+
+	for (unsigned long i = 0; o->have_call && i < o->repeat; i++) {
+		rc = nub_sandbox_call(sb, o->fn_id, o->in, o->in_len, out, sizeof(out), &out_len,
+		                      &status);
+		if (rc) {
+			fprintf(stderr, "nub snapshot: warm-up call %u: %s (%s)\n", o->fn_id,
+			        nub_sandbox_last_error(sb), nub_strerror(rc));
+			return 1;
+		}
+	}
+	if (nub_sandbox_snapshot(sb, &snap)) {
+		fprintf(stderr, "nub snapshot: %s\n", nub_sandbox_last_error(sb));
+		return 1;
+	}
+	rc = nub_snapshot_save(snap, o->save, &err);
+	nub_snapshot_hash(snap, hash);
+	nub_snapshot_unref(snap);
+	if (rc) {
+		fprintf(stderr, "nub snapshot: %s (%s)\n", err.msg, nub_strerror(rc));
+		return 1;
+	}
+	printf("snapshot: %s, hash ", o->save);
+	for (int i = 0; i < 16; i++)
+		printf("%02x", hash[i]);
+	printf("\n");
+	return 0;
 }
 
 static int run(struct run_opts *o)
@@ -521,7 +600,11 @@ static int run(struct run_opts *o)
 	cfg.call_timeout_us = o->timeout_us;
 	cfg.log_fn = o->quiet_log ? NULL : log_line;
 	t0 = now_us();
-	if (nub_sandbox_create_from_elf(&cfg, o->elf, &sb, &err)) {
+	/* A snapshot file carries its own memory, process and files: the
+	 * options that build those apply to ELFs only. */
+	rc = is_snapshot_file(o->elf) ? nub_sandbox_create_from_file(&cfg, o->elf, &sb, &err)
+	                              : nub_sandbox_create_from_elf(&cfg, o->elf, &sb, &err);
+	if (rc) {
 		fprintf(stderr, "nub run: %s (%s)\n", err.msg, nub_strerror(err.code));
 		return 1;
 	}
@@ -541,7 +624,10 @@ static int run(struct run_opts *o)
 		return 1;
 	}
 	printf("time: create %.1f us, evolve %.1f us\n", t1 - t0, t2 - t1);
-	rc = o->have_call ? run_calls(sb, o) : 0;
+	if (o->save)
+		rc = save_snapshot(sb, o);
+	else
+		rc = o->have_call ? run_calls(sb, o) : 0;
 	nub_sandbox_stats(sb, &st);
 	printf("vm exits: %llu total over %llu calls and evolve\n", (unsigned long long)st.vm_exits,
 	       (unsigned long long)st.calls);
