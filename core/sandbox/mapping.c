@@ -349,7 +349,11 @@ static int drop(struct nub_sandbox *sb, unsigned i)
 	struct nub_mapping *m = &sb->maps[i];
 	int rc = sb->hv ? nub_hv_unmap_region(sb->hv, NUB_SANDBOX_SLOT_MAPPINGS + i, &sb->err) : 0;
 
-	file_close(m);
+	/* A slot the backend could not remove may still point at the file's
+	 * pages: they stay mapped (leaked) rather than let the guest reach
+	 * whatever the process maps there next. */
+	if (!rc)
+		file_close(m);
 	memset(m, 0, sizeof(*m));
 	m->file_fd = -1;
 	sb->nmaps--;
