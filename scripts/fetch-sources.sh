@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetch the Debian source packages nub's guests are built from (Lua 5.4 and
-# SQLite for the file-tree tests; more as guests need them) into a cache,
-# once:
+# SQLite for the file-tree tests, CPython 3.11 for the Python guest) into a
+# cache, once:
 #   ${NUB_SOURCE_CACHE:-$HOME/.cache/nub/src}/<package>-<version>/
 # Nothing is vendored into the tree: the sources come from the machine's own
 # Debian suite, through a deb-src entry this script adds beside the
@@ -10,7 +10,7 @@
 # nothing.
 set -euo pipefail
 cache=${NUB_SOURCE_CACHE:-$HOME/.cache/nub/src}
-pkgs=(lua5.4 sqlite3)
+pkgs=(lua5.4 sqlite3 python3.11)
 SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 
 have() { compgen -G "$cache/$1-[0-9]*/" >/dev/null; }
@@ -31,10 +31,44 @@ prepare_sqlite() {
 	done
 }
 
+# CPython: its static library (libpython3.11.a) built once against musl
+# (Debian's musl-gcc), position-independent, for examples/python. The
+# wrapper answers nothing to --print-multiarch: gcc's (x86_64-linux-gnu)
+# would contradict musl's triplet, which configure refuses.
+prepare_python() {
+	local d
+	for d in "$cache"/python3.11-[0-9]*/; do
+		[ -f "$d/bld/libpython3.11.a" ] && continue
+		mkdir -p "$d/bld"
+		printf '#!/bin/sh\n[ "$1" = --print-multiarch ] && exit 0\nexec musl-gcc "$@"\n' \
+			>"$d/bld/musl-cc"
+		chmod +x "$d/bld/musl-cc"
+		(cd "$d/bld" && ../configure CC="$d/bld/musl-cc" --disable-shared --without-ensurepip \
+			CFLAGS="-fPIE -fno-stack-protector -O2" >config.out 2>&1 &&
+			make -j"$(nproc)" libpython3.11.a >make.out 2>&1) || {
+			tail -20 "$d/bld/config.out" "$d/bld/make.out" >&2 || true
+			echo "fetch-sources: building $d/bld/libpython3.11.a failed" >&2
+			exit 1
+		}
+	done
+}
+
+# apt-get source of the newest version whose files the mirror has (it may
+# list a security update it does not serve: then the one before).
+fetch_one() {
+	local p=$1 v
+	(cd "$tmp" && apt-get source -qq "$p" >/dev/null 2>"$tmp/err") && return 0
+	for v in $(apt-cache showsrc "$p" 2>/dev/null | sed -n 's/^Version: //p' | sort -rV); do
+		(cd "$tmp" && apt-get source -qq "$p=$v" >/dev/null 2>"$tmp/err") && return 0
+	done
+	return 1
+}
+
 missing=()
 for p in "${pkgs[@]}"; do have "$p" || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then
 	prepare_sqlite
+	prepare_python
 	exit 0
 fi
 
@@ -57,10 +91,10 @@ mkdir -p "$cache"
 tmp=$(mktemp -d "$cache/.fetch.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 for p in "${missing[@]}"; do
-	if ! (cd "$tmp" && apt-get source -qq "$p" >/dev/null 2>"$tmp/err"); then
+	if ! fetch_one "$p"; then
 		# A stale package list (deb-src added by someone else): refresh once.
 		$SUDO apt-get update -qq
-		(cd "$tmp" && apt-get source -qq "$p" >/dev/null 2>"$tmp/err") || {
+		fetch_one "$p" || {
 			cat "$tmp/err" >&2
 			echo "fetch-sources: apt-get source $p failed" >&2
 			exit 1
@@ -72,3 +106,4 @@ for p in "${missing[@]}"; do
 	rm -rf "${tmp:?}"/*
 done
 prepare_sqlite
+prepare_python
