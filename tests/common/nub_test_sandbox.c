@@ -106,6 +106,29 @@ int32_t nub_test_call_text(struct nub_sandbox *sb, uint32_t id, const char *in, 
 	return status;
 }
 
+static void expect_text(struct nub_sandbox *sb, uint32_t id, const char *in, int32_t status,
+                        const char *want, int prefix)
+{
+	char out[4096];
+	int32_t got = nub_test_call_text(sb, id, in, out, sizeof(out));
+
+	if (got != status || (prefix ? strncmp(out, want, strlen(want)) : strcmp(out, want)))
+		fail_msg("fn %u(%s): got %d \"%s\", want %d \"%s\"%s", id, in ? in : "", got, out,
+		         status, want, prefix ? "..." : "");
+}
+
+void nub_test_expect_text(struct nub_sandbox *sb, uint32_t id, const char *in, int32_t status,
+                          const char *want)
+{
+	expect_text(sb, id, in, status, want, 0);
+}
+
+void nub_test_expect_text_prefix(struct nub_sandbox *sb, uint32_t id, const char *in,
+                                 int32_t status, const char *want)
+{
+	expect_text(sb, id, in, status, want, 1);
+}
+
 int32_t nub_test_try_call(struct nub_sandbox *sb, uint32_t id, const void *in, size_t len,
                           void *out, size_t cap, int *rc)
 {

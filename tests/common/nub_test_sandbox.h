@@ -33,6 +33,12 @@ int32_t nub_test_call(struct nub_sandbox *sb, uint32_t id, const void *in, size_
  * 1 bytes); its status. */
 int32_t nub_test_call_text(struct nub_sandbox *sb, uint32_t id, const char *in, char *out,
                            size_t cap);
+/* nub_test_call_text, then fail unless the status is `status` and the
+ * result is `want` (or, _prefix, starts with it). */
+void nub_test_expect_text(struct nub_sandbox *sb, uint32_t id, const char *in, int32_t status,
+                          const char *want);
+void nub_test_expect_text_prefix(struct nub_sandbox *sb, uint32_t id, const char *in,
+                                 int32_t status, const char *want);
 /* A call that may fail: its rc in *rc, its status returned. */
 int32_t nub_test_try_call(struct nub_sandbox *sb, uint32_t id, const void *in, size_t len,
                           void *out, size_t cap, int *rc);

@@ -99,28 +99,9 @@ static void config(struct nub_config *cfg, struct nub_dir dirs[2])
 	cfg->cwd = "/data";
 }
 
-static struct nub_sandbox *make(const struct nub_config *cfg)
+static struct nub_sandbox *make(struct nub_config *cfg)
 {
-	struct nub_error err = {0};
-	struct nub_sandbox *sb = NULL;
-
-	if (nub_sandbox_create_from_elf(cfg, nub_test_path("NUB_GUEST_DIR", "files_test.elf"), &sb,
-	                                &err))
-		fail_msg("create: %s", err.msg);
-	if (nub_sandbox_evolve(sb))
-		fail_msg("evolve: %s", nub_sandbox_last_error(sb));
-	return sb;
-}
-
-static void expect(struct nub_sandbox *sb, uint32_t fn, const char *in, int32_t status,
-                   const char *want)
-{
-	char out[4096];
-	int32_t got = nub_test_call_text(sb, fn, in, out, sizeof(out));
-
-	if (got != status || strcmp(out, want))
-		fail_msg("fn %u(%s): got %d \"%s\", want %d \"%s\"", fn, in ? in : "", got, out,
-		         status, want);
+	return nub_test_sandbox("files_test", cfg);
 }
 
 static void test_files_selftest(void **state)
@@ -131,9 +112,9 @@ static void test_files_selftest(void **state)
 	config(&cfg, dirs);
 	struct nub_sandbox *sb = make(&cfg);
 
-	expect(sb, FILES_SELFTEST, NULL, 0, "ok");
+	nub_test_expect_text(sb, FILES_SELFTEST, NULL, 0, "ok");
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
-	expect(sb, FILES_SELFTEST, NULL, 0, "ok");
+	nub_test_expect_text(sb, FILES_SELFTEST, NULL, 0, "ok");
 	nub_sandbox_free(sb);
 }
 
@@ -145,25 +126,27 @@ static void test_files_process(void **state)
 	config(&cfg, dirs);
 	struct nub_sandbox *sb = make(&cfg);
 
-	expect(sb, FILES_ARGS, NULL, 0, "files_test --flag two words|/data");
-	expect(sb, FILES_GETENV, "GREETING", 0, "hi there");
-	expect(sb, FILES_GETENV, "EMPTY", 0, "");
+	nub_test_expect_text(sb, FILES_ARGS, NULL, 0, "files_test --flag two words|/data");
+	nub_test_expect_text(sb, FILES_GETENV, "GREETING", 0, "hi there");
+	nub_test_expect_text(sb, FILES_GETENV, "EMPTY", 0, "");
 	/* Nothing of the host's own environment. */
 	setenv("NUB_FILES_HOST_ONLY", "leak", 1);
-	expect(sb, FILES_GETENV, "NUB_FILES_HOST_ONLY", -ENOENT, "");
-	expect(sb, FILES_GETENV, "PATH", -ENOENT, "");
-	expect(sb, FILES_CAT, "greeting.txt", 0, "hello from a file\n");
-	expect(sb, FILES_CAT, "/data/more/more.txt", 0, "more\n");
-	expect(sb, FILES_MMAP, "more/more.txt", 0, "more\n");
+	nub_test_expect_text(sb, FILES_GETENV, "NUB_FILES_HOST_ONLY", -ENOENT, "");
+	nub_test_expect_text(sb, FILES_GETENV, "PATH", -ENOENT, "");
+	nub_test_expect_text(sb, FILES_CAT, "greeting.txt", 0, "hello from a file\n");
+	nub_test_expect_text(sb, FILES_CAT, "/data/more/more.txt", 0, "more\n");
+	nub_test_expect_text(sb, FILES_MMAP, "more/more.txt", 0, "more\n");
 	/* The FIFO is left out; the link to the host's /etc stays a link,
 	 * which the guest resolves in its own tree, where there is no /etc. */
-	expect(sb, FILES_LS, ".", 0, ".\n..\nbig\netc\ngreeting.txt\nlink\nloop\nmore\nsub\nup\n");
-	expect(sb, FILES_LS, "/", 0, ".\n..\ndata\n");
-	expect(sb, FILES_CAT, "etc/passwd", -ENOENT, "No such file or directory");
-	expect(sb, FILES_CAT, "/etc/passwd", -ENOENT, "No such file or directory");
-	expect(sb, FILES_CAT, "up/../../etc/passwd", -ENOENT, "No such file or directory");
-	expect(sb, FILES_WRITE, "greeting.txt", -EROFS, "Read-only file system");
-	expect(sb, FILES_WRITE, "/data/sub/new", -EROFS, "Read-only file system");
+	nub_test_expect_text(sb, FILES_LS, ".", 0,
+	                     ".\n..\nbig\netc\ngreeting.txt\nlink\nloop\nmore\nsub\nup\n");
+	nub_test_expect_text(sb, FILES_LS, "/", 0, ".\n..\ndata\n");
+	nub_test_expect_text(sb, FILES_CAT, "etc/passwd", -ENOENT, "No such file or directory");
+	nub_test_expect_text(sb, FILES_CAT, "/etc/passwd", -ENOENT, "No such file or directory");
+	nub_test_expect_text(sb, FILES_CAT, "up/../../etc/passwd", -ENOENT,
+	                     "No such file or directory");
+	nub_test_expect_text(sb, FILES_WRITE, "greeting.txt", -EROFS, "Read-only file system");
+	nub_test_expect_text(sb, FILES_WRITE, "/data/sub/new", -EROFS, "Read-only file system");
 	nub_sandbox_free(sb);
 }
 
@@ -196,13 +179,13 @@ static void test_files_isolation(void **state)
 	(void)state;
 
 	twins(&a, &b, &snap);
-	expect(a, FILES_CHDIR, "sub", 0, "/data/sub");
-	expect(a, FILES_CAT, "a.txt", 0, "a\n");
-	expect(b, FILES_ARGS, NULL, 0, "files_test --flag two words|/data");
-	expect(b, FILES_CAT, "a.txt", -ENOENT, "No such file or directory");
+	nub_test_expect_text(a, FILES_CHDIR, "sub", 0, "/data/sub");
+	nub_test_expect_text(a, FILES_CAT, "a.txt", 0, "a\n");
+	nub_test_expect_text(b, FILES_ARGS, NULL, 0, "files_test --flag two words|/data");
+	nub_test_expect_text(b, FILES_CAT, "a.txt", -ENOENT, "No such file or directory");
 	assert_int_equal(nub_sandbox_restore(a, snap), 0);
-	expect(a, FILES_ARGS, NULL, 0, "files_test --flag two words|/data");
-	expect(a, FILES_CHDIR, "greeting.txt", -ENOTDIR, "Not a directory");
+	nub_test_expect_text(a, FILES_ARGS, NULL, 0, "files_test --flag two words|/data");
+	nub_test_expect_text(a, FILES_CHDIR, "greeting.txt", -ENOTDIR, "Not a directory");
 	twins_free(a, b, snap);
 }
 
@@ -291,17 +274,17 @@ static void test_files_tmp(void **state)
 	(void)state;
 
 	twins(&a, &b, &snap);
-	expect(a, FILES_TMP, NULL, 0, "ok");
-	expect(a, FILES_PUT, "/tmp/secret\nof a", 0, "ok");
-	expect(a, FILES_CAT, "/tmp/secret", 0, "of a");
-	expect(a, FILES_LS, "/tmp", 0, ".\n..\nsecret\n");
-	expect(b, FILES_CAT, "/tmp/secret", -ENOENT, "No such file or directory");
-	expect(b, FILES_LS, "/tmp", 0, ".\n..\n");
+	nub_test_expect_text(a, FILES_TMP, NULL, 0, "ok");
+	nub_test_expect_text(a, FILES_PUT, "/tmp/secret\nof a", 0, "ok");
+	nub_test_expect_text(a, FILES_CAT, "/tmp/secret", 0, "of a");
+	nub_test_expect_text(a, FILES_LS, "/tmp", 0, ".\n..\nsecret\n");
+	nub_test_expect_text(b, FILES_CAT, "/tmp/secret", -ENOENT, "No such file or directory");
+	nub_test_expect_text(b, FILES_LS, "/tmp", 0, ".\n..\n");
 	assert_int_equal(nub_sandbox_restore(a, snap), 0);
-	expect(a, FILES_CAT, "/tmp/secret", -ENOENT, "No such file or directory");
-	expect(a, FILES_TMP, NULL, 0, "ok");
+	nub_test_expect_text(a, FILES_CAT, "/tmp/secret", -ENOENT, "No such file or directory");
+	nub_test_expect_text(a, FILES_TMP, NULL, 0, "ok");
 	/* The tree stays read-only beside it. */
-	expect(a, FILES_PUT, "/data/x\ny", -EROFS, "Read-only file system");
+	nub_test_expect_text(a, FILES_PUT, "/data/x\ny", -EROFS, "Read-only file system");
 	twins_free(a, b, snap);
 }
 
@@ -330,8 +313,8 @@ static void test_files_in_snapshot_file(void **state)
 	assert_int_equal(nub_snapshot_load(path, &loaded, &err), 0);
 	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, loaded, &again, &err), 0);
 	assert_int_equal(nub_sandbox_evolve(again), 0);
-	expect(again, FILES_CAT, "sub/a.txt", 0, "a\n");
-	expect(again, FILES_GETENV, "GREETING", 0, "hi there");
+	nub_test_expect_text(again, FILES_CAT, "sub/a.txt", 0, "a\n");
+	nub_test_expect_text(again, FILES_GETENV, "GREETING", 0, "hi there");
 	nub_sandbox_free(again);
 	nub_snapshot_unref(loaded);
 	assert_int_equal(rename(moved, tree), 0);
@@ -358,9 +341,9 @@ static void test_files_defaults(void **state)
 	cfg.backend = backend();
 	struct nub_sandbox *sb = make(&cfg);
 
-	expect(sb, FILES_ARGS, NULL, 0, "nub-guest|/");
-	expect(sb, FILES_CAT, "/anything", -ENOENT, "No such file or directory");
-	expect(sb, FILES_LS, "/", -ENOENT, "No such file or directory");
+	nub_test_expect_text(sb, FILES_ARGS, NULL, 0, "nub-guest|/");
+	nub_test_expect_text(sb, FILES_CAT, "/anything", -ENOENT, "No such file or directory");
+	nub_test_expect_text(sb, FILES_LS, "/", -ENOENT, "No such file or directory");
 	nub_sandbox_free(sb);
 }
 

@@ -76,11 +76,8 @@ static void on_log(void *user, int level, const char *msg, size_t len)
 static struct nub_sandbox *make(struct logs *logs)
 {
 	static const char *const envp[] = {"WHO=lua", NULL};
-	const char *b = getenv("NUB_TEST_SANDBOX_BACKEND");
-	const char *elf = nub_test_path("NUB_GUEST_DIR", "lua.elf");
+	const char *elf = nub_test_guest("lua");
 	struct nub_dir dirs[] = {{tree, "/app"}};
-	struct nub_error err = {0};
-	struct nub_sandbox *sb = NULL;
 	struct nub_config cfg;
 
 	if (access(elf, R_OK))
@@ -88,7 +85,6 @@ static struct nub_sandbox *make(struct logs *logs)
 		         "into NUB_SOURCE_CACHE, then reconfigure",
 		         elf);
 	nub_config_init(&cfg);
-	cfg.backend = b && b[0] ? b : "mock";
 	cfg.heap_size = 8u << 20;
 	cfg.dirs = dirs;
 	cfg.dirs_count = 1;
@@ -96,22 +92,17 @@ static struct nub_sandbox *make(struct logs *logs)
 	cfg.cwd = "/app";
 	cfg.log_fn = on_log;
 	cfg.log_user = logs;
-	if (nub_sandbox_create_from_elf(&cfg, elf, &sb, &err))
-		fail_msg("create: %s", err.msg);
-	if (nub_sandbox_evolve(sb))
-		fail_msg("evolve: %s", nub_sandbox_last_error(sb));
-	return sb;
+	return nub_test_sandbox("lua", &cfg);
 }
 
 /* The call's status and result: equal to want, or (prefix) starting with it. */
 static void expect(struct nub_sandbox *sb, uint32_t fn, const char *in, int32_t status,
                    const char *want, int prefix)
 {
-	char out[4096];
-	int32_t got = nub_test_call_text(sb, fn, in, out, sizeof(out));
-
-	if (got != status || (prefix ? strncmp(out, want, strlen(want)) : strcmp(out, want)))
-		fail_msg("%s: got %d \"%s\", want %d \"%s\"", in, got, out, status, want);
+	if (prefix)
+		nub_test_expect_text_prefix(sb, fn, in, status, want);
+	else
+		nub_test_expect_text(sb, fn, in, status, want);
 }
 
 static void test_lua_script_tree(void **state)

@@ -24,8 +24,6 @@ static struct nub_sandbox *make(void)
 {
 	const char *elf = nub_test_guest("python");
 	struct nub_dir dirs[] = {{STDLIB, PY_GUEST_HOME "/lib/python3.11"}};
-	struct nub_error err = {0};
-	struct nub_sandbox *sb = NULL;
 	struct nub_config cfg;
 
 	if (access(elf, R_OK))
@@ -37,25 +35,10 @@ static struct nub_sandbox *make(void)
 		         "(scripts/install-deps.sh)",
 		         STDLIB);
 	nub_config_init(&cfg);
-	nub_test_use_backend(&cfg);
 	cfg.heap_size = 128u << 20;
 	cfg.dirs = dirs;
 	cfg.dirs_count = 1;
-	if (nub_sandbox_create_from_elf(&cfg, elf, &sb, &err))
-		fail_msg("create: %s", err.msg);
-	if (nub_sandbox_evolve(sb))
-		fail_msg("evolve: %s", nub_sandbox_last_error(sb));
-	return sb;
-}
-
-static void expect(struct nub_sandbox *sb, uint32_t fn, const char *in, int32_t status,
-                   const char *want)
-{
-	char out[4096];
-	int32_t got = nub_test_call_text(sb, fn, in, out, sizeof(out));
-
-	if (got != status || strcmp(out, want))
-		fail_msg("%s: got %d \"%s\", want %d \"%s\"", in, got, out, status, want);
+	return nub_test_sandbox("python", &cfg);
 }
 
 static void test_python_evaluates(void **state)
@@ -63,24 +46,27 @@ static void test_python_evaluates(void **state)
 	struct nub_sandbox *sb = make();
 	(void)state;
 
-	expect(sb, PY_FN_EVAL, "sum(range(10))", 0, "45");
-	expect(sb, PY_FN_EVAL, "__import__('json').dumps({'a': [1, 2.5, None]})", 0,
-	       "'{\"a\": [1, 2.5, null]}'");
-	expect(sb, PY_FN_EXEC, "import re, collections\nx = collections.Counter('abracadabra')", 0,
-	       "");
-	expect(sb, PY_FN_EVAL, "x.most_common(1), re.sub(r'a+', '-', 'baaad')", 0,
-	       "([('a', 5)], 'b-d')");
-	expect(sb, PY_FN_EVAL, "1/0", PY_GUEST_RAISED, "ZeroDivisionError: division by zero");
-	expect(sb, PY_FN_EVAL, "1 +", PY_GUEST_RAISED,
-	       "SyntaxError: invalid syntax (<string>, line 1)");
+	nub_test_expect_text(sb, PY_FN_EVAL, "sum(range(10))", 0, "45");
+	nub_test_expect_text(sb, PY_FN_EVAL, "__import__('json').dumps({'a': [1, 2.5, None]})", 0,
+	                     "'{\"a\": [1, 2.5, null]}'");
+	nub_test_expect_text(sb, PY_FN_EXEC,
+	                     "import re, collections\nx = collections.Counter('abracadabra')", 0,
+	                     "");
+	nub_test_expect_text(sb, PY_FN_EVAL, "x.most_common(1), re.sub(r'a+', '-', 'baaad')", 0,
+	                     "([('a', 5)], 'b-d')");
+	nub_test_expect_text(sb, PY_FN_EVAL, "1/0", PY_GUEST_RAISED,
+	                     "ZeroDivisionError: division by zero");
+	nub_test_expect_text(sb, PY_FN_EVAL, "1 +", PY_GUEST_RAISED,
+	                     "SyntaxError: invalid syntax (<string>, line 1)");
 	/* What a script reaches: the tree, read-only, and nothing of the host. */
-	expect(sb, PY_FN_EVAL, "open('/etc/passwd')", PY_GUEST_RAISED,
-	       "FileNotFoundError: [Errno 2] No such file or directory: '/etc/passwd'");
-	expect(sb, PY_FN_EVAL, "open('" PY_GUEST_HOME "/lib/python3.11/os.py', 'w')",
-	       PY_GUEST_RAISED,
-	       "OSError: [Errno 30] Read-only file system: '" PY_GUEST_HOME
-	       "/lib/python3.11/os.py'");
-	expect(sb, PY_FN_EVAL, "__import__('os').system('id')", 0, "-1");
+	nub_test_expect_text(
+	        sb, PY_FN_EVAL, "open('/etc/passwd')", PY_GUEST_RAISED,
+	        "FileNotFoundError: [Errno 2] No such file or directory: '/etc/passwd'");
+	nub_test_expect_text(sb, PY_FN_EVAL, "open('" PY_GUEST_HOME "/lib/python3.11/os.py', 'w')",
+	                     PY_GUEST_RAISED,
+	                     "OSError: [Errno 30] Read-only file system: '" PY_GUEST_HOME
+	                     "/lib/python3.11/os.py'");
+	nub_test_expect_text(sb, PY_FN_EVAL, "__import__('os').system('id')", 0, "-1");
 	nub_sandbox_free(sb);
 }
 
@@ -94,12 +80,14 @@ static void test_python_restore_and_isolation(void **state)
 
 	assert_int_equal(nub_sandbox_snapshot(a, &snap), 0);
 	b = nub_test_sandbox_from(snap);
-	expect(a, PY_FN_EXEC, "secret = 'a'", 0, "");
-	expect(a, PY_FN_EVAL, "secret", 0, "'a'");
-	expect(b, PY_FN_EVAL, "secret", PY_GUEST_RAISED, "NameError: name 'secret' is not defined");
+	nub_test_expect_text(a, PY_FN_EXEC, "secret = 'a'", 0, "");
+	nub_test_expect_text(a, PY_FN_EVAL, "secret", 0, "'a'");
+	nub_test_expect_text(b, PY_FN_EVAL, "secret", PY_GUEST_RAISED,
+	                     "NameError: name 'secret' is not defined");
 	assert_int_equal(nub_sandbox_restore(a, snap), 0);
-	expect(a, PY_FN_EVAL, "secret", PY_GUEST_RAISED, "NameError: name 'secret' is not defined");
-	expect(a, PY_FN_EVAL, "sum(range(10))", 0, "45");
+	nub_test_expect_text(a, PY_FN_EVAL, "secret", PY_GUEST_RAISED,
+	                     "NameError: name 'secret' is not defined");
+	nub_test_expect_text(a, PY_FN_EVAL, "sum(range(10))", 0, "45");
 	nub_sandbox_free(b);
 	nub_sandbox_free(a);
 	nub_snapshot_unref(snap);

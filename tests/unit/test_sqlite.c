@@ -35,11 +35,8 @@ static int teardown(void **state)
 
 static struct nub_sandbox *make(int with_tree)
 {
-	const char *b = getenv("NUB_TEST_SANDBOX_BACKEND");
-	const char *elf = nub_test_path("NUB_GUEST_DIR", "sqlite_test.elf");
+	const char *elf = nub_test_guest("sqlite_test");
 	struct nub_dir dirs[] = {{tree, "/data"}};
-	struct nub_error err = {0};
-	struct nub_sandbox *sb = NULL;
 	struct nub_config cfg;
 
 	if (access(elf, R_OK))
@@ -48,26 +45,17 @@ static struct nub_sandbox *make(int with_tree)
 		        "and generates its amalgamation into NUB_SOURCE_CACHE, then reconfigure",
 		        elf);
 	nub_config_init(&cfg);
-	cfg.backend = b && b[0] ? b : "mock";
 	cfg.heap_size = 32u << 20;
 	if (with_tree) {
 		cfg.dirs = dirs;
 		cfg.dirs_count = 1;
 	}
-	if (nub_sandbox_create_from_elf(&cfg, elf, &sb, &err))
-		fail_msg("create: %s", err.msg);
-	if (nub_sandbox_evolve(sb))
-		fail_msg("evolve: %s", nub_sandbox_last_error(sb));
-	return sb;
+	return nub_test_sandbox("sqlite_test", &cfg);
 }
 
 static void expect(struct nub_sandbox *sb, const char *in, int32_t status, const char *want)
 {
-	char out[4096];
-	int32_t got = nub_test_call_text(sb, SQLITE_FN_SQL, in, out, sizeof(out));
-
-	if (got != status || strcmp(out, want))
-		fail_msg("%s: got %d \"%s\", want %d \"%s\"", in, got, out, status, want);
+	nub_test_expect_text(sb, SQLITE_FN_SQL, in, status, want);
 }
 
 /* A database made in a sandbox's /tmp, its bytes read out by the host. */
