@@ -59,14 +59,19 @@ const char *nub_sandbox_backend_name(const struct nub_sandbox *sb)
 	return sb && sb->hv ? nub_hv_name(sb->hv) : "";
 }
 
+void nub_sandbox_copy_sized(void *dst, size_t dst_size, const void *src, size_t src_size)
+{
+	size_t n = dst_size < src_size ? dst_size : src_size;
+
+	memcpy(dst, src, n);
+	if (dst_size > n)
+		memset((char *)dst + n, 0, dst_size - n);
+}
+
 void nub_sandbox_stats_sized(const struct nub_sandbox *sb, struct nub_sandbox_stats *st,
                              size_t size)
 {
-	size_t n = size < sizeof(sb->stats) ? size : sizeof(sb->stats);
-
-	memcpy(st, &sb->stats, n);
-	if (size > n)
-		memset((char *)st + n, 0, size - n);
+	nub_sandbox_copy_sized(st, size, &sb->stats, sizeof(sb->stats));
 }
 
 /* The ABI of nub 0.1: its struct had the 8 fields before restores_in_place. */

@@ -106,6 +106,10 @@ int nub_sandbox_result(struct nub_sandbox *sb, int rc);
  * functions or its log callback (their exit owns the buffers); else 0. */
 int nub_sandbox_reentered(struct nub_sandbox *sb, const char *what);
 
+/* A versioned struct for a caller that knows `dst_size` bytes of it:
+ * what both know copied, the caller's bytes past ours zeroed. */
+void nub_sandbox_copy_sized(void *dst, size_t dst_size, const void *src, size_t src_size);
+
 /* ---- configuration (config.c) ---- */
 
 /* The caller's config, normalised to this libnub's size, and checked. */

@@ -68,9 +68,7 @@ int nub_sandbox_status(const struct nub_sandbox *sb, struct nub_sandbox_status *
 	s.pooled = sb->stats.vms_recycled != 0;
 	if (sb->poisoned)
 		snprintf(s.poison_reason, sizeof(s.poison_reason), "%s", sb->poison_reason);
-	memcpy(st, &s, want < sizeof(s) ? want : sizeof(s));
-	if (want > sizeof(s))
-		memset((char *)st + sizeof(s), 0, want - sizeof(s));
+	nub_sandbox_copy_sized(st, want, &s, sizeof(s));
 	st->struct_size = (uint32_t)want;
 	return 0;
 }
