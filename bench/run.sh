@@ -33,7 +33,7 @@ done
 backends=()
 if [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	backends+=(kvm)
-	for b in bench_sandbox bench_js bench_peers; do
+	for b in bench_sandbox bench_js bench_peers bench_py; do
 		[ -x "$build/bench/$b" ] || continue
 		NUB_BENCH_BACKEND=kvm NUB_BACKEND_PATH="$build/backends" NUB_BENCH_DIR="$build/bench" \
 			NUB_GUEST_DIR="$build/guest" "$build/bench/$b" $mode |

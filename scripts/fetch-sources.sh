@@ -32,21 +32,29 @@ prepare_sqlite() {
 }
 
 # CPython: its static library (libpython3.11.a) built once against musl
-# (Debian's musl-gcc), position-independent, for examples/python. The
-# wrapper answers nothing to --print-multiarch: gcc's (x86_64-linux-gnu)
-# would contradict musl's triplet, which configure refuses.
+# (Debian's musl-gcc), position-independent, for examples/python, with the
+# C extension modules examples/python/Setup.local lists built in (and the
+# two libraries two of them need: libmpdec for _decimal, expat for
+# pyexpat). A changed Setup.local rebuilds what it changes. The wrapper
+# answers nothing to --print-multiarch: gcc's (x86_64-linux-gnu) would
+# contradict musl's triplet, which configure refuses.
+setup_local=$(cd "$(dirname "$0")/.." && pwd)/examples/python/Setup.local
 prepare_python() {
 	local d
 	for d in "$cache"/python3.11-[0-9]*/; do
-		[ -f "$d/bld/libpython3.11.a" ] && continue
+		[ -f "$d/bld/libpython3.11.a" ] && cmp -s "$setup_local" "$d/bld/Modules/Setup.local" &&
+			continue
 		mkdir -p "$d/bld"
 		printf '#!/bin/sh\n[ "$1" = --print-multiarch ] && exit 0\nexec musl-gcc "$@"\n' \
 			>"$d/bld/musl-cc"
 		chmod +x "$d/bld/musl-cc"
-		(cd "$d/bld" && ../configure CC="$d/bld/musl-cc" --disable-shared --without-ensurepip \
-			CFLAGS="-fPIE -fno-stack-protector -O2" >config.out 2>&1 &&
-			make -j"$(nproc)" libpython3.11.a >make.out 2>&1) || {
+		(cd "$d/bld" && { [ -f Makefile ] || ../configure CC="$d/bld/musl-cc" --disable-shared \
+			--without-ensurepip CFLAGS="-fPIE -fno-stack-protector -O2" >config.out 2>&1; } &&
+			cp "$setup_local" Modules/Setup.local &&
+			make -j"$(nproc)" libpython3.11.a Modules/_decimal/libmpdec/libmpdec.a \
+				Modules/expat/libexpat.a >make.out 2>&1) || {
 			tail -20 "$d/bld/config.out" "$d/bld/make.out" >&2 || true
+			rm -f "$d/bld/Modules/Setup.local"
 			echo "fetch-sources: building $d/bld/libpython3.11.a failed" >&2
 			exit 1
 		}

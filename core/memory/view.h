@@ -87,8 +87,10 @@ int nub_view_resolve_cow(const struct nub_view *c, nub_gva_t addr, struct nub_er
 /* The working set: pages the guest wrote through CoW lately. Restore
  * copies them again before the guest runs (nub_view_prefetch), which costs
  * a 4 KiB copy each instead of an exit each (~25 us on the software KVM).
- * Round-robin replacement when full. */
-#define NUB_HOT_MAX 32u
+ * Round-robin replacement when full. 512 pages (2 MiB of copies at most):
+ * an interpreter's first call writes ~150 (CPython's exec), which a set of
+ * 32 could never hold. */
+#define NUB_HOT_MAX 512u
 struct nub_hot_set {
 	nub_gva_t page[NUB_HOT_MAX];
 	unsigned n, next;

@@ -240,6 +240,8 @@ build_initramfs() {
 	for f in "$build"/guest/*.elf; do
 		[ -e "$f" ] && cp "$f" "$rootfs/nub/guest/"
 	done
+	# The Python guest's standard library (guest/python/lib/python311.zip).
+	[ -d "$build/guest/python" ] && cp -r "$build/guest/python" "$rootfs/nub/guest/"
 	# Some loaders and tools look for the library path cache; an empty one
 	# is fine, the libraries sit at the paths ldd reported.
 	(cd "$rootfs" && find . | cpio -o -H newc --quiet) >"$cache/initrd.cpio"
