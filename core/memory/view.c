@@ -347,18 +347,28 @@ int nub_view_count_written(const struct nub_view *c, nub_gva_t gva, uint64_t len
 	return 0;
 }
 
-void nub_hot_add(struct nub_hot_set *h, nub_gva_t page)
+void nub_hot_add_bounded(struct nub_hot_set *h, nub_gva_t page, unsigned limit)
 {
 	page &= ~(PAGE - 1);
+	if (limit > NUB_HOT_MAX)
+		limit = NUB_HOT_MAX;
 	for (unsigned i = 0; i < h->n; i++)
 		if (h->page[i] == page)
 			return;
-	if (h->n < NUB_HOT_MAX) {
+	if (!limit)
+		return;
+	if (h->n < limit) {
 		h->page[h->n++] = page;
 		return;
 	}
+	h->next %= limit;
 	h->page[h->next] = page;
-	h->next = (h->next + 1) % NUB_HOT_MAX;
+	h->next = (h->next + 1) % limit;
+}
+
+void nub_hot_add(struct nub_hot_set *h, nub_gva_t page)
+{
+	nub_hot_add_bounded(h, page, NUB_HOT_MAX);
 }
 
 int nub_view_prefetch(const struct nub_view *c, const struct nub_hot_set *h, struct nub_error *err)

@@ -98,6 +98,16 @@ struct nub_hot_set {
 
 void nub_hot_add(struct nub_hot_set *h, nub_gva_t page);
 
+/* What init may put in the set: its last pages written, the ones the first
+ * calls most likely write again (the heap's top, the stack). Init writes
+ * far more pages than calls do again, and every page in the set is copied
+ * ahead by every restore. */
+#define NUB_HOT_INIT_MAX 32u
+
+/* nub_hot_add, replacing round-robin among the first `limit` slots once
+ * `limit` are taken (limit <= NUB_HOT_MAX). */
+void nub_hot_add_bounded(struct nub_hot_set *h, nub_gva_t page, unsigned limit);
+
 /* Resolve every CoW page of `h` now; pages no longer CoW are skipped, and
  * it stops quietly when scratch is full (the guest then faults for the
  * rest). Returns the number copied, or a negative code for tables that

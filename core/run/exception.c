@@ -93,7 +93,7 @@ static int resolve_cow(struct nub_run *r, const struct nub_exception_frame *f, u
 	rc = nub_view_resolve_cow(&r->view, cr2, r->err);
 	if (rc == 1) {
 		r->stats->cow_faults++;
-		nub_hot_add(r->hot, cr2);
+		nub_hot_add_bounded(r->hot, cr2, r->hot_limit);
 		return 1;
 	}
 	if (rc < 0) {

@@ -54,6 +54,7 @@ struct nub_run {
 	int *in_callback;            /* > 0 while a host function or log callback runs */
 	nub_gva_t syscall_gva;       /* the guest's system-call entry; 0: none */
 	struct nub_hot_set *hot;     /* copy-on-write pages are added */
+	unsigned hot_limit;          /* of them: NUB_HOT_INIT_MAX during init */
 	const atomic_int *timed_out; /* set by the lifecycle's watchdog before it interrupts */
 	uint64_t timeout_us;         /* for the message */
 	/* written by the loop: */

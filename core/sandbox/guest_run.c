@@ -177,7 +177,7 @@ static void watchdog_stop(struct watchdog *w)
 }
 
 /* The narrow context the loop runs with: this sandbox's parts, no more. */
-static void run_context(struct nub_sandbox *sb, struct nub_run *r)
+static void run_context(struct nub_sandbox *sb, enum nub_run_phase phase, struct nub_run *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->hv = sb->hv;
@@ -195,6 +195,7 @@ static void run_context(struct nub_sandbox *sb, struct nub_run *r)
 	r->in_callback = &sb->in_callback;
 	r->syscall_gva = sb->current->syscall_gva;
 	r->hot = &sb->hot;
+	r->hot_limit = phase == NUB_RUN_CALL ? NUB_HOT_MAX : NUB_HOT_INIT_MAX;
 	r->timed_out = &sb->timed_out;
 	r->timeout_us = sb->cfg.call_timeout_us;
 	r->dispatch_gva = sb->dispatch_gva;
@@ -221,7 +222,7 @@ int nub_sandbox_run(struct nub_sandbox *sb, enum nub_run_phase phase)
 		        NULL);
 		goto stop;
 	}
-	run_context(sb, &r);
+	run_context(sb, phase, &r);
 	rc = nub_run_loop(&r, phase, &outcome);
 	sb->dispatch_gva = r.dispatch_gva;
 	sb->fs_base = r.fs_base;
