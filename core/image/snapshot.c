@@ -628,6 +628,8 @@ int nub_snapshot_capture(const struct nub_capture_src *src, struct nub_snapshot 
 		s->names = *src->names;
 	if (src->hot)
 		s->hot = *src->hot;
+	if (src->host_fns && s->dispatch_gva)
+		memcpy(s->host_fns, src->host_fns, sizeof(s->host_fns));
 	nub_snapshot_rehash(s);
 	nub_vmem_buf_free(&c.buf);
 	free(c.order);

@@ -47,6 +47,10 @@ struct nub_snapshot_pool {
 	void (*drain)(struct nub_snapshot *snap);
 };
 
+/* Host function ids a snapshot can require (nub.h's NUB_MAX_HOST_FNS). */
+#define NUB_SNAPSHOT_HOST_FNS      256u
+#define NUB_SNAPSHOT_HOST_FN_WORDS (NUB_SNAPSHOT_HOST_FNS / 64)
+
 struct nub_snapshot {
 	atomic_int refs;
 	struct nub_snapshot_pool pool;
@@ -77,6 +81,12 @@ struct nub_snapshot {
 	 * first calls of sandboxes made from it wrote: read and written under
 	 * pool.lock (nub_snapshot_hot_get / _learn) once the snapshot is out. */
 	struct nub_hot_set hot;
+	/* The host functions it needs: a bit per id registered on the sandbox
+	 * it was captured from (after init: the guest may hold their ids).
+	 * All clear before init: any set will do. A sandbox made from it, or
+	 * restored to it, must register every one (nub_sandbox_evolve and
+	 * nub_sandbox_restore refuse otherwise, naming them). */
+	uint64_t host_fns[NUB_SNAPSHOT_HOST_FN_WORDS];
 	uint8_t hash[16];
 };
 
@@ -174,6 +184,7 @@ struct nub_capture_src {
 	uint64_t generation;
 	const struct nub_fn_names *names;
 	const struct nub_hot_set *hot; /* NULL: none */
+	const uint64_t *host_fns;      /* NUB_SNAPSHOT_HOST_FN_WORDS; NULL: none */
 	/* GVA ranges left out (the host's mappings; their gpa is their gva). */
 	const struct nub_view_extra *skip;
 	unsigned nskip;

@@ -2,7 +2,7 @@
 /*
  * The snapshot file format, shared by saving (snapshot_save.c) and loading
  * (snapshot_load.c). The file is written and read field by
- * field, little-endian, with explicit sizes (format 3):
+ * field, little-endian, with explicit sizes (format 5):
  *
  *   header   magic "NUBSNAP\0", u32 format, u32 header bytes (80),
  *            u64 visible_size, pt_size, entry_gva, dispatch_gva,
@@ -11,6 +11,9 @@
  *            fields of struct nub_layout in declaration order
  *   names    u32 count, then per name: u32 id, u32 length (1..63), bytes
  *   hot      u32 count (<= NUB_HOT_MAX), then that many u64 GVAs
+ *   hostfns  u32 count (<= NUB_SNAPSHOT_HOST_FNS; 0 before init), then that
+ *            many u32 ids, strictly ascending: the host functions a sandbox
+ *            of it must register
  *   memory   sparse: u64 words (= ceil(pages / 64), pages = (visible_size +
  *            pt_size) / 4096), that many u64 of bitmap (bit i set: page i
  *            is stored; no bit at or above `pages`), then each stored page,
@@ -48,7 +51,7 @@
 
 #define SNAPFILE_MAGIC       "NUBSNAP\0"
 #define SNAPFILE_MAGIC_KEYED "NUBSNAPK"
-#define SNAPFILE_VERSION     4u /* 4: args and file tree in the layout */
+#define SNAPFILE_VERSION     5u /* 5: the host functions needed */
 #define SNAPFILE_HEADER      80u
 #define SNAPFILE_HASH        16u
 #define SNAPFILE_LAYOUT_N    (sizeof(struct nub_layout) / sizeof(uint64_t))

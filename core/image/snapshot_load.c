@@ -199,6 +199,29 @@ static int read_hot(struct in *in, struct nub_snapshot *s)
 }
 
 /* Sizes and addresses against the layout, before any memory is touched. */
+/* The host functions it needs: ids ascending, each below the id space;
+ * none for a snapshot taken before init. */
+static int read_host_fns(struct in *in, struct nub_snapshot *s)
+{
+	uint32_t n = get_u32(in, "the host functions needed");
+	int64_t last = -1;
+
+	if (!in->rc && n > NUB_SNAPSHOT_HOST_FNS)
+		return bad(in, "%u host functions needed (at most %u)", n, NUB_SNAPSHOT_HOST_FNS);
+	if (!in->rc && n && !s->dispatch_gva)
+		return bad(in, "%u host functions needed by a snapshot taken before init", n);
+	memset(s->host_fns, 0, sizeof(s->host_fns));
+	for (uint32_t i = 0; !in->rc && i < n; i++) {
+		uint32_t id = get_u32(in, "the host functions needed");
+		if (!in->rc && (id >= NUB_SNAPSHOT_HOST_FNS || (int64_t)id <= last))
+			return bad(in, "host function id %u needed (ascending, below %u)", id,
+			           NUB_SNAPSHOT_HOST_FNS);
+		s->host_fns[id / 64] |= 1ull << (id % 64);
+		last = id;
+	}
+	return in->rc;
+}
+
 static int check_sizes(struct in *in, const struct nub_snapshot *s)
 {
 	const struct nub_layout *l = &s->layout;
@@ -384,6 +407,7 @@ static int load(const void *bytes, size_t len, const char *name, const void *key
 	read_layout(&in, s);
 	read_names(&in, s);
 	read_hot(&in, s);
+	read_host_fns(&in, s);
 	if (!in.rc)
 		check_sizes(&in, s);
 	if (!in.rc)

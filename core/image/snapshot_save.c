@@ -114,6 +114,13 @@ static void put_meta(struct out *o, const struct nub_snapshot *s, const char *ma
 	put_u32(o, hot.n);
 	for (unsigned i = 0; i < hot.n && i < NUB_HOT_MAX; i++)
 		put_u64(o, hot.page[i]);
+	uint32_t nfns = 0;
+	for (uint32_t id = 0; id < NUB_SNAPSHOT_HOST_FNS; id++)
+		nfns += (uint32_t)(s->host_fns[id / 64] >> (id % 64) & 1);
+	put_u32(o, nfns);
+	for (uint32_t id = 0; id < NUB_SNAPSHOT_HOST_FNS; id++)
+		if (s->host_fns[id / 64] >> (id % 64) & 1)
+			put_u32(o, id);
 }
 
 /* The bitmap of stored pages, then the pages. */

@@ -250,23 +250,6 @@ int nub_sandbox_create_from_file(const struct nub_config *config, const char *pa
 	return rc;
 }
 
-static int sandbox_register(struct nub_sandbox *sb, uint32_t id, nub_host_fn fn, void *user)
-{
-	if (!fn || id >= NUB_MAX_HOST_FNS)
-		return nub_sandbox_fail(sb, NUB_EINVAL, "register: host function %u %s", id,
-		                        fn ? "id out of range" : "is NULL");
-	sb->host_fns[id].fn = fn;
-	sb->host_fns[id].user = user;
-	return 0;
-}
-
-int nub_sandbox_register(struct nub_sandbox *sb, uint32_t id, nub_host_fn fn, void *user)
-{
-	if (!sb)
-		return NUB_EINVAL;
-	return nub_sandbox_result(sb, sandbox_register(sb, id, fn, user));
-}
-
 void nub_sandbox_free(struct nub_sandbox *sb)
 {
 	if (!sb || nub_sandbox_reentered(sb, "free"))
@@ -347,6 +330,8 @@ static int sandbox_evolve(struct nub_sandbox *sb)
 		return NUB_ESTATE;
 	if (sb->hv)
 		return nub_sandbox_fail(sb, NUB_ESTATE, "evolve: sandbox already evolved");
+	if (nub_sandbox_check_host_fns(sb, sb->base, "evolve"))
+		return NUB_EMISMATCH;
 	rc = create_vm(sb);
 	if (!rc)
 		rc = nub_sandbox_reset(sb, sb->base);

@@ -337,6 +337,7 @@ int nub_sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap)
 static int sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **out)
 {
 	struct nub_capture_src src = {0};
+	uint64_t host_fns[NUB_SNAPSHOT_HOST_FN_WORDS];
 
 	if (!out)
 		return nub_sandbox_fail(sb, NUB_EINVAL, "snapshot: NULL output");
@@ -358,6 +359,8 @@ static int sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **out)
 	src.generation = sb->generation + 1;
 	src.names = &sb->names;
 	src.hot = &sb->hot;
+	nub_sandbox_host_fn_bits(sb, host_fns);
+	src.host_fns = host_fns;
 	/* The host's mappings, with the copies made of their pages, are not
 	 * the snapshot's (mapping.c). */
 	src.skip = sb->extra;
@@ -386,6 +389,8 @@ static int sandbox_restore(struct nub_sandbox *sb, struct nub_snapshot *snap)
 	if (!snap->dispatch_gva)
 		return nub_sandbox_fail(sb, NUB_EMISMATCH,
 		                        "restore: snapshot was taken before initialisation");
+	if (nub_sandbox_check_host_fns(sb, snap, "restore"))
+		return NUB_EMISMATCH;
 	return nub_sandbox_reset(sb, snap);
 }
 

@@ -185,6 +185,13 @@ NUB_API int nub_sandbox_create_from_file(const struct nub_config *cfg, const cha
 /**
  * Register host function `id` (replacing an earlier one). Allowed before and
  * after evolve. NUB_EINVAL for a NULL fn or id >= NUB_MAX_HOST_FNS.
+ *
+ * Contract: a snapshot taken after init (nub_sandbox_snapshot, and the base
+ * snapshot evolve captures) records the ids registered on its sandbox then,
+ * and keeps them in its file. A sandbox made from it must register each of
+ * them before nub_sandbox_evolve, and a sandbox restored to it must have
+ * them: otherwise NUB_EMISMATCH, the message naming every missing id. A
+ * snapshot taken before init needs none.
  */
 NUB_API int nub_sandbox_register(struct nub_sandbox *sb, uint32_t id, nub_host_fn fn, void *user);
 #define NUB_MAX_HOST_FNS 256u
@@ -193,6 +200,8 @@ NUB_API int nub_sandbox_register(struct nub_sandbox *sb, uint32_t id, nub_host_f
  * Create the VM on the configured backend and run the guest's init. Errors:
  * the loader's (NUB_ENOTFOUND, NUB_EPROBE, ...), backend failures, and the
  * guest failures listed for nub_sandbox_call. NUB_ESTATE if already evolved.
+ * NUB_EMISMATCH when the snapshot it starts from needs a host function not
+ * registered (nub_sandbox_register).
  */
 NUB_API int nub_sandbox_evolve(struct nub_sandbox *sb);
 
@@ -218,8 +227,10 @@ NUB_API int nub_sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **o
 
 /**
  * Restore to `snap` (NULL: the base snapshot taken by evolve). The snapshot
- * must come from the same ELF and layout (NUB_EMISMATCH otherwise). Clears
- * poisoning. Cost is proportional to what the guest dirtied.
+ * must come from the same ELF and layout, and its host functions must be
+ * registered (NUB_EMISMATCH otherwise, naming them; the sandbox is left as
+ * it was). Clears poisoning. Cost is proportional to what the guest
+ * dirtied.
  */
 NUB_API int nub_sandbox_restore(struct nub_sandbox *sb, struct nub_snapshot *snap);
 

@@ -73,6 +73,22 @@ static struct nub_sandbox *make_with(const char *app, uint64_t heap)
 	return sb;
 }
 
+/* A sandbox of the warm snapshot, with the host function it needs. */
+static struct nub_sandbox *make_from(struct nub_snapshot *snap, uint64_t timeout_us)
+{
+	struct nub_config cfg;
+	struct nub_error err = {0};
+	struct nub_sandbox *sb;
+
+	nub_config_init(&cfg);
+	nub_test_use_backend(&cfg);
+	cfg.call_timeout_us = timeout_us;
+	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, snap, &sb, &err), 0);
+	assert_int_equal(nub_sandbox_register(sb, PY_HOST_CALL, host_call, NULL), 0);
+	assert_int_equal(nub_sandbox_evolve(sb), 0);
+	return sb;
+}
+
 static struct nub_sandbox *make(void)
 {
 	return make_with(NULL, 96u << 20);
@@ -284,8 +300,6 @@ static void test_python_timeout_then_restore(void **state)
 {
 	struct nub_sandbox *warm = make(), *sb;
 	struct nub_snapshot *snap;
-	struct nub_config cfg;
-	struct nub_error err = {0};
 	uint8_t out[64];
 	size_t n = 0;
 	int32_t status = 0;
@@ -294,11 +308,7 @@ static void test_python_timeout_then_restore(void **state)
 
 	assert_int_equal(nub_sandbox_snapshot(warm, &snap), 0);
 	nub_sandbox_free(warm);
-	nub_config_init(&cfg);
-	nub_test_use_backend(&cfg);
-	cfg.call_timeout_us = 300 * 1000;
-	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, snap, &sb, &err), 0);
-	assert_int_equal(nub_sandbox_evolve(sb), 0);
+	sb = make_from(snap, 300 * 1000);
 	assert_int_equal(
 	        nub_sandbox_call(sb, PY_FN_EXEC, loop, strlen(loop), out, sizeof(out), &n, &status),
 	        NUB_ETIMEDOUT);
@@ -322,7 +332,7 @@ static void test_python_restore_and_isolation(void **state)
 	(void)state;
 
 	assert_int_equal(nub_sandbox_snapshot(a, &snap), 0);
-	b = nub_test_sandbox_from(snap);
+	b = make_from(snap, 0);
 	nub_test_expect_text(a, PY_FN_EXEC, "secret = 'a'", 0, "");
 	nub_test_expect_text(a, PY_FN_EVAL, "secret", 0, "'a'");
 	nub_test_expect_text(b, PY_FN_EVAL, "secret", PY_GUEST_RAISED,

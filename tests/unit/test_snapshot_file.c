@@ -187,6 +187,60 @@ static const char *gva_text(nub_gva_t gva)
 	return buf;
 }
 
+/* ---- forged host-function contracts ---- */
+
+/* Offset of the host-functions section: after the header (80 bytes), the
+ * layout, the names and the working set, whose sizes the loaded snapshot
+ * gives. */
+static size_t host_fns_at(const struct file *f)
+{
+	const struct nub_snapshot *s = f->snap;
+	size_t at = 80 + 4 + sizeof(struct nub_layout) + 4;
+	for (uint32_t i = 0; i < s->names.n; i++)
+		at += 8 + strnlen(s->names.fn[i].name, sizeof(s->names.fn[i].name));
+	return at + 4 + (size_t)s->hot.n * 8;
+}
+
+/* The file with its (empty) section replaced by `n` ids, rehashed. */
+static void expect_contract_refused(const struct file *f, const uint32_t *ids, uint32_t n,
+                                    const char *want)
+{
+	size_t at = host_fns_at(f), len = f->len + (size_t)n * 4;
+	uint8_t *b = malloc(len);
+	struct nub_snapshot *s = NULL;
+	struct nub_error err = {0};
+	uint32_t zero;
+
+	assert_non_null(b);
+	memcpy(&zero, f->bytes + at, 4);
+	assert_int_equal(zero, 0); /* the section found: hello registers none */
+	memcpy(b, f->bytes, at);
+	memcpy(b + at, &n, 4);
+	memcpy(b + at + 4, ids, (size_t)n * 4);
+	memcpy(b + at + 4 + (size_t)n * 4, f->bytes + at + 4, f->len - at - 4);
+	rehash(b, len);
+	assert_nub_error(nub_snapshot_load_bytes(b, len, "forged", &s, &err), NUB_ECORRUPT, &err,
+	                 want);
+	assert_null(s);
+	free(b);
+}
+
+static void test_forged_host_fn_contract_refused(void **state)
+{
+	static const uint32_t unsorted[] = {5, 3}, too_big[] = {300}, twice[] = {7, 7};
+	struct file f;
+	(void)state;
+
+	file_make(&f, NULL);
+	expect_contract_refused(&f, unsorted, 2,
+	                        "forged: host function id 3 needed (ascending, below 256)");
+	expect_contract_refused(&f, too_big, 1,
+	                        "forged: host function id 300 needed (ascending, below 256)");
+	expect_contract_refused(&f, twice, 2,
+	                        "forged: host function id 7 needed (ascending, below 256)");
+	file_free(&f);
+}
+
 /* ---- forged page tables ---- */
 
 static void test_forged_tables_refused(void **state)
@@ -542,6 +596,7 @@ int main(void)
 	        cmocka_unit_test(test_forged_tables_refused),
 	        cmocka_unit_test(test_forged_bits_are_dropped),
 	        cmocka_unit_test(test_forged_host_pages_are_rebuilt),
+	        cmocka_unit_test(test_forged_host_fn_contract_refused),
 	        cmocka_unit_test(test_keyed_round_trip),
 	        cmocka_unit_test(test_keyed_refusals),
 	        cmocka_unit_test(test_keyed_forgery_with_the_key),
