@@ -35,6 +35,7 @@
 
 #include <nub/error.h>
 #include <nub/guest_abi.h>
+#include <nub/typed.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -73,6 +74,32 @@ void nub_guest_main(void);
  *         NUB_EFULL if NUB_GUEST_MAX_FNS functions are registered.
  */
 int nub_register(uint32_t id, const char *name, nub_guest_fn fn);
+
+/**
+ * A typed function (include/nub/typed.h): its arguments decoded and
+ * checked against its signature by the runtime before it runs.
+ * @param args   nargs values, of the signature's argument types in order;
+ *               str/bytes point into the request (valid during the call).
+ * @param ret    set ret->v to the result, of the signature's result type
+ *               (ret->type is preset to it); str/bytes it returns must stay
+ *               valid until the function returns (static or heap memory).
+ * @return 0, or a negative status of the function's own: the host receives
+ *         it, with no result.
+ */
+typedef int32_t (*nub_typed_fn)(const struct nub_value *args, uint32_t nargs,
+                                struct nub_value *ret);
+
+/**
+ * Make `fn` callable under `id` as a typed function with signature `sig`
+ * ("ilds>d": argument tags, '>', the result tag; static storage, not
+ * copied). A request whose values do not match the signature never reaches
+ * fn: the host gets status NUB_EINVAL and a message naming the argument
+ * ("argument 2 is f64, the function takes i64"). Host side:
+ * nub_sandbox_call_typed.
+ * @return 0; NUB_EINVAL for a NULL fn, a malformed signature or an id
+ *         already registered; NUB_EFULL when NUB_GUEST_MAX_FNS are.
+ */
+int nub_register_typed(uint32_t id, const char *name, const char *sig, nub_typed_fn fn);
 
 /**
  * Call host function `fn_id` with `len` bytes from `in`; up to `cap` bytes

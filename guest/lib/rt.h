@@ -80,6 +80,10 @@ void rt_heap_setup(const struct nub_peb *peb);
 _Noreturn void rt_start(const struct nub_peb *peb);
 /* The host wrote a new seed (a restore, or a new sandbox of a snapshot):
  * reseed what the flavour owns, before the program's hooks run. */
+/* The id of the function the request being served called (for functions
+ * registered through one entry, as typed functions are: rt_typed.c). */
+uint32_t rt_current_fn_id(void);
+
 void rt_reseed(const uint8_t seed[NUB_RESTORE_SEED_SIZE]);
 /* After init and after every call (the C library flushes stdio). */
 void rt_after_call(void);

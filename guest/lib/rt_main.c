@@ -20,6 +20,8 @@ static uint8_t rt_seed[NUB_RESTORE_SEED_SIZE] RT_HOT;
 static nub_restore_hook rt_hooks[NUB_GUEST_MAX_RESTORE_HOOKS] RT_HOT;
 static uint32_t rt_nhooks RT_HOT;
 static uint32_t rt_nfns RT_HOT;
+/* The function the request being served called (rt_current_fn_id). */
+static uint32_t rt_call_fn_id RT_HOT;
 /* Input-buffer offset above the request being served: host-call responses
  * are pushed above it, and the request itself must never be taken for one. */
 static uint64_t rt_call_floor RT_HOT;
@@ -164,6 +166,11 @@ static void check_seed(const struct nub_peb *peb)
 		rt_hooks[i](rt_seed);
 }
 
+uint32_t rt_current_fn_id(void)
+{
+	return rt_call_fn_id;
+}
+
 static const struct rt_fn *fn_find(uint32_t id)
 {
 	for (uint32_t i = 0; i < rt_nfns; i++) {
@@ -288,6 +295,7 @@ _Noreturn void nub_rt_dispatch(const struct nub_peb *peb)
 	} else {
 		area = out_area(&ob, &cap);
 		rt_call_floor = top;
+		rt_call_fn_id = req.fn_id;
 		status = f->fn(msg + sizeof(req), req.len, area ? area : none, cap, &out_len);
 		rt_call_floor = 0;
 		rt_after_call();

@@ -1045,8 +1045,79 @@ static const struct {
         {NUB_TG_MAPPING, "mapping", mapping},
 };
 
+/* ---- typed functions (nub_register_typed) ---- */
+
+static int32_t typed_mix(const struct nub_value *a, uint32_t n, struct nub_value *ret)
+{
+	(void)n;
+	ret->v.f64 = (double)a[0].v.i32 + (double)a[1].v.i64 + (double)a[2].v.u64 +
+	             (double)a[3].v.f32 + a[4].v.f64 + (double)a[5].v.b + (double)a[6].v.u32 +
+	             (double)a[7].v.buf.len;
+	return 0;
+}
+
+static int32_t typed_concat(const struct nub_value *a, uint32_t n, struct nub_value *ret)
+{
+	static uint8_t buf[512];
+	uint32_t l0 = a[0].v.buf.len, l1 = a[1].v.buf.len;
+	(void)n;
+
+	if (l0 > sizeof(buf) || l1 > sizeof(buf) - l0)
+		return NUB_EFULL;
+	memcpy(buf, a[0].v.buf.p, l0);
+	memcpy(buf + l0, a[1].v.buf.p, l1);
+	ret->v.buf.p = buf;
+	ret->v.buf.len = l0 + l1;
+	return 0;
+}
+
+static uint64_t typed_kept;
+
+static int32_t typed_void(const struct nub_value *a, uint32_t n, struct nub_value *ret)
+{
+	(void)n;
+	(void)ret;
+	typed_kept = a[0].v.u64;
+	return 0;
+}
+
+static int32_t typed_last(const struct nub_value *a, uint32_t n, struct nub_value *ret)
+{
+	(void)n;
+	ret->v.u64 = typed_kept + a[0].v.b;
+	return 0;
+}
+
+static int32_t typed_broken(const struct nub_value *a, uint32_t n, struct nub_value *ret)
+{
+	(void)n;
+	ret->type = NUB_T_I32;
+	ret->v.i32 = a[0].v.i32;
+	return 0;
+}
+
+static const struct {
+	uint32_t id;
+	const char *name, *sig;
+	nub_typed_fn fn;
+} typed_fns[] = {
+        {NUB_TG_TYPED_MIX, "typed_mix", "ilqfdbus>d", typed_mix},
+        {NUB_TG_TYPED_CONCAT, "typed_concat", "sy>s", typed_concat},
+        {NUB_TG_TYPED_VOID, "typed_void", "q>v", typed_void},
+        {NUB_TG_TYPED_LAST, "typed_last", "b>q", typed_last},
+        {NUB_TG_TYPED_BROKEN, "typed_broken", "i>s", typed_broken},
+};
+
 void nub_guest_main(void)
 {
+	for (unsigned i = 0; i < sizeof(typed_fns) / sizeof(typed_fns[0]); i++)
+		if (nub_register_typed(typed_fns[i].id, typed_fns[i].name, typed_fns[i].sig,
+		                       typed_fns[i].fn))
+			nub_abortf(1, "test_guest: cannot register %s", typed_fns[i].name);
+	if (nub_register_typed(99, "bad", "i>", typed_mix) != NUB_EINVAL ||
+	    nub_register_typed(99, "bad", "vi>i", typed_mix) != NUB_EINVAL ||
+	    nub_register_typed(99, "bad", "i>z", typed_mix) != NUB_EINVAL)
+		nub_abort(1, "test_guest: a malformed signature was accepted");
 	for (unsigned i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
 		if (nub_register(fns[i].id, fns[i].name, fns[i].fn))
 			nub_abortf(1, "test_guest: cannot register %s", fns[i].name);

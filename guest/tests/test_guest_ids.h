@@ -207,6 +207,15 @@
 /** in: u32 tag; out: struct nub_mapping_info (nub_guest_mapping), or
  * status NUB_ENOTFOUND. */
 #define NUB_TG_MAPPING 43
+/** Typed (nub_register_typed). MIX "ilqfdbus>d": the sum of the numbers,
+ * the bool and the string's length, as f64. CONCAT "sy>s": the string then
+ * the bytes. VOID "q>v": keeps the u64. LAST "b>q": the u64 kept, plus one
+ * for true. BROKEN "i>s": returns an i32 against its signature. */
+#define NUB_TG_TYPED_MIX    44
+#define NUB_TG_TYPED_CONCAT 45
+#define NUB_TG_TYPED_VOID   46
+#define NUB_TG_TYPED_LAST   47
+#define NUB_TG_TYPED_BROKEN 48
 
 #define NUB_TG_TRACES        41
 #define NUB_TG_TRACES_COUNT  0

@@ -37,6 +37,7 @@
 #include "error.h"
 #include "export.h"
 #include "log.h"
+#include "typed.h"
 #include "types.h"
 
 #ifdef __cplusplus
@@ -217,6 +218,33 @@ NUB_API int nub_sandbox_evolve(struct nub_sandbox *sb);
  */
 NUB_API int nub_sandbox_call(struct nub_sandbox *sb, uint32_t fn_id, const void *in, size_t in_len,
                              void *out, size_t out_cap, size_t *out_len, int32_t *status);
+
+/**
+ * Call typed guest function `fn_id` (one the guest registered with
+ * nub_register_typed and a signature, nub/typed.h) with `nargs` values.
+ * The arguments are encoded into `buf`, the call made, and the result
+ * decoded from `buf` into *ret (its str/bytes point into buf). The guest
+ * checks the values against the function's signature before it runs.
+ * @param args    nargs (<= NUB_TYPED_MAX_VALUES) values; str/bytes are
+ *                copied, not kept.
+ * @param ret     the result (type NUB_T_VOID for a void function, and when
+ *                *status is not 0).
+ * @param buf     the caller's working memory, `cap` bytes: big enough for
+ *                the encoded arguments and for the encoded result.
+ * @param status  the function's own status: 0, or its negative code (then
+ *                no result).
+ * @return 0; NUB_EINVAL for arguments that cannot be encoded, and when the
+ *         guest refused them -- the message names the function and the
+ *         argument ("call_typed: function 44: argument 2 is f64, the
+ *         function takes i64"); NUB_ECORRUPT when the result is not one
+ *         well-formed value or the guest's function broke its own
+ *         signature; NUB_EFULL when buf cannot hold the arguments;
+ *         NUB_ERANGE when it cannot hold the result; NUB_ENOTFOUND for no
+ *         function `fn_id`; the errors of nub_sandbox_call.
+ */
+NUB_API int nub_sandbox_call_typed(struct nub_sandbox *sb, uint32_t fn_id,
+                                   const struct nub_value *args, uint32_t nargs,
+                                   struct nub_value *ret, void *buf, size_t cap, int32_t *status);
 
 /**
  * Capture the sandbox's current memory and CPU state as a new immutable

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Typed functions (nubguest.h: nub_register_typed): one byte-call entry for
+ * all of them, which finds the function by the request's id, decodes the
+ * arguments (include/nub/typed.h), checks them against the signature and
+ * encodes the result. A request that does not match is answered with
+ * NUB_EINVAL and the reason as text, before the function sees anything.
+ */
+#include <nubguest.h>
+
+#include "rt.h"
+
+struct rt_typed {
+	uint32_t id;
+	const char *sig;
+	nub_typed_fn fn;
+};
+
+static struct rt_typed rt_typed_fns[NUB_GUEST_MAX_FNS];
+static uint32_t rt_ntyped;
+
+static const struct rt_typed *typed_find(uint32_t id)
+{
+	for (uint32_t i = 0; i < rt_ntyped; i++)
+		if (rt_typed_fns[i].id == id)
+			return &rt_typed_fns[i];
+	return NULL;
+}
+
+/* `status` with the reason as the result's text. */
+static int32_t refuse(int32_t status, uint8_t *out, uint32_t cap, uint32_t *out_len,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int32_t refuse(int32_t status, uint8_t *out, uint32_t cap, uint32_t *out_len,
+                      const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = nub_vsnprintf((char *)out, cap, fmt, ap);
+	va_end(ap);
+	*out_len = n < 0 ? 0 : (uint32_t)n < cap ? (uint32_t)n : cap ? cap - 1 : 0;
+	return status;
+}
+
+static int32_t typed_entry(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t cap,
+                           uint32_t *out_len)
+{
+	const struct rt_typed *t = typed_find(rt_current_fn_id());
+	struct nub_value args[NUB_TYPED_MAX_VALUES], ret = {0};
+	uint32_t n = 0, want;
+	size_t len = 0;
+	int32_t status;
+
+	if (!t)
+		return NUB_ENOTFOUND;
+	for (want = 0; t->sig[want] != '>'; want++)
+		;
+	if (nub_typed_decode(in, in_len, args, NUB_TYPED_MAX_VALUES, &n))
+		return refuse(NUB_EINVAL, out, cap, out_len, "arguments are not typed values");
+	if (n != want)
+		return refuse(NUB_EINVAL, out, cap, out_len,
+		              "%u argument%s given, the function takes %u", n, n == 1 ? "" : "s",
+		              want);
+	for (uint32_t i = 0; i < n; i++)
+		if (args[i].type != (uint8_t)t->sig[i])
+			return refuse(NUB_EINVAL, out, cap, out_len,
+			              "argument %u is %s, the function takes %s", i + 1,
+			              nub_type_name(args[i].type),
+			              nub_type_name((uint8_t)t->sig[i]));
+	ret.type = (uint8_t)t->sig[want + 1];
+	status = t->fn(args, n, &ret);
+	if (status)
+		return status;
+	/* The program broke its own signature: not the caller's fault. */
+	if (ret.type != (uint8_t)t->sig[want + 1])
+		return refuse(NUB_ECORRUPT, out, cap, out_len,
+		              "the function returned %s, its "
+		              "signature says %s",
+		              nub_type_name(ret.type), nub_type_name((uint8_t)t->sig[want + 1]));
+	if (nub_typed_encode(&ret, 1, out, cap, &len))
+		return NUB_EFULL;
+	*out_len = (uint32_t)len;
+	return 0;
+}
+
+int nub_register_typed(uint32_t id, const char *name, const char *sig, nub_typed_fn fn)
+{
+	int rc;
+
+	if (!fn || !nub_typed_sig_ok(sig))
+		return NUB_EINVAL;
+	if (rt_ntyped == NUB_GUEST_MAX_FNS)
+		return NUB_EFULL;
+	rc = nub_register(id, name, typed_entry);
+	if (rc)
+		return rc;
+	rt_typed_fns[rt_ntyped++] = (struct rt_typed){id, sig, fn};
+	return 0;
+}
