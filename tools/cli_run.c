@@ -18,7 +18,10 @@
  *
  * Arguments after the function id form the input bytes: `s:TEXT` (bytes of
  * TEXT), `i64:N` (8 bytes little-endian), `hex:0a0b..`; a bare word is
- * taken as text.
+ * taken as text. For a typed function (one the guest published a signature
+ * for) they are its values instead, each of the signature's type at its
+ * position or `TYPE:VALUE` (cli_typed.c), and the result line is `status S,
+ * TYPE VALUE`.
  *
  * After the result, `heap: W KiB of H KiB written after the call` gives
  * nub_sandbox_heap_usage() before the restore.
@@ -40,6 +43,7 @@
 #include <nub/nub.h>
 
 #include "cli.h"
+#include "cli_typed.h"
 
 #define RUN_IO_MAX   (64u << 10)
 #define HEX_MAX      256u /* result bytes shown in a hex dump */
@@ -58,6 +62,11 @@ struct run_opts {
 	unsigned long repeat;
 	uint8_t in[RUN_IO_MAX];
 	size_t in_len;
+	/* The --call words as given, and the function's signature when the
+	 * guest published one: then the words are typed values (cli_typed.c). */
+	const char *words[NUB_TYPED_MAX_VALUES + 1];
+	size_t nwords;
+	const char *sig;
 	int quiet_log;
 	/* The guest's process (C library guests): --arg, --env, --cwd, --dir. */
 	const char *args[RUN_LIST_MAX + 2]; /* args[0] = the ELF, NULL after the last */
@@ -324,9 +333,12 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 			if (*end || end == v)
 				o->fn_name = v;
 			o->have_call = 1;
-			for (i++; i < argc && strncmp(argv[i], "--", 2); i++)
+			for (i++; i < argc && strncmp(argv[i], "--", 2); i++) {
 				if (parse_arg(o, argv[i]))
 					return -1;
+				if (o->nwords <= NUB_TYPED_MAX_VALUES)
+					o->words[o->nwords++] = argv[i];
+			}
 			i--;
 		} else if (a[0] != '-' && !o->elf) {
 			o->elf = a;
@@ -451,8 +463,26 @@ static void print_result(int32_t status, const uint8_t *out, size_t len)
 	printf("\n");
 }
 
+/* One call: typed when the function has a signature (*typed set). 1 for
+ * words that are not the values it takes (already reported). */
+static int call_once(struct nub_sandbox *sb, const struct run_opts *o, uint8_t *out, size_t cap,
+                     size_t *out_len, int32_t *status, struct nub_value *typed)
+{
+	static struct cli_pool pool;
+	struct nub_value args[NUB_TYPED_MAX_VALUES + 1];
+
+	if (!o->sig)
+		return nub_sandbox_call(sb, o->fn_id, o->in, o->in_len, out, cap, out_len, status);
+	pool.used = 0;
+	if (cli_typed_args(o->sig, o->words, o->nwords, args, &pool))
+		return 1; /* named by cli_typed_args */
+	return nub_sandbox_call_typed(sb, o->fn_id, args, (uint32_t)o->nwords, typed, out, cap,
+	                              status);
+}
+
 static int run_calls(struct nub_sandbox *sb, const struct run_opts *o)
 {
+	struct nub_value typed = {0};
 	static uint8_t out[RUN_IO_MAX];
 	struct nub_heap_usage heap = {0};
 	double call_us = 0, restore_us = 0, t;
@@ -462,9 +492,10 @@ static int run_calls(struct nub_sandbox *sb, const struct run_opts *o)
 
 	for (unsigned long i = 0; i < o->repeat; i++) {
 		t = now_us();
-		rc = nub_sandbox_call(sb, o->fn_id, o->in, o->in_len, out, sizeof(out), &out_len,
-		                      &status);
+		rc = call_once(sb, o, out, sizeof(out), &out_len, &status, &typed);
 		call_us += now_us() - t;
+		if (rc > 0)
+			return 2;
 		if (rc) {
 			fprintf(stderr, "nub run: call %u: %s (%s)\n", o->fn_id,
 			        nub_sandbox_last_error(sb), nub_strerror(rc));
@@ -480,7 +511,10 @@ static int run_calls(struct nub_sandbox *sb, const struct run_opts *o)
 			return 1;
 		}
 	}
-	print_result(status, out, out_len);
+	if (o->sig)
+		cli_typed_print(status, &typed);
+	else
+		print_result(status, out, out_len);
 	printf("heap: %llu KiB of %llu KiB written after the call\n",
 	       (unsigned long long)heap.written_bytes / 1024,
 	       (unsigned long long)heap.heap_size / 1024);
@@ -555,9 +589,12 @@ static int save_snapshot(struct nub_sandbox *sb, const struct run_opts *o)
 	uint8_t hash[16];
 	int rc;
 
+	struct nub_value typed;
+
 	for (unsigned long i = 0; o->have_call && i < o->repeat; i++) {
-		rc = nub_sandbox_call(sb, o->fn_id, o->in, o->in_len, out, sizeof(out), &out_len,
-		                      &status);
+		rc = call_once(sb, o, out, sizeof(out), &out_len, &status, &typed);
+		if (rc > 0)
+			return 2;
 		if (rc) {
 			fprintf(stderr, "nub snapshot: warm-up call %u: %s (%s)\n", o->fn_id,
 			        nub_sandbox_last_error(sb), nub_strerror(rc));
@@ -623,6 +660,8 @@ static int run(struct run_opts *o)
 		nub_sandbox_free(sb);
 		return 1;
 	}
+	if (o->have_call)
+		o->sig = nub_sandbox_function_signature(sb, o->fn_id);
 	printf("time: create %.1f us, evolve %.1f us\n", t1 - t0, t2 - t1);
 	if (o->save)
 		rc = save_snapshot(sb, o);

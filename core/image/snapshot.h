@@ -24,7 +24,8 @@
 #include "memory/view.h"
 #include "memory/vmem_host.h"
 
-/* A guest function's name, as the guest published it at init. */
+/* A guest function's name, as the guest published it at init: the name,
+ * then for a typed function ':' and its signature (guest_abi.h). */
 struct nub_fn_name {
 	uint32_t id;
 	char name[NUB_FN_NAME_MAX + 1]; /* NUL-terminated */

@@ -28,6 +28,11 @@ static int read_names(struct nub_run *r)
 		f->id = e.id;
 		memcpy(f->name, r->msg + sizeof(e), e.name_len);
 		f->name[e.name_len] = '\0';
+		const char *colon = memchr(f->name, ':', e.name_len);
+		if (colon && !nub_typed_sig_ok(colon + 1))
+			return nub_run_fail(r, NUB_ECORRUPT,
+			                    "init: function %u: malformed signature '%s'", e.id,
+			                    colon + 1);
 	}
 	if (rc != NUB_EEMPTY)
 		return nub_run_fail(r, rc, "init: function names: output buffer corrupt");

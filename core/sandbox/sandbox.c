@@ -356,17 +356,38 @@ int nub_sandbox_evolve(struct nub_sandbox *sb)
 	return nub_sandbox_result(sb, sandbox_evolve(sb));
 }
 
+/* Whether published text `text` names `name`: all of it, or the part
+ * before a signature's ':'. */
+static int fn_name_is(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+
+	return !strncmp(text, name, n) && (text[n] == '\0' || text[n] == ':');
+}
+
 int nub_sandbox_function_id(const struct nub_sandbox *sb, const char *name, uint32_t *id)
 {
-	if (!sb || !name || !id)
+	if (!sb || !name || !id || strchr(name, ':'))
 		return NUB_EINVAL;
 	for (uint32_t i = 0; i < sb->names.n; i++) {
-		if (!strcmp(sb->names.fn[i].name, name)) {
+		if (fn_name_is(sb->names.fn[i].name, name)) {
 			*id = sb->names.fn[i].id;
 			return 0;
 		}
 	}
 	return NUB_ENOTFOUND;
+}
+
+const char *nub_sandbox_function_signature(const struct nub_sandbox *sb, uint32_t id)
+{
+	if (!sb)
+		return NULL;
+	for (uint32_t i = 0; i < sb->names.n; i++) {
+		const char *colon = strchr(sb->names.fn[i].name, ':');
+		if (sb->names.fn[i].id == id)
+			return colon && nub_typed_sig_ok(colon + 1) ? colon + 1 : NULL;
+	}
+	return NULL;
 }
 
 /* Refused when poisoned, as every measure of a sandbox whose call went

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include <nub/guest_abi.h>
+#include <nubguest.h>
 
 /* rt_entry.S */
 void nub_rt_dispatch_entry(void);
@@ -83,6 +84,9 @@ _Noreturn void rt_start(const struct nub_peb *peb);
 /* The id of the function the request being served called (for functions
  * registered through one entry, as typed functions are: rt_typed.c). */
 uint32_t rt_current_fn_id(void);
+
+/* nub_register with a typed function's signature to publish (or NULL). */
+int rt_register(uint32_t id, const char *name, const char *sig, nub_guest_fn fn);
 
 void rt_reseed(const uint8_t seed[NUB_RESTORE_SEED_SIZE]);
 /* After init and after every call (the C library flushes stdio). */

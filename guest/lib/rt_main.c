@@ -10,6 +10,7 @@
 struct rt_fn {
 	uint32_t id;
 	const char *name;
+	const char *sig; /* typed functions' signature (published), or NULL */
 	nub_guest_fn fn;
 };
 
@@ -118,6 +119,11 @@ int nub_guest_mapping(uint32_t tag, struct nub_mapping_info *out)
 
 int nub_register(uint32_t id, const char *name, nub_guest_fn fn)
 {
+	return rt_register(id, name, NULL, fn);
+}
+
+int rt_register(uint32_t id, const char *name, const char *sig, nub_guest_fn fn)
+{
 	if (!fn)
 		return NUB_EINVAL;
 	for (uint32_t i = 0; i < rt_nfns; i++) {
@@ -126,7 +132,7 @@ int nub_register(uint32_t id, const char *name, nub_guest_fn fn)
 	}
 	if (rt_nfns == NUB_GUEST_MAX_FNS)
 		return NUB_EFULL;
-	rt_fns[rt_nfns++] = (struct rt_fn){id, name ? name : "", fn};
+	rt_fns[rt_nfns++] = (struct rt_fn){id, name ? name : "", sig, fn};
 	return 0;
 }
 
@@ -216,15 +222,32 @@ int nub_call_host(uint32_t fn_id, const void *in, uint32_t len, void *out, uint3
 /* Tell the host the names of the registered functions (guest_abi.h). A
  * name that is empty or too long, or a full buffer, just leaves that
  * function callable by id only. */
+/* A ':' would read as a signature's start (guest_abi.h). */
+static int name_has_colon(const char *s)
+{
+	for (; *s; s++)
+		if (*s == ':')
+			return 1;
+	return 0;
+}
+
 static void publish_names(const struct nub_peb *peb)
 {
 	struct rt_buf ob = rt_buf_output(peb);
 
 	for (unsigned i = 0; i < rt_nfns; i++) {
-		struct nub_fn_entry e = {rt_fns[i].id, (uint32_t)strlen(rt_fns[i].name)};
-		if (e.name_len == 0 || e.name_len > NUB_FN_NAME_MAX)
+		char text[NUB_FN_NAME_MAX + 1];
+		size_t n = strlen(rt_fns[i].name), s = rt_fns[i].sig ? strlen(rt_fns[i].sig) : 0;
+		if (n == 0 || n > NUB_FN_NAME_MAX || name_has_colon(rt_fns[i].name))
 			continue;
-		if (rt_buf_push(&ob, &e, sizeof(e), rt_fns[i].name, e.name_len))
+		memcpy(text, rt_fns[i].name, n);
+		if (s && n + 1 + s <= NUB_FN_NAME_MAX) { /* "name:sig" */
+			text[n] = ':';
+			memcpy(text + n + 1, rt_fns[i].sig, s);
+			n += 1 + s;
+		}
+		struct nub_fn_entry e = {rt_fns[i].id, (uint32_t)n};
+		if (rt_buf_push(&ob, &e, sizeof(e), text, e.name_len))
 			break;
 	}
 }

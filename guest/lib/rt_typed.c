@@ -93,7 +93,7 @@ int nub_register_typed(uint32_t id, const char *name, const char *sig, nub_typed
 		return NUB_EINVAL;
 	if (rt_ntyped == NUB_GUEST_MAX_FNS)
 		return NUB_EFULL;
-	rc = nub_register(id, name, typed_entry);
+	rc = rt_register(id, name, sig, typed_entry);
 	if (rc)
 		return rc;
 	rt_typed_fns[rt_ntyped++] = (struct rt_typed){id, sig, fn};

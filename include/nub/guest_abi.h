@@ -202,7 +202,9 @@ struct nub_log_msg {
  * message per registered function onto the output buffer: this header,
  * then name_len bytes of name (no NUL). The host pops them all at the halt
  * and lets callers use names instead of ids; guests that push none can
- * only be called by id.
+ * only be called by id. A typed function's name is followed by ':' and its
+ * signature (nub/typed.h), when both fit in NUB_FN_NAME_MAX bytes; names
+ * contain no ':' otherwise.
  */
 struct nub_fn_entry {
 	uint32_t id;

@@ -297,6 +297,15 @@ NUB_API void nub_interrupt_handle_release(struct nub_interrupt_handle *h);
  */
 NUB_API int nub_sandbox_function_id(const struct nub_sandbox *sb, const char *name, uint32_t *id);
 
+/**
+ * The signature ("ilds>d", nub/typed.h) guest function `id` was registered
+ * with (nub_register_typed), as the guest published it at init; NULL for a
+ * byte function, an unknown id, or before evolve. Owned by the sandbox,
+ * valid until it is freed. A hint (the host uses it to build arguments):
+ * the guest checks every typed call against its own copy.
+ */
+NUB_API const char *nub_sandbox_function_signature(const struct nub_sandbox *sb, uint32_t id);
+
 /** Host-authoritative guest counter (visible to the guest, never read back). */
 NUB_API int nub_sandbox_counter_add(struct nub_sandbox *sb, int64_t delta);
 NUB_API uint64_t nub_sandbox_counter(const struct nub_sandbox *sb);

@@ -93,6 +93,14 @@ static void test_call_with_mixed_types(void **state)
 	int32_t status = -1;
 	(void)state;
 
+	uint32_t id = 0;
+	/* Published with the names: the signature, and the name without it. */
+	assert_string_equal(nub_sandbox_function_signature(sb, NUB_TG_TYPED_MIX), "ilqfdbus>d");
+	assert_null(nub_sandbox_function_signature(sb, NUB_TG_ECHO));
+	assert_null(nub_sandbox_function_signature(sb, 1000));
+	assert_int_equal(nub_sandbox_function_id(sb, "typed_mix", &id), 0);
+	assert_int_equal(id, NUB_TG_TYPED_MIX);
+	assert_int_equal(nub_sandbox_function_id(sb, "typed_mix:ilqfdbus>d", &id), NUB_EINVAL);
 	assert_int_equal(nub_sandbox_call_typed(sb, NUB_TG_TYPED_MIX, args, 8, &ret, buf,
 	                                        sizeof(buf), &status),
 	                 0);
