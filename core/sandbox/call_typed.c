@@ -14,6 +14,10 @@
 static int typed_refused(struct nub_sandbox *sb, uint32_t fn_id, int code, const uint8_t *text,
                          size_t len, const char *what)
 {
+	/* A typed function may return these statuses itself, without text. */
+	if (!len)
+		return nub_sandbox_fail(sb, code, "call_typed: function %u returned %s", fn_id,
+		                        nub_strerror(code));
 	return nub_sandbox_fail(sb, code, "call_typed: function %u%s: %.*s", fn_id, what,
 	                        (int)(len > 200 ? 200 : len), (const char *)text);
 }

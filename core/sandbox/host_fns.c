@@ -7,6 +7,7 @@
  * evolve / restore, naming each missing id -- not when the guest first calls
  * it, which may be in production, hours later.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,6 +30,83 @@ int nub_sandbox_register(struct nub_sandbox *sb, uint32_t id, nub_host_fn fn, vo
 	if (!sb)
 		return NUB_EINVAL;
 	return nub_sandbox_result(sb, sandbox_register(sb, id, fn, user));
+}
+
+/* "<reason>" as the answer's text, with `status`. */
+static int32_t typed_refuse(int32_t status, uint8_t *out, size_t cap, size_t *out_len,
+                            const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int32_t typed_refuse(int32_t status, uint8_t *out, size_t cap, size_t *out_len,
+                            const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf((char *)out, cap, fmt, ap);
+	va_end(ap);
+	*out_len = n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap ? cap - 1 : 0;
+	return status;
+}
+
+/* The byte host function behind every typed one: the guest's values
+ * (untrusted) decoded and checked against the signature, the result
+ * encoded. */
+static int32_t typed_host_entry(void *user, const uint8_t *in, size_t in_len, uint8_t *out,
+                                size_t cap, size_t *out_len)
+{
+	const struct nub_typed_host *t = user;
+	struct nub_value args[NUB_TYPED_MAX_VALUES], ret = {0};
+	uint32_t n = 0, want = (uint32_t)(strchr(t->sig, '>') - t->sig);
+	size_t len = 0;
+	int32_t status;
+
+	if (nub_typed_decode(in, in_len, args, NUB_TYPED_MAX_VALUES, &n))
+		return typed_refuse(NUB_EINVAL, out, cap, out_len,
+		                    "arguments are not typed values");
+	if (n != want)
+		return typed_refuse(NUB_EINVAL, out, cap, out_len,
+		                    "%u argument%s given, the function takes %u", n,
+		                    n == 1 ? "" : "s", want);
+	for (uint32_t i = 0; i < n; i++)
+		if (args[i].type != (uint8_t)t->sig[i])
+			return typed_refuse(NUB_EINVAL, out, cap, out_len,
+			                    "argument %u is %s, the function takes %s", i + 1,
+			                    nub_type_name(args[i].type),
+			                    nub_type_name((uint8_t)t->sig[i]));
+	ret.type = (uint8_t)t->sig[want + 1];
+	status = t->fn(t->user, args, n, &ret);
+	if (status)
+		return status;
+	if (ret.type != (uint8_t)t->sig[want + 1])
+		return typed_refuse(NUB_ECORRUPT, out, cap, out_len,
+		                    "the host function returned %s, its signature says %s",
+		                    nub_type_name(ret.type),
+		                    nub_type_name((uint8_t)t->sig[want + 1]));
+	if (nub_typed_encode(&ret, 1, out, cap, &len))
+		return NUB_EFULL;
+	*out_len = len;
+	return 0;
+}
+
+static int sandbox_register_typed(struct nub_sandbox *sb, uint32_t id, const char *sig,
+                                  nub_typed_host_fn fn, void *user)
+{
+	if (!fn || id >= NUB_MAX_HOST_FNS || !nub_typed_sig_ok(sig))
+		return nub_sandbox_fail(sb, NUB_EINVAL, "register_typed: host function %u: %s", id,
+		                        !fn                      ? "is NULL"
+		                        : id >= NUB_MAX_HOST_FNS ? "id out of range"
+		                                                 : "malformed signature");
+	sb->typed_host[id] = (struct nub_typed_host){sig, fn, user};
+	return sandbox_register(sb, id, typed_host_entry, &sb->typed_host[id]);
+}
+
+int nub_sandbox_register_typed(struct nub_sandbox *sb, uint32_t id, const char *sig,
+                               nub_typed_host_fn fn, void *user)
+{
+	if (!sb)
+		return NUB_EINVAL;
+	return nub_sandbox_result(sb, sandbox_register_typed(sb, id, sig, fn, user));
 }
 
 void nub_sandbox_host_fn_bits(const struct nub_sandbox *sb, uint64_t *bits)

@@ -76,6 +76,12 @@ struct nub_sandbox {
 	int poison_code;
 	struct nub_abort_record abort; /* the last run's guest abort, whole */
 	struct nub_host_fn_slot host_fns[NUB_MAX_HOST_FNS];
+	/* Typed host functions (host_fns.c): the byte slot's user points here. */
+	struct nub_typed_host {
+		const char *sig;
+		nub_typed_host_fn fn;
+		void *user;
+	} typed_host[NUB_MAX_HOST_FNS];
 	uint8_t *msg; /* message staging, max(input, output) bytes */
 	uint64_t msg_cap;
 	/* Interrupt protocol: `running` changes only under run_lock, and

@@ -102,6 +102,19 @@ typedef int32_t (*nub_typed_fn)(const struct nub_value *args, uint32_t nargs,
 int nub_register_typed(uint32_t id, const char *name, const char *sig, nub_typed_fn fn);
 
 /**
+ * Call typed host function `fn_id` (nub_sandbox_register_typed) with
+ * `nargs` values: encoded into `buf` (cap bytes), the answer decoded from
+ * it into *ret (str/bytes point into buf).
+ * @return 0; the host function's own negative status (ret void); NUB_EINVAL
+ *         when the host refused the values -- the reason is the text at
+ *         buf, *ret a str of it -- or they cannot be encoded; NUB_ECORRUPT
+ *         for an answer that is not one value; NUB_EFULL when buf is too
+ *         small; those of nub_call_host.
+ */
+int nub_call_host_typed(uint32_t fn_id, const struct nub_value *args, uint32_t nargs,
+                        struct nub_value *ret, void *buf, uint32_t cap);
+
+/**
  * Call host function `fn_id` with `len` bytes from `in`; up to `cap` bytes
  * of its answer are copied to `out` and its full length is stored in
  * *out_len (when out_len is not NULL).

@@ -99,3 +99,30 @@ int nub_register_typed(uint32_t id, const char *name, const char *sig, nub_typed
 	rt_typed_fns[rt_ntyped++] = (struct rt_typed){id, sig, fn};
 	return 0;
 }
+
+int nub_call_host_typed(uint32_t fn_id, const struct nub_value *args, uint32_t nargs,
+                        struct nub_value *ret, void *buf, uint32_t cap)
+{
+	size_t len = 0;
+	uint32_t got = 0, n = 0;
+	int rc;
+
+	*ret = (struct nub_value){.type = NUB_T_VOID};
+	rc = nub_typed_encode(args, nargs, buf, cap, &len);
+	if (rc)
+		return rc;
+	rc = nub_call_host(fn_id, buf, (uint32_t)len, buf, cap, &got);
+	if (rc == NUB_EINVAL || rc == NUB_ECORRUPT) { /* the host's reason, as text */
+		ret->type = NUB_T_STR;
+		ret->v.buf.p = buf;
+		ret->v.buf.len = got < cap ? got : cap;
+		return rc;
+	}
+	if (rc)
+		return rc;
+	if (nub_typed_decode(buf, got, ret, 1, &n) || n != 1) {
+		*ret = (struct nub_value){.type = NUB_T_VOID};
+		return NUB_ECORRUPT;
+	}
+	return 0;
+}

@@ -1096,6 +1096,25 @@ static int32_t typed_broken(const struct nub_value *a, uint32_t n, struct nub_va
 	return 0;
 }
 
+static int32_t typed_host(const struct nub_value *a, uint32_t n, struct nub_value *ret)
+{
+	struct nub_value args[] = {{.type = NUB_T_I32, .v.i32 = a[1].v.i32},
+	                           {.type = NUB_T_STR, .v.buf = {"host", 4}}};
+	struct nub_value r;
+	uint8_t buf[256];
+	int rc = nub_call_host_typed(a[0].v.u32, args, 2, &r, buf, sizeof(buf));
+	(void)n;
+
+	if (rc == NUB_EINVAL && r.type == NUB_T_STR)
+		nub_log(NUB_LOG_INFO, "refused: %.*s", (int)r.v.buf.len, (const char *)r.v.buf.p);
+	if (rc)
+		return rc;
+	if (r.type != NUB_T_I64)
+		return NUB_ECORRUPT;
+	ret->v.i64 = r.v.i64;
+	return 0;
+}
+
 static const struct {
 	uint32_t id;
 	const char *name, *sig;
@@ -1106,6 +1125,7 @@ static const struct {
         {NUB_TG_TYPED_VOID, "typed_void", "q>v", typed_void},
         {NUB_TG_TYPED_LAST, "typed_last", "b>q", typed_last},
         {NUB_TG_TYPED_BROKEN, "typed_broken", "i>s", typed_broken},
+        {NUB_TG_TYPED_HOST, "typed_host", "ui>l", typed_host},
 };
 
 void nub_guest_main(void)

@@ -216,6 +216,10 @@
 #define NUB_TG_TYPED_VOID   46
 #define NUB_TG_TYPED_LAST   47
 #define NUB_TG_TYPED_BROKEN 48
+/** Typed "ui>l": calls typed host function (the u32) with (i32, str "host")
+ * and returns its i64; a failure is the call's status (and, for a refusal,
+ * the host's reason in the guest log). */
+#define NUB_TG_TYPED_HOST 49
 
 #define NUB_TG_TRACES        41
 #define NUB_TG_TRACES_COUNT  0

@@ -198,6 +198,30 @@ NUB_API int nub_sandbox_register(struct nub_sandbox *sb, uint32_t id, nub_host_f
 #define NUB_MAX_HOST_FNS 256u
 
 /**
+ * A typed host function: the guest calls it with nub_call_host_typed()
+ * (nubguest.h). Its arguments were decoded from the guest's request and
+ * checked against its signature before it runs.
+ * @param args   nargs values of the signature's argument types; str/bytes
+ *               point into the request (valid during the call).
+ * @param ret    set ret->v (ret->type is preset to the result type); str/
+ *               bytes it returns must stay valid until it returns.
+ * @return 0, or a negative status the guest receives (no result).
+ */
+typedef int32_t (*nub_typed_host_fn)(void *user, const struct nub_value *args, uint32_t nargs,
+                                     struct nub_value *ret);
+
+/**
+ * Register typed host function `id` with signature `sig` ("is>l",
+ * nub/typed.h; static storage, not copied): as nub_sandbox_register, with
+ * the values checked at the boundary -- a guest request that does not
+ * match gets status NUB_EINVAL and the reason as text ("argument 1 is f64,
+ * the function takes i32"), and `fn` never sees it.
+ * NUB_EINVAL for a NULL fn, a malformed signature or id >= NUB_MAX_HOST_FNS.
+ */
+NUB_API int nub_sandbox_register_typed(struct nub_sandbox *sb, uint32_t id, const char *sig,
+                                       nub_typed_host_fn fn, void *user);
+
+/**
  * Create the VM on the configured backend and run the guest's init. Errors:
  * the loader's (NUB_ENOTFOUND, NUB_EPROBE, ...), backend failures, and the
  * guest failures listed for nub_sandbox_call. NUB_ESTATE if already evolved.

@@ -5,6 +5,7 @@
  * backend under test: mixed argument types, strings and bytes both ways, a
  * void result, and every mismatch refused at the boundary with its reason.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <nub/nub.h>
@@ -183,6 +184,76 @@ static void test_mismatches_are_named(void **state)
 	nub_sandbox_free(sb);
 }
 
+static int32_t host_scale(void *user, const struct nub_value *a, uint32_t n, struct nub_value *ret)
+{
+	(void)n;
+	ret->v.i64 = (int64_t)a[0].v.i32 * *(const int *)user + a[1].v.buf.len;
+	return 0;
+}
+
+static int32_t host_fails(void *user, const struct nub_value *a, uint32_t n, struct nub_value *ret)
+{
+	(void)user;
+	(void)a;
+	(void)n;
+	(void)ret;
+	return -77;
+}
+
+static char last_log[256];
+
+static void keep_log(void *user, int level, const char *msg, size_t len)
+{
+	(void)user;
+	(void)level;
+	snprintf(last_log, sizeof(last_log), "%.*s", (int)len, msg);
+}
+
+/* Typed host functions: the guest's values decoded and checked on the
+ * host; a mismatch never reaches the function, and the guest reads why. */
+static void test_typed_host_functions(void **state)
+{
+	static const int factor = 1000;
+	struct nub_config cfg;
+	struct nub_error err = {0};
+	struct nub_sandbox *sb;
+	struct nub_value args[2] = {U32(5), I32(21)}, ret;
+	uint8_t buf[256];
+	int32_t status = 0;
+	(void)state;
+
+	nub_config_init(&cfg);
+	nub_test_use_backend(&cfg);
+	assert_int_equal(nub_sandbox_create_from_elf(&cfg, nub_test_guest("test_guest"), &sb, &err),
+	                 0);
+	assert_int_equal(nub_sandbox_register_typed(sb, 5, "is>l", host_scale, (void *)&factor), 0);
+	assert_int_equal(nub_sandbox_register_typed(sb, 6, "ss>l", host_scale, NULL), 0);
+	assert_int_equal(nub_sandbox_register_typed(sb, 7, "is>l", host_fails, NULL), 0);
+	assert_int_equal(nub_sandbox_register_typed(sb, 8, "is>", host_fails, NULL), NUB_EINVAL);
+	assert_string_equal(nub_sandbox_last_error(sb),
+	                    "register_typed: host function 8: malformed signature");
+	assert_int_equal(nub_sandbox_evolve(sb), 0);
+	assert_int_equal(nub_sandbox_call_typed(sb, NUB_TG_TYPED_HOST, args, 2, &ret, buf,
+	                                        sizeof(buf), &status),
+	                 0);
+	assert_int_equal(status, 0);
+	assert_int_equal(ret.v.i64, 21 * 1000 + 4);
+	args[0] = U32(6); /* takes (str, str): refused before it runs; the guest
+	                   * logs the reason and returns NUB_EINVAL itself */
+	assert_int_equal(nub_sandbox_call_typed(sb, NUB_TG_TYPED_HOST, args, 2, &ret, buf,
+	                                        sizeof(buf), &status),
+	                 NUB_EINVAL);
+	assert_string_equal(nub_sandbox_last_error(sb),
+	                    "call_typed: function 49 returned NUB_EINVAL");
+	assert_string_equal(last_log, "refused: argument 1 is i32, the function takes str");
+	args[0] = U32(7); /* its own status reaches the guest, which returns it */
+	assert_int_equal(nub_sandbox_call_typed(sb, NUB_TG_TYPED_HOST, args, 2, &ret, buf,
+	                                        sizeof(buf), &status),
+	                 0);
+	assert_int_equal(status, -77);
+	nub_sandbox_free(sb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -190,6 +261,7 @@ int main(void)
 	        cmocka_unit_test(test_encoding_refuses_corrupt_bytes),
 	        cmocka_unit_test(test_call_with_mixed_types),
 	        cmocka_unit_test(test_mismatches_are_named),
+	        cmocka_unit_test(test_typed_host_functions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
