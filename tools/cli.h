@@ -10,6 +10,10 @@ int nub_cli_version(int argc, char **argv);
 int nub_cli_run(int argc, char **argv);
 int nub_cli_snapshot(int argc, char **argv);
 int nub_cli_layout(int argc, char **argv);
+int nub_cli_inspect(int argc, char **argv);
+
+/* A snapshot file (either kind) rather than an ELF: its first 7 bytes. */
+int nub_cli_is_snapshot_file(const char *path);
 
 /* Further subcommands (layout, run, snapshot, ...) register here, one
  * cli_<name>.c file each, so adding one does not touch main(). */

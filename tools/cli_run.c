@@ -563,8 +563,7 @@ int nub_cli_snapshot(int argc, char **argv)
 	return run_mode(argc, argv, 1);
 }
 
-/* A snapshot file (either kind) rather than an ELF: its first 7 bytes. */
-static int is_snapshot_file(const char *path)
+int nub_cli_is_snapshot_file(const char *path)
 {
 	char magic[8] = {0};
 	FILE *f = fopen(path, "rb");
@@ -639,8 +638,9 @@ static int run(struct run_opts *o)
 	t0 = now_us();
 	/* A snapshot file carries its own memory, process and files: the
 	 * options that build those apply to ELFs only. */
-	rc = is_snapshot_file(o->elf) ? nub_sandbox_create_from_file(&cfg, o->elf, &sb, &err)
-	                              : nub_sandbox_create_from_elf(&cfg, o->elf, &sb, &err);
+	rc = nub_cli_is_snapshot_file(o->elf)
+	             ? nub_sandbox_create_from_file(&cfg, o->elf, &sb, &err)
+	             : nub_sandbox_create_from_elf(&cfg, o->elf, &sb, &err);
 	if (rc) {
 		fprintf(stderr, "nub run: %s (%s)\n", err.msg, nub_strerror(err.code));
 		return 1;

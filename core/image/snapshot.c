@@ -145,6 +145,35 @@ void nub_snapshot_hash(const struct nub_snapshot *snap, uint8_t hash[16])
 	memcpy(hash, snap->hash, 16);
 }
 
+uint64_t nub_snapshot_generation(const struct nub_snapshot *snap)
+{
+	return snap ? snap->generation : 0;
+}
+
+_Static_assert(NUB_FUNCTION_NAME_SIZE == NUB_FN_NAME_MAX + 1, "one name size");
+
+int nub_snapshot_function(const struct nub_snapshot *snap, uint32_t index, uint32_t *id,
+                          char name[NUB_FUNCTION_NAME_SIZE], const char **sig)
+{
+	if (!snap || !id || !name || !sig)
+		return NUB_EINVAL;
+	if (index >= snap->names.n || index >= NUB_MAX_FN_NAMES)
+		return NUB_ENOTFOUND;
+	const struct nub_fn_name *f = &snap->names.fn[index];
+	const char *colon = strchr(f->name, ':');
+	size_t n = colon ? (size_t)(colon - f->name) : strlen(f->name);
+	memcpy(name, f->name, n);
+	name[n] = '\0';
+	*id = f->id;
+	*sig = colon && nub_typed_sig_ok(colon + 1) ? colon + 1 : NULL;
+	return 0;
+}
+
+int nub_snapshot_needs_host_fn(const struct nub_snapshot *snap, uint32_t id)
+{
+	return snap && id < NUB_SNAPSHOT_HOST_FNS && (snap->host_fns[id / 64] >> (id % 64) & 1);
+}
+
 uint64_t nub_snapshot_memory_size(const struct nub_snapshot *snap)
 {
 	return snap->visible_size;

@@ -483,6 +483,25 @@ NUB_API void nub_snapshot_unref(struct nub_snapshot *snap);
 NUB_API void nub_snapshot_hash(const struct nub_snapshot *snap, uint8_t hash[16]);
 /** Bytes of guest memory the snapshot holds (guest-visible part). */
 NUB_API uint64_t nub_snapshot_memory_size(const struct nub_snapshot *snap);
+/** Captures from a sandbox since its ELF's image (0): each
+ * nub_sandbox_snapshot of a sandbox of generation g gives g + 1. */
+NUB_API uint64_t nub_snapshot_generation(const struct nub_snapshot *snap);
+
+/** Bytes of a guest function's name, NUL included (nub_snapshot_function). */
+#define NUB_FUNCTION_NAME_SIZE 64u
+
+/**
+ * Guest function `index` (0, 1, ...) of those the guest published at init:
+ * its id, its name (NUL-terminated, into `name`) and its signature (NULL
+ * for a byte function; owned by the snapshot; nub/typed.h). 0, NUB_ENOTFOUND
+ * past the last (none before init), NUB_EINVAL for NULL arguments.
+ */
+NUB_API int nub_snapshot_function(const struct nub_snapshot *snap, uint32_t index, uint32_t *id,
+                                  char name[NUB_FUNCTION_NAME_SIZE], const char **sig);
+
+/** 1 when a sandbox made from `snap` (or restored to it) must register host
+ * function `id` (the contract: nub_sandbox_register), else 0. */
+NUB_API int nub_snapshot_needs_host_fn(const struct nub_snapshot *snap, uint32_t id);
 
 /** Most VMs a snapshot's pool keeps (nub_snapshot_set_pool). */
 #define NUB_SNAPSHOT_POOL_MAX 4096u

@@ -96,6 +96,27 @@ static void test_missing_host_functions_refused_at_evolve(void **state)
 	static const uint32_t one[] = {1}, other[] = {2};
 	(void)state;
 
+	/* What nub inspect shows: the contract, and the published functions. */
+	assert_int_equal(nub_snapshot_needs_host_fn(snap, 1), 1);
+	assert_int_equal(nub_snapshot_needs_host_fn(snap, 200), 1);
+	assert_int_equal(nub_snapshot_needs_host_fn(snap, 2), 0);
+	assert_int_equal(nub_snapshot_needs_host_fn(snap, 100000), 0);
+	char name[NUB_FUNCTION_NAME_SIZE];
+	const char *sig = NULL;
+	uint32_t id = 0, i, typed = 0;
+	for (i = 0; !nub_snapshot_function(snap, i, &id, name, &sig); i++)
+		if (id == NUB_TG_TYPED_MIX) {
+			assert_string_equal(name, "typed_mix");
+			assert_string_equal(sig, "ilqfdbus>d");
+			typed++;
+		} else if (id == NUB_TG_ECHO) {
+			assert_string_equal(name, "echo");
+			assert_null(sig);
+		}
+	assert_int_equal(typed, 1);
+	assert_true(i > 40);
+	assert_int_equal(nub_snapshot_function(snap, i, &id, name, &sig), NUB_ENOTFOUND);
+	assert_int_equal(nub_snapshot_generation(snap), 1);
 	expect_refused(snap, NULL, NULL, 0,
 	               "evolve: the snapshot needs host functions 1, 200, which this sandbox does "
 	               "not register (nub_sandbox_register before evolve)");

@@ -224,6 +224,8 @@ static void test_typed_host_functions(void **state)
 
 	nub_config_init(&cfg);
 	nub_test_use_backend(&cfg);
+	cfg.log_fn = keep_log;
+	cfg.log_level = NUB_LOG_INFO;
 	assert_int_equal(nub_sandbox_create_from_elf(&cfg, nub_test_guest("test_guest"), &sb, &err),
 	                 0);
 	assert_int_equal(nub_sandbox_register_typed(sb, 5, "is>l", host_scale, (void *)&factor), 0);
