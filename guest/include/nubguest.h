@@ -111,6 +111,173 @@ int nub_register_typed(uint32_t id, const char *name, const char *sig, nub_typed
  *         for an answer that is not one value; NUB_EFULL when buf is too
  *         small; those of nub_call_host.
  */
+/*
+ * Marshalling generated for a plain C function. For
+ *     static double area(int32_t w, double h) { ... }
+ *     NUB_TYPED_FN2(area, double, int32_t, double);
+ * defines area_typed (a nub_typed_fn) and area_sig ("id>d") from the C
+ * types, and NUB_REGISTER_TYPED(7, area) registers it. C types: int32_t,
+ * int64_t, uint32_t, uint64_t, float, double, bool, struct nub_str and
+ * struct nub_bytes (pointing into the request, or, returned, at memory that
+ * outlives the call); `long long` and other spellings are not int64_t
+ * here. Results cannot be void (write a nub_typed_fn for that).
+ */
+struct nub_str {
+	const char *p;
+	uint32_t len;
+};
+struct nub_bytes {
+	const void *p;
+	uint32_t len;
+};
+
+#define NUB_TYPED_TAG(T)                                                                           \
+	_Generic((T){0}, int32_t                                                                   \
+	         : 'i', int64_t                                                                    \
+	         : 'l', uint32_t                                                                   \
+	         : 'u', uint64_t                                                                   \
+	         : 'q', float                                                                      \
+	         : 'f', double                                                                     \
+	         : 'd', _Bool                                                                      \
+	         : 'b', struct nub_str                                                             \
+	         : 's', struct nub_bytes                                                           \
+	         : 'y')
+
+static inline int32_t nub_typed_as_i32(const struct nub_value *v)
+{
+	return v->v.i32;
+}
+static inline int64_t nub_typed_as_i64(const struct nub_value *v)
+{
+	return v->v.i64;
+}
+static inline uint32_t nub_typed_as_u32(const struct nub_value *v)
+{
+	return v->v.u32;
+}
+static inline uint64_t nub_typed_as_u64(const struct nub_value *v)
+{
+	return v->v.u64;
+}
+static inline float nub_typed_as_f32(const struct nub_value *v)
+{
+	return v->v.f32;
+}
+static inline double nub_typed_as_f64(const struct nub_value *v)
+{
+	return v->v.f64;
+}
+static inline _Bool nub_typed_as_bool(const struct nub_value *v)
+{
+	return v->v.b != 0;
+}
+static inline struct nub_str nub_typed_as_str(const struct nub_value *v)
+{
+	return (struct nub_str){(const char *)v->v.buf.p, v->v.buf.len};
+}
+static inline struct nub_bytes nub_typed_as_bytes(const struct nub_value *v)
+{
+	return (struct nub_bytes){v->v.buf.p, v->v.buf.len};
+}
+#define NUB_TYPED_GET(T, val)                                                                      \
+	_Generic((T){0}, int32_t                                                                   \
+	         : nub_typed_as_i32, int64_t                                                       \
+	         : nub_typed_as_i64, uint32_t                                                      \
+	         : nub_typed_as_u32, uint64_t                                                      \
+	         : nub_typed_as_u64, float                                                         \
+	         : nub_typed_as_f32, double                                                        \
+	         : nub_typed_as_f64, _Bool                                                         \
+	         : nub_typed_as_bool, struct nub_str                                               \
+	         : nub_typed_as_str, struct nub_bytes                                              \
+	         : nub_typed_as_bytes)(&(val))
+
+static inline void nub_typed_put_i32(struct nub_value *r, int32_t x)
+{
+	r->v.i32 = x;
+}
+static inline void nub_typed_put_i64(struct nub_value *r, int64_t x)
+{
+	r->v.i64 = x;
+}
+static inline void nub_typed_put_u32(struct nub_value *r, uint32_t x)
+{
+	r->v.u32 = x;
+}
+static inline void nub_typed_put_u64(struct nub_value *r, uint64_t x)
+{
+	r->v.u64 = x;
+}
+static inline void nub_typed_put_f32(struct nub_value *r, float x)
+{
+	r->v.f32 = x;
+}
+static inline void nub_typed_put_f64(struct nub_value *r, double x)
+{
+	r->v.f64 = x;
+}
+static inline void nub_typed_put_bool(struct nub_value *r, _Bool x)
+{
+	r->v.b = x;
+}
+static inline void nub_typed_put_str(struct nub_value *r, struct nub_str x)
+{
+	r->v.buf.p = x.p;
+	r->v.buf.len = x.len;
+}
+static inline void nub_typed_put_bytes(struct nub_value *r, struct nub_bytes x)
+{
+	r->v.buf.p = x.p;
+	r->v.buf.len = x.len;
+}
+#define NUB_TYPED_PUT(R, r, x)                                                                     \
+	_Generic((R){0}, int32_t                                                                   \
+	         : nub_typed_put_i32, int64_t                                                      \
+	         : nub_typed_put_i64, uint32_t                                                     \
+	         : nub_typed_put_u32, uint64_t                                                     \
+	         : nub_typed_put_u64, float                                                        \
+	         : nub_typed_put_f32, double                                                       \
+	         : nub_typed_put_f64, _Bool                                                        \
+	         : nub_typed_put_bool, struct nub_str                                              \
+	         : nub_typed_put_str, struct nub_bytes                                             \
+	         : nub_typed_put_bytes)((r), (x))
+
+#define NUB_TYPED_WRAP_(fn, R, call)                                                               \
+	static int32_t fn##_typed(const struct nub_value *a, uint32_t n, struct nub_value *r)      \
+	{                                                                                          \
+		(void)a;                                                                           \
+		(void)n;                                                                           \
+		NUB_TYPED_PUT(R, r, call);                                                         \
+		return 0;                                                                          \
+	}
+#define NUB_TYPED_FN0(fn, R)                                                                       \
+	NUB_TYPED_WRAP_(fn, R, fn())                                                               \
+	static const char fn##_sig[] = {'>', NUB_TYPED_TAG(R), 0}
+#define NUB_TYPED_FN1(fn, R, A)                                                                    \
+	NUB_TYPED_WRAP_(fn, R, fn(NUB_TYPED_GET(A, a[0])))                                         \
+	static const char fn##_sig[] = {NUB_TYPED_TAG(A), '>', NUB_TYPED_TAG(R), 0}
+#define NUB_TYPED_FN2(fn, R, A, B)                                                                 \
+	NUB_TYPED_WRAP_(fn, R, fn(NUB_TYPED_GET(A, a[0]), NUB_TYPED_GET(B, a[1])))                 \
+	static const char fn##_sig[] = {NUB_TYPED_TAG(A), NUB_TYPED_TAG(B), '>', NUB_TYPED_TAG(R), \
+	                                0}
+#define NUB_TYPED_FN3(fn, R, A, B, C)                                                              \
+	NUB_TYPED_WRAP_(                                                                           \
+	        fn, R, fn(NUB_TYPED_GET(A, a[0]), NUB_TYPED_GET(B, a[1]), NUB_TYPED_GET(C, a[2]))) \
+	static const char fn##_sig[] = {                                                           \
+	        NUB_TYPED_TAG(A), NUB_TYPED_TAG(B), NUB_TYPED_TAG(C), '>', NUB_TYPED_TAG(R), 0}
+#define NUB_TYPED_FN4(fn, R, A, B, C, D)                                                           \
+	NUB_TYPED_WRAP_(fn, R,                                                                     \
+	                fn(NUB_TYPED_GET(A, a[0]), NUB_TYPED_GET(B, a[1]), NUB_TYPED_GET(C, a[2]), \
+	                   NUB_TYPED_GET(D, a[3])))                                                \
+	static const char fn##_sig[] = {NUB_TYPED_TAG(A),                                          \
+	                                NUB_TYPED_TAG(B),                                          \
+	                                NUB_TYPED_TAG(C),                                          \
+	                                NUB_TYPED_TAG(D),                                          \
+	                                '>',                                                       \
+	                                NUB_TYPED_TAG(R),                                          \
+	                                0}
+/* Register fn (wrapped by NUB_TYPED_FNn) under `id`, named after it. */
+#define NUB_REGISTER_TYPED(id, fn) nub_register_typed((id), #fn, fn##_sig, fn##_typed)
+
 int nub_call_host_typed(uint32_t fn_id, const struct nub_value *args, uint32_t nargs,
                         struct nub_value *ret, void *buf, uint32_t cap);
 

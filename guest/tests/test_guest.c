@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Guest for host tests: functions that behave, and functions that break
  * every rule the host must survive. Ids and wire formats: test_guest_ids.h. */
+#include <stdbool.h>
+
 #include <nubguest.h>
 
 #include "test_guest_ids.h"
@@ -1115,6 +1117,13 @@ static int32_t typed_host(const struct nub_value *a, uint32_t n, struct nub_valu
 	return 0;
 }
 
+/* A plain C function: its marshalling generated (NUB_TYPED_FN4). */
+static double scaled(int32_t a, uint64_t b, bool neg, struct nub_str s)
+{
+	return ((double)a + (double)b + (double)s.len) * (neg ? -1 : 1) / 2;
+}
+NUB_TYPED_FN4(scaled, double, int32_t, uint64_t, bool, struct nub_str);
+
 static const struct {
 	uint32_t id;
 	const char *name, *sig;
@@ -1126,6 +1135,7 @@ static const struct {
         {NUB_TG_TYPED_LAST, "typed_last", "b>q", typed_last},
         {NUB_TG_TYPED_BROKEN, "typed_broken", "i>s", typed_broken},
         {NUB_TG_TYPED_HOST, "typed_host", "ui>l", typed_host},
+        {NUB_TG_TYPED_PLAIN, "scaled", scaled_sig, scaled_typed},
 };
 
 void nub_guest_main(void)

@@ -220,6 +220,10 @@
  * and returns its i64; a failure is the call's status (and, for a refusal,
  * the host's reason in the guest log). */
 #define NUB_TG_TYPED_HOST 49
+/** A plain C function wrapped by NUB_TYPED_FN4: double scaled(int32_t a,
+ * uint64_t b, bool neg, struct nub_str s) = (a + b + len(s)) * (neg ? -1 :
+ * 1) / 2, signature "iqbs>d". */
+#define NUB_TG_TYPED_PLAIN 50
 
 #define NUB_TG_TRACES        41
 #define NUB_TG_TRACES_COUNT  0
