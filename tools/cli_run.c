@@ -6,9 +6,11 @@
  * wrote), evolve it, call a guest function, restore, and print the result
  * with the time each step took.
  *
- * `nub snapshot GUEST.elf -o FILE [the same options]`: create and evolve,
- * make the --call (N times with --repeat) as warm-up without restoring,
- * then save the sandbox's state to FILE (nub_snapshot_save).
+ * `nub snapshot GUEST.elf -o FILE|--oci DIR:TAG [the same options]`: create
+ * and evolve, make the --call (N times with --repeat) as warm-up without
+ * restoring, then save the sandbox's state to FILE (nub_snapshot_save) or
+ * as TAG of the OCI layout DIR (nub_snapshot_save_oci); `nub run
+ * oci:DIR:TAG` runs one from there.
  *
  * --heap sets the guest heap (nub_config.heap_size) in bytes, with an
  * optional K, M or G suffix (binary: 64K = 65536). --timeout sets the
@@ -77,7 +79,8 @@ struct run_opts {
 	struct nub_dir dirs[RUN_LIST_MAX];
 	char *dir_host[RUN_LIST_MAX]; /* --dir's host part, when it had a ':' */
 	size_t ndirs;
-	const char *save; /* nub snapshot -o FILE */
+	const char *save; /* nub snapshot -o FILE, or --oci DIR:TAG (save_oci) */
+	int save_oci;
 	int snapshot_mode;
 };
 
@@ -323,6 +326,15 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 		} else if (o->snapshot_mode && !strcmp(a, "-o")) {
 			if (!(o->save = opt_value(argc, argv, &i)))
 				return -1;
+		} else if (o->snapshot_mode && !strcmp(a, "--oci")) {
+			if (!(o->save = opt_value(argc, argv, &i)))
+				return -1;
+			if (!strrchr(o->save, ':')) {
+				fprintf(stderr, "nub snapshot: --oci: '%s' is not DIR:TAG\n",
+				        o->save);
+				return -1;
+			}
+			o->save_oci = 1;
 		} else if (!strcmp(a, "--quiet")) {
 			o->quiet_log = 1;
 		} else if (!strcmp(a, "--call")) {
@@ -349,9 +361,9 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 	}
 	if (!o->elf || (o->snapshot_mode && !o->save)) {
 		if (o->snapshot_mode)
-			fprintf(stderr,
-			        "usage: nub snapshot GUEST.elf -o FILE [the options of nub run; "
-			        "--call: warm-up calls before the snapshot]\n");
+			fprintf(stderr, "usage: nub snapshot GUEST.elf -o FILE|--oci DIR:TAG [the "
+			                "options of "
+			                "nub run; --call: warm-up calls before the snapshot]\n");
 		else
 			usage();
 		return -1;
@@ -604,7 +616,14 @@ static int save_snapshot(struct nub_sandbox *sb, const struct run_opts *o)
 		fprintf(stderr, "nub snapshot: %s\n", nub_sandbox_last_error(sb));
 		return 1;
 	}
-	rc = nub_snapshot_save(snap, o->save, &err);
+	if (o->save_oci) {
+		char dir[4096];
+		const char *colon = strrchr(o->save, ':');
+		snprintf(dir, sizeof(dir), "%.*s", (int)(colon - o->save), o->save);
+		rc = nub_snapshot_save_oci(snap, dir, colon + 1, &err);
+	} else {
+		rc = nub_snapshot_save(snap, o->save, &err);
+	}
 	nub_snapshot_hash(snap, hash);
 	nub_snapshot_unref(snap);
 	if (rc) {
@@ -616,6 +635,29 @@ static int save_snapshot(struct nub_sandbox *sb, const struct run_opts *o)
 		printf("%02x", hash[i]);
 	printf("\n");
 	return 0;
+}
+
+/* `oci:DIR:TAG`: the tagged snapshot of an OCI layout, digests checked. */
+static int create_from_oci(const struct nub_config *cfg, const char *ref, struct nub_sandbox **sb,
+                           struct nub_error *err)
+{
+	const char *colon = strrchr(ref, ':');
+	struct nub_snapshot *snap = NULL;
+	char dir[4096];
+	int rc;
+
+	if (!colon) {
+		err->code = NUB_EINVAL;
+		snprintf(err->msg, sizeof(err->msg), "oci:%s is not oci:DIR:TAG", ref);
+		return NUB_EINVAL;
+	}
+	snprintf(dir, sizeof(dir), "%.*s", (int)(colon - ref), ref);
+	rc = nub_snapshot_load_oci(dir, colon + 1, &snap, err);
+	if (rc)
+		return rc;
+	rc = nub_sandbox_create_from_snapshot(cfg, snap, sb, err);
+	nub_snapshot_unref(snap);
+	return rc;
 }
 
 static int run(struct run_opts *o)
@@ -638,9 +680,12 @@ static int run(struct run_opts *o)
 	t0 = now_us();
 	/* A snapshot file carries its own memory, process and files: the
 	 * options that build those apply to ELFs only. */
-	rc = nub_cli_is_snapshot_file(o->elf)
-	             ? nub_sandbox_create_from_file(&cfg, o->elf, &sb, &err)
-	             : nub_sandbox_create_from_elf(&cfg, o->elf, &sb, &err);
+	if (!strncmp(o->elf, "oci:", 4))
+		rc = create_from_oci(&cfg, o->elf + 4, &sb, &err);
+	else if (nub_cli_is_snapshot_file(o->elf))
+		rc = nub_sandbox_create_from_file(&cfg, o->elf, &sb, &err);
+	else
+		rc = nub_sandbox_create_from_elf(&cfg, o->elf, &sb, &err);
 	if (rc) {
 		fprintf(stderr, "nub run: %s (%s)\n", err.msg, nub_strerror(err.code));
 		return 1;

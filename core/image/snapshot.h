@@ -106,6 +106,13 @@ int nub_snapshot_shared_mem(struct nub_snapshot *snap, struct nub_shmem **out,
 
 /* Load a snapshot file's bytes (format in snapshot_file.h); `name` names
  * it in messages. NUB_ECORRUPT / NUB_EABI naming what is wrong. */
+/* The file format's bytes of `snap` (keyless), in *bytes from malloc. */
+int nub_snapshot_encode(const struct nub_snapshot *snap, uint8_t **bytes, size_t *len,
+                        struct nub_error *err);
+/* A whole regular file of at most a snapshot's size, in *buf from malloc
+ * (NUB_ENOTFOUND, NUB_EIO, NUB_ECORRUPT for too large, naming `path`). */
+int nub_snapshot_read_file(const char *path, uint8_t **buf, size_t *len, struct nub_error *err);
+
 int nub_snapshot_load_bytes(const void *bytes, size_t len, const char *name,
                             struct nub_snapshot **out, struct nub_error *err);
 /* The same for a file saved with a key (nub_snapshot_save_keyed): the MAC

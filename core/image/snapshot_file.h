@@ -52,10 +52,13 @@
 #define SNAPFILE_MAGIC       "NUBSNAP\0"
 #define SNAPFILE_MAGIC_KEYED "NUBSNAPK"
 #define SNAPFILE_VERSION     5u /* 5: the host functions needed */
-#define SNAPFILE_HEADER      80u
-#define SNAPFILE_HASH        16u
-#define SNAPFILE_LAYOUT_N    (sizeof(struct nub_layout) / sizeof(uint64_t))
-#define PAGE                 NUB_PAGE_SIZE
+/* The OCI layer media type of a snapshot file (oci.c): bumped with the
+ * format, so a layout of another format is refused by type. */
+#define NUB_OCI_LAYER_TYPE "application/vnd.nub.snapshot.v5"
+#define SNAPFILE_HEADER    80u
+#define SNAPFILE_HASH      16u
+#define SNAPFILE_LAYOUT_N  (sizeof(struct nub_layout) / sizeof(uint64_t))
+#define PAGE               NUB_PAGE_SIZE
 /* Refuse absurd sizes before allocating: a snapshot larger than this is
  * not something nub builds. */
 #define SNAPFILE_MAX_MEM (64ull << 30)

@@ -446,8 +446,7 @@ int nub_snapshot_load_bytes_keyed(const void *bytes, size_t len, const char *nam
 	return rc ? rc : load(bytes, len, name, key, key_len, out, err);
 }
 
-/* The whole file in *buf (the caller frees it). */
-static int read_file(const char *path, uint8_t **buf, size_t *len, struct nub_error *err)
+int nub_snapshot_read_file(const char *path, uint8_t **buf, size_t *len, struct nub_error *err)
 {
 	struct stat st;
 	FILE *f = fopen(path, "rb");
@@ -489,7 +488,7 @@ int nub_snapshot_load(const char *path, struct nub_snapshot **out, struct nub_er
 
 	if (!path || !out)
 		return nub_error_set(err, NUB_EINVAL, "nub_snapshot_load: NULL argument");
-	rc = read_file(path, &buf, &len, err);
+	rc = nub_snapshot_read_file(path, &buf, &len, err);
 	if (!rc)
 		rc = load(buf, len, path, NULL, 0, out, err);
 	free(buf);
@@ -507,7 +506,7 @@ int nub_snapshot_load_keyed(const char *path, const void *key, size_t key_len,
 		return nub_error_set(err, NUB_EINVAL, "nub_snapshot_load_keyed: NULL argument");
 	rc = nub_snapshot_check_key(key, key_len, path, err);
 	if (!rc)
-		rc = read_file(path, &buf, &len, err);
+		rc = nub_snapshot_read_file(path, &buf, &len, err);
 	if (!rc)
 		rc = load(buf, len, path, key, key_len, out, err);
 	free(buf);

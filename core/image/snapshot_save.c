@@ -191,6 +191,23 @@ static int save(const struct nub_snapshot *snap, const char *path, const void *k
 	return rc;
 }
 
+int nub_snapshot_encode(const struct nub_snapshot *snap, uint8_t **bytes, size_t *len,
+                        struct nub_error *err)
+{
+	struct out o = {0};
+
+	put_meta(&o, snap, SNAPFILE_MAGIC);
+	put_memory(&o, snap);
+	put_trailer(&o, NULL, 0);
+	if (o.oom) {
+		free(o.p);
+		return nub_error_set(err, NUB_ENOMEM, "out of memory encoding a snapshot");
+	}
+	*bytes = o.p;
+	*len = o.len;
+	return 0;
+}
+
 int nub_snapshot_save(const struct nub_snapshot *snap, const char *path, struct nub_error *err)
 {
 	if (!snap || !path)

@@ -599,6 +599,28 @@ NUB_API int nub_snapshot_save(const struct nub_snapshot *snap, const char *path,
                               struct nub_error *err);
 NUB_API int nub_snapshot_load(const char *path, struct nub_snapshot **out, struct nub_error *err);
 
+/**
+ * Save `snap` into the OCI image layout at directory `dir` (made if absent)
+ * under `tag` ([A-Za-z0-9_.-], up to 128), replacing that tag: blobs under
+ * blobs/sha256 named by their digest (tags of equal snapshots share them),
+ * a manifest with a config and the snapshot file as its one layer, the tag
+ * in index.json beside the layout's other tags. `skopeo copy oci:DIR:TAG
+ * ...` moves it. NUB_EINVAL (tag), NUB_EIO (naming the path), NUB_ECORRUPT
+ * when an existing index.json is not an OCI index.
+ */
+NUB_API int nub_snapshot_save_oci(const struct nub_snapshot *snap, const char *dir, const char *tag,
+                                  struct nub_error *err);
+
+/**
+ * Load the snapshot tagged `tag` in the OCI layout at `dir`, checking the
+ * manifest and the layer against their digests and sizes before use, then
+ * as nub_snapshot_load does. NUB_ENOTFOUND (no such tag, no nub layer),
+ * NUB_ECORRUPT (a malformed index or manifest, a blob that does not match
+ * its digest: the message names it), NUB_EIO.
+ */
+NUB_API int nub_snapshot_load_oci(const char *dir, const char *tag, struct nub_snapshot **out,
+                                  struct nub_error *err);
+
 /** Snapshot keys are NUB_SNAPSHOT_KEY_MIN to NUB_SNAPSHOT_KEY_MAX bytes;
  * NUB_SNAPSHOT_KEY_SIZE random bytes are recommended (a secret the host
  * keeps, e.g. from getrandom(2)). */
