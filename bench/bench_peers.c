@@ -39,7 +39,6 @@
 
 extern char **environ;
 
-#define MAX_ROUNDS 15
 #define JSON_10K                                                                                   \
 	"var a = []; for (var i = 0; i < 10000; i++) a.push({id: i, name: 'n' + i, v: i * 2}); "   \
 	"JSON.parse(JSON.stringify(a)).length"
@@ -55,18 +54,6 @@ static void die(const char *what, const char *msg)
 {
 	fprintf(stderr, "bench_peers: %s: %s\n", what, msg);
 	exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* ---- nub ---- */
@@ -139,12 +126,8 @@ static duk_context *warm_heap(void)
 
 static void write_all(int fd, const void *p, size_t n)
 {
-	for (size_t d = 0; d < n;) {
-		ssize_t w = write(fd, (const char *)p + d, n - d);
-		if (w <= 0)
-			die("write", "pipe");
-		d += (size_t)w;
-	}
+	if (!bench_write_all(fd, p, n))
+		die("write", "pipe");
 }
 
 static size_t read_some(int fd, char *buf, size_t cap)
@@ -331,37 +314,6 @@ static double forked_dirty(void *arg, int n)
 
 /* ---- rounds ---- */
 
-struct contender {
-	const char *name;
-	double (*run)(void *ctx, int n);
-	void *ctx;
-	int n; /* requests per round */
-	double sample[MAX_ROUNDS];
-};
-
-/* Every contender once per round, in turn, so load and frequency changes
- * touch them alike; the median of the rounds. */
-static void measure(struct contender *c, int nc)
-{
-	for (int r = 0; r < rounds; r++)
-		for (int i = 0; i < nc; i++)
-			if (!counts_only || !strncmp(c[i].name, "nub", 3))
-				c[i].sample[r] = c[i].run(c[i].ctx, c[i].n);
-	for (int i = 0; i < nc; i++)
-		c[i].sample[0] = median(c[i].sample, rounds);
-}
-
-static void rows(const char *figure, struct contender *c, int nc)
-{
-	char label[96];
-
-	for (int i = 1; i < nc && !counts_only; i++) {
-		snprintf(label, sizeof(label), "%s vs %s", figure, c[i].name);
-		bench_row(bench_label(label), c[0].sample[0] / 1e3, "us", c[i].name,
-		          c[i].sample[0] / 1e3, "time");
-	}
-}
-
 static void counts(const char *figure, const struct nub_req *r, int n)
 {
 	char label[96];
@@ -382,15 +334,15 @@ static void bench_js_workload(const char *figure, const char *script, struct nub
 	struct spawned sp = {"--js", script};
 	struct worker w;
 	worker_start(&w, script, 0);
-	struct contender c[] = {{"nub", nub_request, &req, iters, {0}},
-	                        {"zygote", zygote_request, &z, iters, {0}},
-	                        {"posix_spawn", spawn_request, &sp, iters, {0}},
-	                        {"pipe worker", worker_request, &w, iters, {0}}};
+	struct bench_contender c[] = {{"nub", nub_request, &req, iters, {0}},
+	                              {"zygote", zygote_request, &z, iters, {0}},
+	                              {"posix_spawn", spawn_request, &sp, iters, {0}},
+	                              {"pipe worker", worker_request, &w, iters, {0}}};
 
 	nub_request(&req, 2); /* warm: the first call after a restore */
-	measure(c, 4);
+	bench_measure(c, 4, rounds, counts_only);
 	worker_stop(&w);
-	rows(figure, c, 4);
+	bench_rows(figure, c, 4, counts_only);
 	counts(figure, &req, c[0].n);
 }
 
@@ -403,15 +355,15 @@ static void bench_echo(void)
 	struct spawned sp = {"--echo", text};
 	struct worker w;
 	worker_start(&w, text, 1);
-	struct contender c[] = {{"nub", nub_request, &req, iters, {0}},
-	                        {"zygote", zygote_request, &z, iters, {0}},
-	                        {"posix_spawn", spawn_request, &sp, iters, {0}},
-	                        {"pipe worker", worker_request, &w, iters, {0}}};
+	struct bench_contender c[] = {{"nub", nub_request, &req, iters, {0}},
+	                              {"zygote", zygote_request, &z, iters, {0}},
+	                              {"posix_spawn", spawn_request, &sp, iters, {0}},
+	                              {"pipe worker", worker_request, &w, iters, {0}}};
 
 	nub_request(&req, 2);
-	measure(c, 4);
+	bench_measure(c, 4, rounds, counts_only);
 	worker_stop(&w);
-	rows("echo, call + restore", c, 4);
+	bench_rows("echo, call + restore", c, 4, counts_only);
 	counts("echo", &req, c[0].n);
 	nub_sandbox_free(sb);
 }
@@ -434,12 +386,12 @@ static void bench_dirty(void)
 		struct nub_req req = {sb, NUB_TG_DIRTY, in, sizeof(in), {0}, {0}};
 		struct forked_dirty d = {area, ns[k]};
 		int n = ns[k] >= 1024 ? (iters / 8 > 2 ? iters / 8 : 2) : iters;
-		struct contender c[] = {{"nub", nub_request, &req, n, {0}},
-		                        {"forked child", forked_dirty, &d, n, {0}}};
+		struct bench_contender c[] = {{"nub", nub_request, &req, n, {0}},
+		                              {"forked child", forked_dirty, &d, n, {0}}};
 		nub_request(&req, 2);
-		measure(c, 2);
+		bench_measure(c, 2, rounds, counts_only);
 		snprintf(figure, sizeof(figure), "dirty %u pages + restore", ns[k]);
-		rows(figure, c, 2);
+		bench_rows(figure, c, 2, counts_only);
 		counts(figure, &req, c[0].n);
 	}
 	munmap(area, (size_t)NUB_TG_DIRTY_MAX * 4096);
@@ -491,12 +443,12 @@ static void bench_cold_of(const char *figure, struct cold *plain, struct cold *p
                           struct spawned *sp)
 {
 	int n = iters / 4 > 2 ? iters / 4 : 2;
-	struct contender c[] = {{"nub", nub_cold, plain, n, {0}},
-	                        {"posix_spawn", spawn_request, sp, n, {0}},
-	                        {"nub, pooled VM", nub_cold, pooled, n, {0}}};
+	struct bench_contender c[] = {{"nub", nub_cold, plain, n, {0}},
+	                              {"posix_spawn", spawn_request, sp, n, {0}},
+	                              {"nub, pooled VM", nub_cold, pooled, n, {0}}};
 	char label[96];
 
-	measure(c, 3);
+	bench_measure(c, 3, rounds, counts_only);
 	if (!counts_only) {
 		snprintf(label, sizeof(label), "%s: new VM vs posix_spawn", figure);
 		bench_row(bench_label(label), c[0].sample[0] / 1e3, "us", "posix_spawn",
@@ -547,41 +499,6 @@ static void bench_cold(struct nub_snapshot *echo_snap, struct nub_snapshot *js_s
 	bench_cold_of("JS cold: sandbox from snapshot + eval + free", &j, &jp, &jsp);
 }
 
-/* Proportional set size of a process, in KiB (smaps_rollup). */
-static double pss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	double kib = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Pss: %lf kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
-/* This process and its children (the mock's vCPU processes). */
-static double tree_pss_kib(void)
-{
-	char path[64], buf[4096];
-	double kib = pss_kib(getpid());
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)getpid(), (int)getpid());
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return kib;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	for (char *p = strtok(buf, " \n"); p; p = strtok(NULL, " \n"))
-		kib += pss_kib((pid_t)atoi(p));
-	return kib;
-}
-
 static void bench_idle_memory(struct nub_snapshot *js_snap, duk_context *warm)
 {
 	enum { N = 32 };
@@ -589,13 +506,13 @@ static void bench_idle_memory(struct nub_snapshot *js_snap, duk_context *warm)
 	pid_t kids[N];
 	int gate[2];
 
-	double before = tree_pss_kib();
+	double before = bench_tree_pss_kib();
 	for (int i = 0; i < N; i++) {
 		sb[i] = sandbox("js", js_snap, 16ull << 20);
 		call_or_die(sb[i], JS_FN_EVAL, "1+1", 3);
 		nub_sandbox_restore(sb[i], NULL);
 	}
-	double nub_kib = (tree_pss_kib() - before) / N;
+	double nub_kib = (bench_tree_pss_kib() - before) / N;
 	for (int i = 0; i < N; i++)
 		nub_sandbox_free(sb[i]);
 	if (pipe(gate))
@@ -613,7 +530,7 @@ static void bench_idle_memory(struct nub_snapshot *js_snap, duk_context *warm)
 	usleep(100000); /* let the children settle: their PSS is read from /proc */
 	double zygote_kib = 0;
 	for (int i = 0; i < N; i++)
-		zygote_kib += pss_kib(kids[i]);
+		zygote_kib += bench_pss_kib(kids[i]);
 	close(gate[0]);
 	close(gate[1]);
 	for (int i = 0; i < N; i++)
@@ -653,7 +570,7 @@ static void bench_scale(struct nub_snapshot *snap)
 	}
 	for (int i = 0; i < n; i++)
 		nub_sandbox_free(sb[i]);
-	double first = median(t, window), last = median(t + n - window, window);
+	double first = bench_median(t, window), last = bench_median(t + n - window, window);
 	snprintf(label, sizeof(label), "create+evolve+call, last %d of %d alive vs first %d",
 	         window, n, window);
 	bench_row(bench_label(label), last / 1e3, "us", "first", first / 1e3, "time");

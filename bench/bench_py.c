@@ -31,7 +31,6 @@
 
 extern char **environ;
 
-#define MAX_ROUNDS 15
 #define JSON_10K                                                                                   \
 	"import json\n"                                                                            \
 	"s = json.dumps([{'id': i, 'name': 'n%d' % i, 'v': i * 2} for i in range(10000)])\n"       \
@@ -44,18 +43,6 @@ static void die(const char *what, const char *msg)
 {
 	fprintf(stderr, "bench_py: %s: %s\n", what, msg);
 	exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* ---- nub ---- */
@@ -160,12 +147,8 @@ struct peer {
 
 static void write_all(int fd, const void *p, size_t n)
 {
-	for (size_t d = 0; d < n;) {
-		ssize_t w = write(fd, (const char *)p + d, n - d);
-		if (w <= 0)
-			die("write", "peer pipe");
-		d += (size_t)w;
-	}
+	if (!bench_write_all(fd, p, n))
+		die("write", "peer pipe");
 }
 
 static void read_all(int fd, void *p, size_t n)
@@ -262,35 +245,6 @@ static double spawn_request(void *ctx, int n)
 
 /* ---- rounds ---- */
 
-struct contender {
-	const char *name;
-	double (*run)(void *ctx, int n);
-	void *ctx;
-	int n;
-	double sample[MAX_ROUNDS];
-};
-
-static void measure(struct contender *c, int nc)
-{
-	for (int r = 0; r < rounds; r++)
-		for (int i = 0; i < nc; i++)
-			if (!counts_only || !strncmp(c[i].name, "nub", 3))
-				c[i].sample[r] = c[i].run(c[i].ctx, c[i].n);
-	for (int i = 0; i < nc; i++)
-		c[i].sample[0] = median(c[i].sample, rounds);
-}
-
-static void rows(const char *figure, struct contender *c, int nc)
-{
-	char label[96];
-
-	for (int i = 1; i < nc && !counts_only; i++) {
-		snprintf(label, sizeof(label), "%s vs %s", figure, c[i].name);
-		bench_row(bench_label(label), c[0].sample[0] / 1e3, "us", c[i].name,
-		          c[i].sample[0] / 1e3, "time");
-	}
-}
-
 static void count_row(const char *figure, const char *what, double v, const char *unit,
                       double floor)
 {
@@ -311,18 +265,18 @@ static void bench_workload(const char *figure, const char *src, struct nub_sandb
 		peer_start(&w, "worker", NULL);
 	}
 	z.src = w.src = src;
-	struct contender c[] = {{"nub", nub_request, &req, n, {0}},
-	                        {"zygote (fork per request)", peer_request, &z, n, {0}},
-	                        {"python3 -c", spawn_request, (void *)src, n, {0}},
-	                        {"pipe worker", peer_request, &w, n, {0}}};
+	struct bench_contender c[] = {{"nub", nub_request, &req, n, {0}},
+	                              {"zygote (fork per request)", peer_request, &z, n, {0}},
+	                              {"python3 -c", spawn_request, (void *)src, n, {0}},
+	                              {"pipe worker", peer_request, &w, n, {0}}};
 
 	nub_request(&req, 2); /* warm: the first call after a restore */
-	measure(c, 4);
+	bench_measure(c, 4, rounds, counts_only);
 	if (!counts_only) {
 		peer_stop(&z);
 		peer_stop(&w);
 	}
-	rows(figure, c, 4);
+	bench_rows(figure, c, 4, counts_only);
 	count_row(figure, "VM exits per request",
 	          (double)(req.after.vm_exits - req.before.vm_exits) / n, "exits", 1);
 	count_row(figure, "CoW faults per request",
@@ -334,12 +288,12 @@ static void bench_cold(struct nub_snapshot *snap)
 	const char *figure = "Python cold: sandbox from snapshot + exec + free";
 	struct cold plain = {snap, 0, 0, 0, 0}, pooled = {snap, 1, 0, 0, 0};
 	int n = iters / 4 > 2 ? iters / 4 : 2;
-	struct contender c[] = {{"nub", nub_cold, &plain, n, {0}},
-	                        {"python3 -c", spawn_request, "1+1", n, {0}},
-	                        {"nub, pooled VM", nub_cold, &pooled, n, {0}}};
+	struct bench_contender c[] = {{"nub", nub_cold, &plain, n, {0}},
+	                              {"python3 -c", spawn_request, "1+1", n, {0}},
+	                              {"nub, pooled VM", nub_cold, &pooled, n, {0}}};
 	char label[96];
 
-	measure(c, 3);
+	bench_measure(c, 3, rounds, counts_only);
 	if (!counts_only) {
 		snprintf(label, sizeof(label), "%s: new VM vs python3 -c", figure);
 		bench_row(bench_label(label), c[0].sample[0] / 1e3, "us", "python3 -c",
@@ -354,41 +308,6 @@ static void bench_cold(struct nub_snapshot *snap)
 	          "faults", 0);
 }
 
-/* Proportional set size of a process, in KiB (smaps_rollup). */
-static double pss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	double kib = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Pss: %lf kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
-/* This process and its children (the mock's vCPU processes). */
-static double tree_pss_kib(void)
-{
-	char path[64], buf[8192];
-	double kib = pss_kib(getpid());
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)getpid(), (int)getpid());
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return kib;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	for (char *p = strtok(buf, " \n"); p; p = strtok(NULL, " \n"))
-		kib += pss_kib((pid_t)atoi(p));
-	return kib;
-}
-
 static void bench_idle_memory(struct nub_snapshot *snap)
 {
 	enum { N = 16 };
@@ -396,13 +315,13 @@ static void bench_idle_memory(struct nub_snapshot *snap)
 	struct peer park;
 	char pids[1024], arg[8];
 
-	double before = tree_pss_kib();
+	double before = bench_tree_pss_kib();
 	for (int i = 0; i < N; i++) {
 		sb[i] = sandbox(snap);
 		exec_or_die(sb[i], "1+1");
 		nub_sandbox_restore(sb[i], NULL);
 	}
-	double nub_kib = (tree_pss_kib() - before) / N;
+	double nub_kib = (bench_tree_pss_kib() - before) / N;
 	for (int i = 0; i < N; i++)
 		nub_sandbox_free(sb[i]);
 	snprintf(arg, sizeof(arg), "%d", N);
@@ -411,7 +330,7 @@ static void bench_idle_memory(struct nub_snapshot *snap)
 	usleep(100000); /* let the children settle: their PSS is read from /proc */
 	double kids_kib = 0;
 	for (char *p = strtok(pids, " "); p; p = strtok(NULL, " "))
-		kids_kib += pss_kib((pid_t)atoi(p));
+		kids_kib += bench_pss_kib((pid_t)atoi(p));
 	write_all(park.to, "x", 1);
 	close(park.to);
 	close(park.from);
