@@ -20,6 +20,7 @@
 #include <nub/guest_abi.h>
 
 #include "error_internal.h"
+#include "image/symbols.h"
 #include "memory/view.h"
 
 #define PAGE      NUB_PAGE_SIZE
@@ -411,6 +412,8 @@ static int load(struct loader *ld)
 		rc = check_dynamic(ld);
 	if (!rc)
 		rc = check_entry(ld, eh.e_entry);
+	if (!rc)
+		ld->img->syms = nub_symbols_from_elf(ld->elf, ld->min_vaddr, span);
 	return rc;
 }
 
@@ -504,5 +507,6 @@ void nub_elf_free(struct nub_elf_image *img)
 		return;
 	free(img->bytes);
 	free(img->relocs);
+	nub_symbols_unref(img->syms);
 	memset(img, 0, sizeof(*img));
 }

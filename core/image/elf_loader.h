@@ -46,6 +46,7 @@ struct nub_elf_image {
 	unsigned nsegs;
 	struct nub_elf_reloc *relocs; /* owned */
 	size_t nrelocs;
+	struct nub_symbols *syms; /* one reference; NULL: no symbol table */
 };
 
 /* Load from a file / from memory (not retained). NUB_ENOTFOUND or NUB_EIO

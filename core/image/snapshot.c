@@ -9,6 +9,7 @@
 #include <xxhash.h>
 
 #include "error_internal.h"
+#include "image/symbols.h"
 #include "memory/vmem_host.h"
 #include "x86/cpu.h"
 
@@ -40,6 +41,7 @@ void nub_snapshot_unref(struct nub_snapshot *snap)
 	pthread_mutex_destroy(&snap->pool.lock);
 	nub_shmem_unref(atomic_load(&snap->shared_mem));
 	nub_shmem_unref(snap->mem);
+	nub_symbols_unref(snap->syms);
 	free(snap->present);
 	free(snap);
 }
@@ -481,6 +483,7 @@ int nub_snapshot_from_elf(const struct nub_layout_config *lcfg, const struct nub
 	if (img->has_syscall)
 		s->syscall_gva = s->layout.image_gpa + img->syscall_offset;
 	seed_hot(s, img);
+	s->syms = nub_symbols_ref(img->syms);
 	nub_snapshot_rehash(s);
 	nub_vmem_buf_free(&buf);
 	*out = s;
@@ -657,6 +660,7 @@ int nub_snapshot_capture(const struct nub_capture_src *src, struct nub_snapshot 
 		s->names = *src->names;
 	if (src->hot)
 		s->hot = *src->hot;
+	s->syms = nub_symbols_ref(src->base->syms);
 	if (src->host_fns && s->dispatch_gva)
 		memcpy(s->host_fns, src->host_fns, sizeof(s->host_fns));
 	nub_snapshot_rehash(s);

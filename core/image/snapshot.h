@@ -88,6 +88,9 @@ struct nub_snapshot {
 	 * restored to it, must register every one (nub_sandbox_evolve and
 	 * nub_sandbox_restore refuse otherwise, naming them). */
 	uint64_t host_fns[NUB_SNAPSHOT_HOST_FN_WORDS];
+	/* The ELF's function symbols (one reference), for messages; NULL for
+	 * a snapshot loaded from a file (the format does not carry them). */
+	struct nub_symbols *syms;
 	uint8_t hash[16];
 };
 

@@ -8,6 +8,7 @@
  */
 #include <string.h>
 
+#include "image/symbols.h"
 #include "run/handlers.h"
 #include "x86/cpu.h"
 
@@ -34,32 +35,47 @@ static const char *host_area(const struct nub_layout *l, uint64_t gva)
 	return NULL;
 }
 
+/* " (function+0xN)" for a guest address inside the ELF's functions. */
+static const char *where(const struct nub_run *r, uint64_t rip, char *buf, size_t cap)
+{
+	const struct nub_layout *l = r->l;
+
+	buf[0] = '\0';
+	if (rip >= l->image_gpa && rip - l->image_gpa < l->image_size)
+		nub_symbols_describe(r->syms, rip - l->image_gpa, buf, cap);
+	return buf;
+}
+
 static int page_fault(struct nub_run *r, const struct nub_exception_frame *f, uint64_t cr2)
 {
+	char at[NUB_SYMBOL_NAME_MAX + 32];
 	const struct nub_layout *l = r->l;
 	const uint64_t guard = l->scratch_gva + l->stack_guard_offset;
 	const char *area = host_area(l, cr2);
 
 	if (cr2 >= guard && cr2 - guard < NUB_PAGE_SIZE)
 		return nub_run_fail(r, NUB_EGUEST_FAULT,
-		                    "guest stack overflow: #PF at RIP 0x%llx, CR2 0x%llx",
-		                    (unsigned long long)f->rip, (unsigned long long)cr2);
+		                    "guest stack overflow: #PF at RIP 0x%llx%s, CR2 0x%llx",
+		                    (unsigned long long)f->rip, where(r, f->rip, at, sizeof(at)),
+		                    (unsigned long long)cr2);
 	if (area && (f->error_code & PF_U))
 		return nub_run_fail(r, NUB_EPRIVILEGED,
-		                    "guest %s its %s at GVA 0x%llx (RIP 0x%llx): host-owned page",
+		                    "guest %s its %s at GVA 0x%llx (RIP 0x%llx%s): host-owned page",
 		                    (f->error_code & PF_W) ? "wrote" : "accessed", area,
-		                    (unsigned long long)cr2, (unsigned long long)f->rip);
+		                    (unsigned long long)cr2, (unsigned long long)f->rip,
+		                    where(r, f->rip, at, sizeof(at)));
 	return nub_run_fail(r, NUB_EGUEST_FAULT,
 	                    "guest fault: vector 14 (#PF page fault) error code 0x%llx at RIP "
-	                    "0x%llx, CR2 0x%llx",
+	                    "0x%llx%s, CR2 0x%llx",
 	                    (unsigned long long)f->error_code, (unsigned long long)f->rip,
-	                    (unsigned long long)cr2);
+	                    where(r, f->rip, at, sizeof(at)), (unsigned long long)cr2);
 }
 
 static int report_fault(struct nub_run *r, const struct nub_exception_frame *f, uint64_t cr2)
 {
 	uint8_t insn[15] = {0};
 	const char *name = NULL;
+	char at[NUB_SYMBOL_NAME_MAX + 32];
 
 	if (f->vector == 14)
 		return page_fault(r, f, cr2);
@@ -72,14 +88,15 @@ static int report_fault(struct nub_run *r, const struct nub_exception_frame *f, 
 	}
 	if (name && (f->cs & 3) == 3)
 		return nub_run_fail(r, NUB_EPRIVILEGED,
-		                    "guest executed a privileged instruction (%s) at RIP 0x%llx",
-		                    name, (unsigned long long)f->rip);
+		                    "guest executed a privileged instruction (%s) at RIP 0x%llx%s",
+		                    name, (unsigned long long)f->rip,
+		                    where(r, f->rip, at, sizeof(at)));
 	return nub_run_fail(r, NUB_EGUEST_FAULT,
-	                    "guest fault: vector %llu (%s) error code 0x%llx at RIP 0x%llx, CR2 "
+	                    "guest fault: vector %llu (%s) error code 0x%llx at RIP 0x%llx%s, CR2 "
 	                    "0x%llx",
 	                    (unsigned long long)f->vector, nub_cpu_vector_name(f->vector),
 	                    (unsigned long long)f->error_code, (unsigned long long)f->rip,
-	                    (unsigned long long)cr2);
+	                    where(r, f->rip, at, sizeof(at)), (unsigned long long)cr2);
 }
 
 /* A write to a page the tables map copy-on-write: 1 when it was one and

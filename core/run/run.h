@@ -51,12 +51,13 @@ struct nub_run {
 	nub_log_fn log_fn;                       /* NULL: logs dropped */
 	void *log_user;
 	uint32_t log_level;
-	int *in_callback;            /* > 0 while a host function or log callback runs */
-	nub_gva_t syscall_gva;       /* the guest's system-call entry; 0: none */
-	struct nub_hot_set *hot;     /* copy-on-write pages are added */
-	unsigned hot_limit;          /* of them: NUB_HOT_INIT_MAX during init */
-	const atomic_int *timed_out; /* set by the lifecycle's watchdog before it interrupts */
-	uint64_t timeout_us;         /* for the message */
+	int *in_callback;               /* > 0 while a host function or log callback runs */
+	nub_gva_t syscall_gva;          /* the guest's system-call entry; 0: none */
+	const struct nub_symbols *syms; /* the guest ELF's functions, for messages; may be NULL */
+	struct nub_hot_set *hot;        /* copy-on-write pages are added */
+	unsigned hot_limit;             /* of them: NUB_HOT_INIT_MAX during init */
+	const atomic_int *timed_out;    /* set by the lifecycle's watchdog before it interrupts */
+	uint64_t timeout_us;            /* for the message */
 	/* written by the loop: */
 	nub_gva_t dispatch_gva;          /* INIT_DONE */
 	nub_gva_t fs_base;               /* SET_FS */

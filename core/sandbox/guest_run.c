@@ -194,6 +194,7 @@ static void run_context(struct nub_sandbox *sb, enum nub_run_phase phase, struct
 	r->log_level = sb->cfg.log_level;
 	r->in_callback = &sb->in_callback;
 	r->syscall_gva = sb->current->syscall_gva;
+	r->syms = sb->current->syms;
 	r->hot = &sb->hot;
 	r->hot_limit = phase == NUB_RUN_CALL ? NUB_HOT_MAX : NUB_HOT_INIT_MAX;
 	r->timed_out = &sb->timed_out;

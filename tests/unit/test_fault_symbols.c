@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Symbolized faults: a guest fault's message names the function and the
+ * offset the RIP is at, from the guest ELF's symbol table, on the backend
+ * under test; a snapshot loaded from a file (which carries no symbols)
+ * still says the address. The lookup on its own: inside a function, before
+ * the first, in a gap between two, past the last.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nub/nub.h>
+
+#include "../../guest/tests/test_guest_ids.h"
+#include "image/symbols.h"
+#include "nub_test.h"
+#include "nub_test_sandbox.h"
+
+static const char *fault_message(struct nub_sandbox *sb, uint32_t fn)
+{
+	int rc = 0;
+
+	nub_test_try_call(sb, fn, NULL, 0, NULL, 0, &rc);
+	assert_true(rc == NUB_EGUEST_FAULT || rc == NUB_EPRIVILEGED);
+	return nub_sandbox_last_error(sb);
+}
+
+static void expect_has(const char *msg, const char *part)
+{
+	if (!strstr(msg, part))
+		fail_msg("\"%s\" lacks \"%s\"", msg, part);
+}
+
+static void test_faults_name_the_function(void **state)
+{
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
+	(void)state;
+
+	expect_has(fault_message(sb, NUB_TG_NULL_DEREF), "(null_deref+0x");
+	expect_has(nub_sandbox_last_error(sb),
+	           "guest fault: vector 14 (#PF page fault) error code");
+	expect_has(nub_sandbox_last_error(sb), "), CR2 0x0");
+	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	expect_has(fault_message(sb, NUB_TG_PRIVILEGED), "(privileged+0x");
+	nub_sandbox_free(sb);
+}
+
+static void test_a_file_snapshot_says_the_address(void **state)
+{
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL), *back;
+	struct nub_snapshot *snap;
+	struct nub_config cfg;
+	struct nub_error err = {0};
+	char dir[256], path[300];
+	(void)state;
+
+	nub_test_tmpdir(dir, sizeof(dir), "syms");
+	snprintf(path, sizeof(path), "%s/s.snap", dir);
+	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
+	assert_int_equal(nub_snapshot_save(snap, path, &err), 0);
+	nub_config_init(&cfg);
+	nub_test_use_backend(&cfg);
+	assert_int_equal(nub_sandbox_create_from_file(&cfg, path, &back, &err), 0);
+	assert_int_equal(nub_sandbox_evolve(back), 0);
+	const char *msg = fault_message(back, NUB_TG_NULL_DEREF);
+	expect_has(msg, "error code 0x4 at RIP 0x");
+	assert_null(strstr(msg, "null_deref"));
+	nub_sandbox_free(back);
+	nub_sandbox_free(sb);
+	nub_snapshot_unref(snap);
+	nub_test_rmtree(dir);
+}
+
+static void test_lookup(void **state)
+{
+	struct nub_symbol e[] = {{0x100, 0x10, 0}, {0x200, 0x20, 2}};
+	char names[] = "f\0g";
+	struct nub_symbols s = {.n = 2, .e = e, .names = names};
+	char buf[64];
+	(void)state;
+
+	nub_symbols_describe(&s, 0x105, buf, sizeof(buf));
+	assert_string_equal(buf, " (f+0x5)");
+	nub_symbols_describe(&s, 0x21f, buf, sizeof(buf));
+	assert_string_equal(buf, " (g+0x1f)");
+	nub_symbols_describe(&s, 0xff, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+	nub_symbols_describe(&s, 0x110, buf, sizeof(buf)); /* the gap after f */
+	assert_string_equal(buf, "");
+	nub_symbols_describe(&s, 0x220, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+	nub_symbols_describe(NULL, 0x105, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_faults_name_the_function),
+	        cmocka_unit_test(test_a_file_snapshot_says_the_address),
+	        cmocka_unit_test(test_lookup),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
