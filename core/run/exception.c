@@ -46,8 +46,49 @@ static const char *where(const struct nub_run *r, uint64_t rip, char *buf, size_
 	return buf;
 }
 
+/* "; called from f+0x1 < g+0x2 ...": the guest's frame-pointer chain
+ * (guests are built with frame pointers), read through the guest's own
+ * tables as untrusted data: it stops at a frame it cannot read, one that
+ * does not move up the stack, a return address outside the ELF, or after
+ * NUB_BACKTRACE_SHOWN frames. Empty when there is none to show. */
+#define NUB_BACKTRACE_SHOWN 6
+static const char *backtrace_text(struct nub_run *r, char *buf, size_t cap)
+{
+	const struct nub_layout *l = r->l;
+	struct nub_regs regs;
+	char at[NUB_SYMBOL_NAME_MAX + 32];
+	size_t used = 0;
+	uint64_t fp, frame[2];
+
+	buf[0] = '\0';
+	if (!r->syms || nub_hv_get_regs(r->hv, &regs, NULL))
+		return buf;
+	fp = regs.rbp;
+	for (int i = 0; i < NUB_BACKTRACE_SHOWN && fp && !(fp & 7); i++) {
+		if (nub_view_read_gva(&r->view, fp, frame, sizeof(frame)))
+			break;
+		uint64_t ret = frame[1];
+		if (ret < l->image_gpa || ret - l->image_gpa >= l->image_size)
+			break;
+		nub_symbols_describe(r->syms, ret - 1 - l->image_gpa, at, sizeof(at));
+		if (!at[0])
+			break;
+		/* at is " (name+0xN)": shown as "name+0xN" after the return's call. */
+		int n = snprintf(buf + used, cap - used, "%s%.*s", used ? " < " : "; called from ",
+		                 (int)strlen(at) - 3, at + 2);
+		if (n < 0 || (size_t)n >= cap - used)
+			break;
+		used += (size_t)n;
+		if (frame[0] <= fp)
+			break;
+		fp = frame[0];
+	}
+	return buf;
+}
+
 static int page_fault(struct nub_run *r, const struct nub_exception_frame *f, uint64_t cr2)
 {
+	char bt[320];
 	char at[NUB_SYMBOL_NAME_MAX + 32];
 	const struct nub_layout *l = r->l;
 	const uint64_t guard = l->scratch_gva + l->stack_guard_offset;
@@ -66,16 +107,17 @@ static int page_fault(struct nub_run *r, const struct nub_exception_frame *f, ui
 		                    where(r, f->rip, at, sizeof(at)));
 	return nub_run_fail(r, NUB_EGUEST_FAULT,
 	                    "guest fault: vector 14 (#PF page fault) error code 0x%llx at RIP "
-	                    "0x%llx%s, CR2 0x%llx",
+	                    "0x%llx%s, CR2 0x%llx%s",
 	                    (unsigned long long)f->error_code, (unsigned long long)f->rip,
-	                    where(r, f->rip, at, sizeof(at)), (unsigned long long)cr2);
+	                    where(r, f->rip, at, sizeof(at)), (unsigned long long)cr2,
+	                    backtrace_text(r, bt, sizeof(bt)));
 }
 
 static int report_fault(struct nub_run *r, const struct nub_exception_frame *f, uint64_t cr2)
 {
 	uint8_t insn[15] = {0};
 	const char *name = NULL;
-	char at[NUB_SYMBOL_NAME_MAX + 32];
+	char at[NUB_SYMBOL_NAME_MAX + 32], bt[320];
 
 	if (f->vector == 14)
 		return page_fault(r, f, cr2);
@@ -93,10 +135,11 @@ static int report_fault(struct nub_run *r, const struct nub_exception_frame *f, 
 		                    where(r, f->rip, at, sizeof(at)));
 	return nub_run_fail(r, NUB_EGUEST_FAULT,
 	                    "guest fault: vector %llu (%s) error code 0x%llx at RIP 0x%llx%s, CR2 "
-	                    "0x%llx",
+	                    "0x%llx%s",
 	                    (unsigned long long)f->vector, nub_cpu_vector_name(f->vector),
 	                    (unsigned long long)f->error_code, (unsigned long long)f->rip,
-	                    where(r, f->rip, at, sizeof(at)), (unsigned long long)cr2);
+	                    where(r, f->rip, at, sizeof(at)), (unsigned long long)cr2,
+	                    backtrace_text(r, bt, sizeof(bt)));
 }
 
 /* A write to a page the tables map copy-on-write: 1 when it was one and

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Symbolized faults: a guest fault's message names the function and the
- * offset the RIP is at, from the guest ELF's symbol table, on the backend
- * under test; a snapshot loaded from a file (which carries no symbols)
- * still says the address. The lookup on its own: inside a function, before
- * the first, in a gap between two, past the last.
+ * offset the RIP is at, from the guest ELF's symbol table, and the callers
+ * (the frame-pointer chain), on the backend under test; a snapshot loaded from a file (which
+ * carries no symbols) still says the address. The lookup on its own: inside a function, before the
+ * first, in a gap between two, past the last.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +41,8 @@ static void test_faults_name_the_function(void **state)
 	expect_has(nub_sandbox_last_error(sb),
 	           "guest fault: vector 14 (#PF page fault) error code");
 	expect_has(nub_sandbox_last_error(sb), "), CR2 0x0");
+	/* The frame-pointer chain: the runtime's dispatch called it. */
+	expect_has(nub_sandbox_last_error(sb), "; called from nub_rt_dispatch+0x");
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
 	expect_has(fault_message(sb, NUB_TG_PRIVILEGED), "(privileged+0x");
 	nub_sandbox_free(sb);
