@@ -2,7 +2,7 @@
 /*
  * The snapshot file format, shared by saving (snapshot_save.c) and loading
  * (snapshot_load.c). The file is written and read field by
- * field, little-endian, with explicit sizes (format 5):
+ * field, little-endian, with explicit sizes (format 6):
  *
  *   header   magic "NUBSNAP\0", u32 format, u32 header bytes (80),
  *            u64 visible_size, pt_size, entry_gva, dispatch_gva,
@@ -14,6 +14,9 @@
  *   hostfns  u32 count (<= NUB_SNAPSHOT_HOST_FNS; 0 before init), then that
  *            many u32 ids, strictly ascending: the host functions a sandbox
  *            of it must register
+ *   symbols  u32 count (<= NUB_SYMBOLS_MAX), then per function of the ELF:
+ *            u64 image offset (ascending), u64 size, u32 name length
+ *            (1..63), the name (printable ASCII); for messages only
  *   memory   sparse: u64 words (= ceil(pages / 64), pages = (visible_size +
  *            pt_size) / 4096), that many u64 of bitmap (bit i set: page i
  *            is stored; no bit at or above `pages`), then each stored page,
@@ -51,10 +54,10 @@
 
 #define SNAPFILE_MAGIC       "NUBSNAP\0"
 #define SNAPFILE_MAGIC_KEYED "NUBSNAPK"
-#define SNAPFILE_VERSION     5u /* 5: the host functions needed */
+#define SNAPFILE_VERSION     6u /* 6: the ELF's function symbols */
 /* The OCI layer media type of a snapshot file (oci.c): bumped with the
  * format, so a layout of another format is refused by type. */
-#define NUB_OCI_LAYER_TYPE "application/vnd.nub.snapshot.v5"
+#define NUB_OCI_LAYER_TYPE "application/vnd.nub.snapshot.v6"
 #define SNAPFILE_HEADER    80u
 #define SNAPFILE_HASH      16u
 #define SNAPFILE_LAYOUT_N  (sizeof(struct nub_layout) / sizeof(uint64_t))

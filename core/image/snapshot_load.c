@@ -14,6 +14,7 @@
 
 #include "error_internal.h"
 #include "image/snapshot_file.h"
+#include "image/symbols.h"
 
 /* ---- reading: a cursor over the file's bytes that never reads past them */
 
@@ -222,6 +223,46 @@ static int read_host_fns(struct in *in, struct nub_snapshot *s)
 	return in->rc;
 }
 
+/* The ELF's function symbols, for messages: names 1..63 printable bytes,
+ * offsets ascending and inside the image. */
+static int read_symbols(struct in *in, struct nub_snapshot *s)
+{
+	uint32_t n = get_u32(in, "the symbols");
+	uint64_t last = 0;
+	char name[NUB_SYMBOL_NAME_MAX];
+
+	if (in->rc || !n)
+		return in->rc;
+	if (n > NUB_SYMBOLS_MAX)
+		return bad(in, "%u symbols (at most %u)", n, NUB_SYMBOLS_MAX);
+	s->syms = nub_symbols_new(n, (size_t)n * (NUB_SYMBOL_NAME_MAX + 1));
+	if (!s->syms)
+		return in->rc = nub_error_set(in->err, NUB_ENOMEM, "%s: out of memory for symbols",
+		                              in->path);
+	for (uint32_t i = 0; !in->rc && i < n; i++) {
+		uint64_t off = get_u64(in, "a symbol"), size = get_u64(in, "a symbol");
+		uint32_t len = get_u32(in, "a symbol");
+		if (!in->rc && (len == 0 || len > NUB_SYMBOL_NAME_MAX))
+			return bad(in, "symbol %u: a name of %u bytes (1..%u)", i, len,
+			           NUB_SYMBOL_NAME_MAX);
+		get(in, name, len, "a symbol");
+		for (uint32_t k = 0; !in->rc && k < len; k++)
+			if (name[k] <= 0x20 || name[k] >= 0x7f)
+				return bad(in, "symbol %u: a name byte 0x%02x", i,
+				           (uint8_t)name[k]);
+		if (!in->rc && (off < last || !size || off >= s->layout.image_size ||
+		                size > s->layout.image_size - off))
+			return bad(in,
+			           "symbol %u at image offset 0x%llx (+0x%llx): out of order or "
+			           "outside the image",
+			           i, (unsigned long long)off, (unsigned long long)size);
+		if (!in->rc)
+			nub_symbols_push(s->syms, off, size, name, len);
+		last = off;
+	}
+	return in->rc;
+}
+
 static int check_sizes(struct in *in, const struct nub_snapshot *s)
 {
 	const struct nub_layout *l = &s->layout;
@@ -408,6 +449,7 @@ static int load(const void *bytes, size_t len, const char *name, const void *key
 	read_names(&in, s);
 	read_hot(&in, s);
 	read_host_fns(&in, s);
+	read_symbols(&in, s);
 	if (!in.rc)
 		check_sizes(&in, s);
 	if (!in.rc)

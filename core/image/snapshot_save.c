@@ -11,6 +11,7 @@
 
 #include "error_internal.h"
 #include "image/snapshot_file.h"
+#include "image/symbols.h"
 
 /* ---- keys ---- */
 
@@ -121,6 +122,17 @@ static void put_meta(struct out *o, const struct nub_snapshot *s, const char *ma
 	for (uint32_t id = 0; id < NUB_SNAPSHOT_HOST_FNS; id++)
 		if (s->host_fns[id / 64] >> (id % 64) & 1)
 			put_u32(o, id);
+	uint32_t nsyms = s->syms ? s->syms->n : 0;
+	put_u32(o, nsyms);
+	for (uint32_t i = 0; i < nsyms; i++) {
+		const struct nub_symbol *e = &s->syms->e[i];
+		const char *name = s->syms->names + e->name;
+		uint32_t len = (uint32_t)strnlen(name, NUB_SYMBOL_NAME_MAX);
+		put_u64(o, e->off);
+		put_u64(o, e->size);
+		put_u32(o, len);
+		put(o, name, len);
+	}
 }
 
 /* The bitmap of stored pages, then the pages. */

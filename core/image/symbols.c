@@ -84,6 +84,7 @@ struct nub_symbols *nub_symbols_from_elf(struct Elf *elf, uint64_t min_vaddr, ui
 			collect(elf, scn, &sh, min_vaddr, span, s, &cap, &used, &ncap);
 	if (!s->n)
 		goto none;
+	s->names_used = used;
 	qsort(s->e, s->n, sizeof(*s->e), by_off);
 	return s;
 none:
@@ -93,6 +94,32 @@ none:
 		free(s);
 	}
 	return NULL;
+}
+
+struct nub_symbols *nub_symbols_new(uint32_t n, size_t names_cap)
+{
+	struct nub_symbols *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	atomic_init(&s->refs, 1);
+	s->e = calloc(n ? n : 1, sizeof(*s->e));
+	s->names = malloc(names_cap ? names_cap : 1);
+	if (!s->e || !s->names) {
+		nub_symbols_unref(s);
+		return NULL;
+	}
+	s->names_used = 0;
+	return s;
+}
+
+void nub_symbols_push(struct nub_symbols *s, uint64_t off, uint64_t size, const char *name,
+                      size_t len)
+{
+	memcpy(s->names + s->names_used, name, len);
+	s->names[s->names_used + len] = '\0';
+	s->e[s->n++] = (struct nub_symbol){off, size, (uint32_t)s->names_used};
+	s->names_used += len + 1;
 }
 
 struct nub_symbols *nub_symbols_ref(struct nub_symbols *s)

@@ -24,6 +24,7 @@ struct nub_symbols {
 	uint32_t n;
 	struct nub_symbol *e; /* sorted by off */
 	char *names;
+	size_t names_used; /* bytes of names, NULs included */
 };
 
 #define NUB_SYMBOLS_MAX     65536u
@@ -33,6 +34,12 @@ struct nub_symbols {
  * NULL (none, or no memory: symbols are a convenience, never an error). */
 struct Elf; /* libelf's, not included here: its macros clash with core's */
 struct nub_symbols *nub_symbols_from_elf(struct Elf *elf, uint64_t min_vaddr, uint64_t span);
+/* An empty table with room for n entries and names_cap bytes of names
+ * (the snapshot loader fills it with nub_symbols_push); NULL: no memory. */
+struct nub_symbols *nub_symbols_new(uint32_t n, size_t names_cap);
+/* Append an entry whose name is `len` bytes (the caller checked them). */
+void nub_symbols_push(struct nub_symbols *s, uint64_t off, uint64_t size, const char *name,
+                      size_t len);
 struct nub_symbols *nub_symbols_ref(struct nub_symbols *s);
 void nub_symbols_unref(struct nub_symbols *s);
 

@@ -241,6 +241,57 @@ static void test_forged_host_fn_contract_refused(void **state)
 	file_free(&f);
 }
 
+/* The file with its symbols section (after the empty host-functions one)
+ * replaced by `sec` (len bytes), rehashed, then loaded: refused with want. */
+static void expect_symbols_refused(const struct file *f, const uint8_t *sec, size_t sec_len,
+                                   const char *want)
+{
+	size_t at = host_fns_at(f) + 4, end = at + 4;
+	uint32_t n;
+	struct nub_snapshot *s = NULL;
+	struct nub_error err = {0};
+
+	memcpy(&n, f->bytes + at, 4);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t len;
+		memcpy(&len, f->bytes + end + 16, 4);
+		end += 20 + len;
+	}
+	size_t blen = f->len - (end - at) + sec_len;
+	uint8_t *b = malloc(blen);
+	assert_non_null(b);
+	memcpy(b, f->bytes, at);
+	memcpy(b + at, sec, sec_len);
+	memcpy(b + at + sec_len, f->bytes + end, f->len - end);
+	rehash(b, blen);
+	assert_nub_error(nub_snapshot_load_bytes(b, blen, "forged", &s, &err), NUB_ECORRUPT, &err,
+	                 want);
+	assert_null(s);
+	free(b);
+}
+
+static void test_forged_symbols_refused(void **state)
+{
+	/* count 2: (0x100, 0x10, "f"), then (0x80, ...): out of order. */
+	static const uint8_t order[] = {2, 0,    0, 0, 0, 1, 0, 0, 0,   0,    0, 0, 0x10, 0,  0, 0,
+	                                0, 0,    0, 0, 1, 0, 0, 0, 'f', 0x80, 0, 0, 0,    0,  0, 0,
+	                                0, 0x10, 0, 0, 0, 0, 0, 0, 0,   1,    0, 0, 0,    'g'};
+	static const uint8_t byte[] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0,   0x10,
+	                               0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 'f', '\n'};
+	static const uint8_t outside[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 0x10,
+	                                  0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 'f'};
+	struct file f;
+	(void)state;
+
+	file_make(&f, NULL);
+	expect_symbols_refused(&f, order, sizeof(order),
+	                       "forged: symbol 1 at image offset 0x80 (+0x10): out of order");
+	expect_symbols_refused(&f, byte, sizeof(byte), "forged: symbol 0: a name byte 0x0a");
+	expect_symbols_refused(&f, outside, sizeof(outside),
+	                       "forged: symbol 0 at image offset 0x7f00000000000000 (+0x10)");
+	file_free(&f);
+}
+
 /* ---- forged page tables ---- */
 
 static void test_forged_tables_refused(void **state)
@@ -597,6 +648,7 @@ int main(void)
 	        cmocka_unit_test(test_forged_bits_are_dropped),
 	        cmocka_unit_test(test_forged_host_pages_are_rebuilt),
 	        cmocka_unit_test(test_forged_host_fn_contract_refused),
+	        cmocka_unit_test(test_forged_symbols_refused),
 	        cmocka_unit_test(test_keyed_round_trip),
 	        cmocka_unit_test(test_keyed_refusals),
 	        cmocka_unit_test(test_keyed_forgery_with_the_key),
