@@ -124,15 +124,44 @@ static int read_json(const char *path, char **text, size_t *len, struct nub_erro
 
 /* ---- index.json ---- */
 
+/* index.json at `path`, read and tokenised into tok (TOKENS_MAX), its
+ * manifests array in *arr; *text from malloc (the caller frees it). */
+static int read_index(const char *path, char **text, struct nub_json_tok *tok, uint32_t *arr,
+                      struct nub_error *err)
+{
+	char why[128];
+	size_t len = 0;
+	uint32_t n = 0;
+	int rc = read_json(path, text, &len, err);
+
+	if (rc)
+		return rc;
+	if (nub_json_parse(*text, len, tok, TOKENS_MAX, &n, why, sizeof(why)) ||
+	    !(*arr = nub_json_member(*text, tok, 0, "manifests")) ||
+	    tok[*arr].type != NUB_JSON_ARRAY)
+		return nub_error_set(err, NUB_ECORRUPT, "%s: not an OCI index (%s)", path,
+		                     n ? "no manifests array" : why);
+	return 0;
+}
+
+/* Whether manifest descriptor `m` is tagged `tag`. */
+static int tagged(const char *text, const struct nub_json_tok *tok, uint32_t m, const char *tag)
+{
+	uint32_t ann = nub_json_member(text, tok, m, "annotations");
+	uint32_t ref = ann ? nub_json_member(text, tok, ann, REF_NAME) : 0;
+
+	return ref && nub_json_string_is(text, tok, ref, tag);
+}
+
 /* The manifests of the existing index other than `tag`'s, as their JSON
  * text joined by commas, into *kept (malloc; "" for none). */
 static int other_manifests(const char *dir, const char *tag, char **kept, struct nub_error *err)
 {
-	char path[4200], why[128];
+	char path[4200];
 	struct nub_json_tok *tok = NULL;
 	char *text = NULL, *out;
-	size_t len = 0, used = 0;
-	uint32_t n = 0, arr;
+	size_t used = 0;
+	uint32_t arr = 0;
 	int rc;
 
 	*kept = calloc(1, 1);
@@ -141,31 +170,20 @@ static int other_manifests(const char *dir, const char *tag, char **kept, struct
 	snprintf(path, sizeof(path), "%s/index.json", dir);
 	if (access(path, F_OK))
 		return 0; /* a new layout */
-	rc = read_json(path, &text, &len, err);
-	if (rc)
-		return rc;
 	tok = malloc(TOKENS_MAX * sizeof(*tok));
-	if (!tok) {
-		rc = nub_error_set(err, NUB_ENOMEM, "out of memory");
-		goto free_text;
-	}
-	if (nub_json_parse(text, len, tok, TOKENS_MAX, &n, why, sizeof(why)) ||
-	    !(arr = nub_json_member(text, tok, 0, "manifests")) ||
-	    tok[arr].type != NUB_JSON_ARRAY) {
-		rc = nub_error_set(err, NUB_ECORRUPT, "%s: not an OCI index (%s)", path,
-		                   n ? "no manifests array" : why);
-		goto free_tok;
-	}
-	out = malloc(len + 1);
+	if (!tok)
+		return nub_error_set(err, NUB_ENOMEM, "out of memory");
+	rc = read_index(path, &text, tok, &arr, err);
+	if (rc)
+		goto free_index;
+	out = malloc(tok[0].end + 1);
 	if (!out) {
 		rc = nub_error_set(err, NUB_ENOMEM, "out of memory");
-		goto free_tok;
+		goto free_index;
 	}
 	for (uint32_t i = 0; i < tok[arr].size; i++) {
 		uint32_t m = nub_json_item(tok, arr, i);
-		uint32_t ann = nub_json_member(text, tok, m, "annotations");
-		uint32_t ref = ann ? nub_json_member(text, tok, ann, REF_NAME) : 0;
-		if (ref && nub_json_string_is(text, tok, ref, tag))
+		if (tagged(text, tok, m, tag))
 			continue; /* replaced */
 		if (used)
 			out[used++] = ',';
@@ -175,9 +193,8 @@ static int other_manifests(const char *dir, const char *tag, char **kept, struct
 	out[used] = '\0';
 	free(*kept);
 	*kept = out;
-free_tok:
+free_index:
 	free(tok);
-free_text:
 	free(text);
 	return rc;
 }
@@ -323,36 +340,23 @@ static int get_blob(const char *dir, const struct digest *d, uint64_t size, uint
 static int find_manifest(const char *dir, const char *tag, struct digest *d, uint64_t *size,
                          struct nub_json_tok *tok, struct nub_error *err)
 {
-	char path[4200], why[128], *text = NULL;
-	size_t len = 0;
-	uint32_t n = 0, arr;
+	char path[4200], *text = NULL;
+	uint32_t arr = 0;
 	int rc, found = 0;
 
 	snprintf(path, sizeof(path), "%s/index.json", dir);
-	rc = read_json(path, &text, &len, err);
-	if (rc)
-		return rc;
-	if (nub_json_parse(text, len, tok, TOKENS_MAX, &n, why, sizeof(why)) ||
-	    !(arr = nub_json_member(text, tok, 0, "manifests")) ||
-	    tok[arr].type != NUB_JSON_ARRAY) {
-		rc = nub_error_set(err, NUB_ECORRUPT, "%s: not an OCI index (%s)", path,
-		                   n ? "no manifests array" : why);
-		goto free_text;
-	}
-	for (uint32_t i = 0; i < tok[arr].size && !found; i++) {
+	rc = read_index(path, &text, tok, &arr, err);
+	for (uint32_t i = 0; !rc && i < tok[arr].size && !found; i++) {
 		uint32_t m = nub_json_item(tok, arr, i);
-		uint32_t ann = nub_json_member(text, tok, m, "annotations");
-		uint32_t ref = ann ? nub_json_member(text, tok, ann, REF_NAME) : 0;
-		if (!ref || !nub_json_string_is(text, tok, ref, tag))
+		if (!tagged(text, tok, m, tag))
 			continue;
 		found = 1;
 		if (descriptor(text, tok, m, d, size))
 			rc = nub_error_set(err, NUB_ECORRUPT, "%s: tag '%s': malformed descriptor",
 			                   path, tag);
 	}
-	if (!found)
+	if (!rc && !found)
 		rc = nub_error_set(err, NUB_ENOTFOUND, "%s: no tag '%s'", path, tag);
-free_text:
 	free(text);
 	return rc;
 }

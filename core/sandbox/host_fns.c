@@ -57,23 +57,24 @@ static int32_t typed_host_entry(void *user, const uint8_t *in, size_t in_len, ui
 {
 	const struct nub_typed_host *t = user;
 	struct nub_value args[NUB_TYPED_MAX_VALUES], ret = {0};
-	uint32_t n = 0, want = (uint32_t)(strchr(t->sig, '>') - t->sig);
+	uint32_t n = 0, want = 0;
 	size_t len = 0;
 	int32_t status;
+	int bad;
 
 	if (nub_typed_decode(in, in_len, args, NUB_TYPED_MAX_VALUES, &n))
 		return typed_refuse(NUB_EINVAL, out, cap, out_len,
 		                    "arguments are not typed values");
-	if (n != want)
+	bad = nub_typed_mismatch(args, n, t->sig, &want);
+	if (bad < 0)
 		return typed_refuse(NUB_EINVAL, out, cap, out_len,
 		                    "%u argument%s given, the function takes %u", n,
 		                    n == 1 ? "" : "s", want);
-	for (uint32_t i = 0; i < n; i++)
-		if (args[i].type != (uint8_t)t->sig[i])
-			return typed_refuse(NUB_EINVAL, out, cap, out_len,
-			                    "argument %u is %s, the function takes %s", i + 1,
-			                    nub_type_name(args[i].type),
-			                    nub_type_name((uint8_t)t->sig[i]));
+	if (bad)
+		return typed_refuse(NUB_EINVAL, out, cap, out_len,
+		                    "argument %d is %s, the function takes %s", bad,
+		                    nub_type_name(args[bad - 1].type),
+		                    nub_type_name((uint8_t)t->sig[bad - 1]));
 	ret.type = (uint8_t)t->sig[want + 1];
 	status = t->fn(t->user, args, n, &ret);
 	if (status)

@@ -49,26 +49,25 @@ static int32_t typed_entry(const uint8_t *in, uint32_t in_len, uint8_t *out, uin
 {
 	const struct rt_typed *t = typed_find(rt_current_fn_id());
 	struct nub_value args[NUB_TYPED_MAX_VALUES], ret = {0};
-	uint32_t n = 0, want;
+	uint32_t n = 0, want = 0;
 	size_t len = 0;
 	int32_t status;
+	int bad;
 
 	if (!t)
 		return NUB_ENOTFOUND;
-	for (want = 0; t->sig[want] != '>'; want++)
-		;
 	if (nub_typed_decode(in, in_len, args, NUB_TYPED_MAX_VALUES, &n))
 		return refuse(NUB_EINVAL, out, cap, out_len, "arguments are not typed values");
-	if (n != want)
+	bad = nub_typed_mismatch(args, n, t->sig, &want);
+	if (bad < 0)
 		return refuse(NUB_EINVAL, out, cap, out_len,
 		              "%u argument%s given, the function takes %u", n, n == 1 ? "" : "s",
 		              want);
-	for (uint32_t i = 0; i < n; i++)
-		if (args[i].type != (uint8_t)t->sig[i])
-			return refuse(NUB_EINVAL, out, cap, out_len,
-			              "argument %u is %s, the function takes %s", i + 1,
-			              nub_type_name(args[i].type),
-			              nub_type_name((uint8_t)t->sig[i]));
+	if (bad)
+		return refuse(NUB_EINVAL, out, cap, out_len,
+		              "argument %d is %s, the function takes %s", bad,
+		              nub_type_name(args[bad - 1].type),
+		              nub_type_name((uint8_t)t->sig[bad - 1]));
 	ret.type = (uint8_t)t->sig[want + 1];
 	status = t->fn(args, n, &ret);
 	if (status)

@@ -220,4 +220,26 @@ static inline int nub_typed_sig_ok(const char *sig)
 	return 1;
 }
 
+/**
+ * How `n` values differ from the arguments of (well-formed) signature
+ * `sig`: 0 when they match; -1 when their number differs (*want = the
+ * signature's); else the 1-based position of the first of another type.
+ * Both sides of a typed call check with it and name the result.
+ */
+static inline int nub_typed_mismatch(const struct nub_value *vals, uint32_t n, const char *sig,
+                                     uint32_t *want)
+{
+	uint32_t takes = 0;
+
+	while (sig[takes] != '>')
+		takes++;
+	*want = takes;
+	if (n != takes)
+		return -1;
+	for (uint32_t i = 0; i < n; i++)
+		if (vals[i].type != (uint8_t)sig[i])
+			return (int)i + 1;
+	return 0;
+}
+
 #endif
