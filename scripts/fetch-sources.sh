@@ -10,7 +10,7 @@
 # nothing.
 set -euo pipefail
 cache=${NUB_SOURCE_CACHE:-$HOME/.cache/nub/src}
-pkgs=(lua5.4 sqlite3 python3.11)
+pkgs=(lua5.4 sqlite3 zlib python3.11)
 SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 
 have() { compgen -G "$cache/$1-[0-9]*/" >/dev/null; }
@@ -24,8 +24,23 @@ prepare_sqlite() {
 		[ -f "$d/sqlite3.c" ] && continue
 		(cd "$d" && ./configure --disable-tcl --enable-shared=no >config.out 2>&1 &&
 			make sqlite3.c >make.out 2>&1) || {
-			tail -20 "$d/config.out" "$d/make.out" >&2 || true
+			tail -n 20 "$d/config.out" "$d/make.out" >&2 || true
 			echo "fetch-sources: generating $d/sqlite3.c failed" >&2
+			exit 1
+		}
+	done
+}
+
+# zlib: a static libz.a against musl, for the Python guest's zlib module
+# (Debian's libz.a is built against glibc).
+prepare_zlib() {
+	local d
+	for d in "$cache"/zlib-[0-9]*/; do
+		[ -f "$d/libz.a" ] && continue
+		(cd "$d" && CC=musl-gcc CFLAGS="-fPIE -O2 -fno-stack-protector" ./configure --static \
+			>config.out 2>&1 && make -j"$(nproc)" libz.a >make.out 2>&1) || {
+			tail -n 20 "$d/config.out" "$d/make.out" >&2 || true
+			echo "fetch-sources: building $d/libz.a failed" >&2
 			exit 1
 		}
 	done
@@ -40,9 +55,12 @@ prepare_sqlite() {
 # contradict musl's triplet, which configure refuses.
 setup_local=$(cd "$(dirname "$0")/.." && pwd)/examples/python/Setup.local
 prepare_python() {
-	local d
+	local d setup zlib
+	zlib=$(compgen -G "$cache/zlib-[0-9]*/" | head -1)
+	setup=$(mktemp)
+	sed "s|@ZLIB@|${zlib%/}|g" "$setup_local" >"$setup"
 	for d in "$cache"/python3.11-[0-9]*/; do
-		[ -f "$d/bld/libpython3.11.a" ] && cmp -s "$setup_local" "$d/bld/Modules/Setup.local" &&
+		[ -f "$d/bld/libpython3.11.a" ] && cmp -s "$setup" "$d/bld/Modules/Setup.local" &&
 			continue
 		mkdir -p "$d/bld"
 		printf '#!/bin/sh\n[ "$1" = --print-multiarch ] && exit 0\nexec musl-gcc "$@"\n' \
@@ -50,10 +68,10 @@ prepare_python() {
 		chmod +x "$d/bld/musl-cc"
 		(cd "$d/bld" && { [ -f Makefile ] || ../configure CC="$d/bld/musl-cc" --disable-shared \
 			--without-ensurepip CFLAGS="-fPIE -fno-stack-protector -O2" >config.out 2>&1; } &&
-			cp "$setup_local" Modules/Setup.local &&
+			cp "$setup" Modules/Setup.local &&
 			make -j"$(nproc)" libpython3.11.a Modules/_decimal/libmpdec/libmpdec.a \
 				Modules/expat/libexpat.a >make.out 2>&1) || {
-			tail -20 "$d/bld/config.out" "$d/bld/make.out" >&2 || true
+			tail -n 20 "$d/bld/config.out" "$d/bld/make.out" >&2 || true
 			rm -f "$d/bld/Modules/Setup.local"
 			echo "fetch-sources: building $d/bld/libpython3.11.a failed" >&2
 			exit 1
@@ -76,6 +94,7 @@ missing=()
 for p in "${pkgs[@]}"; do have "$p" || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then
 	prepare_sqlite
+	prepare_zlib
 	prepare_python
 	exit 0
 fi
@@ -114,4 +133,5 @@ for p in "${missing[@]}"; do
 	rm -rf "${tmp:?}"/*
 done
 prepare_sqlite
+prepare_zlib
 prepare_python

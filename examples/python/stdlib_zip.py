@@ -8,8 +8,8 @@ interpreter); OUT.zip is written with every module's source and, when this
 interpreter is a 3.11 (the same bytecode), its code compiled as an
 unchecked hash-based .pyc: the guest imports without compiling and the zip
 needs no timestamps. GUESTZIP is the zip's path inside the guest, the file
-name its code objects carry (tracebacks name it). Stored, not deflated: the
-guest has no zlib. Entries sorted, dates fixed: the same input gives the
+name its code objects carry (tracebacks name it). Stored, not deflated:
+imports read it without inflating. Entries sorted, dates fixed: the same input gives the
 same bytes. Left out: tests, and what needs a display, a terminal, a
 package installer or a second process.
 """

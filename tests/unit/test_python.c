@@ -225,6 +225,11 @@ static void test_python_imports(void **state)
 	        "<o>10000000000 0.125 LATIN SMALL LETTER E WITH ACUTE\n"
 	        "b3ccc698ef63 b'\\x02\\x01\\x00\\x00'\n2026-12-03 t\n<v>P(x=3)");
 	expect_exec(sb, "import helper\nhelper.double(21)", 0, "<v>42");
+	expect_exec(sb,
+	            "import zlib, gzip, binascii\nd = zlib.compress(b'nub' * 1000)\n"
+	            "len(d), zlib.decompress(d) == b'nub' * 1000, binascii.crc32(b'nub'), "
+	            "gzip.decompress(gzip.compress(b'x'))",
+	            0, "<v>(30, True, 1291629311, b'x')");
 	expect_exec_has(sb, "import no_such_module", PY_GUEST_RAISED,
 	                (const char *const[]){
 	                        "ModuleNotFoundError: No module named 'no_such_module'", NULL});
