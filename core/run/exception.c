@@ -35,17 +35,6 @@ static const char *host_area(const struct nub_layout *l, uint64_t gva)
 	return NULL;
 }
 
-/* " (function+0xN)" for a guest address inside the ELF's functions. */
-static const char *where(const struct nub_run *r, uint64_t rip, char *buf, size_t cap)
-{
-	const struct nub_layout *l = r->l;
-
-	buf[0] = '\0';
-	if (rip >= l->image_gpa && rip - l->image_gpa < l->image_size)
-		nub_symbols_describe(r->syms, rip - l->image_gpa, buf, cap);
-	return buf;
-}
-
 /* "; called from f+0x1 < g+0x2 ...": the guest's frame-pointer chain
  * (guests are built with frame pointers), read through the guest's own
  * tables as untrusted data: it stops at a frame it cannot read, one that
@@ -97,19 +86,20 @@ static int page_fault(struct nub_run *r, const struct nub_exception_frame *f, ui
 	if (cr2 >= guard && cr2 - guard < NUB_PAGE_SIZE)
 		return nub_run_fail(r, NUB_EGUEST_FAULT,
 		                    "guest stack overflow: #PF at RIP 0x%llx%s, CR2 0x%llx",
-		                    (unsigned long long)f->rip, where(r, f->rip, at, sizeof(at)),
+		                    (unsigned long long)f->rip,
+		                    nub_run_where(r, f->rip, at, sizeof(at)),
 		                    (unsigned long long)cr2);
 	if (area && (f->error_code & PF_U))
 		return nub_run_fail(r, NUB_EPRIVILEGED,
 		                    "guest %s its %s at GVA 0x%llx (RIP 0x%llx%s): host-owned page",
 		                    (f->error_code & PF_W) ? "wrote" : "accessed", area,
 		                    (unsigned long long)cr2, (unsigned long long)f->rip,
-		                    where(r, f->rip, at, sizeof(at)));
+		                    nub_run_where(r, f->rip, at, sizeof(at)));
 	return nub_run_fail(r, NUB_EGUEST_FAULT,
 	                    "guest fault: vector 14 (#PF page fault) error code 0x%llx at RIP "
 	                    "0x%llx%s, CR2 0x%llx%s",
 	                    (unsigned long long)f->error_code, (unsigned long long)f->rip,
-	                    where(r, f->rip, at, sizeof(at)), (unsigned long long)cr2,
+	                    nub_run_where(r, f->rip, at, sizeof(at)), (unsigned long long)cr2,
 	                    backtrace_text(r, bt, sizeof(bt)));
 }
 
@@ -132,13 +122,13 @@ static int report_fault(struct nub_run *r, const struct nub_exception_frame *f, 
 		return nub_run_fail(r, NUB_EPRIVILEGED,
 		                    "guest executed a privileged instruction (%s) at RIP 0x%llx%s",
 		                    name, (unsigned long long)f->rip,
-		                    where(r, f->rip, at, sizeof(at)));
+		                    nub_run_where(r, f->rip, at, sizeof(at)));
 	return nub_run_fail(r, NUB_EGUEST_FAULT,
 	                    "guest fault: vector %llu (%s) error code 0x%llx at RIP 0x%llx%s, CR2 "
 	                    "0x%llx%s",
 	                    (unsigned long long)f->vector, nub_cpu_vector_name(f->vector),
 	                    (unsigned long long)f->error_code, (unsigned long long)f->rip,
-	                    where(r, f->rip, at, sizeof(at)), (unsigned long long)cr2,
+	                    nub_run_where(r, f->rip, at, sizeof(at)), (unsigned long long)cr2,
 	                    backtrace_text(r, bt, sizeof(bt)));
 }
 

@@ -9,7 +9,19 @@
 #include <string.h>
 
 #include "error_internal.h"
+#include "image/symbols.h"
 #include "run/handlers.h"
+
+/* " (function+0xN)" for a guest address inside the ELF's functions. */
+const char *nub_run_where(const struct nub_run *r, uint64_t rip, char *buf, size_t cap)
+{
+	const struct nub_layout *l = r->l;
+
+	buf[0] = '\0';
+	if (rip >= l->image_gpa && rip - l->image_gpa < l->image_size)
+		nub_symbols_describe(r->syms, rip - l->image_gpa, buf, cap);
+	return buf;
+}
 
 int nub_run_fail(struct nub_run *r, int code, const char *fmt, ...)
 {
@@ -118,6 +130,7 @@ static int on_doorbell(struct nub_run *r, enum nub_run_phase phase, const struct
 
 static int on_exit(struct nub_run *r, enum nub_run_phase phase, const struct nub_exit *ex)
 {
+	char at[NUB_SYMBOL_NAME_MAX + 32];
 	switch (ex->reason) {
 	case NUB_EXIT_MMIO_WRITE:
 	case NUB_EXIT_MMIO_READ:
@@ -146,10 +159,13 @@ static int on_exit(struct nub_run *r, enum nub_run_phase phase, const struct nub
 		                    ex->detail[0] ? nub_hv_name(r->hv) : "",
 		                    ex->detail[0] ? ": " : "", ex->detail);
 	case NUB_EXIT_CANCELLED:
+		/* Where the endless loop was, when the backend knows the RIP. */
+		nub_run_where(r, ex->rip, at, sizeof(at));
 		if (r->timed_out && atomic_load(r->timed_out))
-			return nub_run_fail(r, NUB_ETIMEDOUT,
-			                    "call exceeded its timeout of %llu us",
-			                    (unsigned long long)r->timeout_us);
+			return nub_run_fail(
+			        r, NUB_ETIMEDOUT, "call exceeded its timeout of %llu us%s%.*s",
+			        (unsigned long long)r->timeout_us, at[0] ? ", stopped in " : "",
+			        at[0] ? (int)strlen(at) - 3 : 0, at[0] ? at + 2 : "");
 		return nub_run_fail(r, NUB_ECANCELLED, "call interrupted");
 	default:
 		return nub_run_fail(r, NUB_EBACKEND, "%s: run_vcpu: exit %u (hw reason 0x%llx): %s",

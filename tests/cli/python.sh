@@ -28,7 +28,7 @@ for b in $backends; do
 	check "$b: a module from --dir" 0 "'hello, nub'" \
 		"$py" --backend "$b" --dir "$dir" 'import app; app.greet("nub")'
 	check "$b: the timeout ends a loop, the next script runs" 1 \
-		'call exceeded its timeout of 200000 us (NUB_ETIMEDOUT)' \
+		'call exceeded its timeout of 200000 us' \
 		"$py" --backend "$b" --timeout 200 'while True: pass' 'print("after")'
 	check "$b: ... and runs the next" 1 'after' \
 		"$py" --backend "$b" --timeout 200 'while True: pass' 'print("after")'

@@ -75,6 +75,32 @@ static void test_a_file_snapshot_keeps_the_symbols(void **state)
 	nub_test_rmtree(dir);
 }
 
+/* A timeout says where the loop was when the backend knew the RIP (KVM
+ * may stop a call before the guest ran again: then no place is named). */
+static void test_timeout_names_the_loop(void **state)
+{
+	struct nub_snapshot *snap = nub_test_snapshot_after_init("test_guest");
+	struct nub_config cfg;
+	struct nub_error err = {0};
+	struct nub_sandbox *sb;
+	int rc = 0;
+	(void)state;
+
+	nub_config_init(&cfg);
+	nub_test_use_backend(&cfg);
+	cfg.call_timeout_us = 200 * 1000;
+	assert_int_equal(nub_sandbox_create_from_snapshot(&cfg, snap, &sb, &err), 0);
+	assert_int_equal(nub_sandbox_evolve(sb), 0);
+	nub_test_try_call(sb, NUB_TG_SPIN, NULL, 0, NULL, 0, &rc);
+	assert_int_equal(rc, NUB_ETIMEDOUT);
+	const char *msg = nub_sandbox_last_error(sb);
+	expect_has(msg, "call exceeded its timeout of 200000 us");
+	if (strstr(msg, ", stopped in "))
+		expect_has(msg, ", stopped in spin+0x");
+	nub_sandbox_free(sb);
+	nub_snapshot_unref(snap);
+}
+
 static void test_lookup(void **state)
 {
 	struct nub_symbol e[] = {{0x100, 0x10, 0}, {0x200, 0x20, 2}};
@@ -102,6 +128,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_faults_name_the_function),
 	        cmocka_unit_test(test_a_file_snapshot_keeps_the_symbols),
+	        cmocka_unit_test(test_timeout_names_the_loop),
 	        cmocka_unit_test(test_lookup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
