@@ -26,7 +26,8 @@
  * TYPE VALUE`.
  *
  * After the result, `heap: W KiB of H KiB written after the call` gives
- * nub_sandbox_heap_usage() before the restore.
+ * nub_sandbox_heap_usage() before the restore. --stats prints every counter
+ * of nub_sandbox_stats at the end, `stats: NAME: VALUE` a line.
  *
  * The result line is `status S, N bytes: ` followed by the bytes as a
  * quoted string when they are text (printable UTF-8, plus tab, newline and
@@ -70,6 +71,7 @@ struct run_opts {
 	size_t nwords;
 	const char *sig;
 	int quiet_log;
+	int stats; /* --stats: every counter of the sandbox at the end */
 	/* The guest's process (C library guests): --arg, --env, --cwd, --dir. */
 	const char *args[RUN_LIST_MAX + 2]; /* args[0] = the ELF, NULL after the last */
 	size_t nargs;
@@ -273,7 +275,7 @@ static void usage(void)
 	        "[--timeout MS]\n"
 	        "               [--dir HOSTDIR[:GUESTPATH]] [--env NAME=VALUE] [--arg S] "
 	        "[--cwd PATH]\n"
-	        "               [--call ID|NAME [ARG...]] [--repeat N] [--quiet]\n"
+	        "               [--call ID|NAME [ARG...]] [--repeat N] [--quiet] [--stats]\n"
 	        "  --dir         a host directory the guest reads under GUESTPATH (default /)\n"
 	        "  --env, --arg  the guest's environment and arguments (repeatable)\n"
 	        "  --cwd PATH    the guest's working directory (default /)\n"
@@ -337,6 +339,8 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 			o->save_oci = 1;
 		} else if (!strcmp(a, "--quiet")) {
 			o->quiet_log = 1;
+		} else if (!strcmp(a, "--stats")) {
+			o->stats = 1;
 		} else if (!strcmp(a, "--call")) {
 			char *end;
 			if (!(v = opt_value(argc, argv, &i)))
@@ -660,6 +664,30 @@ static int create_from_oci(const struct nub_config *cfg, const char *ref, struct
 	return rc;
 }
 
+/* --stats: the sandbox's counters (nub_sandbox_stats), one per line. */
+static void print_stats(const struct nub_sandbox_stats *st)
+{
+	const struct {
+		const char *name;
+		uint64_t v;
+	} rows[] = {
+	        {"calls", st->calls},
+	        {"host calls", st->host_calls},
+	        {"vm exits", st->vm_exits},
+	        {"copy-on-write faults", st->cow_faults},
+	        {"restores", st->restores},
+	        {"restores in place", st->restores_in_place},
+	        {"bytes written by restores", st->restore_bytes},
+	        {"pages kept by in-place restores", st->restore_kept_pages},
+	        {"working-set pages copied ahead", st->prefetched_pages},
+	        {"restores zeroing by madvise", st->restore_zero_madvise},
+	        {"VMs taken from the pool", st->vms_recycled},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		printf("stats: %s: %llu\n", rows[i].name, (unsigned long long)rows[i].v);
+}
+
 static int run(struct run_opts *o)
 {
 	struct nub_sandbox_stats st;
@@ -715,6 +743,8 @@ static int run(struct run_opts *o)
 	nub_sandbox_stats(sb, &st);
 	printf("vm exits: %llu total over %llu calls and evolve\n", (unsigned long long)st.vm_exits,
 	       (unsigned long long)st.calls);
+	if (o->stats)
+		print_stats(&st);
 	nub_sandbox_free(sb);
 	return rc;
 }

@@ -56,6 +56,8 @@ check "--heap before an option" 2 "--heap needs a value" "${t[@]}" --heap --call
 check "--timeout fires" 1 'call exceeded its timeout of 200000 us' \
 	"${t[@]}" --timeout 200 --call spin
 check "--timeout not reached" 0 '"ok"' "${t[@]}" --timeout 10000 --call echo ok
+check "--stats counts the calls" 0 'stats: calls: 3' "${t[@]}" --stats --repeat 3 --call echo ok
+check "--stats counts the restores" 0 'stats: restores: 4' "${t[@]}" --stats --repeat 3 --call echo ok
 check "--timeout 0 is none" 0 '"ok"' "${t[@]}" --timeout 0 --call echo ok
 check "--timeout -1" 2 "--timeout: '-1' is not a number of milliseconds" "${t[@]}" --timeout -1
 check "--timeout abc" 2 "--timeout: 'abc' is not a number of milliseconds" "${t[@]}" --timeout abc
