@@ -88,8 +88,8 @@ struct nub_snapshot {
 	 * restored to it, must register every one (nub_sandbox_evolve and
 	 * nub_sandbox_restore refuse otherwise, naming them). */
 	uint64_t host_fns[NUB_SNAPSHOT_HOST_FN_WORDS];
-	/* The ELF's function symbols (one reference), for messages; NULL for
-	 * a snapshot loaded from a file (the format does not carry them). */
+	/* The ELF's function symbols (one reference), for messages; NULL when
+	 * the ELF had none. Saved in its file (format 6). */
 	struct nub_symbols *syms;
 	uint8_t hash[16];
 };
@@ -107,8 +107,6 @@ void nub_snapshot_hot_learn(struct nub_snapshot *snap, const struct nub_hot_set 
 int nub_snapshot_shared_mem(struct nub_snapshot *snap, struct nub_shmem **out,
                             struct nub_error *err);
 
-/* Load a snapshot file's bytes (format in snapshot_file.h); `name` names
- * it in messages. NUB_ECORRUPT / NUB_EABI naming what is wrong. */
 /* The file format's bytes of `snap` (keyless), in *bytes from malloc. */
 int nub_snapshot_encode(const struct nub_snapshot *snap, uint8_t **bytes, size_t *len,
                         struct nub_error *err);
@@ -116,6 +114,8 @@ int nub_snapshot_encode(const struct nub_snapshot *snap, uint8_t **bytes, size_t
  * (NUB_ENOTFOUND, NUB_EIO, NUB_ECORRUPT for too large, naming `path`). */
 int nub_snapshot_read_file(const char *path, uint8_t **buf, size_t *len, struct nub_error *err);
 
+/* Load a snapshot file's bytes (format in snapshot_file.h); `name` names
+ * it in messages. NUB_ECORRUPT / NUB_EABI naming what is wrong. */
 int nub_snapshot_load_bytes(const void *bytes, size_t len, const char *name,
                             struct nub_snapshot **out, struct nub_error *err);
 /* The same for a file saved with a key (nub_snapshot_save_keyed): the MAC

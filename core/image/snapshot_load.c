@@ -199,7 +199,6 @@ static int read_hot(struct in *in, struct nub_snapshot *s)
 	return in->rc;
 }
 
-/* Sizes and addresses against the layout, before any memory is touched. */
 /* The host functions it needs: ids ascending, each below the id space;
  * none for a snapshot taken before init. */
 static int read_host_fns(struct in *in, struct nub_snapshot *s)
@@ -263,6 +262,7 @@ static int read_symbols(struct in *in, struct nub_snapshot *s)
 	return in->rc;
 }
 
+/* Sizes and addresses against the layout, before any memory is touched. */
 static int check_sizes(struct in *in, const struct nub_snapshot *s)
 {
 	const struct nub_layout *l = &s->layout;

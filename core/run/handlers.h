@@ -21,12 +21,12 @@
  * is a failure (message in r->err). */
 enum { NUB_RUN_CONTINUE = 0, NUB_RUN_PHASE_DONE = 1 };
 
-/* A failure the guest caused: the message in r->err, marked the guest's.
- * Returns code. */
 /* " (function+0xN)" when guest address rip is inside one of the ELF's
  * functions (run.h: syms), else "": in buf, which it returns. */
 const char *nub_run_where(const struct nub_run *r, uint64_t rip, char *buf, size_t cap);
 
+/* A failure the guest caused: the message in r->err, marked the guest's.
+ * Returns code. */
 int nub_run_fail(struct nub_run *r, int code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 

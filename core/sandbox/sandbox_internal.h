@@ -170,9 +170,6 @@ void nub_sandbox_destroy(struct nub_sandbox *sb);
  * then on find nothing, and wait for one in progress to finish. */
 void nub_sandbox_handle_detach(struct nub_sandbox *sb);
 
-/* Run the exit loop until the guest ends `phase`, with the call timeout's
- * watchdog and the interrupt protocol around it. Any failure poisons the
- * sandbox. */
 /* The host functions a sandbox provides (host_fns.c): a bit per id
  * registered, NUB_SNAPSHOT_HOST_FN_WORDS words into `bits`; and whether it
  * provides every one `snap` needs -- 0, or NUB_EMISMATCH with the missing
@@ -181,6 +178,9 @@ void nub_sandbox_host_fn_bits(const struct nub_sandbox *sb, uint64_t *bits);
 int nub_sandbox_check_host_fns(struct nub_sandbox *sb, const struct nub_snapshot *snap,
                                const char *what);
 
+/* Run the exit loop until the guest ends `phase`, with the call timeout's
+ * watchdog and the interrupt protocol around it. Any failure poisons the
+ * sandbox. */
 int nub_sandbox_run(struct nub_sandbox *sb, enum nub_run_phase phase);
 
 #endif

@@ -79,8 +79,6 @@ _Noreturn void rt_init_finish(const struct nub_peb *peb);
 void rt_heap_setup(const struct nub_peb *peb);
 /* Start-up after the heap; ends in rt_init_finish(). */
 _Noreturn void rt_start(const struct nub_peb *peb);
-/* The host wrote a new seed (a restore, or a new sandbox of a snapshot):
- * reseed what the flavour owns, before the program's hooks run. */
 /* The id of the function the request being served called (for functions
  * registered through one entry, as typed functions are: rt_typed.c). */
 uint32_t rt_current_fn_id(void);
@@ -88,6 +86,8 @@ uint32_t rt_current_fn_id(void);
 /* nub_register with a typed function's signature to publish (or NULL). */
 int rt_register(uint32_t id, const char *name, const char *sig, nub_guest_fn fn);
 
+/* The host wrote a new seed (a restore, or a new sandbox of a snapshot):
+ * reseed what the flavour owns, before the program's hooks run. */
 void rt_reseed(const uint8_t seed[NUB_RESTORE_SEED_SIZE]);
 /* After init and after every call (the C library flushes stdio). */
 void rt_after_call(void);

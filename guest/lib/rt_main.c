@@ -219,9 +219,6 @@ int nub_call_host(uint32_t fn_id, const void *in, uint32_t len, void *out, uint3
 	return resp.len > cap ? NUB_EFULL : 0;
 }
 
-/* Tell the host the names of the registered functions (guest_abi.h). A
- * name that is empty or too long, or a full buffer, just leaves that
- * function callable by id only. */
 /* A ':' would read as a signature's start (guest_abi.h). */
 static int name_has_colon(const char *s)
 {
@@ -231,6 +228,9 @@ static int name_has_colon(const char *s)
 	return 0;
 }
 
+/* Tell the host the names of the registered functions (guest_abi.h), a
+ * typed one's with its signature. A name that is empty, too long or holds
+ * a ':', or a full buffer, just leaves that function callable by id only. */
 static void publish_names(const struct nub_peb *peb)
 {
 	struct rt_buf ob = rt_buf_output(peb);
