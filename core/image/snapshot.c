@@ -154,20 +154,28 @@ uint64_t nub_snapshot_generation(const struct nub_snapshot *snap)
 
 _Static_assert(NUB_FUNCTION_NAME_SIZE == NUB_FN_NAME_MAX + 1, "one name size");
 
+const char *nub_fn_name_parts(const struct nub_fn_name *f, size_t *name_len)
+{
+	const char *colon = strchr(f->name, ':');
+
+	*name_len = colon ? (size_t)(colon - f->name) : strlen(f->name);
+	return colon && nub_typed_sig_ok(colon + 1) ? colon + 1 : NULL;
+}
+
 int nub_snapshot_function(const struct nub_snapshot *snap, uint32_t index, uint32_t *id,
                           char name[NUB_FUNCTION_NAME_SIZE], const char **sig)
 {
+	size_t n;
+
 	if (!snap || !id || !name || !sig)
 		return NUB_EINVAL;
 	if (index >= snap->names.n || index >= NUB_MAX_FN_NAMES)
 		return NUB_ENOTFOUND;
 	const struct nub_fn_name *f = &snap->names.fn[index];
-	const char *colon = strchr(f->name, ':');
-	size_t n = colon ? (size_t)(colon - f->name) : strlen(f->name);
+	*sig = nub_fn_name_parts(f, &n);
 	memcpy(name, f->name, n);
 	name[n] = '\0';
 	*id = f->id;
-	*sig = colon && nub_typed_sig_ok(colon + 1) ? colon + 1 : NULL;
 	return 0;
 }
 

@@ -32,6 +32,10 @@ struct nub_fn_name {
 };
 #define NUB_MAX_FN_NAMES 128u
 
+/* A published name's parts: the length of the name (before a typed
+ * function's ':'), and its signature -- NULL for none or a malformed one. */
+const char *nub_fn_name_parts(const struct nub_fn_name *f, size_t *name_len);
+
 struct nub_fn_names {
 	uint32_t n;
 	struct nub_fn_name fn[NUB_MAX_FN_NAMES];

@@ -356,21 +356,15 @@ int nub_sandbox_evolve(struct nub_sandbox *sb)
 	return nub_sandbox_result(sb, sandbox_evolve(sb));
 }
 
-/* Whether published text `text` names `name`: all of it, or the part
- * before a signature's ':'. */
-static int fn_name_is(const char *text, const char *name)
-{
-	size_t n = strlen(name);
-
-	return !strncmp(text, name, n) && (text[n] == '\0' || text[n] == ':');
-}
-
 int nub_sandbox_function_id(const struct nub_sandbox *sb, const char *name, uint32_t *id)
 {
+	size_t len;
+
 	if (!sb || !name || !id || strchr(name, ':'))
 		return NUB_EINVAL;
 	for (uint32_t i = 0; i < sb->names.n; i++) {
-		if (fn_name_is(sb->names.fn[i].name, name)) {
+		nub_fn_name_parts(&sb->names.fn[i], &len);
+		if (len == strlen(name) && !strncmp(sb->names.fn[i].name, name, len)) {
 			*id = sb->names.fn[i].id;
 			return 0;
 		}
@@ -382,11 +376,11 @@ const char *nub_sandbox_function_signature(const struct nub_sandbox *sb, uint32_
 {
 	if (!sb)
 		return NULL;
-	for (uint32_t i = 0; i < sb->names.n; i++) {
-		const char *colon = strchr(sb->names.fn[i].name, ':');
+	size_t len;
+
+	for (uint32_t i = 0; i < sb->names.n; i++)
 		if (sb->names.fn[i].id == id)
-			return colon && nub_typed_sig_ok(colon + 1) ? colon + 1 : NULL;
-	}
+			return nub_fn_name_parts(&sb->names.fn[i], &len);
 	return NULL;
 }
 
