@@ -14,32 +14,31 @@ static int by_off(const void *a, const void *b)
 }
 
 /* Append the name, cut and made printable; its offset, or -1. */
-static int64_t add_name(char **names, size_t *used, size_t *cap, const char *name)
+static int64_t add_name(struct nub_symbols *s, size_t *cap, const char *name)
 {
-	size_t n = strnlen(name, NUB_SYMBOL_NAME_MAX);
-	int64_t at = (int64_t)*used;
+	size_t n = strnlen(name, NUB_SYMBOL_NAME_MAX), used = s->names_used;
 
-	if (*cap - *used < n + 1) {
+	if (*cap - used < n + 1) {
 		size_t c = *cap ? *cap * 2 : 4096;
-		while (c - *used < n + 1)
+		while (c - used < n + 1)
 			c *= 2;
 		if (c > (4u << 20))
 			return -1;
-		char *p = realloc(*names, c);
+		char *p = realloc(s->names, c);
 		if (!p)
 			return -1;
-		*names = p;
+		s->names = p;
 		*cap = c;
 	}
 	for (size_t i = 0; i < n; i++)
-		(*names)[*used + i] = name[i] > 0x20 && name[i] < 0x7f ? name[i] : '?';
-	(*names)[*used + n] = '\0';
-	*used += n + 1;
-	return at;
+		s->names[used + i] = name[i] > 0x20 && name[i] < 0x7f ? name[i] : '?';
+	s->names[used + n] = '\0';
+	s->names_used += n + 1;
+	return (int64_t)used;
 }
 
 static void collect(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, uint64_t min_vaddr, uint64_t span,
-                    struct nub_symbols *s, size_t *cap, size_t *used, size_t *ncap)
+                    struct nub_symbols *s, size_t *cap, size_t *ncap)
 {
 	Elf_Data *data = elf_getdata(scn, NULL);
 	size_t count = sh->sh_entsize ? sh->sh_size / sh->sh_entsize : 0;
@@ -61,7 +60,7 @@ static void collect(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, uint64_t min_va
 			s->e = e;
 			*ncap = c;
 		}
-		int64_t at = add_name(&s->names, used, cap, name);
+		int64_t at = add_name(s, cap, name);
 		if (at < 0)
 			return;
 		s->e[s->n++] =
@@ -72,28 +71,22 @@ static void collect(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, uint64_t min_va
 struct nub_symbols *nub_symbols_from_elf(struct Elf *elf, uint64_t min_vaddr, uint64_t span)
 {
 	struct nub_symbols *s = calloc(1, sizeof(*s));
-	size_t cap = 0, used = 0, ncap = 0;
+	size_t cap = 0, ncap = 0;
 	Elf_Scn *scn = NULL;
 	GElf_Shdr sh;
 
-	if (!s || !elf)
-		goto none;
+	if (!s)
+		return NULL;
 	atomic_init(&s->refs, 1);
-	while ((scn = elf_nextscn(elf, scn)) != NULL)
+	while (elf && (scn = elf_nextscn(elf, scn)) != NULL)
 		if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_SYMTAB)
-			collect(elf, scn, &sh, min_vaddr, span, s, &cap, &used, &ncap);
-	if (!s->n)
-		goto none;
-	s->names_used = used;
+			collect(elf, scn, &sh, min_vaddr, span, s, &cap, &ncap);
+	if (!s->n) {
+		nub_symbols_unref(s);
+		return NULL;
+	}
 	qsort(s->e, s->n, sizeof(*s->e), by_off);
 	return s;
-none:
-	if (s) {
-		free(s->e);
-		free(s->names);
-		free(s);
-	}
-	return NULL;
 }
 
 struct nub_symbols *nub_symbols_new(uint32_t n, size_t names_cap)
@@ -156,6 +149,6 @@ void nub_symbols_describe(const struct nub_symbols *s, uint64_t off, char *buf, 
 		return;
 	const struct nub_symbol *e = &s->e[lo - 1];
 	if (off - e->off < e->size)
-		snprintf(buf, cap, " (%s+0x%llx)", s->names + e->name,
+		snprintf(buf, cap, "%s+0x%llx", s->names + e->name,
 		         (unsigned long long)(off - e->off));
 }

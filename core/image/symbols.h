@@ -43,7 +43,7 @@ void nub_symbols_push(struct nub_symbols *s, uint64_t off, uint64_t size, const 
 struct nub_symbols *nub_symbols_ref(struct nub_symbols *s);
 void nub_symbols_unref(struct nub_symbols *s);
 
-/* " (name+0xN)" for an image offset inside a function, else "" (also for
+/* "name+0xN" for an image offset inside a function, else "" (also for
  * NULL symbols). */
 void nub_symbols_describe(const struct nub_symbols *s, uint64_t off, char *buf, size_t cap);
 

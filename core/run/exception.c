@@ -43,7 +43,6 @@ static const char *host_area(const struct nub_layout *l, uint64_t gva)
 #define NUB_BACKTRACE_SHOWN 6
 static const char *backtrace_text(struct nub_run *r, char *buf, size_t cap)
 {
-	const struct nub_layout *l = r->l;
 	struct nub_regs regs;
 	char at[NUB_SYMBOL_NAME_MAX + 32];
 	size_t used = 0;
@@ -56,15 +55,11 @@ static const char *backtrace_text(struct nub_run *r, char *buf, size_t cap)
 	for (int i = 0; i < NUB_BACKTRACE_SHOWN && fp && !(fp & 7); i++) {
 		if (nub_view_read_gva(&r->view, fp, frame, sizeof(frame)))
 			break;
-		uint64_t ret = frame[1];
-		if (ret < l->image_gpa || ret - l->image_gpa >= l->image_size)
+		/* The call before the return address: the caller's line. */
+		if (!nub_run_symbol(r, frame[1] - 1, at, sizeof(at))[0])
 			break;
-		nub_symbols_describe(r->syms, ret - 1 - l->image_gpa, at, sizeof(at));
-		if (!at[0])
-			break;
-		/* at is " (name+0xN)": shown as "name+0xN" after the return's call. */
-		int n = snprintf(buf + used, cap - used, "%s%.*s", used ? " < " : "; called from ",
-		                 (int)strlen(at) - 3, at + 2);
+		int n = snprintf(buf + used, cap - used, "%s%s", used ? " < " : "; called from ",
+		                 at);
 		if (n < 0 || (size_t)n >= cap - used)
 			break;
 		used += (size_t)n;

@@ -21,8 +21,10 @@
  * is a failure (message in r->err). */
 enum { NUB_RUN_CONTINUE = 0, NUB_RUN_PHASE_DONE = 1 };
 
-/* " (function+0xN)" when guest address rip is inside one of the ELF's
- * functions (run.h: syms), else "": in buf, which it returns. */
+/* "function+0xN" when guest address rip is inside one of the ELF's
+ * functions (run.h: syms), else "": in buf, which it returns. _where
+ * gives it as " (function+0xN)", for after an address in a message. */
+const char *nub_run_symbol(const struct nub_run *r, uint64_t rip, char *buf, size_t cap);
 const char *nub_run_where(const struct nub_run *r, uint64_t rip, char *buf, size_t cap);
 
 /* A failure the guest caused: the message in r->err, marked the guest's.

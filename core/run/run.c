@@ -12,14 +12,24 @@
 #include "image/symbols.h"
 #include "run/handlers.h"
 
-/* " (function+0xN)" for a guest address inside the ELF's functions. */
-const char *nub_run_where(const struct nub_run *r, uint64_t rip, char *buf, size_t cap)
+const char *nub_run_symbol(const struct nub_run *r, uint64_t rip, char *buf, size_t cap)
 {
 	const struct nub_layout *l = r->l;
 
 	buf[0] = '\0';
 	if (rip >= l->image_gpa && rip - l->image_gpa < l->image_size)
 		nub_symbols_describe(r->syms, rip - l->image_gpa, buf, cap);
+	return buf;
+}
+
+const char *nub_run_where(const struct nub_run *r, uint64_t rip, char *buf, size_t cap)
+{
+	char sym[NUB_SYMBOL_NAME_MAX + 24];
+
+	if (nub_run_symbol(r, rip, sym, sizeof(sym))[0])
+		snprintf(buf, cap, " (%s)", sym);
+	else
+		buf[0] = '\0';
 	return buf;
 }
 
@@ -160,12 +170,12 @@ static int on_exit(struct nub_run *r, enum nub_run_phase phase, const struct nub
 		                    ex->detail[0] ? ": " : "", ex->detail);
 	case NUB_EXIT_CANCELLED:
 		/* Where the endless loop was, when the backend knows the RIP. */
-		nub_run_where(r, ex->rip, at, sizeof(at));
+		nub_run_symbol(r, ex->rip, at, sizeof(at));
 		if (r->timed_out && atomic_load(r->timed_out))
-			return nub_run_fail(
-			        r, NUB_ETIMEDOUT, "call exceeded its timeout of %llu us%s%.*s",
-			        (unsigned long long)r->timeout_us, at[0] ? ", stopped in " : "",
-			        at[0] ? (int)strlen(at) - 3 : 0, at[0] ? at + 2 : "");
+			return nub_run_fail(r, NUB_ETIMEDOUT,
+			                    "call exceeded its timeout of %llu us%s%s",
+			                    (unsigned long long)r->timeout_us,
+			                    at[0] ? ", stopped in " : "", at);
 		return nub_run_fail(r, NUB_ECANCELLED, "call interrupted");
 	default:
 		return nub_run_fail(r, NUB_EBACKEND, "%s: run_vcpu: exit %u (hw reason 0x%llx): %s",

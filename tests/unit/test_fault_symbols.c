@@ -110,9 +110,9 @@ static void test_lookup(void **state)
 	(void)state;
 
 	nub_symbols_describe(&s, 0x105, buf, sizeof(buf));
-	assert_string_equal(buf, " (f+0x5)");
+	assert_string_equal(buf, "f+0x5");
 	nub_symbols_describe(&s, 0x21f, buf, sizeof(buf));
-	assert_string_equal(buf, " (g+0x1f)");
+	assert_string_equal(buf, "g+0x1f");
 	nub_symbols_describe(&s, 0xff, buf, sizeof(buf));
 	assert_string_equal(buf, "");
 	nub_symbols_describe(&s, 0x110, buf, sizeof(buf)); /* the gap after f */
