@@ -79,12 +79,23 @@ _Noreturn void rt_init_finish(const struct nub_peb *peb);
 void rt_heap_setup(const struct nub_peb *peb);
 /* Start-up after the heap; ends in rt_init_finish(). */
 _Noreturn void rt_start(const struct nub_peb *peb);
-/* The id of the function the request being served called (for functions
- * registered through one entry, as typed functions are: rt_typed.c). */
-uint32_t rt_current_fn_id(void);
+/* A registered function: a byte one, or a typed one (sig and typed set,
+ * fn the shared entry rt_typed.c gives). */
+struct rt_fn {
+	uint32_t id;
+	const char *name;
+	const char *sig; /* published with the name; NULL for a byte function */
+	nub_typed_fn typed;
+	nub_guest_fn fn;
+};
 
-/* nub_register with a typed function's signature to publish (or NULL). */
-int rt_register(uint32_t id, const char *name, const char *sig, nub_guest_fn fn);
+/* The function the request being served called (for functions registered
+ * through one entry, as typed functions are: rt_typed.c). */
+const struct rt_fn *rt_current_fn(void);
+
+/* nub_register, with a typed function's signature and function (or NULL). */
+int rt_register(uint32_t id, const char *name, const char *sig, nub_typed_fn typed,
+                nub_guest_fn fn);
 
 /* The host wrote a new seed (a restore, or a new sandbox of a snapshot):
  * reseed what the flavour owns, before the program's hooks run. */

@@ -7,13 +7,6 @@
 #include "nub_string.h"
 #include "rt.h"
 
-struct rt_fn {
-	uint32_t id;
-	const char *name;
-	const char *sig; /* typed functions' signature (published), or NULL */
-	nub_guest_fn fn;
-};
-
 static struct rt_fn rt_fns[NUB_GUEST_MAX_FNS] RT_HOT;
 /* The host's seed as the runtime last saw it (guest_abi.h:
  * NUB_SCRATCH_TOP_SEED), and the program's hooks to run when it changes. */
@@ -21,8 +14,8 @@ static uint8_t rt_seed[NUB_RESTORE_SEED_SIZE] RT_HOT;
 static nub_restore_hook rt_hooks[NUB_GUEST_MAX_RESTORE_HOOKS] RT_HOT;
 static uint32_t rt_nhooks RT_HOT;
 static uint32_t rt_nfns RT_HOT;
-/* The function the request being served called (rt_current_fn_id). */
-static uint32_t rt_call_fn_id RT_HOT;
+/* The function the request being served called (rt_current_fn). */
+static const struct rt_fn *rt_call_fn RT_HOT;
 /* Input-buffer offset above the request being served: host-call responses
  * are pushed above it, and the request itself must never be taken for one. */
 static uint64_t rt_call_floor RT_HOT;
@@ -119,10 +112,10 @@ int nub_guest_mapping(uint32_t tag, struct nub_mapping_info *out)
 
 int nub_register(uint32_t id, const char *name, nub_guest_fn fn)
 {
-	return rt_register(id, name, NULL, fn);
+	return rt_register(id, name, NULL, NULL, fn);
 }
 
-int rt_register(uint32_t id, const char *name, const char *sig, nub_guest_fn fn)
+int rt_register(uint32_t id, const char *name, const char *sig, nub_typed_fn typed, nub_guest_fn fn)
 {
 	if (!fn)
 		return NUB_EINVAL;
@@ -132,7 +125,7 @@ int rt_register(uint32_t id, const char *name, const char *sig, nub_guest_fn fn)
 	}
 	if (rt_nfns == NUB_GUEST_MAX_FNS)
 		return NUB_EFULL;
-	rt_fns[rt_nfns++] = (struct rt_fn){id, name ? name : "", sig, fn};
+	rt_fns[rt_nfns++] = (struct rt_fn){id, name ? name : "", sig, typed, fn};
 	return 0;
 }
 
@@ -172,9 +165,9 @@ static void check_seed(const struct nub_peb *peb)
 		rt_hooks[i](rt_seed);
 }
 
-uint32_t rt_current_fn_id(void)
+const struct rt_fn *rt_current_fn(void)
 {
-	return rt_call_fn_id;
+	return rt_call_fn;
 }
 
 static const struct rt_fn *fn_find(uint32_t id)
@@ -318,7 +311,7 @@ _Noreturn void nub_rt_dispatch(const struct nub_peb *peb)
 	} else {
 		area = out_area(&ob, &cap);
 		rt_call_floor = top;
-		rt_call_fn_id = req.fn_id;
+		rt_call_fn = f;
 		status = f->fn(msg + sizeof(req), req.len, area ? area : none, cap, &out_len);
 		rt_call_floor = 0;
 		rt_after_call();

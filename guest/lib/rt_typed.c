@@ -10,23 +10,6 @@
 
 #include "rt.h"
 
-struct rt_typed {
-	uint32_t id;
-	const char *sig;
-	nub_typed_fn fn;
-};
-
-static struct rt_typed rt_typed_fns[NUB_GUEST_MAX_FNS];
-static uint32_t rt_ntyped;
-
-static const struct rt_typed *typed_find(uint32_t id)
-{
-	for (uint32_t i = 0; i < rt_ntyped; i++)
-		if (rt_typed_fns[i].id == id)
-			return &rt_typed_fns[i];
-	return NULL;
-}
-
 /* `status` with the reason as the result's text. */
 static int32_t refuse(int32_t status, uint8_t *out, uint32_t cap, uint32_t *out_len,
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -47,14 +30,14 @@ static int32_t refuse(int32_t status, uint8_t *out, uint32_t cap, uint32_t *out_
 static int32_t typed_entry(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t cap,
                            uint32_t *out_len)
 {
-	const struct rt_typed *t = typed_find(rt_current_fn_id());
+	const struct rt_fn *t = rt_current_fn();
 	struct nub_value args[NUB_TYPED_MAX_VALUES], ret = {0};
 	uint32_t n = 0, want = 0;
 	size_t len = 0;
 	int32_t status;
 	int bad;
 
-	if (!t)
+	if (!t || !t->typed)
 		return NUB_ENOTFOUND;
 	if (nub_typed_decode(in, in_len, args, NUB_TYPED_MAX_VALUES, &n))
 		return refuse(NUB_EINVAL, out, cap, out_len, "arguments are not typed values");
@@ -69,7 +52,7 @@ static int32_t typed_entry(const uint8_t *in, uint32_t in_len, uint8_t *out, uin
 		              nub_type_name(args[bad - 1].type),
 		              nub_type_name((uint8_t)t->sig[bad - 1]));
 	ret.type = (uint8_t)t->sig[want + 1];
-	status = t->fn(args, n, &ret);
+	status = t->typed(args, n, &ret);
 	if (status)
 		return status;
 	/* The program broke its own signature: not the caller's fault. */
@@ -86,17 +69,9 @@ static int32_t typed_entry(const uint8_t *in, uint32_t in_len, uint8_t *out, uin
 
 int nub_register_typed(uint32_t id, const char *name, const char *sig, nub_typed_fn fn)
 {
-	int rc;
-
 	if (!fn || !nub_typed_sig_ok(sig))
 		return NUB_EINVAL;
-	if (rt_ntyped == NUB_GUEST_MAX_FNS)
-		return NUB_EFULL;
-	rc = rt_register(id, name, sig, typed_entry);
-	if (rc)
-		return rc;
-	rt_typed_fns[rt_ntyped++] = (struct rt_typed){id, sig, fn};
-	return 0;
+	return rt_register(id, name, sig, fn, typed_entry);
 }
 
 int nub_call_host_typed(uint32_t fn_id, const struct nub_value *args, uint32_t nargs,
