@@ -124,6 +124,22 @@ static int read_json(const char *path, char **text, size_t *len, struct nub_erro
 
 /* ---- index.json ---- */
 
+/* Tokenise text (len bytes) into tok (TOKENS_MAX) and find the array its
+ * top object holds under `key`: 0 with *arr, or -1 with why set. */
+static int parse_array_member(const char *text, size_t len, struct nub_json_tok *tok,
+                              const char *key, uint32_t *arr, char *why, size_t cap)
+{
+	uint32_t n = 0;
+
+	if (nub_json_parse(text, len, tok, TOKENS_MAX, &n, why, cap))
+		return -1;
+	*arr = nub_json_member(text, tok, 0, key);
+	if (*arr && tok[*arr].type == NUB_JSON_ARRAY)
+		return 0;
+	snprintf(why, cap, "no %s array", key);
+	return -1;
+}
+
 /* index.json at `path`, read and tokenised into tok (TOKENS_MAX), its
  * manifests array in *arr; *text from malloc (the caller frees it). */
 static int read_index(const char *path, char **text, struct nub_json_tok *tok, uint32_t *arr,
@@ -131,16 +147,12 @@ static int read_index(const char *path, char **text, struct nub_json_tok *tok, u
 {
 	char why[128];
 	size_t len = 0;
-	uint32_t n = 0;
 	int rc = read_json(path, text, &len, err);
 
 	if (rc)
 		return rc;
-	if (nub_json_parse(*text, len, tok, TOKENS_MAX, &n, why, sizeof(why)) ||
-	    !(*arr = nub_json_member(*text, tok, 0, "manifests")) ||
-	    tok[*arr].type != NUB_JSON_ARRAY)
-		return nub_error_set(err, NUB_ECORRUPT, "%s: not an OCI index (%s)", path,
-		                     n ? "no manifests array" : why);
+	if (parse_array_member(*text, len, tok, "manifests", arr, why, sizeof(why)))
+		return nub_error_set(err, NUB_ECORRUPT, "%s: not an OCI index (%s)", path, why);
 	return 0;
 }
 
@@ -202,21 +214,18 @@ free_index:
 static int check_tag(const char *tag, struct nub_error *err)
 {
 	size_t n = tag ? strlen(tag) : 0;
+	int ok = n && n <= 128 && tag[0] != '.' && tag[0] != '-';
 
 	/* The OCI reference grammar for a tag: [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}. */
-	if (!n || n > 128 || tag[0] == '.' || tag[0] == '-')
-		return nub_error_set(err, NUB_EINVAL,
-		                     "OCI tag '%s': 1 to 128 of [A-Za-z0-9_.-], "
-		                     "not starting with '.' or '-'",
-		                     tag ? tag : "");
-	for (size_t i = 0; i < n; i++)
-		if (!((tag[i] >= 'a' && tag[i] <= 'z') || (tag[i] >= 'A' && tag[i] <= 'Z') ||
-		      (tag[i] >= '0' && tag[i] <= '9') || strchr("_.-", tag[i])))
-			return nub_error_set(err, NUB_EINVAL,
-			                     "OCI tag '%s': 1 to 128 of [A-Za-z0-9_.-], not "
-			                     "starting with '.' or '-'",
-			                     tag);
-	return 0;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (tag[i] >= 'a' && tag[i] <= 'z') || (tag[i] >= 'A' && tag[i] <= 'Z') ||
+		     (tag[i] >= '0' && tag[i] <= '9') || strchr("_.-", tag[i]);
+	if (ok)
+		return 0;
+	return nub_error_set(
+	        err, NUB_EINVAL,
+	        "OCI tag '%s': 1 to 128 of [A-Za-z0-9_.-], not starting with '.' or '-'",
+	        tag ? tag : "");
 }
 
 static int write_index(const char *dir, const char *tag, const struct digest *manifest,
@@ -317,9 +326,15 @@ static int get_blob(const char *dir, const struct digest *d, uint64_t size, uint
 {
 	char path[4200];
 	struct digest got;
+	struct stat st;
 	int rc;
 
 	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, d->hex);
+	/* A blob of another size is refused before it is read (or allocated). */
+	if (!stat(path, &st) && (uint64_t)st.st_size != size)
+		return nub_error_set(err, NUB_ECORRUPT,
+		                     "%s: %lld bytes, the layout says %llu bytes", path,
+		                     (long long)st.st_size, (unsigned long long)size);
 	rc = nub_snapshot_read_file(path, bytes, len, err);
 	if (rc)
 		return rc;
@@ -366,13 +381,11 @@ static int find_layer(const char *dir, const uint8_t *man, size_t len, struct di
                       uint64_t *size, struct nub_json_tok *tok, struct nub_error *err)
 {
 	char why[128];
-	uint32_t n = 0, layers;
+	uint32_t layers = 0;
 
-	if (nub_json_parse((const char *)man, len, tok, TOKENS_MAX, &n, why, sizeof(why)) ||
-	    !(layers = nub_json_member((const char *)man, tok, 0, "layers")) ||
-	    tok[layers].type != NUB_JSON_ARRAY)
+	if (parse_array_member((const char *)man, len, tok, "layers", &layers, why, sizeof(why)))
 		return nub_error_set(err, NUB_ECORRUPT, "%s: manifest sha256:%.12s...: %s", dir,
-		                     d->hex, n ? "no layers array" : why);
+		                     d->hex, why);
 	for (uint32_t i = 0; i < tok[layers].size; i++) {
 		uint32_t l = nub_json_item(tok, layers, i);
 		uint32_t mt = nub_json_member((const char *)man, tok, l, "mediaType");

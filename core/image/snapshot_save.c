@@ -184,20 +184,30 @@ static int write_file(const char *path, const struct out *o, struct nub_error *e
 	return rc;
 }
 
-/* key: NULL for a file without one (key_len already checked). */
+/* The file's bytes into *o (key: NULL for a file without one, key_len
+ * already checked); `what` and `path` name them in the out-of-memory
+ * message. */
+static int encode(const struct nub_snapshot *snap, const void *key, size_t key_len, struct out *o,
+                  const char *what, const char *path, struct nub_error *err)
+{
+	put_meta(o, snap, key ? SNAPFILE_MAGIC_KEYED : SNAPFILE_MAGIC);
+	put_memory(o, snap);
+	put_trailer(o, key, key_len);
+	if (!o->oom)
+		return 0;
+	free(o->p);
+	o->p = NULL;
+	return nub_error_set(err, NUB_ENOMEM, "out of memory %s%s", what, path);
+}
+
 static int save(const struct nub_snapshot *snap, const char *path, const void *key, size_t key_len,
                 struct nub_error *err)
 {
 	struct out o = {0};
-	int rc;
+	int rc = encode(snap, key, key_len, &o, "saving ", path, err);
 
-	put_meta(&o, snap, key ? SNAPFILE_MAGIC_KEYED : SNAPFILE_MAGIC);
-	put_memory(&o, snap);
-	put_trailer(&o, key, key_len);
-	if (o.oom) {
-		free(o.p);
-		return nub_error_set(err, NUB_ENOMEM, "out of memory saving %s", path);
-	}
+	if (rc)
+		return rc;
 	rc = write_file(path, &o, err);
 	free(o.p);
 	return rc;
@@ -207,14 +217,10 @@ int nub_snapshot_encode(const struct nub_snapshot *snap, uint8_t **bytes, size_t
                         struct nub_error *err)
 {
 	struct out o = {0};
+	int rc = encode(snap, NULL, 0, &o, "encoding a snapshot", "", err);
 
-	put_meta(&o, snap, SNAPFILE_MAGIC);
-	put_memory(&o, snap);
-	put_trailer(&o, NULL, 0);
-	if (o.oom) {
-		free(o.p);
-		return nub_error_set(err, NUB_ENOMEM, "out of memory encoding a snapshot");
-	}
+	if (rc)
+		return rc;
 	*bytes = o.p;
 	*len = o.len;
 	return 0;

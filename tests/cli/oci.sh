@@ -2,8 +2,8 @@
 # Snapshots as OCI artifacts: `nub snapshot --oci DIR:TAG` writes two tags
 # into one layout, Debian's skopeo copies one to another layout, `nub run
 # oci:DIR:TAG` runs it from the copy (on the mock, and on KVM where
-# /dev/kvm works); a changed blob, a missing tag and a bad tag are refused,
-# each by name.
+# /dev/kvm works); a changed blob, one of another size, a missing tag and a
+# bad tag are refused, each by name.
 set -u
 nub=$1
 fail=0
@@ -38,6 +38,11 @@ if [ -n "$layer" ] && [ -f "$d/copy/blobs/sha256/$layer" ]; then
 	check "a changed layer is refused by digest" 1 \
 		"$d/copy/blobs/sha256/$layer: " "$nub" run "oci:$d/copy:one" --backend mock
 	check "... naming what the layout says" 1 "the layout says" \
+		"$nub" run "oci:$d/copy:one" --backend mock
+	printf 'X' >>"$d/copy/blobs/sha256/$layer"
+	check "a layer of another size is refused before it is read" 1 \
+		"$d/copy/blobs/sha256/$layer: " "$nub" run "oci:$d/copy:one" --backend mock
+	check "... by its size" 1 "bytes, the layout says" \
 		"$nub" run "oci:$d/copy:one" --backend mock
 else
 	echo "FAIL: no snapshot layer found in the copy's manifest"; fail=1
