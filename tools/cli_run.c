@@ -107,19 +107,18 @@ static int append(struct run_opts *o, const void *p, size_t n)
 
 static int parse_hex(struct run_opts *o, const char *h)
 {
-	size_t n = strlen(h);
+	size_t n = 0;
+	const char *why = cli_hex_decode(h, o->in + o->in_len, sizeof(o->in) - o->in_len, &n);
 
-	if (n % 2) {
-		fprintf(stderr, "nub run: hex argument '%s' has an odd length\n", h);
+	if (why && !strcmp(why, "too many bytes")) {
+		fprintf(stderr, "nub run: arguments exceed %u bytes\n", RUN_IO_MAX);
 		return -1;
 	}
-	for (size_t i = 0; i < n; i += 2) {
-		char pair[3] = {h[i], h[i + 1], 0};
-		char *end;
-		uint8_t b = (uint8_t)strtoul(pair, &end, 16);
-		if (*end || append(o, &b, 1))
-			return -1;
+	if (why) {
+		fprintf(stderr, "nub run: hex argument '%s': %s\n", h, why);
+		return -1;
 	}
+	o->in_len += n;
 	return 0;
 }
 
@@ -366,8 +365,8 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 	if (!o->elf || (o->snapshot_mode && !o->save)) {
 		if (o->snapshot_mode)
 			fprintf(stderr, "usage: nub snapshot GUEST.elf -o FILE|--oci DIR:TAG [the "
-			                "options of "
-			                "nub run; --call: warm-up calls before the snapshot]\n");
+			                "options of nub run; --call: warm-up calls before the "
+			                "snapshot]\n");
 		else
 			usage();
 		return -1;
@@ -593,6 +592,18 @@ int nub_cli_is_snapshot_file(const char *path)
 	return yes;
 }
 
+/* "DIR:TAG" (split at the last ':'): the tag, DIR into dir; NULL without a
+ * ':'. */
+static const char *oci_ref_split(const char *ref, char *dir, size_t cap)
+{
+	const char *colon = strrchr(ref, ':');
+
+	if (!colon)
+		return NULL;
+	snprintf(dir, cap, "%.*s", (int)(colon - ref), ref);
+	return colon + 1;
+}
+
 /* nub snapshot: the warm-up call (if any) made, the sandbox saved as it is. */
 static int save_snapshot(struct nub_sandbox *sb, const struct run_opts *o)
 {
@@ -622,9 +633,8 @@ static int save_snapshot(struct nub_sandbox *sb, const struct run_opts *o)
 	}
 	if (o->save_oci) {
 		char dir[4096];
-		const char *colon = strrchr(o->save, ':');
-		snprintf(dir, sizeof(dir), "%.*s", (int)(colon - o->save), o->save);
-		rc = nub_snapshot_save_oci(snap, dir, colon + 1, &err);
+		const char *tag = oci_ref_split(o->save, dir, sizeof(dir));
+		rc = nub_snapshot_save_oci(snap, dir, tag, &err);
 	} else {
 		rc = nub_snapshot_save(snap, o->save, &err);
 	}
@@ -645,18 +655,17 @@ static int save_snapshot(struct nub_sandbox *sb, const struct run_opts *o)
 static int create_from_oci(const struct nub_config *cfg, const char *ref, struct nub_sandbox **sb,
                            struct nub_error *err)
 {
-	const char *colon = strrchr(ref, ':');
 	struct nub_snapshot *snap = NULL;
 	char dir[4096];
+	const char *tag = oci_ref_split(ref, dir, sizeof(dir));
 	int rc;
 
-	if (!colon) {
+	if (!tag) {
 		err->code = NUB_EINVAL;
 		snprintf(err->msg, sizeof(err->msg), "oci:%s is not oci:DIR:TAG", ref);
 		return NUB_EINVAL;
 	}
-	snprintf(dir, sizeof(dir), "%.*s", (int)(colon - ref), ref);
-	rc = nub_snapshot_load_oci(dir, colon + 1, &snap, err);
+	rc = nub_snapshot_load_oci(dir, tag, &snap, err);
 	if (rc)
 		return rc;
 	rc = nub_sandbox_create_from_snapshot(cfg, snap, sb, err);

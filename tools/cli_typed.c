@@ -53,24 +53,37 @@ static int parse_int(const char *word, const char *v, uint8_t t, struct nub_valu
 	return 0;
 }
 
+const char *cli_hex_decode(const char *h, uint8_t *dst, size_t cap, size_t *n)
+{
+	size_t len = strlen(h);
+
+	if (len % 2)
+		return "hex of an odd length";
+	if (len / 2 > cap)
+		return "too many bytes";
+	for (size_t i = 0; i < len; i += 2) {
+		char pair[3] = {h[i], h[i + 1], 0}, *end;
+		dst[i / 2] = (uint8_t)strtoul(pair, &end, 16);
+		if (*end)
+			return "not hex";
+	}
+	*n = len / 2;
+	return NULL;
+}
+
 /* Hex bytes into the pool. */
 static int parse_bytes(const char *word, const char *v, struct cli_pool *pool,
                        struct nub_value *out)
 {
-	size_t n = strlen(v);
-
-	if (n % 2 || n / 2 > sizeof(pool->bytes) - pool->used)
-		return bad(word, n % 2 ? "hex of an odd length" : "too many bytes");
 	uint8_t *p = pool->bytes + pool->used;
-	for (size_t i = 0; i < n; i += 2) {
-		char pair[3] = {v[i], v[i + 1], 0}, *end;
-		p[i / 2] = (uint8_t)strtoul(pair, &end, 16);
-		if (*end)
-			return bad(word, "not hex");
-	}
-	pool->used += n / 2;
+	size_t n = 0;
+	const char *why = cli_hex_decode(v, p, sizeof(pool->bytes) - pool->used, &n);
+
+	if (why)
+		return bad(word, why);
+	pool->used += n;
 	out->v.buf.p = p;
-	out->v.buf.len = (uint32_t)(n / 2);
+	out->v.buf.len = (uint32_t)n;
 	return 0;
 }
 

@@ -19,6 +19,10 @@ struct cli_pool {
 int cli_typed_args(const char *sig, const char *const *words, size_t n, struct nub_value *vals,
                    struct cli_pool *pool);
 
+/* Hex digits h into dst (at most cap bytes), *n of them: NULL, or why not
+ * ("hex of an odd length", "too many bytes", "not hex"). */
+const char *cli_hex_decode(const char *h, uint8_t *dst, size_t cap, size_t *n);
+
 /* "status S, TYPE VALUE". */
 void cli_typed_print(int32_t status, const struct nub_value *v);
 
