@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang clang-format valgrind libelf-dev libcmocka-dev
       libxxhash-dev libsodium-dev qemu-system-x86 busybox-static cpio xz-utils zstd python3
-      libclang-rt-14-dev musl-dev duktape-dev dpkg-dev tcl musl-tools skopeo)
+      libclang-rt-14-dev musl-dev duktape-dev dpkg-dev tcl musl-tools skopeo gdb)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

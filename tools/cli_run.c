@@ -29,6 +29,9 @@
  * nub_sandbox_heap_usage() before the restore. --stats prints every counter
  * of nub_sandbox_stats at the end, `stats: NAME: VALUE` a line.
  *
+ * --core-dir DIR makes a guest fault write an ELF core of the guest into
+ * DIR (nub_config.core_dir; the error names the file).
+ *
  * The result line is `status S, N bytes: ` followed by the bytes as a
  * quoted string when they are text (printable UTF-8, plus tab, newline and
  * carriage return; `"`, `\` and those controls are shown as C escapes), or
@@ -71,7 +74,8 @@ struct run_opts {
 	size_t nwords;
 	const char *sig;
 	int quiet_log;
-	int stats; /* --stats: every counter of the sandbox at the end */
+	int stats;            /* --stats: every counter of the sandbox at the end */
+	const char *core_dir; /* --core-dir: a fault writes the guest's core there */
 	/* The guest's process (C library guests): --arg, --env, --cwd, --dir. */
 	const char *args[RUN_LIST_MAX + 2]; /* args[0] = the ELF, NULL after the last */
 	size_t nargs;
@@ -275,6 +279,8 @@ static void usage(void)
 	        "               [--dir HOSTDIR[:GUESTPATH]] [--env NAME=VALUE] [--arg S] "
 	        "[--cwd PATH]\n"
 	        "               [--call ID|NAME [ARG...]] [--repeat N] [--quiet] [--stats]\n"
+	        "               [--core-dir DIR]\n"
+	        "  --core-dir DIR  a guest fault writes an ELF core of the guest into DIR\n"
 	        "  --dir         a host directory the guest reads under GUESTPATH (default /)\n"
 	        "  --env, --arg  the guest's environment and arguments (repeatable)\n"
 	        "  --cwd PATH    the guest's working directory (default /)\n"
@@ -340,6 +346,9 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 			o->quiet_log = 1;
 		} else if (!strcmp(a, "--stats")) {
 			o->stats = 1;
+		} else if (!strcmp(a, "--core-dir")) {
+			if (!(o->core_dir = opt_value(argc, argv, &i)))
+				return -1;
 		} else if (!strcmp(a, "--call")) {
 			char *end;
 			if (!(v = opt_value(argc, argv, &i)))
@@ -713,6 +722,7 @@ static int run(struct run_opts *o)
 	if (o->have_heap)
 		cfg.heap_size = o->heap_size;
 	cfg.call_timeout_us = o->timeout_us;
+	cfg.core_dir = o->core_dir;
 	cfg.log_fn = o->quiet_log ? NULL : log_line;
 	t0 = now_us();
 	/* A snapshot file carries its own memory, process and files: the

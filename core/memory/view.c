@@ -311,6 +311,25 @@ int nub_view_read_gva(const struct nub_view *c, nub_gva_t gva, void *dst, uint64
 	return 0;
 }
 
+int nub_view_runs(const struct nub_view *c, nub_gva_t gva, uint64_t len, nub_view_run_fn fn,
+                  void *user)
+{
+	struct cow_ctx ctx = {c, NULL};
+	struct nub_vmem_resolver res;
+	struct nub_vmem_ops ops;
+	struct nub_vmem_iter it;
+	struct nub_vmem_mapping run;
+	int rc;
+
+	cow_ops(&res, &ctx, &ops);
+	res.alloc = NULL;
+	nub_vmem_iter_init(&it, &ops, gva, len);
+	while ((rc = nub_vmem_iter_next(&it, &run)) == 1)
+		if ((rc = fn(user, &run)) != 0)
+			return rc;
+	return rc;
+}
+
 /* 1 when the page at `gpa` holds a non-zero byte, 0 when not. */
 static int page_written(const struct nub_view *c, nub_gpa_t gpa)
 {

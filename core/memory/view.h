@@ -141,6 +141,14 @@ int nub_view_writable_scratch(const struct nub_view *c, const struct nub_range *
  * (any privilege); NUB_ERANGE when a page is not mapped. */
 int nub_view_read_gva(const struct nub_view *c, nub_gva_t gva, void *dst, uint64_t len);
 
+/* Call fn for each run the live tables map in [gva, gva+len), in GVA
+ * order, as nub_vmem_iter_next coalesces them; a non-zero return of fn
+ * stops the walk and is returned, as is a negative code for tables that
+ * cannot be followed. */
+typedef int (*nub_view_run_fn)(void *user, const struct nub_vmem_mapping *run);
+int nub_view_runs(const struct nub_view *c, nub_gva_t gva, uint64_t len, nub_view_run_fn fn,
+                  void *user);
+
 /* Count the pages of [gva, gva+len) (page-aligned) that hold a non-zero
  * byte, wherever the live tables map them (snapshot or scratch copy): the
  * pages the guest has written, as far as anyone can tell (a prefetched

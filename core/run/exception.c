@@ -169,5 +169,8 @@ int nub_run_exception(struct nub_run *r)
 		rc = nub_run_reflect_syscall(r, &f, sregs.cr2);
 	if (rc)
 		return rc < 0 ? rc : NUB_RUN_CONTINUE;
+	/* A core dump or a debugger sees the guest as it faulted. */
+	if (r->stop)
+		nub_stop_capture(r->hv, &f, sregs.cr2, r->stop, NULL);
 	return report_fault(r, &f, sregs.cr2);
 }

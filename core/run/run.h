@@ -16,6 +16,7 @@
 #include <nub/nub.h>
 
 #include "backend/hv.h"
+#include "debug/stop.h"
 #include "image/snapshot.h"
 #include "memory/gbuf.h"
 #include "memory/view.h"
@@ -64,6 +65,7 @@ struct nub_run {
 	struct nub_fn_names *names;      /* INIT_DONE */
 	struct nub_sandbox_stats *stats; /* vm_exits, host_calls, cow_faults */
 	struct nub_abort_record *abort;  /* ABORT: the code and the whole text */
+	struct nub_stop *stop;           /* a fault: the guest's state; NULL: not kept */
 	struct nub_error *err;
 	int guest_failed; /* the loop's own: a failure the guest caused */
 };

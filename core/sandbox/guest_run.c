@@ -204,6 +204,7 @@ static void run_context(struct nub_sandbox *sb, enum nub_run_phase phase, struct
 	r->names = &sb->names;
 	r->stats = &sb->stats;
 	r->abort = &sb->abort;
+	r->stop = &sb->stop;
 	r->err = &sb->err;
 }
 
@@ -215,7 +216,8 @@ int nub_sandbox_run(struct nub_sandbox *sb, enum nub_run_phase phase)
 	int rc;
 
 	run_begin(sb);
-	sb->abort.have = 0; /* it describes the last run only */
+	sb->abort.have = 0; /* it and the stop describe the last run only */
+	sb->stop.have = 0;
 	watchdog_start(&wd, sb);
 	if (sb->cfg.call_timeout_us && !wd.started) {
 		rc = nub_sandbox_poison(
@@ -227,6 +229,8 @@ int nub_sandbox_run(struct nub_sandbox *sb, enum nub_run_phase phase)
 	rc = nub_run_loop(&r, phase, &outcome);
 	sb->dispatch_gva = r.dispatch_gva;
 	sb->fs_base = r.fs_base;
+	if (outcome == NUB_RUN_GUEST)
+		nub_sandbox_core_on_fault(sb);
 	if (outcome != NUB_RUN_DONE)
 		nub_sandbox_poison(sb, rc, outcome == NUB_RUN_BACKEND ? "backend failure" : NULL);
 stop:

@@ -118,9 +118,13 @@ static int sandbox_alloc(const struct nub_config *cfg, struct nub_sandbox **out,
 	sb->cfg.dirs_count = 0;
 	sb->cfg.snapshot_key = NULL; /* only needed while loading the file; never kept */
 	sb->cfg.snapshot_key_size = 0;
+	const char *core_dir = cfg->core_dir ? cfg->core_dir : getenv("NUB_CORE_DIR");
+	sb->cfg.core_dir = NULL; /* the copy below is the sandbox's */
 	sb->backend_spec = dup_or_null(cfg->backend);
 	sb->backend_options = dup_or_null(cfg->backend_options);
-	if ((cfg->backend && !sb->backend_spec) || (cfg->backend_options && !sb->backend_options)) {
+	sb->core_dir = core_dir && core_dir[0] ? strdup(core_dir) : NULL;
+	if ((cfg->backend && !sb->backend_spec) || (cfg->backend_options && !sb->backend_options) ||
+	    (core_dir && core_dir[0] && !sb->core_dir)) {
 		nub_sandbox_free(sb);
 		return nub_error_set(err, NUB_ENOMEM, "out of memory creating a sandbox");
 	}
@@ -191,6 +195,9 @@ int nub_sandbox_create_from_elf(const struct nub_config *config, const char *pat
 		rc = nub_elf_load_file(path, &img, err);
 	if (!rc)
 		rc = sandbox_from_image(&cfg, &img, out, err);
+	/* For core files' notes: the ELF gdb reads symbols from. */
+	if (!rc)
+		(*out)->elf_path = realpath(path, NULL);
 	nub_elf_free(&img);
 	return rc;
 }
@@ -276,6 +283,8 @@ void nub_sandbox_destroy(struct nub_sandbox *sb)
 	nub_copies_free(&sb->copies);
 	free(sb->msg);
 	free(sb->backend_spec);
+	free(sb->core_dir);
+	free(sb->elf_path);
 	free(sb->backend_options);
 	pthread_mutex_destroy(&sb->run_lock);
 	free(sb);

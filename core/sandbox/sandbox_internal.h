@@ -16,6 +16,7 @@
 #include <nub/nub.h>
 
 #include "backend/hv.h"
+#include "debug/stop.h"
 #include "image/snapshot.h"
 #include "memory/counter.h"
 #include "memory/gbuf.h"
@@ -75,6 +76,13 @@ struct nub_sandbox {
 	char poison_reason[96];
 	int poison_code;
 	struct nub_abort_record abort; /* the last run's guest abort, whole */
+	/* Debugging (core_file.c): the last run's fault as the guest saw it,
+	 * its message, where cores go (NULL: nowhere) and the guest ELF's
+	 * path (NULL: made from a snapshot or a buffer). */
+	struct nub_stop stop;
+	char stop_why[NUB_ERROR_MSG_MAX];
+	char *core_dir;
+	char *elf_path;
 	struct nub_host_fn_slot host_fns[NUB_MAX_HOST_FNS];
 	/* Typed host functions (host_fns.c): the byte slot's user points here. */
 	struct nub_typed_host {
@@ -177,6 +185,13 @@ void nub_sandbox_handle_detach(struct nub_sandbox *sb);
 void nub_sandbox_host_fn_bits(const struct nub_sandbox *sb, uint64_t *bits);
 int nub_sandbox_check_host_fns(struct nub_sandbox *sb, const struct nub_snapshot *snap,
                                const char *what);
+
+/* ---- core files (core_file.c) ---- */
+
+/* After a run the guest failed: when a core directory is configured and
+ * the run stopped at a fault, write its core there and name it (or why
+ * there is none) at the end of the error message. */
+void nub_sandbox_core_on_fault(struct nub_sandbox *sb);
 
 /* Run the exit loop until the guest ends `phase`, with the call timeout's
  * watchdog and the interrupt protocol around it. Any failure poisons the

@@ -255,9 +255,11 @@ struct nub_backend_ops {
 
 	/* ---- optional slots (ABI 1.0) ----
 	 * Core calls the setters when it resets a vCPU (skipping a NULL one).
-	 * The getters are conformance-only: core never calls them in a
-	 * sandbox's life; nub-conformance and nub's tests read back with them
-	 * what the setters wrote, so provide them with their setters. */
+	 * The getters are for reading back: nub-conformance and nub's tests
+	 * check with them what the setters wrote, and core calls get_fpu only
+	 * to record a faulting guest's vector state in its core file (a
+	 * backend without it gives cores with no FPU note). Provide them with
+	 * their setters. */
 
 	/** Optional (NULL: unsupported). FPU/SSE state including MXCSR. Setting
 	 * also puts every other user XSAVE component the guest could have

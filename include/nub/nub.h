@@ -115,6 +115,12 @@ struct nub_config {
 	 * the guest under its guest path (struct nub_dir). */
 	const struct nub_dir *dirs;
 	size_t dirs_count;
+	/** A directory where every guest fault writes an ELF core file of the
+	 * guest (see nub_sandbox_core_dump), named
+	 * "<elf>.<pid>.<n>.core"; the fault's message then ends with "; core
+	 * dumped to PATH" (or "; no core: <why>"). NULL: $NUB_CORE_DIR when set,
+	 * else no cores. Copied at creation. */
+	const char *core_dir;
 };
 
 /** A host directory the guest sees, read-only, under `guest_path`. It is
@@ -285,6 +291,19 @@ NUB_API int nub_sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **o
  * dirtied.
  */
 NUB_API int nub_sandbox_restore(struct nub_sandbox *sb, struct nub_snapshot *snap);
+
+/**
+ * Write an ELF core file of the guest to `path` (created with mode 0600;
+ * an existing file is refused): its registers (general, FS/GS base, x87
+ * and SSE), one segment per run of memory the guest can read at CPL3
+ * (never host memory, never a page the host owns), and notes naming the
+ * guest ELF and, after a fault, the fault's message. `gdb guest.elf PATH`
+ * reads it. The state is the last fault's when the sandbox is poisoned by
+ * one (until a restore), else the guest's now: between calls, or from a
+ * host function the guest called. Errors: NUB_EINVAL (NULL path),
+ * NUB_ESTATE (not evolved), NUB_EIO naming the path and errno.
+ */
+NUB_API int nub_sandbox_core_dump(struct nub_sandbox *sb, const char *path);
 
 /**
  * Stop the call in progress with NUB_ECANCELLED. Any thread, any time; a

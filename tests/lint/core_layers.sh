@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "${1:?usage: $0 SOURCE_DIR}"
 
-declare -A floor=([memory]=0 [x86]=1 [image]=2 [backend]=2 [run]=3 [sandbox]=4)
+declare -A floor=([memory]=0 [x86]=1 [image]=2 [backend]=2 [debug]=3 [run]=4 [sandbox]=5)
 bad=0
 for dir in core/*/; do
 	d=$(basename "$dir")
@@ -26,4 +26,4 @@ for dir in core/*/; do
 		sed -E 's/#include "([^"]+)"/\1/')
 done
 [ "$bad" = 0 ] || exit 1
-echo "core/'s includes point down: memory < x86 < image, backend < run < sandbox"
+echo "core/'s includes point down: memory < x86 < image, backend < debug < run < sandbox"
