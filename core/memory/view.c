@@ -179,6 +179,7 @@ struct writable_ctx {
 	unsigned nskip;
 	struct nub_range *out;
 	unsigned n, cap;
+	const struct nub_layout *l;
 };
 
 /* Add the part of [off, off+len) outside the skipped ranges from skip[i]. */
@@ -203,52 +204,45 @@ static int writable_add(struct writable_ctx *w, unsigned i, uint64_t off, uint64
 	return 0;
 }
 
+static int cow_count_add(void *user, const struct nub_vmem_mapping *run)
+{
+	if (run->kind == NUB_VMEM_COW)
+		*(int64_t *)user += (int64_t)(run->len / PAGE);
+	return 0;
+}
+
 int64_t nub_view_count_cow(const struct nub_view *c)
 {
-	struct cow_ctx ctx = {c, NULL};
-	struct nub_vmem_resolver res;
-	struct nub_vmem_ops ops;
-	struct nub_vmem_iter it;
-	struct nub_vmem_mapping run;
 	int64_t n = 0;
-	int rc;
+	int rc = nub_view_runs(c, 0, c->l->scratch_gva + c->l->scratch_size, cow_count_add, &n);
 
-	cow_ops(&res, &ctx, &ops);
-	res.alloc = NULL;
-	nub_vmem_iter_init(&it, &ops, 0, c->l->scratch_gva + c->l->scratch_size);
-	while ((rc = nub_vmem_iter_next(&it, &run)) == 1)
-		if (run.kind == NUB_VMEM_COW)
-			n += (int64_t)(run.len / PAGE);
 	return rc < 0 ? rc : n;
+}
+
+/* A run the tables map writable in scratch, added outside the skipped
+ * ranges; the snapshot's part is never writable (sealed). */
+static int writable_run(void *user, const struct nub_vmem_mapping *run)
+{
+	struct writable_ctx *w = user;
+	const struct nub_layout *l = w->l;
+
+	if (run->kind != NUB_VMEM_BASIC || !(run->perms & NUB_VMEM_W))
+		return 0;
+	if (run->gpa < l->scratch_gpa || run->gpa - l->scratch_gpa >= l->scratch_size)
+		return 0;
+	uint64_t off = run->gpa - l->scratch_gpa;
+	uint64_t len = l->scratch_size - off < run->len ? l->scratch_size - off : run->len;
+	return writable_add(w, 0, off, len);
 }
 
 int nub_view_writable_scratch(const struct nub_view *c, const struct nub_range *skip,
                               unsigned nskip, struct nub_range *out, unsigned cap)
 {
 	const struct nub_layout *l = c->l;
-	struct writable_ctx w = {skip, nskip, out, 0, cap};
-	struct cow_ctx ctx = {c, NULL};
-	struct nub_vmem_resolver res;
-	struct nub_vmem_ops ops;
-	struct nub_vmem_iter it;
-	struct nub_vmem_mapping run;
-	int rc;
+	struct writable_ctx w = {skip, nskip, out, 0, cap, l};
+	int rc = nub_view_runs(c, 0, l->scratch_gva + l->scratch_size, writable_run, &w);
 
-	cow_ops(&res, &ctx, &ops);
-	res.alloc = NULL;
-	nub_vmem_iter_init(&it, &ops, 0, l->scratch_gva + l->scratch_size);
-	while ((rc = nub_vmem_iter_next(&it, &run)) == 1) {
-		if (run.kind != NUB_VMEM_BASIC || !(run.perms & NUB_VMEM_W))
-			continue;
-		if (run.gpa < l->scratch_gpa || run.gpa - l->scratch_gpa >= l->scratch_size)
-			continue; /* the snapshot's part is never writable: sealed */
-		uint64_t off = run.gpa - l->scratch_gpa;
-		uint64_t len = l->scratch_size - off < run.len ? l->scratch_size - off : run.len;
-		rc = writable_add(&w, 0, off, len);
-		if (rc)
-			return rc;
-	}
-	return rc < 0 ? rc : (int)w.n;
+	return rc ? rc : (int)w.n;
 }
 
 int nub_view_resolve_cow(const struct nub_view *c, nub_gva_t addr, struct nub_error *err)
