@@ -74,11 +74,13 @@ static const uint8_t *note_find(const struct core *c, const char *name, uint32_t
 static uint64_t core_rip(const struct core *c)
 {
 	size_t len = 0;
-	const struct elf_prstatus *ps = (const void *)note_find(c, "CORE", NT_PRSTATUS, &len);
+	const uint8_t *desc = note_find(c, "CORE", NT_PRSTATUS, &len);
+	struct elf_prstatus ps; /* notes are 4-aligned: copied out */
 
-	assert_non_null(ps);
-	assert_int_equal(len, sizeof(*ps));
-	return ps->pr_reg[16]; /* RIP in the user_regs_struct order */
+	assert_non_null(desc);
+	assert_int_equal(len, sizeof(ps));
+	memcpy(&ps, desc, sizeof(ps));
+	return ps.pr_reg[16]; /* RIP in the user_regs_struct order */
 }
 
 /* The PT_LOAD holding gva, or NULL. */
