@@ -105,13 +105,6 @@ static void fpu_fill(const struct nub_fpu *f, struct user_fpregs_struct *u)
 	memcpy(u->xmm_space, f->xmm, sizeof(f->xmm));
 }
 
-static const char *base_name(const char *path)
-{
-	const char *s = strrchr(path, '/');
-
-	return s ? s + 1 : path;
-}
-
 /* NT_FILE: the image, mapped from the guest ELF (offsets in pages). */
 static void file_note(struct notes *n, const struct nub_core_image *img)
 {
@@ -148,7 +141,7 @@ static void notes_build(struct notes *n, const struct nub_core_image *img)
 	memset(&pi, 0, sizeof(pi));
 	pi.pr_sname = 'R';
 	pi.pr_pid = pi.pr_ppid = pi.pr_pgrp = pi.pr_sid = 1;
-	strncpy(pi.pr_fname, base_name(path), sizeof(pi.pr_fname) - 1);
+	strncpy(pi.pr_fname, basename(path), sizeof(pi.pr_fname) - 1);
 	strncpy(pi.pr_psargs, path, sizeof(pi.pr_psargs) - 1);
 	note_add(n, "CORE", NT_PRPSINFO, &pi, sizeof(pi));
 

@@ -23,8 +23,8 @@ int nub_stop_signal_of(uint64_t vector)
 	}
 }
 
-int nub_stop_capture(struct nub_hv *hv, const struct nub_exception_frame *f, uint64_t cr2,
-                     struct nub_stop *out, struct nub_error *err)
+int nub_stop_capture(struct nub_hv *hv, const struct nub_exception_frame *f, struct nub_stop *out,
+                     struct nub_error *err)
 {
 	struct nub_sregs sregs;
 	int rc;
@@ -45,10 +45,6 @@ int nub_stop_capture(struct nub_hv *hv, const struct nub_exception_frame *f, uin
 		out->regs.rflags = f->rflags;
 		out->cs = f->cs;
 		out->ss = f->ss;
-		out->in_exception = 1;
-		out->vector = f->vector;
-		out->error_code = f->error_code;
-		out->cr2 = cr2;
 		out->signo = nub_stop_signal_of(f->vector);
 	}
 	out->have_fpu = nub_hv_has(hv, NUB_HV_SLOT_GET_FPU) && !nub_hv_get_fpu(hv, &out->fpu, NULL);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The guest as it was when it stopped: what a core dump records and what a
- * debugger reads and writes. At an exception the host's CPL0 stub is
+ * The guest as it was when it stopped: what a core dump records. At an
+ * exception the host's CPL0 stub is
  * running, so the vCPU's RIP, RSP and RFLAGS are the stub's: the guest's
  * are in the exception frame, every other register is the guest's (the
  * stub changes none). Between calls the vCPU's registers are the guest's.
@@ -19,7 +19,6 @@
 
 /* Linux's numbers, which gdb expects in a core and in a stop reply. */
 enum nub_stop_signal {
-	NUB_SIG_NONE = 0,
 	NUB_SIG_TRAP = 5,
 	NUB_SIG_ILL = 4,
 	NUB_SIG_FPE = 8,
@@ -33,18 +32,16 @@ struct nub_stop {
 	uint64_t cs, ss, fs_base, gs_base;
 	struct nub_fpu fpu;
 	int have_fpu;
-	int in_exception; /* the frame below is live in the exception stack */
-	uint64_t vector, error_code, cr2;
-	int signo; /* enum nub_stop_signal */
+	int signo; /* enum nub_stop_signal; 0 between calls */
 };
 
 /* The signal a process would get for exception `vector`. */
 int nub_stop_signal_of(uint64_t vector);
 
 /* Read the guest's state from the vCPU; `f` is the exception frame when
- * it stopped at one (NULL: between calls), cr2 its CR2. The FPU state is
+ * it stopped at one (NULL: between calls). The FPU state is
  * left out (have_fpu 0) on a backend that cannot read it. */
-int nub_stop_capture(struct nub_hv *hv, const struct nub_exception_frame *f, uint64_t cr2,
-                     struct nub_stop *out, struct nub_error *err);
+int nub_stop_capture(struct nub_hv *hv, const struct nub_exception_frame *f, struct nub_stop *out,
+                     struct nub_error *err);
 
 #endif

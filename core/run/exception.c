@@ -171,6 +171,6 @@ int nub_run_exception(struct nub_run *r)
 		return rc < 0 ? rc : NUB_RUN_CONTINUE;
 	/* A core dump or a debugger sees the guest as it faulted. */
 	if (r->stop)
-		nub_stop_capture(r->hv, &f, sregs.cr2, r->stop, NULL);
+		nub_stop_capture(r->hv, &f, r->stop, NULL);
 	return report_fault(r, &f, sregs.cr2);
 }

@@ -14,16 +14,18 @@
 #include "debug/core_dump.h"
 #include "sandbox/sandbox_internal.h"
 
-/* The state to dump: the fault's when the sandbox stopped at one and was
- * not reset since, else the vCPU's now (between calls, or inside a host
- * function the guest called). */
-static int core_state(struct nub_sandbox *sb, struct nub_stop *st)
+/* The state to dump and why it stopped: the fault's when the sandbox
+ * stopped at one and was not reset since, else the vCPU's now (between
+ * calls, or inside a host function the guest called) with no reason. */
+static int core_state(struct nub_sandbox *sb, struct nub_stop *st, const char **why)
 {
+	*why = NULL;
 	if (sb->poisoned && sb->stop.have) {
 		*st = sb->stop;
+		*why = sb->stop_why;
 		return 0;
 	}
-	return nub_stop_capture(sb->hv, NULL, 0, st, &sb->err);
+	return nub_stop_capture(sb->hv, NULL, st, &sb->err);
 }
 
 static int core_write_path(struct nub_sandbox *sb, const char *path, const struct nub_stop *st,
@@ -60,6 +62,7 @@ static int core_write_path(struct nub_sandbox *sb, const char *path, const struc
 int nub_sandbox_core_dump(struct nub_sandbox *sb, const char *path)
 {
 	struct nub_stop st;
+	const char *why;
 	int rc;
 
 	if (!sb)
@@ -68,18 +71,10 @@ int nub_sandbox_core_dump(struct nub_sandbox *sb, const char *path)
 		return nub_sandbox_fail(sb, NUB_EINVAL, "core dump: NULL path");
 	if (!sb->hv)
 		return nub_sandbox_fail(sb, NUB_ESTATE, "core dump: sandbox not evolved");
-	rc = core_state(sb, &st);
+	rc = core_state(sb, &st, &why);
 	if (!rc)
-		rc = core_write_path(sb, path, &st,
-		                     sb->poisoned && sb->stop.have ? sb->stop_why : NULL);
+		rc = core_write_path(sb, path, &st, why);
 	return rc ? rc : nub_sandbox_result(sb, 0);
-}
-
-static const char *base_name(const char *path)
-{
-	const char *s = path ? strrchr(path, '/') : NULL;
-
-	return s ? s + 1 : path ? path : "guest";
 }
 
 /* The end of a message, cut where it must be. */
@@ -98,11 +93,15 @@ void nub_sandbox_core_on_fault(struct nub_sandbox *sb)
 	struct nub_error saved = sb->err;
 	int n;
 
-	if (!sb->core_dir || !sb->stop.have)
+	if (!sb->stop.have)
 		return;
+	/* Kept for nub_sandbox_core_dump until the restore, cores or not. */
 	snprintf(sb->stop_why, sizeof(sb->stop_why), "%s", saved.msg);
-	n = snprintf(path, sizeof(path), "%s/%s.%d.%u.core", sb->core_dir, base_name(sb->elf_path),
-	             (int)getpid(), atomic_fetch_add(&seq, 1));
+	if (!sb->core_dir)
+		return;
+	n = snprintf(path, sizeof(path), "%s/%s.%d.%u.core", sb->core_dir,
+	             basename(sb->elf_path ? sb->elf_path : "guest"), (int)getpid(),
+	             atomic_fetch_add(&seq, 1));
 	if (n < 0 || (size_t)n >= sizeof(path))
 		msg_append(saved.msg, sizeof(saved.msg), "; no core: ", "directory name too long");
 	else if (core_write_path(sb, path, &sb->stop, sb->stop_why))

@@ -119,12 +119,14 @@ static int sandbox_alloc(const struct nub_config *cfg, struct nub_sandbox **out,
 	sb->cfg.snapshot_key = NULL; /* only needed while loading the file; never kept */
 	sb->cfg.snapshot_key_size = 0;
 	const char *core_dir = cfg->core_dir ? cfg->core_dir : getenv("NUB_CORE_DIR");
+	if (core_dir && !core_dir[0])
+		core_dir = NULL; /* NUB_CORE_DIR= : no cores */
 	sb->cfg.core_dir = NULL; /* the copy below is the sandbox's */
 	sb->backend_spec = dup_or_null(cfg->backend);
 	sb->backend_options = dup_or_null(cfg->backend_options);
-	sb->core_dir = core_dir && core_dir[0] ? strdup(core_dir) : NULL;
+	sb->core_dir = dup_or_null(core_dir);
 	if ((cfg->backend && !sb->backend_spec) || (cfg->backend_options && !sb->backend_options) ||
-	    (core_dir && core_dir[0] && !sb->core_dir)) {
+	    (core_dir && !sb->core_dir)) {
 		nub_sandbox_free(sb);
 		return nub_error_set(err, NUB_ENOMEM, "out of memory creating a sandbox");
 	}

@@ -188,9 +188,10 @@ int nub_sandbox_check_host_fns(struct nub_sandbox *sb, const struct nub_snapshot
 
 /* ---- core files (core_file.c) ---- */
 
-/* After a run the guest failed: when a core directory is configured and
- * the run stopped at a fault, write its core there and name it (or why
- * there is none) at the end of the error message. */
+/* After a run the guest failed: when it stopped at a fault, keep the
+ * fault's message for nub_sandbox_core_dump and, when a core directory is
+ * configured, write its core there and name it (or why there is none) at
+ * the end of the error message. */
 void nub_sandbox_core_on_fault(struct nub_sandbox *sb);
 
 /* Run the exit loop until the guest ends `phase`, with the call timeout's

@@ -160,6 +160,17 @@ static void test_on_demand_between_calls(void **state)
 	assert_null(note_find(&c, "NUB", 1, &len)); /* no failure to tell */
 	free(c.b);
 	unlink(path);
+	/* After a fault with no core directory: the fault's own message. */
+	int rc = 0;
+	nub_test_try_call(sb, NUB_TG_NULL_DEREF, NULL, 0, NULL, 0, &rc);
+	assert_int_equal(rc, NUB_EGUEST_FAULT);
+	assert_int_equal(nub_sandbox_core_dump(sb, path), 0);
+	c = core_read(path);
+	const char *why = (const char *)note_find(&c, "NUB", 1, &len);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "(null_deref+0x"));
+	free(c.b);
+	unlink(path);
 	assert_int_equal(nub_sandbox_core_dump(sb, NULL), NUB_EINVAL);
 	assert_string_equal(nub_sandbox_last_error(sb), "core dump: NULL path");
 	nub_sandbox_free(sb);
