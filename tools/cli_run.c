@@ -32,6 +32,10 @@
  * --core-dir DIR makes a guest fault write an ELF core of the guest into
  * DIR (nub_config.core_dir; the error names the file).
  *
+ * --gdb PORT serves gdb on 127.0.0.1:PORT (0: a free port), said on stderr
+ * as `nub run: gdb: listening on 127.0.0.1:PORT`; the first call waits for
+ * gdb and stops before the guest runs (nub_config.gdb_port).
+ *
  * The result line is `status S, N bytes: ` followed by the bytes as a
  * quoted string when they are text (printable UTF-8, plus tab, newline and
  * carriage return; `"`, `\` and those controls are shown as C escapes), or
@@ -76,6 +80,7 @@ struct run_opts {
 	int quiet_log;
 	int stats;            /* --stats: every counter of the sandbox at the end */
 	const char *core_dir; /* --core-dir: a fault writes the guest's core there */
+	uint32_t gdb_port;    /* --gdb: nub_config.gdb_port */
 	/* The guest's process (C library guests): --arg, --env, --cwd, --dir. */
 	const char *args[RUN_LIST_MAX + 2]; /* args[0] = the ELF, NULL after the last */
 	size_t nargs;
@@ -279,8 +284,9 @@ static void usage(void)
 	        "               [--dir HOSTDIR[:GUESTPATH]] [--env NAME=VALUE] [--arg S] "
 	        "[--cwd PATH]\n"
 	        "               [--call ID|NAME [ARG...]] [--repeat N] [--quiet] [--stats]\n"
-	        "               [--core-dir DIR]\n"
+	        "               [--core-dir DIR] [--gdb PORT]\n"
 	        "  --core-dir DIR  a guest fault writes an ELF core of the guest into DIR\n"
+	        "  --gdb PORT    serve gdb on 127.0.0.1:PORT (0: any); the first call waits\n"
 	        "  --dir         a host directory the guest reads under GUESTPATH (default /)\n"
 	        "  --env, --arg  the guest's environment and arguments (repeatable)\n"
 	        "  --cwd PATH    the guest's working directory (default /)\n"
@@ -346,6 +352,18 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 			o->quiet_log = 1;
 		} else if (!strcmp(a, "--stats")) {
 			o->stats = 1;
+		} else if (!strcmp(a, "--gdb")) {
+			char *end;
+			if (!(v = opt_value(argc, argv, &i)))
+				return -1;
+			unsigned long port = strtoul(v, &end, 10);
+			if (!v[0] || *end || v[0] == '-' || port > 65535) {
+				fprintf(stderr,
+				        "nub run: --gdb %s: not a TCP port (0: any free port)\n",
+				        v);
+				return -1;
+			}
+			o->gdb_port = port ? (uint32_t)port : NUB_GDB_PORT_ANY;
 		} else if (!strcmp(a, "--core-dir")) {
 			if (!(o->core_dir = opt_value(argc, argv, &i)))
 				return -1;
@@ -723,6 +741,7 @@ static int run(struct run_opts *o)
 		cfg.heap_size = o->heap_size;
 	cfg.call_timeout_us = o->timeout_us;
 	cfg.core_dir = o->core_dir;
+	cfg.gdb_port = o->gdb_port;
 	cfg.log_fn = o->quiet_log ? NULL : log_line;
 	t0 = now_us();
 	/* A snapshot file carries its own memory, process and files: the
@@ -747,6 +766,11 @@ static int run(struct run_opts *o)
 		return 1;
 	}
 	printf("backend: %s\n", nub_sandbox_backend_name(sb));
+	if (nub_sandbox_gdb_port(sb)) {
+		fprintf(stderr, "nub run: gdb: listening on 127.0.0.1:%u\n",
+		        nub_sandbox_gdb_port(sb));
+		fflush(stdout);
+	}
 	if (o->have_call && o->fn_name && nub_sandbox_function_id(sb, o->fn_name, &o->fn_id)) {
 		fprintf(stderr, "nub run: the guest has no function named '%s'\n", o->fn_name);
 		nub_sandbox_free(sb);

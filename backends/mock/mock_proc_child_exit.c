@@ -258,7 +258,16 @@ int child_classify(int sig, const siginfo_t *si, ucontext_t *uc)
 		deliver(uc, trap == 16 ? 16 : trap == 19 ? 19 : 0, 0, 0, rip);
 		return 0;
 	case SIGTRAP:
-		deliver(uc, trap == 1 ? 1 : 3, 0, 0, trap == 3 ? rip - 1 : rip);
+		if (trap == 3) {
+			/* The host's gates are DPL0: on a CPU, int3 (cc) or int $3
+			 * (cd 03) at CPL3 is #GP naming IDT entry 3, at the
+			 * instruction; Linux reports #BP after it. */
+			uint8_t op = 0;
+			child_guest_rw(rip - 1, &op, 1, 0);
+			deliver(uc, 13, 3 << 3 | 2, 0, op == 0xcc ? rip - 1 : rip - 2);
+			return 0;
+		}
+		deliver(uc, 1, 0, 0, rip);
 		return 0;
 	default:
 		exit_internal("unexpected signal in the vCPU process, RIP ", rip);

@@ -433,3 +433,140 @@ int nub_view_unmap(const struct nub_view *c, nub_gva_t gva, uint64_t len, struct
 		                     nub_strerror(rc));
 	return 0;
 }
+
+/* The page at `gva` when the guest can see it (a CPL3 mapping) and its
+ * bytes are the sandbox's own: scratch, never the shared snapshot or a
+ * host mapping. */
+static int user_private_page(const struct nub_view *c, const struct nub_vmem_ops *ops,
+                             nub_gva_t gva, uint64_t *off)
+{
+	const struct nub_shmem *mem;
+	struct nub_vmem_mapping m;
+
+	if (nub_vmem_translate(ops, gva, &m) || m.kind != NUB_VMEM_BASIC ||
+	    !(m.perms & NUB_VMEM_USER))
+		return NUB_ERANGE;
+	if (locate(c, m.gpa + (gva & (PAGE - 1)), 1, &mem, off) || mem != c->scratch)
+		return NUB_ESTATE;
+	return 0;
+}
+
+int nub_view_write_user(const struct nub_view *c, nub_gva_t gva, const void *src, uint64_t len)
+{
+	struct cow_ctx ctx = {c, NULL};
+	struct nub_vmem_resolver res;
+	struct nub_vmem_ops ops;
+	const uint8_t *s = src;
+
+	cow_ops(&res, &ctx, &ops);
+	res.alloc = NULL;
+	while (len) {
+		uint64_t in_page = PAGE - (gva & (PAGE - 1)), n = len < in_page ? len : in_page,
+		         off;
+		int rc = user_private_page(c, &ops, gva, &off);
+		if (rc)
+			return rc;
+		if (nub_shmem_write(c->scratch, off, s, n, NULL))
+			return NUB_ERANGE;
+		s += n;
+		gva += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int nub_view_read_user(const struct nub_view *c, nub_gva_t gva, void *dst, uint64_t len)
+{
+	struct cow_ctx ctx = {c, NULL};
+	struct nub_vmem_resolver res;
+	struct nub_vmem_ops ops;
+
+	cow_ops(&res, &ctx, &ops);
+	res.alloc = NULL;
+	for (uint64_t at = gva & ~(PAGE - 1); at < gva + len; at += PAGE) {
+		struct nub_vmem_mapping m;
+		if (nub_vmem_translate(&ops, at, &m) || m.kind == NUB_VMEM_UNMAPPED ||
+		    !(m.perms & NUB_VMEM_USER))
+			return NUB_ERANGE;
+	}
+	return nub_view_read_gva(c, gva, dst, len);
+}
+
+/* Executable CPL3 pages that map the shared snapshot, collected for
+ * nub_view_privatize_code (it remaps, so not while walking). */
+struct code_runs {
+	struct nub_vmem_mapping *v;
+	unsigned n, cap;
+};
+
+static int code_run(void *user, const struct nub_vmem_mapping *run)
+{
+	struct code_runs *k = user;
+
+	if (run->kind != NUB_VMEM_BASIC ||
+	    (run->perms & (NUB_VMEM_X | NUB_VMEM_USER)) != (NUB_VMEM_X | NUB_VMEM_USER))
+		return 0;
+	if (k->n == k->cap) {
+		unsigned cap = k->cap ? 2 * k->cap : 16;
+		struct nub_vmem_mapping *v = realloc(k->v, cap * sizeof(*v));
+		if (!v)
+			return NUB_ENOMEM;
+		k->v = v;
+		k->cap = cap;
+	}
+	k->v[k->n++] = *run;
+	return 0;
+}
+
+/* Give one page of `run` its own copy in scratch, mapped as it was. */
+static int privatize_page(const struct nub_view *c, const struct nub_vmem_mapping *run,
+                          uint64_t off, struct nub_error *err)
+{
+	struct cow_ctx ctx = {c, err};
+	struct nub_vmem_resolver res;
+	struct nub_vmem_ops ops;
+	nub_gpa_t copy;
+	int rc;
+
+	cow_ops(&res, &ctx, &ops);
+	rc = cow_alloc(&ctx, &copy);
+	if (rc)
+		return nub_error_set(err, rc,
+		                     "debugger: no scratch page left for a private copy of the "
+		                     "code at 0x%llx",
+		                     (unsigned long long)(run->gva + off));
+	rc = copy_page(c, run->gpa + off, copy - c->l->scratch_gpa, err);
+	if (rc)
+		return rc;
+	struct nub_vmem_mapping m = *run;
+	m.gva = run->gva + off;
+	m.gpa = copy;
+	m.len = PAGE;
+	rc = nub_vmem_map(&ops, &m);
+	if (rc)
+		return nub_error_set(err, rc, "debugger: remapping the code at 0x%llx: %s",
+		                     (unsigned long long)m.gva, nub_strerror(rc));
+	return 0;
+}
+
+int64_t nub_view_privatize_code(const struct nub_view *c, struct nub_error *err)
+{
+	const struct nub_layout *l = c->l;
+	struct code_runs k = {0};
+	const struct nub_shmem *mem;
+	int64_t n = 0;
+	uint64_t at;
+	int rc = nub_view_runs(c, 0, l->scratch_gva, code_run, &k);
+
+	if (rc)
+		nub_error_set(err, rc, "debugger: walking the live page tables: %s",
+		              nub_strerror(rc));
+	for (unsigned i = 0; !rc && i < k.n; i++) {
+		if (locate(c, k.v[i].gpa, k.v[i].len, &mem, &at) || mem != c->snapshot)
+			continue; /* scratch already, or a host mapping's */
+		for (uint64_t off = 0; !rc && off < k.v[i].len; off += PAGE, n++)
+			rc = privatize_page(c, &k.v[i], off, err);
+	}
+	free(k.v);
+	return rc ? rc : n;
+}

@@ -159,3 +159,21 @@ int nub_view_runs(const struct nub_view *c, nub_gva_t gva, uint64_t len, nub_vie
 int nub_view_count_written(const struct nub_view *c, nub_gva_t gva, uint64_t len, uint64_t *pages);
 
 #endif
+
+/* What a debugger reads and writes: the guest's memory as a CPL3 guest
+ * sees it (never a page the host owns). Writes go only to pages that are
+ * the sandbox's own (scratch): never to the snapshot several sandboxes
+ * share, nor to a copy-on-write page not copied yet (its copy would be
+ * made behind the back of a CPU that may hold the old translation).
+ * NUB_ERANGE for an unmapped or supervisor page, NUB_ESTATE for a page
+ * not the sandbox's own. */
+int nub_view_read_user(const struct nub_view *c, nub_gva_t gva, void *dst, uint64_t len);
+int nub_view_write_user(const struct nub_view *c, nub_gva_t gva, const void *src, uint64_t len);
+
+/* Give every executable CPL3 page that maps the snapshot a private copy
+ * in scratch (recorded in c->copies, so restores in place refresh it),
+ * mapped as before: where a debugger's breakpoints can go. Only before the
+ * guest first runs on these tables: a CPU or shadow MMU that has used the
+ * old mapping may keep using it. Returns the pages copied, or a negative
+ * code with err set (NUB_EFULL: no scratch left). */
+int64_t nub_view_privatize_code(const struct nub_view *c, struct nub_error *err);

@@ -167,6 +167,8 @@ int nub_run_exception(struct nub_run *r)
 		rc = resolve_cow(r, &f, sregs.cr2);
 	if (!rc)
 		rc = nub_run_reflect_syscall(r, &f, sregs.cr2);
+	if (!rc && r->gdb)
+		rc = nub_run_debug_stop(r, &f);
 	if (rc)
 		return rc < 0 ? rc : NUB_RUN_CONTINUE;
 	/* A core dump or a debugger sees the guest as it faulted. */

@@ -4,8 +4,8 @@
  * doorbell, each in a file of its own -- host calls (host_call.c, with the
  * built-in host functions in builtins.c), logs (log.c), aborts (abort.c),
  * the end of init with the function names (init_done.c), the FS base
- * (fs_base.c), exceptions (exception.c) and the system calls they carry
- * (syscall.c).
+ * (fs_base.c), exceptions (exception.c), the system calls they carry
+ * (syscall.c) and the stops a debugger serves (debug_stop.c).
  */
 #ifndef NUB_CORE_RUN_HANDLERS_H
 #define NUB_CORE_RUN_HANDLERS_H
@@ -47,6 +47,12 @@ int nub_run_exception(struct nub_run *r);
  * was sent on to the guest's entry (the frame rewritten), 0 when the
  * exception is something else, or a negative failure. */
 int nub_run_reflect_syscall(struct nub_run *r, struct nub_exception_frame *f, uint64_t cr2);
+
+/* An exception while a debugger is attached (debug_stop.c): 1 when gdb
+ * resumed the guest (the frame and registers as it left them), 0 when the
+ * fault is to end the call as it would without a debugger, or a negative
+ * failure. */
+int nub_run_debug_stop(struct nub_run *r, struct nub_exception_frame *f);
 
 /* The host functions every host serves (builtins.c, guest_abi.h:
  * nub_host_builtin): the status for the guest; NUB_ENOTFOUND for an id

@@ -16,6 +16,7 @@
 #include <nub/nub.h>
 
 #include "backend/hv.h"
+#include "debug/gdb.h"
 #include "debug/stop.h"
 #include "image/snapshot.h"
 #include "memory/gbuf.h"
@@ -59,6 +60,8 @@ struct nub_run {
 	unsigned hot_limit;             /* of them: NUB_HOT_INIT_MAX during init */
 	const atomic_int *timed_out;    /* set by the lifecycle's watchdog before it interrupts */
 	uint64_t timeout_us;            /* for the message */
+	struct nub_gdb *gdb;            /* a debugger attached; NULL: none */
+	nub_gva_t entry_gva;            /* the ELF's entry, for the debugger */
 	/* written by the loop: */
 	nub_gva_t dispatch_gva;          /* INIT_DONE */
 	nub_gva_t fs_base;               /* SET_FS */

@@ -68,6 +68,10 @@ static int config_check(const struct nub_config *cfg, struct nub_error *err)
 	if (cfg->dirs_count && !cfg->dirs)
 		return nub_error_set(err, NUB_EINVAL, "dirs_count %zu but dirs is NULL",
 		                     cfg->dirs_count);
+	if (cfg->gdb_port > NUB_GDB_PORT_ANY)
+		return nub_error_set(err, NUB_EINVAL,
+		                     "gdb_port %u is not a TCP port (1-65535, or NUB_GDB_PORT_ANY)",
+		                     cfg->gdb_port);
 	if (cfg->log_level > NUB_LOG_TRACE)
 		return nub_error_set(err, NUB_EINVAL, "log_level %u out of range", cfg->log_level);
 	return 0;

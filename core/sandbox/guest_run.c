@@ -150,7 +150,8 @@ static void watchdog_start(struct watchdog *w, struct nub_sandbox *sb)
 	pthread_condattr_t ca;
 
 	memset(w, 0, sizeof(*w));
-	if (!sb->cfg.call_timeout_us)
+	/* A guest a debugger holds at a breakpoint is not late. */
+	if (!sb->cfg.call_timeout_us || sb->gdb_port)
 		return;
 	w->sb = sb;
 	pthread_mutex_init(&w->lock, NULL);
@@ -205,6 +206,8 @@ static void run_context(struct nub_sandbox *sb, enum nub_run_phase phase, struct
 	r->stats = &sb->stats;
 	r->abort = &sb->abort;
 	r->stop = &sb->stop;
+	r->gdb = nub_sandbox_debugger(sb);
+	r->entry_gva = sb->current->entry_gva;
 	r->err = &sb->err;
 }
 
@@ -219,14 +222,21 @@ int nub_sandbox_run(struct nub_sandbox *sb, enum nub_run_phase phase)
 	sb->abort.have = 0; /* it and the stop describe the last run only */
 	sb->stop.have = 0;
 	watchdog_start(&wd, sb);
-	if (sb->cfg.call_timeout_us && !wd.started) {
+	if (sb->cfg.call_timeout_us && !sb->gdb_port && !wd.started) {
 		rc = nub_sandbox_poison(
 		        sb, nub_sandbox_fail(sb, NUB_ESYS, "call: cannot start the timeout thread"),
 		        NULL);
 		goto stop;
 	}
+	rc = nub_sandbox_debugger_enter(sb, phase);
+	if (rc) {
+		nub_sandbox_poison(sb, rc, NULL);
+		goto stop;
+	}
 	run_context(sb, phase, &r);
+	nub_gdb_arm(r.gdb, &r.view);
 	rc = nub_run_loop(&r, phase, &outcome);
+	nub_gdb_disarm(r.gdb, &r.view); /* no snapshot, core or restore sees one */
 	sb->dispatch_gva = r.dispatch_gva;
 	sb->fs_base = r.fs_base;
 	if (outcome == NUB_RUN_GUEST)

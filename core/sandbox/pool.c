@@ -74,7 +74,8 @@ int nub_sandbox_park(struct nub_sandbox *sb)
 	struct nub_snapshot *snap = sb->base;
 	struct nub_snapshot_pool *p;
 
-	if (!nub_sandbox_holds_base_state(sb))
+	/* A debugged sandbox's tables map private copies of the code. */
+	if (!nub_sandbox_holds_base_state(sb) || sb->gdb_port)
 		return 0;
 	p = &snap->pool;
 	pthread_mutex_lock(&p->lock);
@@ -139,7 +140,7 @@ static void move_vm(struct nub_sandbox *sb, struct nub_sandbox *from)
 
 int nub_sandbox_unpark(struct nub_sandbox *sb)
 {
-	struct nub_sandbox *from = pool_take(sb->base, sb);
+	struct nub_sandbox *from = sb->gdb_port ? NULL : pool_take(sb->base, sb);
 
 	if (!from)
 		return 0;

@@ -131,6 +131,11 @@ static int sandbox_alloc(const struct nub_config *cfg, struct nub_sandbox **out,
 		return nub_error_set(err, NUB_ENOMEM, "out of memory creating a sandbox");
 	}
 	pthread_mutex_init(&sb->run_lock, NULL);
+	int rc = nub_sandbox_debugger_config(sb, cfg, err);
+	if (rc) {
+		nub_sandbox_free(sb);
+		return rc;
+	}
 	*out = sb;
 	return 0;
 }
@@ -278,6 +283,7 @@ void nub_sandbox_free(struct nub_sandbox *sb)
 
 void nub_sandbox_destroy(struct nub_sandbox *sb)
 {
+	nub_sandbox_debugger_free(sb);
 	nub_hv_destroy(sb->hv); /* unmaps regions before their memory goes */
 	nub_shmem_unref(sb->scratch);
 	nub_snapshot_unref(sb->current);
@@ -343,7 +349,9 @@ static int sandbox_evolve(struct nub_sandbox *sb)
 		return nub_sandbox_fail(sb, NUB_ESTATE, "evolve: sandbox already evolved");
 	if (nub_sandbox_check_host_fns(sb, sb->base, "evolve"))
 		return NUB_EMISMATCH;
-	rc = create_vm(sb);
+	rc = nub_sandbox_debugger_listen(sb);
+	if (!rc)
+		rc = create_vm(sb);
 	if (!rc)
 		rc = nub_sandbox_reset(sb, sb->base);
 	if (rc || sb->dispatch_gva)

@@ -83,6 +83,12 @@ struct nub_sandbox {
 	char stop_why[NUB_ERROR_MSG_MAX];
 	char *core_dir;
 	char *elf_path;
+	/* The debugger (debugger.c): the port asked for (0: none), the
+	 * server from evolve on, and how many of the copies in `copies` are
+	 * the code's (made at every full reset, not by copy-on-write). */
+	uint32_t gdb_port;
+	struct nub_gdb *gdb;
+	uint64_t code_copies;
 	struct nub_host_fn_slot host_fns[NUB_MAX_HOST_FNS];
 	/* Typed host functions (host_fns.c): the byte slot's user points here. */
 	struct nub_typed_host {
@@ -193,6 +199,25 @@ int nub_sandbox_check_host_fns(struct nub_sandbox *sb, const struct nub_snapshot
  * configured, write its core there and name it (or why there is none) at
  * the end of the error message. */
 void nub_sandbox_core_on_fault(struct nub_sandbox *sb);
+
+/* ---- the debugger (debugger.c) ---- */
+
+/* The port from the config or $NUB_GDB_PORT, at creation: NUB_EINVAL
+ * naming a variable that is not a port. */
+int nub_sandbox_debugger_config(struct nub_sandbox *sb, const struct nub_config *cfg,
+                                struct nub_error *err);
+/* Listen, at evolve, when a port is configured. */
+int nub_sandbox_debugger_listen(struct nub_sandbox *sb);
+/* After a full reset wrote the tables, before the guest runs on them:
+ * the code's private copies, when a debugger is configured. */
+int nub_sandbox_debugger_privatize(struct nub_sandbox *sb);
+/* Before a call runs: the first waits for gdb and stops there. A gdb
+ * that kills the guest there fails the call (poisoned). */
+int nub_sandbox_debugger_enter(struct nub_sandbox *sb, enum nub_run_phase phase);
+/* The server while a gdb is attached, else NULL. */
+struct nub_gdb *nub_sandbox_debugger(const struct nub_sandbox *sb);
+/* At free: gdb is told the guest exited. */
+void nub_sandbox_debugger_free(struct nub_sandbox *sb);
 
 /* Run the exit loop until the guest ends `phase`, with the call timeout's
  * watchdog and the interrupt protocol around it. Any failure poisons the

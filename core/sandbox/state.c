@@ -209,7 +209,9 @@ static int can_reset_in_place(const struct nub_sandbox *sb, const struct nub_sna
 {
 	const struct nub_layout *l = &snap->layout;
 	uint64_t room = (l->alloc_limit_offset - sb->cow_next) / NUB_PAGE_SIZE;
-	uint64_t uncopied = sb->cow_pages > sb->copies.n ? sb->cow_pages - sb->copies.n : 0;
+	/* The code's copies (debugger.c) are no copy-on-write page's. */
+	uint64_t cow_copies = sb->copies.n - sb->code_copies;
+	uint64_t uncopied = sb->cow_pages > cow_copies ? sb->cow_pages - cow_copies : 0;
 
 	/* Tables a split of a large leaf would take: one per 512 pages. */
 	return sb->in_place && sb->current == snap && !sb->poisoned && !sb->copies.lost &&
@@ -293,6 +295,9 @@ static int reset_full(struct nub_sandbox *sb, struct nub_snapshot *snap)
 	sb->stats.restore_bytes += bytes;
 	if (zm == NUB_ZERO_MADVISE)
 		sb->stats.restore_zero_madvise++;
+	rc = nub_sandbox_debugger_privatize(sb);
+	if (rc)
+		return rc;
 	nub_sandbox_view(sb, &v);
 	const struct nub_range host_owned[] = {
 	        {l->pt_offset, l->pt_reserve},

@@ -121,7 +121,22 @@ struct nub_config {
 	 * dumped to PATH" (or "; no core: <why>"). NULL: $NUB_CORE_DIR when set,
 	 * else no cores. Copied at creation. */
 	const char *core_dir;
+	/** Serve gdb's remote protocol for this sandbox (docs/debugging.md):
+	 * 0 (the default) uses $NUB_GDB_PORT when set, else no debugger; 1 to
+	 * 65535 a TCP port on 127.0.0.1; NUB_GDB_PORT_ANY a free port the
+	 * kernel picks (nub_sandbox_gdb_port says which). nub_sandbox_evolve
+	 * listens (NUB_ESYS naming the port when it cannot); the first call
+	 * then waits for gdb to connect and stops before the guest runs.
+	 * While a debugger is configured call_timeout_us is not applied (a
+	 * guest held at a breakpoint is not late), freed VMs are not pooled,
+	 * and every executable page of the guest gets a private copy in
+	 * scratch, where breakpoints go. Values above NUB_GDB_PORT_ANY are
+	 * NUB_EINVAL. */
+	uint32_t gdb_port;
 };
+
+/** nub_config.gdb_port: any free port. */
+#define NUB_GDB_PORT_ANY 65536u
 
 /** A host directory the guest sees, read-only, under `guest_path`. It is
  * packed into the snapshot when the sandbox is created: regular files,
@@ -150,6 +165,14 @@ struct nub_dir {
  * newer header may pass a larger size if the fields this libnub does not
  * know are zero. */
 #define NUB_CONFIG_SIZE_MIN (offsetof(struct nub_config, call_timeout_us) + sizeof(uint64_t))
+
+/**
+ * The TCP port on 127.0.0.1 where the sandbox serves gdb (nub_config.
+ * gdb_port), from nub_sandbox_evolve on; 0 when none is configured, or
+ * once gdb detached. `gdb GUEST.elf -ex 'target remote :PORT'` connects;
+ * the first call waits until it does.
+ */
+NUB_API unsigned nub_sandbox_gdb_port(const struct nub_sandbox *sb);
 
 /** Fill *cfg with the documented defaults. */
 NUB_API void nub_config_init(struct nub_config *cfg);

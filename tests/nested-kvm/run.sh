@@ -212,6 +212,45 @@ copy_with_libs() {
 	done < <(ldd "$src" 2>/dev/null | sed -nE 's@.*=> (/[^ ]+) .*@\1@p; s@^[[:space:]]*(/[^ ]+) \(0x.*@\1@p')
 }
 
+# The host programs '#@tools:' lines name, into the VM's /bin, and the
+# build directory's files '#@files:' lines name. gdb starts its embedded
+# Python, which needs the codecs of its standard library (and a few
+# modules they import) at the path it was built with.
+copy_tools() {
+	local tool path py lib m data
+	for tool in $(sed -nE 's/^#@tools:(.*)/\1/p' "$suites"); do
+		path=$(command -v "$tool") || die "suites need $tool (scripts/install-deps.sh)"
+		copy_with_libs "$path" "$rootfs/bin/$tool"
+		[ "$tool" = gdb ] || continue
+		lib=$(ldd "$path" | sed -nE 's@.*libpython(3\.[0-9]+)\.so.*@\1@p' | head -1)
+		[ -n "$lib" ] || continue
+		# Its data directory: the Python gdb module, the target DTDs.
+		data=$(gdb -nx -batch -ex 'show data-directory' 2>/dev/null |
+			sed -nE 's/.*"(.*)"\.$/\1/p')
+		if [ -d "$data" ]; then
+			mkdir -p "$rootfs$(dirname "$data")"
+			cp -r "$data" "$rootfs$data"
+		fi
+		py=/usr/lib/python$lib
+		mkdir -p "$rootfs$py"
+		cp -r "$py/encodings" "$rootfs$py/"
+		for m in codecs io abc os stat posixpath genericpath _collections_abc _sitebuiltins \
+			site types functools collections keyword operator reprlib heapq warnings enum re \
+			copyreg weakref _weakrefset contextlib traceback linecache tokenize token \
+			textwrap importlib copy sre_compile sre_parse sre_constants; do
+			if [ -e "$py/$m.py" ]; then cp "$py/$m.py" "$rootfs$py/"; fi
+			if [ -d "$py/$m" ]; then cp -r "$py/$m" "$rootfs$py/"; fi
+		done
+	done
+	mkdir -p "$rootfs/usr/bin"
+	ln -sf /bin/busybox "$rootfs/usr/bin/env"
+	for f in $(sed -nE 's/^#@files:(.*)/\1/p' "$suites"); do
+		[ -f "$build/$f" ] || die "$suites: #@files: $build/$f missing"
+		mkdir -p "$(dirname "$rootfs/nub/$f")"
+		cp "$build/$f" "$rootfs/nub/$f"
+	done
+}
+
 build_initramfs() {
 	rootfs=$cache/rootfs
 	rm -rf "$rootfs"
@@ -237,6 +276,7 @@ build_initramfs() {
 		[ -e "$f" ] || continue
 		copy_with_libs "$f" "$rootfs/nub/${f#"$build"/}"
 	done
+	copy_tools
 	for f in "$build"/guest/*.elf; do
 		[ -e "$f" ] && cp "$f" "$rootfs/nub/guest/"
 	done
