@@ -27,7 +27,10 @@
  *
  * After the result, `heap: W KiB of H KiB written after the call` gives
  * nub_sandbox_heap_usage() before the restore. --stats prints every counter
- * of nub_sandbox_stats at the end, `stats: NAME: VALUE` a line.
+ * of nub_sandbox_stats at the end, `stats: NAME: VALUE` a line, then the
+ * process's (nub_process_stats) as `process stats: NAME: VALUE`. Guest log
+ * lines are `guest LEVEL (FUNCTION): TEXT`, FUNCTION the guest function
+ * called (nub_log_line).
  *
  * --core-dir DIR makes a guest fault write an ELF core of the guest into
  * DIR (nub_config.core_dir; the error names the file).
@@ -401,12 +404,15 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 	return 0;
 }
 
-static void log_line(void *user, int level, const char *msg, size_t len)
+/* "guest LEVEL (FUNCTION): TEXT" */
+static void log_line(void *user, const struct nub_log_line *l)
 {
 	static const char *const names[] = {"?", "error", "warn", "info", "debug", "trace"};
 
 	(void)user;
-	printf("guest %s: %.*s\n", names[level >= 1 && level <= 5 ? level : 0], (int)len, msg);
+	printf("guest %s%s%s%s: %.*s\n", names[l->level >= 1 && l->level <= 5 ? l->level : 0],
+	       l->function ? " (" : "", l->function ? l->function : "", l->function ? ")" : "",
+	       (int)l->len, l->msg);
 }
 
 /* Bytes of the UTF-8 character at p (n bytes left) if it is a printable
@@ -701,7 +707,7 @@ static int create_from_oci(const struct nub_config *cfg, const char *ref, struct
 }
 
 /* --stats: the sandbox's counters (nub_sandbox_stats), one per line. */
-static void print_stats(const struct nub_sandbox_stats *st)
+static void print_stats(const char *prefix, const struct nub_sandbox_stats *st)
 {
 	const struct {
 		const char *name;
@@ -718,10 +724,22 @@ static void print_stats(const struct nub_sandbox_stats *st)
 	        {"working-set pages copied ahead", st->prefetched_pages},
 	        {"restores zeroing by madvise", st->restore_zero_madvise},
 	        {"VMs taken from the pool", st->vms_recycled},
+	        {"calls failed", st->call_errors},
+	        {"  by a guest fault", st->errors_fault},
+	        {"  by a guest abort", st->errors_abort},
+	        {"  by the timeout", st->errors_timeout},
+	        {"  by an interrupt or kill", st->errors_cancelled},
+	        {"  by the backend", st->errors_backend},
+	        {"ns in calls", st->call_ns},
+	        {"ns in the longest call", st->call_ns_max},
+	        {"ns in host functions", st->host_call_ns},
+	        {"ns in the longest host function", st->host_call_ns_max},
+	        {"ns in restores", st->restore_ns},
+	        {"ns in the longest restore", st->restore_ns_max},
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-		printf("stats: %s: %llu\n", rows[i].name, (unsigned long long)rows[i].v);
+		printf("%s: %s: %llu\n", prefix, rows[i].name, (unsigned long long)rows[i].v);
 }
 
 static int run(struct run_opts *o)
@@ -742,7 +760,7 @@ static int run(struct run_opts *o)
 	cfg.call_timeout_us = o->timeout_us;
 	cfg.core_dir = o->core_dir;
 	cfg.gdb_port = o->gdb_port;
-	cfg.log_fn = o->quiet_log ? NULL : log_line;
+	cfg.log_line_fn = o->quiet_log ? NULL : log_line;
 	t0 = now_us();
 	/* A snapshot file carries its own memory, process and files: the
 	 * options that build those apply to ELFs only. */
@@ -787,7 +805,12 @@ static int run(struct run_opts *o)
 	printf("vm exits: %llu total over %llu calls and evolve\n", (unsigned long long)st.vm_exits,
 	       (unsigned long long)st.calls);
 	if (o->stats)
-		print_stats(&st);
+		print_stats("stats", &st);
 	nub_sandbox_free(sb);
+	if (o->stats) {
+		/* Every sandbox of this process, freed ones included (one here). */
+		nub_process_stats(&st);
+		print_stats("process stats", &st);
+	}
 	return rc;
 }

@@ -24,6 +24,7 @@ enum nub_stop_signal {
 	NUB_SIG_FPE = 8,
 	NUB_SIG_BUS = 7,
 	NUB_SIG_SEGV = 11,
+	NUB_SIG_ABRT = 6,
 };
 
 struct nub_stop {

@@ -31,6 +31,11 @@ int nub_run_serve_abort(struct nub_run *r, uint32_t code)
 		        have ? (am.len < NUB_ABORT_TEXT_MAX ? am.len : NUB_ABORT_TEXT_MAX) : 0;
 		memcpy(r->abort->text, text, r->abort->len);
 	}
-	return nub_run_fail(r, NUB_EGUEST_ABORT, "guest abort: code 0x%x%s%.*s", code,
-	                    text_len ? ": " : "", text_len, text);
+	char bt[320];
+	/* A core file or a backtrace sees the guest where it aborted. */
+	if (r->stop && !nub_stop_capture(r->hv, NULL, r->stop, NULL))
+		r->stop->signo = NUB_SIG_ABRT;
+	return nub_run_fail(r, NUB_EGUEST_ABORT, "guest abort: code 0x%x%s%.*s%s", code,
+	                    text_len ? ": " : "", text_len, text,
+	                    nub_run_backtrace(r, bt, sizeof(bt)));
 }

@@ -35,41 +35,6 @@ static const char *host_area(const struct nub_layout *l, uint64_t gva)
 	return NULL;
 }
 
-/* "; called from f+0x1 < g+0x2 ...": the guest's frame-pointer chain
- * (guests are built with frame pointers), read through the guest's own
- * tables as untrusted data: it stops at a frame it cannot read, one that
- * does not move up the stack, a return address outside the ELF, or after
- * NUB_BACKTRACE_SHOWN frames. Empty when there is none to show. */
-#define NUB_BACKTRACE_SHOWN 6
-static const char *backtrace_text(struct nub_run *r, char *buf, size_t cap)
-{
-	struct nub_regs regs;
-	char at[NUB_SYMBOL_NAME_MAX + 32];
-	size_t used = 0;
-	uint64_t fp, frame[2];
-
-	buf[0] = '\0';
-	if (!r->syms || nub_hv_get_regs(r->hv, &regs, NULL))
-		return buf;
-	fp = regs.rbp;
-	for (int i = 0; i < NUB_BACKTRACE_SHOWN && fp && !(fp & 7); i++) {
-		if (nub_view_read_gva(&r->view, fp, frame, sizeof(frame)))
-			break;
-		/* The call before the return address: the caller's line. */
-		if (!nub_run_symbol(r, frame[1] - 1, at, sizeof(at))[0])
-			break;
-		int n = snprintf(buf + used, cap - used, "%s%s", used ? " < " : "; called from ",
-		                 at);
-		if (n < 0 || (size_t)n >= cap - used)
-			break;
-		used += (size_t)n;
-		if (frame[0] <= fp)
-			break;
-		fp = frame[0];
-	}
-	return buf;
-}
-
 static int page_fault(struct nub_run *r, const struct nub_exception_frame *f, uint64_t cr2)
 {
 	char bt[320];
@@ -95,7 +60,7 @@ static int page_fault(struct nub_run *r, const struct nub_exception_frame *f, ui
 	                    "0x%llx%s, CR2 0x%llx%s",
 	                    (unsigned long long)f->error_code, (unsigned long long)f->rip,
 	                    nub_run_where(r, f->rip, at, sizeof(at)), (unsigned long long)cr2,
-	                    backtrace_text(r, bt, sizeof(bt)));
+	                    nub_run_backtrace(r, bt, sizeof(bt)));
 }
 
 static int report_fault(struct nub_run *r, const struct nub_exception_frame *f, uint64_t cr2)
@@ -124,7 +89,7 @@ static int report_fault(struct nub_run *r, const struct nub_exception_frame *f, 
 	                    (unsigned long long)f->vector, nub_cpu_vector_name(f->vector),
 	                    (unsigned long long)f->error_code, (unsigned long long)f->rip,
 	                    nub_run_where(r, f->rip, at, sizeof(at)), (unsigned long long)cr2,
-	                    backtrace_text(r, bt, sizeof(bt)));
+	                    nub_run_backtrace(r, bt, sizeof(bt)));
 }
 
 /* A write to a page the tables map copy-on-write: 1 when it was one and

@@ -27,6 +27,17 @@ enum { NUB_RUN_CONTINUE = 0, NUB_RUN_PHASE_DONE = 1 };
 const char *nub_run_symbol(const struct nub_run *r, uint64_t rip, char *buf, size_t cap);
 const char *nub_run_where(const struct nub_run *r, uint64_t rip, char *buf, size_t cap);
 
+/* A trace event to r->trace_fn, if any (the hook may not re-enter the
+ * sandbox). */
+void nub_run_trace(struct nub_run *r, uint32_t kind, uint32_t id, const char *name, int32_t rc);
+
+/* "; called from f+0x1 < g+0x2 ...": the guest's frame-pointer chain from
+ * the vCPU's RBP (debug/backtrace.h), at most NUB_BACKTRACE_SHOWN callers,
+ * up to the first return address with no symbol; "" when there is none
+ * to show. In buf, which it returns. */
+#define NUB_BACKTRACE_SHOWN 6
+const char *nub_run_backtrace(struct nub_run *r, char *buf, size_t cap);
+
 /* A failure the guest caused: the message in r->err, marked the guest's.
  * Returns code. */
 int nub_run_fail(struct nub_run *r, int code, const char *fmt, ...)

@@ -37,9 +37,16 @@ int nub_run_serve_host_call(struct nub_run *r)
 	} else if (!slot->fn) {
 		resp.status = NUB_ENOTFOUND;
 	} else {
+		const uint64_t t0 = nub_run_now_ns();
+		nub_run_trace(r, NUB_TRACE_HOST_CALL_BEGIN, req.fn_id, NULL, 0);
 		(*r->in_callback)++; /* the host function may not re-enter this sandbox */
 		resp.status = slot->fn(slot->user, args, req.len, reply, cap, &reply_len);
 		(*r->in_callback)--;
+		const uint64_t ns = nub_run_now_ns() - t0;
+		r->stats->host_call_ns += ns;
+		if (ns > r->stats->host_call_ns_max)
+			r->stats->host_call_ns_max = ns;
+		nub_run_trace(r, NUB_TRACE_HOST_CALL_END, req.fn_id, NULL, resp.status);
 	}
 	if (reply_len > cap)
 		reply_len = 0, resp.status = NUB_ERANGE;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The LOG doorbell: one line of guest text to the host's log callback. */
+/* The LOG doorbell: one line of guest text to the host's log callback,
+ * with the guest function the host called (nub_log_line). */
 #include <string.h>
 
 #include "run/handlers.h"
@@ -17,10 +18,18 @@ int nub_run_serve_log(struct nub_run *r)
 		return nub_run_fail(r, NUB_ECORRUPT,
 		                    "guest log: message of %llu bytes with length field %u",
 		                    (unsigned long long)len, len < sizeof(lm) ? 0 : lm.len);
-	if (r->log_fn && lm.level <= r->log_level && lm.level >= NUB_LOG_ERROR) {
-		(*r->in_callback)++; /* the callback may not re-enter this sandbox */
-		r->log_fn(r->log_user, (int)lm.level, (const char *)r->msg + sizeof(lm), lm.len);
-		(*r->in_callback)--;
-	}
+	if (lm.level > r->log_level || lm.level < NUB_LOG_ERROR)
+		return NUB_RUN_CONTINUE;
+	struct nub_log_line line = {.level = (int)lm.level,
+	                            .msg = (const char *)r->msg + sizeof(lm),
+	                            .len = lm.len,
+	                            .function = r->fn_name,
+	                            .fn_id = r->fn_id};
+	(*r->in_callback)++; /* the callback may not re-enter this sandbox */
+	if (r->log_line_fn)
+		r->log_line_fn(r->log_user, &line);
+	else if (r->log_fn)
+		r->log_fn(r->log_user, line.level, line.msg, line.len);
+	(*r->in_callback)--;
 	return NUB_RUN_CONTINUE;
 }

@@ -7,7 +7,9 @@
  */
 #include <stdarg.h>
 #include <string.h>
+#include <time.h>
 
+#include "debug/backtrace.h"
 #include "error_internal.h"
 #include "image/symbols.h"
 #include "run/handlers.h"
@@ -30,6 +32,84 @@ const char *nub_run_where(const struct nub_run *r, uint64_t rip, char *buf, size
 		snprintf(buf, cap, " (%s)", sym);
 	else
 		buf[0] = '\0';
+	return buf;
+}
+
+uint64_t nub_run_now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+void nub_run_trace(struct nub_run *r, uint32_t kind, uint32_t id, const char *name, int32_t rc)
+{
+	struct nub_trace_event ev = {.kind = kind, .id = id, .name = name, .rc = rc};
+
+	if (!r->trace_fn)
+		return;
+	ev.time_ns = nub_run_now_ns();
+	(*r->in_callback)++;
+	r->trace_fn(r->trace_user, &ev);
+	(*r->in_callback)--;
+}
+
+/* What an exit was, for its trace event. */
+static const char *exit_name(const struct nub_exit *ex)
+{
+	static const char *const doorbell[] = {[NUB_DOORBELL_INIT_DONE / 8] = "init done",
+	                                       [NUB_DOORBELL_CALL_DONE / 8] = "call done",
+	                                       [NUB_DOORBELL_CALL_HOST / 8] = "host call",
+	                                       [NUB_DOORBELL_LOG / 8] = "log",
+	                                       [NUB_DOORBELL_ABORT / 8] = "abort",
+	                                       [NUB_DOORBELL_EXCEPTION / 8] = "exception",
+	                                       [NUB_DOORBELL_SET_FS / 8] = "set fs"};
+	const uint64_t off = ex->gpa - NUB_DOORBELL_GPA;
+
+	switch (ex->reason) {
+	case NUB_EXIT_MMIO_WRITE:
+	case NUB_EXIT_MMIO_READ:
+		if (off % 8 == 0 && off / 8 < sizeof(doorbell) / sizeof(doorbell[0]) &&
+		    doorbell[off / 8])
+			return doorbell[off / 8];
+		return "memory access";
+	case NUB_EXIT_IO_OUT:
+	case NUB_EXIT_IO_IN:
+		return "port";
+	case NUB_EXIT_HLT:
+		return "hlt";
+	case NUB_EXIT_SHUTDOWN:
+		return "shutdown";
+	case NUB_EXIT_CANCELLED:
+		return "cancelled";
+	default:
+		return "other";
+	}
+}
+
+const char *nub_run_backtrace(struct nub_run *r, char *buf, size_t cap)
+{
+	struct nub_regs regs;
+	char at[NUB_SYMBOL_NAME_MAX + 32];
+	uint64_t pcs[NUB_BACKTRACE_SHOWN + 1];
+	size_t used = 0;
+
+	buf[0] = '\0';
+	if (!r->syms || nub_hv_get_regs(r->hv, &regs, NULL))
+		return buf;
+	unsigned n = nub_backtrace_walk(&r->view, regs.rip, regs.rbp, r->l->image_gpa,
+	                                r->l->image_size, pcs, NUB_BACKTRACE_SHOWN + 1);
+	for (unsigned i = 1; i < n; i++) {
+		/* The call before the return address: the caller's line. */
+		if (!nub_run_symbol(r, pcs[i] - 1, at, sizeof(at))[0])
+			break;
+		int k = snprintf(buf + used, cap - used, "%s%s", used ? " < " : "; called from ",
+		                 at);
+		if (k < 0 || (size_t)k >= cap - used)
+			break;
+		used += (size_t)k;
+	}
 	return buf;
 }
 
@@ -196,6 +276,7 @@ int nub_run_loop(struct nub_run *r, enum nub_run_phase phase, enum nub_run_outco
 		if (rc)
 			break;
 		r->stats->vm_exits++;
+		nub_run_trace(r, NUB_TRACE_EXIT, ex.reason, exit_name(&ex), 0);
 		rc = on_exit(r, phase, &ex);
 	} while (rc == NUB_RUN_CONTINUE);
 	if (rc == NUB_RUN_PHASE_DONE)

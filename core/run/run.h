@@ -51,7 +51,12 @@ struct nub_run {
 	uint64_t msg_cap;
 	const struct nub_host_fn_slot *host_fns; /* NUB_MAX_HOST_FNS of them */
 	nub_log_fn log_fn;                       /* NULL: logs dropped */
+	nub_log_line_fn log_line_fn;             /* instead of log_fn when set */
 	void *log_user;
+	const char *fn_name; /* the guest function called ("init"); NULL: unnamed */
+	uint32_t fn_id;
+	nub_trace_fn trace_fn; /* NULL: no trace events */
+	void *trace_user;
 	uint32_t log_level;
 	int *in_callback;               /* > 0 while a host function or log callback runs */
 	nub_gva_t syscall_gva;          /* the guest's system-call entry; 0: none */
@@ -80,6 +85,9 @@ enum nub_run_outcome {
 	                        abort, a refused access, cancellation, timeout */
 	NUB_RUN_BACKEND = 2, /* the backend failed (its message in err) */
 };
+
+/* CLOCK_MONOTONIC in nanoseconds: the clock of durations and traces. */
+uint64_t nub_run_now_ns(void);
 
 /* Run until the guest ends `phase`. Returns 0 (outcome DONE) or the
  * failure's negative code with its message in r->err; *outcome says which

@@ -105,10 +105,19 @@ static int sandbox_call(struct nub_sandbox *sb, uint32_t fn_id, const void *in, 
 	if (rc)
 		return rc;
 	sb->stats.calls++;
+	char name[NUB_FN_NAME_MAX + 1];
+	nub_sandbox_fn_name(sb, fn_id, name, sizeof(name));
+	const uint64_t t0 = nub_run_now_ns();
+	nub_sandbox_trace(sb, NUB_TRACE_CALL_BEGIN, fn_id, name[0] ? name : NULL, 0);
+	sb->call_fn = fn_id;
+	sb->call_fn_name = name;
 	rc = nub_sandbox_run(sb, NUB_RUN_CALL);
-	if (rc)
-		return rc;
-	return pop_response(sb, out, out_cap, out_len, status);
+	sb->call_fn_name = NULL;
+	if (!rc)
+		rc = pop_response(sb, out, out_cap, out_len, status);
+	nub_sandbox_call_done(sb, rc, t0);
+	nub_sandbox_trace(sb, NUB_TRACE_CALL_END, fn_id, name[0] ? name : NULL, rc);
+	return rc;
 }
 
 int nub_sandbox_call(struct nub_sandbox *sb, uint32_t fn_id, const void *in, size_t in_len,

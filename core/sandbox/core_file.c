@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Core files of a sandbox's guest: on demand (nub_sandbox_core_dump) and,
- * when a core directory is configured, on every guest fault -- written
+ * when a core directory is configured, on every guest fault or abort -- written
  * before anything resets the memory, and named in the fault's message.
  */
 #include <errno.h>

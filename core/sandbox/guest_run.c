@@ -191,6 +191,13 @@ static void run_context(struct nub_sandbox *sb, enum nub_run_phase phase, struct
 	r->msg_cap = sb->msg_cap;
 	r->host_fns = sb->host_fns;
 	r->log_fn = sb->cfg.log_fn;
+	r->log_line_fn = sb->cfg.log_line_fn;
+	r->trace_fn = sb->cfg.trace_fn;
+	r->trace_user = sb->cfg.trace_user;
+	r->fn_id = phase == NUB_RUN_CALL ? sb->call_fn : 0;
+	r->fn_name = phase == NUB_RUN_INIT                     ? "init"
+	             : sb->call_fn_name && sb->call_fn_name[0] ? sb->call_fn_name
+	                                                       : NULL;
 	r->log_user = sb->cfg.log_user;
 	r->log_level = sb->cfg.log_level;
 	r->in_callback = &sb->in_callback;

@@ -37,6 +37,7 @@ int nub_sandbox_fail(struct nub_sandbox *sb, int code, const char *fmt, ...)
  * (internal steps that end on an expected "empty" must not show through). */
 int nub_sandbox_result(struct nub_sandbox *sb, int rc)
 {
+	nub_sandbox_publish_stats(sb);
 	if (rc == 0) {
 		sb->err.code = 0;
 		sb->err.msg[0] = '\0';
@@ -268,6 +269,7 @@ void nub_sandbox_free(struct nub_sandbox *sb)
 {
 	if (!sb || nub_sandbox_reentered(sb, "free"))
 		return;
+	nub_sandbox_publish_stats(sb);
 	/* Before anything goes: a kill through the handle now finds nothing. */
 	nub_sandbox_handle_detach(sb);
 	/* Mappings go first: a VM may be parked only without them, and the

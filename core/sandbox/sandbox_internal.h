@@ -105,6 +105,10 @@ struct nub_sandbox {
 	int running;
 	atomic_int timed_out;
 	struct nub_sandbox_stats stats;
+	struct nub_sandbox_stats published; /* what metrics.c added to the process's */
+	/* The call running (call.c), for log lines: its function. */
+	uint32_t call_fn;
+	const char *call_fn_name; /* NULL outside a call */
 	struct nub_error err;
 	struct nub_sandbox *parked_next;     /* in its snapshot's pool (pool.c) */
 	struct nub_interrupt_handle *handle; /* made on first ask (guest_run.c) */
@@ -199,6 +203,21 @@ int nub_sandbox_check_host_fns(struct nub_sandbox *sb, const struct nub_snapshot
  * configured, write its core there and name it (or why there is none) at
  * the end of the error message. */
 void nub_sandbox_core_on_fault(struct nub_sandbox *sb);
+
+/* ---- metrics and traces (metrics.c, trace.c) ---- */
+
+/* A call ended with rc after starting at t0 (nub_run_now_ns): its time,
+ * its error's kind. */
+void nub_sandbox_call_done(struct nub_sandbox *sb, int rc, uint64_t t0);
+/* A restore that started at t0 ended. */
+void nub_sandbox_restore_done(struct nub_sandbox *sb, uint64_t t0);
+/* Add what the counters gained since the last time to the process's. */
+void nub_sandbox_publish_stats(struct nub_sandbox *sb);
+/* A trace event to the config's trace_fn, if any (never re-entering). */
+void nub_sandbox_trace(struct nub_sandbox *sb, uint32_t kind, uint32_t id, const char *name,
+                       int32_t rc);
+/* The registered name of guest function `id`, "" when unnamed, in buf. */
+const char *nub_sandbox_fn_name(const struct nub_sandbox *sb, uint32_t id, char *buf, size_t cap);
 
 /* ---- the debugger (debugger.c) ---- */
 

@@ -322,6 +322,9 @@ static int reset_full(struct nub_sandbox *sb, struct nub_snapshot *snap)
 
 int nub_sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap)
 {
+	const uint64_t t0 = nub_run_now_ns();
+
+	nub_sandbox_trace(sb, NUB_TRACE_RESTORE_BEGIN, 0, NULL, 0);
 	/* The snapshot's state has no mappings (mapping.c): all go, and the
 	 * full reset rewrites the tables that held their leaves. */
 	int rc = sb->nmaps ? nub_sandbox_unmap_all(sb) : 0;
@@ -336,6 +339,8 @@ int nub_sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap)
 		sb->in_place = 0;
 		nub_sandbox_poison(sb, rc, why);
 	}
+	nub_sandbox_restore_done(sb, t0);
+	nub_sandbox_trace(sb, NUB_TRACE_RESTORE_END, 0, NULL, rc);
 	return rc;
 }
 

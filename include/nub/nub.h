@@ -62,6 +62,47 @@ typedef int32_t (*nub_host_fn)(void *user, const uint8_t *in, size_t in_len, uin
  * NUL-terminated guest text of `len` bytes (already length-checked). */
 typedef void (*nub_log_fn)(void *user, int level, const char *msg, size_t len);
 
+/** A guest log line with where it came from (nub_config.log_line_fn). */
+struct nub_log_line {
+	int level;       /**< enum nub_log_level */
+	const char *msg; /**< guest text, `len` bytes, not NUL-terminated */
+	size_t len;
+	/** The guest function the host called that wrote it (its registered
+	 * name), "init" during the guest's initialisation, or NULL when the
+	 * guest did not name it. Valid during the callback only. */
+	const char *function;
+	uint32_t fn_id; /**< that function's id; 0 during init */
+};
+/** Receives guest log lines with their function; see nub_config.log_line_fn. */
+typedef void (*nub_log_line_fn)(void *user, const struct nub_log_line *line);
+
+/** What a trace event marks (nub_config.trace_fn). */
+enum nub_trace_kind {
+	NUB_TRACE_CALL_BEGIN = 1,      /**< a guest call starts: id, name */
+	NUB_TRACE_CALL_END = 2,        /**< ... and ends: rc */
+	NUB_TRACE_HOST_CALL_BEGIN = 3, /**< the guest calls host function `id` */
+	NUB_TRACE_HOST_CALL_END = 4,   /**< ... which returned: rc is its status */
+	NUB_TRACE_RESTORE_BEGIN = 5,   /**< a restore (or evolve's reset) starts */
+	NUB_TRACE_RESTORE_END = 6,     /**< ... and ends: rc */
+	NUB_TRACE_EXIT = 7,            /**< the vCPU exited to the host: name says why */
+};
+
+/** One trace event. Pointers are valid during the callback only. */
+struct nub_trace_event {
+	uint32_t kind;    /**< enum nub_trace_kind */
+	uint32_t id;      /**< the guest function (CALL_*) or host function (HOST_CALL_*) */
+	uint64_t time_ns; /**< CLOCK_MONOTONIC, nanoseconds */
+	/** CALL_*: the guest function's name (NULL when unnamed); EXIT: the
+	 * exit ("host call", "log", "exception", "copy-on-write", "cancelled",
+	 * ...); otherwise NULL. */
+	const char *name;
+	int32_t rc; /**< *_END: 0 or the negative nub error (HOST_CALL_END: the status) */
+};
+/** Receives trace events on the thread that runs the sandbox. It must not
+ * call into the same sandbox (such calls are refused with NUB_ESTATE) and
+ * should be quick: an EXIT event comes with every VM exit. */
+typedef void (*nub_trace_fn)(void *user, const struct nub_trace_event *ev);
+
 /** How the guest may use the init data (nub_config.init_data_perms). */
 enum nub_init_data_perm {
 	NUB_INIT_DATA_R = 1u << 0, /**< readable (always) */
@@ -115,7 +156,7 @@ struct nub_config {
 	 * the guest under its guest path (struct nub_dir). */
 	const struct nub_dir *dirs;
 	size_t dirs_count;
-	/** A directory where every guest fault writes an ELF core file of the
+	/** A directory where every guest fault or abort writes an ELF core file of the
 	 * guest (see nub_sandbox_core_dump), named
 	 * "<elf>.<pid>.<n>.core"; the fault's message then ends with "; core
 	 * dumped to PATH" (or "; no core: <why>"). NULL: $NUB_CORE_DIR when set,
@@ -133,6 +174,14 @@ struct nub_config {
 	 * scratch, where breakpoints go. Values above NUB_GDB_PORT_ANY are
 	 * NUB_EINVAL. */
 	uint32_t gdb_port;
+	/** When set, guest log lines go here, with the guest function that
+	 * wrote them, instead of to log_fn (log_user and log_level apply). */
+	nub_log_line_fn log_line_fn;
+	/** When set, receives the sandbox's trace events (struct
+	 * nub_trace_event): calls, host calls, restores, VM exits; wire it to
+	 * a tracer (examples/trace writes Chrome trace-event JSON). */
+	nub_trace_fn trace_fn;
+	void *trace_user;
 };
 
 /** nub_config.gdb_port: any free port. */
@@ -481,6 +530,21 @@ struct nub_sandbox_stats {
 	uint64_t restore_kept_pages; /**< private copies those restores put back in place */
 	uint64_t vms_recycled;       /**< 1 when evolve took a freed sandbox's VM from the
 	                                  snapshot's pool (nub_snapshot_set_pool) */
+	/* nub 0.3: errors by kind (a call counts once in call_errors and in
+	 * at most one kind) and where the time went */
+	uint64_t call_errors;      /**< calls that returned an error */
+	uint64_t errors_fault;     /**< ... a guest fault, privileged instruction, refused
+	                                access, port or triple fault */
+	uint64_t errors_abort;     /**< ... the guest aborted */
+	uint64_t errors_timeout;   /**< ... the call timed out */
+	uint64_t errors_cancelled; /**< ... interrupted, or killed by a debugger */
+	uint64_t errors_backend;   /**< ... the backend failed */
+	uint64_t call_ns;          /**< wall time in calls, total (nanoseconds) */
+	uint64_t call_ns_max;      /**< ... the longest call */
+	uint64_t host_call_ns;     /**< wall time in host functions, total */
+	uint64_t host_call_ns_max; /**< ... the longest */
+	uint64_t restore_ns;       /**< wall time in restores (evolve's reset included) */
+	uint64_t restore_ns_max;   /**< ... the longest */
 };
 /** Copy the sandbox's counters into *st, `size` bytes of it at most (the
  * caller's sizeof(struct nub_sandbox_stats)); fields past what this libnub
@@ -491,6 +555,39 @@ NUB_API void nub_sandbox_stats_sized(const struct nub_sandbox *sb, struct nub_sa
  * before nub_sandbox_stats_sized; the macro below calls that instead. */
 NUB_API void nub_sandbox_stats(const struct nub_sandbox *sb, struct nub_sandbox_stats *st);
 #define nub_sandbox_stats(sb, st) nub_sandbox_stats_sized((sb), (st), sizeof(*(st)))
+
+/** One frame of a guest backtrace (nub_sandbox_backtrace). */
+struct nub_frame {
+	uint64_t pc; /**< frame 0: where the guest stopped; then each return address */
+	/** "function+0xN" from the guest ELF's symbols (for a return address,
+	 * of the call before it), "" when no symbol holds it. */
+	char function[80];
+};
+
+/**
+ * The guest's call chain where the last call stopped at a fault or an
+ * abort, until the sandbox is restored: frame 0 is where it stopped, then
+ * one frame per caller, walked from the guest's frame pointers (nub's
+ * guests are built with them) as untrusted data -- the walk ends at a
+ * frame it cannot read, one that does not move up the stack, or a return
+ * address outside the guest ELF. Fault and abort messages show the first
+ * six callers; this gives them all.
+ * @param sb      the sandbox; not NULL.
+ * @param frames  receives up to `cap` frames; not NULL.
+ * @param n       receives how many were written; not NULL.
+ * @return 0; NUB_EINVAL for NULL arguments or cap 0; NUB_ENOTFOUND when the
+ *         last call did not stop at a fault or abort, or a restore came
+ *         since.
+ */
+NUB_API int nub_sandbox_backtrace(struct nub_sandbox *sb, struct nub_frame *frames, size_t cap,
+                                  size_t *n);
+
+/** The same counters summed over every sandbox of this process since it
+ * started (the *_max fields: the largest of any), as of each sandbox's
+ * last public call that returned. Thread-safe. `size`: the caller's
+ * sizeof(struct nub_sandbox_stats). Use the nub_process_stats macro. */
+NUB_API void nub_process_stats_sized(struct nub_sandbox_stats *st, size_t size);
+#define nub_process_stats(st) nub_process_stats_sized((st), sizeof(*(st)))
 
 /** How much of its heap a guest has used, as the host measures it. */
 struct nub_heap_usage {

@@ -16,7 +16,7 @@ check() { # check <desc> <want-exit> <needle> <args...>
 	fi
 }
 check "greet by id" 0 '"hello, world"' "$g/hello.elf" --backend mock --call 1 world
-check "greet by name, logs" 0 'guest info: greeting world' "$g/hello.elf" --backend mock --call greet world
+check "greet by name, logs" 0 'guest info (greet): greeting world' "$g/hello.elf" --backend mock --call greet world
 check "calc add" 0 'i64 42' "$g/calc.elf" --backend mock --call add i64:40 i64:2
 check "repeat" 0 'mean of 5' "$g/calc.elf" --backend mock --call fib hex:0a000000 --repeat 5
 check "unknown name" 1 "no function named 'nope'" "$g/calc.elf" --backend mock --call nope

@@ -4,7 +4,8 @@
  * offset the RIP is at, from the guest ELF's symbol table, and the callers
  * (the frame-pointer chain), on the backend under test; a snapshot loaded from a file (which
  * carries no symbols) still says the address. The lookup on its own: inside a function, before the
- * first, in a gap between two, past the last.
+ * first, in a gap between two, past the last. Aborts name their callers
+ * too, and nub_sandbox_backtrace gives the whole chain.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,45 @@ static void test_faults_name_the_function(void **state)
 	expect_has(nub_sandbox_last_error(sb), "; called from nub_rt_dispatch+0x");
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
 	expect_has(fault_message(sb, NUB_TG_PRIVILEGED), "(privileged+0x");
+	nub_sandbox_free(sb);
+}
+
+/* An abort names its callers too; nub_sandbox_backtrace gives the whole
+ * chain of the last fault or abort, and refuses when there is none. */
+static void test_abort_and_the_whole_backtrace(void **state)
+{
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
+	struct nub_frame f[64];
+	uint8_t out[16];
+	size_t n = 0;
+	int rc = 0;
+	(void)state;
+
+	assert_int_equal(nub_sandbox_backtrace(sb, f, 64, &n), NUB_ENOTFOUND);
+	expect_has(nub_sandbox_last_error(sb), "backtrace: the last call did not stop at a fault");
+	nub_test_try_call(sb, NUB_TG_ABORT, "\x2a\0\0\0why", 7, out, sizeof(out), &rc);
+	assert_int_equal(rc, NUB_EGUEST_ABORT);
+	expect_has(nub_sandbox_last_error(sb), "guest abort: code 0x2a: why; called from ");
+	expect_has(nub_sandbox_last_error(sb), " < do_abort+0x");
+	assert_int_equal(nub_sandbox_backtrace(sb, f, 64, &n), 0);
+	assert_true(n >= 3);
+	assert_true(f[0].function[0] != 0); /* in the runtime, at the doorbell */
+	int saw = 0;
+	for (size_t i = 1; i < n; i++)
+		saw |= !strncmp(f[i].function, "do_abort+0x", 11);
+	assert_true(saw);
+	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
+	assert_int_equal(nub_sandbox_backtrace(sb, f, 64, &n), NUB_ENOTFOUND);
+	fault_message(sb, NUB_TG_NULL_DEREF);
+	assert_int_equal(nub_sandbox_backtrace(sb, f, 64, &n), 0);
+	expect_has(f[0].function, "null_deref+0x");
+	assert_true(n >= 2);
+	expect_has(f[1].function, "nub_rt_dispatch+0x");
+	/* A caller's room is respected. */
+	assert_int_equal(nub_sandbox_backtrace(sb, f, 1, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(nub_sandbox_backtrace(sb, f, 0, &n), NUB_EINVAL);
+	assert_int_equal(nub_sandbox_backtrace(sb, NULL, 4, &n), NUB_EINVAL);
 	nub_sandbox_free(sb);
 }
 
@@ -127,6 +167,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_faults_name_the_function),
+	        cmocka_unit_test(test_abort_and_the_whole_backtrace),
 	        cmocka_unit_test(test_a_file_snapshot_keeps_the_symbols),
 	        cmocka_unit_test(test_timeout_names_the_loop),
 	        cmocka_unit_test(test_lookup),
