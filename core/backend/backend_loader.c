@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,6 +249,16 @@ free_backend:
 	return rc;
 }
 
+/* The file `spec` names: a path, or a name looked up in the search path. */
+static int resolve(const char *spec, char *path, size_t cap, struct nub_error *err)
+{
+	if (strchr(spec, '/')) {
+		snprintf(path, cap, "%s", spec);
+		return 0;
+	}
+	return find_by_name(spec, path, cap, err);
+}
+
 int nub_backend_open(const char *spec, struct nub_backend **out, int *probe_rc, char *probe_msg,
                      size_t probe_msg_cap, struct nub_error *err)
 {
@@ -256,14 +267,9 @@ int nub_backend_open(const char *spec, struct nub_backend **out, int *probe_rc, 
 
 	if (!spec || !out || !probe_rc || !probe_msg || probe_msg_cap == 0)
 		return nub_error_set(err, NUB_EINVAL, "nub_backend_open: NULL argument");
-	if (strchr(spec, '/')) {
-		snprintf(path, sizeof(path), "%s", spec);
-	} else {
-		rc = find_by_name(spec, path, sizeof(path), err);
-		if (rc)
-			return rc;
-	}
-	rc = open_path(path, out, err);
+	rc = resolve(spec, path, sizeof(path), err);
+	if (!rc)
+		rc = open_path(path, out, err);
 	if (rc)
 		return rc;
 	/* Whatever the probe returned, the backend is not usable here. */
@@ -271,21 +277,55 @@ int nub_backend_open(const char *spec, struct nub_backend **out, int *probe_rc, 
 	return 0;
 }
 
+/* The backends whose probe passed in this process, by path: a sandbox's
+ * VM comes from nub_backend_load, and probing again for every one (the
+ * KVM backend opens /dev/kvm and asks it a dozen questions) is cold-start
+ * time spent learning nothing. A machine that stops being usable is told
+ * by vm_create, with the same clarity. `nub backends` (nub_backend_open)
+ * always probes afresh. */
+#define PROBED_MAX 8
+static pthread_mutex_t probed_lock = PTHREAD_MUTEX_INITIALIZER;
+static char probed[PROBED_MAX][PATH_MAX];
+static unsigned nprobed;
+
+static int probed_before(const char *path)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&probed_lock);
+	for (unsigned i = 0; i < nprobed && !found; i++)
+		found = !strcmp(probed[i], path);
+	pthread_mutex_unlock(&probed_lock);
+	return found;
+}
+
+static void probed_now(const char *path)
+{
+	pthread_mutex_lock(&probed_lock);
+	if (nprobed < PROBED_MAX)
+		snprintf(probed[nprobed++], PATH_MAX, "%s", path);
+	pthread_mutex_unlock(&probed_lock);
+}
+
 static int load_one(const char *spec, struct nub_backend **out, struct nub_error *err)
 {
-	char why[NUB_ERROR_MSG_MAX];
+	char why[NUB_ERROR_MSG_MAX], path[PATH_MAX];
 	struct nub_backend *b;
-	int probe_rc;
-	int rc;
+	int rc = resolve(spec, path, sizeof(path), err);
 
-	rc = nub_backend_open(spec, &b, &probe_rc, why, sizeof(why), err);
+	if (!rc)
+		rc = open_path(path, &b, err);
 	if (rc)
 		return rc;
-	if (probe_rc) {
-		rc = nub_error_set(err, NUB_EPROBE, "%s: backend '%s' is not usable here: %s",
-		                   b->path, nub_hv_backend_name(b), why);
-		nub_backend_unref(b);
-		return rc;
+	if (!probed_before(b->path)) {
+		if (nub_hv_probe(b, why, sizeof(why), NULL)) {
+			rc = nub_error_set(err, NUB_EPROBE,
+			                   "%s: backend '%s' is not usable here: %s", b->path,
+			                   nub_hv_backend_name(b), why);
+			nub_backend_unref(b);
+			return rc;
+		}
+		probed_now(b->path);
 	}
 	*out = b;
 	return 0;
