@@ -58,7 +58,8 @@ static void die(const char *what, const char *msg)
 
 /* ---- nub ---- */
 
-static struct nub_sandbox *sandbox(const char *elf, struct nub_snapshot *snap, uint64_t heap)
+static struct nub_sandbox *sandbox_timed(const char *elf, struct nub_snapshot *snap, uint64_t heap,
+                                         uint64_t timeout_us)
 {
 	struct nub_config cfg;
 	struct nub_error err = {0};
@@ -68,6 +69,7 @@ static struct nub_sandbox *sandbox(const char *elf, struct nub_snapshot *snap, u
 	nub_config_init(&cfg);
 	cfg.backend = bench_backend();
 	cfg.heap_size = heap;
+	cfg.call_timeout_us = timeout_us;
 	snprintf(path, sizeof(path), "%s/%s.elf", guest_dir, elf);
 	if (snap ? nub_sandbox_create_from_snapshot(&cfg, snap, &sb, &err)
 	         : nub_sandbox_create_from_elf(&cfg, path, &sb, &err))
@@ -75,6 +77,11 @@ static struct nub_sandbox *sandbox(const char *elf, struct nub_snapshot *snap, u
 	if (nub_sandbox_evolve(sb))
 		die("evolve", nub_sandbox_last_error(sb));
 	return sb;
+}
+
+static struct nub_sandbox *sandbox(const char *elf, struct nub_snapshot *snap, uint64_t heap)
+{
+	return sandbox_timed(elf, snap, heap, 0);
 }
 
 static void call_or_die(struct nub_sandbox *sb, uint32_t fn, const void *in, size_t len)
@@ -368,6 +375,28 @@ static void bench_echo(void)
 	nub_sandbox_free(sb);
 }
 
+/* A deadline that does not fire should cost ~nothing: the same echo with
+ * and without a call timeout, interleaved. */
+static void bench_timeout(void)
+{
+	static const char text[] = "0123456789abcdef";
+	struct nub_sandbox *plain = sandbox("test_guest", NULL, 1u << 20);
+	struct nub_sandbox *timed = sandbox_timed("test_guest", NULL, 1u << 20, 1000000);
+	struct nub_req a = {plain, NUB_TG_ECHO, text, sizeof(text) - 1, {0}, {0}};
+	struct nub_req b = {timed, NUB_TG_ECHO, text, sizeof(text) - 1, {0}, {0}};
+	struct bench_contender c[] = {{"nub", nub_request, &a, iters, {0}},
+	                              {"nub, 1 s timeout", nub_request, &b, iters, {0}}};
+
+	nub_request(&a, 2);
+	nub_request(&b, 2);
+	bench_measure(c, 2, rounds, counts_only);
+	if (!counts_only)
+		bench_row(bench_label("echo call + restore, 1 s timeout set vs none"),
+		          c[1].sample[0] / 1e3, "us", "no timeout", c[0].sample[0] / 1e3, "time");
+	nub_sandbox_free(timed);
+	nub_sandbox_free(plain);
+}
+
 static void bench_dirty(void)
 {
 	static const uint32_t ns[] = {1, 16, 256, 4096};
@@ -641,6 +670,7 @@ int main(int argc, char **argv)
 	if (nub_sandbox_snapshot(js, &js_snap))
 		die("snapshot", nub_sandbox_last_error(js));
 	bench_echo();
+	bench_timeout();
 	bench_js_workload("JS eval(\"1+1\"), call + restore", "1+1", js, warm);
 	bench_js_workload("JS JSON of 10k objects, call + restore", JSON_10K, js, warm);
 	bench_dirty();

@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Running the guest from the lifecycle: the run context handed to the exit
- * loop (core/run/), the interrupt API and the call timeout around it, and
- * what a failed run means -- the sandbox is poisoned until a restore.
+ * loop (core/run/), the interrupt API and the call's deadline around it
+ * (timeout.c), and what a failed run means -- the sandbox is poisoned
+ * until a restore.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "sandbox/sandbox_internal.h"
 
@@ -115,68 +114,6 @@ static void run_end(struct nub_sandbox *sb)
 	pthread_mutex_unlock(&sb->run_lock);
 }
 
-struct watchdog {
-	struct nub_sandbox *sb;
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int done;
-	int started;
-};
-
-static void *watchdog_main(void *arg)
-{
-	struct watchdog *w = arg;
-	struct timespec deadline;
-	int rc = 0;
-
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	uint64_t ns = (uint64_t)deadline.tv_nsec + (w->sb->cfg.call_timeout_us % 1000000) * 1000;
-	deadline.tv_sec += (time_t)(w->sb->cfg.call_timeout_us / 1000000 + ns / 1000000000);
-	deadline.tv_nsec = (long)(ns % 1000000000);
-	pthread_mutex_lock(&w->lock);
-	while (!w->done && rc != ETIMEDOUT)
-		rc = pthread_cond_timedwait(&w->cond, &w->lock, &deadline);
-	pthread_mutex_unlock(&w->lock);
-	if (rc == ETIMEDOUT) {
-		atomic_store(&w->sb->timed_out, 1);
-		nub_sandbox_interrupt(w->sb);
-	}
-	return NULL;
-}
-
-static void watchdog_start(struct watchdog *w, struct nub_sandbox *sb)
-{
-	pthread_condattr_t ca;
-
-	memset(w, 0, sizeof(*w));
-	/* A guest a debugger holds at a breakpoint is not late. */
-	if (!sb->cfg.call_timeout_us || sb->gdb_port)
-		return;
-	w->sb = sb;
-	pthread_mutex_init(&w->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w->cond, &ca);
-	pthread_condattr_destroy(&ca);
-	w->started = pthread_create(&w->thread, NULL, watchdog_main, w) == 0;
-}
-
-static void watchdog_stop(struct watchdog *w)
-{
-	if (!w->sb)
-		return;
-	if (w->started) {
-		pthread_mutex_lock(&w->lock);
-		w->done = 1;
-		pthread_cond_signal(&w->cond);
-		pthread_mutex_unlock(&w->lock);
-		pthread_join(w->thread, NULL);
-	}
-	pthread_cond_destroy(&w->cond);
-	pthread_mutex_destroy(&w->lock);
-}
-
 /* The narrow context the loop runs with: this sandbox's parts, no more. */
 static void run_context(struct nub_sandbox *sb, enum nub_run_phase phase, struct nub_run *r)
 {
@@ -221,15 +158,16 @@ static void run_context(struct nub_sandbox *sb, enum nub_run_phase phase, struct
 int nub_sandbox_run(struct nub_sandbox *sb, enum nub_run_phase phase)
 {
 	enum nub_run_outcome outcome = NUB_RUN_DONE;
-	struct watchdog wd;
+	struct nub_deadline deadline = {0};
 	struct nub_run r;
 	int rc;
 
 	run_begin(sb);
 	sb->abort.have = 0; /* it and the stop describe the last run only */
 	sb->stop.have = 0;
-	watchdog_start(&wd, sb);
-	if (sb->cfg.call_timeout_us && !sb->gdb_port && !wd.started) {
+	/* A guest a debugger holds at a breakpoint is not late. */
+	if (sb->cfg.call_timeout_us && !sb->gdb_port &&
+	    nub_deadline_arm(&deadline, sb, sb->cfg.call_timeout_us)) {
 		rc = nub_sandbox_poison(
 		        sb, nub_sandbox_fail(sb, NUB_ESYS, "call: cannot start the timeout thread"),
 		        NULL);
@@ -251,7 +189,7 @@ int nub_sandbox_run(struct nub_sandbox *sb, enum nub_run_phase phase)
 	if (outcome != NUB_RUN_DONE)
 		nub_sandbox_poison(sb, rc, outcome == NUB_RUN_BACKEND ? "backend failure" : NULL);
 stop:
-	watchdog_stop(&wd);
+	nub_deadline_disarm(&deadline);
 	run_end(sb);
 	return rc;
 }

@@ -204,6 +204,20 @@ int nub_sandbox_check_host_fns(struct nub_sandbox *sb, const struct nub_snapshot
  * the end of the error message. */
 void nub_sandbox_core_on_fault(struct nub_sandbox *sb);
 
+/* ---- the call timeout (timeout.c) ---- */
+
+/* A running call's deadline, on its run's stack. */
+struct nub_deadline {
+	struct nub_sandbox *sb;
+	uint64_t at_ns; /* nub_run_now_ns */
+	int armed, fired;
+	struct nub_deadline *next;
+};
+/* Interrupt `sb` (timed_out set) unless disarmed within timeout_us.
+ * NUB_ESYS when the process's timer thread cannot start. */
+int nub_deadline_arm(struct nub_deadline *d, struct nub_sandbox *sb, uint64_t timeout_us);
+void nub_deadline_disarm(struct nub_deadline *d);
+
 /* ---- metrics and traces (metrics.c, trace.c) ---- */
 
 /* A call ended with rc after starting at t0 (nub_run_now_ns): its time,

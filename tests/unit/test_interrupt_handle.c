@@ -3,7 +3,8 @@
  * The interrupt handle (nub_sandbox_interrupt_handle): a watchdog's way to
  * stop a call that never touches a freed sandbox. Kills report whether a
  * call was running; after the free they find nothing; kills racing the
- * free never reach freed memory (this suite runs under ASan in CI). On the
+ * free never reach freed memory (this suite runs under ASan in CI). The
+ * call timeout's shared timer, across sandboxes and threads. On the
  * backend under test.
  */
 #include <pthread.h>
@@ -124,11 +125,69 @@ static void test_kill_races_free(void **state)
 	nub_snapshot_unref(snap);
 }
 
+/* The call timeout's one timer thread serves every sandbox: of two
+ * sandboxes timed alike on two threads, the spinning one times out and
+ * the other's quick calls, each armed and disarmed, are never cut short
+ * (a deadline firing after its call ended would cancel a later one). */
+struct timed {
+	struct nub_sandbox *sb;
+	int spin_rc, calls_ok;
+};
+
+static void *timed_calls(void *arg)
+{
+	struct timed *t = arg;
+	char out[16];
+	size_t n;
+	int32_t status;
+
+	for (int i = 0; i < 300; i++)
+		t->calls_ok += nub_sandbox_call(t->sb, NUB_TG_ECHO, "x", 1, out, sizeof(out), &n,
+		                                &status) == 0;
+	return NULL;
+}
+
+static void *timed_spin(void *arg)
+{
+	struct timed *t = arg;
+	size_t n;
+	int32_t status;
+
+	t->spin_rc = nub_sandbox_call(t->sb, NUB_TG_SPIN, NULL, 0, NULL, 0, &n, &status);
+	return NULL;
+}
+
+static void test_one_timer_many_sandboxes(void **state)
+{
+	struct nub_config cfg;
+	struct timed a = {0}, b = {0};
+	pthread_t ta, tb;
+	(void)state;
+
+	nub_config_init(&cfg);
+	cfg.call_timeout_us = 2000000; /* far above a quick call on any machine */
+	a.sb = nub_test_sandbox("test_guest", &cfg);
+	b.sb = nub_test_sandbox("test_guest", &cfg);
+	assert_int_equal(pthread_create(&ta, NULL, timed_spin, &a), 0);
+	assert_int_equal(pthread_create(&tb, NULL, timed_calls, &b), 0);
+	assert_int_equal(pthread_join(ta, NULL), 0);
+	assert_int_equal(pthread_join(tb, NULL), 0);
+	assert_int_equal(a.spin_rc, NUB_ETIMEDOUT);
+	assert_int_equal(b.calls_ok, 300);
+	/* And again after the timeout: the timer goes on serving. */
+	assert_int_equal(nub_sandbox_restore(a.sb, NULL), 0);
+	timed_spin(&a);
+	assert_int_equal(a.spin_rc, NUB_ETIMEDOUT);
+	nub_sandbox_free(a.sb);
+	nub_sandbox_free(b.sb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_kill_reports_and_outlives_the_sandbox),
 	        cmocka_unit_test(test_kill_races_free),
+	        cmocka_unit_test(test_one_timer_many_sandboxes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
