@@ -152,3 +152,12 @@ void nub_symbols_describe(const struct nub_symbols *s, uint64_t off, char *buf, 
 		snprintf(buf, cap, "%s+0x%llx", s->names + e->name,
 		         (unsigned long long)(off - e->off));
 }
+
+void nub_symbols_describe_at(const struct nub_symbols *s, uint64_t start, uint64_t size,
+                             uint64_t addr, char *buf, size_t cap)
+{
+	if (cap)
+		buf[0] = '\0';
+	if (addr >= start && addr - start < size)
+		nub_symbols_describe(s, addr - start, buf, cap);
+}

@@ -46,5 +46,9 @@ void nub_symbols_unref(struct nub_symbols *s);
 /* "name+0xN" for an image offset inside a function, else "" (also for
  * NULL symbols). */
 void nub_symbols_describe(const struct nub_symbols *s, uint64_t off, char *buf, size_t cap);
+/* The same for guest address `addr` of an image loaded at [start, start +
+ * size): "" outside it. */
+void nub_symbols_describe_at(const struct nub_symbols *s, uint64_t start, uint64_t size,
+                             uint64_t addr, char *buf, size_t cap);
 
 #endif

@@ -279,7 +279,10 @@ int nub_view_resolve_cow(const struct nub_view *c, nub_gva_t addr, struct nub_er
 	return 1;
 }
 
-int nub_view_read_gva(const struct nub_view *c, nub_gva_t gva, void *dst, uint64_t len)
+/* Read through the live tables; with `user_only`, only pages a CPL3 guest
+ * may read. NUB_ERANGE for a page that is not mapped (so). */
+static int read_mapped(const struct nub_view *c, nub_gva_t gva, void *dst, uint64_t len,
+                       int user_only)
 {
 	struct cow_ctx ctx = {c, NULL};
 	struct nub_vmem_resolver res;
@@ -291,7 +294,8 @@ int nub_view_read_gva(const struct nub_view *c, nub_gva_t gva, void *dst, uint64
 	while (len) {
 		struct nub_vmem_mapping m;
 		uint64_t in_page = PAGE - (gva & (PAGE - 1)), n = len < in_page ? len : in_page;
-		if (nub_vmem_translate(&ops, gva, &m) || m.kind == NUB_VMEM_UNMAPPED)
+		if (nub_vmem_translate(&ops, gva, &m) || m.kind == NUB_VMEM_UNMAPPED ||
+		    (user_only && !(m.perms & NUB_VMEM_USER)))
 			return NUB_ERANGE;
 		const struct nub_shmem *mem;
 		uint64_t off;
@@ -303,6 +307,11 @@ int nub_view_read_gva(const struct nub_view *c, nub_gva_t gva, void *dst, uint64
 		len -= n;
 	}
 	return 0;
+}
+
+int nub_view_read_gva(const struct nub_view *c, nub_gva_t gva, void *dst, uint64_t len)
+{
+	return read_mapped(c, gva, dst, len, 0);
 }
 
 int nub_view_runs(const struct nub_view *c, nub_gva_t gva, uint64_t len, nub_view_run_fn fn,
@@ -477,19 +486,7 @@ int nub_view_write_user(const struct nub_view *c, nub_gva_t gva, const void *src
 
 int nub_view_read_user(const struct nub_view *c, nub_gva_t gva, void *dst, uint64_t len)
 {
-	struct cow_ctx ctx = {c, NULL};
-	struct nub_vmem_resolver res;
-	struct nub_vmem_ops ops;
-
-	cow_ops(&res, &ctx, &ops);
-	res.alloc = NULL;
-	for (uint64_t at = gva & ~(PAGE - 1); at < gva + len; at += PAGE) {
-		struct nub_vmem_mapping m;
-		if (nub_vmem_translate(&ops, at, &m) || m.kind == NUB_VMEM_UNMAPPED ||
-		    !(m.perms & NUB_VMEM_USER))
-			return NUB_ERANGE;
-	}
-	return nub_view_read_gva(c, gva, dst, len);
+	return read_mapped(c, gva, dst, len, 1);
 }
 
 /* Executable CPL3 pages that map the shared snapshot, collected for

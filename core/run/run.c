@@ -16,11 +16,7 @@
 
 const char *nub_run_symbol(const struct nub_run *r, uint64_t rip, char *buf, size_t cap)
 {
-	const struct nub_layout *l = r->l;
-
-	buf[0] = '\0';
-	if (rip >= l->image_gpa && rip - l->image_gpa < l->image_size)
-		nub_symbols_describe(r->syms, rip - l->image_gpa, buf, cap);
+	nub_symbols_describe_at(r->syms, r->l->image_gpa, r->l->image_size, rip, buf, cap);
 	return buf;
 }
 
@@ -43,16 +39,22 @@ uint64_t nub_run_now_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-void nub_run_trace(struct nub_run *r, uint32_t kind, uint32_t id, const char *name, int32_t rc)
+void nub_trace_emit(nub_trace_fn fn, void *user, int *in_callback, uint32_t kind, uint32_t id,
+                    const char *name, int32_t rc)
 {
 	struct nub_trace_event ev = {.kind = kind, .id = id, .name = name, .rc = rc};
 
-	if (!r->trace_fn)
+	if (!fn)
 		return;
 	ev.time_ns = nub_run_now_ns();
-	(*r->in_callback)++;
-	r->trace_fn(r->trace_user, &ev);
-	(*r->in_callback)--;
+	(*in_callback)++;
+	fn(user, &ev);
+	(*in_callback)--;
+}
+
+void nub_run_trace(struct nub_run *r, uint32_t kind, uint32_t id, const char *name, int32_t rc)
+{
+	nub_trace_emit(r->trace_fn, r->trace_user, r->in_callback, kind, id, name, rc);
 }
 
 /* What an exit was, for its trace event. */
@@ -276,7 +278,8 @@ int nub_run_loop(struct nub_run *r, enum nub_run_phase phase, enum nub_run_outco
 		if (rc)
 			break;
 		r->stats->vm_exits++;
-		nub_run_trace(r, NUB_TRACE_EXIT, ex.reason, exit_name(&ex), 0);
+		if (r->trace_fn)
+			nub_run_trace(r, NUB_TRACE_EXIT, ex.reason, exit_name(&ex), 0);
 		rc = on_exit(r, phase, &ex);
 	} while (rc == NUB_RUN_CONTINUE);
 	if (rc == NUB_RUN_PHASE_DONE)

@@ -88,6 +88,10 @@ enum nub_run_outcome {
 
 /* CLOCK_MONOTONIC in nanoseconds: the clock of durations and traces. */
 uint64_t nub_run_now_ns(void);
+/* One trace event to `fn` (NULL: none), stamped now, with *in_callback
+ * raised around it so the hook cannot re-enter its sandbox. */
+void nub_trace_emit(nub_trace_fn fn, void *user, int *in_callback, uint32_t kind, uint32_t id,
+                    const char *name, int32_t rc);
 
 /* Run until the guest ends `phase`. Returns 0 (outcome DONE) or the
  * failure's negative code with its message in r->err; *outcome says which

@@ -7,16 +7,6 @@
 #include "image/symbols.h"
 #include "sandbox/sandbox_internal.h"
 
-static void frame_name(const struct nub_sandbox *sb, uint64_t pc, struct nub_frame *f)
-{
-	const struct nub_layout *l = &sb->base->layout;
-
-	f->function[0] = '\0';
-	if (pc >= l->image_gpa && pc - l->image_gpa < l->image_size)
-		nub_symbols_describe(sb->current->syms, pc - l->image_gpa, f->function,
-		                     sizeof(f->function));
-}
-
 static int sandbox_backtrace(struct nub_sandbox *sb, struct nub_frame *frames, size_t cap,
                              size_t *n)
 {
@@ -28,7 +18,7 @@ static int sandbox_backtrace(struct nub_sandbox *sb, struct nub_frame *frames, s
 	if (!frames || !n || !cap)
 		return nub_sandbox_fail(sb, NUB_EINVAL, "backtrace: NULL argument or no room");
 	*n = 0;
-	if (!sb->poisoned || !sb->stop.have)
+	if (!nub_sandbox_has_stop(sb))
 		return nub_sandbox_fail(sb, NUB_ENOTFOUND,
 		                        "backtrace: the last call did not stop at a fault or an "
 		                        "abort (or the sandbox was restored since)");
@@ -43,7 +33,9 @@ static int sandbox_backtrace(struct nub_sandbox *sb, struct nub_frame *frames, s
 	for (unsigned i = 0; i < got; i++) {
 		frames[i].pc = pcs[i];
 		/* A return address's line is the call before it. */
-		frame_name(sb, i ? pcs[i] - 1 : pcs[i], &frames[i]);
+		nub_symbols_describe_at(sb->current->syms, l->image_gpa, l->image_size,
+		                        i ? pcs[i] - 1 : pcs[i], frames[i].function,
+		                        sizeof(frames[i].function));
 	}
 	free(pcs);
 	*n = got;

@@ -105,8 +105,10 @@ static int sandbox_call(struct nub_sandbox *sb, uint32_t fn_id, const void *in, 
 	if (rc)
 		return rc;
 	sb->stats.calls++;
-	char name[NUB_FN_NAME_MAX + 1];
-	nub_sandbox_fn_name(sb, fn_id, name, sizeof(name));
+	char name[NUB_FN_NAME_MAX + 1] = "";
+	/* Only the trace hook and log lines read the function's name. */
+	if (sb->cfg.trace_fn || sb->cfg.log_line_fn)
+		nub_sandbox_fn_name(sb, fn_id, name, sizeof(name));
 	const uint64_t t0 = nub_run_now_ns();
 	nub_sandbox_trace(sb, NUB_TRACE_CALL_BEGIN, fn_id, name[0] ? name : NULL, 0);
 	sb->call_fn = fn_id;

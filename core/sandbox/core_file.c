@@ -17,10 +17,16 @@
 /* The state to dump and why it stopped: the fault's when the sandbox
  * stopped at one and was not reset since, else the vCPU's now (between
  * calls, or inside a host function the guest called) with no reason. */
+int nub_sandbox_has_stop(const struct nub_sandbox *sb)
+{
+	/* A stop lasts until the restore that clears the poisoning. */
+	return sb->poisoned && sb->stop.have;
+}
+
 static int core_state(struct nub_sandbox *sb, struct nub_stop *st, const char **why)
 {
 	*why = NULL;
-	if (sb->poisoned && sb->stop.have) {
+	if (nub_sandbox_has_stop(sb)) {
 		*st = sb->stop;
 		*why = sb->stop_why;
 		return 0;

@@ -393,16 +393,32 @@ int nub_sandbox_function_id(const struct nub_sandbox *sb, const char *name, uint
 	return NUB_ENOTFOUND;
 }
 
+/* The published name of function `id`, or NULL. */
+static const struct nub_fn_name *fn_find(const struct nub_sandbox *sb, uint32_t id)
+{
+	for (uint32_t i = 0; i < sb->names.n && i < NUB_MAX_FN_NAMES; i++)
+		if (sb->names.fn[i].id == id)
+			return &sb->names.fn[i];
+	return NULL;
+}
+
 const char *nub_sandbox_function_signature(const struct nub_sandbox *sb, uint32_t id)
 {
-	if (!sb)
-		return NULL;
+	const struct nub_fn_name *f = sb ? fn_find(sb, id) : NULL;
 	size_t len;
 
-	for (uint32_t i = 0; i < sb->names.n; i++)
-		if (sb->names.fn[i].id == id)
-			return nub_fn_name_parts(&sb->names.fn[i], &len);
-	return NULL;
+	return f ? nub_fn_name_parts(f, &len) : NULL;
+}
+
+const char *nub_sandbox_fn_name(const struct nub_sandbox *sb, uint32_t id, char *buf, size_t cap)
+{
+	const struct nub_fn_name *f = fn_find(sb, id);
+	size_t len = 0;
+
+	if (f)
+		nub_fn_name_parts(f, &len);
+	snprintf(buf, cap, "%.*s", (int)len, f ? f->name : "");
+	return buf;
 }
 
 /* Refused when poisoned, as every measure of a sandbox whose call went

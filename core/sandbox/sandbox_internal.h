@@ -203,6 +203,9 @@ int nub_sandbox_check_host_fns(struct nub_sandbox *sb, const struct nub_snapshot
  * configured, write its core there and name it (or why there is none) at
  * the end of the error message. */
 void nub_sandbox_core_on_fault(struct nub_sandbox *sb);
+/* 1 while sb->stop describes where the last call stopped at a fault or an
+ * abort (until a restore): what cores and backtraces read. */
+int nub_sandbox_has_stop(const struct nub_sandbox *sb);
 
 /* ---- the call timeout (timeout.c) ---- */
 
@@ -230,7 +233,8 @@ void nub_sandbox_publish_stats(struct nub_sandbox *sb);
 /* A trace event to the config's trace_fn, if any (never re-entering). */
 void nub_sandbox_trace(struct nub_sandbox *sb, uint32_t kind, uint32_t id, const char *name,
                        int32_t rc);
-/* The registered name of guest function `id`, "" when unnamed, in buf. */
+/* The registered name of guest function `id`, "" when unnamed, in buf
+ * (sandbox.c, beside the public lookups). */
 const char *nub_sandbox_fn_name(const struct nub_sandbox *sb, uint32_t id, char *buf, size_t cap);
 
 /* ---- the debugger (debugger.c) ---- */

@@ -33,15 +33,10 @@ static void child_after_fork(void)
 	wakes_at = 0;
 }
 
-static uint64_t now_ns(void)
-{
-	return nub_run_now_ns();
-}
-
 /* Fire what is due; the earliest deadline still armed (0: none). */
 static uint64_t fire_due(void)
 {
-	uint64_t now = now_ns(), next = 0;
+	uint64_t now = nub_run_now_ns(), next = 0;
 
 	for (struct nub_deadline *d = armed; d; d = d->next) {
 		if (d->fired)
@@ -108,7 +103,7 @@ int nub_deadline_arm(struct nub_deadline *d, struct nub_sandbox *sb, uint64_t ti
 {
 	int rc;
 
-	*d = (struct nub_deadline){.sb = sb, .at_ns = now_ns() + timeout_us * 1000u};
+	*d = (struct nub_deadline){.sb = sb, .at_ns = nub_run_now_ns() + timeout_us * 1000u};
 	pthread_mutex_lock(&lock);
 	rc = timer_start();
 	if (!rc) {

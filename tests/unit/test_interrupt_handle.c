@@ -131,7 +131,7 @@ static void test_kill_races_free(void **state)
  * (a deadline firing after its call ended would cancel a later one). */
 struct timed {
 	struct nub_sandbox *sb;
-	int spin_rc, calls_ok;
+	int calls_ok;
 };
 
 static void *timed_calls(void *arg)
@@ -147,20 +147,11 @@ static void *timed_calls(void *arg)
 	return NULL;
 }
 
-static void *timed_spin(void *arg)
-{
-	struct timed *t = arg;
-	size_t n;
-	int32_t status;
-
-	t->spin_rc = nub_sandbox_call(t->sb, NUB_TG_SPIN, NULL, 0, NULL, 0, &n, &status);
-	return NULL;
-}
-
 static void test_one_timer_many_sandboxes(void **state)
 {
 	struct nub_config cfg;
-	struct timed a = {0}, b = {0};
+	struct spinner a = {0};
+	struct timed b = {0};
 	pthread_t ta, tb;
 	(void)state;
 
@@ -168,16 +159,16 @@ static void test_one_timer_many_sandboxes(void **state)
 	cfg.call_timeout_us = 2000000; /* far above a quick call on any machine */
 	a.sb = nub_test_sandbox("test_guest", &cfg);
 	b.sb = nub_test_sandbox("test_guest", &cfg);
-	assert_int_equal(pthread_create(&ta, NULL, timed_spin, &a), 0);
+	assert_int_equal(pthread_create(&ta, NULL, spin, &a), 0);
 	assert_int_equal(pthread_create(&tb, NULL, timed_calls, &b), 0);
 	assert_int_equal(pthread_join(ta, NULL), 0);
 	assert_int_equal(pthread_join(tb, NULL), 0);
-	assert_int_equal(a.spin_rc, NUB_ETIMEDOUT);
+	assert_int_equal(a.rc, NUB_ETIMEDOUT);
 	assert_int_equal(b.calls_ok, 300);
 	/* And again after the timeout: the timer goes on serving. */
 	assert_int_equal(nub_sandbox_restore(a.sb, NULL), 0);
-	timed_spin(&a);
-	assert_int_equal(a.spin_rc, NUB_ETIMEDOUT);
+	spin(&a);
+	assert_int_equal(a.rc, NUB_ETIMEDOUT);
 	nub_sandbox_free(a.sb);
 	nub_sandbox_free(b.sb);
 }
