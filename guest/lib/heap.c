@@ -37,12 +37,15 @@ static struct nub_heap_block *block_prev(struct nub_heap_block *b)
 	return b->prev_size ? (struct nub_heap_block *)((uintptr_t)b - b->prev_size) : NULL;
 }
 
-/* Tell the successor of b (if any) b's current size. */
-static void block_sync_next(const struct nub_heap *h, struct nub_heap_block *b)
+/* Tell the successor of b b's current size; without one, b is the last
+ * block (where nub_heap_grow extends the heap). */
+static void block_sync_next(struct nub_heap *h, struct nub_heap_block *b)
 {
 	struct nub_heap_block *n = block_next(h, b);
 	if (n)
 		n->prev_size = block_size(b);
+	else
+		h->last = b;
 }
 
 static void used_add(struct nub_heap *h, uint64_t n)
@@ -52,35 +55,133 @@ static void used_add(struct nub_heap *h, uint64_t n)
 		h->peak = h->used;
 }
 
+/* ---- size classes ----
+ * A free block of size s lives in list (fl, sl): below NUB_HEAP_SMALL one
+ * list per 16-byte size (fl 0); above, NUB_HEAP_SL lists per power of two,
+ * each a range of sizes. A bit per non-empty list (sl_map[fl]) and per
+ * level with any (fl_map) find the first list whose blocks all fit a
+ * request in two bit scans, so allocation and free cost the same however
+ * many blocks the heap holds (a first-fit walk of one list made a program
+ * with thousands of live blocks quadratic). */
+
+#define SL_LOG 4
+#define SMALL  (1u << (SL_LOG + 4)) /* 256: exact lists below */
+_Static_assert(NUB_HEAP_SL == 1u << SL_LOG, "lists per level");
+_Static_assert(NUB_HEAP_MAX >> (NUB_HEAP_FL - 1 + SL_LOG + 3) == 1, "levels cover NUB_HEAP_MAX");
+_Static_assert(NUB_HEAP_FL <= 64, "fl_map bits");
+
+static unsigned log2_floor(uint64_t v)
+{
+	return 63u - (unsigned)__builtin_clzll(v);
+}
+
+/* The list whose range contains size. */
+static void class_of(uint64_t size, unsigned *fl, unsigned *sl)
+{
+	if (size < SMALL) {
+		*fl = 0;
+		*sl = (unsigned)(size >> 4);
+		return;
+	}
+	unsigned f = log2_floor(size);
+	*fl = f - (SL_LOG + 3);
+	*sl = (unsigned)(size >> (f - SL_LOG)) & (NUB_HEAP_SL - 1);
+}
+
+/* The first list all of whose blocks are at least size: size rounded up to
+ * its list's next boundary. size is far below 2^63 (a block size). */
+static void class_fitting(uint64_t size, unsigned *fl, unsigned *sl)
+{
+	if (size >= SMALL)
+		size += (1ull << (log2_floor(size) - SL_LOG)) - 1;
+	class_of(size, fl, sl);
+}
+
 static void list_insert(struct nub_heap *h, struct nub_heap_block *b)
 {
+	unsigned fl, sl;
+	class_of(block_size(b), &fl, &sl);
+	struct nub_heap_block **head = &h->lists[fl][sl];
 	b->prev_free = NULL;
-	b->next_free = h->free_list;
-	if (h->free_list)
-		h->free_list->prev_free = b;
-	h->free_list = b;
+	b->next_free = *head;
+	if (*head)
+		(*head)->prev_free = b;
+	*head = b;
+	h->fl_map |= 1ull << fl;
+	h->sl_map[fl] |= 1u << sl;
 }
 
 static void list_remove(struct nub_heap *h, struct nub_heap_block *b)
 {
+	unsigned fl, sl;
+	class_of(block_size(b), &fl, &sl);
 	if (b->prev_free)
 		b->prev_free->next_free = b->next_free;
 	else
-		h->free_list = b->next_free;
+		h->lists[fl][sl] = b->next_free;
 	if (b->next_free)
 		b->next_free->prev_free = b->prev_free;
+	if (!h->lists[fl][sl]) {
+		h->sl_map[fl] &= ~(1u << sl);
+		if (!h->sl_map[fl])
+			h->fl_map &= ~(1ull << fl);
+	}
+}
+
+/* The first block of need's own list that fits: its list holds sizes on
+ * both sides of need (the lists above hold only larger ones). */
+static struct nub_heap_block *list_find_in_own(const struct nub_heap *h, uint64_t need)
+{
+	unsigned fl, sl;
+	class_of(need, &fl, &sl);
+	if (fl >= NUB_HEAP_FL)
+		return NULL;
+	for (struct nub_heap_block *b = h->lists[fl][sl]; b; b = b->next_free) {
+		if (block_size(b) >= need)
+			return b;
+	}
+	return NULL;
+}
+
+/* A free block of at least `need` bytes, taken off its list; NULL if none.
+ * The first list whose every block fits, found by the bitmaps; failing
+ * that, a walk of need's own list, so a request as large as the largest
+ * free block still succeeds (a heap's whole size in one malloc). */
+static struct nub_heap_block *list_take_fitting(struct nub_heap *h, uint64_t need)
+{
+	unsigned fl, sl;
+	struct nub_heap_block *b = NULL;
+	class_fitting(need, &fl, &sl);
+	if (fl < NUB_HEAP_FL) {
+		uint32_t sls = h->sl_map[fl] & (~0u << sl);
+		if (!sls) {
+			uint64_t fls = fl + 1 < NUB_HEAP_FL ? h->fl_map & (~0ull << (fl + 1)) : 0;
+			if (fls) {
+				fl = (unsigned)__builtin_ctzll(fls);
+				sls = h->sl_map[fl];
+			}
+		}
+		if (sls)
+			b = h->lists[fl][__builtin_ctz(sls)];
+	}
+	if (!b)
+		b = list_find_in_own(h, need);
+	if (b)
+		list_remove(h, b);
+	return b;
 }
 
 int nub_heap_init(struct nub_heap *h, void *mem, size_t len)
 {
 	uintptr_t start = (uintptr_t)mem;
 	uintptr_t base = (start + NUB_HEAP_ALIGN - 1) & ~(uintptr_t)(NUB_HEAP_ALIGN - 1);
-	h->base = h->end = 0;
-	h->free_list = NULL;
-	h->used = h->peak = 0;
+	memset(h, 0, sizeof(*h));
 	if (base < start || len < base - start || len - (base - start) < MIN_BLOCK)
 		return NUB_EINVAL;
-	uintptr_t end = (base + (len - (base - start))) & ~(uintptr_t)(NUB_HEAP_ALIGN - 1);
+	uint64_t room = len - (base - start);
+	if (room > NUB_HEAP_MAX)
+		room = NUB_HEAP_MAX;
+	uintptr_t end = (base + room) & ~(uintptr_t)(NUB_HEAP_ALIGN - 1);
 	if (end < base || end - base < MIN_BLOCK)
 		return NUB_EINVAL;
 	struct nub_heap_block *b = (struct nub_heap_block *)base;
@@ -88,6 +189,34 @@ int nub_heap_init(struct nub_heap *h, void *mem, size_t len)
 	b->prev_size = 0;
 	h->base = base;
 	h->end = end;
+	h->last = b;
+	list_insert(h, b);
+	return 0;
+}
+
+int nub_heap_grow(struct nub_heap *h, size_t len)
+{
+	if (!h->base)
+		return NUB_EINVAL;
+	if (len > NUB_HEAP_MAX)
+		len = NUB_HEAP_MAX;
+	uintptr_t end = (h->base + len) & ~(uintptr_t)(NUB_HEAP_ALIGN - 1);
+	if (end == h->end)
+		return 0;
+	if (end < h->end || (block_used(h->last) && end - h->end < MIN_BLOCK))
+		return NUB_EINVAL;
+	struct nub_heap_block *b = h->last;
+	uint64_t more = end - h->end;
+	if (block_used(b)) {
+		b = (struct nub_heap_block *)h->end;
+		b->size = more;
+		b->prev_size = block_size(h->last);
+	} else {
+		list_remove(h, b);
+		b->size += more;
+	}
+	h->end = end;
+	h->last = b;
 	list_insert(h, b);
 	return 0;
 }
@@ -127,16 +256,46 @@ void *nub_heap_alloc(struct nub_heap *h, size_t size)
 	uint64_t need = request_size(size);
 	if (!need)
 		return NULL;
-	for (struct nub_heap_block *b = h->free_list; b; b = b->next_free) {
-		if (block_size(b) < need)
-			continue;
-		list_remove(h, b);
-		b->size |= USED;
-		block_split(h, b, need);
-		used_add(h, block_size(b));
-		return (uint8_t *)b + HDR;
+	struct nub_heap_block *b = list_take_fitting(h, need);
+	if (!b)
+		return NULL;
+	b->size |= USED;
+	block_split(h, b, need);
+	used_add(h, block_size(b));
+	return (uint8_t *)b + HDR;
+}
+
+void *nub_heap_alloc_aligned(struct nub_heap *h, size_t align, size_t size)
+{
+	if (!align || (align & (align - 1)))
+		return NULL;
+	if (align <= NUB_HEAP_ALIGN)
+		return nub_heap_alloc(h, size);
+	if (size > SIZE_MAX - align - MIN_BLOCK)
+		return NULL;
+	/* Room to cut a free block of at least MIN_BLOCK off the front. */
+	uint8_t *p = nub_heap_alloc(h, size + align + MIN_BLOCK);
+	if (!p)
+		return NULL;
+	uintptr_t a = (uintptr_t)p, q = (a + align - 1) & ~(uintptr_t)(align - 1);
+	struct nub_heap_block *c = (struct nub_heap_block *)(q - HDR);
+	if (q != a) {
+		if (q - a < MIN_BLOCK) {
+			q += align;
+			c = (struct nub_heap_block *)(q - HDR);
+		}
+		struct nub_heap_block *b = (struct nub_heap_block *)(a - HDR);
+		uint64_t front = q - a;
+		c->size = (block_size(b) - front) | USED;
+		c->prev_size = front;
+		block_sync_next(h, c);
+		b->size = front | USED;
+		nub_heap_free(h, p); /* the front, merged with a free predecessor */
 	}
-	return NULL;
+	uint64_t before = block_size(c);
+	block_split(h, c, request_size(size)); /* the tail back to the heap */
+	h->used -= before - block_size(c);
+	return (void *)q;
 }
 
 void *nub_heap_calloc(struct nub_heap *h, size_t n, size_t size)
@@ -286,21 +445,37 @@ static int check_walk(const struct nub_heap *h, struct nub_heap_stats *st)
 			prev_free = 1;
 		}
 		prev_size = size;
+		if (a + size == h->end && (uintptr_t)h->last != a)
+			return NUB_ECORRUPT;
 		a += size;
 	}
 	return a == h->end ? 0 : NUB_ECORRUPT;
 }
 
-static int check_list(const struct nub_heap *h, const struct nub_heap_stats *st)
+/* Every list: its blocks free, inside the heap, of its size class, linked
+ * both ways; its bits set exactly when it is non-empty; as many blocks as
+ * the walk found free. */
+static int check_lists(const struct nub_heap *h, const struct nub_heap_stats *st)
 {
 	size_t n = 0;
-	const struct nub_heap_block *prev = NULL;
-	for (const struct nub_heap_block *b = h->free_list; b; b = b->next_free) {
-		uintptr_t a = (uintptr_t)b;
-		if (a < h->base || a >= h->end || (a & (NUB_HEAP_ALIGN - 1)) || block_used(b) ||
-		    b->prev_free != prev || ++n > st->free_blocks)
+	for (unsigned fl = 0; fl < NUB_HEAP_FL; fl++) {
+		if (!!(h->fl_map & (1ull << fl)) != !!h->sl_map[fl])
 			return NUB_ECORRUPT;
-		prev = b;
+		for (unsigned sl = 0; sl < NUB_HEAP_SL; sl++) {
+			const struct nub_heap_block *b = h->lists[fl][sl], *prev = NULL;
+			if (!!(h->sl_map[fl] & (1u << sl)) != !!b)
+				return NUB_ECORRUPT;
+			for (; b; prev = b, b = b->next_free) {
+				uintptr_t a = (uintptr_t)b;
+				unsigned f, l;
+				if (a < h->base || a >= h->end || (a & (NUB_HEAP_ALIGN - 1)) ||
+				    block_used(b) || b->prev_free != prev || ++n > st->free_blocks)
+					return NUB_ECORRUPT;
+				class_of(block_size(b), &f, &l);
+				if (f != fl || l != sl)
+					return NUB_ECORRUPT;
+			}
+		}
 	}
 	return n == st->free_blocks ? 0 : NUB_ECORRUPT;
 }
@@ -310,7 +485,7 @@ int nub_heap_check(const struct nub_heap *h, struct nub_heap_stats *stats)
 	struct nub_heap_stats st = {0};
 	int rc = check_walk(h, &st);
 	if (!rc)
-		rc = check_list(h, &st);
+		rc = check_lists(h, &st);
 	if (!rc && st.used_bytes + HDR * (st.blocks - st.free_blocks) != h->used)
 		rc = NUB_ECORRUPT;
 	if (!rc && stats)

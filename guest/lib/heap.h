@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /**
  * @file heap.h
- * The guest heap: a first-fit allocator with boundary tags over one
- * caller-supplied memory range. Free blocks are kept on a doubly linked
- * list and merged with free neighbours at once, so freeing everything
- * always leaves a single free block. Compiles freestanding (guest) and
+ * The guest heap: an allocator with boundary tags over one caller-supplied
+ * memory range, which may grow at its end. Free blocks are kept on
+ * segregated lists by size (exact 16-byte classes below 256 bytes, then
+ * NUB_HEAP_SL per power of two) with a bitmap of the non-empty ones, so
+ * allocation and free take constant time whatever the heap holds (a good
+ * fit, as TLSF does it); free blocks are merged with free neighbours at
+ * once, so freeing everything always leaves a single free block. It is
+ * both flavours' malloc: the bare runtime's over the PEB's heap, the C
+ * library one's (instead of musl's) over the program break. Compiles freestanding (guest) and
  * hosted (unit tests); does no I/O and never aborts: the guest runtime
  * turns NULL / error returns into aborts.
  *
@@ -23,10 +28,20 @@
 
 struct nub_heap_block;
 
+/** Free lists per power of two (second level). */
+#define NUB_HEAP_SL 16u
+/** Powers of two (first level): blocks up to NUB_HEAP_MAX. */
+#define NUB_HEAP_FL 33u
+/** The largest heap: a longer range is trimmed to this. */
+#define NUB_HEAP_MAX (1ull << 39)
+
 /** Heap state; zero-initialised storage is an empty, unusable heap. */
 struct nub_heap {
-	uintptr_t base, end; /* block range, NUB_HEAP_ALIGN-aligned */
-	struct nub_heap_block *free_list;
+	uintptr_t base, end;          /* block range, NUB_HEAP_ALIGN-aligned */
+	struct nub_heap_block *last;  /* the block that ends at `end` */
+	uint64_t fl_map;              /* bit fl: some list of level fl non-empty */
+	uint32_t sl_map[NUB_HEAP_FL]; /* bit sl: lists[fl][sl] non-empty */
+	struct nub_heap_block *lists[NUB_HEAP_FL][NUB_HEAP_SL];
 	size_t used, peak; /* bytes in used blocks (headers included), now / highest */
 };
 
@@ -48,6 +63,20 @@ int nub_heap_init(struct nub_heap *h, void *mem, size_t len);
 /** Allocate `size` bytes (size 0 gives a unique minimal block).
  * @return the block, or NULL when no free block is large enough. */
 void *nub_heap_alloc(struct nub_heap *h, size_t size);
+
+/**
+ * Extend the heap to [base, base+len): the new bytes (which the caller
+ * has made usable) join the last block when it is free, else become one.
+ * @return 0 (also when len adds nothing), or NUB_EINVAL when h is empty,
+ *         len would shrink the heap, or adds less than a minimal block
+ *         after a used one.
+ */
+int nub_heap_grow(struct nub_heap *h, size_t len);
+
+/** Allocate `size` bytes at a multiple of `align` (a power of two).
+ * @return the block (freed with nub_heap_free), or NULL when align is not
+ *         a power of two or no free block is large enough. */
+void *nub_heap_alloc_aligned(struct nub_heap *h, size_t align, size_t size);
 
 /** Allocate n*size zeroed bytes; NULL on overflow or exhaustion. */
 void *nub_heap_calloc(struct nub_heap *h, size_t n, size_t size);

@@ -74,7 +74,17 @@ _Noreturn void nub_rt_dispatch(const struct nub_peb *peb);
 /* Register the program's functions, publish their names, report init done. */
 _Noreturn void rt_init_finish(const struct nub_peb *peb);
 
+/* The heap behind malloc (malloc.c). */
+struct nub_heap;
+extern struct nub_heap rt_heap;
+
 /* What each flavour provides (rt_bare.c, rt_libc.c): */
+/* Room for a request of `size` more bytes in h, which may still be empty:
+ * 0 when h grew (or was set up), -1 when it cannot. */
+int rt_heap_more(struct nub_heap *h, size_t size);
+/* An allocation fails for want of memory (errno = ENOMEM, where there is
+ * an errno). */
+void rt_heap_none(void);
 /* Make the PEB's heap range the allocator's, before anything allocates. */
 void rt_heap_setup(const struct nub_peb *peb);
 /* Start-up after the heap; ends in rt_init_finish(). */

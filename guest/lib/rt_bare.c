@@ -1,15 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The bare flavour of the runtime (libnubguest.a): no C library. The heap is
- * one first-fit allocator (heap.c) over the PEB's heap range, behind the
- * C names malloc, calloc, realloc and free.
+ * The bare flavour of the runtime (libnubguest.a): no C library. malloc and
+ * its family (malloc.c) have the whole PEB's heap range from the start.
  */
 #include <nubguest.h>
 
 #include "heap.h"
 #include "rt.h"
-
-static struct nub_heap rt_heap RT_HOT;
 
 void rt_heap_setup(const struct nub_peb *peb)
 {
@@ -41,36 +38,15 @@ int rt_area_free(void *p)
 	return nub_heap_free(&rt_heap, p);
 }
 
-/* The C library's allocation functions, as C says: NULL (not an abort)
- * when the heap cannot satisfy a request, so a guest library that handles
- * out-of-memory can; calloc checks n * size for overflow; realloc leaves
- * the block untouched when it fails. Only a corrupt heap or a pointer that
- * is not a live block stops the guest. */
-void *malloc(size_t size)
+int rt_heap_more(struct nub_heap *h, size_t size)
 {
-	return nub_heap_alloc(&rt_heap, size);
+	(void)h;
+	(void)size;
+	return -1; /* the PEB's range, all of it the heap's from the start */
 }
 
-void *calloc(size_t n, size_t size)
+void rt_heap_none(void)
 {
-	return nub_heap_calloc(&rt_heap, n, size);
-}
-
-void *realloc(void *p, size_t size)
-{
-	int err;
-	void *q = nub_heap_realloc(&rt_heap, p, size, &err);
-	if (err == NUB_EFULL)
-		return NULL;
-	if (err)
-		nub_abortf(NUB_ABORT_CORRUPT, "realloc(%p): not a live heap block", p);
-	return q;
-}
-
-void free(void *p)
-{
-	if (nub_heap_free(&rt_heap, p))
-		nub_abortf(NUB_ABORT_CORRUPT, "free(%p): not a live heap block", p);
 }
 
 void nub_guest_heap_usage(struct nub_guest_heap_usage *u)

@@ -32,6 +32,7 @@
 
 #include <nubguest.h>
 
+#include "heap.h"
 #include "rt.h"
 
 _Static_assert(RT_NOTE_TYPE_SYSCALL == NUB_NOTE_TYPE_SYSCALL, "ELF note type in rt_syscall.S");
@@ -210,6 +211,75 @@ static long sys_brk(uintptr_t want)
 	rt_pg.brk_pages = pages;
 	rt_pg.brk = want;
 	return (long)want;
+}
+
+/* malloc's heap (malloc.c) starts at the program break and grows with it:
+ * by the request and 64 KiB, and at least an eighth of what it has, so a
+ * program that keeps allocating moves the break a few dozen times. The
+ * runtime is the only one that moves the break (musl's malloc is not
+ * linked), so the heap always ends where the break is. */
+#define HEAP_STEP (64ul << 10)
+
+int rt_heap_more(struct nub_heap *h, size_t size)
+{
+	uintptr_t start = h->base ? h->base : rt_pg.brk;
+	uintptr_t end = h->base ? h->end : rt_pg.brk;
+	size_t room = rt_pg.n * PAGE;
+
+	if (end != rt_pg.brk || size > room)
+		return -1;
+	/* Whole pages, so the heap keeps ending at the break; room for the
+	 * headers and a split's remainder. */
+	size_t need = (size + 4 * NUB_HEAP_ALIGN + PAGE - 1) & ~(PAGE - 1);
+	size_t add = need + HEAP_STEP, eighth = ((end - start) / 8) & ~(PAGE - 1);
+	if (add < eighth)
+		add = eighth;
+	/* The whole step, or just the request when the heap is nearly full. */
+	if ((uintptr_t)sys_brk(end + add) != end + add &&
+	    (uintptr_t)sys_brk(end + need) != end + need)
+		return -1;
+	if (!h->base)
+		return nub_heap_init(h, (void *)start, rt_pg.brk - start) ? -1 : 0;
+	return nub_heap_grow(h, rt_pg.brk - h->base) ? -1 : 0;
+}
+
+void rt_heap_none(void)
+{
+	errno = ENOMEM;
+}
+
+/* musl's internal names for its allocator (time zones, locales, dlerror,
+ * gettext and posix_spawn's file actions use them): ours too, so musl's
+ * own malloc is never linked beside ours, moving the break under it. */
+void *__libc_malloc(size_t size);
+void *__libc_malloc_impl(size_t size);
+void *__libc_calloc(size_t n, size_t size);
+void *__libc_realloc(void *p, size_t size);
+void __libc_free(void *p);
+
+void *__libc_malloc(size_t size)
+{
+	return malloc(size);
+}
+
+void *__libc_malloc_impl(size_t size)
+{
+	return malloc(size);
+}
+
+void *__libc_calloc(size_t n, size_t size)
+{
+	return calloc(n, size);
+}
+
+void *__libc_realloc(void *p, size_t size)
+{
+	return realloc(p, size);
+}
+
+void __libc_free(void *p)
+{
+	free(p);
 }
 
 /* Zeroed pages of the heap, as an anonymous mmap hands them out. */

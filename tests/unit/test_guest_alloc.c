@@ -197,6 +197,83 @@ static void test_realloc_in_place_and_move(void **state)
 	assert_whole_heap_free(&h, ARENA);
 }
 
+/* The heap grows at its end: the new bytes join a free last block, or
+ * follow a used one as a new block; it never shrinks. */
+static void test_grow(void **state)
+{
+	struct nub_heap h;
+	(void)state;
+	memset(arena, 0xa5, sizeof(arena));
+	assert_int_equal(nub_heap_init(&h, arena, 4096), 0);
+	assert_int_equal(nub_heap_grow(&h, 4096), 0); /* nothing added */
+	assert_int_equal(nub_heap_grow(&h, 2048), NUB_EINVAL);
+	assert_int_equal(nub_heap_grow(&h, 8192), 0); /* free last block grows */
+	assert_whole_heap_free(&h, 8192);
+	void *a = nub_heap_alloc(&h, 8192 - 16); /* the whole heap, used */
+	assert_non_null(a);
+	assert_null(nub_heap_alloc(&h, 1));
+	assert_int_equal(nub_heap_grow(&h, 8192 + 16), NUB_EINVAL); /* < a block */
+	assert_int_equal(nub_heap_grow(&h, 16384), 0);
+	void *b = nub_heap_alloc(&h, 4000);
+	assert_non_null(b);
+	assert_true((uint8_t *)b >= arena + 8192);
+	assert_int_equal(nub_heap_check(&h, NULL), 0);
+	assert_int_equal(nub_heap_free(&h, a), 0);
+	assert_int_equal(nub_heap_free(&h, b), 0);
+	assert_whole_heap_free(&h, 16384);
+	struct nub_heap empty = {0};
+	assert_int_equal(nub_heap_grow(&empty, 4096), NUB_EINVAL);
+}
+
+/* Aligned blocks: at the alignment, as large as asked, freed like any
+ * other; the slack before and after them goes back to the heap. */
+static void test_alloc_aligned(void **state)
+{
+	struct nub_heap h;
+	(void)state;
+	heap_fresh(&h);
+	assert_null(nub_heap_alloc_aligned(&h, 48, 10));
+	assert_null(nub_heap_alloc_aligned(&h, 0, 10));
+	void *small = nub_heap_alloc(&h, 10); /* the next block is not aligned */
+	size_t aligns[] = {16, 32, 64, 256, 4096};
+	void *p[5];
+	for (int i = 0; i < 5; i++) {
+		p[i] = nub_heap_alloc_aligned(&h, aligns[i], 100 * (size_t)(i + 1));
+		assert_non_null(p[i]);
+		assert_int_equal((uintptr_t)p[i] % aligns[i], 0);
+		assert_true(nub_heap_usable_size(&h, p[i]) >= 100 * (size_t)(i + 1));
+		memset(p[i], i, 100 * (size_t)(i + 1));
+		assert_int_equal(nub_heap_check(&h, NULL), 0);
+	}
+	/* no more used than the blocks themselves: the slack was given back */
+	struct nub_heap_stats st;
+	assert_int_equal(nub_heap_check(&h, &st), 0);
+	assert_int_equal(st.blocks - st.free_blocks, 6);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(nub_heap_free(&h, p[i]), 0);
+	assert_int_equal(nub_heap_free(&h, small), 0);
+	assert_whole_heap_free(&h, ARENA);
+}
+
+/* A request as large as the largest free block succeeds, though the size
+ * classes round requests up (the walk of the request's own list). */
+static void test_largest_block_in_one_request(void **state)
+{
+	struct nub_heap h;
+	(void)state;
+	heap_fresh(&h);
+	void *all = nub_heap_alloc(&h, ARENA - 16);
+	assert_non_null(all);
+	assert_int_equal(nub_heap_free(&h, all), 0);
+	void *a = nub_heap_alloc(&h, 1000), *b = nub_heap_alloc(&h, 1000);
+	assert_int_equal(nub_heap_free(&h, a), 0);
+	void *again = nub_heap_alloc(&h, 1000); /* exactly the freed block */
+	assert_ptr_equal(again, a);
+	assert_int_equal(nub_heap_free(&h, again), 0);
+	assert_int_equal(nub_heap_free(&h, b), 0);
+	assert_whole_heap_free(&h, ARENA);
+}
+
 struct shadow {
 	uint8_t *p;
 	size_t len;
@@ -219,13 +296,19 @@ static void test_random_against_model(void **state)
 {
 	(void)state;
 	struct nub_heap h;
-	heap_fresh(&h);
+	memset(arena, 0xa5, sizeof(arena));
+	assert_int_equal(nub_heap_init(&h, arena, ARENA / 4), 0); /* grown below */
+	size_t len_now = ARENA / 4;
 	struct shadow s[64] = {0};
 	unsigned seed = 12345;
 	for (int round = 0; round < 20000; round++) {
 		seed = seed * 1103515245u + 12345u;
 		struct shadow *x = &s[(seed >> 8) % 64];
-		size_t len = (seed >> 16) % 2048;
+		size_t len = (seed >> 16) % ((seed & 0x80) ? 2048 : 256);
+		if (round % 2000 == 1999 && len_now < ARENA) {
+			len_now += ARENA / 8;
+			assert_int_equal(nub_heap_grow(&h, len_now), 0);
+		}
 		if (x->p) {
 			assert_true(shadow_intact(x));
 			if (seed & 1) {
@@ -243,7 +326,9 @@ static void test_random_against_model(void **state)
 				assert_int_equal(q[i], x->fill);
 			x->p = q;
 		} else {
-			x->p = nub_heap_alloc(&h, len);
+			x->p = (seed & 6) == 6
+			               ? nub_heap_alloc_aligned(&h, 64u << (seed >> 29), len)
+			               : nub_heap_alloc(&h, len);
 			if (!x->p)
 				continue;
 		}
@@ -272,6 +357,9 @@ int main(void)
 	        cmocka_unit_test(test_free_rejects_bad_pointers),
 	        cmocka_unit_test(test_coalesce_both_sides),
 	        cmocka_unit_test(test_realloc_in_place_and_move),
+	        cmocka_unit_test(test_grow),
+	        cmocka_unit_test(test_alloc_aligned),
+	        cmocka_unit_test(test_largest_block_in_one_request),
 	        cmocka_unit_test(test_random_against_model),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
