@@ -5,9 +5,10 @@
  * the calls running now. A call arms its deadline before it runs and
  * disarms it after: a lock each, and a wake-up only for a deadline
  * earlier than the one the timer sleeps until -- not a thread created and
- * joined per call, which cost ~45 us on the software KVM. A deadline that passes marks its sandbox
- * timed out and interrupts it. Disarming takes the lock the timer fires under, so once it returns
- * that call can no longer be interrupted by its deadline.
+ * joined per call, which cost ~45 us on the software KVM. A deadline that
+ * passes marks its sandbox timed out and interrupts it. Disarming takes
+ * the lock the timer fires under, so once it returns that call can no
+ * longer be interrupted by its deadline.
  */
 #include <errno.h>
 #include <pthread.h>

@@ -56,7 +56,7 @@ static void used_add(struct nub_heap *h, uint64_t n)
 }
 
 /* ---- size classes ----
- * A free block of size s lives in list (fl, sl): below NUB_HEAP_SMALL one
+ * A free block of size s lives in list (fl, sl): below SMALL (256) one
  * list per 16-byte size (fl 0); above, NUB_HEAP_SL lists per power of two,
  * each a range of sizes. A bit per non-empty list (sl_map[fl]) and per
  * level with any (fl_map) find the first list whose blocks all fit a

@@ -87,12 +87,12 @@ void *aligned_alloc(size_t align, size_t size)
 {
 	if (!align || (align & (align - 1)))
 		return NULL;
+	if (size > SIZE_MAX - align) {
+		rt_heap_none();
+		return NULL;
+	}
 	void *p;
 	while (!(p = nub_heap_alloc_aligned(&rt_heap, align, size))) {
-		if (size > SIZE_MAX - align) {
-			rt_heap_none();
-			return NULL;
-		}
 		if (!heap_more(size + align))
 			return NULL;
 	}
