@@ -203,9 +203,9 @@ static int kvm_check_config(const struct nub_vm_config *cfg, char *err, size_t e
 	if (!cfg || cfg->struct_size < offsetof(struct nub_vm_config, options) + sizeof(char *))
 		return kvm_fail(err, err_cap, NUB_EINVAL, "vm_config missing or too short (%u)",
 		                cfg ? cfg->struct_size : 0u);
-	if (cfg->flags)
+	if (cfg->flags & ~(uint32_t)NUB_VM_MMIO_ENDS_AT_PAGE_END)
 		return kvm_fail(err, err_cap, NUB_EINVAL, "vm_config flags 0x%x are reserved",
-		                cfg->flags);
+		                cfg->flags & ~(uint32_t)NUB_VM_MMIO_ENDS_AT_PAGE_END);
 	return 0;
 }
 
@@ -226,6 +226,7 @@ static int kvm_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, c
 	if (!vm)
 		return kvm_fail(err, err_cap, NUB_ENOMEM, "out of memory for a VM");
 	vm->signo = signo;
+	vm->config_flags = cfg->flags;
 	kvm_fd = kvm_open_checked(err, err_cap);
 	if (kvm_fd < 0) {
 		rc = kvm_fd;

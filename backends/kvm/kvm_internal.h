@@ -16,6 +16,8 @@
 
 /* Slots core may use (it allocates ids < 32). */
 #define KVM_NUB_MAX_SLOTS 32u
+/* The guest page size the MMIO fast path (NUB_VM_MMIO_ENDS_AT_PAGE_END) means. */
+#define KVM_PAGE_SIZE 4096u
 
 /* What the previous exit left for the next KVM_RUN to complete. */
 enum kvm_pending {
@@ -70,6 +72,7 @@ struct nub_vm {
 
 	enum kvm_pending pending;
 	uint32_t pending_size; /* bytes of the pending IN/MMIO read */
+	uint32_t config_flags; /* nub_vm_config.flags (enum nub_vm_flag) */
 
 	struct kvm_slot slots[KVM_NUB_MAX_SLOTS];
 };

@@ -316,6 +316,17 @@ static int kvm_decode_mmio(struct nub_vm *vm, struct nub_exit *exit, char *err, 
 	/* KVM has already advanced RIP past a write. */
 	exit->reason = NUB_EXIT_MMIO_WRITE;
 	memcpy(&exit->data, run->mmio.data, len);
+	if ((vm->config_flags & NUB_VM_MMIO_ENDS_AT_PAGE_END) &&
+	    (exit->gpa + len) % KVM_PAGE_SIZE == 0) {
+		/* Core's promise: nothing can follow a write that ends at a
+		 * page's end (a wider store faults on the next GVA page before
+		 * KVM exits at all), so this is the whole store. What KVM does
+		 * for it at the next KVM_RUN only steps past its one piece: no
+		 * run with immediate_exit is needed first, now or before
+		 * registers are set (the guest's one exit per doorbell). */
+		vm->pending = KVM_PENDING_NONE;
+		return 0;
+	}
 	vm->pending = KVM_PENDING_FINISH;
 	return kvm_gather_write(vm, exit, err, err_cap);
 }

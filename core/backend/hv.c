@@ -181,6 +181,10 @@ int nub_hv_create(struct nub_backend *b, uint64_t mem_limit, const char *options
 
 	if (!b || !out)
 		return nub_error_set(err, NUB_EINVAL, "nub_hv_create: NULL argument");
+	/* Every guest address space core builds maps its doorbells, the only
+	 * pages no region backs, this way (guest_abi.h, ABI 3). */
+	if (nub_backend_ops(b)->abi_minor >= 3)
+		cfg.flags |= NUB_VM_MMIO_ENDS_AT_PAGE_END;
 	hv = calloc(1, sizeof(*hv));
 	if (!hv)
 		return nub_error_set(err, NUB_ENOMEM, "out of memory creating a VM");

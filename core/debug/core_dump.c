@@ -28,13 +28,13 @@ struct segments {
 
 /* A run a CPL3 guest can read, merged with the last when it continues it
  * with the same permissions (copies make the tables' runs break at every
- * copied page). The doorbell is no memory: left out. */
+ * copied page). The doorbells are no memory: left out. */
 static int segment_add(void *user, const struct nub_vmem_mapping *run)
 {
 	struct segments *s = user;
 	uint32_t perms = run->perms & (NUB_VMEM_W | NUB_VMEM_X);
 
-	if (!(run->perms & NUB_VMEM_USER) || run->gva == NUB_DOORBELL_GVA)
+	if (!(run->perms & NUB_VMEM_USER) || nub_layout_is_doorbell_page(run->gva))
 		return 0;
 	if (run->kind == NUB_VMEM_COW)
 		perms |= NUB_VMEM_W; /* the guest's view: writable, copied on write */

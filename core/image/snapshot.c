@@ -285,20 +285,32 @@ static int map_scratch(const struct nub_vmem_ops *ops, const struct nub_layout *
 	return rc;
 }
 
+/* The doorbells' pages (whose GPAs no memory backs, so every store exits),
+ * each followed by an unmapped GVA page (guest_abi.h says why). */
+static int map_doorbells(const struct nub_vmem_ops *ops)
+{
+	int rc = 0;
+
+	for (unsigned k = 0; k < NUB_DOORBELL_COUNT && !rc; k++) {
+		struct nub_vmem_mapping db = {.gva = NUB_DOORBELL_GVA_OF(k) - NUB_DOORBELL_SLOT,
+		                              .gpa = NUB_DOORBELL_GPA_OF(k) - NUB_DOORBELL_SLOT,
+		                              .len = PAGE,
+		                              .kind = NUB_VMEM_BASIC,
+		                              .perms = NUB_VMEM_R | NUB_VMEM_W | NUB_VMEM_USER};
+		rc = nub_vmem_map(ops, &db);
+	}
+	return rc;
+}
+
 /* The parts every table set has whatever the guest did: scratch and the
- * doorbell (whose GPA no memory backs, so every store exits). */
+ * doorbells. */
 int nub_snapshot_map_fixed(const struct nub_vmem_ops *ops, const struct nub_layout *l,
                            struct nub_error *err)
 {
-	struct nub_vmem_mapping db = {.gva = NUB_DOORBELL_GVA,
-	                              .gpa = NUB_DOORBELL_GPA,
-	                              .len = PAGE,
-	                              .kind = NUB_VMEM_BASIC,
-	                              .perms = NUB_VMEM_R | NUB_VMEM_W | NUB_VMEM_USER};
 	int rc = map_scratch(ops, l);
 
 	if (!rc)
-		rc = nub_vmem_map(ops, &db);
+		rc = map_doorbells(ops);
 	if (rc)
 		return nub_error_set(err, rc, "mapping scratch and the doorbell: %s",
 		                     nub_strerror(rc));

@@ -221,7 +221,7 @@ static int check_host_pages_seen(const struct rebuild *r)
 	return 0;
 }
 
-/* Scratch and the doorbell: each leaf the file has there must be what the
+/* Scratch and the doorbells: each leaf the file has there must be what the
  * fresh tables (already holding nub_snapshot_map_fixed) have. */
 static int check_high(const struct rebuild *r, const struct nub_vmem_ops *file)
 {
@@ -235,8 +235,9 @@ static int check_high(const struct rebuild *r, const struct nub_vmem_ops *file)
 	while ((rc = nub_vmem_iter_next(&it, &run)) == 1) {
 		for (uint64_t off = 0; off < run.len; off += PAGE) {
 			nub_gva_t va = run.gva + off;
-			if (va != NUB_DOORBELL_GVA && va - l->scratch_gva >= l->scratch_size)
-				return refuse(r, va, "is above scratch and not the doorbell");
+			if (!nub_layout_is_doorbell_page(va) &&
+			    va - l->scratch_gva >= l->scratch_size)
+				return refuse(r, va, "is above scratch and not a doorbell");
 			rc = nub_vmem_translate(&r->fresh, va, &want);
 			if (rc)
 				return walk_failed(r, rc);

@@ -68,13 +68,62 @@ static uint64_t tables_for(uint64_t va, uint64_t len)
 	return n;
 }
 
+_Static_assert(NUB_DOORBELL_GPA + NUB_DOORBELL_COUNT * PAGE <= NUB_BASE_GPA,
+               "doorbell pages below the first guest memory");
+_Static_assert(NUB_DOORBELL_GVA_END <= NUB_GVA_LIMIT, "doorbell pages in the lower half");
+
+int nub_layout_doorbell_at(nub_gpa_t gpa)
+{
+	/* Below NUB_DOORBELL_GPA the difference wraps to a huge page number. */
+	uint64_t page = (gpa - NUB_DOORBELL_GPA) / PAGE;
+
+	return page < NUB_DOORBELL_COUNT ? (int)page : -1;
+}
+
+static int doorbell_gva_page(nub_gva_t gva, unsigned parity)
+{
+	uint64_t page = (gva - NUB_DOORBELL_GVA) / PAGE;
+
+	if (gva < NUB_DOORBELL_GVA || page >= 2 * NUB_DOORBELL_COUNT || page % 2 != parity)
+		return -1;
+	return (int)(page / 2);
+}
+
+int nub_layout_doorbell_before(nub_gva_t gva)
+{
+	return doorbell_gva_page(gva, 1);
+}
+
+int nub_layout_is_doorbell_page(nub_gva_t gva)
+{
+	return doorbell_gva_page(gva, 0) >= 0;
+}
+
+const char *nub_layout_doorbell_name(unsigned kind)
+{
+	static const char *const names[NUB_DOORBELL_COUNT] = {
+	        [NUB_DOORBELL_INIT_DONE] = "init done", [NUB_DOORBELL_CALL_DONE] = "call done",
+	        [NUB_DOORBELL_CALL_HOST] = "host call", [NUB_DOORBELL_LOG] = "log",
+	        [NUB_DOORBELL_ABORT] = "abort",         [NUB_DOORBELL_EXCEPTION] = "exception",
+	        [NUB_DOORBELL_SET_FS] = "set fs"};
+
+	return kind < NUB_DOORBELL_COUNT ? names[kind] : "unknown doorbell";
+}
+
+uint64_t nub_layout_doorbell_offset(nub_gpa_t gpa)
+{
+	uint64_t rel = gpa - NUB_DOORBELL_GPA;
+
+	return rel / PAGE * 2 * PAGE + rel % PAGE;
+}
+
 uint64_t nub_layout_pt_bytes(uint64_t snapshot_size, uint64_t scratch_size)
 {
 	uint64_t n = 1; /* PML4 */
 
 	n += tables_for(NUB_BASE_GPA, snapshot_size);
 	n += tables_for(NUB_SCRATCH_GVA_END - scratch_size, scratch_size);
-	n += tables_for(NUB_DOORBELL_GVA, PAGE);
+	n += tables_for(NUB_DOORBELL_GVA, NUB_DOORBELL_GVA_END - NUB_DOORBELL_GVA);
 	return n * PAGE;
 }
 
@@ -297,6 +346,8 @@ void nub_layout_print(const struct nub_layout *l, FILE *f)
 	     v + l->exn_stack_guard_offset + PAGE, l->exn_stack_size);
 	line(f, "bookkeeping (read-only)", s + l->bookkeeping_offset, v + l->bookkeeping_offset,
 	     PAGE);
-	fprintf(f, "doorbell (no memory; every store exits):\n");
-	line(f, "doorbell", NUB_DOORBELL_GPA, NUB_DOORBELL_GVA, PAGE);
+	fprintf(f, "doorbells (no memory; every store exits; each page's last 8 bytes):\n");
+	for (unsigned k = 0; k < NUB_DOORBELL_COUNT; k++)
+		line(f, nub_layout_doorbell_name(k), NUB_DOORBELL_GPA_OF(k) - NUB_DOORBELL_SLOT,
+		     NUB_DOORBELL_GVA_OF(k) - NUB_DOORBELL_SLOT, PAGE);
 }

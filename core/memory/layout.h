@@ -13,6 +13,7 @@
 
 #include <nub/error.h>
 #include <nub/guest_abi.h>
+#include <nub/types.h>
 
 struct nub_layout_config {
 	uint64_t heap_size;       /* default 1 MiB */
@@ -66,6 +67,22 @@ uint64_t nub_layout_pt_bytes(uint64_t snapshot_size, uint64_t scratch_size);
 
 /* The PEB the guest receives. */
 void nub_layout_fill_peb(const struct nub_layout *l, struct nub_peb *peb);
+
+/* The doorbells (guest_abi.h): doorbell k is GPA page k and GVA page 2k
+ * from NUB_DOORBELL_GVA; the GVA pages between them are never mapped. */
+
+/* The kind of the doorbell whose GPA page holds `gpa`, or -1. */
+int nub_layout_doorbell_at(nub_gpa_t gpa);
+/* The kind of the doorbell whose unmapped successor GVA page holds `gva`
+ * (where an access that runs past the doorbell faults), or -1. */
+int nub_layout_doorbell_before(nub_gva_t gva);
+/* Whether `gva` is on a doorbell's own GVA page. */
+int nub_layout_is_doorbell_page(nub_gva_t gva);
+/* The doorbell's name ("call done"); "unknown doorbell" past the last. */
+const char *nub_layout_doorbell_name(unsigned kind);
+/* A doorbell address's offset from NUB_DOORBELL_GVA, for messages: the
+ * offset a guest would have stored to for GPA `gpa` on a doorbell page. */
+uint64_t nub_layout_doorbell_offset(nub_gpa_t gpa);
 
 /* Print the map (for `nub layout`). */
 void nub_layout_print(const struct nub_layout *l, FILE *f);

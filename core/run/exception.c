@@ -42,7 +42,20 @@ static int page_fault(struct nub_run *r, const struct nub_exception_frame *f, ui
 	const struct nub_layout *l = r->l;
 	const uint64_t guard = l->scratch_gva + l->stack_guard_offset;
 	const char *area = host_area(l, cr2);
+	const int db = nub_layout_doorbell_before(cr2);
 
+	/* The page after a doorbell: a store (or load) that ran past it, which
+	 * here is what a vector or misaligned store to a doorbell does. */
+	if (db >= 0 && (f->error_code & PF_U))
+		return nub_run_fail(
+		        r, NUB_EPORT,
+		        "guest %s past doorbell offset 0x%llx at RIP 0x%llx%s, CR2 "
+		        "0x%llx (wider than 8 bytes or not aligned): the doorbell "
+		        "takes one aligned 8-byte store",
+		        (f->error_code & PF_W) ? "stored" : "read",
+		        (unsigned long long)(NUB_DOORBELL_GVA_OF(db) - NUB_DOORBELL_GVA),
+		        (unsigned long long)f->rip, nub_run_where(r, f->rip, at, sizeof(at)),
+		        (unsigned long long)cr2);
 	if (cr2 >= guard && cr2 - guard < NUB_PAGE_SIZE)
 		return nub_run_fail(r, NUB_EGUEST_FAULT,
 		                    "guest stack overflow: #PF at RIP 0x%llx%s, CR2 0x%llx",

@@ -60,21 +60,13 @@ void nub_run_trace(struct nub_run *r, uint32_t kind, uint32_t id, const char *na
 /* What an exit was, for its trace event. */
 static const char *exit_name(const struct nub_exit *ex)
 {
-	static const char *const doorbell[] = {[NUB_DOORBELL_INIT_DONE / 8] = "init done",
-	                                       [NUB_DOORBELL_CALL_DONE / 8] = "call done",
-	                                       [NUB_DOORBELL_CALL_HOST / 8] = "host call",
-	                                       [NUB_DOORBELL_LOG / 8] = "log",
-	                                       [NUB_DOORBELL_ABORT / 8] = "abort",
-	                                       [NUB_DOORBELL_EXCEPTION / 8] = "exception",
-	                                       [NUB_DOORBELL_SET_FS / 8] = "set fs"};
-	const uint64_t off = ex->gpa - NUB_DOORBELL_GPA;
+	const int db = nub_layout_doorbell_at(ex->gpa);
 
 	switch (ex->reason) {
 	case NUB_EXIT_MMIO_WRITE:
 	case NUB_EXIT_MMIO_READ:
-		if (off % 8 == 0 && off / 8 < sizeof(doorbell) / sizeof(doorbell[0]) &&
-		    doorbell[off / 8])
-			return doorbell[off / 8];
+		if (db >= 0 && ex->gpa == NUB_DOORBELL_GPA_OF(db))
+			return nub_layout_doorbell_name((unsigned)db);
 		return "memory access";
 	case NUB_EXIT_IO_OUT:
 	case NUB_EXIT_IO_IN:
@@ -137,17 +129,19 @@ int nub_run_pop(struct nub_run *r, uint64_t *len, const char *what)
 	return nub_run_fail(r, rc == NUB_EEMPTY ? NUB_ECORRUPT : rc, "%s: %.200s", what, why);
 }
 
-/* The doorbell takes one kind of access (guest_abi.h): one aligned 8-byte
- * store, by one instruction that stores nothing else. Anything else is
- * refused before it is served: a narrower store would be read as a value
- * it is not (a 1-byte store to SET_FS as FS base 0x41), a wider one rings
- * two doorbells at once, a read (a load, or the read half of lock xadd)
- * has no value to return. Backends report a store's whole size (KVM
- * gathers the 8-byte pieces of a vector store; the mock and MSHV decode the
- * instruction and report 0 for one they cannot complete). A string store
- * (stos/movs) writes 8 bytes per element and moves RDI past the element: KVM
- * emulates it and reports RDI moved, the mock and MSHV do not decode it. */
-static int check_doorbell(struct nub_run *r, const struct nub_exit *ex, uint64_t off)
+/* A doorbell takes one kind of access (guest_abi.h): one 8-byte store at
+ * the doorbell, by one instruction that stores nothing else. Anything else
+ * is refused before it is served: a narrower store would be read as a
+ * value it is not (a 1-byte store to SET_FS as FS base 0x41), a read (a
+ * load, or the read half of lock xadd) has no value to return, a store
+ * elsewhere on a doorbell's page is no doorbell. A wider store, or one not
+ * aligned, runs onto the unmapped page after the doorbell and faults
+ * (exception.c names it) -- where a backend decodes the instruction instead
+ * (the mock, MSHV) it reports the size, or 0 for one it cannot complete. A
+ * string store (stos/movs) writes 8 bytes per element and moves RDI past
+ * the element: KVM emulates it and reports RDI moved, the mock and MSHV do
+ * not decode it. `off` is the address's offset from NUB_DOORBELL_GVA. */
+static int check_doorbell(struct nub_run *r, const struct nub_exit *ex, unsigned kind, uint64_t off)
 {
 	const uint64_t gva = NUB_DOORBELL_GVA + off;
 	struct nub_regs regs;
@@ -173,7 +167,15 @@ static int check_doorbell(struct nub_run *r, const struct nub_exit *ex, uint64_t
 		        "the doorbell takes one aligned 8-byte store",
 		        ex->size, ex->size == 1 ? "" : "s", (unsigned long long)off,
 		        (unsigned long long)ex->rip);
-	if (off == NUB_DOORBELL_EXCEPTION)
+	if (ex->gpa != NUB_DOORBELL_GPA_OF(kind))
+		return nub_run_fail(
+		        r, NUB_EPORT,
+		        "guest stored 0x%llx at unknown doorbell offset 0x%llx at RIP 0x%llx "
+		        "(the %s doorbell is offset 0x%llx)",
+		        (unsigned long long)ex->data, (unsigned long long)off,
+		        (unsigned long long)ex->rip, nub_layout_doorbell_name(kind),
+		        (unsigned long long)(NUB_DOORBELL_GVA_OF(kind) - NUB_DOORBELL_GVA));
+	if (kind == NUB_DOORBELL_EXCEPTION)
 		return 0; /* the host's stub, or a forgery on_exception refuses */
 	rc = nub_hv_get_regs(r->hv, &regs, r->err);
 	if (rc)
@@ -187,14 +189,14 @@ static int check_doorbell(struct nub_run *r, const struct nub_exit *ex, uint64_t
 	return 0;
 }
 
-static int on_doorbell(struct nub_run *r, enum nub_run_phase phase, const struct nub_exit *ex)
+static int on_doorbell(struct nub_run *r, enum nub_run_phase phase, const struct nub_exit *ex,
+                       unsigned kind)
 {
-	uint64_t off = ex->gpa - NUB_DOORBELL_GPA;
-	int rc = check_doorbell(r, ex, off);
+	int rc = check_doorbell(r, ex, kind, nub_layout_doorbell_offset(ex->gpa));
 
 	if (rc)
 		return rc;
-	switch (off) {
+	switch (kind) {
 	case NUB_DOORBELL_INIT_DONE:
 		return nub_run_init_done(r, phase, ex->data);
 	case NUB_DOORBELL_CALL_DONE:
@@ -209,14 +211,8 @@ static int on_doorbell(struct nub_run *r, enum nub_run_phase phase, const struct
 		return nub_run_serve_abort(r, (uint32_t)ex->data);
 	case NUB_DOORBELL_EXCEPTION:
 		return nub_run_exception(r);
-	case NUB_DOORBELL_SET_FS:
+	default: /* NUB_DOORBELL_SET_FS, the last */
 		return nub_run_set_fs(r, ex->data);
-	default:
-		return nub_run_fail(
-		        r, NUB_EPORT,
-		        "guest stored 0x%llx at unknown doorbell offset 0x%llx at RIP 0x%llx",
-		        (unsigned long long)ex->data, (unsigned long long)off,
-		        (unsigned long long)ex->rip);
 	}
 }
 
@@ -226,8 +222,8 @@ static int on_exit(struct nub_run *r, enum nub_run_phase phase, const struct nub
 	switch (ex->reason) {
 	case NUB_EXIT_MMIO_WRITE:
 	case NUB_EXIT_MMIO_READ:
-		if (ex->gpa - NUB_DOORBELL_GPA < NUB_PAGE_SIZE)
-			return on_doorbell(r, phase, ex);
+		if (nub_layout_doorbell_at(ex->gpa) >= 0)
+			return on_doorbell(r, phase, ex, (unsigned)nub_layout_doorbell_at(ex->gpa));
 		return nub_run_fail(r, NUB_EMMIO,
 		                    "guest %s %u bytes at GPA 0x%llx (unmapped or read-only) at "
 		                    "RIP 0x%llx",

@@ -81,12 +81,12 @@ static void stub_write(uint8_t *code, unsigned v, unsigned common)
 	put(code, &at, jmp, 5);
 }
 
-/* common: movabs %rax, doorbell+EXCEPTION; add $16, %rsp; iretq. The
+/* common: movabs %rax, the EXCEPTION doorbell; add $16, %rsp; iretq. The
  * stored value is meaningless (RAX is the guest's, left untouched); the
  * host reads the frame at the top of the exception stack. */
 static void common_write(uint8_t *code, unsigned at)
 {
-	uint64_t db = NUB_DOORBELL_GVA + NUB_DOORBELL_EXCEPTION;
+	uint64_t db = NUB_DOORBELL_GVA_OF(NUB_DOORBELL_EXCEPTION);
 	uint8_t mov[10] = {0x48, 0xa3};
 
 	memcpy(mov + 2, &db, 8);

@@ -7,7 +7,7 @@
 /* guest_abi.h values the assembler needs (it cannot include the C header);
  * static-asserted equal in rt_main.c. */
 #define RT_NOTE_TYPE_ABI     0x4e554201
-#define RT_GUEST_ABI_VERSION 2
+#define RT_GUEST_ABI_VERSION 3
 #define RT_NOTE_TYPE_HOT     0x4e554202
 #define RT_NOTE_TYPE_SYSCALL 0x4e554203
 
@@ -37,13 +37,13 @@ static inline const struct nub_peb *rt_peb(void)
  * register, the form every backend decodes (guest_abi.h): a compiler left to
  * itself may pick another (an immediate store, or a wider one merged with a
  * neighbour). */
-static inline void rt_doorbell(unsigned offset, uint64_t value)
+static inline void rt_doorbell(enum nub_doorbell kind, uint64_t value)
 {
-	__asm__ volatile("movq %1, (%0)" : : "r"(NUB_DOORBELL_GVA + offset), "r"(value) : "memory");
+	__asm__ volatile("movq %1, (%0)" : : "r"(NUB_DOORBELL_GVA_OF(kind)), "r"(value) : "memory");
 }
 
 /* Exits that do not come back. */
-_Noreturn void rt_finish(unsigned offset, uint64_t value);
+_Noreturn void rt_finish(enum nub_doorbell kind, uint64_t value);
 /* Push a nub_abort_msg + payload (truncated to fit, or left out when the
  * output buffer is unusable) and exit through NUB_DOORBELL_ABORT. */
 _Noreturn void rt_abort(uint32_t code, const void *payload, uint32_t len);

@@ -24,9 +24,9 @@ _Static_assert(RT_NOTE_TYPE_ABI == NUB_NOTE_TYPE_ABI, "ELF note type in rt_entry
 _Static_assert(RT_GUEST_ABI_VERSION == NUB_GUEST_ABI_VERSION, "ELF note version in rt_entry.S");
 _Static_assert(RT_NOTE_TYPE_HOT == NUB_NOTE_TYPE_HOT, "hot note type in rt_entry.S");
 
-_Noreturn void rt_finish(unsigned offset, uint64_t value)
+_Noreturn void rt_finish(enum nub_doorbell kind, uint64_t value)
 {
-	rt_doorbell(offset, value);
+	rt_doorbell(kind, value);
 	/* The host never resumes after these; if it did, stop here. */
 	for (;;)
 		__builtin_trap();

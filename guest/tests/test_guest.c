@@ -416,7 +416,7 @@ static int32_t corrupt_output_halt(const uint8_t *in, uint32_t in_len, uint8_t *
 	if (in_len != 8)
 		return NUB_EINVAL;
 	output_sp_write(load_u64(in));
-	*(volatile uint64_t *)(NUB_DOORBELL_GVA + NUB_DOORBELL_CALL_DONE) = 0;
+	*(volatile uint64_t *)NUB_DOORBELL_GVA_OF(NUB_DOORBELL_CALL_DONE) = 0;
 	for (;;)
 		__builtin_trap();
 }

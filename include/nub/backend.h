@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 #define NUB_BACKEND_ABI_MAJOR 1
-#define NUB_BACKEND_ABI_MINOR 2
+#define NUB_BACKEND_ABI_MINOR 3
 /** Name of the symbol every backend exports. */
 #define NUB_BACKEND_ENTRY_SYMBOL "nub_backend_entry"
 
@@ -86,9 +86,26 @@ enum nub_mem_flags {
 struct nub_vm;
 
 /** Arguments of vm_create. */
+/** Bits of nub_vm_config.flags (ABI 1.3): promises core makes about the
+ * VM. Core sets them only for a backend whose abi_minor is 3 or more (one
+ * built earlier may refuse flags it does not know); a backend may ignore
+ * any of them and stay correct. */
+enum nub_vm_flag {
+	/** An MMIO write that ends at the last byte of a page is the whole of
+	 * what its instruction writes to memory no region backs: core maps
+	 * every such page (a doorbell, guest_abi.h) at a guest-virtual page
+	 * whose successor is unmapped, so an access cannot run on into another
+	 * one (it faults instead). A backend whose hypervisor hands a wide
+	 * store over in pieces may then report such a write as soon as it
+	 * arrives, without running the vCPU again to look for a next piece,
+	 * and treat it as leaving nothing to complete (KVM: no second
+	 * KVM_RUN per doorbell). */
+	NUB_VM_MMIO_ENDS_AT_PAGE_END = 1u << 0,
+};
+
 struct nub_vm_config {
 	uint32_t struct_size; /**< sizeof(struct nub_vm_config) of the caller */
-	uint32_t flags;       /**< reserved, 0 */
+	uint32_t flags;       /**< enum nub_vm_flag bits; 0 for backends before ABI 1.3 */
 	uint64_t mem_limit;   /**< highest GPA + 1 core will map */
 	/** Opaque per-backend option string (may be NULL), passed verbatim
 	 * from nub_config.backend_options; each backend documents its own. */

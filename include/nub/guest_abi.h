@@ -7,7 +7,7 @@
  * Everything the host reads back from guest memory under this ABI is
  * untrusted: offsets, lengths and ids are validated before use.
  *
- * Privilege (ABI 2): all guest code runs at CPL3. The only CPL0 code is the
+ * Privilege (ABI 2 and 3): all guest code runs at CPL3. The only CPL0 code is the
  * host's: 32 exception stubs on a supervisor page the host writes into the
  * snapshot. Page tables, GDT, TSS, IDT, the stubs and their stack live on
  * supervisor pages the guest can neither write nor (tables) read. The host
@@ -27,9 +27,11 @@
  *     buffers and stack (user), CoW pages (reached only through their
  *     remapped GVAs), the stubs' exception stack (supervisor), bookkeeping
  *     words at fixed offsets below its top (user, read-only).
- *   - the doorbell page at GVA NUB_DOORBELL_GVA (user, writable, NX),
- *     mapped to GPA NUB_DOORBELL_GPA, which no memory backs: every store
- *     to it is an MMIO exit carrying its offset and value.
+ *   - the doorbell pages from GVA NUB_DOORBELL_GVA (user, writable, NX):
+ *     one page per doorbell, every other GVA page, each mapped to a page of
+ *     its own from GPA NUB_DOORBELL_GPA, which no memory backs: every store
+ *     to one is an MMIO exit carrying its address and value. The GVA page
+ *     after each is unmapped.
  */
 #ifndef NUB_GUEST_ABI_H
 #define NUB_GUEST_ABI_H
@@ -39,8 +41,10 @@
 #include "log.h"
 
 /** Guest ABI version carried in the guest's ELF note; host refuses others.
- * 2: guests run at CPL3; exits are doorbell stores; the host owns CPL0. */
-#define NUB_GUEST_ABI_VERSION 2u
+ * 2: guests run at CPL3; exits are doorbell stores; the host owns CPL0.
+ * 3: each doorbell is the last 8 bytes of a page of its own, the next GVA
+ *    page unmapped (NUB_DOORBELL_GVA_OF). */
+#define NUB_GUEST_ABI_VERSION 3u
 
 /** ELF note: name "nub" (with NUL), type NUB_NOTE_TYPE_ABI, desc = u32 version. */
 #define NUB_NOTE_NAME     "nub"
@@ -99,43 +103,65 @@
  * zeroed scratch) is read as empty.
  */
 
-/** The doorbell: the one way out of the guest (any privilege level, every
- * backend). A guest exit is one 8-byte store of a value to
- * NUB_DOORBELL_GVA + an offset below. */
+/** The doorbells: the one way out of the guest (any privilege level, every
+ * backend). A guest exit is one 8-byte store of a value to the doorbell
+ * of its kind, NUB_DOORBELL_GVA_OF(kind).
+ *
+ * Why each doorbell is the last 8 bytes of a page whose successor (GVA) is
+ * unmapped: a hypervisor that emulates the store reports an access wider
+ * than 8 bytes as a series of 8-byte pieces, one exit each, so an exit
+ * with 8 bytes at a doorbell could be the first piece of a vector store
+ * with more to come -- unless nothing can follow it. Here any byte past
+ * the doorbell is on the unmapped page: the wider store faults (no exit
+ * at all), so an 8-byte exit at a doorbell is the whole store, and the
+ * host needs no second look (on KVM: no second KVM_RUN per exit). */
 #define NUB_DOORBELL_GVA (1ull << 46)
-/** Scratch ends where the doorbell begins (GVA): well away from the top of
+/** Scratch ends where the doorbells begin (GVA): well away from the top of
  * the lower half, where a Linux process keeps its stack, so the mock can run
  * guest pages at their own addresses in a process of its own. */
 #define NUB_SCRATCH_GVA_END NUB_DOORBELL_GVA
-/** Page 0 of guest-physical space: never backed by memory. */
+/** The doorbells' first guest-physical page (page 0): never backed by
+ * memory. Doorbell k is on GPA page k. */
 #define NUB_DOORBELL_GPA 0x0ull
+/** A doorbell's offset in its page: its last 8 bytes. */
+#define NUB_DOORBELL_SLOT 0xff8ull
+/** The guest-physical and guest-virtual address of doorbell `kind`. */
+#define NUB_DOORBELL_GPA_OF(kind) (NUB_DOORBELL_GPA + (uint64_t)(kind)*0x1000u + NUB_DOORBELL_SLOT)
+#define NUB_DOORBELL_GVA_OF(kind) (NUB_DOORBELL_GVA + (uint64_t)(kind)*0x2000u + NUB_DOORBELL_SLOT)
 
+/** The kinds of doorbell, each with its own page (ABI 3: numbers, not
+ * offsets). */
 enum nub_doorbell {
 	/** Init finished; value = dispatch entry GVA. Function names
 	 * (struct nub_fn_entry) may be on the output buffer. */
-	NUB_DOORBELL_INIT_DONE = 0x00,
+	NUB_DOORBELL_INIT_DONE = 0,
 	/** A call finished; value 0; its response is pushed. */
-	NUB_DOORBELL_CALL_DONE = 0x08,
+	NUB_DOORBELL_CALL_DONE = 1,
 	/** value = host function id; a request is on top of the output
 	 * buffer; the response is pushed onto the input buffer before the
 	 * guest resumes. */
-	NUB_DOORBELL_CALL_HOST = 0x10,
+	NUB_DOORBELL_CALL_HOST = 2,
 	/** value = level; a struct nub_log_msg is on top of the output buffer. */
-	NUB_DOORBELL_LOG = 0x18,
+	NUB_DOORBELL_LOG = 3,
 	/** value = abort code; a struct nub_abort_msg is on top of the output
 	 * buffer (may be absent if the guest could not push it). */
-	NUB_DOORBELL_ABORT = 0x20,
+	NUB_DOORBELL_ABORT = 4,
 	/** Written only by the host's CPL0 exception stubs, with the frame
 	 * (struct nub_exception_frame) at the top of the exception stack. The
 	 * host resolves copy-on-write faults and resumes the stub (which
 	 * returns with iretq); anything else stops the sandbox. A store here
 	 * from CPL3 is itself a guest error. */
-	NUB_DOORBELL_EXCEPTION = 0x28,
+	NUB_DOORBELL_EXCEPTION = 5,
 	/** value = the new FS base (the thread pointer of a C library), a
 	 * canonical lower-half address. The host sets it; it stays across
 	 * calls, is captured in snapshots and set again at restore. */
-	NUB_DOORBELL_SET_FS = 0x30,
+	NUB_DOORBELL_SET_FS = 6,
+	/** How many kinds there are: GPA pages [0, COUNT) are doorbells,
+	 * GVA [NUB_DOORBELL_GVA, NUB_DOORBELL_GVA_END) their pages and the
+	 * unmapped pages after them. */
+	NUB_DOORBELL_COUNT = 7,
 };
+#define NUB_DOORBELL_GVA_END (NUB_DOORBELL_GVA + (uint64_t)NUB_DOORBELL_COUNT * 0x2000u)
 
 /** What the CPU and a host stub leave at the top of the exception stack
  * (the IST1 stack of every gate), lowest address first. */

@@ -79,7 +79,12 @@ _Static_assert(sizeof(struct nub_response) == 8, "response");
 _Static_assert(sizeof(struct nub_exception_frame) == 56, "exception frame");
 PIN(struct nub_exception_frame, rip, 16);
 PIN(struct nub_exception_frame, ss, 48);
-_Static_assert(NUB_DOORBELL_EXCEPTION == 0x28, "doorbell offsets are ABI");
+/* Guest ABI 3: the doorbells' addresses (each the last 8 bytes of its own
+ * page, every other GVA page) are compiled into guests and host stubs. */
+_Static_assert(NUB_DOORBELL_EXCEPTION == 5 && NUB_DOORBELL_COUNT == 7, "doorbell kinds are ABI");
+_Static_assert(NUB_DOORBELL_GPA_OF(NUB_DOORBELL_CALL_DONE) == 0x1ff8, "doorbell GPAs are ABI");
+_Static_assert(NUB_DOORBELL_GVA_OF(NUB_DOORBELL_SET_FS) == (1ull << 46) + 0xcff8,
+               "doorbell GVAs are ABI");
 PIN(struct nub_peb, abi_version, 8);
 PIN(struct nub_peb, snapshot_gva, 16);
 

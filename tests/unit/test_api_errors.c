@@ -143,7 +143,7 @@ static int elf_other_abi(struct fx *f)
 {
 	static struct eb_elf e;
 	eb_build(&e, 0);
-	*eb_note_desc(&e) = 1; /* guest ABI 1 */
+	*eb_note_desc(&e) = 2; /* guest ABI 2: one doorbell page */
 	return fx_err(f, nub_sandbox_create_from_buffer(&f->cfg, e.bytes, e.len, &f->sb, &f->err));
 }
 
@@ -468,8 +468,8 @@ static const struct api_case cases[] = {
         {"create_from_elf, no such file", elf_missing, NUB_ENOTFOUND, "/nonexistent/guest.elf"},
         {"create_from_elf, a directory", elf_directory, NUB_EIO, "/tmp: not a regular file"},
         {"create_from_elf, not an ELF", elf_garbage, NUB_EELF, ": guest ELF: not an ELF file"},
-        {"create_from_buffer, guest ABI 1", elf_other_abi, NUB_EABI,
-         "built for guest ABI 1, this host speaks 2"},
+        {"create_from_buffer, guest ABI 2", elf_other_abi, NUB_EABI,
+         "built for guest ABI 2, this host speaks 3"},
         {"create_from_elf, a heap no layout holds", elf_huge_heap, NUB_EOVERFLOW, "heap_size"},
         {"create_from_buffer, NULL image", buffer_null, NUB_EINVAL, "NULL argument"},
         {"create_from_buffer, 4 bytes", buffer_garbage, NUB_EELF, "guest ELF: not an ELF file"},

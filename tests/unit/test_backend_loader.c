@@ -151,6 +151,25 @@ static void test_newer_minor_accepted(void **state)
 	nub_backend_unref(b);
 }
 
+/* Core promises NUB_VM_MMIO_ENDS_AT_PAGE_END to a backend of ABI 1.3 or
+ * later, and sends a 1.2 backend (which may refuse any flag) none. */
+static void test_vm_flags_by_minor(void **state)
+{
+	(void)state;
+	static const char *const names[] = {"flags", "minor2"};
+	struct nub_error err = {0};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		struct nub_backend *b = NULL;
+		struct nub_hv *hv = NULL;
+		assert_int_equal(nub_backend_load(test_backend(names[i]), &b, &err), 0);
+		if (nub_hv_create(b, 1ull << 36, NULL, &hv, &err))
+			fail_msg("%s: %s", names[i], err.msg);
+		nub_hv_destroy(hv);
+		nub_backend_unref(b);
+	}
+}
+
 static void test_name_via_backend_path(void **state)
 {
 	(void)state;
@@ -276,6 +295,7 @@ int main(void)
 	        cmocka_unit_test(test_newer_minor_accepted),
 	        cmocka_unit_test(test_name_via_backend_path),
 	        cmocka_unit_test(test_mock_from_build_tree),
+	        cmocka_unit_test(test_vm_flags_by_minor),
 	        cmocka_unit_test(test_spec_precedence),
 	        cmocka_unit_test(test_auto_never_picks_mock),
 	        cmocka_unit_test(test_hv_wrapper_checks_and_injection),

@@ -145,29 +145,32 @@ static void test_exits_classified(void **state)
 		enum nub_run_outcome outcome;
 		const char *needle;
 	} cases[] = {
-	        {"w:8:8:0", NUB_RUN_CALL, 0, NUB_RUN_DONE, NULL},
-	        {"w:8:8:0", NUB_RUN_INIT, NUB_ECORRUPT, NUB_RUN_GUEST,
+	        {"w:1ff8:8:0", NUB_RUN_CALL, 0, NUB_RUN_DONE, NULL},
+	        {"w:1ff8:8:0", NUB_RUN_INIT, NUB_ECORRUPT, NUB_RUN_GUEST,
 	         "guest signalled a call done during init"},
-	        {"w:0:8:0", NUB_RUN_CALL, NUB_ECORRUPT, NUB_RUN_GUEST,
+	        {"w:ff8:8:0", NUB_RUN_CALL, NUB_ECORRUPT, NUB_RUN_GUEST,
 	         "guest signalled init done during a call"},
-	        {"w:0:8:0", NUB_RUN_INIT, NUB_ECORRUPT, NUB_RUN_GUEST,
+	        {"w:ff8:8:0", NUB_RUN_INIT, NUB_ECORRUPT, NUB_RUN_GUEST,
 	         "init: dispatch address 0x0 is not a guest address"},
-	        {"w:18:1:0", NUB_RUN_CALL, NUB_EPORT, NUB_RUN_GUEST,
-	         "guest stored 1 byte to doorbell offset 0x18"},
-	        {"w:c:8:0", NUB_RUN_CALL, NUB_EPORT, NUB_RUN_GUEST,
-	         "guest stored 8 bytes to doorbell offset 0xc"},
-	        {"w:8:10:0", NUB_RUN_CALL, NUB_EPORT, NUB_RUN_GUEST,
-	         "guest stored 16 bytes to doorbell offset 0x8"},
-	        {"w:8:0:0", NUB_RUN_CALL, NUB_EPORT, NUB_RUN_GUEST, "not a plain store"},
-	        {"r:18:8", NUB_RUN_CALL, NUB_EPORT, NUB_RUN_GUEST,
-	         "guest read doorbell offset 0x18"},
-	        {"w:40:8:5", NUB_RUN_CALL, NUB_EPORT, NUB_RUN_GUEST,
-	         "guest stored 0x5 at unknown doorbell offset 0x40"},
-	        {"w:30:8:ffff800000000000", NUB_RUN_CALL, NUB_EINVAL, NUB_RUN_GUEST,
+	        {"w:3ff8:1:0", NUB_RUN_CALL, NUB_EPORT, NUB_RUN_GUEST,
+	         "guest stored 1 byte to doorbell offset 0x6ff8"},
+	        {"w:1ff4:8:0", NUB_RUN_CALL, NUB_EPORT, NUB_RUN_GUEST,
+	         "guest stored 8 bytes to doorbell offset 0x2ff4"},
+	        {"w:1ff8:10:0", NUB_RUN_CALL, NUB_EPORT, NUB_RUN_GUEST,
+	         "guest stored 16 bytes to doorbell offset 0x2ff8"},
+	        {"w:1ff8:0:0", NUB_RUN_CALL, NUB_EPORT, NUB_RUN_GUEST, "not a plain store"},
+	        {"r:3ff8:8", NUB_RUN_CALL, NUB_EPORT, NUB_RUN_GUEST,
+	         "guest read doorbell offset 0x6ff8"},
+	        {"w:1800:8:5", NUB_RUN_CALL, NUB_EPORT, NUB_RUN_GUEST,
+	         "guest stored 0x5 at unknown doorbell offset 0x2800"},
+	        {"w:6ff8:8:ffff800000000000", NUB_RUN_CALL, NUB_EINVAL, NUB_RUN_GUEST,
 	         "FS base 0xffff800000000000: not a lower-half address"},
 	        {"w:20000:8:0", NUB_RUN_CALL, NUB_EMMIO, NUB_RUN_GUEST,
 	         "guest wrote 8 bytes at GPA 0x20000 (unmapped or read-only)"},
 	        {"r:20000:4", NUB_RUN_CALL, NUB_EMMIO, NUB_RUN_GUEST, "guest read 4 bytes at GPA"},
+	        /* Past the last doorbell's page: no doorbell. */
+	        {"w:7ff8:8:0", NUB_RUN_CALL, NUB_EMMIO, NUB_RUN_GUEST,
+	         "guest wrote 8 bytes at GPA 0x7ff8 (unmapped or read-only)"},
 	        {"o:80:1:41", NUB_RUN_CALL, NUB_EPORT, NUB_RUN_GUEST,
 	         "guest wrote to I/O port 0x80"},
 	        {"h", NUB_RUN_CALL, NUB_ECORRUPT, NUB_RUN_GUEST, "guest halted the vCPU"},
@@ -176,11 +179,11 @@ static void test_exits_classified(void **state)
 	        {"i", NUB_RUN_CALL, NUB_EBACKEND, NUB_RUN_GUEST,
 	         "scripted: run_vcpu: exit 8 (hw reason 0x77): scripted internal error"},
 	        {"e", NUB_RUN_CALL, NUB_ESYS, NUB_RUN_BACKEND, "scripted failure"},
-	        {"w:20:8:2a", NUB_RUN_CALL, NUB_EGUEST_ABORT, NUB_RUN_GUEST,
+	        {"w:4ff8:8:2a", NUB_RUN_CALL, NUB_EGUEST_ABORT, NUB_RUN_GUEST,
 	         "guest abort: code 0x2a"},
-	        {"w:18:8:3", NUB_RUN_CALL, NUB_ECORRUPT, NUB_RUN_GUEST,
+	        {"w:3ff8:8:3", NUB_RUN_CALL, NUB_ECORRUPT, NUB_RUN_GUEST,
 	         "guest log: output buffer: empty"},
-	        {"w:10:8:7", NUB_RUN_CALL, NUB_ECORRUPT, NUB_RUN_GUEST,
+	        {"w:2ff8:8:7", NUB_RUN_CALL, NUB_ECORRUPT, NUB_RUN_GUEST,
 	         "host call: output buffer: empty"},
 	};
 
@@ -217,7 +220,7 @@ static void test_doorbells_served_then_done(void **state)
 	uint64_t len;
 
 	(void)state;
-	struct fixture *f = fixture_new("w:10:8:7;w:18:8:3;w:30:8:7f0000001000;w:8:8:0");
+	struct fixture *f = fixture_new("w:2ff8:8:7;w:3ff8:8:3;w:6ff8:8:7f0000001000;w:1ff8:8:0");
 	/* pushed in reverse: the stack pops the last first */
 	guest_push(f, &lm, sizeof(lm), "hello", 5);
 	guest_push(f, &req, sizeof(req), "hi", 2);
@@ -245,7 +248,7 @@ static void test_builtin_host_function(void **state)
 	uint64_t len;
 
 	(void)state;
-	struct fixture *f = fixture_new("w:10:8:ffff0002;w:8:8:0");
+	struct fixture *f = fixture_new("w:2ff8:8:ffff0002;w:1ff8:8:0");
 	guest_push(f, &req, sizeof(req), &n, sizeof(n));
 	expect_run(f, NUB_RUN_CALL, 0, NUB_RUN_DONE, NULL);
 	assert_int_equal(nub_gbuf_pop(&f->in, got, sizeof(got), &len, &f->err), 0);
@@ -261,7 +264,7 @@ static void test_init_done_reports_names(void **state)
 	struct nub_fn_entry e = {3, 5};
 
 	(void)state;
-	struct fixture *f = fixture_new("w:0:8:12345");
+	struct fixture *f = fixture_new("w:ff8:8:12345");
 	guest_push(f, &e, sizeof(e), "greet", 5);
 	expect_run(f, NUB_RUN_INIT, 0, NUB_RUN_DONE, NULL);
 	assert_int_equal(f->r.dispatch_gva, 0x12345);
@@ -280,15 +283,15 @@ static void test_doorbell_forgeries(void **state)
 	struct nub_sregs sregs;
 
 	(void)state;
-	struct fixture *f = fixture_new("w:18:8:3");
+	struct fixture *f = fixture_new("w:3ff8:8:3");
 	memset(&regs, 0, sizeof(regs));
-	regs.rdi = NUB_DOORBELL_GVA + NUB_DOORBELL_LOG + 8;
+	regs.rdi = NUB_DOORBELL_GVA_OF(NUB_DOORBELL_LOG) + 8;
 	assert_int_equal(nub_hv_set_regs(f->r.hv, &regs, &f->err), 0);
 	expect_run(f, NUB_RUN_CALL, NUB_EPORT, NUB_RUN_GUEST,
-	           "guest rang doorbell offset 0x18 with a string store");
+	           "guest rang doorbell offset 0x6ff8 with a string store");
 	fixture_free(f);
 
-	f = fixture_new("w:28:8:0");
+	f = fixture_new("w:5ff8:8:0");
 	memset(&sregs, 0, sizeof(sregs));
 	sregs.cs.selector = NUB_SEL_USER_CODE;
 	assert_int_equal(nub_hv_set_sregs(f->r.hv, &sregs, &f->err), 0);
@@ -296,7 +299,7 @@ static void test_doorbell_forgeries(void **state)
 	           "guest stored to the exception doorbell from user mode");
 	fixture_free(f);
 
-	f = fixture_new("w:28:8:0");
+	f = fixture_new("w:5ff8:8:0");
 	sregs.cs.selector = NUB_SEL_KERNEL_CODE;
 	assert_int_equal(nub_hv_set_sregs(f->r.hv, &sregs, &f->err), 0);
 	struct nub_exception_frame fr = {.vector = 13, .rip = 0x4242, .cs = NUB_SEL_USER_CODE};

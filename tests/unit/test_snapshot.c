@@ -52,7 +52,7 @@ static void expected(const struct nub_snapshot *s, const struct nub_elf_image *i
 		*perms = NUB_VMEM_R | NUB_VMEM_X;
 		return;
 	}
-	if (va == NUB_DOORBELL_GVA) {
+	if (nub_layout_is_doorbell_page(va)) {
 		*perms = NUB_VMEM_R | NUB_VMEM_W | U;
 		return;
 	}
@@ -120,9 +120,10 @@ static void check_tables(const struct nub_snapshot *s, const struct nub_elf_imag
 				         (unsigned long long)(run.gva + off), run.kind, run.perms,
 				         kind, perms);
 			/* Snapshot pages are identity-mapped; scratch maps to its GPA;
-			 * the doorbell to a GPA nothing backs. */
+			 * the doorbells to GPAs nothing backs. */
 			uint64_t want_pa =
-			        run.gva + off == NUB_DOORBELL_GVA ? NUB_DOORBELL_GPA
+			        nub_layout_is_doorbell_page(run.gva + off)
+			                ? NUB_DOORBELL_GPA + (run.gva + off - NUB_DOORBELL_GVA) / 2
 			        : run.gva + off < s->layout.scratch_gva
 			                ? run.gva + off
 			                : s->layout.scratch_gpa +
@@ -137,7 +138,7 @@ static void check_tables(const struct nub_snapshot *s, const struct nub_elf_imag
 		expected(s, img, va, &kind, &perms);
 		want += kind != NUB_VMEM_UNMAPPED;
 	}
-	want += scratch_mapped_pages(&s->layout) + 1; /* + the doorbell */
+	want += scratch_mapped_pages(&s->layout) + NUB_DOORBELL_COUNT; /* + the doorbells */
 	assert_int_equal(seen, want);
 }
 
