@@ -135,10 +135,14 @@ static int copy_page(const struct nub_view *c, nub_gpa_t src, uint64_t dst, stru
 		                     "copy-on-write: page maps GPA 0x%llx outside guest memory",
 		                     (unsigned long long)src);
 	/* A zero snapshot page needs no copy: the scratch page the copy goes
-	 * to is fresh (zeroed at restore, handed out once). */
+	 * to is fresh (zeroed at restore, handed out once). It is written
+	 * all the same, so the host kernel gives it a page of its own now:
+	 * left untouched, the guest's first read would map the kernel's zero
+	 * page and its first write replace it, a replacement every KVM VM in
+	 * the process is told of (an MMU notifier call per live VM). */
 	if (known_zero(c, mem, off)) {
 		copies_add(c->copies, NUB_COPY_ZERO, dst);
-		return 0;
+		return nub_shmem_clear(c->scratch, dst, PAGE, err);
 	}
 	if (mem == c->snapshot) { /* sealed: no guest can change it, copied in place */
 		copies_add(c->copies, off, dst);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -276,6 +277,41 @@ static void test_cow_and_restore(void **state)
 	assert_int_equal(dirty, clean + 3 * NUB_PAGE_SIZE);
 	assert_int_equal(nub_sandbox_restore(sb, NULL), 0);
 	assert_int_equal(nub_test_pages_sum(sb, 0, 0, 0), clean);
+	nub_sandbox_free(sb);
+}
+
+/* A copy-on-write fault on a page the snapshot holds as zero copies no
+ * bytes, but the scratch page it hands out is written (resident) before
+ * the guest runs: left untouched, the guest's first read would map the
+ * kernel's zero page and its first write replace it through every KVM VM's
+ * MMU notifier in the process (creation grew with the live VM count). */
+static void test_zero_page_copy_is_resident(void **state)
+{
+	(void)state;
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", NULL);
+	const struct nub_layout *l = &sb->current->layout;
+	struct nub_view v;
+	nub_gva_t gva = 0;
+	unsigned char res = 0;
+
+	nub_sandbox_view(sb, &v);
+	/* The last heap page the snapshot has no bytes for. */
+	for (uint64_t off = l->heap_size; off >= NUB_PAGE_SIZE && !gva; off -= NUB_PAGE_SIZE) {
+		uint64_t page = (l->heap_gpa + off - NUB_PAGE_SIZE - NUB_BASE_GPA) / NUB_PAGE_SIZE;
+		if (!nub_page_bit(v.present, page))
+			gva = l->heap_gpa + off - NUB_PAGE_SIZE;
+	}
+	assert_true(gva != 0);
+	uint64_t at = sb->cow_next;
+	uint8_t *host = (uint8_t *)nub_shmem_host(sb->scratch) + at;
+	assert_int_equal(mincore(host, NUB_PAGE_SIZE, &res), 0);
+	assert_int_equal(res & 1, 0); /* a fresh scratch page: never touched */
+	assert_int_equal(nub_view_resolve_cow(&v, gva, &sb->err), 1);
+	assert_int_equal(sb->cow_next, at + NUB_PAGE_SIZE);
+	assert_int_equal(mincore(host, NUB_PAGE_SIZE, &res), 0);
+	assert_int_equal(res & 1, 1);
+	for (unsigned i = 0; i < NUB_PAGE_SIZE; i++)
+		assert_int_equal(host[i], 0);
 	nub_sandbox_free(sb);
 }
 
@@ -1648,6 +1684,7 @@ int main(void)
 	        cmocka_unit_test(test_builtin_host_functions),
 	        cmocka_unit_test(test_register_rejects_bad_input),
 	        cmocka_unit_test(test_cow_and_restore),
+	        cmocka_unit_test(test_zero_page_copy_is_resident),
 	        cmocka_unit_test(test_capture_restore_and_share),
 	        cmocka_unit_test(test_restore_refuses_foreign_snapshot),
 	        cmocka_unit_test(test_save_load_round_trip),
