@@ -35,10 +35,41 @@ struct nub_shmem {
  * (older kernels, shared mappings before 6.15) the range is reserved
  * inaccessible and its middle opened with mprotect. Returns the start of
  * the low guard, or NULL with the error set. */
+/* The start of the last private region mapped: the next is asked for
+ * directly below it, so the kernel merges their mappings into one VMA.
+ * Left where the kernel puts them, regions interleave with each KVM VM's
+ * kvm_run mapping and take a VMA each, and KVM_CREATE_VM walks (locks)
+ * every VMA of the process: 5,000 live sandboxes had 8,400 VMAs, now
+ * 5,000. A race between threads only loses an adjacency. */
+static _Atomic(uintptr_t) next_below;
+
+static void *map_below_last(uint64_t total, int flags)
+{
+	const int prot = PROT_READ | PROT_WRITE;
+	uintptr_t last = atomic_load(&next_below);
+	uint8_t *p = MAP_FAILED;
+
+	/* Not below 1 GiB, nor for shared memory (a file of its own each:
+	 * never merged). */
+	if ((flags & MAP_PRIVATE) && last > total + (1ull << 30)) {
+		p = mmap((void *)(last - total), total, prot, flags | MAP_FIXED_NOREPLACE, -1, 0);
+		/* A kernel before 4.17 takes the flag for a hint. */
+		if (p != MAP_FAILED && (uintptr_t)p != last - total) {
+			munmap(p, total);
+			p = MAP_FAILED;
+		}
+	}
+	if (p == MAP_FAILED)
+		p = mmap(NULL, total, prot, flags, -1, 0);
+	if (p != MAP_FAILED && (flags & MAP_PRIVATE))
+		atomic_store(&next_below, (uintptr_t)p);
+	return p;
+}
+
 static void *map_guarded(uint64_t total, int shared, struct nub_error *err)
 {
 	int flags = (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS | MAP_NORESERVE;
-	uint8_t *p = mmap(NULL, total, PROT_READ | PROT_WRITE, flags, -1, 0);
+	uint8_t *p = map_below_last(total, flags);
 
 	if (p == MAP_FAILED)
 		goto fail_mmap;
