@@ -203,9 +203,10 @@ static int kvm_check_config(const struct nub_vm_config *cfg, char *err, size_t e
 	if (!cfg || cfg->struct_size < offsetof(struct nub_vm_config, options) + sizeof(char *))
 		return kvm_fail(err, err_cap, NUB_EINVAL, "vm_config missing or too short (%u)",
 		                cfg ? cfg->struct_size : 0u);
-	if (cfg->flags & ~(uint32_t)NUB_VM_MMIO_ENDS_AT_PAGE_END)
+	const uint32_t unknown = cfg->flags & ~(uint32_t)NUB_VM_MMIO_ENDS_AT_PAGE_END;
+	if (unknown)
 		return kvm_fail(err, err_cap, NUB_EINVAL, "vm_config flags 0x%x are reserved",
-		                cfg->flags & ~(uint32_t)NUB_VM_MMIO_ENDS_AT_PAGE_END);
+		                unknown);
 	return 0;
 }
 

@@ -26,15 +26,6 @@ struct nub_shmem {
 #define MADV_GUARD_INSTALL 102 /* Linux 6.13; glibc 2.36 lacks the name */
 #endif
 
-/* Guard page + region + guard page, the guards faulting on any access: an
- * access just outside the region faults instead of hitting a neighbouring
- * allocation. Where the kernel has guard markers (MADV_GUARD_INSTALL) the
- * whole range is one read-write mapping with two marked pages: one VMA, and
- * no mprotect, which would call every KVM VM's MMU notifier in the process
- * (a creation cost that grew with the number of live sandboxes). Elsewhere
- * (older kernels, shared mappings before 6.15) the range is reserved
- * inaccessible and its middle opened with mprotect. Returns the start of
- * the low guard, or NULL with the error set. */
 /* The start of the last private region mapped: the next is asked for
  * directly below it, so the kernel merges their mappings into one VMA.
  * Left where the kernel puts them, regions interleave with each KVM VM's
@@ -66,6 +57,15 @@ static void *map_below_last(uint64_t total, int flags)
 	return p;
 }
 
+/* Guard page + region + guard page, the guards faulting on any access: an
+ * access just outside the region faults instead of hitting a neighbouring
+ * allocation. Where the kernel has guard markers (MADV_GUARD_INSTALL) the
+ * whole range is one read-write mapping with two marked pages: one VMA, and
+ * no mprotect, which would call every KVM VM's MMU notifier in the process
+ * (a creation cost that grew with the number of live sandboxes). Elsewhere
+ * (older kernels, shared mappings before 6.15) the range is reserved
+ * inaccessible and its middle opened with mprotect. Returns the start of
+ * the low guard, or NULL with the error set. */
 static void *map_guarded(uint64_t total, int shared, struct nub_error *err)
 {
 	int flags = (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS | MAP_NORESERVE;

@@ -140,9 +140,11 @@ int nub_run_pop(struct nub_run *r, uint64_t *len, const char *what)
  * (the mock, MSHV) it reports the size, or 0 for one it cannot complete. A
  * string store (stos/movs) writes 8 bytes per element and moves RDI past
  * the element: KVM emulates it and reports RDI moved, the mock and MSHV do
- * not decode it. `off` is the address's offset from NUB_DOORBELL_GVA. */
-static int check_doorbell(struct nub_run *r, const struct nub_exit *ex, unsigned kind, uint64_t off)
+ * not decode it. Messages name the address by its offset from
+ * NUB_DOORBELL_GVA, as the guest would have computed it. */
+static int check_doorbell(struct nub_run *r, const struct nub_exit *ex, unsigned kind)
 {
+	const uint64_t off = nub_layout_doorbell_offset(ex->gpa);
 	const uint64_t gva = NUB_DOORBELL_GVA + off;
 	struct nub_regs regs;
 	int rc;
@@ -192,7 +194,7 @@ static int check_doorbell(struct nub_run *r, const struct nub_exit *ex, unsigned
 static int on_doorbell(struct nub_run *r, enum nub_run_phase phase, const struct nub_exit *ex,
                        unsigned kind)
 {
-	int rc = check_doorbell(r, ex, kind, nub_layout_doorbell_offset(ex->gpa));
+	int rc = check_doorbell(r, ex, kind);
 
 	if (rc)
 		return rc;
@@ -219,11 +221,13 @@ static int on_doorbell(struct nub_run *r, enum nub_run_phase phase, const struct
 static int on_exit(struct nub_run *r, enum nub_run_phase phase, const struct nub_exit *ex)
 {
 	char at[NUB_SYMBOL_NAME_MAX + 32];
+	int db;
 	switch (ex->reason) {
 	case NUB_EXIT_MMIO_WRITE:
 	case NUB_EXIT_MMIO_READ:
-		if (nub_layout_doorbell_at(ex->gpa) >= 0)
-			return on_doorbell(r, phase, ex, (unsigned)nub_layout_doorbell_at(ex->gpa));
+		db = nub_layout_doorbell_at(ex->gpa);
+		if (db >= 0)
+			return on_doorbell(r, phase, ex, (unsigned)db);
 		return nub_run_fail(r, NUB_EMMIO,
 		                    "guest %s %u bytes at GPA 0x%llx (unmapped or read-only) at "
 		                    "RIP 0x%llx",
