@@ -324,7 +324,9 @@ static int build_elf_tables(const struct nub_layout *l, const struct nub_elf_ima
 	int rc;
 
 	nub_vmem_buf_ops(buf, &ops);
-	rc = map_range(&ops, l->peb_gpa, l->peb_gpa, PAGE, NUB_VMEM_R | NUB_VMEM_USER, err);
+	/* The PEB page holds the host's entry stub too (nub_cpu_build_entry_stub). */
+	rc = map_range(&ops, l->peb_gpa, l->peb_gpa, PAGE, NUB_VMEM_R | NUB_VMEM_X | NUB_VMEM_USER,
+	               err);
 	/* The host's CPL0 part: supervisor pages, never writable. */
 	if (!rc)
 		rc = map_range(&ops, l->sys_tables_gpa, l->sys_tables_gpa, PAGE, NUB_VMEM_R, err);
@@ -403,13 +405,16 @@ static int write_image(struct nub_snapshot *s, const struct nub_elf_image *img,
 int nub_snapshot_write_host_pages(struct nub_snapshot *s, struct nub_error *err)
 {
 	const struct nub_layout *l = &s->layout;
-	static _Thread_local uint8_t tables[PAGE], stubs[PAGE];
+	static _Thread_local uint8_t peb_page[PAGE], tables[PAGE], stubs[PAGE];
 	struct nub_peb peb;
 	int rc;
 
 	nub_layout_fill_peb(l, &peb);
+	memset(peb_page, 0, PAGE);
+	memcpy(peb_page, &peb, sizeof(peb));
+	nub_cpu_build_entry_stub(peb_page);
 	nub_cpu_build_system_pages(l, tables, stubs);
-	rc = nub_snapshot_write(s, l->peb_gpa - NUB_BASE_GPA, &peb, sizeof(peb), err);
+	rc = nub_snapshot_write(s, l->peb_gpa - NUB_BASE_GPA, peb_page, PAGE, err);
 	if (!rc)
 		rc = nub_snapshot_write(s, l->sys_tables_gpa - NUB_BASE_GPA, tables, PAGE, err);
 	if (!rc)

@@ -93,7 +93,7 @@ struct nub_snapshot {
 	 * nub_sandbox_restore refuse otherwise, naming them). */
 	uint64_t host_fns[NUB_SNAPSHOT_HOST_FN_WORDS];
 	/* The ELF's function symbols (one reference), for messages; NULL when
-	 * the ELF had none. Saved in its file (format 7). */
+	 * the ELF had none. Saved in its file (format 8). */
 	struct nub_symbols *syms;
 	uint8_t hash[16];
 };

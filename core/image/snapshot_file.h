@@ -2,7 +2,7 @@
 /*
  * The snapshot file format, shared by saving (snapshot_save.c) and loading
  * (snapshot_load.c). The file is written and read field by
- * field, little-endian, with explicit sizes (format 7):
+ * field, little-endian, with explicit sizes (format 8):
  *
  *   header   magic "NUBSNAP\0", u32 format, u32 header bytes (80),
  *            u64 visible_size, pt_size, entry_gva, dispatch_gva,
@@ -54,10 +54,10 @@
 
 #define SNAPFILE_MAGIC       "NUBSNAP\0"
 #define SNAPFILE_MAGIC_KEYED "NUBSNAPK"
-#define SNAPFILE_VERSION     7u /* 6: the ELF's function symbols; 7: guest ABI 3 */
+#define SNAPFILE_VERSION     8u /* 6: the ELF's function symbols; 7: guest ABI 3; 8: entry stub */
 /* The OCI layer media type of a snapshot file (oci.c): bumped with the
  * format, so a layout of another format is refused by type. */
-#define NUB_OCI_LAYER_TYPE "application/vnd.nub.snapshot.v7"
+#define NUB_OCI_LAYER_TYPE "application/vnd.nub.snapshot.v8"
 #define SNAPFILE_HEADER    80u
 #define SNAPFILE_HASH      16u
 #define SNAPFILE_LAYOUT_N  (sizeof(struct nub_layout) / sizeof(uint64_t))

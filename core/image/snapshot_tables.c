@@ -53,7 +53,8 @@ struct host_page {
 
 static void host_pages(const struct nub_layout *l, struct host_page hp[N_HOST_PAGES])
 {
-	hp[0] = (struct host_page){"the PEB", l->peb_gpa, NUB_VMEM_R | NUB_VMEM_USER};
+	hp[0] = (struct host_page){"the PEB and entry stub", l->peb_gpa,
+	                           NUB_VMEM_R | NUB_VMEM_X | NUB_VMEM_USER};
 	hp[1] = (struct host_page){"the GDT/TSS/IDT page", l->sys_tables_gpa, NUB_VMEM_R};
 	hp[2] = (struct host_page){"the exception stubs", l->sys_stubs_gpa,
 	                           NUB_VMEM_R | NUB_VMEM_X};

@@ -29,14 +29,11 @@ static int push_request(struct nub_sandbox *sb, uint32_t fn_id, const void *in, 
 
 static int call_regs(struct nub_sandbox *sb)
 {
-	const struct nub_layout *l = &sb->base->layout;
 	struct nub_regs regs;
 
-	memset(&regs, 0, sizeof(regs));
-	regs.rip = sb->dispatch_gva;
-	regs.rsp = l->scratch_gva + l->stack_top_offset;
-	regs.rdi = l->peb_gpa;
-	regs.rflags = 2;
+	/* Through the entry stub: every call starts with the vector state
+	 * initialised, by the guest's CPU, not by a vCPU write. */
+	nub_cpu_entry_regs(&sb->base->layout, sb->dispatch_gva, &regs);
 	return nub_hv_set_regs(sb->hv, &regs, &sb->err);
 }
 

@@ -130,7 +130,12 @@ static int map_snapshot(struct nub_sandbox *sb, struct nub_snapshot *snap)
  * values, never a captured copy), FPU/SSE/AVX state, XCR0, MSRs and debug
  * registers.
  * `cpl3_only` (a restore in place) writes only what CPL3 code can change:
- * registers, segments and their bases, the XSAVE components. XCR0, MSRs and
+ * registers, segments and their bases. Not the XSAVE components: the guest
+ * re-enters through the host's entry stub on the PEB page, whose XRSTOR
+ * puts every one to its initial state before any guest instruction runs
+ * (nub_cpu_build_entry_stub; the stub is host bytes on a page the guest
+ * cannot write, put back by every restore like all snapshot memory).
+ * XCR0, MSRs and
  * debug registers need CPL0 (xsetbv, wrmsr, mov to DRn), which the guest
  * never reaches; the host's CPL0 stubs write none of them; DR6 changes on
  * a #DB, and a #DB stops the call, which poisons the sandbox and so gets
@@ -155,10 +160,10 @@ static int reset_cpu(struct nub_sandbox *sb, const struct nub_snapshot *snap, in
 	rc = nub_hv_set_sregs(sb->hv, &sregs, &sb->err);
 	if (!rc)
 		rc = nub_hv_set_regs(sb->hv, &regs, &sb->err);
-	if (!rc && nub_hv_has(sb->hv, NUB_HV_SLOT_SET_FPU))
-		rc = nub_hv_set_fpu(sb->hv, &fpu, &sb->err);
 	if (rc || cpl3_only)
 		return rc;
+	if (nub_hv_has(sb->hv, NUB_HV_SLOT_SET_FPU))
+		rc = nub_hv_set_fpu(sb->hv, &fpu, &sb->err);
 	if (!rc && nub_hv_has(sb->hv, NUB_HV_SLOT_SET_XCR0))
 		rc = nub_hv_set_xcr0(sb->hv, 0x3, &sb->err); /* x87 | SSE */
 	if (!rc && nub_hv_has(sb->hv, NUB_HV_SLOT_SET_MSRS))

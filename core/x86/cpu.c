@@ -60,6 +60,10 @@ _Static_assert(NUB_CPU_IDT_OFFSET + NUB_CPU_VECTORS * sizeof(struct gate) <= PAG
 _Static_assert(NUB_CPU_TSS_OFFSET + NUB_CPU_TSS_SIZE <= NUB_CPU_IDT_OFFSET, "TSS fits");
 _Static_assert(NUB_CPU_GDT_ENTRIES * 8 <= NUB_CPU_TSS_OFFSET, "GDT fits");
 _Static_assert(sizeof(struct nub_exception_frame) == 56, "exception frame");
+_Static_assert(sizeof(struct nub_peb) <= NUB_CPU_CLEAN_XSAVE_OFFSET, "PEB below the image");
+_Static_assert(NUB_CPU_CLEAN_XSAVE_OFFSET % 64 == 0, "XRSTOR takes a 64-byte aligned image");
+_Static_assert(NUB_CPU_CLEAN_XSAVE_OFFSET + 2696 <= NUB_CPU_ENTRY_STUB_OFFSET, "image fits");
+_Static_assert(NUB_CPU_ENTRY_STUB_OFFSET + 64 <= PAGE, "stub fits");
 
 static void put(uint8_t *code, unsigned *at, const uint8_t *bytes, unsigned n)
 {
@@ -195,6 +199,35 @@ void nub_cpu_build_system_pages(const struct nub_layout *l, uint8_t *tables, uin
 	bounce_write(l, stubs, tables);
 }
 
+void nub_cpu_build_entry_stub(uint8_t *peb_page)
+{
+	const int32_t disp = (int32_t)NUB_CPU_CLEAN_XSAVE_OFFSET -
+	                     (int32_t)(NUB_CPU_ENTRY_STUB_OFFSET + 18); /* after the xrstor */
+	const uint16_t fcw = 0x37f;
+	const uint32_t mxcsr = 0x1f80;
+	uint8_t *img = peb_page + NUB_CPU_CLEAN_XSAVE_OFFSET;
+	unsigned at = NUB_CPU_ENTRY_STUB_OFFSET;
+	uint8_t xrstor[8] = {0x48, 0x0f, 0xae, 0x2d}; /* xrstor64 disp32(%rip) */
+
+	/* 2696 bytes: the standard-form size up to PKRU; the header's
+	 * XSTATE_BV and XCOMP_BV stay 0 (initialise every component). */
+	memset(img, 0, NUB_CPU_ENTRY_STUB_OFFSET - NUB_CPU_CLEAN_XSAVE_OFFSET);
+	memcpy(img, &fcw, sizeof(fcw));
+	memcpy(img + 24, &mxcsr, sizeof(mxcsr)); /* loaded whatever XSTATE_BV says */
+	memset(peb_page + at, 0xcc, PAGE - at);
+	memcpy(xrstor + 4, &disp, 4);
+	/* mov $0xfff9ffff, %eax; mov $-1, %edx: RFBM = XCR0 without AMX's
+	 * tile config and data (bits 17-18), which XFD may guard. */
+	put(peb_page, &at, (const uint8_t[]){0xb8, 0xff, 0xff, 0xf9, 0xff}, 5);
+	put(peb_page, &at, (const uint8_t[]){0xba, 0xff, 0xff, 0xff, 0xff}, 5);
+	put(peb_page, &at, xrstor, 8);
+	put(peb_page, &at, (const uint8_t[]){0x41, 0x53}, 2); /* push %r11 */
+	/* mov $0 (not xor: the flags stay as the host set them) to eax, edx,
+	 * r11d; ret */
+	put(peb_page, &at, (const uint8_t[]){0xb8, 0, 0, 0, 0, 0xba, 0, 0, 0, 0}, 10);
+	put(peb_page, &at, (const uint8_t[]){0x41, 0xbb, 0, 0, 0, 0, 0xc3}, 7);
+}
+
 struct nub_segment nub_cpu_flat_segment(uint16_t selector, int code, uint8_t dpl)
 {
 	return (struct nub_segment){.limit = 0xffffffff,
@@ -208,17 +241,23 @@ struct nub_segment nub_cpu_flat_segment(uint16_t selector, int code, uint8_t dpl
 	                            .g = 1};
 }
 
+void nub_cpu_entry_regs(const struct nub_layout *l, nub_gva_t entry, struct nub_regs *regs)
+{
+	memset(regs, 0, sizeof(*regs));
+	regs->rip = l->peb_gpa + NUB_CPU_ENTRY_STUB_OFFSET;
+	regs->r11 = entry; /* where the stub continues */
+	regs->rsp = l->scratch_gva + l->stack_top_offset;
+	regs->rdi = l->peb_gpa; /* identity-mapped */
+	regs->rflags = 2;       /* IF=0, IOPL=0: cli/sti/in/out fault at CPL3 */
+}
+
 void nub_cpu_initial_state(const struct nub_layout *l, nub_gva_t entry, nub_gva_t fs_base,
                            const struct nub_cpu_syscall *sys, struct nub_regs *regs,
                            struct nub_sregs *sregs)
 {
 	const uint64_t tss_gva = l->sys_tables_gpa + NUB_CPU_TSS_OFFSET;
 
-	memset(regs, 0, sizeof(*regs));
-	regs->rip = entry;
-	regs->rsp = l->scratch_gva + l->stack_top_offset;
-	regs->rdi = l->peb_gpa; /* identity-mapped */
-	regs->rflags = 2;       /* IF=0, IOPL=0: cli/sti/in/out fault at CPL3 */
+	nub_cpu_entry_regs(l, entry, regs);
 
 	memset(sregs, 0, sizeof(*sregs));
 	sregs->cs = nub_cpu_flat_segment(NUB_SEL_USER_CODE, 1, 3);
@@ -236,7 +275,7 @@ void nub_cpu_initial_state(const struct nub_layout *l, nub_gva_t entry, nub_gva_
 	sregs->idt.base = l->sys_tables_gpa + NUB_CPU_IDT_OFFSET;
 	sregs->idt.limit = NUB_CPU_VECTORS * 16 - 1;
 	sregs->cr0 = 0x80050033; /* PG | WP | NE | ET | MP | PE */
-	sregs->cr4 = 0x620;      /* OSXMMEXCPT | OSFXSR | PAE */
+	sregs->cr4 = 0x40620;    /* OSXSAVE | OSXMMEXCPT | OSFXSR | PAE */
 	sregs->efer = 0xd00;     /* NXE | LMA | LME */
 	if (sys && sys->entry)
 		sregs->efer |= 1; /* SCE: `syscall` goes to LSTAR (nub_cpu_syscall) */

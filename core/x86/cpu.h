@@ -31,10 +31,27 @@
 #define NUB_CPU_SYSCALL_VECTOR 15u
 #define NUB_CPU_BOUNCE_OFFSET  0x260u
 #define NUB_CPU_CLEAN_MSRS     11u
+/* On the PEB page (user, read-only, executable), after struct nub_peb: an
+ * XSAVE image of the initial vector state (legacy area and header; every
+ * component's XSTATE_BV bit clear, so XRSTOR initialises it without reading
+ * it), room to its largest size without AMX, and the entry stub every
+ * entry runs first (nub_cpu_initial_state). */
+#define NUB_CPU_CLEAN_XSAVE_OFFSET 0x200u
+#define NUB_CPU_ENTRY_STUB_OFFSET  0xe00u
 
 /* Fill the system tables page (GDT at 0, TSS, IDT) and the stub page for
  * layout `l`; each buffer is one page. */
 void nub_cpu_build_system_pages(const struct nub_layout *l, uint8_t *tables, uint8_t *stubs);
+
+/* Write the clean XSAVE image and the entry stub into the PEB page (one
+ * page; the PEB itself, below NUB_CPU_CLEAN_XSAVE_OFFSET, is left alone).
+ * The stub, at CPL3 with R11 = the entry: XRSTOR of every user XSAVE
+ * component but AMX's from the image (x87, SSE, AVX, AVX-512, PKRU: the
+ * state the guest's last request left in them, whichever the CPU it runs
+ * on enables), RAX, RDX and R11 back to 0, then on to the entry with flags
+ * and every other register untouched -- so a restore in place need not
+ * write the vCPU's XSAVE state (one vCPU ioctl less per request). */
+void nub_cpu_build_entry_stub(uint8_t *peb_page);
 
 /* A flat long-mode segment: 64-bit code (L=1) or 32-bit-sized data,
  * base 0, 4 GiB limit, accessed. Also for tests and benches that set up a
@@ -54,8 +71,16 @@ struct nub_cpu_syscall {
 	int at_cpl3;
 };
 
-/* Registers for the guest's first instruction (ELF entry at CPL3), with
- * FS based at fs_base (the guest's thread pointer, 0 before it sets one). */
+/* The registers of an entry at CPL3 (the ELF entry, or the dispatch entry
+ * for each call): RIP = the entry stub on the PEB page, R11 = `entry`, RSP
+ * = the main stack's top, RDI = the PEB, RFLAGS = 2, the rest 0. */
+void nub_cpu_entry_regs(const struct nub_layout *l, nub_gva_t entry, struct nub_regs *regs);
+
+/* Registers for the guest's first instruction at CPL3: the entry stub on
+ * the PEB page, with R11 = `entry` (the ELF entry or the dispatch entry),
+ * which the stub continues at; FS based at fs_base (the guest's thread
+ * pointer, 0 before it sets one). CR4.OSXSAVE is set so the stub's XRSTOR
+ * runs where the guest has nub's CR4 (hardware KVM: XCR0 is x87 | SSE). */
 void nub_cpu_initial_state(const struct nub_layout *l, nub_gva_t entry, nub_gva_t fs_base,
                            const struct nub_cpu_syscall *sys, struct nub_regs *regs,
                            struct nub_sregs *sregs);

@@ -570,10 +570,12 @@ static int avx_usable(void)
 #define YMM_HI_STORE(n) "vextractf128 $1, %%ymm" #n ", " #n "*16(%0)\n\t"
 #define YMM_HI_LOAD(n)  "vinsertf128 $1, (%0), %%ymm" #n ", %%ymm" #n "\n\t"
 
+static int32_t vector_state(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                            uint32_t *out_len);
+
 static int32_t vector_dirty(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
                             uint32_t *out_len)
 {
-	(void)in, (void)in_len, (void)out, (void)out_cap, (void)out_len;
 	static uint8_t xmm[16] __attribute__((aligned(16)));
 	static uint8_t hi[16] __attribute__((aligned(16)));
 	memset(xmm, 0x11, sizeof(xmm));
@@ -599,7 +601,8 @@ static int32_t vector_dirty(const uint8_t *in, uint32_t in_len, uint8_t *out, ui
 		                 :
 		                 : "r"(hi)
 		                 : "memory");
-	return 0;
+	/* The state as written, read in the same call. */
+	return vector_state(in, in_len, out, out_cap, out_len);
 }
 
 static int32_t vector_state(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
@@ -678,13 +681,15 @@ static void xstate_dirty_avx512(uint32_t mask)
 	}
 }
 
+static int32_t xstate_read(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
+                           uint32_t *out_len);
+
 static int32_t xstate_dirty(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap,
                             uint32_t *out_len)
 {
 	static uint8_t hi[16] __attribute__((aligned(16)));
 	uint32_t pkru = NUB_TG_PKRU_DIRTY;
 
-	(void)out, (void)out_cap, (void)out_len;
 	if (in_len != 8 && in_len != 12)
 		return NUB_EINVAL;
 	uint32_t mask = (uint32_t)load_u64(in);
@@ -705,7 +710,9 @@ static int32_t xstate_dirty(const uint8_t *in, uint32_t in_len, uint8_t *out, ui
 	xstate_dirty_avx512(mask);
 	if (mask & NUB_TG_XS_PKRU) /* wrpkru: EAX = value, ECX = EDX = 0 */
 		__asm__ volatile(".byte 0x0f, 0x01, 0xef" : : "a"(pkru), "c"(0), "d"(0) : "memory");
-	return 0;
+	/* The state as written, read in the same call (each call starts with
+	 * it initialised: no later call sees it dirty). */
+	return xstate_read(in, 8, out, out_cap, out_len);
 }
 
 #define KMOV_OUT(n)     "kmovq %%k" #n ", %%rax\n\tmov %%rax, " #n "*8(%0)\n\t"

@@ -109,7 +109,8 @@
 #define NUB_TG_DOORBELL_STORE 25
 /** Dirties the vector state a CPL3 guest owns: XMM0-15 = bytes 0x11..,
  * x87 stack (fld1), FSW/FTW, and, when AVX is usable, the upper halves of
- * YMM0-15 = bytes 0x22. out: nothing. */
+ * YMM0-15 = bytes 0x22. out: struct nub_tg_vector_state as the function
+ * leaves it (the next call finds it initialised again). */
 #define NUB_TG_VECTOR_DIRTY 26
 /** out: struct nub_tg_vector_state as the function finds it on entry. */
 #define NUB_TG_VECTOR_STATE 27
@@ -140,14 +141,16 @@
 #define NUB_TG_DB_QWORD_IMM    9 /* movq $0, (doorbell): a plain 8-byte store, accepted */
 #define NUB_TG_DB_COUNT        10
 
-/** out: u64 XCR0 as the CPU sees it (xgetbv). Faults with #UD where the
- * guest cannot use XSAVE state beyond SSE (hardware KVM: CR4.OSXSAVE
- * clear); on the software KVM and the mock it is the host's XCR0. */
+/** out: u64 XCR0 as the CPU sees it (xgetbv): on hardware KVM nub's
+ * (x87 | SSE), on the software KVM and the mock the host's. Faults with #UD
+ * where CR4.OSXSAVE is clear. */
 #define NUB_TG_XSTATE_PROBE 32
 /** in: u64 mask of XCR0 components (NUB_TG_XS_*). Dirties each: YMM upper
  * halves = 0x33, opmask k1-k7 = 0x4b00 + n, ZMM0-15 upper halves = 0x55,
  * ZMM16-31 = 0x66, PKRU = NUB_TG_PKRU_DIRTY (or the u32 after the mask:
- * PKRU 3 denies the guest its own memory). */
+ * PKRU 3 denies the guest its own memory). out: struct nub_tg_xstate as
+ * the function leaves them (as NUB_TG_XSTATE_READ; the next call finds
+ * them initialised again). */
 #define NUB_TG_XSTATE_DIRTY 33
 /** in: u64 mask; out: struct nub_tg_xstate, the components in the mask as
  * they are on entry (the others zero). */

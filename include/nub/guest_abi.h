@@ -17,7 +17,8 @@
  *
  * Address space (x86-64, 4-level paging, 4 KiB pages):
  *   - snapshot region at GPA NUB_BASE_GPA, identity-mapped (GVA == GPA):
- *     PEB page (user, read-only), system tables page (GDT/TSS/IDT,
+ *     PEB page (user, read-only, executable: it also holds the host's
+ *     entry stub, see the entry contract), system tables page (GDT/TSS/IDT,
  *     supervisor), stub page (supervisor, executable), ELF image, init
  *     data, heap; immutable and mapped read-only at the hypervisor;
  *     writable guest pages are CoW (PTE bit 9), resolved by the host.
@@ -98,6 +99,11 @@
  *             interrupts off, FPU initialised (FCW 0x37f, MXCSR 0x1f80).
  *   dispatch: RIP = the GVA reported with NUB_DOORBELL_INIT_DONE, RDI = PEB,
  *             RSP = peb->stack_top_gva, one request on the input buffer.
+ * Each entry is reached through the host's entry stub on the PEB page,
+ * which initialises every user XSAVE component (x87, SSE, AVX, AVX-512,
+ * PKRU) with XRSTOR and leaves the registers as listed (R11 = 0, flags
+ * untouched); one word below RSP is written. Every call therefore starts
+ * with vector state initialised, restore or not.
  * The guest needs no register other than RIP/RSP/RDI between calls. The
  * PEB is always at GVA NUB_BASE_GPA. A buffer stack pointer of 0 (freshly
  * zeroed scratch) is read as empty.
@@ -303,7 +309,9 @@ struct nub_mapping_info {
 
 /**
  * Process environment block: the first page of the snapshot region, written
- * by the host when a snapshot is built, read-only (CoW) for the guest. All
+ * by the host when a snapshot is built, read-only for the guest (the rest
+ * of its page holds the host's entry stub: guest code must not rely on
+ * those bytes). All
  * addresses are guest-virtual unless named _gpa.
  */
 struct nub_peb {

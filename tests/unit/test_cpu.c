@@ -157,12 +157,61 @@ static void test_syscall_bounce(void **state)
 	assert_memory_equal(stubs + NUB_CPU_BOUNCE_OFFSET + 33, ((const uint8_t[]){0x48, 0xcf}), 2);
 }
 
+/* The entry stub on the PEB page: registers point RIP at it with R11 =
+ * the entry; it leaves the PEB alone, XRSTORs the image on its page (64-byte
+ * aligned, FCW/MXCSR at their reset values, XSTATE_BV and XCOMP_BV 0: every
+ * component initialised), and ends in ret with RAX/RDX/R11 zeroed by mov
+ * (no flag changes). The guest-run tests show it working on each backend. */
+static void test_entry_stub(void **state)
+{
+	static uint8_t page[4096];
+	struct nub_layout_config c;
+	struct nub_layout l;
+	struct nub_error err = {0};
+	struct nub_regs r;
+	struct nub_sregs sr;
+	int32_t disp;
+	uint16_t fcw;
+	uint32_t mxcsr;
+	uint64_t hdr[8];
+
+	(void)state;
+	nub_layout_config_default(&c);
+	assert_int_equal(nub_layout_compute(&c, 1u << 20, &l, &err), 0);
+	memset(page, 0xa5, NUB_CPU_CLEAN_XSAVE_OFFSET);
+	nub_cpu_build_entry_stub(page);
+	for (unsigned i = 0; i < NUB_CPU_CLEAN_XSAVE_OFFSET; i++)
+		assert_int_equal(page[i], 0xa5); /* the PEB's part untouched */
+	const uint8_t *img = page + NUB_CPU_CLEAN_XSAVE_OFFSET,
+	              *stub = page + NUB_CPU_ENTRY_STUB_OFFSET;
+	memcpy(&fcw, img, 2);
+	memcpy(&mxcsr, img + 24, 4);
+	memcpy(hdr, img + 512, sizeof(hdr));
+	assert_int_equal(fcw, 0x37f);
+	assert_int_equal(mxcsr, 0x1f80);
+	for (unsigned i = 0; i < 8; i++)
+		assert_int_equal(hdr[i], 0);
+	assert_memory_equal(stub + 10, ((const uint8_t[]){0x48, 0x0f, 0xae, 0x2d}), 4);
+	memcpy(&disp, stub + 14, 4);
+	assert_int_equal(NUB_CPU_ENTRY_STUB_OFFSET + 18 + disp, NUB_CPU_CLEAN_XSAVE_OFFSET);
+	assert_memory_equal(stub + 18, ((const uint8_t[]){0x41, 0x53}), 2); /* push %r11 */
+	assert_int_equal(stub[36], 0xc3);                                   /* ret */
+	for (unsigned i = 18; i < 36; i++)
+		assert_int_not_equal(stub[i], 0x31); /* no xor: flags stay */
+	nub_cpu_initial_state(&l, 0x123456, 0, NULL, &r, &sr);
+	assert_int_equal(r.rip, l.peb_gpa + NUB_CPU_ENTRY_STUB_OFFSET);
+	assert_int_equal(r.r11, 0x123456);
+	assert_int_equal(r.rflags, 2);
+	assert_true(sr.cr4 & (1u << 18)); /* OSXSAVE: xrstor runs under nub's CR4 */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_privileged_forms_are_named),
 	        cmocka_unit_test(test_vector_names),
 	        cmocka_unit_test(test_syscall_bounce),
+	        cmocka_unit_test(test_entry_stub),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,8 +40,8 @@ static void expected(const struct nub_snapshot *s, const struct nub_elf_image *i
 
 	*kind = NUB_VMEM_BASIC;
 	*perms = 0;
-	if (va == l->peb_gpa) {
-		*perms = NUB_VMEM_R | U;
+	if (va == l->peb_gpa) { /* the host's entry stub runs from it */
+		*perms = NUB_VMEM_R | NUB_VMEM_X | U;
 		return;
 	}
 	if (va == l->sys_tables_gpa) {

@@ -362,7 +362,8 @@ static void test_forged_tables_refused(void **state)
 	               want);
 	/* The root's first entry pointed outside the tables (at guest memory):
 	 * it reads as not present, so the host's pages are not mapped. */
-	snprintf(want, sizeof(want), "%s(the PEB) is not mapped", gva_text(l->peb_gpa));
+	snprintf(want, sizeof(want), "%s(the PEB and entry stub) is not mapped",
+	         gva_text(l->peb_gpa));
 	expect_refused(&f, forge_entry(&f, 0, 3, A, l->heap_gpa), want);
 	file_free(&f);
 }
