@@ -62,7 +62,8 @@ _Static_assert(NUB_CPU_GDT_ENTRIES * 8 <= NUB_CPU_TSS_OFFSET, "GDT fits");
 _Static_assert(sizeof(struct nub_exception_frame) == 56, "exception frame");
 _Static_assert(sizeof(struct nub_peb) <= NUB_CPU_CLEAN_XSAVE_OFFSET, "PEB below the image");
 _Static_assert(NUB_CPU_CLEAN_XSAVE_OFFSET % 64 == 0, "XRSTOR takes a 64-byte aligned image");
-_Static_assert(NUB_CPU_CLEAN_XSAVE_OFFSET + 2696 <= NUB_CPU_ENTRY_STUB_OFFSET, "image fits");
+_Static_assert(NUB_CPU_CLEAN_XSAVE_OFFSET + NUB_CPU_CLEAN_XSAVE_MAX <= NUB_CPU_ENTRY_STUB_OFFSET,
+               "image fits");
 _Static_assert(NUB_CPU_ENTRY_STUB_OFFSET + 64 <= PAGE, "stub fits");
 
 static void put(uint8_t *code, unsigned *at, const uint8_t *bytes, unsigned n)
@@ -201,26 +202,26 @@ void nub_cpu_build_system_pages(const struct nub_layout *l, uint8_t *tables, uin
 
 void nub_cpu_build_entry_stub(uint8_t *peb_page)
 {
-	const int32_t disp = (int32_t)NUB_CPU_CLEAN_XSAVE_OFFSET -
-	                     (int32_t)(NUB_CPU_ENTRY_STUB_OFFSET + 18); /* after the xrstor */
-	const uint16_t fcw = 0x37f;
-	const uint32_t mxcsr = 0x1f80;
 	uint8_t *img = peb_page + NUB_CPU_CLEAN_XSAVE_OFFSET;
 	unsigned at = NUB_CPU_ENTRY_STUB_OFFSET;
 	uint8_t xrstor[8] = {0x48, 0x0f, 0xae, 0x2d}; /* xrstor64 disp32(%rip) */
+	struct nub_fpu fpu;
 
-	/* 2696 bytes: the standard-form size up to PKRU; the header's
-	 * XSTATE_BV and XCOMP_BV stay 0 (initialise every component). */
+	/* The legacy area's FCW and MXCSR as set_fpu's reset writes them;
+	 * the header's XSTATE_BV and XCOMP_BV stay 0 (initialise every
+	 * component). MXCSR is loaded whatever XSTATE_BV says. */
+	nub_cpu_initial_fpu(&fpu);
 	memset(img, 0, NUB_CPU_ENTRY_STUB_OFFSET - NUB_CPU_CLEAN_XSAVE_OFFSET);
-	memcpy(img, &fcw, sizeof(fcw));
-	memcpy(img + 24, &mxcsr, sizeof(mxcsr)); /* loaded whatever XSTATE_BV says */
+	memcpy(img, &fpu.fcw, sizeof(fpu.fcw));
+	memcpy(img + 24, &fpu.mxcsr, sizeof(fpu.mxcsr));
 	memset(peb_page + at, 0xcc, PAGE - at);
-	memcpy(xrstor + 4, &disp, 4);
 	/* mov $0xfff9ffff, %eax; mov $-1, %edx: RFBM = XCR0 without AMX's
 	 * tile config and data (bits 17-18), which XFD may guard. */
 	put(peb_page, &at, (const uint8_t[]){0xb8, 0xff, 0xff, 0xf9, 0xff}, 5);
 	put(peb_page, &at, (const uint8_t[]){0xba, 0xff, 0xff, 0xff, 0xff}, 5);
-	put(peb_page, &at, xrstor, 8);
+	const int32_t disp = (int32_t)NUB_CPU_CLEAN_XSAVE_OFFSET - (int32_t)(at + sizeof(xrstor));
+	memcpy(xrstor + 4, &disp, 4);
+	put(peb_page, &at, xrstor, sizeof(xrstor));
 	put(peb_page, &at, (const uint8_t[]){0x41, 0x53}, 2); /* push %r11 */
 	/* mov $0 (not xor: the flags stay as the host set them) to eax, edx,
 	 * r11d; ret */

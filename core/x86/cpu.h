@@ -34,9 +34,11 @@
 /* On the PEB page (user, read-only, executable), after struct nub_peb: an
  * XSAVE image of the initial vector state (legacy area and header; every
  * component's XSTATE_BV bit clear, so XRSTOR initialises it without reading
- * it), room to its largest size without AMX, and the entry stub every
- * entry runs first (nub_cpu_initial_state). */
+ * it), room to its largest size without AMX (NUB_CPU_CLEAN_XSAVE_MAX: the
+ * standard form up to PKRU), and the entry stub every entry runs first
+ * (nub_cpu_entry_regs). */
 #define NUB_CPU_CLEAN_XSAVE_OFFSET 0x200u
+#define NUB_CPU_CLEAN_XSAVE_MAX    2696u
 #define NUB_CPU_ENTRY_STUB_OFFSET  0xe00u
 
 /* Fill the system tables page (GDT at 0, TSS, IDT) and the stub page for
