@@ -23,6 +23,7 @@ printf '%-60s | %14s | %-30s | %8s | %s\n' figure value "floor / peer" ratio kin
 for b in "${benches[@]}"; do
 	[ -x "$b" ] || continue
 	[ "$(basename "$b")" = bench_ir ] && continue # counted under callgrind below
+	[ "$(basename "$b")" = bench_kvm_vms ] && continue # raw KVM: below
 	NUB_BACKEND_PATH="$build/backends" NUB_GUEST_DIR="$build/guest" NUB_BENCH_DIR="$build/bench" \
 		"$b" $mode | grep -E '^[^#].*\|' || { echo "bench: $b failed" >&2; exit 1; }
 done
@@ -33,7 +34,7 @@ done
 backends=()
 if [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	backends+=(kvm)
-	for b in bench_sandbox bench_js bench_peers bench_py; do
+	for b in bench_sandbox bench_js bench_peers bench_py bench_kvm_vms; do
 		[ -x "$build/bench/$b" ] || continue
 		NUB_BENCH_BACKEND=kvm NUB_BACKEND_PATH="$build/backends" NUB_BENCH_DIR="$build/bench" \
 			NUB_GUEST_DIR="$build/guest" "$build/bench/$b" $mode |
