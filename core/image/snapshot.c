@@ -317,22 +317,30 @@ int nub_snapshot_map_fixed(const struct nub_vmem_ops *ops, const struct nub_layo
 	return 0;
 }
 
+void nub_snapshot_host_pages(const struct nub_layout *l,
+                             struct nub_snapshot_host_page hp[NUB_SNAPSHOT_HOST_PAGES])
+{
+	/* The PEB page holds the host's entry stub too (nub_cpu_build_entry_stub). */
+	hp[0] = (struct nub_snapshot_host_page){"the PEB and entry stub", l->peb_gpa,
+	                                        NUB_VMEM_R | NUB_VMEM_X | NUB_VMEM_USER};
+	/* The host's CPL0 part: supervisor pages, never writable. */
+	hp[1] = (struct nub_snapshot_host_page){"the GDT/TSS/IDT page", l->sys_tables_gpa,
+	                                        NUB_VMEM_R};
+	hp[2] = (struct nub_snapshot_host_page){"the exception stubs", l->sys_stubs_gpa,
+	                                        NUB_VMEM_R | NUB_VMEM_X};
+}
+
 static int build_elf_tables(const struct nub_layout *l, const struct nub_elf_image *img,
                             uint32_t init_perms, struct nub_vmem_buf *buf, struct nub_error *err)
 {
+	struct nub_snapshot_host_page hp[NUB_SNAPSHOT_HOST_PAGES];
 	struct nub_vmem_ops ops;
-	int rc;
+	int rc = 0;
 
 	nub_vmem_buf_ops(buf, &ops);
-	/* The PEB page holds the host's entry stub too (nub_cpu_build_entry_stub). */
-	rc = map_range(&ops, l->peb_gpa, l->peb_gpa, PAGE, NUB_VMEM_R | NUB_VMEM_X | NUB_VMEM_USER,
-	               err);
-	/* The host's CPL0 part: supervisor pages, never writable. */
-	if (!rc)
-		rc = map_range(&ops, l->sys_tables_gpa, l->sys_tables_gpa, PAGE, NUB_VMEM_R, err);
-	if (!rc)
-		rc = map_range(&ops, l->sys_stubs_gpa, l->sys_stubs_gpa, PAGE,
-		               NUB_VMEM_R | NUB_VMEM_X, err);
+	nub_snapshot_host_pages(l, hp);
+	for (unsigned i = 0; !rc && i < NUB_SNAPSHOT_HOST_PAGES; i++)
+		rc = map_range(&ops, hp[i].gpa, hp[i].gpa, PAGE, hp[i].perms, err);
 	for (unsigned i = 0; !rc && i < img->nsegs; i++) {
 		const struct nub_elf_segment *sg = &img->segs[i];
 		rc = map_range(&ops, l->image_gpa + sg->offset, l->image_gpa + sg->offset, sg->size,

@@ -157,6 +157,18 @@ void nub_snapshot_rehash(struct nub_snapshot *s);
  * exception stubs, at their GPAs. */
 int nub_snapshot_write_host_pages(struct nub_snapshot *s, struct nub_error *err);
 
+/* The pages the host owns below the image, and how the guest's tables map
+ * each (GVA == GPA): the one list the builder maps and a loaded file's
+ * tables are checked against. */
+#define NUB_SNAPSHOT_HOST_PAGES 3u
+struct nub_snapshot_host_page {
+	const char *what;
+	nub_gpa_t gpa;
+	uint32_t perms; /* NUB_VMEM_* */
+};
+void nub_snapshot_host_pages(const struct nub_layout *l,
+                             struct nub_snapshot_host_page hp[NUB_SNAPSHOT_HOST_PAGES]);
+
 /* Map what every table set has, whatever the guest did: scratch as the
  * layout divides it, and the doorbell. */
 int nub_snapshot_map_fixed(const struct nub_vmem_ops *ops, const struct nub_layout *l,

@@ -32,8 +32,7 @@
 #include "error_internal.h"
 #include "image/snapshot.h"
 
-#define PAGE         NUB_PAGE_SIZE
-#define N_HOST_PAGES 3u
+#define PAGE NUB_PAGE_SIZE
 
 struct rebuild {
 	const struct nub_layout *l;
@@ -43,22 +42,6 @@ struct rebuild {
 	struct nub_vmem_ops fresh;
 	unsigned host_seen; /* bit i: host page i was found mapped */
 };
-
-/* A page the host owns, and how it maps it (build_elf_tables). */
-struct host_page {
-	const char *what;
-	nub_gva_t gva; /* == its GPA */
-	uint32_t perms;
-};
-
-static void host_pages(const struct nub_layout *l, struct host_page hp[N_HOST_PAGES])
-{
-	hp[0] = (struct host_page){"the PEB and entry stub", l->peb_gpa,
-	                           NUB_VMEM_R | NUB_VMEM_X | NUB_VMEM_USER};
-	hp[1] = (struct host_page){"the GDT/TSS/IDT page", l->sys_tables_gpa, NUB_VMEM_R};
-	hp[2] = (struct host_page){"the exception stubs", l->sys_stubs_gpa,
-	                           NUB_VMEM_R | NUB_VMEM_X};
-}
 
 static int refuse(const struct rebuild *r, nub_gva_t gva, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
@@ -86,7 +69,7 @@ static const char *describe(uint32_t kind, uint32_t perms, char buf[24])
 	return buf;
 }
 
-static int check_host_page(const struct rebuild *r, const struct host_page *hp,
+static int check_host_page(const struct rebuild *r, const struct nub_snapshot_host_page *hp,
                            const struct nub_vmem_mapping *m)
 {
 	char got[24], want[24];
@@ -95,7 +78,7 @@ static int check_host_page(const struct rebuild *r, const struct host_page *hp,
 		return refuse(r, m->gva, "(%s) is mapped %s, the host maps it %s", hp->what,
 		              describe(m->kind, m->perms, got),
 		              describe(NUB_VMEM_BASIC, hp->perms, want));
-	if (m->gpa != hp->gva)
+	if (m->gpa != hp->gpa)
 		return refuse(r, m->gva, "(%s) maps GPA 0x%llx, not its own", hp->what,
 		              (unsigned long long)m->gpa);
 	return 0;
@@ -147,11 +130,11 @@ static int check_guest_page(const struct rebuild *r, const struct nub_vmem_mappi
 static int check_low_page(struct rebuild *r, const struct nub_vmem_mapping *m)
 {
 	const struct nub_layout *l = r->l;
-	struct host_page hp[N_HOST_PAGES];
+	struct nub_snapshot_host_page hp[NUB_SNAPSHOT_HOST_PAGES];
 
-	host_pages(l, hp);
-	for (unsigned i = 0; i < N_HOST_PAGES; i++) {
-		if (m->gva == hp[i].gva) {
+	nub_snapshot_host_pages(l, hp);
+	for (unsigned i = 0; i < NUB_SNAPSHOT_HOST_PAGES; i++) {
+		if (m->gva == hp[i].gpa) {
 			r->host_seen |= 1u << i;
 			return check_host_page(r, &hp[i], m);
 		}
@@ -213,12 +196,12 @@ static int rebuild_low(struct rebuild *r, const struct nub_vmem_ops *file)
 
 static int check_host_pages_seen(const struct rebuild *r)
 {
-	struct host_page hp[N_HOST_PAGES];
+	struct nub_snapshot_host_page hp[NUB_SNAPSHOT_HOST_PAGES];
 
-	host_pages(r->l, hp);
-	for (unsigned i = 0; i < N_HOST_PAGES; i++)
+	nub_snapshot_host_pages(r->l, hp);
+	for (unsigned i = 0; i < NUB_SNAPSHOT_HOST_PAGES; i++)
 		if (!(r->host_seen & (1u << i)))
-			return refuse(r, hp[i].gva, "(%s) is not mapped", hp[i].what);
+			return refuse(r, hp[i].gpa, "(%s) is not mapped", hp[i].what);
 	return 0;
 }
 
