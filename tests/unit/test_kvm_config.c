@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/* The KVM backend refuses a vm_config it cannot honour before it opens
+ * /dev/kvm: flags a later ABI minor may define, a struct too short to hold
+ * the options, options it does not understand. Each refusal is a specific
+ * error and message; none needs a hypervisor, so this runs everywhere. The
+ * backend is dlopened and its table called directly, as core's hv layer
+ * would, so the checks are the backend's own and not core's. */
+#include <dlfcn.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <nub/backend.h>
+
+#include "nub_test.h"
+
+static void *backend_dl;
+static const struct nub_backend_ops *ops;
+
+static int group_setup(void **state)
+{
+	const char *path = nub_test_path("NUB_PLUGIN_BUILD_DIR", "libnub-backend-kvm.so");
+	nub_backend_entry_fn entry;
+
+	(void)state;
+	backend_dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!backend_dl) {
+		fprintf(stderr, "dlopen %s: %s\n", path, dlerror());
+		return -1;
+	}
+	entry = (nub_backend_entry_fn)dlsym(backend_dl, NUB_BACKEND_ENTRY_SYMBOL);
+	ops = entry ? entry() : NULL;
+	return ops ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	dlclose(backend_dl);
+	return 0;
+}
+
+/* vm_create(cfg) must fail with `code` and a message containing `want`,
+ * and leave *out alone. */
+static void expect_refused(const struct nub_vm_config *cfg, int code, const char *want)
+{
+	struct nub_vm *vm = NULL;
+	char msg[256] = "";
+
+	assert_int_equal(ops->vm_create(cfg, &vm, msg, sizeof(msg)), code);
+	assert_null(vm);
+	if (!strstr(msg, want))
+		fail_msg("message '%s' lacks '%s'", msg, want);
+}
+
+static void test_unknown_flags_are_refused(void **state)
+{
+	struct nub_vm_config cfg = {.struct_size = sizeof(cfg), .mem_limit = 1ull << 32};
+
+	(void)state;
+	/* Every bit but the one ABI 1.3 defines, alone and beside it. */
+	cfg.flags = 0x80000000u;
+	expect_refused(&cfg, NUB_EINVAL, "vm_config flags 0x80000000 are reserved");
+	cfg.flags = NUB_VM_MMIO_ENDS_AT_PAGE_END | 0x4u;
+	expect_refused(&cfg, NUB_EINVAL, "vm_config flags 0x4 are reserved");
+	cfg.flags = ~(uint32_t)NUB_VM_MMIO_ENDS_AT_PAGE_END;
+	char want[64];
+	snprintf(want, sizeof(want), "vm_config flags 0x%x are reserved", cfg.flags);
+	expect_refused(&cfg, NUB_EINVAL, want);
+}
+
+static void test_short_or_missing_config_is_refused(void **state)
+{
+	struct nub_vm_config cfg = {.struct_size = offsetof(struct nub_vm_config, options)};
+
+	(void)state;
+	expect_refused(NULL, NUB_EINVAL, "vm_config missing or too short (0)");
+	char want[64];
+	snprintf(want, sizeof(want), "vm_config missing or too short (%u)", cfg.struct_size);
+	expect_refused(&cfg, NUB_EINVAL, want);
+}
+
+static void test_unknown_options_are_refused(void **state)
+{
+	struct nub_vm_config cfg = {
+	        .struct_size = sizeof(cfg), .mem_limit = 1ull << 32, .options = "colour=blue"};
+
+	(void)state;
+	expect_refused(&cfg, NUB_EINVAL, "options 'colour=blue' not understood");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_unknown_flags_are_refused),
+	        cmocka_unit_test(test_short_or_missing_config_is_refused),
+	        cmocka_unit_test(test_unknown_options_are_refused),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
