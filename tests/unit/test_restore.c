@@ -216,6 +216,36 @@ static void test_snapshot_learns_the_first_calls_working_set(void **state)
 	nub_snapshot_unref(snap);
 }
 
+/* What a snapshot learned goes into its file: a sandbox from the loaded
+ * copy starts with the pages the first calls wrote, and its first call
+ * takes no copy-on-write exit for them. */
+static void test_saved_snapshot_carries_what_it_learned(void **state)
+{
+	struct nub_snapshot *loaded = NULL;
+	struct nub_error err = {0};
+	char dir[256], path[300];
+
+	(void)state;
+	struct nub_snapshot *snap = nub_test_snapshot_after_init("test_guest");
+	struct nub_sandbox *a = nub_test_sandbox_from(snap);
+	uint64_t clean = nub_test_pages_sum(a, 0, 8, 3);
+	nub_sandbox_free(a);
+	nub_test_tmpdir(dir, sizeof(dir), "learned");
+	snprintf(path, sizeof(path), "%s/snap", dir);
+	assert_int_equal(nub_snapshot_save(snap, path, &err), 0);
+	assert_int_equal(nub_snapshot_load(path, &loaded, &err), 0);
+
+	struct nub_sandbox *b = nub_test_sandbox_from(loaded);
+	uint64_t cow = nub_test_stats(b).cow_faults;
+	assert_true(nub_test_stats(b).prefetched_pages >= 8);
+	assert_int_equal(nub_test_pages_sum(b, 0, 8, 3), clean);
+	assert_int_equal(nub_test_stats(b).cow_faults, cow);
+	nub_sandbox_free(b);
+	nub_snapshot_unref(loaded);
+	nub_snapshot_unref(snap);
+	assert_int_equal(nub_test_rmtree(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -225,6 +255,7 @@ int main(void)
 	        cmocka_unit_test(test_in_place_restores_stay_isolated),
 	        cmocka_unit_test(test_in_place_only_with_room_for_every_copy),
 	        cmocka_unit_test(test_snapshot_learns_the_first_calls_working_set),
+	        cmocka_unit_test(test_saved_snapshot_carries_what_it_learned),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
