@@ -215,6 +215,23 @@ static int load_table(struct nub_backend *b, struct nub_error *err)
 	return nub_hv_adopt_table(&b->ops, t, b->path, err);
 }
 
+/* A file that proved to be a backend stays loaded for the rest of the
+ * process (RTLD_NODELETE, added to the loaded object): what it learned
+ * once per process (the KVM backend's CPUID answer, an eighth of a VM's
+ * creation on the software KVM) outlives its last sandbox, so a host that
+ * frees every sandbox before making the next does not load, relocate and
+ * ask the hypervisor again each time; and a signal handler it installed
+ * (the MSHV backend's kick) never points into unmapped code. A file that
+ * is not a backend is unloaded as before. Failing to promote only costs
+ * that time, so it is not an error. */
+static void keep_resident(const char *path)
+{
+	void *again = dlopen(path, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+
+	if (again)
+		dlclose(again); /* the reference it took; the object stays */
+}
+
 static int open_path(const char *path, struct nub_backend **out, struct nub_error *err)
 {
 	struct nub_backend *b;
@@ -240,6 +257,7 @@ static int open_path(const char *path, struct nub_backend **out, struct nub_erro
 	rc = load_table(b, err);
 	if (rc)
 		goto close_dl;
+	keep_resident(path);
 	*out = b;
 	return 0;
 close_dl:

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The backend loader: every failure is a distinct error naming the file. */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,6 +196,41 @@ static void test_mock_from_build_tree(void **state)
 	nub_backend_unref(b);
 }
 
+/* Whether the object at `path` is loaded in this process now. */
+static int is_loaded(const char *path)
+{
+	void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+
+	if (h)
+		dlclose(h);
+	return h != NULL;
+}
+
+/* A backend outlives its last reference (its per-process state, a signal
+ * handler it installed); a file that is not one does not stay. */
+static void test_backend_stays_loaded_after_its_last_unref(void **state)
+{
+	struct nub_error err = {0};
+	struct nub_backend *b = NULL;
+	char path[4096];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s", test_backend("full"));
+	assert_int_equal(nub_backend_load(path, &b, &err), 0);
+	nub_backend_unref(b);
+	assert_true(is_loaded(path));
+	assert_int_equal(nub_backend_load(path, &b, &err), 0); /* and loads again */
+	assert_string_equal(nub_hv_backend_name(b), "full");
+	nub_backend_unref(b);
+
+	const char *p = test_backend("nosym");
+	expect_load_error(p, NUB_ENOSYM, "symbol 'nub_backend_entry' missing");
+	assert_false(is_loaded(p));
+	p = test_backend("oldmajor");
+	expect_load_error(p, NUB_EABI, "backend ABI 2.7");
+	assert_false(is_loaded(p));
+}
+
 static void test_spec_precedence(void **state)
 {
 	(void)state;
@@ -295,6 +331,7 @@ int main(void)
 	        cmocka_unit_test(test_newer_minor_accepted),
 	        cmocka_unit_test(test_name_via_backend_path),
 	        cmocka_unit_test(test_mock_from_build_tree),
+	        cmocka_unit_test(test_backend_stays_loaded_after_its_last_unref),
 	        cmocka_unit_test(test_vm_flags_by_minor),
 	        cmocka_unit_test(test_spec_precedence),
 	        cmocka_unit_test(test_auto_never_picks_mock),
