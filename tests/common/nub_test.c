@@ -119,7 +119,7 @@ int nub_test_rmtree(const char *path)
 void nub_test_write_file(const char *dir, const char *name, const void *p, size_t n)
 {
 	char path[4096];
-	FILE *f;
+	FILE *f = NULL;
 	int len = snprintf(path, sizeof(path), "%s/%s", dir, name);
 
 	if (len < 0 || (size_t)len >= sizeof(path) || !(f = fopen(path, "wb")))
