@@ -97,6 +97,52 @@ close_fd:
 	return rc;
 }
 
+/* /dev/kvm for creating VMs, opened and checked by the first vm_create
+ * and kept for the process (the backend is never unloaded,
+ * docs/writing-a-backend.md): a VM's creation then asks KVM nothing it
+ * answered before -- no open, version and capability checks, vCPU mapping
+ * size, close. One descriptor per process; while /dev/kvm cannot be
+ * opened, each vm_create fails as the first would. The probe opens its
+ * own (it must tell the state of the machine now). */
+static pthread_mutex_t system_lock = PTHREAD_MUTEX_INITIALIZER;
+static int system_fd = -1;
+static int system_run_size;
+
+__attribute__((destructor)) static void kvm_system_close(void)
+{
+	if (system_fd >= 0)
+		close(system_fd); /* the process is exiting */
+	system_fd = -1;
+}
+
+/* The kept fd, or a negative nub error; the kvm_run size in *run_size. */
+static int kvm_system_fd(int *run_size, char *err, size_t err_cap)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&system_lock);
+	if (system_fd < 0) {
+		int fd = kvm_open_checked(err, err_cap);
+		int n = fd < 0 ? 0 : ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+		if (fd < 0) {
+			rc = fd;
+		} else if (n < (int)sizeof(struct kvm_run)) {
+			rc = kvm_fail(err, err_cap, NUB_ESYS, "KVM_GET_VCPU_MMAP_SIZE: %d (%s)", n,
+			              strerror(errno));
+			close(fd);
+		} else {
+			system_fd = fd;
+			system_run_size = n;
+		}
+	}
+	if (!rc) {
+		rc = system_fd;
+		*run_size = system_run_size;
+	}
+	pthread_mutex_unlock(&system_lock);
+	return rc;
+}
+
 static int kvm_probe(char *err, size_t err_cap)
 {
 	int fd = kvm_open_checked(err, err_cap);
@@ -155,7 +201,7 @@ static struct kvm_cpuid2 *cpuid_supported;
 
 __attribute__((destructor)) static void kvm_cpuid_forget(void)
 {
-	free(cpuid_supported); /* the backend is being unloaded */
+	free(cpuid_supported); /* the process is exiting (the backend stays loaded) */
 	cpuid_supported = NULL;
 }
 
@@ -214,7 +260,7 @@ static int kvm_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, c
                          size_t err_cap)
 {
 	struct nub_vm *vm;
-	int kvm_fd, signo, mmap_size, rc;
+	int kvm_fd, signo, mmap_size = 0, rc;
 
 	if (!out)
 		return kvm_fail(err, err_cap, NUB_EINVAL, "NULL out");
@@ -228,25 +274,19 @@ static int kvm_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, c
 		return kvm_fail(err, err_cap, NUB_ENOMEM, "out of memory for a VM");
 	vm->signo = signo;
 	vm->config_flags = cfg->flags;
-	kvm_fd = kvm_open_checked(err, err_cap);
+	kvm_fd = kvm_system_fd(&mmap_size, err, err_cap);
 	if (kvm_fd < 0) {
 		rc = kvm_fd;
 		goto free_vm;
 	}
 	rc = NUB_ESYS;
-	mmap_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-	if (mmap_size < (int)sizeof(struct kvm_run)) {
-		kvm_fail(err, err_cap, rc, "KVM_GET_VCPU_MMAP_SIZE: %d (%s)", mmap_size,
-		         strerror(errno));
-		goto close_kvm;
-	}
 	vm->run_size = (size_t)mmap_size;
 	do
 		vm->vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
 	while (vm->vm_fd < 0 && errno == EINTR);
 	if (vm->vm_fd < 0) {
 		kvm_fail_fd(err, err_cap, "KVM_CREATE_VM", errno);
-		goto close_kvm;
+		goto free_vm;
 	}
 	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
 	if (vm->vcpu_fd < 0) {
@@ -275,7 +315,6 @@ static int kvm_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, c
 	/* Let KVM copy the GPRs into kvm_run at every exit: exit->rip for free. */
 	if (vm->has_sync_regs)
 		vm->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
-	close(kvm_fd);
 	*out = vm;
 	return 0;
 unmap_run:
@@ -285,8 +324,6 @@ close_vcpu:
 	close(vm->vcpu_fd);
 close_vm:
 	close(vm->vm_fd);
-close_kvm:
-	close(kvm_fd);
 free_vm:
 	free(vm);
 	return rc;

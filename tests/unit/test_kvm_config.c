@@ -2,13 +2,16 @@
 /* The KVM backend refuses a vm_config it cannot honour before it opens
  * /dev/kvm: flags a later ABI minor may define, a struct too short to hold
  * the options, options it does not understand. Each refusal is a specific
- * error and message; none needs a hypervisor, so this runs everywhere. The
+ * error and message; none needs a hypervisor, so those run everywhere
+ * (one more, of how VMs are made, needs /dev/kvm). The
  * backend is dlopened and its table called directly, as core's hv layer
  * would, so the checks are the backend's own and not core's. */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <nub/backend.h>
 
@@ -89,12 +92,57 @@ static void test_unknown_options_are_refused(void **state)
 	expect_refused(&cfg, NUB_EINVAL, "options 'colour=blue' not understood");
 }
 
+/* Descriptors of this process open on /dev/kvm. */
+static int dev_kvm_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d))) {
+		char link[300], target[64];
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", e->d_name);
+		ssize_t len = readlink(link, target, sizeof(target) - 1);
+		if (len > 0) {
+			target[len] = '\0';
+			n += !strcmp(target, "/dev/kvm");
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* VMs are made through one /dev/kvm descriptor the backend opened and
+ * checked once and keeps: not one per VM (an open, the version and
+ * capability checks and a close each time), and none left per VM. Needs a
+ * usable /dev/kvm. */
+static void test_dev_kvm_is_opened_once(void **state)
+{
+	struct nub_vm_config cfg = {.struct_size = sizeof(cfg), .mem_limit = 1ull << 32};
+	struct nub_vm *vm[3] = {0};
+	char msg[256] = "";
+
+	(void)state;
+	if (access("/dev/kvm", R_OK | W_OK))
+		skip();
+	int before = dev_kvm_fds();
+	for (int i = 0; i < 3; i++)
+		if (ops->vm_create(&cfg, &vm[i], msg, sizeof(msg)))
+			fail_msg("vm_create: %s", msg);
+	assert_int_equal(dev_kvm_fds(), before ? before : 1);
+	for (int i = 0; i < 3; i++)
+		ops->vm_destroy(vm[i]);
+	assert_int_equal(dev_kvm_fds(), before ? before : 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_unknown_flags_are_refused),
 	        cmocka_unit_test(test_short_or_missing_config_is_refused),
 	        cmocka_unit_test(test_unknown_options_are_refused),
+	        cmocka_unit_test(test_dev_kvm_is_opened_once),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
