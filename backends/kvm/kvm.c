@@ -97,48 +97,88 @@ close_fd:
 	return rc;
 }
 
-/* /dev/kvm for creating VMs, opened and checked by the first vm_create
- * and kept for the process (the backend is never unloaded,
- * docs/writing-a-backend.md): a VM's creation then asks KVM nothing it
- * answered before -- no open, version and capability checks, vCPU mapping
- * size, close. One descriptor per process; while /dev/kvm cannot be
- * opened, each vm_create fails as the first would. The probe opens its
- * own (it must tell the state of the machine now). */
-static pthread_mutex_t system_lock = PTHREAD_MUTEX_INITIALIZER;
-static int system_fd = -1;
-static int system_run_size;
-
-__attribute__((destructor)) static void kvm_system_close(void)
+/* KVM_GET_SUPPORTED_CPUID into *out (calloc'd). On the software KVM it
+ * costs hundreds of CPUID instructions, each an exit of the host's own VM
+ * (an eighth of a VM's creation there), hence asked once per process
+ * (kvm_system_fd). KVM reports E2BIG until the buffer is large enough. */
+static int kvm_fetch_cpuid(int kvm_fd, struct kvm_cpuid2 **out, char *err, size_t err_cap)
 {
-	if (system_fd >= 0)
-		close(system_fd); /* the process is exiting */
-	system_fd = -1;
+	for (uint32_t n = 64; n <= 4096; n *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+		if (!c)
+			return kvm_fail(err, err_cap, NUB_ENOMEM, "out of memory for CPUID");
+		c->nent = n;
+		if (kvm_ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+			*out = c;
+			return 0;
+		}
+		int e = errno;
+		free(c);
+		if (e != E2BIG)
+			return kvm_fail(err, err_cap, NUB_ESYS, "KVM_GET_SUPPORTED_CPUID: %s",
+			                strerror(e));
+	}
+	return kvm_fail(err, err_cap, NUB_ESYS, "KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
 }
 
-/* The kept fd, or a negative nub error; the kvm_run size in *run_size. */
-static int kvm_system_fd(int *run_size, char *err, size_t err_cap)
+/* What every VM's creation needs from /dev/kvm, learned by the first
+ * vm_create and kept for the process (the backend is never unloaded,
+ * docs/writing-a-backend.md): the descriptor, opened and checked; the
+ * kvm_run size; the CPUID table KVM supports. A VM's creation then asks
+ * KVM nothing it answered before. One descriptor per process; until all
+ * three are had, each vm_create tries again and fails as the first did.
+ * The probe opens its own (it must tell the state of the machine now).
+ * Written once under system_lock, read-only after. */
+static pthread_mutex_t system_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	int fd; /* -1 until learned */
+	int run_size;
+	struct kvm_cpuid2 *cpuid;
+} kvm_system = {-1, 0, NULL};
+
+__attribute__((destructor)) static void kvm_system_forget(void)
+{
+	if (kvm_system.fd >= 0)
+		close(kvm_system.fd); /* the process is exiting */
+	free(kvm_system.cpuid);
+	kvm_system.fd = -1;
+	kvm_system.cpuid = NULL;
+}
+
+static int kvm_system_learn(char *err, size_t err_cap)
+{
+	int fd = kvm_open_checked(err, err_cap);
+	struct kvm_cpuid2 *cpuid = NULL;
+	int n, rc;
+
+	if (fd < 0)
+		return fd;
+	n = ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (n < (int)sizeof(struct kvm_run))
+		rc = kvm_fail(err, err_cap, NUB_ESYS, "KVM_GET_VCPU_MMAP_SIZE: %d (%s)", n,
+		              strerror(errno));
+	else
+		rc = kvm_fetch_cpuid(fd, &cpuid, err, err_cap);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	kvm_system.fd = fd;
+	kvm_system.run_size = n;
+	kvm_system.cpuid = cpuid;
+	return 0;
+}
+
+/* The kept fd, or a negative nub error. */
+static int kvm_system_fd(char *err, size_t err_cap)
 {
 	int rc = 0;
 
 	pthread_mutex_lock(&system_lock);
-	if (system_fd < 0) {
-		int fd = kvm_open_checked(err, err_cap);
-		int n = fd < 0 ? 0 : ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-		if (fd < 0) {
-			rc = fd;
-		} else if (n < (int)sizeof(struct kvm_run)) {
-			rc = kvm_fail(err, err_cap, NUB_ESYS, "KVM_GET_VCPU_MMAP_SIZE: %d (%s)", n,
-			              strerror(errno));
-			close(fd);
-		} else {
-			system_fd = fd;
-			system_run_size = n;
-		}
-	}
-	if (!rc) {
-		rc = system_fd;
-		*run_size = system_run_size;
-	}
+	if (kvm_system.fd < 0)
+		rc = kvm_system_learn(err, err_cap);
+	if (!rc)
+		rc = kvm_system.fd;
 	pthread_mutex_unlock(&system_lock);
 	return rc;
 }
@@ -192,56 +232,14 @@ static uint64_t kvm_cpuid_xfeatures(const struct kvm_cpuid2 *c)
 	return KVM_XSTATE_X87_SSE;
 }
 
-/* KVM_GET_SUPPORTED_CPUID, asked once per process: the answer does not
- * change, and on the software KVM it costs hundreds of CPUID instructions,
- * each an exit of the host's own VM (an eighth of a VM's creation there).
- * KVM reports E2BIG until the buffer is large enough. */
-static pthread_mutex_t cpuid_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct kvm_cpuid2 *cpuid_supported;
-
-__attribute__((destructor)) static void kvm_cpuid_forget(void)
-{
-	free(cpuid_supported); /* the process is exiting (the backend stays loaded) */
-	cpuid_supported = NULL;
-}
-
-static int kvm_fetch_cpuid(int kvm_fd, char *err, size_t err_cap)
-{
-	for (uint32_t n = 64; n <= 4096; n *= 2) {
-		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
-		if (!c)
-			return kvm_fail(err, err_cap, NUB_ENOMEM, "out of memory for CPUID");
-		c->nent = n;
-		if (kvm_ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
-			cpuid_supported = c;
-			return 0;
-		}
-		int e = errno;
-		free(c);
-		if (e != E2BIG)
-			return kvm_fail(err, err_cap, NUB_ESYS, "KVM_GET_SUPPORTED_CPUID: %s",
-			                strerror(e));
-	}
-	return kvm_fail(err, err_cap, NUB_ESYS, "KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
-}
-
 /* The vCPU needs the host-supported CPUID before long mode (LM, PAE, NX,
  * XSAVE come from there). */
-static int kvm_setup_cpuid(struct nub_vm *vm, int kvm_fd, char *err, size_t err_cap)
+static int kvm_setup_cpuid(struct nub_vm *vm, char *err, size_t err_cap)
 {
-	int rc = 0;
-
-	pthread_mutex_lock(&cpuid_lock);
-	if (!cpuid_supported)
-		rc = kvm_fetch_cpuid(kvm_fd, err, err_cap);
-	if (!rc) {
-		vm->xfeatures = kvm_cpuid_xfeatures(cpuid_supported) | KVM_XSTATE_X87_SSE;
-		if (kvm_ioctl(vm->vcpu_fd, KVM_SET_CPUID2, cpuid_supported) < 0)
-			rc = kvm_fail(err, err_cap, NUB_ESYS, "KVM_SET_CPUID2: %s",
-			              strerror(errno));
-	}
-	pthread_mutex_unlock(&cpuid_lock);
-	return rc;
+	vm->xfeatures = kvm_cpuid_xfeatures(kvm_system.cpuid) | KVM_XSTATE_X87_SSE;
+	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_CPUID2, kvm_system.cpuid) < 0)
+		return kvm_fail(err, err_cap, NUB_ESYS, "KVM_SET_CPUID2: %s", strerror(errno));
+	return 0;
 }
 
 static int kvm_check_config(const struct nub_vm_config *cfg, char *err, size_t err_cap)
@@ -260,7 +258,7 @@ static int kvm_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, c
                          size_t err_cap)
 {
 	struct nub_vm *vm;
-	int kvm_fd, signo, mmap_size = 0, rc;
+	int kvm_fd, signo, rc;
 
 	if (!out)
 		return kvm_fail(err, err_cap, NUB_EINVAL, "NULL out");
@@ -274,13 +272,13 @@ static int kvm_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, c
 		return kvm_fail(err, err_cap, NUB_ENOMEM, "out of memory for a VM");
 	vm->signo = signo;
 	vm->config_flags = cfg->flags;
-	kvm_fd = kvm_system_fd(&mmap_size, err, err_cap);
+	kvm_fd = kvm_system_fd(err, err_cap);
 	if (kvm_fd < 0) {
 		rc = kvm_fd;
 		goto free_vm;
 	}
 	rc = NUB_ESYS;
-	vm->run_size = (size_t)mmap_size;
+	vm->run_size = (size_t)kvm_system.run_size;
 	do
 		vm->vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
 	while (vm->vm_fd < 0 && errno == EINTR);
@@ -299,7 +297,7 @@ static int kvm_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, c
 		         strerror(errno));
 		goto close_vcpu;
 	}
-	rc = kvm_setup_cpuid(vm, kvm_fd, err, err_cap);
+	rc = kvm_setup_cpuid(vm, err, err_cap);
 	if (rc)
 		goto unmap_run;
 	vm->has_xcrs = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) > 0;
