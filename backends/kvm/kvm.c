@@ -14,6 +14,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <nub/guest_abi.h>
+
 #include "kvm_internal.h"
 
 struct cap_need {
@@ -197,26 +199,92 @@ static int kvm_probe(char *err, size_t err_cap)
 	return 0;
 }
 
-/* Options: empty, or "signal=N" with N in SIGRTMIN..SIGRTMAX, the signal
- * used to kick the vCPU thread out of KVM_RUN (default SIGRTMIN+2). */
-static int kvm_parse_options(const char *options, int *signo, char *err, size_t err_cap)
+/* What a VM's option string asks for. */
+struct kvm_options {
+	int signo;       /* the kick signal */
+	uint64_t window; /* the guest-physical window, in NUB_GPA_LIMITs */
+};
+
+/* Windows a VM may be placed at: its space below 2^52, as core checks. */
+#define KVM_MAX_WINDOW ((1ull << 52) / NUB_GPA_LIMIT - 1)
+
+/* One "key=value" of `len` bytes; 0, or -1 when it is not one this backend
+ * takes. */
+static int kvm_parse_option(const char *o, size_t len, uint32_t flags, struct kvm_options *out)
 {
-	*signo = SIGRTMIN + 2;
-	if (!options || !options[0])
+	char buf[32], *end;
+
+	if (len >= sizeof(buf))
+		return -1;
+	memcpy(buf, o, len);
+	buf[len] = '\0';
+	errno = 0;
+	if (strncmp(buf, "signal=", 7) == 0) {
+		long v = strtol(buf + 7, &end, 10);
+		if (errno || *end || end == buf + 7 || v < SIGRTMIN || v > SIGRTMAX)
+			return -1;
+		out->signo = (int)v;
 		return 0;
-	if (strncmp(options, "signal=", 7) == 0) {
-		char *end;
-		errno = 0;
-		long v = strtol(options + 7, &end, 10);
-		if (errno == 0 && *end == '\0' && end != options + 7 && v >= SIGRTMIN &&
-		    v <= SIGRTMAX) {
-			*signo = (int)v;
-			return 0;
-		}
 	}
-	return kvm_fail(err, err_cap, NUB_EINVAL,
-	                "options '%s' not understood (want 'signal=N' with N in %d..%d)", options,
-	                SIGRTMIN, SIGRTMAX);
+	/* A window other than 0 only for a core that moves its addresses. */
+	if (strncmp(buf, "window=", 7) == 0 && (flags & NUB_VM_GPA_WINDOW)) {
+		unsigned long long v = strtoull(buf + 7, &end, 10);
+		if (errno || *end || end == buf + 7 || buf[7] == '-' || v > KVM_MAX_WINDOW)
+			return -1;
+		out->window = v;
+		return 0;
+	}
+	return -1;
+}
+
+/* Options: empty, or comma-separated "signal=N" with N in
+ * SIGRTMIN..SIGRTMAX, the signal that kicks the vCPU thread out of
+ * KVM_RUN (default SIGRTMIN+2), and "window=N", the VM's guest-physical
+ * window at N * NUB_GPA_LIMIT (default 0; with NUB_VM_GPA_WINDOW only).
+ * A VM of its own gains nothing from a window: it is there so that the
+ * KVM suites can run core's window arithmetic on a real vCPU, the piece a
+ * VM shared by several sandboxes stands on. */
+static int kvm_parse_options(const char *options, uint32_t flags, struct kvm_options *out,
+                             char *err, size_t err_cap)
+{
+	out->signo = SIGRTMIN + 2;
+	out->window = 0;
+	for (const char *o = options; o && *o;) {
+		const char *comma = strchr(o, ',');
+		size_t len = comma ? (size_t)(comma - o) : strlen(o);
+		if (kvm_parse_option(o, len, flags, out))
+			return kvm_fail(err, err_cap, NUB_EINVAL,
+			                "options '%s' not understood (want 'signal=N' with N in "
+			                "%d..%d, 'window=N' with N in 0..%llu, comma-separated)",
+			                options, SIGRTMIN, SIGRTMAX,
+			                (unsigned long long)KVM_MAX_WINDOW);
+		o = comma ? comma + 1 : o + len;
+	}
+	return 0;
+}
+
+/* The guest-physical address width of the vCPUs (CPUID 0x80000008
+ * EAX[7:0]; 36, the smallest there is, when KVM does not say). */
+static unsigned kvm_cpuid_phys_bits(const struct kvm_cpuid2 *c)
+{
+	for (uint32_t i = 0; i < c->nent; i++)
+		if (c->entries[i].function == 0x80000008 && (c->entries[i].eax & 0xff))
+			return c->entries[i].eax & 0xff;
+	return 36;
+}
+
+/* A window the vCPU can address, or the reason it cannot. */
+static int kvm_check_window(uint64_t window, char *err, size_t err_cap)
+{
+	const unsigned bits = kvm_cpuid_phys_bits(kvm_system.cpuid);
+	const uint64_t end = (window + 1) * NUB_GPA_LIMIT;
+
+	if (bits < 64 && end > (1ull << bits))
+		return kvm_fail(err, err_cap, NUB_EINVAL,
+		                "option window=%llu needs guest-physical addresses up to 0x%llx; "
+		                "this KVM's vCPUs have %u bits",
+		                (unsigned long long)window, (unsigned long long)(end - 1), bits);
+	return 0;
 }
 
 /* The user XSAVE components the vCPU's CPUID (leaf 0xD, subleaf 0)
@@ -247,7 +315,9 @@ static int kvm_check_config(const struct nub_vm_config *cfg, char *err, size_t e
 	if (!cfg || cfg->struct_size < offsetof(struct nub_vm_config, options) + sizeof(char *))
 		return kvm_fail(err, err_cap, NUB_EINVAL, "vm_config missing or too short (%u)",
 		                cfg ? cfg->struct_size : 0u);
-	const uint32_t unknown = cfg->flags & ~(uint32_t)NUB_VM_MMIO_ENDS_AT_PAGE_END;
+	/* NUB_VM_GPA_WINDOW allows a window; this backend puts each VM at 0. */
+	const uint32_t known = NUB_VM_MMIO_ENDS_AT_PAGE_END | NUB_VM_GPA_WINDOW;
+	const uint32_t unknown = cfg->flags & ~known;
 	if (unknown)
 		return kvm_fail(err, err_cap, NUB_EINVAL, "vm_config flags 0x%x are reserved",
 		                unknown);
@@ -257,26 +327,31 @@ static int kvm_check_config(const struct nub_vm_config *cfg, char *err, size_t e
 static int kvm_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, char *err,
                          size_t err_cap)
 {
+	struct kvm_options opt;
 	struct nub_vm *vm;
-	int kvm_fd, signo, rc;
+	int kvm_fd, rc;
 
 	if (!out)
 		return kvm_fail(err, err_cap, NUB_EINVAL, "NULL out");
 	rc = kvm_check_config(cfg, err, err_cap);
 	if (rc == 0)
-		rc = kvm_parse_options(cfg->options, &signo, err, err_cap);
+		rc = kvm_parse_options(cfg->options, cfg->flags, &opt, err, err_cap);
 	if (rc)
 		return rc;
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return kvm_fail(err, err_cap, NUB_ENOMEM, "out of memory for a VM");
-	vm->signo = signo;
+	vm->signo = opt.signo;
+	vm->gpa_base = opt.window * NUB_GPA_LIMIT;
 	vm->config_flags = cfg->flags;
 	kvm_fd = kvm_system_fd(err, err_cap);
 	if (kvm_fd < 0) {
 		rc = kvm_fd;
 		goto free_vm;
 	}
+	rc = kvm_check_window(opt.window, err, err_cap);
+	if (rc)
+		goto free_vm;
 	rc = NUB_ESYS;
 	vm->run_size = (size_t)kvm_system.run_size;
 	do
@@ -401,6 +476,14 @@ static int kvm_map_region(struct nub_vm *vm, const struct nub_region *r, char *e
 	return 0;
 }
 
+static int kvm_get_gpa_base(struct nub_vm *vm, uint64_t *base, char *err, size_t err_cap)
+{
+	(void)err;
+	(void)err_cap;
+	*base = vm->gpa_base;
+	return 0;
+}
+
 static int kvm_unmap_region(struct nub_vm *vm, uint32_t slot, char *err, size_t err_cap)
 {
 	struct kvm_slot *s;
@@ -440,6 +523,7 @@ static struct nub_backend_ops kvm_ops = {
         .get_fpu = kvm_get_fpu,
         .set_xcr0 = kvm_set_xcr0,
         .get_xcr0 = kvm_get_xcr0,
+        .get_gpa_base = kvm_get_gpa_base,
         .set_msrs = kvm_set_msrs,
         .get_msrs = kvm_get_msrs,
         .set_debugregs = kvm_set_debugregs,

@@ -73,6 +73,7 @@ struct nub_vm {
 	enum kvm_pending pending;
 	uint32_t pending_size; /* bytes of the pending IN/MMIO read */
 	uint32_t config_flags; /* nub_vm_config.flags (enum nub_vm_flag) */
+	uint64_t gpa_base;     /* the guest-physical window (option window=N) */
 
 	struct kvm_slot slots[KVM_NUB_MAX_SLOTS];
 };

@@ -13,6 +13,8 @@
 #include "mock.h"
 #include "mock_proc.h"
 
+#include <errno.h>
+#include <nub/guest_abi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,53 @@ static int mock_probe(char *err, size_t err_cap)
 	return 0;
 }
 
+/* The window a VM gets when its config allows one and no option says:
+ * not 0, so that every test on the mock runs core's window arithmetic
+ * (hv.h), which a backend sharing one hypervisor VM among sandboxes needs. */
+#define MOCK_DEFAULT_WINDOW 1u
+/* Windows the mock accepts: up to 2^52 - NUB_GPA_LIMIT, as core does. */
+#define MOCK_MAX_WINDOW ((1ull << 52) / NUB_GPA_LIMIT - 1)
+
+/* Options, comma-separated: "budget=N" stops interpreting CPL0 code after
+ * N instructions (fuzzing); "window=N" places the guest-physical window at
+ * N * NUB_GPA_LIMIT (needs NUB_VM_GPA_WINDOW; 0 for the old placement).
+ * Anything else is ignored. */
+static int mock_parse_options(struct nub_vm *vm, const struct nub_vm_config *cfg, char *err,
+                              size_t err_cap)
+{
+	const int windowed = (cfg->flags & NUB_VM_GPA_WINDOW) != 0;
+	uint64_t window = windowed ? MOCK_DEFAULT_WINDOW : 0;
+
+	for (const char *o = cfg->options; o && *o; o = strchr(o, ',') ? strchr(o, ',') + 1 : "") {
+		if (!strncmp(o, "budget=", 7)) {
+			vm->budget = strtoull(o + 7, NULL, 0);
+		} else if (!strncmp(o, "window=", 7)) {
+			char *end;
+			errno = 0;
+			window = strtoull(o + 7, &end, 0);
+			if (errno || end == o + 7 || (*end && *end != ',') ||
+			    window > MOCK_MAX_WINDOW || (window && !windowed)) {
+				snprintf(
+				        err, err_cap,
+				        "option window=%.20s: want 0 to %llu, and a core that asks "
+				        "for NUB_VM_GPA_WINDOW",
+				        o + 7, (unsigned long long)MOCK_MAX_WINDOW);
+				return -1;
+			}
+		}
+	}
+	vm->gpa_base = window * NUB_GPA_LIMIT;
+	return 0;
+}
+
+static int mock_get_gpa_base(struct nub_vm *vm, uint64_t *base, char *err, size_t err_cap)
+{
+	(void)err;
+	(void)err_cap;
+	*base = vm->gpa_base;
+	return 0;
+}
+
 static int mock_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, char *err,
                           size_t err_cap)
 {
@@ -57,9 +106,10 @@ static int mock_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, 
 	vm->mem_limit = cfg->mem_limit;
 	atomic_init(&vm->interrupt_pending, 0);
 	mock_reset_state(vm);
-	/* "budget=N": stop interpreting after N instructions (fuzzing). */
-	if (cfg->options && !strncmp(cfg->options, "budget=", 7))
-		vm->budget = strtoull(cfg->options + 7, NULL, 0);
+	if (mock_parse_options(vm, cfg, err, err_cap)) {
+		free(vm);
+		return NUB_EINVAL;
+	}
 	*out = vm;
 	return 0;
 }
@@ -265,6 +315,7 @@ static const struct nub_backend_ops mock_ops = {
         .get_msrs = mock_get_msrs,
         .set_debugregs = mock_set_debugregs,
         .get_debugregs = mock_get_debugregs,
+        .get_gpa_base = mock_get_gpa_base,
 };
 
 NUB_BACKEND_EXPORT const struct nub_backend_ops *nub_backend_entry(void)

@@ -17,6 +17,7 @@ struct mock_proc;
 
 struct nub_vm {
 	uint64_t mem_limit;
+	uint64_t gpa_base; /* the guest-physical window (options: window=N) */
 	struct nub_region regions[MOCK_MAX_SLOTS]; /* size 0: slot unused */
 	struct nub_regs regs;
 	struct nub_sregs sregs;

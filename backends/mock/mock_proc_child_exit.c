@@ -132,7 +132,7 @@ static void deliver(const ucontext_t *uc, uint64_t vector, uint64_t error, uint6
 	child_sh->cr2 = cr2;
 	child_sh->exception = 1;
 	child_sh->exit.reason = NUB_EXIT_MMIO_WRITE;
-	child_sh->exit.gpa = NUB_DOORBELL_GPA_OF(NUB_DOORBELL_EXCEPTION);
+	child_sh->exit.gpa = child_sh->gpa_base + NUB_DOORBELL_GPA_OF(NUB_DOORBELL_EXCEPTION);
 	child_sh->exit.size = 8;
 	child_sh->exit.data = child_sh->regs.rax;
 }

@@ -146,6 +146,7 @@ static int proc_start(struct nub_vm *vm, char *err, size_t err_cap)
 		return NUB_ESYS;
 	}
 	p->sh->cr3 = vm->sregs.cr3;
+	p->sh->gpa_base = vm->gpa_base;
 	p->sh->tss_gva = vm->sregs.tr.base;
 	p->seq = 0;
 	p->pid = fork();
@@ -193,6 +194,7 @@ static void run_command_fill(struct nub_vm *vm, struct mock_proc *p)
 	sh->fs_base = vm->sregs.fs.base;
 	sh->gs_base = vm->sregs.gs.base;
 	sh->cr3 = vm->sregs.cr3;
+	sh->gpa_base = vm->gpa_base;
 	sh->tss_gva = vm->sregs.tr.base;
 	sh->lstar = mock_msr_value(vm, 0xc0000082);  /* LSTAR */
 	sh->sfmask = mock_msr_value(vm, 0xc0000084); /* SFMASK */

@@ -50,6 +50,7 @@ struct proc_shared {
 	struct nub_regs regs;
 	struct nub_fpu fpu;
 	uint64_t cr3, tss_gva;
+	uint64_t gpa_base;      /* the VM's window: where the exception doorbell is */
 	uint64_t lstar, sfmask; /* where a `syscall` jumps, at CPL3, and the flags it clears */
 	struct nub_exit exit;
 	uint64_t cr2;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nub/guest_abi.h>
+
 #include "error_internal.h"
 
 struct nub_hv {
@@ -13,6 +15,7 @@ struct nub_hv {
 	const struct nub_backend_ops *ops;
 	struct nub_vm *vm;
 	uint64_t mem_limit;
+	nub_gpa_t gpa_base;  /* get_gpa_base; 0 without it */
 	uint32_t slots_used; /* bitmap, mirrors what the backend has mapped */
 	struct nub_fault faults[NUB_HV_SLOT_COUNT_]; /* the VM's slots' (tests) */
 	char msg[NUB_ERROR_MSG_MAX];
@@ -171,6 +174,29 @@ static int hv_injected(struct nub_hv *hv, enum nub_hv_slot slot, struct nub_erro
 		(hv)->msg[0] = '\0';                                                               \
 	} while (0)
 
+/* The window the backend placed the VM at: a whole number of the
+ * guest-physical spaces core lays out (NUB_GPA_LIMIT), so that the 2 MiB
+ * and 1 GiB leaves of the tables stay aligned, and below the 52 bits a
+ * page-table entry can hold. */
+static int hv_learn_gpa_base(struct nub_hv *hv, struct nub_error *err)
+{
+	const uint64_t top = (NUB_PTE_ADDR_MASK | (NUB_PAGE_SIZE - 1)) + 1;
+	uint64_t base = 0;
+
+	if (!hv->ops->get_gpa_base)
+		return 0;
+	int rc = hv_result(hv, "get_gpa_base",
+	                   hv->ops->get_gpa_base(hv->vm, &base, hv->msg, sizeof(hv->msg)), err);
+	if (rc)
+		return rc;
+	if (base % NUB_GPA_LIMIT || base > top - NUB_GPA_LIMIT)
+		return hv_fail(hv, err, NUB_EBACKEND, "get_gpa_base",
+		               "window at GPA 0x%llx is not a multiple of 0x%llx below 2^52",
+		               (unsigned long long)base, (unsigned long long)NUB_GPA_LIMIT);
+	hv->gpa_base = base;
+	return 0;
+}
+
 int nub_hv_create(struct nub_backend *b, uint64_t mem_limit, const char *options,
                   struct nub_hv **out, struct nub_error *err)
 {
@@ -185,6 +211,10 @@ int nub_hv_create(struct nub_backend *b, uint64_t mem_limit, const char *options
 	 * pages no region backs, this way (guest_abi.h, ABI 3). */
 	if (nub_backend_ops(b)->abi_minor >= 3)
 		cfg.flags |= NUB_VM_MMIO_ENDS_AT_PAGE_END;
+	/* Core adds a window's base wherever a GPA leaves it (below, and the
+	 * resolver's window for the tables it writes). */
+	if (nub_backend_ops(b)->abi_minor >= 4)
+		cfg.flags |= NUB_VM_GPA_WINDOW;
 	hv = calloc(1, sizeof(*hv));
 	if (!hv)
 		return nub_error_set(err, NUB_ENOMEM, "out of memory creating a VM");
@@ -203,8 +233,13 @@ int nub_hv_create(struct nub_backend *b, uint64_t mem_limit, const char *options
 		rc = hv_result(hv, "vm_create", rc, err);
 		goto unref_backend;
 	}
+	rc = hv_learn_gpa_base(hv, err);
+	if (rc)
+		goto destroy_vm;
 	*out = hv;
 	return 0;
+destroy_vm:
+	hv->ops->vm_destroy(hv->vm);
 unref_backend:
 	nub_backend_unref(hv->backend);
 	free(hv);
@@ -235,8 +270,15 @@ int nub_hv_has(const struct nub_hv *hv, enum nub_hv_slot slot)
 	return (unsigned)slot < NUB_HV_SLOT_COUNT_ && slot_set(hv->ops, slot);
 }
 
+nub_gpa_t nub_hv_gpa_base(const struct nub_hv *hv)
+{
+	return hv->gpa_base;
+}
+
 int nub_hv_map_region(struct nub_hv *hv, const struct nub_region *r, struct nub_error *err)
 {
+	struct nub_region at;
+
 	const uint64_t mask = NUB_PAGE_SIZE - 1;
 
 	if (!r || !r->host)
@@ -257,7 +299,9 @@ int nub_hv_map_region(struct nub_hv *hv, const struct nub_region *r, struct nub_
 		return hv_fail(hv, err, NUB_EUNSUPPORTED, "map_region",
 		               "read-only memory not supported by this backend");
 	HV_ENTER(hv, NUB_HV_SLOT_MAP_REGION, err);
-	int rc = hv->ops->map_region(hv->vm, r, hv->msg, sizeof(hv->msg));
+	at = *r;
+	at.gpa += hv->gpa_base;
+	int rc = hv->ops->map_region(hv->vm, &at, hv->msg, sizeof(hv->msg));
 	if (rc == 0)
 		hv->slots_used |= 1u << r->slot;
 	return hv_result(hv, "map_region", rc, err);
@@ -338,6 +382,27 @@ int nub_hv_unmap_region(struct nub_hv *hv, uint32_t slot, struct nub_error *err)
 #define HV_WRAP(slot, ENUM, kind, offset, shape, type) HV_WRAP_##shape(slot, ENUM, type)
 NUB_HV_SLOTS(HV_WRAP)
 
+int nub_hv_set_sregs(struct nub_hv *hv, const struct nub_sregs *s, struct nub_error *err)
+{
+	struct nub_sregs at;
+
+	HV_CHECK_PTR(hv, s, set_sregs, err);
+	at = *s;
+	at.cr3 += hv->gpa_base;
+	HV_CALL(hv, NUB_HV_SLOT_SET_SREGS, set_sregs, err, &at);
+}
+
+int nub_hv_get_sregs(struct nub_hv *hv, struct nub_sregs *s, struct nub_error *err)
+{
+	HV_CHECK_PTR(hv, s, get_sregs, err);
+	HV_ENTER(hv, NUB_HV_SLOT_GET_SREGS, err);
+	int rc = hv_result(hv, "get_sregs", hv->ops->get_sregs(hv->vm, s, hv->msg, sizeof(hv->msg)),
+	                   err);
+	if (rc == 0)
+		s->cr3 -= hv->gpa_base;
+	return rc;
+}
+
 int nub_hv_run(struct nub_hv *hv, struct nub_exit *exit, struct nub_error *err)
 {
 	int rc;
@@ -354,6 +419,8 @@ int nub_hv_run(struct nub_hv *hv, struct nub_exit *exit, struct nub_error *err)
 		               "returned exit reason %u, which is not a valid enum nub_exit_reason",
 		               exit->reason);
 	exit->detail[sizeof(exit->detail) - 1] = '\0';
+	if (exit->reason == NUB_EXIT_MMIO_READ || exit->reason == NUB_EXIT_MMIO_WRITE)
+		exit->gpa -= hv->gpa_base;
 	return 0;
 }
 

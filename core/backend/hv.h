@@ -59,8 +59,18 @@ const char *nub_hv_name(const struct nub_hv *hv);
 uint32_t nub_hv_caps(const struct nub_hv *hv);
 int nub_hv_has(const struct nub_hv *hv, enum nub_hv_slot slot);
 
+/* Where the backend put this VM's guest-physical window (get_gpa_base;
+ * 0 for a VM of its own). Every GPA core passes through the functions
+ * below is relative to it -- region GPAs, CR3, MMIO exit addresses -- and
+ * these functions add or subtract it; the page tables core writes are the
+ * one other place it appears (core/memory/vmem_host.h's resolver window). */
+nub_gpa_t nub_hv_gpa_base(const struct nub_hv *hv);
+
 int nub_hv_map_region(struct nub_hv *hv, const struct nub_region *r, struct nub_error *err);
 int nub_hv_unmap_region(struct nub_hv *hv, uint32_t slot, struct nub_error *err);
+/* Segment and control registers; CR3 relative to the window. */
+int nub_hv_set_sregs(struct nub_hv *hv, const struct nub_sregs *s, struct nub_error *err);
+int nub_hv_get_sregs(struct nub_hv *hv, struct nub_sregs *s, struct nub_error *err);
 /* The wrappers of the generic shapes, nub_hv_<slot> for every SET, GET,
  * SETV, SETN and GETN line of backend/hv_slots.h:
  *   int nub_hv_set_regs(hv, const struct nub_regs *, err),
@@ -94,7 +104,9 @@ NUB_HV_SLOTS(NUB_HV_PROTO)
 #undef NUB_HV_PROTO_VOID
 #undef NUB_HV_PROTO_NONE
 
-/* Run until the next exit; *exit is in/out (see struct nub_exit). */
+/* Run until the next exit; *exit is in/out (see struct nub_exit). An MMIO
+ * exit's GPA comes back relative to the window (a GPA below the window
+ * wraps to a huge value: no region or doorbell is there). */
 int nub_hv_run(struct nub_hv *hv, struct nub_exit *exit, struct nub_error *err);
 /* Thread-safe; see the interrupt slot in backend.h. */
 int nub_hv_interrupt(struct nub_hv *hv);

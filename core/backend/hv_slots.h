@@ -50,8 +50,8 @@
 	X(unmap_region,    UNMAP_REGION,    REQUIRED,  56, OWN,  void)                         \
 	X(set_regs,        SET_REGS,        REQUIRED,  64, SET,  struct nub_regs)              \
 	X(get_regs,        GET_REGS,        REQUIRED,  72, GET,  struct nub_regs)              \
-	X(set_sregs,       SET_SREGS,       REQUIRED,  80, SET,  struct nub_sregs)             \
-	X(get_sregs,       GET_SREGS,       REQUIRED,  88, GET,  struct nub_sregs)             \
+	X(set_sregs,       SET_SREGS,       REQUIRED,  80, OWN,  void)             \
+	X(get_sregs,       GET_SREGS,       REQUIRED,  88, OWN,  void)             \
 	X(run_vcpu,        RUN,             REQUIRED,  96, OWN,  void)                         \
 	X(interrupt,       INTERRUPT,       REQUIRED, 104, OWN,  void)                         \
 	X(clear_interrupt, CLEAR_INTERRUPT, REQUIRED, 112, VOID, void)                         \
@@ -63,7 +63,8 @@
 	X(get_msrs,        GET_MSRS,        OPTIONAL, 160, GETN, struct nub_msr)               \
 	X(get_dirty_log,   GET_DIRTY_LOG,   RESERVED, 168, NONE, void)                         \
 	X(set_debugregs,   SET_DEBUGREGS,   OPTIONAL, 176, SET,  struct nub_debugregs)         \
-	X(get_debugregs,   GET_DEBUGREGS,   OPTIONAL, 184, GET,  struct nub_debugregs)
+	X(get_debugregs,   GET_DEBUGREGS,   OPTIONAL, 184, GET,  struct nub_debugregs)         \
+	X(get_gpa_base,    GET_GPA_BASE,    OPTIONAL, 192, GET,  uint64_t)
 /* clang-format on */
 
 #endif

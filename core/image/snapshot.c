@@ -603,6 +603,7 @@ static int capture_walk(struct capture *c, struct nub_error *err)
 	                      nub_shmem_host(c->src->base->mem), 0);
 	nub_vmem_resolver_add(&res, l->scratch_gpa, l->scratch_size,
 	                      nub_shmem_host(c->src->scratch), 0);
+	res.window = c->src->gpa_base; /* the snapshot's tables are relative to 0 */
 	nub_vmem_resolver_ops(&res, c->src->root, &live);
 	nub_vmem_buf_ops(&c->buf, &out);
 	/* Everything below scratch; scratch itself is per-sandbox and is
@@ -785,7 +786,7 @@ static int zero_scratch(const struct nub_snapshot *snap, struct nub_shmem *scrat
 }
 
 int nub_snapshot_restore_scratch(const struct nub_snapshot *snap, struct nub_shmem *scratch,
-                                 int is_zero, uint64_t generation,
+                                 int is_zero, nub_gpa_t gpa_base, uint64_t generation,
                                  enum nub_zero_method *zero_method, uint64_t *bytes,
                                  struct nub_error *err)
 {
@@ -808,6 +809,9 @@ int nub_snapshot_restore_scratch(const struct nub_snapshot *snap, struct nub_shm
 	rc = is_zero ? 0 : zero_scratch(snap, scratch, zero_method, err);
 	if (!rc)
 		rc = nub_shmem_write(scratch, l->pt_offset, tables, snap->pt_size, err);
+	if (!rc)
+		nub_vmem_tables_rebase((uint8_t *)nub_shmem_host(scratch) + l->pt_offset,
+		                       snap->pt_size, gpa_base);
 	if (!rc)
 		rc = nub_snapshot_write_bookkeeping(snap, scratch, generation, err);
 	if (bytes)

@@ -215,6 +215,7 @@ struct nub_capture_src {
 	/* GVA ranges left out (the host's mappings; their gpa is their gva). */
 	const struct nub_view_extra *skip;
 	unsigned nskip;
+	nub_gpa_t gpa_base; /* the window the live tables hold (hv.h) */
 };
 int nub_snapshot_capture(const struct nub_capture_src *src, struct nub_snapshot **out,
                          struct nub_error *err);
@@ -228,10 +229,11 @@ int nub_snapshot_write_bookkeeping(const struct nub_snapshot *snap, struct nub_s
 
 /* Prepare scratch for running from `snap`: zero it (not when the caller
  * knows it is all zero: `is_zero`, a mapping nothing wrote yet), write
- * bookkeeping and buffer headers, copy the page tables in. *zero_method
- * reports how it was zeroed; *bytes the bytes the host wrote. */
+ * bookkeeping and buffer headers, copy the page tables in, moved to the
+ * VM's window at `gpa_base` (hv.h). *zero_method reports how it was
+ * zeroed; *bytes the bytes the host wrote. */
 int nub_snapshot_restore_scratch(const struct nub_snapshot *snap, struct nub_shmem *scratch,
-                                 int is_zero, uint64_t generation,
+                                 int is_zero, nub_gpa_t gpa_base, uint64_t generation,
                                  enum nub_zero_method *zero_method, uint64_t *bytes,
                                  struct nub_error *err);
 

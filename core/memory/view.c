@@ -41,6 +41,7 @@ static void cow_ops(struct nub_vmem_resolver *res, struct cow_ctx *ctx, struct n
 	                      nub_shmem_host(c->scratch), 1);
 	res->alloc = cow_alloc;
 	res->alloc_ctx = ctx;
+	res->window = c->gpa_base;
 	nub_vmem_resolver_ops(res, c->l->pt_gpa, ops);
 }
 

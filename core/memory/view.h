@@ -69,6 +69,7 @@ struct nub_view {
 	struct nub_copies *copies; /* every copy made is added; NULL: none kept */
 	const struct nub_view_extra *extra;
 	unsigned nextra;
+	nub_gpa_t gpa_base; /* the VM's window (hv.h); the live tables hold it */
 };
 
 /* Map [m->gva, +m->len) in the live tables as `m` says, tables taken from

@@ -150,18 +150,32 @@ static volatile uint64_t *res_entry(const struct nub_vmem_resolver *res, nub_gpa
 
 static int res_read(void *ctx, nub_gpa_t table, unsigned index, uint64_t *entry)
 {
-	volatile uint64_t *p = res_entry(ctx, table, index, 0);
+	const struct nub_vmem_resolver *res = ctx;
+	volatile uint64_t *p = res_entry(res, table, index, 0);
+	uint64_t e = p ? *p : 0;
 
-	*entry = p ? *p : 0;
+	if ((e & NUB_PTE_P) && res->window) {
+		if ((e & NUB_PTE_ADDR_MASK) < res->window)
+			e = 0;
+		else
+			e -= res->window;
+	}
+	*entry = e;
 	return 0;
 }
 
 static int res_write(void *ctx, nub_gpa_t table, unsigned index, uint64_t entry)
 {
-	volatile uint64_t *p = res_entry(ctx, table, index, 1);
+	const struct nub_vmem_resolver *res = ctx;
+	volatile uint64_t *p = res_entry(res, table, index, 1);
 
 	if (!p)
 		return NUB_ERANGE;
+	if ((entry & NUB_PTE_P) && res->window) {
+		if ((entry & NUB_PTE_ADDR_MASK) > NUB_PTE_ADDR_MASK - res->window)
+			return NUB_ERANGE;
+		entry += res->window;
+	}
 	*p = entry;
 	return 0;
 }
@@ -180,4 +194,17 @@ void nub_vmem_resolver_ops(struct nub_vmem_resolver *res, nub_gpa_t root, struct
 	out->write_entry = res_write;
 	out->alloc_table = res_alloc;
 	out->root = root & NUB_PTE_ADDR_MASK;
+}
+
+void nub_vmem_tables_rebase(void *bytes, uint64_t len, uint64_t window)
+{
+	uint64_t *e = bytes;
+
+	if (!window)
+		return;
+	/* Core's own tables, with addresses below NUB_GPA_LIMIT, and a window
+	 * hv.c checked to leave them below 2^52: no carry into the flags. */
+	for (uint64_t i = 0; i < len / sizeof(*e); i++)
+		if (e[i] & NUB_PTE_P)
+			e[i] += window;
 }

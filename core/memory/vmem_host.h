@@ -44,6 +44,11 @@ struct nub_vmem_resolver {
 		int writable;
 	} r[NUB_VMEM_RESOLVER_MAX];
 	unsigned n;
+	/* The guest-physical window the tables live in (hv.h's
+	 * nub_hv_gpa_base; 0 for a VM of its own): the hardware walks entries
+	 * holding window + g, while ranges, tables and every address the ops
+	 * return or take are g. */
+	uint64_t window;
 	/* Optional allocator for new tables (NULL: NUB_EUNSUPPORTED). */
 	int (*alloc)(void *ctx, nub_gpa_t *table);
 	void *alloc_ctx;
@@ -55,8 +60,15 @@ int nub_vmem_resolver_add(struct nub_vmem_resolver *res, nub_gpa_t gpa, uint64_t
                           int writable);
 /* Ops walking tables rooted at `root`. A table entry whose 8 bytes are not
  * wholly inside one range reads as 0 ("not present"): a guest pointing its
- * tables anywhere cannot make the host fault. Writes need a writable range
- * (NUB_ERANGE otherwise). Entries are read with volatile aligned loads. */
+ * tables anywhere cannot make the host fault. So does a present entry
+ * pointing below the window. Writes need a writable range (NUB_ERANGE
+ * otherwise). Entries are read with volatile aligned loads. */
 void nub_vmem_resolver_ops(struct nub_vmem_resolver *res, nub_gpa_t root, struct nub_vmem_ops *out);
+
+/* Move the tables in `bytes` (whole table pages, as core writes them) to
+ * the window at `window`: its base added to the address of every present
+ * entry. Tables are stored relative to 0 (snapshots, files) and rebased
+ * when they are copied into a sandbox. */
+void nub_vmem_tables_rebase(void *bytes, uint64_t len, uint64_t window);
 
 #endif

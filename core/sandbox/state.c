@@ -84,6 +84,7 @@ void nub_sandbox_view(struct nub_sandbox *sb, struct nub_view *c)
 	c->copies = &sb->copies;
 	c->extra = sb->extra;
 	c->nextra = sb->nextra;
+	c->gpa_base = sb->hv ? nub_hv_gpa_base(sb->hv) : 0;
 }
 
 void nub_sandbox_syscall(const struct nub_sandbox *sb, const struct nub_snapshot *snap,
@@ -291,7 +292,8 @@ static int reset_full(struct nub_sandbox *sb, struct nub_snapshot *snap)
 	rc = map_snapshot(sb, snap);
 	if (!rc)
 		rc = nub_snapshot_restore_scratch(snap, sb->scratch, sb->scratch_zero,
-		                                  snap->generation, &zm, &bytes, &sb->err);
+		                                  nub_hv_gpa_base(sb->hv), snap->generation, &zm,
+		                                  &bytes, &sb->err);
 	sb->scratch_zero = 0;
 	sb->cow_next = l->alloc_offset;
 	nub_copies_clear(&sb->copies);
@@ -380,6 +382,7 @@ static int sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **out)
 	 * the snapshot's (mapping.c). */
 	src.skip = sb->extra;
 	src.nskip = sb->nextra;
+	src.gpa_base = nub_hv_gpa_base(sb->hv);
 	return nub_snapshot_capture(&src, out, &sb->err);
 }
 

@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 #define NUB_BACKEND_ABI_MAJOR 1
-#define NUB_BACKEND_ABI_MINOR 3
+#define NUB_BACKEND_ABI_MINOR 4
 /** Name of the symbol every backend exports. */
 #define NUB_BACKEND_ENTRY_SYMBOL "nub_backend_entry"
 
@@ -101,12 +101,22 @@ enum nub_vm_flag {
 	 * and treat it as leaving nothing to complete (KVM: no second
 	 * KVM_RUN per doorbell). */
 	NUB_VM_MMIO_ENDS_AT_PAGE_END = 1u << 0,
+	/** (ABI 1.4) Core can run the VM's guest at any guest-physical window
+	 * the backend chooses and reports with get_gpa_base: it adds the
+	 * window's base to every guest-physical address it hands over (region
+	 * GPAs, CR3, the addresses in the page tables it writes) and subtracts
+	 * it from every one it gets back (MMIO exits, CR3 read back). Without
+	 * it a backend must place the VM at base 0. What it is for: a backend
+	 * that runs several sandboxes in one hypervisor VM, each vCPU on its
+	 * own window, so that creating one does not create a VM. */
+	NUB_VM_GPA_WINDOW = 1u << 1,
 };
 
 struct nub_vm_config {
 	uint32_t struct_size; /**< sizeof(struct nub_vm_config) of the caller */
 	uint32_t flags;       /**< enum nub_vm_flag bits; 0 for backends before ABI 1.3 */
-	uint64_t mem_limit;   /**< highest GPA + 1 core will map */
+	uint64_t mem_limit;   /**< highest GPA + 1 core will map (relative to the
+	                           window, NUB_VM_GPA_WINDOW) */
 	/** Opaque per-backend option string (may be NULL), passed verbatim
 	 * from nub_config.backend_options; each backend documents its own. */
 	const char *options;
@@ -319,6 +329,17 @@ struct nub_backend_ops {
 	                     size_t err_cap);
 	int (*get_debugregs)(struct nub_vm *vm, struct nub_debugregs *dr, char *err,
 	                     size_t err_cap);
+
+	/* ---- optional slots (ABI 1.4) ---- */
+
+	/** Optional (NULL: the window starts at 0). Where this VM's
+	 * guest-physical window starts: the guest sees core's GPA g at
+	 * `*base + g` (regions, CR3, page-table entries; guest_abi.h's GPAs
+	 * are relative to it). Only with NUB_VM_GPA_WINDOW in the config; a
+	 * multiple of NUB_GPA_LIMIT (guest_abi.h) with the window below
+	 * 2^52, or core refuses the VM (NUB_EBACKEND naming the base). Called
+	 * once, right after vm_create; the base never changes. */
+	int (*get_gpa_base)(struct nub_vm *vm, uint64_t *base, char *err, size_t err_cap);
 };
 
 /** Signature of the exported entry symbol. */

@@ -33,6 +33,10 @@
  *     its own from GPA NUB_DOORBELL_GPA, which no memory backs: every store
  *     to one is an MMIO exit carrying its address and value. The GVA page
  *     after each is unmapped.
+ * Every GPA here, and in the PEB, is relative to the VM's guest-physical
+ * window: a backend may place the whole space at a multiple of
+ * NUB_GPA_LIMIT (backend.h, NUB_VM_GPA_WINDOW), and the hypervisor then
+ * sees base + GPA. Guest code never needs one (it runs on GVAs).
  */
 #ifndef NUB_GUEST_ABI_H
 #define NUB_GUEST_ABI_H

@@ -56,6 +56,17 @@ static int fake_run_vcpu(struct nub_vm *vm, struct nub_exit *x, char *e, size_t 
 	x->reason = NUB_EXIT_HLT;
 	return 0;
 }
+static int fake_set_sregs(struct nub_vm *vm, const struct nub_sregs *s, char *e, size_t n)
+{
+	(void)vm, (void)s, (void)e, (void)n;
+	return 0;
+}
+static int fake_get_sregs(struct nub_vm *vm, struct nub_sregs *s, char *e, size_t n)
+{
+	(void)vm, (void)e, (void)n;
+	memset(s, 0, sizeof(*s));
+	return 0;
+}
 static int fake_interrupt(struct nub_vm *vm)
 {
 	(void)vm;

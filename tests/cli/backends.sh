@@ -18,7 +18,7 @@ check "mshv probe reason shown" 0 "/dev/mshv: " env NUB_BACKEND=mock "$nub" back
 check "missing path refused" 1 "/nonexistent/x.so: backend not found" \
 	env NUB_BACKEND=/nonexistent/x.so "$nub" backends
 check "a path whose probe declines is listed" 1 \
-	"declines unusable ABI 1.3  $NUB_TEST_BACKEND_DIR/libnub-backend-declines.so" \
+	"declines unusable ABI 1.4  $NUB_TEST_BACKEND_DIR/libnub-backend-declines.so" \
 	env NUB_BACKEND="$NUB_TEST_BACKEND_DIR/libnub-backend-declines.so" "$nub" backends
 check "... with its probe's reason" 1 "         reason: no hypervisor in this test" \
 	env NUB_BACKEND="$NUB_TEST_BACKEND_DIR/libnub-backend-declines.so" "$nub" backends

@@ -17,13 +17,15 @@ const char *nub_test_guest(const char *name)
 }
 
 /* The backend under test: the mock by default, or a hypervisor
- * (NUB_TEST_SANDBOX_BACKEND=kvm: the same tests on KVM). */
+ * (NUB_TEST_SANDBOX_BACKEND=kvm: the same tests on KVM), with the options
+ * NUB_TEST_SANDBOX_OPTIONS gives (window=1: at a guest-physical window). */
 void nub_test_use_backend(struct nub_config *c)
 {
 	const char *b = getenv("NUB_TEST_SANDBOX_BACKEND");
+	const char *o = getenv("NUB_TEST_SANDBOX_OPTIONS");
 
 	c->backend = b && b[0] ? b : "mock";
-	c->backend_options = NULL;
+	c->backend_options = o && o[0] ? o : NULL;
 }
 
 struct nub_sandbox *nub_test_sandbox(const char *elf, struct nub_config *c)

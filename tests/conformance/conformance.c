@@ -83,6 +83,8 @@ static void build_tables(struct vm *v)
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
 		assert_int_equal(nub_vmem_map(&ops, &maps[i]), 0);
 	memcpy(v->mem + TABLES, nub_vmem_buf_bytes(&buf), nub_vmem_buf_used(&buf));
+	/* At the backend's window (get_gpa_base), as core's tables are. */
+	nub_vmem_tables_rebase(v->mem + TABLES, nub_vmem_buf_used(&buf), nub_hv_gpa_base(v->hv));
 	nub_vmem_buf_free(&buf);
 }
 

@@ -35,7 +35,7 @@ NUB_HV_SLOTS(PIN_SLOT)
 _Static_assert(FIRST_SLOT + NUB_HV_SLOT_COUNT_ * sizeof(void (*)(void)) ==
                        sizeof(struct nub_backend_ops),
                "every slot of backend.h is in backend/hv_slots.h");
-_Static_assert(sizeof(struct nub_backend_ops) == 192, "ops table");
+_Static_assert(sizeof(struct nub_backend_ops) == 200, "ops table");
 PIN(struct nub_debugregs, dr6, 32);
 _Static_assert(sizeof(struct nub_debugregs) == 48, "debugregs");
 _Static_assert(NUB_BACKEND_OPS_MIN_SIZE == 120, "required part");

@@ -153,11 +153,13 @@ static void test_newer_minor_accepted(void **state)
 }
 
 /* Core promises NUB_VM_MMIO_ENDS_AT_PAGE_END to a backend of ABI 1.3 or
- * later, and sends a 1.2 backend (which may refuse any flag) none. */
+ * later and NUB_VM_GPA_WINDOW to one of 1.4 or later, and sends a 1.2
+ * backend (which may refuse any flag) none: each of these backends
+ * refuses a VM whose flags are not exactly those of its minor. */
 static void test_vm_flags_by_minor(void **state)
 {
 	(void)state;
-	static const char *const names[] = {"flags", "minor2"};
+	static const char *const names[] = {"flags", "minor3", "minor2"};
 	struct nub_error err = {0};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {

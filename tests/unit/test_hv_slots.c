@@ -75,6 +75,21 @@ static int call_run_vcpu(struct fx *fx, struct nub_error *err)
 	return rc;
 }
 
+static int call_set_sregs(struct fx *fx, struct nub_error *err)
+{
+	struct nub_sregs s;
+
+	memset(&s, 0, sizeof(s));
+	return nub_hv_set_sregs(fx->hv, &s, err);
+}
+
+static int call_get_sregs(struct fx *fx, struct nub_error *err)
+{
+	struct nub_sregs s;
+
+	return nub_hv_get_sregs(fx->hv, &s, err);
+}
+
 static int call_interrupt(struct fx *fx, struct nub_error *err)
 {
 	int rc = nub_hv_interrupt(fx->hv);

@@ -61,12 +61,12 @@ static void test_unknown_flags_are_refused(void **state)
 	struct nub_vm_config cfg = {.struct_size = sizeof(cfg), .mem_limit = 1ull << 32};
 
 	(void)state;
-	/* Every bit but the one ABI 1.3 defines, alone and beside it. */
+	/* Every bit but the two ABI 1.4 defines, alone and beside them. */
 	cfg.flags = 0x80000000u;
 	expect_refused(&cfg, NUB_EINVAL, "vm_config flags 0x80000000 are reserved");
-	cfg.flags = NUB_VM_MMIO_ENDS_AT_PAGE_END | 0x4u;
+	cfg.flags = NUB_VM_MMIO_ENDS_AT_PAGE_END | NUB_VM_GPA_WINDOW | 0x4u;
 	expect_refused(&cfg, NUB_EINVAL, "vm_config flags 0x4 are reserved");
-	cfg.flags = ~(uint32_t)NUB_VM_MMIO_ENDS_AT_PAGE_END;
+	cfg.flags = ~(uint32_t)(NUB_VM_MMIO_ENDS_AT_PAGE_END | NUB_VM_GPA_WINDOW);
 	char want[64];
 	snprintf(want, sizeof(want), "vm_config flags 0x%x are reserved", cfg.flags);
 	expect_refused(&cfg, NUB_EINVAL, want);
@@ -90,6 +90,43 @@ static void test_unknown_options_are_refused(void **state)
 
 	(void)state;
 	expect_refused(&cfg, NUB_EINVAL, "options 'colour=blue' not understood");
+	/* A list is read to its end; each item must be one of the two. */
+	cfg.options = "signal=40,colour=blue";
+	expect_refused(&cfg, NUB_EINVAL, "options 'signal=40,colour=blue' not understood");
+	cfg.options = "window=x";
+	expect_refused(&cfg, NUB_EINVAL,
+	               "options 'window=x' not understood (want 'signal=N' with N in");
+	cfg.options = "window=65536";
+	expect_refused(&cfg, NUB_EINVAL, "'window=N' with N in 0..65535, comma-separated)");
+	/* A window only for a core that moves its addresses to it. */
+	cfg.options = "window=1";
+	expect_refused(&cfg, NUB_EINVAL, "options 'window=1' not understood");
+}
+
+/* A window the vCPUs cannot address is refused naming their width (and
+ * one they can is used). Needs a usable /dev/kvm, whose CPUID says. */
+static void test_window_beyond_the_vcpus_reach_is_refused(void **state)
+{
+	struct nub_vm_config cfg = {.struct_size = sizeof(cfg),
+	                            .flags = NUB_VM_GPA_WINDOW,
+	                            .mem_limit = 1ull << 36,
+	                            .options = "window=65535"};
+	struct nub_vm *vm = NULL;
+	uint64_t base = 0;
+	char msg[256] = "";
+
+	(void)state;
+	if (access("/dev/kvm", R_OK | W_OK))
+		skip();
+	expect_refused(&cfg, NUB_EINVAL,
+	               "option window=65535 needs guest-physical addresses up to "
+	               "0xfffffffffffff; this KVM's vCPUs have");
+	cfg.options = "window=1";
+	if (ops->vm_create(&cfg, &vm, msg, sizeof(msg)))
+		fail_msg("vm_create: %s", msg);
+	assert_int_equal(ops->get_gpa_base(vm, &base, msg, sizeof(msg)), 0);
+	assert_int_equal(base, 1ull << 36);
+	ops->vm_destroy(vm);
 }
 
 /* Descriptors of this process open on /dev/kvm. */
@@ -143,6 +180,7 @@ int main(void)
 	        cmocka_unit_test(test_short_or_missing_config_is_refused),
 	        cmocka_unit_test(test_unknown_options_are_refused),
 	        cmocka_unit_test(test_dev_kvm_is_opened_once),
+	        cmocka_unit_test(test_window_beyond_the_vcpus_reach_is_refused),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
