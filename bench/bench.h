@@ -22,6 +22,15 @@ static inline const char *bench_backend(void)
 	return b && b[0] ? b : "mock";
 }
 
+/* NUB_BENCH_OPTIONS: the backend's option string (nub_config.
+ * backend_options), NULL when unset or empty. */
+static inline const char *bench_options(void)
+{
+	const char *o = getenv("NUB_BENCH_OPTIONS");
+
+	return o && o[0] ? o : NULL;
+}
+
 /* "what (backend)" for a row's label (static storage). */
 static inline const char *bench_label(const char *what)
 {

@@ -17,7 +17,9 @@
  * the snapshot + first call + free, against spawning the runner), idle
  * memory per sandbox (against a parked zygote child), and calls per second
  * on two threads. Counts (VM exits, copy-on-write faults per request) beside
- * the times. Backend: NUB_BENCH_BACKEND (default the mock).
+ * the times. Backend: NUB_BENCH_BACKEND (default the mock), its options
+ * NUB_BENCH_OPTIONS. `--short`, `--counts`, or `--scale` (the scale rows
+ * alone).
  */
 #include <duktape.h>
 #include <pthread.h>
@@ -49,6 +51,9 @@ static int rounds, iters;
 /* --counts: nub's side alone, one round, count rows only (nested KVM,
  * where times are emulated and the peers would take minutes). */
 static int counts_only;
+/* The backend options of the scale row being measured (NULL: the
+ * bench's own, NUB_BENCH_OPTIONS). */
+static const char *scale_options;
 
 static void die(const char *what, const char *msg)
 {
@@ -68,6 +73,7 @@ static struct nub_sandbox *sandbox_timed(const char *elf, struct nub_snapshot *s
 
 	nub_config_init(&cfg);
 	cfg.backend = bench_backend();
+	cfg.backend_options = scale_options ? scale_options : bench_options();
 	cfg.heap_size = heap;
 	cfg.call_timeout_us = timeout_us;
 	snprintf(path, sizeof(path), "%s/%s.elf", guest_dir, elf);
@@ -586,8 +592,9 @@ static void bench_idle_memory(struct nub_snapshot *js_snap, duk_context *warm)
  * echo guest from one snapshot, every one kept alive; the median of the
  * last `window` against the median of the first. Up to 5,000 alive on KVM
  * (the open-file limit raised to what they need), 200 on the mock (each is
- * a process there) and in short mode. */
-static void bench_scale(struct nub_snapshot *snap)
+ * a process there) and in short mode. With `options` (a backend option
+ * string, NULL: the bench's) in the label. */
+static void bench_scale(struct nub_snapshot *snap, const char *options)
 {
 	int n = rounds < 9 || strcmp(bench_backend(), "kvm") ? 200 : 5000;
 	int window = n / 4 < 100 ? n / 4 : 100;
@@ -605,6 +612,7 @@ static void bench_scale(struct nub_snapshot *snap)
 	double *t = calloc((size_t)n, sizeof(*t));
 	if (!sb || !t)
 		die("scale", "out of memory");
+	scale_options = options;
 	for (int i = 0; i < n; i++) {
 		double t0 = bench_now_ns();
 		sb[i] = sandbox("test_guest", snap, 1u << 20);
@@ -613,12 +621,22 @@ static void bench_scale(struct nub_snapshot *snap)
 	}
 	for (int i = 0; i < n; i++)
 		nub_sandbox_free(sb[i]);
+	scale_options = NULL;
 	double first = bench_median(t, window), last = bench_median(t + n - window, window);
-	snprintf(label, sizeof(label), "create+evolve+call, last %d of %d alive vs first %d",
-	         window, n, window);
+	snprintf(label, sizeof(label), "create+evolve+call, last %d of %d alive vs first %d%s%s",
+	         window, n, window, options ? ", " : "", options ? options : "");
 	bench_row(bench_label(label), last / 1e3, "us", "first", first / 1e3, "time");
 	free(t);
 	free(sb);
+}
+
+/* The scale row with a VM per sandbox and, on KVM, with sandboxes
+ * sharing VMs (share=1000: five VMs for 5,000), one after the other. */
+static void bench_scale_rows(struct nub_snapshot *snap)
+{
+	bench_scale(snap, NULL);
+	if (!strcmp(bench_backend(), "kvm"))
+		bench_scale(snap, "share=1000");
 }
 
 struct pace {
@@ -676,6 +694,12 @@ int main(int argc, char **argv)
 	snprintf(runner_path, sizeof(runner_path), "%s/peer_runner",
 	         getenv("NUB_BENCH_DIR") ? getenv("NUB_BENCH_DIR") : "build/bench");
 	runner = runner_path;
+	/* --scale: the scale rows alone, full size (they need no peer). */
+	if (argc > 1 && !strcmp(argv[1], "--scale")) {
+		rounds = 9;
+		bench_scale_rows(echo_snapshot());
+		return 0;
+	}
 	if (!counts_only && access(runner, X_OK))
 		die("peer runner", runner);
 
@@ -691,7 +715,7 @@ int main(int argc, char **argv)
 	struct nub_snapshot *echo_snap = echo_snapshot();
 	bench_cold(echo_snap, js_snap);
 	if (!counts_only) {
-		bench_scale(echo_snap);
+		bench_scale_rows(echo_snap);
 		bench_idle_memory(js_snap, warm);
 		double nub_rate = two_threads(nub_thread, js_snap, warm);
 		double zygote_rate = two_threads(zygote_thread, js_snap, warm);

@@ -46,15 +46,15 @@ int kvm_fail(char *err, size_t err_cap, int code, const char *fmt, ...)
  * descriptors (EMFILE) is the process's open-file limit, which a host with
  * many sandboxes meets first (two per sandbox): name it, its values and
  * how to raise it. */
-static int kvm_fail_fd(char *err, size_t err_cap, const char *what, int e)
+int kvm_fail_fd(char *err, size_t err_cap, const char *what, int e)
 {
 	struct rlimit rl;
 
 	if (e == EMFILE && getrlimit(RLIMIT_NOFILE, &rl) == 0)
 		return kvm_fail(err, err_cap, NUB_ESYS,
 		                "%s: out of file descriptors: the open-file limit (RLIMIT_NOFILE) "
-		                "is %llu, hard limit %llu; each KVM sandbox holds 2 -- raise the "
-		                "soft limit (ulimit -n, setrlimit)",
+		                "is %llu, hard limit %llu; each KVM sandbox holds 2 (1 with "
+		                "share=N) -- raise the soft limit (ulimit -n, setrlimit)",
 		                what, (unsigned long long)rl.rlim_cur,
 		                (unsigned long long)rl.rlim_max);
 	return kvm_fail(err, err_cap, NUB_ESYS, "%s: %s", what, strerror(e));
@@ -203,6 +203,8 @@ static int kvm_probe(char *err, size_t err_cap)
 struct kvm_options {
 	int signo;       /* the kick signal */
 	uint64_t window; /* the guest-physical window, in NUB_GPA_LIMITs */
+	uint64_t share;  /* sandboxes per KVM VM; 0 or 1: a VM of its own */
+	int has_window;
 };
 
 /* Windows a VM may be placed at: its space below 2^52, as core checks. */
@@ -226,12 +228,21 @@ static int kvm_parse_option(const char *o, size_t len, uint32_t flags, struct kv
 		out->signo = (int)v;
 		return 0;
 	}
-	/* A window other than 0 only for a core that moves its addresses. */
-	if (strncmp(buf, "window=", 7) == 0 && (flags & NUB_VM_GPA_WINDOW)) {
-		unsigned long long v = strtoull(buf + 7, &end, 10);
-		if (errno || *end || end == buf + 7 || buf[7] == '-' || v > KVM_MAX_WINDOW)
+	/* Windows only for a core that moves its addresses to them. */
+	if (!(flags & NUB_VM_GPA_WINDOW))
+		return -1;
+	int is_window = strncmp(buf, "window=", 7) == 0;
+	if (is_window || strncmp(buf, "share=", 6) == 0) {
+		const char *num = buf + (is_window ? 7 : 6);
+		unsigned long long v = strtoull(num, &end, 10);
+		if (errno || *end || end == num || *num == '-' || v > KVM_MAX_WINDOW)
 			return -1;
-		out->window = v;
+		if (is_window) {
+			out->window = v;
+			out->has_window = 1;
+		} else {
+			out->share = v;
+		}
 		return 0;
 	}
 	return -1;
@@ -239,27 +250,35 @@ static int kvm_parse_option(const char *o, size_t len, uint32_t flags, struct kv
 
 /* Options: empty, or comma-separated "signal=N" with N in
  * SIGRTMIN..SIGRTMAX, the signal that kicks the vCPU thread out of
- * KVM_RUN (default SIGRTMIN+2), and "window=N", the VM's guest-physical
- * window at N * NUB_GPA_LIMIT (default 0; with NUB_VM_GPA_WINDOW only).
- * A VM of its own gains nothing from a window: it is there so that the
- * KVM suites can run core's window arithmetic on a real vCPU, the piece a
- * VM shared by several sandboxes stands on. */
+ * KVM_RUN (default SIGRTMIN+2); "share=N", up to N sandboxes in one KVM
+ * VM, each a vCPU on a window of its own (kvm_shared.c; 0 or 1: a VM of
+ * its own, the default); "window=N", a VM of its own at guest-physical
+ * window N * NUB_GPA_LIMIT (default 0). The last two need
+ * NUB_VM_GPA_WINDOW. A VM of its own gains nothing from a window: it is
+ * there so that the KVM suites can run core's window arithmetic on a real
+ * vCPU alone. */
 static int kvm_parse_options(const char *options, uint32_t flags, struct kvm_options *out,
                              char *err, size_t err_cap)
 {
+	memset(out, 0, sizeof(*out));
 	out->signo = SIGRTMIN + 2;
-	out->window = 0;
 	for (const char *o = options; o && *o;) {
 		const char *comma = strchr(o, ',');
 		size_t len = comma ? (size_t)(comma - o) : strlen(o);
 		if (kvm_parse_option(o, len, flags, out))
 			return kvm_fail(err, err_cap, NUB_EINVAL,
 			                "options '%s' not understood (want 'signal=N' with N in "
-			                "%d..%d, 'window=N' with N in 0..%llu, comma-separated)",
+			                "%d..%d, 'share=N' or 'window=N' with N in 0..%llu, "
+			                "comma-separated)",
 			                options, SIGRTMIN, SIGRTMAX,
 			                (unsigned long long)KVM_MAX_WINDOW);
 		o = comma ? comma + 1 : o + len;
 	}
+	if (out->share > 1 && out->has_window)
+		return kvm_fail(err, err_cap, NUB_EINVAL,
+		                "options '%s': share=N picks each sandbox's window; leave out "
+		                "window=N",
+		                options);
 	return 0;
 }
 
@@ -287,6 +306,60 @@ static int kvm_check_window(uint64_t window, char *err, size_t err_cap)
 	return 0;
 }
 
+/* As many sandboxes per VM as asked, if KVM and the vCPUs' address width
+ * allow that many windows. */
+static int kvm_check_share(uint64_t share, int kvm_fd, char *err, size_t err_cap)
+{
+	const unsigned bits = kvm_cpuid_phys_bits(kvm_system.cpuid);
+	const unsigned max = kvm_shared_capacity_max(bits, kvm_fd);
+
+	if (share > max)
+		return kvm_fail(err, err_cap, NUB_EINVAL,
+		                "option share=%llu: this KVM holds at most %u sandboxes per VM "
+		                "(vCPUs, memory slots / 32, and windows of 64 GiB in %u address "
+		                "bits)",
+		                (unsigned long long)share, max, bits);
+	return 0;
+}
+
+/* A VM of its own with vCPU 0. */
+static int kvm_own_vm(struct nub_vm *vm, int kvm_fd, char *err, size_t err_cap)
+{
+	do
+		vm->vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
+	while (vm->vm_fd < 0 && errno == EINTR);
+	if (vm->vm_fd < 0)
+		return kvm_fail_fd(err, err_cap, "KVM_CREATE_VM", errno);
+	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
+	if (vm->vcpu_fd < 0) {
+		int e = errno;
+		close(vm->vm_fd);
+		return kvm_fail_fd(err, err_cap, "KVM_CREATE_VCPU", e);
+	}
+	vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd, 0);
+	if (vm->run == MAP_FAILED) {
+		int e = errno;
+		close(vm->vcpu_fd);
+		close(vm->vm_fd);
+		return kvm_fail(err, err_cap, NUB_ESYS, "mmap of kvm_run (%zu bytes): %s",
+		                vm->run_size, strerror(e));
+	}
+	return 0;
+}
+
+/* The VM's vCPU and memory gone, whichever way it was made. */
+static void kvm_release(struct nub_vm *vm)
+{
+	if (vm->host) {
+		kvm_shared_detach(vm);
+		return;
+	}
+	/* The mapping holds a reference on the vCPU: unmap before closing. */
+	munmap(vm->run, vm->run_size);
+	close(vm->vcpu_fd);
+	close(vm->vm_fd);
+}
+
 /* The user XSAVE components the vCPU's CPUID (leaf 0xD, subleaf 0)
  * declares: what KVM keeps in the guest's XSAVE state, and what set_fpu
  * resets. */
@@ -304,7 +377,6 @@ static uint64_t kvm_cpuid_xfeatures(const struct kvm_cpuid2 *c)
  * XSAVE come from there). */
 static int kvm_setup_cpuid(struct nub_vm *vm, char *err, size_t err_cap)
 {
-	vm->xfeatures = kvm_cpuid_xfeatures(kvm_system.cpuid) | KVM_XSTATE_X87_SSE;
 	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_CPUID2, kvm_system.cpuid) < 0)
 		return kvm_fail(err, err_cap, NUB_ESYS, "KVM_SET_CPUID2: %s", strerror(errno));
 	return 0;
@@ -324,12 +396,30 @@ static int kvm_check_config(const struct nub_vm_config *cfg, char *err, size_t e
 	return 0;
 }
 
+/* What the VM's vCPU can do, and the kvm_run fields this backend uses. */
+static void kvm_learn_vcpu(struct nub_vm *vm)
+{
+	vm->xfeatures = kvm_cpuid_xfeatures(kvm_system.cpuid) | KVM_XSTATE_X87_SSE;
+	vm->has_xcrs = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) > 0;
+	vm->has_xsave = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0;
+	/* The XSAVE buffer KVM reads and writes: larger than struct kvm_xsave
+	 * when the vCPU has AMX tile data. */
+	int xsave2 = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+	vm->xsave_size =
+	        xsave2 > (int)sizeof(struct kvm_xsave) ? (size_t)xsave2 : sizeof(struct kvm_xsave);
+	int sync = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+	vm->has_sync_regs = sync > 0 && (sync & KVM_SYNC_X86_REGS);
+	vm->has_sync_sregs = vm->has_sync_regs && (sync & KVM_SYNC_X86_SREGS);
+	/* Let KVM copy the GPRs into kvm_run at every exit: exit->rip for free. */
+	vm->run->kvm_valid_regs = vm->has_sync_regs ? KVM_SYNC_X86_REGS : 0;
+}
+
 static int kvm_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, char *err,
                          size_t err_cap)
 {
 	struct kvm_options opt;
 	struct nub_vm *vm;
-	int kvm_fd, rc;
+	int kvm_fd, rc, fresh = 1;
 
 	if (!out)
 		return kvm_fail(err, err_cap, NUB_EINVAL, "NULL out");
@@ -349,74 +439,36 @@ static int kvm_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, c
 		rc = kvm_fd;
 		goto free_vm;
 	}
-	rc = kvm_check_window(opt.window, err, err_cap);
+	rc = opt.share > 1 ? kvm_check_share(opt.share, kvm_fd, err, err_cap)
+	                   : kvm_check_window(opt.window, err, err_cap);
 	if (rc)
 		goto free_vm;
-	rc = NUB_ESYS;
 	vm->run_size = (size_t)kvm_system.run_size;
-	do
-		vm->vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
-	while (vm->vm_fd < 0 && errno == EINTR);
-	if (vm->vm_fd < 0) {
-		kvm_fail_fd(err, err_cap, "KVM_CREATE_VM", errno);
-		goto free_vm;
-	}
-	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
-	if (vm->vcpu_fd < 0) {
-		kvm_fail_fd(err, err_cap, "KVM_CREATE_VCPU", errno);
-		goto close_vm;
-	}
-	vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd, 0);
-	if (vm->run == MAP_FAILED) {
-		kvm_fail(err, err_cap, rc, "mmap of kvm_run (%zu bytes): %s", vm->run_size,
-		         strerror(errno));
-		goto close_vcpu;
-	}
-	rc = kvm_setup_cpuid(vm, err, err_cap);
+	if (opt.share > 1)
+		rc = kvm_shared_attach(vm, kvm_fd, (unsigned)opt.share, &fresh, err, err_cap);
+	else
+		rc = kvm_own_vm(vm, kvm_fd, err, err_cap);
 	if (rc)
-		goto unmap_run;
-	vm->has_xcrs = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) > 0;
-	vm->has_xsave = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0;
-	/* The XSAVE buffer KVM reads and writes: larger than struct kvm_xsave
-	 * when the vCPU has AMX tile data. */
-	int xsave2 = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
-	vm->xsave_size =
-	        xsave2 > (int)sizeof(struct kvm_xsave) ? (size_t)xsave2 : sizeof(struct kvm_xsave);
-	int sync = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
-	vm->has_sync_regs = sync > 0 && (sync & KVM_SYNC_X86_REGS);
-	vm->has_sync_sregs = vm->has_sync_regs && (sync & KVM_SYNC_X86_SREGS);
-	/* Let KVM copy the GPRs into kvm_run at every exit: exit->rip for free. */
-	if (vm->has_sync_regs)
-		vm->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
+		goto free_vm;
+	rc = fresh ? kvm_setup_cpuid(vm, err, err_cap) : 0;
+	if (rc)
+		goto release_vm;
+	kvm_learn_vcpu(vm);
 	*out = vm;
 	return 0;
-unmap_run:
-	/* The mapping holds a reference on the vCPU: unmap before closing. */
-	munmap(vm->run, vm->run_size);
-close_vcpu:
-	close(vm->vcpu_fd);
-close_vm:
-	close(vm->vm_fd);
+release_vm:
+	kvm_release(vm);
 free_vm:
 	free(vm);
 	return rc;
 }
 
-static void kvm_vm_destroy(struct nub_vm *vm)
-{
-	if (!vm)
-		return;
-	munmap(vm->run, vm->run_size);
-	close(vm->vcpu_fd);
-	close(vm->vm_fd);
-	free(vm);
-}
-
 static int kvm_set_slot(struct nub_vm *vm, uint32_t slot, uint32_t flags, uint64_t gpa,
                         uint64_t size, void *host)
 {
+	/* The sandboxes of a shared VM number their slots from their window's. */
 	struct kvm_userspace_memory_region m = {
-	        .slot = slot,
+	        .slot = vm->window * KVM_NUB_MAX_SLOTS + slot,
 	        .flags = flags,
 	        .guest_phys_addr = gpa,
 	        .memory_size = size,
@@ -499,6 +551,18 @@ static int kvm_unmap_region(struct nub_vm *vm, uint32_t slot, char *err, size_t 
 		                strerror(errno));
 	memset(s, 0, sizeof(*s));
 	return 0;
+}
+
+static void kvm_vm_destroy(struct nub_vm *vm)
+{
+	if (!vm)
+		return;
+	/* A shared VM outlives this sandbox: its window's slots go now. */
+	for (uint32_t i = 0; vm->host && i < KVM_NUB_MAX_SLOTS; i++)
+		if (vm->slots[i].used)
+			(void)kvm_unmap_region(vm, i, NULL, 0);
+	kvm_release(vm);
+	free(vm);
 }
 
 static struct nub_backend_ops kvm_ops = {

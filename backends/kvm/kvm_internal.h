@@ -74,9 +74,28 @@ struct nub_vm {
 	uint32_t pending_size; /* bytes of the pending IN/MMIO read */
 	uint32_t config_flags; /* nub_vm_config.flags (enum nub_vm_flag) */
 	uint64_t gpa_base;     /* the guest-physical window (option window=N) */
+	/* A VM shared with other sandboxes (option share=N, kvm_shared.c):
+	 * vm_fd is its, this sandbox holds window `window`; NULL: its own VM. */
+	struct kvm_host_vm *host;
+	unsigned window;
+	int owner_pid; /* the process whose VM `host` is */
 
 	struct kvm_slot slots[KVM_NUB_MAX_SLOTS];
 };
+
+/* A failed call that made a descriptor: EMFILE names the open-file limit. */
+int kvm_fail_fd(char *err, size_t err_cap, const char *what, int e);
+
+/* Shared VMs (kvm_shared.c). Attach: a vCPU and a window of a VM holding
+ * at most `capacity` sandboxes (one made when none has room); sets vm_fd,
+ * vcpu_fd, run, host, window, gpa_base; *fresh when the vCPU never ran.
+ * Detach (the window's slots already deleted): park the vCPU, free the
+ * window, maybe destroy the VM. Capacity max: what KVM and the vCPUs'
+ * address width allow. */
+int kvm_shared_attach(struct nub_vm *vm, int kvm_fd, unsigned capacity, int *fresh, char *err,
+                      size_t err_cap);
+void kvm_shared_detach(struct nub_vm *vm);
+unsigned kvm_shared_capacity_max(unsigned phys_bits, int kvm_fd);
 
 /* snprintf into err (when err_cap > 0) and return code. */
 int kvm_fail(char *err, size_t err_cap, int code, const char *fmt, ...)

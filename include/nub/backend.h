@@ -18,7 +18,11 @@
  * take `char *err, size_t err_cap` write a NUL-terminated message into that
  * caller-owned buffer on failure (truncated to `err_cap`). A backend never
  * prints, exits, installs process-wide signal handlers that replace the
- * host's, or keeps global mutable state outside what a `struct nub_vm` owns.
+ * host's, or keeps global mutable state outside what a `struct nub_vm` owns
+ * -- but for what it shares among its VMs on purpose (a cache of what the
+ * machine can do; hypervisor VMs that several `struct nub_vm` share, each
+ * on its own window, NUB_VM_GPA_WINDOW), which it locks, and which a VM's
+ * slots may touch from any thread that owns that VM.
  *
  * Threading: one thread at a time calls a VM's slots, except `interrupt`,
  * which may be called from any thread at any time, including concurrently

@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!b && nub_backend_load("mock", &b, NULL))
 		abort();
-	if (nub_hv_create(b, NUB_GPA_LIMIT, "budget=4096", &hv, NULL))
+	if (nub_hv_create(b, NUB_GPA_LIMIT, "budget=4096,window=0", &hv, NULL))
 		abort();
 	mem = mmap(NULL, MEM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED || nub_vmem_buf_init(&buf, TABLES, 8 * 4096, NULL))

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/* Sandboxes sharing one KVM VM (the KVM backend's option share=N): each is
+ * a vCPU of that VM on a guest-physical window of its own, and nothing one
+ * of them writes reaches another -- neither while both are alive nor when
+ * a freed one's vCPU and window are given to the next sandbox. On KVM
+ * (NUB_TEST_SANDBOX_BACKEND=kvm; ctest's kvm.test_shared_vm and the
+ * nested suite shared-vm-kvm); on the mock, whose VMs are processes of
+ * their own, the same calls check the same isolation without the sharing. */
+#include <stdio.h>
+#include <string.h>
+
+#include <nub/guest_abi.h>
+#include <nub/nub.h>
+
+#include "../../guest/tests/test_guest_ids.h"
+#include "backend/hv.h"
+#include "nub_test.h"
+#include "nub_test_sandbox.h"
+#include "sandbox/sandbox_internal.h"
+
+#define PAGE 4096ull
+
+static int on_kvm(void)
+{
+	struct nub_config c;
+
+	nub_test_use_backend(&c);
+	return !strcmp(c.backend, "kvm");
+}
+
+static struct nub_sandbox *make(struct nub_snapshot *snap)
+{
+	struct nub_config c;
+	struct nub_error err = {0};
+	struct nub_sandbox *sb = NULL;
+
+	nub_config_init(&c);
+	nub_test_use_backend(&c);
+	if (on_kvm())
+		c.backend_options = "share=4";
+	if (nub_sandbox_create_from_snapshot(&c, snap, &sb, &err))
+		fail_msg("create: %s", err.msg);
+	if (nub_sandbox_evolve(sb))
+		fail_msg("evolve: %s", nub_sandbox_last_error(sb));
+	return sb;
+}
+
+/* Fill `count` pages of the guest's static page area with `value`; the sum
+ * of every byte of the area as the guest reads it. */
+static uint64_t fill(struct nub_sandbox *sb, uint32_t count, uint8_t value)
+{
+	uint8_t in[9];
+	uint32_t first = 0;
+	uint64_t sum = 0;
+	size_t n = 0;
+	int32_t status = -1;
+
+	memcpy(in, &first, 4);
+	memcpy(in + 4, &count, 4);
+	in[8] = value;
+	if (nub_sandbox_call(sb, NUB_TG_PAGES, in, sizeof(in), &sum, sizeof(sum), &n, &status) ||
+	    status != 0 || n != sizeof(sum))
+		fail_msg("pages: %s (status %d)", nub_sandbox_last_error(sb), status);
+	return sum;
+}
+
+static nub_gpa_t window_of(const struct nub_sandbox *sb)
+{
+	return nub_hv_gpa_base(sb->hv);
+}
+
+static void test_sandboxes_of_one_vm_stay_apart(void **state)
+{
+	struct nub_sandbox *base = nub_test_sandbox("test_guest", NULL);
+	struct nub_snapshot *snap = NULL;
+	struct nub_sandbox *sb[3];
+
+	(void)state;
+	assert_int_equal(nub_sandbox_snapshot(base, &snap), 0);
+	for (int i = 0; i < 3; i++)
+		sb[i] = make(snap);
+	if (on_kvm()) {
+		/* Three windows of one VM (a VM of its own sits at 0). */
+		for (int i = 0; i < 3; i++) {
+			assert_int_equal(window_of(sb[i]) % NUB_GPA_LIMIT, 0);
+			for (int j = 0; j < i; j++)
+				assert_true(window_of(sb[i]) != window_of(sb[j]));
+		}
+	}
+	/* Same guest-virtual pages, each sandbox's own bytes. */
+	assert_int_equal(fill(sb[0], 4, 0x11), 4 * PAGE * 0x11);
+	assert_int_equal(fill(sb[1], 2, 0x22), 2 * PAGE * 0x22);
+	assert_int_equal(fill(sb[2], 1, 0x33), PAGE * 0x33);
+	assert_int_equal(fill(sb[0], 0, 0), 4 * PAGE * 0x11);
+	assert_int_equal(fill(sb[1], 0, 0), 2 * PAGE * 0x22);
+	/* A freed sandbox's vCPU and window go to the next one: it starts
+	 * from the snapshot, with nothing of the last tenant's. */
+	nub_gpa_t freed = window_of(sb[1]);
+	nub_sandbox_free(sb[1]);
+	sb[1] = make(snap);
+	if (on_kvm())
+		assert_int_equal(window_of(sb[1]), freed);
+	assert_int_equal(fill(sb[1], 0, 0), 0);
+	assert_int_equal(fill(sb[1], 3, 0x44), 3 * PAGE * 0x44);
+	assert_int_equal(fill(sb[0], 0, 0), 4 * PAGE * 0x11);
+	assert_int_equal(fill(sb[2], 0, 0), PAGE * 0x33);
+	/* A restore of one leaves the others as they were. */
+	assert_int_equal(nub_sandbox_restore(sb[0], NULL), 0);
+	assert_int_equal(fill(sb[0], 0, 0), 0);
+	assert_int_equal(fill(sb[1], 0, 0), 3 * PAGE * 0x44);
+	for (int i = 0; i < 3; i++)
+		nub_sandbox_free(sb[i]);
+	nub_snapshot_unref(snap);
+	nub_sandbox_free(base);
+}
+
+/* More sandboxes than one VM holds: a second VM takes the rest, and each
+ * still sees only its own pages. */
+static void test_a_full_vm_makes_another(void **state)
+{
+	struct nub_sandbox *base = nub_test_sandbox("test_guest", NULL);
+	struct nub_snapshot *snap = NULL;
+	struct nub_sandbox *sb[6];
+
+	(void)state;
+	assert_int_equal(nub_sandbox_snapshot(base, &snap), 0);
+	for (int i = 0; i < 6; i++) {
+		sb[i] = make(snap);
+		assert_int_equal(fill(sb[i], 1, (uint8_t)(i + 1)), PAGE * (uint64_t)(i + 1));
+	}
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(fill(sb[i], 0, 0), PAGE * (uint64_t)(i + 1));
+	for (int i = 0; i < 6; i++)
+		nub_sandbox_free(sb[i]);
+	nub_snapshot_unref(snap);
+	nub_sandbox_free(base);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_sandboxes_of_one_vm_stay_apart),
+	        cmocka_unit_test(test_a_full_vm_makes_another),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
