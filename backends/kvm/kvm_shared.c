@@ -46,6 +46,8 @@
 #define KVM_CAP_DISABLE_QUIRKS2 213
 #endif
 #define KVM_QUIRK_SLOT_ZAP_ALL (1u << 7)
+/* Shadow pages a shared VM may hold per window (4 KiB each). */
+#define KVM_SHADOW_PAGES_PER_WINDOW 512u
 
 struct kvm_parked {
 	int fd;
@@ -86,30 +88,48 @@ static int host_vm_new(int kvm_fd, unsigned capacity, struct kvm_host_vm **out, 
 	struct kvm_host_vm *h = calloc(1, sizeof(*h));
 	struct kvm_enable_cap quirks = {.cap = KVM_CAP_DISABLE_QUIRKS2,
 	                                .args = {KVM_QUIRK_SLOT_ZAP_ALL}};
+	const unsigned long budget = (unsigned long)capacity * KVM_SHADOW_PAGES_PER_WINDOW;
+	int rc;
 
-	if (!h || !(h->window = calloc(capacity, 1)) ||
-	    !(h->parked = calloc(capacity, sizeof(*h->parked)))) {
-		if (h)
-			free(h->window);
-		free(h);
+	if (!h)
 		return kvm_fail(err, err_cap, NUB_ENOMEM, "out of memory for a shared VM");
+	h->window = calloc(capacity, 1);
+	h->parked = calloc(capacity, sizeof(*h->parked));
+	if (!h->window || !h->parked) {
+		rc = kvm_fail(err, err_cap, NUB_ENOMEM, "out of memory for a shared VM");
+		goto free_host;
 	}
 	do
 		h->fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
 	while (h->fd < 0 && errno == EINTR);
 	if (h->fd < 0) {
-		int e = errno;
-		free(h->parked);
-		free(h->window);
-		free(h);
-		return kvm_fail_fd(err, err_cap, "KVM_CREATE_VM", e);
+		rc = kvm_fail_fd(err, err_cap, "KVM_CREATE_VM", errno);
+		goto free_host;
 	}
 	int supported = ioctl(h->fd, KVM_CHECK_EXTENSION, KVM_CAP_DISABLE_QUIRKS2);
 	if (supported > 0 && (supported & KVM_QUIRK_SLOT_ZAP_ALL))
 		(void)kvm_ioctl(h->fd, KVM_ENABLE_CAP, &quirks); /* only a speed-up */
+	/* KVM sizes a VM's shadow-page budget from its memory slots, which
+	 * here come and go with the sandboxes, while parked vCPUs keep their
+	 * last roots: once the slots of a full VM were gone, the next vCPU to
+	 * run found no page it could take (KVM_RUN: ENOSPC). A fixed budget
+	 * per window instead; pages are only allocated as tables are shadowed,
+	 * and a sandbox's tables are core's, bounded by its pt_reserve. */
+	if (kvm_ioctl(h->fd, KVM_SET_NR_MMU_PAGES, (void *)(uintptr_t)budget) < 0) {
+		rc = kvm_fail(err, err_cap, NUB_ESYS, "KVM_SET_NR_MMU_PAGES %lu: %s", budget,
+		              strerror(errno));
+		goto close_vm;
+	}
 	h->capacity = capacity;
 	*out = h;
 	return 0;
+close_vm:
+	close(h->fd);
+free_host:
+	free(h->parked);
+	free(h->window);
+	free(h);
+	return rc;
 }
 
 /* A VM of this capacity with a free window, or a new one (listed). */
