@@ -453,6 +453,7 @@ static int kvm_vm_create(const struct nub_vm_config *cfg, struct nub_vm **out, c
 	rc = fresh ? kvm_setup_cpuid(vm, err, err_cap) : 0;
 	if (rc)
 		goto release_vm;
+	vm->vcpu_ready = 1;
 	kvm_learn_vcpu(vm);
 	*out = vm;
 	return 0;

@@ -78,7 +78,8 @@ struct nub_vm {
 	 * vm_fd is its, this sandbox holds window `window`; NULL: its own VM. */
 	struct kvm_host_vm *host;
 	unsigned window;
-	int owner_pid; /* the process whose VM `host` is */
+	int owner_pid;  /* the process whose VM `host` is */
+	int vcpu_ready; /* its CPUID set: a parked vCPU can be reused as it is */
 
 	struct kvm_slot slots[KVM_NUB_MAX_SLOTS];
 };

@@ -52,6 +52,7 @@
 struct kvm_parked {
 	int fd;
 	struct kvm_run *run;
+	int ready; /* its CPUID set (a vCPU whose creation failed after it is not) */
 };
 
 struct kvm_host_vm {
@@ -158,14 +159,14 @@ static void host_vm_unlist(struct kvm_host_vm *h)
 		}
 }
 
-/* A parked vCPU, or a new one (with its kvm_run mapped). *fresh: it never
- * ran, so its CPUID is still to be set. */
+/* A parked vCPU, or a new one (with its kvm_run mapped). *fresh: its
+ * CPUID is still to be set. */
 static int host_vm_vcpu(struct kvm_host_vm *h, size_t run_size, struct kvm_parked *out, int *fresh,
                         char *err, size_t err_cap)
 {
 	if (h->nparked) {
 		*out = h->parked[--h->nparked];
-		*fresh = 0;
+		*fresh = !out->ready;
 		return 0;
 	}
 	int fd = ioctl(h->fd, KVM_CREATE_VCPU, h->vcpus);
@@ -179,7 +180,7 @@ static int host_vm_vcpu(struct kvm_host_vm *h, size_t run_size, struct kvm_parke
 		                strerror(e));
 	}
 	h->vcpus++;
-	*out = (struct kvm_parked){fd, run};
+	*out = (struct kvm_parked){fd, run, 0};
 	*fresh = 1;
 	return 0;
 }
@@ -205,7 +206,7 @@ int kvm_shared_attach(struct nub_vm *vm, int kvm_fd, unsigned capacity, int *fre
                       size_t err_cap)
 {
 	struct kvm_host_vm *h = NULL;
-	struct kvm_parked v = {-1, NULL};
+	struct kvm_parked v = {-1, NULL, 0};
 	unsigned w = 0;
 	int rc;
 
@@ -259,7 +260,7 @@ void kvm_shared_detach(struct nub_vm *vm)
 	vm->run->kvm_valid_regs = 0;
 	vm->run->kvm_dirty_regs = 0;
 	pthread_mutex_lock(&shared_lock);
-	h->parked[h->nparked++] = (struct kvm_parked){vm->vcpu_fd, vm->run};
+	h->parked[h->nparked++] = (struct kvm_parked){vm->vcpu_fd, vm->run, vm->vcpu_ready};
 	h->window[vm->window] = 0;
 	if (--h->used == 0) {
 		/* Keep this one for the next creation; the one kept before goes. */

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <nub/guest_abi.h>
 #include <nub/nub.h>
@@ -184,12 +186,60 @@ static void test_an_emptied_vm_fills_again(void **state)
 	nub_sandbox_free(base);
 }
 
+/* A KVM VM serves only the process that made it: a forked child's
+ * sandboxes get VMs of the child's own (its copies of the parent's went
+ * with EIO before), and the parent's sandbox is untouched by the child. */
+static void test_a_forked_child_makes_its_own(void **state)
+{
+	struct nub_sandbox *base = nub_test_sandbox("test_guest", NULL);
+	struct nub_snapshot *snap = NULL;
+	int status = 0;
+
+	(void)state;
+	assert_int_equal(nub_sandbox_snapshot(base, &snap), 0);
+	struct nub_sandbox *mine = make(snap);
+	assert_int_equal(fill(mine, 2, 0x55), 2 * PAGE * 0x55);
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct nub_config c;
+		struct nub_error err = {0};
+		struct nub_sandbox *sb = NULL;
+		uint8_t in[9] = {0, 0, 0, 0, 1, 0, 0, 0, 0x66};
+		uint64_t sum = 0;
+		size_t n = 0;
+		int32_t st = -1;
+		nub_config_init(&c);
+		nub_test_use_backend(&c);
+		if (on_kvm())
+			c.backend_options = "share=4";
+		int bad = nub_sandbox_create_from_snapshot(&c, snap, &sb, &err) ||
+		          nub_sandbox_evolve(sb) ||
+		          nub_sandbox_call(sb, NUB_TG_PAGES, in, 9, &sum, 8, &n, &st) || st ||
+		          sum != PAGE * 0x66;
+		if (bad)
+			fprintf(stderr, "child: %s\n", sb ? nub_sandbox_last_error(sb) : err.msg);
+		nub_sandbox_free(sb);
+		fflush(NULL);
+		_exit(bad);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(fill(mine, 0, 0), 2 * PAGE * 0x55);
+	nub_sandbox_free(mine);
+	nub_snapshot_unref(snap);
+	nub_sandbox_free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_sandboxes_of_one_vm_stay_apart),
 	        cmocka_unit_test(test_a_full_vm_makes_another),
 	        cmocka_unit_test(test_an_emptied_vm_fills_again),
+	        cmocka_unit_test(test_a_forked_child_makes_its_own),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
