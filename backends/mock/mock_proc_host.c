@@ -32,6 +32,7 @@
 
 struct mock_proc {
 	pid_t pid;
+	pid_t owner; /* the process that forked the vCPU process: its only driver */
 	struct proc_shared *sh;
 	uint32_t seq;
 	int sync; /* what the child must re-map before the next run */
@@ -149,6 +150,7 @@ static int proc_start(struct nub_vm *vm, char *err, size_t err_cap)
 	p->sh->gpa_base = vm->gpa_base;
 	p->sh->tss_gva = vm->sregs.tr.base;
 	p->seq = 0;
+	p->owner = getpid();
 	p->pid = fork();
 	if (p->pid == 0)
 		mock_proc_child_main(vm, p->sh, &st);
@@ -270,6 +272,15 @@ int mock_proc_run(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t er
 	}
 	if (!p->pid && (rc = proc_start(vm, err, err_cap)))
 		return rc;
+	/* Two processes driving one vCPU process would corrupt each other's
+	 * runs: a VM made before a fork runs only where it was made. */
+	if (p->owner != getpid()) {
+		snprintf(err, err_cap,
+		         "this VM's vCPU process belongs to process %d (the VM was made before a "
+		         "fork); make the sandbox in this process",
+		         (int)p->owner);
+		return NUB_ESTATE;
+	}
 	sh = p->sh;
 	run_command_fill(vm, p);
 	p->seq++;
@@ -325,6 +336,17 @@ void mock_proc_destroy(struct nub_vm *vm)
 
 	if (!p)
 		return;
+	/* A VM freed in a forked child of its host (a pool's copy, an
+	 * inherited sandbox): the vCPU process is the host's; let go of the
+	 * child's copy of its page, never command or kill it. */
+	if (p->owner != getpid()) {
+		if (p->sh)
+			munmap(p->sh, PROC_PAGE);
+		mock_tables_free(p->seen);
+		free(p);
+		vm->proc = NULL;
+		return;
+	}
 	if (p->pid > 0 && p->sh) {
 		p->sh->cmd = PROC_CMD_QUIT;
 		atomic_store(&p->sh->seq_cmd, ++p->seq);

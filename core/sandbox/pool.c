@@ -13,9 +13,15 @@
  * the shell with the last user's configuration, host functions, counters
  * and errors is freed. A poisoned sandbox (a failed call, a failed reset,
  * a backend failure) is never parked.
+ *
+ * A parked VM is its process's: a forked child has copies of the parent's
+ * pool entries, whose hypervisor handles are the parent's (KVM refuses
+ * another process's VM; the mock's vCPU process is the parent's child), so
+ * the child never takes one -- nor frees one: they stay the parent's.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <nub/nub.h>
 
@@ -86,6 +92,7 @@ int nub_sandbox_park(struct nub_sandbox *sb)
 	/* The pool's entries hold no reference: the snapshot drains them
 	 * before it goes (see struct nub_snapshot_pool). */
 	sb->base = sb->current = NULL;
+	sb->parked_by = getpid();
 	sb->parked_next = p->parked;
 	p->parked = sb;
 	p->n++;
@@ -102,7 +109,8 @@ static struct nub_sandbox *pool_take(struct nub_snapshot *snap, const struct nub
 
 	pthread_mutex_lock(&p->lock);
 	for (at = (struct nub_sandbox **)&p->parked; *at; at = &(*at)->parked_next) {
-		if (same_string((*at)->backend_spec, like->backend_spec) &&
+		if ((*at)->parked_by == getpid() &&
+		    same_string((*at)->backend_spec, like->backend_spec) &&
 		    same_string((*at)->backend_options, like->backend_options)) {
 			got = *at;
 			*at = got->parked_next;

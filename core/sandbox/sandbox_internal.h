@@ -111,6 +111,7 @@ struct nub_sandbox {
 	const char *call_fn_name; /* NULL outside a call */
 	struct nub_error err;
 	struct nub_sandbox *parked_next;     /* in its snapshot's pool (pool.c) */
+	pid_t parked_by;                     /* the process that parked it (pool.c) */
 	struct nub_interrupt_handle *handle; /* made on first ask (guest_run.c) */
 	struct nub_mapping maps[NUB_MAPPINGS_MAX];
 	unsigned nmaps;                                /* used entries of maps */
