@@ -659,6 +659,9 @@ NUB_API int nub_snapshot_needs_host_fn(const struct nub_snapshot *snap, uint32_t
  * A parked VM keeps what a live sandbox does (its file descriptors, the
  * pages its guest wrote, the mock's vCPU process) and holds no reference
  * on `snap`: they are freed when `snap` is, or by lowering `max_vms`.
+ * A VM belongs to the process that made it: a forked child never takes one
+ * its parent parked (it makes its own), and a sandbox made before a fork
+ * runs only in the process that made it (elsewhere its calls fail).
  * Default 0: no pool. Thread-safe.
  * @param snap     the snapshot
  * @param max_vms  0 (off: frees what is kept) .. NUB_SNAPSHOT_POOL_MAX
