@@ -322,29 +322,42 @@ static int kvm_check_share(uint64_t share, int kvm_fd, char *err, size_t err_cap
 	return 0;
 }
 
+int kvm_vm_fd_new(int kvm_fd, char *err, size_t err_cap)
+{
+	int fd;
+
+	do
+		fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
+	while (fd < 0 && errno == EINTR);
+	return fd < 0 ? kvm_fail_fd(err, err_cap, "KVM_CREATE_VM", errno) : fd;
+}
+
+int kvm_vcpu_new(int vm_fd, unsigned id, size_t run_size, int *fd, struct kvm_run **run, char *err,
+                 size_t err_cap)
+{
+	*fd = ioctl(vm_fd, KVM_CREATE_VCPU, id);
+	if (*fd < 0)
+		return kvm_fail_fd(err, err_cap, "KVM_CREATE_VCPU", errno);
+	*run = mmap(NULL, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	if (*run == MAP_FAILED) {
+		int e = errno;
+		close(*fd);
+		return kvm_fail(err, err_cap, NUB_ESYS, "mmap of kvm_run (%zu bytes): %s", run_size,
+		                strerror(e));
+	}
+	return 0;
+}
+
 /* A VM of its own with vCPU 0. */
 static int kvm_own_vm(struct nub_vm *vm, int kvm_fd, char *err, size_t err_cap)
 {
-	do
-		vm->vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
-	while (vm->vm_fd < 0 && errno == EINTR);
+	vm->vm_fd = kvm_vm_fd_new(kvm_fd, err, err_cap);
 	if (vm->vm_fd < 0)
-		return kvm_fail_fd(err, err_cap, "KVM_CREATE_VM", errno);
-	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
-	if (vm->vcpu_fd < 0) {
-		int e = errno;
+		return vm->vm_fd;
+	int rc = kvm_vcpu_new(vm->vm_fd, 0, vm->run_size, &vm->vcpu_fd, &vm->run, err, err_cap);
+	if (rc)
 		close(vm->vm_fd);
-		return kvm_fail_fd(err, err_cap, "KVM_CREATE_VCPU", e);
-	}
-	vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd, 0);
-	if (vm->run == MAP_FAILED) {
-		int e = errno;
-		close(vm->vcpu_fd);
-		close(vm->vm_fd);
-		return kvm_fail(err, err_cap, NUB_ESYS, "mmap of kvm_run (%zu bytes): %s",
-		                vm->run_size, strerror(e));
-	}
-	return 0;
+	return rc;
 }
 
 /* The VM's vCPU and memory gone, whichever way it was made. */

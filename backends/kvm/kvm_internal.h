@@ -86,6 +86,12 @@ struct nub_vm {
 
 /* A failed call that made a descriptor: EMFILE names the open-file limit. */
 int kvm_fail_fd(char *err, size_t err_cap, const char *what, int e);
+/* A new KVM VM's descriptor, or a negative nub error. */
+int kvm_vm_fd_new(int kvm_fd, char *err, size_t err_cap);
+/* vCPU `id` of the VM and its kvm_run mapping (`run_size` bytes); 0, or a
+ * negative nub error with nothing left open. */
+int kvm_vcpu_new(int vm_fd, unsigned id, size_t run_size, int *fd, struct kvm_run **run, char *err,
+                 size_t err_cap);
 
 /* Shared VMs (kvm_shared.c). Attach: a vCPU and a window of a VM holding
  * at most `capacity` sandboxes (one made when none has room); sets vm_fd,

@@ -100,11 +100,9 @@ static int host_vm_new(int kvm_fd, unsigned capacity, struct kvm_host_vm **out, 
 		rc = kvm_fail(err, err_cap, NUB_ENOMEM, "out of memory for a shared VM");
 		goto free_host;
 	}
-	do
-		h->fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
-	while (h->fd < 0 && errno == EINTR);
+	h->fd = kvm_vm_fd_new(kvm_fd, err, err_cap);
 	if (h->fd < 0) {
-		rc = kvm_fail_fd(err, err_cap, "KVM_CREATE_VM", errno);
+		rc = h->fd;
 		goto free_host;
 	}
 	int supported = ioctl(h->fd, KVM_CHECK_EXTENSION, KVM_CAP_DISABLE_QUIRKS2);
@@ -169,18 +167,11 @@ static int host_vm_vcpu(struct kvm_host_vm *h, size_t run_size, struct kvm_parke
 		*fresh = !out->ready;
 		return 0;
 	}
-	int fd = ioctl(h->fd, KVM_CREATE_VCPU, h->vcpus);
-	if (fd < 0)
-		return kvm_fail_fd(err, err_cap, "KVM_CREATE_VCPU", errno);
-	void *run = mmap(NULL, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (run == MAP_FAILED) {
-		int e = errno;
-		close(fd);
-		return kvm_fail(err, err_cap, NUB_ESYS, "mmap of kvm_run (%zu bytes): %s", run_size,
-		                strerror(e));
-	}
+	int rc = kvm_vcpu_new(h->fd, h->vcpus, run_size, &out->fd, &out->run, err, err_cap);
+	if (rc)
+		return rc;
 	h->vcpus++;
-	*out = (struct kvm_parked){fd, run, 0};
+	out->ready = 0;
 	*fresh = 1;
 	return 0;
 }
@@ -256,8 +247,8 @@ void kvm_shared_detach(struct nub_vm *vm)
 		return;
 	}
 	vcpu_clear_events(vm->vcpu_fd);
+	/* (kvm_valid_regs: the next vm_create sets it.) */
 	vm->run->immediate_exit = 0;
-	vm->run->kvm_valid_regs = 0;
 	vm->run->kvm_dirty_regs = 0;
 	pthread_mutex_lock(&shared_lock);
 	h->parked[h->nparked++] = (struct kvm_parked){vm->vcpu_fd, vm->run, vm->vcpu_ready};
