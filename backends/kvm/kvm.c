@@ -207,9 +207,6 @@ struct kvm_options {
 	int has_window;
 };
 
-/* Windows a VM may be placed at: its space below 2^52, as core checks. */
-#define KVM_MAX_WINDOW ((1ull << 52) / NUB_GPA_LIMIT - 1)
-
 /* One "key=value" of `len` bytes; 0, or -1 when it is not one this backend
  * takes. */
 static int kvm_parse_option(const char *o, size_t len, uint32_t flags, struct kvm_options *out)
@@ -235,7 +232,7 @@ static int kvm_parse_option(const char *o, size_t len, uint32_t flags, struct kv
 	if (is_window || strncmp(buf, "share=", 6) == 0) {
 		const char *num = buf + (is_window ? 7 : 6);
 		unsigned long long v = strtoull(num, &end, 10);
-		if (errno || *end || end == num || *num == '-' || v > KVM_MAX_WINDOW)
+		if (errno || *end || end == num || *num == '-' || v > NUB_GPA_WINDOW_MAX)
 			return -1;
 		if (is_window) {
 			out->window = v;
@@ -271,7 +268,7 @@ static int kvm_parse_options(const char *options, uint32_t flags, struct kvm_opt
 			                "%d..%d, 'share=N' or 'window=N' with N in 0..%llu, "
 			                "comma-separated)",
 			                options, SIGRTMIN, SIGRTMAX,
-			                (unsigned long long)KVM_MAX_WINDOW);
+			                (unsigned long long)NUB_GPA_WINDOW_MAX);
 		o = comma ? comma + 1 : o + len;
 	}
 	if (out->share > 1 && out->has_window)

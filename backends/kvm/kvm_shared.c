@@ -270,8 +270,8 @@ unsigned kvm_shared_capacity_max(unsigned phys_bits, int kvm_fd)
 {
 	int vcpus = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	int slots = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
-	uint64_t windows = phys_bits >= 52 ? (1ull << 52) / NUB_GPA_LIMIT
-	                                   : (1ull << phys_bits) / NUB_GPA_LIMIT;
+	uint64_t windows =
+	        phys_bits >= 52 ? NUB_GPA_WINDOW_MAX + 1 : (1ull << phys_bits) / NUB_GPA_LIMIT;
 	uint64_t cap = windows;
 
 	if (vcpus > 0 && (uint64_t)vcpus < cap)

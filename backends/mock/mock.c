@@ -46,8 +46,6 @@ static int mock_probe(char *err, size_t err_cap)
  * not 0, so that every test on the mock runs core's window arithmetic
  * (hv.h), which a backend sharing one hypervisor VM among sandboxes needs. */
 #define MOCK_DEFAULT_WINDOW 1u
-/* Windows the mock accepts: up to 2^52 - NUB_GPA_LIMIT, as core does. */
-#define MOCK_MAX_WINDOW ((1ull << 52) / NUB_GPA_LIMIT - 1)
 
 /* Options, comma-separated: "budget=N" stops interpreting CPL0 code after
  * N instructions (fuzzing); "window=N" places the guest-physical window at
@@ -67,12 +65,12 @@ static int mock_parse_options(struct nub_vm *vm, const struct nub_vm_config *cfg
 			errno = 0;
 			window = strtoull(o + 7, &end, 0);
 			if (errno || end == o + 7 || (*end && *end != ',') ||
-			    window > MOCK_MAX_WINDOW || (window && !windowed)) {
+			    window > NUB_GPA_WINDOW_MAX || (window && !windowed)) {
 				snprintf(
 				        err, err_cap,
 				        "option window=%.20s: want 0 to %llu, and a core that asks "
 				        "for NUB_VM_GPA_WINDOW",
-				        o + 7, (unsigned long long)MOCK_MAX_WINDOW);
+				        o + 7, (unsigned long long)NUB_GPA_WINDOW_MAX);
 				return -1;
 			}
 		}

@@ -180,16 +180,14 @@ static int hv_injected(struct nub_hv *hv, enum nub_hv_slot slot, struct nub_erro
  * page-table entry can hold. */
 static int hv_learn_gpa_base(struct nub_hv *hv, struct nub_error *err)
 {
-	const uint64_t top = (NUB_PTE_ADDR_MASK | (NUB_PAGE_SIZE - 1)) + 1;
 	uint64_t base = 0;
 
-	if (!hv->ops->get_gpa_base)
+	if (!nub_hv_has(hv, NUB_HV_SLOT_GET_GPA_BASE))
 		return 0;
-	int rc = hv_result(hv, "get_gpa_base",
-	                   hv->ops->get_gpa_base(hv->vm, &base, hv->msg, sizeof(hv->msg)), err);
+	int rc = nub_hv_get_gpa_base(hv, &base, err);
 	if (rc)
 		return rc;
-	if (base % NUB_GPA_LIMIT || base > top - NUB_GPA_LIMIT)
+	if (base % NUB_GPA_LIMIT || base / NUB_GPA_LIMIT > NUB_GPA_WINDOW_MAX)
 		return hv_fail(hv, err, NUB_EBACKEND, "get_gpa_base",
 		               "window at GPA 0x%llx is not a multiple of 0x%llx below 2^52",
 		               (unsigned long long)base, (unsigned long long)NUB_GPA_LIMIT);

@@ -50,8 +50,8 @@
 	X(unmap_region,    UNMAP_REGION,    REQUIRED,  56, OWN,  void)                         \
 	X(set_regs,        SET_REGS,        REQUIRED,  64, SET,  struct nub_regs)              \
 	X(get_regs,        GET_REGS,        REQUIRED,  72, GET,  struct nub_regs)              \
-	X(set_sregs,       SET_SREGS,       REQUIRED,  80, OWN,  void)             \
-	X(get_sregs,       GET_SREGS,       REQUIRED,  88, OWN,  void)             \
+	X(set_sregs,       SET_SREGS,       REQUIRED,  80, OWN,  void)                         \
+	X(get_sregs,       GET_SREGS,       REQUIRED,  88, OWN,  void)                         \
 	X(run_vcpu,        RUN,             REQUIRED,  96, OWN,  void)                         \
 	X(interrupt,       INTERRUPT,       REQUIRED, 104, OWN,  void)                         \
 	X(clear_interrupt, CLEAR_INTERRUPT, REQUIRED, 112, VOID, void)                         \

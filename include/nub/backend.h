@@ -340,8 +340,9 @@ struct nub_backend_ops {
 	 * guest-physical window starts: the guest sees core's GPA g at
 	 * `*base + g` (regions, CR3, page-table entries; guest_abi.h's GPAs
 	 * are relative to it). Only with NUB_VM_GPA_WINDOW in the config; a
-	 * multiple of NUB_GPA_LIMIT (guest_abi.h) with the window below
-	 * 2^52, or core refuses the VM (NUB_EBACKEND naming the base). Called
+	 * multiple of NUB_GPA_LIMIT up to NUB_GPA_WINDOW_MAX * NUB_GPA_LIMIT
+	 * (guest_abi.h: the window below 2^52), or core refuses the VM
+	 * (NUB_EBACKEND naming the base). Called
 	 * once, right after vm_create; the base never changes. */
 	int (*get_gpa_base)(struct nub_vm *vm, uint64_t *base, char *err, size_t err_cap);
 };

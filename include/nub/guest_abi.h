@@ -80,6 +80,10 @@
 /** Guest-physical space nub uses: 64 GiB fits the smallest MAXPHYADDR (36)
  * of any x86-64 CPU, so scratch at its top is addressable everywhere. */
 #define NUB_GPA_LIMIT (1ull << 36)
+/** The highest window a backend may place that space at (backend.h,
+ * NUB_VM_GPA_WINDOW): window w starts at GPA w * NUB_GPA_LIMIT, and the
+ * last one ends at 2^52, the most a page-table entry can address. */
+#define NUB_GPA_WINDOW_MAX ((1ull << 52) / NUB_GPA_LIMIT - 1)
 /** End of the lower canonical half of a 48-bit virtual address space. */
 #define NUB_GVA_LIMIT (1ull << 47)
 
