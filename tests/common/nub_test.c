@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 const char *nub_test_env(const char *name)
 {
@@ -127,4 +129,21 @@ void nub_test_write_file(const char *dir, const char *name, const void *p, size_
 	if (fwrite(p, 1, n, f) != n)
 		fail_msg("cannot write %s", path);
 	fclose(f);
+}
+
+void nub_test_in_child(int (*fn)(void *arg), void *arg)
+{
+	int status = 0;
+
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int rc = fn(arg);
+		fflush(NULL);
+		_exit(rc);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 }

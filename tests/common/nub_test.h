@@ -32,6 +32,13 @@ int nub_test_rmtree(const char *path);
  * cannot. */
 void nub_test_write_file(const char *dir, const char *name, const void *p, size_t n);
 
+/* Run fn(arg) in a forked child -- stdio flushed before the fork and
+ * before the child's _exit, which flushes nothing -- and fail the test
+ * unless the child exits with status 0 (what fn returned). For what must
+ * happen in another process: one with a copy of this one's sandboxes,
+ * or limits this process must not keep. */
+void nub_test_in_child(int (*fn)(void *arg), void *arg);
+
 /* How many times slower than a nominal machine this one runs plain code,
  * measured once per process by timing a fixed loop (under nested
  * emulation the test program runs emulated too, so the loop sees the

@@ -48,8 +48,9 @@ static int echo_ok(struct nub_sandbox *sb)
 
 /* In a child process (the limit is the process's): 0 when every check
  * held, else 1 after saying which did not. */
-static int limit_child(struct nub_snapshot *snap)
+static int limit_child(void *arg)
 {
+	struct nub_snapshot *snap = arg;
 	struct nub_sandbox *sb[MAX_SANDBOXES] = {0};
 	char why[512] = "";
 	int made = 0, rc = 1;
@@ -108,21 +109,9 @@ free_all:
 
 static void test_open_file_limit_is_named(void **state)
 {
-	int status = 0;
-
 	(void)state;
 	struct nub_snapshot *snap = nub_test_snapshot_after_init("test_guest");
-	fflush(NULL);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int rc = limit_child(snap);
-		fflush(NULL); /* _exit flushes nothing */
-		_exit(rc);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	nub_test_in_child(limit_child, snap);
 	nub_snapshot_unref(snap);
 }
 

@@ -10,8 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <nub/nub.h>
 
@@ -163,88 +161,83 @@ static void test_pool_takes_only_its_snapshots_state(void **state)
  * parked one's hypervisor handles are the parent's), and letting go of the
  * pool there (its copy of it) leaves the parent's VM working: the parent's
  * next sandbox takes it and runs. */
-static void child_without_parked_vm(struct nub_snapshot *snap, uint64_t clean)
+struct fork_case {
+	struct nub_snapshot *snap;
+	uint64_t clean;
+	struct nub_sandbox *parents; /* a sandbox the parent made, or NULL */
+};
+
+static int child_without_parked_vm(void *arg)
 {
+	const struct fork_case *fc = arg;
 	struct nub_sandbox_stats st = {0};
 	char why[256] = "";
 	int bad = 1;
 
-	struct nub_sandbox *b = nub_test_try_sandbox_from(snap, why, sizeof(why));
+	struct nub_sandbox *b = nub_test_try_sandbox_from(fc->snap, why, sizeof(why));
 	if (b) {
 		nub_sandbox_stats(b, &st);
-		bad = st.vms_recycled != 0 || nub_test_pages_sum(b, 0, 0, 0) != clean;
+		bad = st.vms_recycled != 0 || nub_test_pages_sum(b, 0, 0, 0) != fc->clean;
 	}
 	if (bad)
 		fprintf(stderr, "child: %s (recycled %u)\n", b ? "wrong sandbox" : why,
 		        (unsigned)st.vms_recycled);
 	nub_sandbox_free(b);
-	nub_snapshot_set_pool(snap, 0); /* the child's copies of the parked VM go */
-	fflush(NULL);
-	_exit(bad);
+	nub_snapshot_set_pool(fc->snap, 0); /* the child's copies of the parked VM go */
+	return bad;
 }
 
 static void test_a_forked_child_takes_no_parked_vm(void **state)
 {
-	uint64_t clean;
-	int status = 0;
+	struct fork_case fc = {0};
 
 	(void)state;
-	struct nub_snapshot *snap = initialised(&clean);
-	assert_int_equal(nub_snapshot_set_pool(snap, 1), 0);
-	nub_sandbox_free(nub_test_sandbox_from(snap)); /* parked */
-	fflush(NULL);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		child_without_parked_vm(snap, clean);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-	struct nub_sandbox *c = nub_test_sandbox_from(snap);
+	fc.snap = initialised(&fc.clean);
+	assert_int_equal(nub_snapshot_set_pool(fc.snap, 1), 0);
+	nub_sandbox_free(nub_test_sandbox_from(fc.snap)); /* parked */
+	nub_test_in_child(child_without_parked_vm, &fc);
+	struct nub_sandbox *c = nub_test_sandbox_from(fc.snap);
 	assert_int_equal(nub_test_stats(c).vms_recycled, 1);
-	assert_int_equal(nub_test_pages_sum(c, 0, 0, 0), clean);
+	assert_int_equal(nub_test_pages_sum(c, 0, 0, 0), fc.clean);
 	nub_sandbox_free(c);
-	nub_snapshot_unref(snap);
+	nub_snapshot_unref(fc.snap);
 }
 
 /* A sandbox made before a fork is its maker's: the child's call on its
  * copy fails with an error (on the mock naming the process the VM belongs
  * to; KVM refuses another process's VM) and the parent's sandbox runs on
  * untouched, as does the parent's free of it. */
+static int child_runs_parents_vm(void *arg)
+{
+	const struct fork_case *fc = arg;
+	int rc = 0;
+	int32_t st = nub_test_try_call(fc->parents, NUB_TG_ECHO, "x", 1, NULL, 0, &rc);
+	const char *msg = nub_sandbox_last_error(fc->parents);
+	const char *b = getenv("NUB_TEST_SANDBOX_BACKEND");
+	int mock = !b || !b[0] || !strcmp(b, "mock");
+	int bad = rc == 0 && st == 0;
+
+	if (!bad && mock && !strstr(msg, "belongs to process"))
+		bad = 1;
+	if (bad)
+		fprintf(stderr, "child ran the parent's VM: rc %d status %d: %s\n", rc, (int)st,
+		        msg);
+	nub_sandbox_free(fc->parents); /* the child's copy */
+	return bad;
+}
+
 static void test_a_forked_child_cannot_run_the_parents_vm(void **state)
 {
-	uint64_t clean;
-	int status = 0;
+	struct fork_case fc = {0};
 
 	(void)state;
-	struct nub_snapshot *snap = initialised(&clean);
-	struct nub_sandbox *a = nub_test_sandbox_from(snap);
-	assert_int_equal(nub_test_pages_sum(a, 0, 1, 0x21), clean + 4096 * 0x21);
-	fflush(NULL);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int rc = 0;
-		int32_t st = nub_test_try_call(a, NUB_TG_ECHO, "x", 1, NULL, 0, &rc);
-		const char *msg = nub_sandbox_last_error(a);
-		int bad = rc == 0 && st == 0;
-		const char *b = getenv("NUB_TEST_SANDBOX_BACKEND");
-		int mock = !b || !b[0] || !strcmp(b, "mock");
-		if (!bad && mock && !strstr(msg, "belongs to process"))
-			bad = 1;
-		if (bad)
-			fprintf(stderr, "child ran the parent's VM: rc %d status %d: %s\n", rc,
-			        (int)st, msg);
-		nub_sandbox_free(a); /* the child's copy */
-		fflush(NULL);
-		_exit(bad);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-	assert_int_equal(nub_test_pages_sum(a, 0, 0, 0), clean + 4096 * 0x21);
-	nub_sandbox_free(a);
-	nub_snapshot_unref(snap);
+	fc.snap = initialised(&fc.clean);
+	fc.parents = nub_test_sandbox_from(fc.snap);
+	assert_int_equal(nub_test_pages_sum(fc.parents, 0, 1, 0x21), fc.clean + 4096 * 0x21);
+	nub_test_in_child(child_runs_parents_vm, &fc);
+	assert_int_equal(nub_test_pages_sum(fc.parents, 0, 0, 0), fc.clean + 4096 * 0x21);
+	nub_sandbox_free(fc.parents);
+	nub_snapshot_unref(fc.snap);
 }
 
 static void test_set_pool_errors(void **state)
