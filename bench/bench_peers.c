@@ -659,8 +659,9 @@ static void bench_scale(struct nub_snapshot *snap, const char *options)
 	free(t);
 }
 
-/* The scale row with a VM per sandbox and, on KVM, with sandboxes
- * sharing VMs (share=1000: five VMs for 5,000), one after the other. */
+/* The scale row with the bench's options (NUB_BENCH_OPTIONS; unset: a VM
+ * per sandbox) and, on KVM, with sandboxes sharing VMs (share=1000: five
+ * VMs for 5,000), one after the other. */
 static void bench_scale_rows(struct nub_snapshot *snap)
 {
 	bench_scale(snap, NULL);
