@@ -46,6 +46,28 @@ void nub_snapshot_unref(struct nub_snapshot *snap)
 	free(snap);
 }
 
+int nub_snapshot_scan_get(const struct nub_snapshot *snap, struct nub_tables_scan *out)
+{
+	pthread_mutex_t *lock = (pthread_mutex_t *)&snap->pool.lock; /* a cache, not the state */
+
+	pthread_mutex_lock(lock);
+	int done = snap->scan.done;
+	if (done)
+		*out = snap->scan;
+	pthread_mutex_unlock(lock);
+	return done;
+}
+
+void nub_snapshot_scan_put(struct nub_snapshot *snap, const struct nub_tables_scan *scan)
+{
+	pthread_mutex_lock(&snap->pool.lock);
+	if (!snap->scan.done) {
+		snap->scan = *scan;
+		snap->scan.done = 1;
+	}
+	pthread_mutex_unlock(&snap->pool.lock);
+}
+
 void nub_snapshot_hot_get(const struct nub_snapshot *snap, struct nub_hot_set *out)
 {
 	pthread_mutex_t *lock = (pthread_mutex_t *)&snap->pool.lock; /* the hint is not the state */

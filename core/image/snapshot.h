@@ -52,6 +52,20 @@ struct nub_snapshot_pool {
 	void (*drain)(struct nub_snapshot *snap);
 };
 
+/* What a full reset finds in a snapshot's tables once it has copied them
+ * in (core/sandbox/state.c): how many pages they map copy-on-write, and
+ * the ranges of scratch they map writable (n < 0: more than fit). The
+ * tables are the snapshot's, immutable, read relative to any GPA window,
+ * so every sandbox finds the same: the walk over every table -- a third of
+ * a new sandbox's evolve -- is done once per snapshot, not per sandbox. */
+#define NUB_SNAPSHOT_WRITABLE_MAX 16u
+struct nub_tables_scan {
+	int done; /* 0: not found yet */
+	int n;
+	int64_t cow;
+	struct nub_range writable[NUB_SNAPSHOT_WRITABLE_MAX];
+};
+
 /* Host function ids a snapshot can require (nub.h's NUB_MAX_HOST_FNS). */
 #define NUB_SNAPSHOT_HOST_FNS      256u
 #define NUB_SNAPSHOT_HOST_FN_WORDS (NUB_SNAPSHOT_HOST_FNS / 64)
@@ -86,6 +100,9 @@ struct nub_snapshot {
 	 * first calls of sandboxes made from it wrote: read and written under
 	 * pool.lock (nub_snapshot_hot_get / _learn) once the snapshot is out. */
 	struct nub_hot_set hot;
+	/* What its tables map, found by the first full reset that reads them
+	 * (under pool.lock; nub_snapshot_scan_get / _put). */
+	struct nub_tables_scan scan;
 	/* The host functions it needs: a bit per id registered on the sandbox
 	 * it was captured from (after init: the guest may hold their ids).
 	 * All clear before init: any set will do. A sandbox made from it, or
@@ -104,6 +121,11 @@ void nub_snapshot_hot_get(const struct nub_snapshot *snap, struct nub_hot_set *o
  * as snap's) becomes snap's, so the next new sandbox copies those pages at
  * its first reset instead of taking a copy-on-write exit for each. */
 void nub_snapshot_hot_learn(struct nub_snapshot *snap, const struct nub_hot_set *h);
+
+/* The scan a full reset of `snap` kept (*out, 1), or 0 when none has yet;
+ * thread-safe. _put keeps the first one given. */
+int nub_snapshot_scan_get(const struct nub_snapshot *snap, struct nub_tables_scan *out);
+void nub_snapshot_scan_put(struct nub_snapshot *snap, const struct nub_tables_scan *scan);
 
 /* The snapshot's memory as shared memory (for backends with
  * NUB_CAP_SHARED_MEMORY): a sealed copy made once, kept with the snapshot.

@@ -27,7 +27,7 @@
 
 /* Runs of scratch the tables map writable (stack, buffers, exception
  * stack, ...): more and a restore always rewrites the tables. */
-#define NUB_SANDBOX_WRITABLE_MAX 16u
+#define NUB_SANDBOX_WRITABLE_MAX NUB_SNAPSHOT_WRITABLE_MAX
 
 /* The memory slots of a sandbox's VM: the host's mappings take the rest
  * (slot NUB_SANDBOX_SLOT_MAPPINGS + their index). */

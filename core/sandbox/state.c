@@ -278,14 +278,39 @@ static int reset_in_place(struct nub_sandbox *sb, struct nub_snapshot *snap)
 	return reset_finish(sb, snap, 1);
 }
 
+/* What the tables a full reset just copied in map (struct
+ * nub_tables_scan): walked by the snapshot's first full reset and kept on
+ * it. A debugger's private code copies change the tables: walked each time. */
+static void scan_tables(struct nub_sandbox *sb, struct nub_snapshot *snap,
+                        struct nub_tables_scan *scan)
+{
+	const struct nub_layout *l = &snap->layout;
+	const struct nub_range host_owned[] = {
+	        {l->pt_offset, l->pt_reserve},
+	        {l->alloc_offset, l->alloc_limit_offset - l->alloc_offset},
+	};
+	struct nub_view v;
+
+	if (!sb->gdb_port && nub_snapshot_scan_get(snap, scan))
+		return;
+	nub_sandbox_view(sb, &v);
+	scan->cow = nub_view_count_cow(&v);
+	scan->n = nub_view_writable_scratch(&v, host_owned, 2, scan->writable,
+	                                    NUB_SNAPSHOT_WRITABLE_MAX);
+	if (scan->cow < 0)
+		scan->n = -1;
+	if (!sb->gdb_port)
+		nub_snapshot_scan_put(snap, scan);
+}
+
 /* Map `snap`, write its tables into zeroed scratch and find what of
  * scratch they map writable; sets up the next restore to be in place. */
 static int reset_full(struct nub_sandbox *sb, struct nub_snapshot *snap)
 {
 	const struct nub_layout *l = &snap->layout;
 	enum nub_zero_method zm = 0;
+	struct nub_tables_scan scan;
 	uint64_t bytes = 0;
-	struct nub_view v;
 	int n, rc;
 
 	sb->in_place = 0;
@@ -305,16 +330,11 @@ static int reset_full(struct nub_sandbox *sb, struct nub_snapshot *snap)
 	rc = nub_sandbox_debugger_privatize(sb);
 	if (rc)
 		return rc;
-	nub_sandbox_view(sb, &v);
-	const struct nub_range host_owned[] = {
-	        {l->pt_offset, l->pt_reserve},
-	        {l->alloc_offset, l->alloc_limit_offset - l->alloc_offset},
-	};
-	int64_t cow = nub_view_count_cow(&v);
-	n = nub_view_writable_scratch(&v, host_owned, 2, sb->writable, NUB_SANDBOX_WRITABLE_MAX);
-	if (cow < 0)
-		n = -1;
-	sb->cow_pages = cow < 0 ? 0 : (uint64_t)cow;
+	scan_tables(sb, snap, &scan);
+	n = scan.n;
+	sb->cow_pages = scan.cow < 0 ? 0 : (uint64_t)scan.cow;
+	for (int i = 0; i < n; i++)
+		sb->writable[i] = scan.writable[i];
 	/* The bookkeeping page too (read-only to the guest): the host may
 	 * have written more of it than a restore rewrites. */
 	if (n >= 0 && (unsigned)n < NUB_SANDBOX_WRITABLE_MAX)
