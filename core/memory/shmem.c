@@ -7,6 +7,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <nub/types.h>
 
@@ -323,9 +326,23 @@ int nub_shmem_clear(struct nub_shmem *m, uint64_t off, uint64_t len, struct nub_
 }
 
 /* Whether a page holds a non-zero byte: plain loads (no vCPU runs on it
- * now), stopping at the first 64-byte block that is not zero. */
+ * now), stopping at the first 256-byte block that is not zero. A restore
+ * in place checks every page of scratch the guest could write (~50 for a
+ * small guest) on every request: with SSE2 (every x86-64) this is ~50 ns a
+ * cached page against ~85 ns for the 64-bit loop. */
 static int page_nonzero(const uint8_t *p)
 {
+#if defined(__SSE2__)
+	for (size_t b = 0; b < PAGE; b += 256) {
+		const __m128i *v = (const __m128i *)(const void *)(p + b);
+		__m128i a = _mm_setzero_si128();
+		for (int i = 0; i < 16; i++)
+			a = _mm_or_si128(a, _mm_load_si128(v + i));
+		if (_mm_movemask_epi8(_mm_cmpeq_epi8(a, _mm_setzero_si128())) != 0xffff)
+			return 1;
+	}
+	return 0;
+#else
 	const uint64_t *w = (const uint64_t *)(const void *)p;
 
 	for (size_t i = 0; i < PAGE / 8; i += 8)
@@ -333,6 +350,7 @@ static int page_nonzero(const uint8_t *p)
 		    w[i + 7])
 			return 1;
 	return 0;
+#endif
 }
 
 int nub_shmem_clear_written(struct nub_shmem *m, uint64_t off, uint64_t len, uint64_t *cleared,

@@ -216,6 +216,31 @@ static void test_shmem_zero(void **state)
 	nub_shmem_unref(m);
 }
 
+/* A restore in place clears only the pages holding a non-zero byte:
+ * wherever in the page that byte is (each 256-byte block the check reads
+ * at once, its first and last byte), the page is found and cleared, and a
+ * zero page is left alone (not counted). */
+static void test_shmem_clear_written(void **state)
+{
+	static const unsigned at[] = {0, 1, 255, 256, 511, 2048, 3839, 3840, PAGE - 1};
+	const unsigned n = sizeof(at) / sizeof(at[0]);
+	struct nub_shmem *m = NULL;
+	struct nub_error err = {0};
+	uint64_t cleared = 0;
+
+	(void)state;
+	assert_int_equal(nub_shmem_create((n + 2) * PAGE, &m, &err), 0);
+	uint8_t *b = nub_shmem_host(m);
+	for (unsigned i = 0; i < n; i++)
+		b[(i + 1) * PAGE + at[i]] = 0x80; /* page 0 and the last stay zero */
+	assert_int_equal(nub_shmem_clear_written(m, 0, (n + 2) * PAGE, &cleared, &err), 0);
+	assert_int_equal(cleared, n);
+	assert_int_equal(nub_shmem_is_zero(m, 0, (n + 2) * PAGE, &err), 1);
+	assert_nub_error(nub_shmem_clear_written(m, 1, PAGE, &cleared, &err), NUB_ERANGE, &err,
+	                 "not page-aligned");
+	nub_shmem_unref(m);
+}
+
 /* ---- layout ---- */
 
 struct area {
@@ -471,6 +496,7 @@ int main(void)
 	        cmocka_unit_test(test_shmem_guards_without_guard_markers),
 	        cmocka_unit_test(test_shmem_private_regions_stack_down),
 	        cmocka_unit_test(test_shmem_zero),
+	        cmocka_unit_test(test_shmem_clear_written),
 	        cmocka_unit_test(test_layout_configs),
 	        cmocka_unit_test(test_layout_bad_configs),
 	        cmocka_unit_test(test_gbuf_round_trip),
