@@ -22,6 +22,7 @@ struct nub_snapshot *nub_snapshot_new_empty(void)
 	if (s) {
 		atomic_init(&s->refs, 1);
 		pthread_mutex_init(&s->pool.lock, NULL);
+		s->pool.max = NUB_SNAPSHOT_POOL_DEFAULT;
 	}
 	return s;
 }

@@ -91,6 +91,7 @@ int nub_sandbox_park(struct nub_sandbox *sb)
 	}
 	/* The pool's entries hold no reference: the snapshot drains them
 	 * before it goes (see struct nub_snapshot_pool). */
+	p->drain = pool_drain;
 	sb->base = sb->current = NULL;
 	sb->parked_by = getpid();
 	sb->parked_next = p->parked;

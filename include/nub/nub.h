@@ -644,6 +644,8 @@ NUB_API int nub_snapshot_needs_host_fn(const struct nub_snapshot *snap, uint32_t
 
 /** Most VMs a snapshot's pool keeps (nub_snapshot_set_pool). */
 #define NUB_SNAPSHOT_POOL_MAX 4096u
+/** VMs a new snapshot's pool keeps until nub_snapshot_set_pool says otherwise. */
+#define NUB_SNAPSHOT_POOL_DEFAULT 4u
 
 /**
  * Keep the VMs of up to `max_vms` freed sandboxes of `snap` for reuse: the
@@ -662,7 +664,12 @@ NUB_API int nub_snapshot_needs_host_fn(const struct nub_snapshot *snap, uint32_t
  * A VM belongs to the process that made it: a forked child never takes one
  * its parent parked (it makes its own), and a sandbox made before a fork
  * runs only in the process that made it (elsewhere its calls fail).
- * Default 0: no pool. Thread-safe.
+ * A new snapshot (made, captured or loaded) keeps up to
+ * NUB_SNAPSHOT_POOL_DEFAULT: a host that makes a sandbox per request and
+ * frees it gets a VM reset in place (a restore's cost) instead of a new
+ * one (milliseconds on KVM) without asking. What that holds while parked:
+ * per VM, what an idle sandbox of `snap` holds (docs/performance.md,
+ * "Per-sandbox host resources"). 0 turns it off. Thread-safe.
  * @param snap     the snapshot
  * @param max_vms  0 (off: frees what is kept) .. NUB_SNAPSHOT_POOL_MAX
  * @return 0, or NUB_EINVAL for a NULL snapshot or max_vms above the maximum.

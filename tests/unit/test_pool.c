@@ -48,11 +48,12 @@ static int host_fn_answers(struct nub_sandbox *sb)
 	return rc == 0 && st == 0 && answer == 0;
 }
 
-/* The snapshot of an initialised test guest, and its clean page sum (read
- * in a sandbox of it, before any pool is set). */
+/* The snapshot of an initialised test guest with no pool (each test sets
+ * its own), and its clean page sum (read in a sandbox of it). */
 static struct nub_snapshot *initialised(uint64_t *clean)
 {
 	struct nub_snapshot *snap = nub_test_snapshot_after_init("test_guest");
+	assert_int_equal(nub_snapshot_set_pool(snap, 0), 0);
 	struct nub_sandbox *sb = nub_test_sandbox_from(snap);
 
 	*clean = nub_test_pages_sum(sb, 0, 0, 0);
@@ -240,6 +241,31 @@ static void test_a_forked_child_cannot_run_the_parents_vm(void **state)
 	nub_snapshot_unref(fc.snap);
 }
 
+/* A snapshot nobody set a pool on keeps NUB_SNAPSHOT_POOL_DEFAULT VMs: a
+ * host that makes a sandbox per request and frees it gets a VM reset in
+ * place, not a new one, without asking. */
+static void test_new_snapshot_pools_by_default(void **state)
+{
+	struct nub_sandbox *sb[NUB_SNAPSHOT_POOL_DEFAULT + 1];
+	const unsigned n = NUB_SNAPSHOT_POOL_DEFAULT + 1;
+	uint64_t recycled = 0;
+
+	(void)state;
+	struct nub_snapshot *snap = nub_test_snapshot_after_init("test_guest");
+	for (unsigned i = 0; i < n; i++)
+		sb[i] = nub_test_sandbox_from(snap);
+	for (unsigned i = 0; i < n; i++)
+		nub_sandbox_free(sb[i]); /* the first four park, the last is freed */
+	for (unsigned i = 0; i < n; i++) {
+		sb[i] = nub_test_sandbox_from(snap);
+		recycled += nub_test_stats(sb[i]).vms_recycled;
+	}
+	assert_int_equal(recycled, NUB_SNAPSHOT_POOL_DEFAULT);
+	for (unsigned i = 0; i < n; i++)
+		nub_sandbox_free(sb[i]);
+	nub_snapshot_unref(snap); /* frees the parked ones (valgrind: no leak) */
+}
+
 static void test_set_pool_errors(void **state)
 {
 	uint64_t clean;
@@ -260,6 +286,7 @@ int main(void)
 	        cmocka_unit_test(test_pool_takes_only_its_snapshots_state),
 	        cmocka_unit_test(test_a_forked_child_takes_no_parked_vm),
 	        cmocka_unit_test(test_a_forked_child_cannot_run_the_parents_vm),
+	        cmocka_unit_test(test_new_snapshot_pools_by_default),
 	        cmocka_unit_test(test_set_pool_errors),
 	};
 

@@ -194,13 +194,15 @@ static void test_in_place_only_with_room_for_every_copy(void **state)
 	nub_sandbox_free(sb);
 }
 
-/* A new sandbox copies what the first calls of earlier ones wrote at its
- * first reset (the snapshot learns their working set), so its first call
- * takes no copy-on-write exit for those pages. */
+/* A new sandbox in a new VM copies what the first calls of earlier ones
+ * wrote at its first reset (the snapshot learns their working set), so its
+ * first call takes no copy-on-write exit for those pages. No pool: a
+ * pooled VM keeps its copies, it needs none. */
 static void test_snapshot_learns_the_first_calls_working_set(void **state)
 {
 	(void)state;
 	struct nub_snapshot *snap = nub_test_snapshot_after_init("test_guest");
+	assert_int_equal(nub_snapshot_set_pool(snap, 0), 0);
 	struct nub_sandbox *a = nub_test_sandbox_from(snap);
 	uint64_t cow = nub_test_stats(a).cow_faults;
 	uint64_t clean = nub_test_pages_sum(a, 0, 8, 3);
