@@ -202,21 +202,14 @@ static void copy_from_guest(void *dst, const volatile uint8_t *src, uint64_t len
 		*d++ = *src++;
 }
 
-static void copy_to_guest(volatile uint8_t *dst, const void *src, uint64_t len)
+/* Writes need none of that: nothing the host writes is read back or
+ * validated, and no vCPU runs while the host writes (between calls, or in
+ * a host call the guest waits on), so a plain memcpy -- a restore copies
+ * whole pages back with it -- is as safe as word stores, and several times
+ * faster per page. */
+static void copy_to_guest(uint8_t *dst, const void *src, uint64_t len)
 {
-	const uint8_t *s = src;
-
-	while (len && ((uintptr_t)dst & 7)) {
-		*dst++ = *s++;
-		len--;
-	}
-	for (; len >= 8; len -= 8, dst += 8, s += 8) {
-		uint64_t w;
-		memcpy(&w, s, 8);
-		*(volatile uint64_t *)dst = w;
-	}
-	while (len--)
-		*dst++ = *s++;
+	memcpy(dst, src, len);
 }
 
 int nub_shmem_read(const struct nub_shmem *m, uint64_t off, void *dst, uint64_t len,
