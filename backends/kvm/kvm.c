@@ -17,6 +17,7 @@
 #include <nub/guest_abi.h>
 
 #include "kvm_internal.h"
+#include "options.h"
 
 struct cap_need {
 	int cap;
@@ -207,42 +208,29 @@ struct kvm_options {
 	int has_window;
 };
 
-/* One "key=value" of `len` bytes; 0, or -1 when it is not one this backend
- * takes. */
-static int kvm_parse_option(const char *o, size_t len, uint32_t flags, struct kvm_options *out)
+/* One item; 0, or -1 when it is not one this backend takes. */
+static int kvm_parse_option(const struct nub_option *o, uint32_t flags, struct kvm_options *out)
 {
-	char buf[32], *end;
+	uint64_t v;
 
-	if (len >= sizeof(buf))
-		return -1;
-	memcpy(buf, o, len);
-	buf[len] = '\0';
-	errno = 0;
-	if (strncmp(buf, "signal=", 7) == 0) {
-		long v = strtol(buf + 7, &end, 10);
-		if (errno || *end || end == buf + 7 || v < SIGRTMIN || v > SIGRTMAX)
+	if (nub_option_is(o, "signal")) {
+		if (nub_option_u64(o, (uint64_t)SIGRTMIN, (uint64_t)SIGRTMAX, &v))
 			return -1;
 		out->signo = (int)v;
 		return 0;
 	}
 	/* Windows only for a core that moves its addresses to them. */
-	if (!(flags & NUB_VM_GPA_WINDOW))
+	int is_window = nub_option_is(o, "window");
+	if (!(flags & NUB_VM_GPA_WINDOW) || (!is_window && !nub_option_is(o, "share")) ||
+	    nub_option_u64(o, 0, NUB_GPA_WINDOW_MAX, &v))
 		return -1;
-	int is_window = strncmp(buf, "window=", 7) == 0;
-	if (is_window || strncmp(buf, "share=", 6) == 0) {
-		const char *num = buf + (is_window ? 7 : 6);
-		unsigned long long v = strtoull(num, &end, 10);
-		if (errno || *end || end == num || *num == '-' || v > NUB_GPA_WINDOW_MAX)
-			return -1;
-		if (is_window) {
-			out->window = v;
-			out->has_window = 1;
-		} else {
-			out->share = v;
-		}
-		return 0;
+	if (is_window) {
+		out->window = v;
+		out->has_window = 1;
+	} else {
+		out->share = v;
 	}
-	return -1;
+	return 0;
 }
 
 /* Options: empty, or comma-separated "signal=N" with N in
@@ -259,17 +247,15 @@ static int kvm_parse_options(const char *options, uint32_t flags, struct kvm_opt
 {
 	memset(out, 0, sizeof(*out));
 	out->signo = SIGRTMIN + 2;
-	for (const char *o = options; o && *o;) {
-		const char *comma = strchr(o, ',');
-		size_t len = comma ? (size_t)(comma - o) : strlen(o);
-		if (kvm_parse_option(o, len, flags, out))
+	struct nub_option o;
+	for (const char *at = options; nub_option_next(&at, &o);) {
+		if (kvm_parse_option(&o, flags, out))
 			return kvm_fail(err, err_cap, NUB_EINVAL,
 			                "options '%s' not understood (want 'signal=N' with N in "
 			                "%d..%d, 'share=N' or 'window=N' with N in 0..%llu, "
 			                "comma-separated)",
 			                options, SIGRTMIN, SIGRTMAX,
 			                (unsigned long long)NUB_GPA_WINDOW_MAX);
-		o = comma ? comma + 1 : o + len;
 	}
 	if (out->share > 1 && out->has_window)
 		return kvm_fail(err, err_cap, NUB_EINVAL,

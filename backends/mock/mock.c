@@ -12,6 +12,7 @@
  */
 #include "mock.h"
 #include "mock_proc.h"
+#include "options.h"
 
 #include <errno.h>
 #include <nub/guest_abi.h>
@@ -56,23 +57,23 @@ static int mock_parse_options(struct nub_vm *vm, const struct nub_vm_config *cfg
 {
 	const int windowed = (cfg->flags & NUB_VM_GPA_WINDOW) != 0;
 	uint64_t window = windowed ? MOCK_DEFAULT_WINDOW : 0;
+	struct nub_option o;
 
-	for (const char *o = cfg->options; o && *o; o = strchr(o, ',') ? strchr(o, ',') + 1 : "") {
-		if (!strncmp(o, "budget=", 7)) {
-			vm->budget = strtoull(o + 7, NULL, 0);
-		} else if (!strncmp(o, "window=", 7)) {
-			char *end;
-			errno = 0;
-			window = strtoull(o + 7, &end, 0);
-			if (errno || end == o + 7 || (*end && *end != ',') ||
-			    window > NUB_GPA_WINDOW_MAX || (window && !windowed)) {
-				snprintf(
-				        err, err_cap,
-				        "option window=%.20s: want 0 to %llu, and a core that asks "
-				        "for NUB_VM_GPA_WINDOW",
-				        o + 7, (unsigned long long)NUB_GPA_WINDOW_MAX);
-				return -1;
-			}
+	for (const char *at = cfg->options; nub_option_next(&at, &o);) {
+		if (nub_option_is(&o, "budget") && nub_option_u64(&o, 0, UINT64_MAX, &vm->budget)) {
+			snprintf(err, err_cap, "option budget=%.*s: want a decimal count",
+			         (int)(o.value_len < 20 ? o.value_len : 20),
+			         o.value ? o.value : "");
+			return -1;
+		}
+		if (nub_option_is(&o, "window") &&
+		    (nub_option_u64(&o, 0, NUB_GPA_WINDOW_MAX, &window) || (window && !windowed))) {
+			snprintf(err, err_cap,
+			         "option window=%.*s: want 0 to %llu, and a core that asks for "
+			         "NUB_VM_GPA_WINDOW",
+			         (int)(o.value_len < 20 ? o.value_len : 20), o.value ? o.value : "",
+			         (unsigned long long)NUB_GPA_WINDOW_MAX);
+			return -1;
 		}
 	}
 	vm->gpa_base = window * NUB_GPA_LIMIT;

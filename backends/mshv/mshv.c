@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "mshv_internal.h"
+#include "options.h"
 
 static int real_open(const char *path, int flags)
 {
@@ -105,23 +106,23 @@ static int mshv_probe(char *err, size_t err_cap)
 }
 
 /* Options: NULL, "" or "signal=N" (the real-time signal used to interrupt
- * runs; default SIGRTMIN+1). */
+ * runs; default SIGRTMIN+1), comma-separated. */
 static int mshv_parse_options(const char *options, int *signo, char *err, size_t err_cap)
 {
+	struct nub_option o;
+	uint64_t v;
+
 	*signo = SIGRTMIN + 1;
-	if (!options || !options[0])
-		return 0;
-	if (strncmp(options, "signal=", 7) == 0) {
-		char *end;
-		long v = strtol(options + 7, &end, 10);
-		if (*end == '\0' && end != options + 7 && v >= SIGRTMIN && v <= SIGRTMAX) {
-			*signo = (int)v;
-			return 0;
-		}
+	for (const char *at = options; nub_option_next(&at, &o);) {
+		if (!nub_option_is(&o, "signal") ||
+		    nub_option_u64(&o, (uint64_t)SIGRTMIN, (uint64_t)SIGRTMAX, &v))
+			return mshv_fail(
+			        err, err_cap, NUB_EINVAL,
+			        "options '%s' not understood (want 'signal=N', %d <= N <= %d)",
+			        options, SIGRTMIN, SIGRTMAX);
+		*signo = (int)v;
 	}
-	return mshv_fail(err, err_cap, NUB_EINVAL,
-	                 "options '%s' not understood (want 'signal=N', %d <= N <= %d)", options,
-	                 SIGRTMIN, SIGRTMAX);
+	return 0;
 }
 
 static int mshv_vm_setup(struct nub_vm *vm, char *err, size_t err_cap)
