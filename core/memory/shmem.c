@@ -202,16 +202,6 @@ static void copy_from_guest(void *dst, const volatile uint8_t *src, uint64_t len
 		*d++ = *src++;
 }
 
-/* Writes need none of that: nothing the host writes is read back or
- * validated, and no vCPU runs while the host writes (between calls, or in
- * a host call the guest waits on), so a plain memcpy -- a restore copies
- * whole pages back with it -- is as safe as word stores, and several times
- * faster per page. */
-static void copy_to_guest(uint8_t *dst, const void *src, uint64_t len)
-{
-	memcpy(dst, src, len);
-}
-
 int nub_shmem_read(const struct nub_shmem *m, uint64_t off, void *dst, uint64_t len,
                    struct nub_error *err)
 {
@@ -250,7 +240,11 @@ int nub_shmem_write(struct nub_shmem *m, uint64_t off, const void *src, uint64_t
 		return rc;
 	if (m->sealed)
 		return nub_error_set(err, NUB_ESTATE, "write to sealed (immutable) memory");
-	copy_to_guest(m->base + off, src, len);
+	/* A plain memcpy, not the reads' volatile words: nothing the host
+	 * writes is read back or validated, and no vCPU runs while it writes
+	 * (between calls, or in a host call the guest waits on). A restore
+	 * copies whole pages back through here. */
+	memcpy(m->base + off, src, len);
 	return 0;
 }
 

@@ -64,7 +64,6 @@ int nub_snapshot_set_pool(struct nub_snapshot *snap, unsigned max_vms)
 		return NUB_EINVAL;
 	pthread_mutex_lock(&snap->pool.lock);
 	snap->pool.max = max_vms;
-	snap->pool.drain = pool_drain;
 	pthread_mutex_unlock(&snap->pool.lock);
 	pool_trim(snap, max_vms);
 	return 0;
