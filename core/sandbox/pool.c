@@ -130,7 +130,9 @@ static void move_vm(struct nub_sandbox *sb, struct nub_sandbox *from)
 	sb->scratch = from->scratch;
 	sb->in = from->in;
 	sb->out = from->out;
-	sb->counter = from->counter;
+	/* The host's counter is the sandbox's, not the VM's: the new one
+	 * starts at 0, which the reset that follows writes for the guest. */
+	nub_counter_init(&sb->counter, sb->scratch, sb->base->layout.scratch_size);
 	sb->msg = from->msg;
 	sb->msg_cap = from->msg_cap;
 	sb->copies = from->copies;

@@ -30,6 +30,15 @@ static int32_t host_ok(void *user, const uint8_t *in, size_t in_len, uint8_t *ou
 	return 0;
 }
 
+/* The host's counter as the guest reads it. */
+static uint64_t guest_counter(struct nub_sandbox *sb)
+{
+	uint64_t v = UINT64_MAX;
+
+	assert_int_equal(nub_test_call(sb, NUB_TG_GUEST_COUNTER, NULL, 0, &v, sizeof(v), NULL), 0);
+	return v;
+}
+
 /* Host function 7 answered: 1; not registered (the call or the guest's
  * status says so): 0. */
 static int host_fn_answers(struct nub_sandbox *sb)
@@ -78,6 +87,7 @@ static void test_pooled_vm_is_a_fresh_sandbox(void **state)
 	assert_int_equal(nub_test_stats(a).vms_recycled, 0);
 	assert_int_equal(nub_sandbox_register(a, 7, host_ok, NULL), 0);
 	assert_true(host_fn_answers(a));
+	assert_int_equal(nub_sandbox_counter_add(a, 5), 0);
 	seed(a, &s1);
 	nub_test_pages_sum(a, 0, 32, 0x5a);
 	nub_test_traces(a, NUB_TG_TRACES_LEAVE);
@@ -96,6 +106,8 @@ static void test_pooled_vm_is_a_fresh_sandbox(void **state)
 	nub_test_pages_sum(b, 0, 32, 0x11);
 	assert_int_equal(nub_test_stats(b).cow_faults, cow);
 	assert_false(host_fn_answers(b));
+	assert_int_equal(nub_sandbox_counter(b), 0);
+	assert_int_equal(guest_counter(b), 0);
 	nub_sandbox_free(b);
 	nub_snapshot_unref(snap); /* frees the parked VM (ASan, valgrind: no leak) */
 }
