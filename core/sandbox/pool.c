@@ -1,23 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The pool of freed VMs (nub_snapshot_set_pool): a sandbox freed while it
- * holds a snapshot's state is parked in that snapshot's pool whole -- VM,
- * scratch, live page tables, the copies the host made -- and the next
- * evolve of a sandbox from the snapshot takes its VM and resets it in
- * place. Creating a VM costs milliseconds on the software KVM (the VM, the
+ * holds a snapshot's state is reset to it in place and parked in that
+ * snapshot's pool whole -- VM, scratch, live page tables, the copies the
+ * host made -- and the next evolve of a sandbox from the snapshot takes
+ * its VM as it is. Creating a VM costs milliseconds on the software KVM (the VM, the
  * vCPU, its CPUID and memory slots, then a shadow page fault for every page
  * the first call touches); a reset in place costs what a restore does.
  *
  * Isolation: what moves to the new sandbox is only what a restore already
- * resets between two requests of one sandbox (memory, vCPU state, seed);
+ * resets between two requests of one sandbox (memory, vCPU state, seed),
+ * and it was reset before it parked: a parked VM holds nothing of its last
+ * user however long it waits (a host core dump shows none of it);
  * the shell with the last user's configuration, host functions, counters
  * and errors is freed. A poisoned sandbox (a failed call, a failed reset,
  * a backend failure) is never parked.
  *
- * A parked VM is its process's: a forked child has copies of the parent's
- * pool entries, whose hypervisor handles are the parent's (KVM refuses
- * another process's VM; the mock's vCPU process is the parent's child), so
- * the child never takes one -- nor frees one: they stay the parent's.
+ * A VM is its process's: a forked child has copies of the parent's
+ * sandboxes and pool entries, whose hypervisor handles are the parent's
+ * (KVM refuses another process's VM; the mock's vCPU process is the
+ * parent's child, and its memory is shared with it), so the child never
+ * takes one, resets one to park it, nor frees a parked one: they stay the
+ * parent's.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -74,15 +78,39 @@ int nub_sandbox_holds_base_state(const struct nub_sandbox *sb)
 	return sb->hv && !sb->poisoned && !sb->running && sb->base && sb->current == sb->base;
 }
 
+/* Room in the pool now; park looks again under the lock. */
+static int pool_has_room(struct nub_snapshot_pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	int room = p->n < p->max;
+	pthread_mutex_unlock(&p->lock);
+	return room;
+}
+
+/* Reset `sb` to its base before it parks: the freeing thread pays the
+ * restore the next evolve would have paid, and the VM waits clean. The
+ * trace hook is the last user's, who is freeing the sandbox: it is not
+ * told. 1 when reset; else the sandbox is poisoned (and freed). */
+static int pool_scrub(struct nub_sandbox *sb)
+{
+	sb->cfg.trace_fn = NULL;
+	int rc = nub_sandbox_reset(sb, sb->base);
+
+	nub_sandbox_publish_stats(sb); /* the restore counts in the process's */
+	return rc == 0;
+}
+
 int nub_sandbox_park(struct nub_sandbox *sb)
 {
 	struct nub_snapshot *snap = sb->base;
 	struct nub_snapshot_pool *p;
 
 	/* A debugged sandbox's tables map private copies of the code. */
-	if (!nub_sandbox_holds_base_state(sb) || sb->gdb_port)
+	if (!nub_sandbox_holds_base_state(sb) || sb->gdb_port || sb->vm_owner != getpid())
 		return 0;
 	p = &snap->pool;
+	if (!pool_has_room(p) || !pool_scrub(sb))
+		return 0;
 	pthread_mutex_lock(&p->lock);
 	if (p->n >= p->max) {
 		pthread_mutex_unlock(&p->lock);
@@ -92,7 +120,6 @@ int nub_sandbox_park(struct nub_sandbox *sb)
 	 * before it goes (see struct nub_snapshot_pool). */
 	p->drain = pool_drain;
 	sb->base = sb->current = NULL;
-	sb->parked_by = getpid();
 	sb->parked_next = p->parked;
 	p->parked = sb;
 	p->n++;
@@ -109,7 +136,7 @@ static struct nub_sandbox *pool_take(struct nub_snapshot *snap, const struct nub
 
 	pthread_mutex_lock(&p->lock);
 	for (at = (struct nub_sandbox **)&p->parked; *at; at = &(*at)->parked_next) {
-		if ((*at)->parked_by == getpid() &&
+		if ((*at)->vm_owner == getpid() &&
 		    same_string((*at)->backend_spec, like->backend_spec) &&
 		    same_string((*at)->backend_options, like->backend_options)) {
 			got = *at;
@@ -123,10 +150,12 @@ static struct nub_sandbox *pool_take(struct nub_snapshot *snap, const struct nub
 }
 
 /* Move the VM and what describes its memory from `from` (parked) to `sb`;
- * every field create_vm and the last reset set up. `from` keeps nothing. */
+ * every field create_vm and the reset before parking set up. `from` keeps
+ * nothing. */
 static void move_vm(struct nub_sandbox *sb, struct nub_sandbox *from)
 {
 	sb->hv = from->hv;
+	sb->vm_owner = from->vm_owner;
 	sb->scratch = from->scratch;
 	sb->in = from->in;
 	sb->out = from->out;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <nub/nub.h>
 
@@ -300,6 +301,8 @@ void nub_sandbox_destroy(struct nub_sandbox *sb)
 	free(sb);
 }
 
+/* The sandbox's VM: one from the snapshot's pool (1: in sb->base's state
+ * already) or a new one (0: reset it next), or a negative error. */
 static int create_vm(struct nub_sandbox *sb)
 {
 	const struct nub_layout *l = &sb->base->layout;
@@ -307,7 +310,7 @@ static int create_vm(struct nub_sandbox *sb)
 	int rc;
 
 	if (nub_sandbox_unpark(sb))
-		return 0;
+		return 1;
 	rc = nub_backend_load(nub_backend_choose_spec(sb->backend_spec), &b, &sb->err);
 	if (rc)
 		return rc;
@@ -315,6 +318,7 @@ static int create_vm(struct nub_sandbox *sb)
 	nub_backend_unref(b);
 	if (rc)
 		return rc;
+	sb->vm_owner = getpid();
 	if (nub_hv_caps(sb->hv) & NUB_CAP_SHARED_MEMORY)
 		rc = nub_shmem_create_shared(l->scratch_size, &sb->scratch, &sb->err);
 	else
@@ -354,7 +358,9 @@ static int sandbox_evolve(struct nub_sandbox *sb)
 	rc = nub_sandbox_debugger_listen(sb);
 	if (!rc)
 		rc = create_vm(sb);
-	if (!rc)
+	if (rc > 0)
+		rc = nub_sandbox_adopt(sb, sb->base); /* a pooled VM, reset when it parked */
+	else if (!rc)
 		rc = nub_sandbox_reset(sb, sb->base);
 	if (rc || sb->dispatch_gva)
 		return rc; /* failed, or the snapshot was captured after init */

@@ -111,7 +111,7 @@ struct nub_sandbox {
 	const char *call_fn_name; /* NULL outside a call */
 	struct nub_error err;
 	struct nub_sandbox *parked_next;     /* in its snapshot's pool (pool.c) */
-	pid_t parked_by;                     /* the process that parked it (pool.c) */
+	pid_t vm_owner;                      /* the process that made or took its VM */
 	struct nub_interrupt_handle *handle; /* made on first ask (guest_run.c) */
 	struct nub_mapping maps[NUB_MAPPINGS_MAX];
 	unsigned nmaps;                                /* used entries of maps */
@@ -156,6 +156,11 @@ void nub_sandbox_syscall(const struct nub_sandbox *sb, const struct nub_snapshot
 /* Put the sandbox in `snap`'s state: memory, vCPU, working set, seed;
  * clears poisoning. */
 int nub_sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap);
+/* Take over a VM that was reset to `snap` when it was parked and has not
+ * run since (pool.c): set what the sandbox itself holds -- the counter the
+ * guest reads, the working set, what it knows of `snap`. Poisons on
+ * failure, as a reset does. */
+int nub_sandbox_adopt(struct nub_sandbox *sb, struct nub_snapshot *snap);
 
 /* ---- the host's mappings (mapping.c) ---- */
 
@@ -173,12 +178,12 @@ int nub_sandbox_unmap_all(struct nub_sandbox *sb);
 int nub_sandbox_holds_base_state(const struct nub_sandbox *sb);
 
 /* Park `sb` in its snapshot's pool when it can be reused (see
- * nub_snapshot_set_pool); 1 when parked (the caller must not free it),
- * else 0. */
+ * nub_snapshot_set_pool), reset to its base first; 1 when parked (the
+ * caller must not free it), else 0. */
 int nub_sandbox_park(struct nub_sandbox *sb);
 /* Give `sb` (not evolved) the VM of a sandbox parked in sb->base's pool
- * with the same backend spec and options: 1 when it got one (memory still
- * the last user's: reset next), 0 when the pool had none. */
+ * with the same backend spec and options: 1 when it got one (in sb->base's
+ * state: nub_sandbox_adopt it next), 0 when the pool had none. */
 int nub_sandbox_unpark(struct nub_sandbox *sb);
 /* Free what a sandbox holds, parked or not (sandbox.c). */
 void nub_sandbox_destroy(struct nub_sandbox *sb);

@@ -224,15 +224,13 @@ static int can_reset_in_place(const struct nub_sandbox *sb, const struct nub_sna
 	       room >= uncopied + uncopied / 512 + 1;
 }
 
-/* The rest of a reset, whichever way memory was put back. */
-static int reset_finish(struct nub_sandbox *sb, struct nub_snapshot *snap, int in_place)
+/* What the sandbox itself holds and the guest reads (the host's counter),
+ * the working set, and what the sandbox knows of `snap`: the end of every
+ * reset, and all a VM from the pool needs (nub_sandbox_adopt). */
+static int reset_settle(struct nub_sandbox *sb, struct nub_snapshot *snap)
 {
 	int rc = nub_counter_rewrite(&sb->counter, &sb->err);
 
-	if (!rc)
-		rc = write_seed(sb, &snap->layout);
-	if (!rc)
-		rc = reset_cpu(sb, snap, in_place);
 	if (!rc)
 		rc = prefetch(sb); /* sb->current is snap now */
 	if (rc)
@@ -241,11 +239,24 @@ static int reset_finish(struct nub_sandbox *sb, struct nub_snapshot *snap, int i
 	sb->dispatch_gva = snap->dispatch_gva;
 	sb->fs_base = snap->fs_base;
 	sb->names = snap->names;
-	sb->stats.restores++;
 	sb->poisoned = 0;
 	sb->poison_code = 0;
 	sb->abort.have = 0;
 	return 0;
+}
+
+/* The rest of a reset, whichever way memory was put back. */
+static int reset_finish(struct nub_sandbox *sb, struct nub_snapshot *snap, int in_place)
+{
+	int rc = write_seed(sb, &snap->layout);
+
+	if (!rc)
+		rc = reset_cpu(sb, snap, in_place);
+	if (!rc)
+		rc = reset_settle(sb, snap);
+	if (!rc)
+		sb->stats.restores++;
+	return rc;
 }
 
 /* Keep the live tables and put back in place what the guest can have
@@ -347,6 +358,16 @@ static int reset_full(struct nub_sandbox *sb, struct nub_snapshot *snap)
 	return reset_finish(sb, snap, 0);
 }
 
+/* Half a reset is no state at all: the next one starts from scratch. */
+static void reset_failed(struct nub_sandbox *sb, int rc)
+{
+	char why[sizeof(sb->poison_reason)];
+
+	snprintf(why, sizeof(why), "restore failed: %.70s", sb->err.msg);
+	sb->in_place = 0;
+	nub_sandbox_poison(sb, rc, why);
+}
+
 int nub_sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap)
 {
 	const uint64_t t0 = nub_run_now_ns();
@@ -359,15 +380,19 @@ int nub_sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap)
 	if (!rc)
 		rc = can_reset_in_place(sb, snap) ? reset_in_place(sb, snap) : reset_full(sb, snap);
 
-	/* Half a reset is no state at all: the next one starts from scratch. */
-	if (rc) {
-		char why[sizeof(sb->poison_reason)];
-		snprintf(why, sizeof(why), "restore failed: %.70s", sb->err.msg);
-		sb->in_place = 0;
-		nub_sandbox_poison(sb, rc, why);
-	}
+	if (rc)
+		reset_failed(sb, rc);
 	nub_sandbox_restore_done(sb, t0);
 	nub_sandbox_trace(sb, NUB_TRACE_RESTORE_END, 0, NULL, rc);
+	return rc;
+}
+
+int nub_sandbox_adopt(struct nub_sandbox *sb, struct nub_snapshot *snap)
+{
+	int rc = reset_settle(sb, snap);
+
+	if (rc)
+		reset_failed(sb, rc);
 	return rc;
 }
 

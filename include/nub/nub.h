@@ -650,20 +650,25 @@ NUB_API int nub_snapshot_needs_host_fn(const struct nub_snapshot *snap, uint32_t
 /**
  * Keep the VMs of up to `max_vms` freed sandboxes of `snap` for reuse: the
  * next nub_sandbox_evolve of a sandbox created from `snap` with the same
- * backend spec and options takes one instead of creating a VM, and resets
- * it to `snap` as a restore does (in place: no new page tables, no page
- * faults on the pages the last user wrote). A new sandbox from a pooled
- * VM is exactly what a fresh one is -- memory, vCPU state, entropy,
- * counters (stats.vms_recycled says which it got); only host resources
- * are reused. nub_sandbox_free parks a sandbox when the pool has room, the
- * sandbox is evolved, not poisoned, and holds `snap`'s state or a later
- * state of it (its last reset was to `snap`); any other is freed at once.
- * A parked VM keeps what a live sandbox does (its file descriptors, the
- * pages its guest wrote, the mock's vCPU process) and holds no reference
- * on `snap`: they are freed when `snap` is, or by lowering `max_vms`.
+ * backend spec and options takes one instead of creating a VM.
+ * nub_sandbox_free parks a sandbox when the pool has room, the sandbox is
+ * evolved, not poisoned, and holds `snap`'s state or a later state of it
+ * (its last reset was to `snap`); any other is freed at once. Parking
+ * resets the VM to `snap` as a restore does (in place: no new page tables,
+ * no page faults on the pages the last user wrote), so the free costs a
+ * restore, the evolve that takes the VM costs almost nothing, and a parked
+ * VM holds nothing its last user wrote. A new sandbox from a pooled VM is
+ * exactly what a fresh one is -- memory, vCPU state, entropy, counters
+ * (stats.vms_recycled says which it got, and its stats count no restore);
+ * only host resources are reused. A parked VM keeps what an idle sandbox
+ * does (its file descriptors, the pages it maps, the mock's vCPU process)
+ * and holds no reference on `snap`: they are freed when `snap` is, or by
+ * lowering `max_vms`.
  * A VM belongs to the process that made it: a forked child never takes one
- * its parent parked (it makes its own), and a sandbox made before a fork
- * runs only in the process that made it (elsewhere its calls fail).
+ * its parent parked (it makes its own), never parks one (its free of a
+ * sandbox made before the fork neither resets nor keeps the VM), and a
+ * sandbox made before a fork runs only in the process that made it
+ * (elsewhere its calls fail).
  * A new snapshot (made, captured or loaded) keeps up to
  * NUB_SNAPSHOT_POOL_DEFAULT: a host that makes a sandbox per request and
  * frees it gets a VM reset in place (a restore's cost) instead of a new

@@ -14,8 +14,11 @@
 #include <nub/nub.h>
 
 #include "../../guest/tests/test_guest_ids.h"
+#include "image/snapshot.h"
+#include "memory/shmem.h"
 #include "nub_test.h"
 #include "nub_test_sandbox.h"
+#include "sandbox/sandbox_internal.h"
 
 static void seed(struct nub_sandbox *sb, struct nub_tg_seed *s)
 {
@@ -57,6 +60,25 @@ static int host_fn_answers(struct nub_sandbox *sb)
 	return rc == 0 && st == 0 && answer == 0;
 }
 
+/* Pages of the VM parked first in `snap`'s pool that hold `value` in every
+ * byte: what a parked VM still holds of what its last user wrote. */
+static unsigned parked_pages_of(struct nub_snapshot *snap, uint8_t value)
+{
+	const struct nub_sandbox *parked = snap->pool.parked;
+	unsigned n = 0;
+
+	assert_non_null(parked);
+	const uint8_t *host = nub_shmem_host(parked->scratch);
+	uint64_t size = nub_shmem_size(parked->scratch);
+	for (uint64_t off = 0; off + 4096 <= size; off += 4096) {
+		uint64_t i = 0;
+		while (i < 4096 && host[off + i] == value)
+			i++;
+		n += i == 4096;
+	}
+	return n;
+}
+
 /* The snapshot of an initialised test guest with no pool (each test sets
  * its own), and its clean page sum (read in a sandbox of it). */
 static struct nub_snapshot *initialised(uint64_t *clean)
@@ -71,9 +93,10 @@ static struct nub_snapshot *initialised(uint64_t *clean)
 }
 
 /* The last user wrote pages, left traces on its stack and buffers, had a
- * host function: the next sandbox gets the same VM, reset in place, and
- * none of that -- a fresh seed, no host function, fresh counters -- while
- * the pages the last user wrote cost it no copy-on-write fault. */
+ * host function and a counter: its VM is reset in place as it parks, so
+ * the pool holds none of what it wrote, and the next sandbox gets the same
+ * VM with none of that -- a fresh seed, no host function, a counter at 0 --
+ * while the pages the last user wrote cost it no copy-on-write fault. */
 static void test_pooled_vm_is_a_fresh_sandbox(void **state)
 {
 	struct nub_tg_seed s1, s2;
@@ -92,11 +115,12 @@ static void test_pooled_vm_is_a_fresh_sandbox(void **state)
 	nub_test_pages_sum(a, 0, 32, 0x5a);
 	nub_test_traces(a, NUB_TG_TRACES_LEAVE);
 	nub_sandbox_free(a);
+	assert_int_equal(parked_pages_of(snap, 0x5a), 0);
 
 	struct nub_sandbox *b = nub_test_sandbox_from(snap);
 	struct nub_sandbox_stats st = nub_test_stats(b);
 	assert_int_equal(st.vms_recycled, 1);
-	assert_int_equal(st.restores_in_place, 1);
+	assert_int_equal(st.restores, 0); /* its VM was reset as it parked */
 	assert_int_equal(st.calls, 0);
 	assert_int_equal(nub_test_pages_sum(b, 0, 0, 0), clean);
 	assert_int_equal(nub_test_traces(b, NUB_TG_TRACES_COUNT), 0);
@@ -253,6 +277,34 @@ static void test_a_forked_child_cannot_run_the_parents_vm(void **state)
 	nub_snapshot_unref(fc.snap);
 }
 
+/* A child that frees its copy of a healthy sandbox of the parent's, with
+ * room in the pool: it does not reset the VM to park it. On the mock the
+ * guest memory is shared with the parent, whose pages a reset would have
+ * zeroed; the parent's sandbox keeps what it wrote and parks when it goes. */
+static int child_frees_parents_sandbox(void *arg)
+{
+	const struct fork_case *fc = arg;
+
+	nub_sandbox_free(fc->parents); /* the child's copy */
+	return fc->snap->pool.n != 0;
+}
+
+static void test_a_forked_childs_free_leaves_the_parents_vm(void **state)
+{
+	struct fork_case fc = {0};
+
+	(void)state;
+	fc.snap = initialised(&fc.clean);
+	assert_int_equal(nub_snapshot_set_pool(fc.snap, 1), 0);
+	fc.parents = nub_test_sandbox_from(fc.snap);
+	assert_int_equal(nub_test_pages_sum(fc.parents, 0, 1, 0x21), fc.clean + 4096 * 0x21);
+	nub_test_in_child(child_frees_parents_sandbox, &fc);
+	assert_int_equal(nub_test_pages_sum(fc.parents, 0, 0, 0), fc.clean + 4096 * 0x21);
+	nub_sandbox_free(fc.parents);
+	assert_int_equal(fc.snap->pool.n, 1);
+	nub_snapshot_unref(fc.snap);
+}
+
 /* A snapshot nobody set a pool on keeps NUB_SNAPSHOT_POOL_DEFAULT VMs: a
  * host that makes a sandbox per request and frees it gets a VM reset in
  * place, not a new one, without asking. */
@@ -298,6 +350,7 @@ int main(void)
 	        cmocka_unit_test(test_pool_takes_only_its_snapshots_state),
 	        cmocka_unit_test(test_a_forked_child_takes_no_parked_vm),
 	        cmocka_unit_test(test_a_forked_child_cannot_run_the_parents_vm),
+	        cmocka_unit_test(test_a_forked_childs_free_leaves_the_parents_vm),
 	        cmocka_unit_test(test_new_snapshot_pools_by_default),
 	        cmocka_unit_test(test_set_pool_errors),
 	};
