@@ -115,7 +115,7 @@ static int publish(struct nub_sandbox *sb)
 
 static int check_usable(struct nub_sandbox *sb, const char *what)
 {
-	if (nub_sandbox_reentered(sb, what))
+	if (nub_sandbox_reentered(sb, what) || nub_sandbox_foreign(sb, what))
 		return NUB_ESTATE;
 	if (!sb->hv)
 		return nub_sandbox_fail(sb, NUB_ESTATE, "%s: sandbox not evolved", what);

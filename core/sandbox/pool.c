@@ -25,7 +25,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <nub/nub.h>
 
@@ -106,7 +105,7 @@ int nub_sandbox_park(struct nub_sandbox *sb)
 	struct nub_snapshot_pool *p;
 
 	/* A debugged sandbox's tables map private copies of the code. */
-	if (!nub_sandbox_holds_base_state(sb) || sb->gdb_port || sb->vm_owner != getpid())
+	if (!nub_sandbox_holds_base_state(sb) || sb->gdb_port || !nub_sandbox_vm_is_ours(sb))
 		return 0;
 	p = &snap->pool;
 	if (!pool_has_room(p) || !pool_scrub(sb))
@@ -136,7 +135,7 @@ static struct nub_sandbox *pool_take(struct nub_snapshot *snap, const struct nub
 
 	pthread_mutex_lock(&p->lock);
 	for (at = (struct nub_sandbox **)&p->parked; *at; at = &(*at)->parked_next) {
-		if ((*at)->vm_owner == getpid() &&
+		if (nub_sandbox_vm_is_ours(*at) &&
 		    same_string((*at)->backend_spec, like->backend_spec) &&
 		    same_string((*at)->backend_options, like->backend_options)) {
 			got = *at;
@@ -156,6 +155,7 @@ static void move_vm(struct nub_sandbox *sb, struct nub_sandbox *from)
 {
 	sb->hv = from->hv;
 	sb->vm_owner = from->vm_owner;
+	sb->vm_forks = from->vm_forks;
 	sb->scratch = from->scratch;
 	sb->in = from->in;
 	sb->out = from->out;

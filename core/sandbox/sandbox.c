@@ -96,6 +96,52 @@ int nub_sandbox_reentered(struct nub_sandbox *sb, const char *what)
 	        what);
 }
 
+/* Forks this process and its ancestors made since libnub first made a VM:
+ * pthread_atfork's child handler adds one, so a sandbox copied into a
+ * forked child finds another count than its VM was made under -- a check
+ * on every call with no getpid(). The handler is registered before the
+ * first VM exists, so no fork that copies a VM is missed; a process that
+ * could not register it compares pids instead. */
+static atomic_uint fork_count;
+static int fork_unwatched;
+static pthread_once_t fork_watch_once = PTHREAD_ONCE_INIT;
+
+static void fork_count_child(void)
+{
+	atomic_fetch_add(&fork_count, 1);
+}
+
+static void fork_watch(void)
+{
+	fork_unwatched = pthread_atfork(NULL, NULL, fork_count_child) != 0;
+}
+
+void nub_sandbox_own_vm(struct nub_sandbox *sb)
+{
+	pthread_once(&fork_watch_once, fork_watch);
+	sb->vm_owner = getpid();
+	sb->vm_forks = atomic_load(&fork_count);
+}
+
+int nub_sandbox_vm_is_ours(const struct nub_sandbox *sb)
+{
+	if (!sb->hv)
+		return 1;
+	if (fork_unwatched)
+		return sb->vm_owner == getpid();
+	return sb->vm_forks == atomic_load(&fork_count);
+}
+
+int nub_sandbox_foreign(struct nub_sandbox *sb, const char *what)
+{
+	if (nub_sandbox_vm_is_ours(sb))
+		return 0;
+	return nub_sandbox_fail(sb, NUB_ESTATE,
+	                        "%s: the sandbox's VM belongs to process %d, which made it "
+	                        "(a forked child cannot use a sandbox made before the fork)",
+	                        what, (int)sb->vm_owner);
+}
+
 /* ---- creation ---- */
 
 static char *dup_or_null(const char *s)
@@ -318,7 +364,7 @@ static int create_vm(struct nub_sandbox *sb)
 	nub_backend_unref(b);
 	if (rc)
 		return rc;
-	sb->vm_owner = getpid();
+	nub_sandbox_own_vm(sb);
 	if (nub_hv_caps(sb->hv) & NUB_CAP_SHARED_MEMORY)
 		rc = nub_shmem_create_shared(l->scratch_size, &sb->scratch, &sb->err);
 	else

@@ -112,6 +112,7 @@ struct nub_sandbox {
 	struct nub_error err;
 	struct nub_sandbox *parked_next;     /* in its snapshot's pool (pool.c) */
 	pid_t vm_owner;                      /* the process that made or took its VM */
+	unsigned vm_forks;                   /* nub_sandbox_own_vm's fork count then */
 	struct nub_interrupt_handle *handle; /* made on first ask (guest_run.c) */
 	struct nub_mapping maps[NUB_MAPPINGS_MAX];
 	unsigned nmaps;                                /* used entries of maps */
@@ -130,6 +131,15 @@ int nub_sandbox_result(struct nub_sandbox *sb, int rc);
 /* NUB_ESTATE naming `what` when called from one of this sandbox's own host
  * functions or its log callback (their exit owns the buffers); else 0. */
 int nub_sandbox_reentered(struct nub_sandbox *sb, const char *what);
+/* Record that this process made sb's VM. */
+void nub_sandbox_own_vm(struct nub_sandbox *sb);
+/* 1 unless sb's VM is another process's: a forked child's copy of a
+ * sandbox made before the fork, whose hypervisor handles and (on the mock)
+ * guest memory are its parent's. No system call. */
+int nub_sandbox_vm_is_ours(const struct nub_sandbox *sb);
+/* NUB_ESTATE with a message naming the VM's process when `what` would
+ * touch a VM that is another process's; else 0. */
+int nub_sandbox_foreign(struct nub_sandbox *sb, const char *what);
 
 /* A versioned struct for a caller that knows `dst_size` bytes of it:
  * what both know copied, the caller's bytes past ours zeroed. */

@@ -440,7 +440,7 @@ int nub_sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **out)
 
 static int sandbox_restore(struct nub_sandbox *sb, struct nub_snapshot *snap)
 {
-	if (nub_sandbox_reentered(sb, "restore"))
+	if (nub_sandbox_reentered(sb, "restore") || nub_sandbox_foreign(sb, "restore"))
 		return NUB_ESTATE;
 	if (!sb->hv)
 		return nub_sandbox_fail(sb, NUB_ESTATE, "restore: sandbox not evolved");
@@ -499,6 +499,8 @@ static int sandbox_counter_add(struct nub_sandbox *sb, int64_t delta)
 {
 	if (!sb->scratch)
 		return nub_sandbox_fail(sb, NUB_ESTATE, "counter: sandbox not evolved");
+	if (nub_sandbox_foreign(sb, "counter"))
+		return NUB_ESTATE;
 	return nub_counter_add(&sb->counter, delta, &sb->err);
 }
 

@@ -26,6 +26,14 @@
  * nub_sandbox_interrupt, which any thread may call at any time. Distinct
  * sandboxes are independent (no global state); snapshots are immutable and
  * may be shared by sandboxes on any threads.
+ *
+ * fork(): an evolved sandbox's VM belongs to the process that made it. In a
+ * forked child, a call, restore, counter change or mapping on the child's
+ * copy of such a sandbox fails with NUB_ESTATE ("...: the sandbox's VM
+ * belongs to process N, which made it ...") before anything reaches the
+ * VM or its memory, which on some backends is shared with the parent; the
+ * child may free its copy (that leaves the parent's VM as it is) and make
+ * sandboxes of its own, from the same snapshots.
  */
 #ifndef NUB_NUB_H
 #define NUB_NUB_H
@@ -667,8 +675,8 @@ NUB_API int nub_snapshot_needs_host_fn(const struct nub_snapshot *snap, uint32_t
  * A VM belongs to the process that made it: a forked child never takes one
  * its parent parked (it makes its own), never parks one (its free of a
  * sandbox made before the fork neither resets nor keeps the VM), and a
- * sandbox made before a fork runs only in the process that made it
- * (elsewhere its calls fail).
+ * sandbox made before a fork runs only in the process that made it (see
+ * "fork()" at the top of this header).
  * A new snapshot (made, captured or loaded) keeps up to
  * NUB_SNAPSHOT_POOL_DEFAULT: a host that makes a sandbox per request and
  * frees it gets a VM reset in place (a restore's cost) instead of a new
