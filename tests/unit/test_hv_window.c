@@ -170,7 +170,20 @@ static void expect_mock_base(struct nub_backend *b, const char *options, uint64_
 	nub_hv_destroy(hv);
 }
 
-/* The mock: window 1 by default, "window=N" moves it, nonsense is refused. */
+static void expect_mock_refuses(struct nub_backend *b, const char *options, const char *want)
+{
+	struct nub_error err = {0};
+	struct nub_hv *hv = NULL;
+
+	assert_int_equal(nub_hv_create(b, NUB_GPA_LIMIT, options, &hv, &err), NUB_EINVAL);
+	assert_null(hv);
+	if (!strstr(err.msg, want))
+		fail_msg("%s: message '%s', want '%s'", options, err.msg, want);
+}
+
+/* The mock: window 1 by default, "window=N" moves it, nonsense is refused;
+ * both numbers are decimal, whole values (no hex, no trailing junk: the
+ * tokenizer the three backends share, backends/common/options.c). */
 static void test_mock_window_option(void **state)
 {
 	struct nub_backend *b = load("NUB_PLUGIN_BUILD_DIR", "mock");
@@ -178,6 +191,13 @@ static void test_mock_window_option(void **state)
 	struct nub_hv *hv = NULL;
 
 	(void)state;
+	expect_mock_refuses(b, "budget=0x10",
+	                    "mock: vm_create: option budget=0x10: want a decimal count");
+	expect_mock_refuses(b, "budget=12junk", "option budget=12junk: want a decimal count");
+	expect_mock_refuses(b, "budget=", "option budget=: want a decimal count");
+	expect_mock_refuses(b, "window=0x1", "option window=0x1: want 0 to 65535");
+	expect_mock_refuses(b, "window=65536", "option window=65536: want 0 to 65535");
+	expect_mock_base(b, "budget=18446744073709551615,window=1", NUB_GPA_LIMIT);
 	expect_mock_base(b, NULL, NUB_GPA_LIMIT);
 	expect_mock_base(b, "window=0", 0);
 	expect_mock_base(b, "window=3", 3 * NUB_GPA_LIMIT);
