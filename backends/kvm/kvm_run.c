@@ -409,10 +409,39 @@ static int kvm_decode_exit(struct nub_vm *vm, struct nub_exit *exit, char *err, 
 
 /* ---- run ---- */
 
+/* The calling thread's id for R1, asked of the kernel once per thread, not
+ * once per run. A forked child's one thread starts with a copy of the
+ * forking thread's cache, which names a thread of the parent: the atfork
+ * handler, which runs in that thread, forgets it. */
+static _Thread_local int kvm_cached_tid;
+static int kvm_tid_uncached; /* the handler could not be registered */
+static pthread_once_t kvm_tid_once = PTHREAD_ONCE_INIT;
+
+static void kvm_tid_forget(void)
+{
+	kvm_cached_tid = 0;
+}
+
+static void kvm_tid_watch(void)
+{
+	kvm_tid_uncached = pthread_atfork(NULL, NULL, kvm_tid_forget) != 0;
+}
+
+static int kvm_thread_id(void)
+{
+	pthread_once(&kvm_tid_once, kvm_tid_watch);
+	if (kvm_cached_tid)
+		return kvm_cached_tid;
+	int tid = (int)syscall(SYS_gettid);
+	if (!kvm_tid_uncached)
+		kvm_cached_tid = tid;
+	return tid;
+}
+
 /* The R1..R5 loop. Returns 0 with *exit filled or a negative error. */
 static int kvm_run_loop(struct nub_vm *vm, struct nub_exit *exit, char *err, size_t err_cap)
 {
-	int tid = (int)syscall(SYS_gettid);
+	int tid = kvm_thread_id();
 
 	for (;;) {
 		atomic_store(&vm->run_tid, tid);

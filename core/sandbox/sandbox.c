@@ -123,6 +123,12 @@ void nub_sandbox_own_vm(struct nub_sandbox *sb)
 	sb->vm_forks = atomic_load(&fork_count);
 }
 
+long nub_sandbox_fork_count(void)
+{
+	pthread_once(&fork_watch_once, fork_watch);
+	return fork_unwatched ? -1 : (long)atomic_load(&fork_count);
+}
+
 int nub_sandbox_vm_is_ours(const struct nub_sandbox *sb)
 {
 	if (!sb->hv)

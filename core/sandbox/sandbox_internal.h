@@ -131,6 +131,9 @@ int nub_sandbox_result(struct nub_sandbox *sb, int rc);
 /* NUB_ESTATE naming `what` when called from one of this sandbox's own host
  * functions or its log callback (their exit owns the buffers); else 0. */
 int nub_sandbox_reentered(struct nub_sandbox *sb, const char *what);
+/* The forks this process and its ancestors made since libnub started
+ * counting (a pthread_atfork handler), or -1 when it could not count. */
+long nub_sandbox_fork_count(void);
 /* Record that this process made sb's VM. */
 void nub_sandbox_own_vm(struct nub_sandbox *sb);
 /* 1 unless sb's VM is another process's: a forked child's copy of a
@@ -166,6 +169,9 @@ void nub_sandbox_syscall(const struct nub_sandbox *sb, const struct nub_snapshot
 /* Put the sandbox in `snap`'s state: memory, vCPU, working set, seed;
  * clears poisoning. */
 int nub_sandbox_reset(struct nub_sandbox *sb, struct nub_snapshot *snap);
+/* NUB_RESTORE_SEED_SIZE fresh bytes from the kernel's CSPRNG for a reset's
+ * guest seed (seed.c): 0, or NUB_ESYS with errno set. */
+int nub_sandbox_seed_draw(uint8_t *out);
 /* Take over a VM that was reset to `snap` when it was parked and has not
  * run since (pool.c): set what the sandbox itself holds -- the counter the
  * guest reads, the working set, what it knows of `snap`. Poisons on

@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include <nub/guest_abi.h>
 #include <nub/nub.h>
@@ -196,11 +195,13 @@ static int write_seed(struct nub_sandbox *sb, const struct nub_layout *l)
 {
 	uint8_t seed[NUB_RESTORE_SEED_SIZE];
 
-	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+	if (nub_sandbox_seed_draw(seed))
 		return nub_sandbox_fail(sb, NUB_ESYS, "restore: getrandom for the guest's seed: %s",
 		                        strerror(errno));
-	return nub_shmem_write(sb->scratch, l->scratch_size - NUB_SCRATCH_TOP_SEED, seed,
-	                       sizeof(seed), &sb->err);
+	int rc = nub_shmem_write(sb->scratch, l->scratch_size - NUB_SCRATCH_TOP_SEED, seed,
+	                         sizeof(seed), &sb->err);
+	explicit_bzero(seed, sizeof(seed));
+	return rc;
 }
 
 /* What a restore from `snap` into this sandbox can keep: the tables, when

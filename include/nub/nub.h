@@ -620,7 +620,9 @@ struct nub_heap_usage {
  */
 NUB_API int nub_sandbox_heap_usage(struct nub_sandbox *sb, struct nub_heap_usage *out);
 
-/** Free the sandbox in any state. NULL accepted. */
+/** Free the sandbox in any state. NULL accepted. A sandbox its snapshot's
+ * pool keeps (nub_snapshot_set_pool) is reset first, which costs what a
+ * restore of it would; its trace hook is not called for that reset. */
 NUB_API void nub_sandbox_free(struct nub_sandbox *sb);
 
 /** Snapshots: immutable, reference-counted, shareable across threads. */

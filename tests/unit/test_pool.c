@@ -3,13 +3,17 @@
  * The pool of freed VMs (nub_snapshot_set_pool): a sandbox from a pooled VM
  * is a fresh sandbox of the snapshot -- memory, buffers, seed, host
  * functions, counters -- and only the VM is reused; the pool is bounded,
- * never takes a poisoned sandbox, and goes with its snapshot. On every
+ * never takes a poisoned sandbox, and goes with its snapshot. And VMs
+ * across fork(): a VM is the process's that made it, parked or not, and a
+ * forked child's own sandboxes work as any do, timeouts included. On every
  * backend (the mock by default, KVM with NUB_TEST_SANDBOX_BACKEND=kvm);
  * verdicts are counts and bytes, never times.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <nub/nub.h>
 
@@ -202,6 +206,7 @@ struct fork_case {
 	struct nub_snapshot *snap;
 	uint64_t clean;
 	struct nub_sandbox *parents; /* a sandbox the parent made, or NULL */
+	uint8_t *shared;             /* a page shared with the child, or NULL */
 };
 
 static int child_without_parked_vm(void *arg)
@@ -312,6 +317,82 @@ static void test_a_forked_childs_free_leaves_the_parents_vm(void **state)
 	nub_snapshot_unref(fc.snap);
 }
 
+/* A forked child's timeouts stop its own calls. The parent's thread ran a
+ * call first (a backend may remember the thread that runs; KVM kicks it by
+ * its id), and the child's one thread is a copy of it with another id: a
+ * kick aimed at the parent's id would be lost and the call would spin on.
+ * The alarm turns that into a failure instead of a hang; it is 1,200 times
+ * the timeout, so no machine is too slow for it. (Not in
+ * test_interrupt_handle: TSan runs that one, and a child that starts a
+ * thread -- the timer -- after a fork of a threaded process is not
+ * supported there.) */
+static int spin_rc(struct nub_sandbox *sb)
+{
+	int rc = 0;
+
+	(void)nub_test_try_call(sb, NUB_TG_SPIN, NULL, 0, NULL, 0, &rc);
+	return rc;
+}
+
+static int child_times_out(void *arg)
+{
+	struct nub_config *cfg = arg;
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", cfg);
+
+	alarm((unsigned)(cfg->call_timeout_us * 1200 / 1000000) + 1);
+	int rc = spin_rc(sb);
+	nub_sandbox_free(sb);
+	return rc != NUB_ETIMEDOUT;
+}
+
+static void test_a_forked_childs_timeout_stops_its_call(void **state)
+{
+	struct nub_config cfg;
+	(void)state;
+
+	nub_config_init(&cfg);
+	cfg.call_timeout_us = nub_test_timeout_us(50000);
+	struct nub_sandbox *sb = nub_test_sandbox("test_guest", &cfg);
+	assert_int_equal(spin_rc(sb), NUB_ETIMEDOUT); /* on this thread, before the fork */
+	nub_test_in_child(child_times_out, &cfg);
+	nub_sandbox_free(sb);
+}
+
+/* Seeds are drawn in batches per thread (core/sandbox/seed.c): a forked
+ * child's first sandbox must not get the seed its parent's next restore
+ * gets, which a copy of the parent's batch would hand it. The child's seed
+ * comes back through a shared page. */
+static int child_seeds(void *arg)
+{
+	struct fork_case *fc = arg;
+	struct nub_sandbox *c = nub_test_sandbox_from(fc->snap);
+	struct nub_tg_seed s;
+
+	seed(c, &s);
+	memcpy(fc->shared, s.runtime_seed, sizeof(s.runtime_seed));
+	nub_sandbox_free(c);
+	return 0;
+}
+
+static void test_a_forked_child_draws_its_own_seeds(void **state)
+{
+	struct fork_case fc = {0};
+	struct nub_tg_seed mine;
+
+	(void)state;
+	fc.snap = initialised(&fc.clean);
+	fc.parents = nub_test_sandbox_from(fc.snap); /* its reset drew a batch */
+	fc.shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(fc.shared != MAP_FAILED);
+	nub_test_in_child(child_seeds, &fc);
+	assert_int_equal(nub_sandbox_restore(fc.parents, NULL), 0); /* the batch's next */
+	seed(fc.parents, &mine);
+	assert_memory_not_equal(mine.runtime_seed, fc.shared, sizeof(mine.runtime_seed));
+	munmap(fc.shared, 4096);
+	nub_sandbox_free(fc.parents);
+	nub_snapshot_unref(fc.snap);
+}
+
 /* A snapshot nobody set a pool on keeps NUB_SNAPSHOT_POOL_DEFAULT VMs: a
  * host that makes a sandbox per request and frees it gets a VM reset in
  * place, not a new one, without asking. */
@@ -358,6 +439,8 @@ int main(void)
 	        cmocka_unit_test(test_a_forked_child_takes_no_parked_vm),
 	        cmocka_unit_test(test_a_forked_child_cannot_run_the_parents_vm),
 	        cmocka_unit_test(test_a_forked_childs_free_leaves_the_parents_vm),
+	        cmocka_unit_test(test_a_forked_childs_timeout_stops_its_call),
+	        cmocka_unit_test(test_a_forked_child_draws_its_own_seeds),
 	        cmocka_unit_test(test_new_snapshot_pools_by_default),
 	        cmocka_unit_test(test_set_pool_errors),
 	};
