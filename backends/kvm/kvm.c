@@ -160,8 +160,8 @@ __attribute__((destructor)) static void kvm_system_forget(void)
  * the kernel patches its code and interrupts every CPU to do it. A host
  * that makes one sandbox at a time on a new VM paid that at each creation
  * and each destruction whenever no other VM was alive on the machine:
- * 44% of the new-VM cycle (2.08 -> 1.18 ms with a VM held,
- * docs/performance.md). With this VM alive the counts never reach 0.
+ * a fifth of a new-VM cycle's CPU time in perf (docs/performance.md, "A VM
+ * kept idle for the process"). With this VM alive the counts never reach 0.
  * Best effort: if it cannot be made (descriptors short), only that cost
  * comes back. It costs two descriptors, both close-on-exec. */
 static void kvm_anchor_keep(int kvm_fd)

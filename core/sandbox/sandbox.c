@@ -96,7 +96,8 @@ int nub_sandbox_reentered(struct nub_sandbox *sb, const char *what)
 	        what);
 }
 
-/* Forks this process and its ancestors made since libnub first made a VM:
+/* Forks this process and its ancestors made since libnub started counting
+ * (at its first VM):
  * pthread_atfork's child handler adds one, so a sandbox copied into a
  * forked child finds another count than its VM was made under -- a check
  * on every call with no getpid(). The handler is registered before the
