@@ -100,7 +100,8 @@ int nub_snapshot_alloc_mem(struct nub_snapshot *s, struct nub_error *err)
 	s->present = calloc((pages + 63) / 64 ? (pages + 63) / 64 : 1, sizeof(uint64_t));
 	if (!s->present)
 		return nub_error_set(err, NUB_ENOMEM, "out of memory for a snapshot's page map");
-	return nub_shmem_create(s->visible_size + s->pt_size, &s->mem, err);
+	/* Shared, not private: see nub_shmem_create_shared. */
+	return nub_shmem_create_shared(s->visible_size + s->pt_size, &s->mem, err);
 }
 
 int nub_snapshot_write(struct nub_snapshot *s, uint64_t off, const void *src, uint64_t len,

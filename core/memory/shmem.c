@@ -118,6 +118,16 @@ static int shmem_create(uint64_t size, int shared, struct nub_shmem **out, struc
 		free(m);
 		return NUB_ESYS;
 	}
+	/* A private region (a KVM sandbox's scratch) is this process's alone: a
+	 * forked child cannot use the sandbox it belongs to (core refuses
+	 * every access, sandbox.c), and inheriting it would make fork()
+	 * write-protect every page of it, whose MMU notifier makes KVM drop
+	 * every shadow entry of the slot: the parent's next request refaulted
+	 * each page it touched (an echo call + restore 441 us instead of 73
+	 * after a fork, docs/performance.md). Not an error where the kernel
+	 * refuses: only that cost comes back. */
+	if (!shared)
+		(void)madvise(p, total, MADV_DONTFORK);
 	atomic_init(&m->refs, 1);
 	m->shared = shared;
 	m->base = p + PAGE;

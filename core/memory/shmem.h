@@ -18,13 +18,17 @@
 struct nub_shmem;
 
 /* A region of `size` bytes (page multiple, 1..NUB_SHMEM_MAX), zeroed, with
- * one reference. NUB_EINVAL / NUB_EOVERFLOW / NUB_ESYS (mmap) otherwise. */
+ * one reference, private to this process: a forked child does not inherit
+ * it (MADV_DONTFORK). NUB_EINVAL / NUB_EOVERFLOW / NUB_ESYS (mmap)
+ * otherwise. */
 int nub_shmem_create(uint64_t size, struct nub_shmem **out, struct nub_error *err);
 /* The same, MAP_SHARED: a backend may map the pages a second time (the
- * mock's vCPU process aliases them at their guest addresses). Snapshots are
- * always shared; scratch is when the backend asks (NUB_CAP_SHARED_MEMORY),
- * since zeroing shared pages (MADV_REMOVE) and faulting them back cost
- * more than private ones. */
+ * mock's vCPU process aliases them at their guest addresses), and a forked
+ * child shares them. Snapshots are always shared (a child makes sandboxes
+ * from its parent's snapshots, and fork() leaves a shared mapping's pages
+ * and KVM's view of them alone); scratch is when the backend asks
+ * (NUB_CAP_SHARED_MEMORY), since zeroing shared pages (MADV_REMOVE) and
+ * faulting them back cost more than private ones. */
 int nub_shmem_create_shared(uint64_t size, struct nub_shmem **out, struct nub_error *err);
 struct nub_shmem *nub_shmem_ref(struct nub_shmem *m);
 /* Drop a reference; the last one unmaps (once). NULL accepted. */

@@ -18,6 +18,8 @@ static int sandbox_backtrace(struct nub_sandbox *sb, struct nub_frame *frames, s
 	if (!frames || !n || !cap)
 		return nub_sandbox_fail(sb, NUB_EINVAL, "backtrace: NULL argument or no room");
 	*n = 0;
+	if (nub_sandbox_foreign(sb, "backtrace"))
+		return NUB_ESTATE;
 	if (!nub_sandbox_has_stop(sb))
 		return nub_sandbox_fail(sb, NUB_ENOTFOUND,
 		                        "backtrace: the last call did not stop at a fault or an "

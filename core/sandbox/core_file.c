@@ -77,6 +77,8 @@ int nub_sandbox_core_dump(struct nub_sandbox *sb, const char *path)
 		return nub_sandbox_fail(sb, NUB_EINVAL, "core dump: NULL path");
 	if (!sb->hv)
 		return nub_sandbox_fail(sb, NUB_ESTATE, "core dump: sandbox not evolved");
+	if (nub_sandbox_foreign(sb, "core dump"))
+		return NUB_ESTATE;
 	rc = core_state(sb, &st, &why);
 	if (!rc)
 		rc = core_write_path(sb, path, &st, why);

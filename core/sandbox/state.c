@@ -404,7 +404,7 @@ static int sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **out)
 
 	if (!out)
 		return nub_sandbox_fail(sb, NUB_EINVAL, "snapshot: NULL output");
-	if (nub_sandbox_reentered(sb, "snapshot"))
+	if (nub_sandbox_reentered(sb, "snapshot") || nub_sandbox_foreign(sb, "snapshot"))
 		return NUB_ESTATE;
 	if (!sb->hv)
 		return nub_sandbox_fail(sb, NUB_ESTATE, "snapshot: sandbox not evolved");
@@ -474,6 +474,8 @@ static int sandbox_heap_usage(struct nub_sandbox *sb, struct nub_heap_usage *out
 		return nub_sandbox_fail(sb, NUB_EINVAL, "heap usage: NULL output");
 	if (!sb->scratch || !sb->current)
 		return nub_sandbox_fail(sb, NUB_ESTATE, "heap usage: sandbox not evolved");
+	if (nub_sandbox_foreign(sb, "heap usage"))
+		return NUB_ESTATE;
 	if (sb->poisoned)
 		return nub_sandbox_fail(sb, NUB_ESTATE,
 		                        "heap usage: sandbox poisoned, restore first (%s)",

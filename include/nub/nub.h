@@ -28,12 +28,15 @@
  * may be shared by sandboxes on any threads.
  *
  * fork(): an evolved sandbox's VM belongs to the process that made it. In a
- * forked child, a call, restore, counter change or mapping on the child's
- * copy of such a sandbox fails with NUB_ESTATE ("...: the sandbox's VM
- * belongs to process N, which made it ...") before anything reaches the
- * VM or its memory, which on some backends is shared with the parent; the
- * child may free its copy (that leaves the parent's VM as it is) and make
- * sandboxes of its own, from the same snapshots.
+ * forked child, a call, restore, snapshot, counter change, mapping, heap
+ * usage, backtrace or core dump on the child's copy of such a sandbox
+ * fails with NUB_ESTATE ("...: the sandbox's VM belongs to process N,
+ * which made it ...") before anything reaches the VM or its memory, which
+ * on some backends is shared with the parent and on KVM is not in the
+ * child at all (a sandbox's private memory is not inherited, so that
+ * fork() costs the parent's sandboxes nothing); the child may free its
+ * copy (that leaves the parent's VM as it is) and make sandboxes of its
+ * own, from the same snapshots, whose memory it shares.
  */
 #ifndef NUB_NUB_H
 #define NUB_NUB_H

@@ -44,6 +44,15 @@ static int dies_with_segv(volatile uint8_t *p, int write)
 	return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
 }
 
+/* The guard tests look from a forked child; a private region is not
+ * inherited (MADV_DONTFORK) unless the test says so first. */
+static void let_children_see(struct nub_shmem *m)
+{
+	uint8_t *start = (uint8_t *)nub_shmem_host(m) - PAGE;
+
+	assert_int_equal(madvise(start, nub_shmem_size(m) + 2 * PAGE, MADV_DOFORK), 0);
+}
+
 /* Both guards fault, the region's first and last bytes do not: 0 when so,
  * else which check failed. */
 static int guards_hold(int shared)
@@ -53,6 +62,8 @@ static int guards_hold(int shared)
 
 	if ((shared ? nub_shmem_create_shared : nub_shmem_create)(2 * PAGE, &m, &err))
 		return 1;
+	if (!shared)
+		let_children_see(m);
 	uint8_t *base = nub_shmem_host(m);
 	int rc = !dies_with_segv(base - 1, 0)             ? 2
 	         : !dies_with_segv(base + 2 * PAGE, 1)    ? 3
@@ -61,6 +72,25 @@ static int guards_hold(int shared)
 	                                                  : 0;
 	nub_shmem_unref(m);
 	return rc;
+}
+
+/* A private region (a KVM sandbox's scratch) is not in a forked child at
+ * all, so fork() neither copies nor write-protects it; a shared one (a
+ * snapshot's memory) is there, read as the parent wrote it. */
+static void test_shmem_private_is_not_inherited(void **state)
+{
+	struct nub_shmem *priv = NULL, *shared = NULL;
+	struct nub_error err = {0};
+
+	(void)state;
+	assert_int_equal(nub_shmem_create(2 * PAGE, &priv, &err), 0);
+	assert_int_equal(nub_shmem_create_shared(2 * PAGE, &shared, &err), 0);
+	assert_int_equal(nub_shmem_write_u64(priv, 0, 7, &err), 0);
+	assert_int_equal(nub_shmem_write_u64(shared, 0, 7, &err), 0);
+	assert_true(dies_with_segv(nub_shmem_host(priv), 0));
+	assert_false(dies_with_segv(nub_shmem_host(shared), 0));
+	nub_shmem_unref(priv);
+	nub_shmem_unref(shared);
 }
 
 /* The kernels without guard markers (MADV_GUARD_INSTALL, Linux 6.13; for
@@ -162,6 +192,7 @@ static void test_shmem_guards_and_seal(void **state)
 	assert_nub_error(nub_shmem_create(NUB_SHMEM_MAX + PAGE, &m, &err), NUB_EOVERFLOW, &err,
 	                 "exceeds the limit");
 	assert_int_equal(nub_shmem_create(4 * PAGE, &m, &err), 0);
+	let_children_see(m);
 	uint8_t *base = nub_shmem_host(m);
 	assert_true(dies_with_segv(base - 1, 0));
 	assert_true(dies_with_segv(base + 4 * PAGE, 0));
@@ -493,6 +524,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_shmem_guards_and_seal),
+	        cmocka_unit_test(test_shmem_private_is_not_inherited),
 	        cmocka_unit_test(test_shmem_guards_without_guard_markers),
 	        cmocka_unit_test(test_shmem_private_regions_stack_down),
 	        cmocka_unit_test(test_shmem_zero),

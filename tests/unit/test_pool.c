@@ -245,11 +245,12 @@ static void test_a_forked_child_takes_no_parked_vm(void **state)
 	nub_snapshot_unref(fc.snap);
 }
 
-/* A sandbox made before a fork is its maker's: the child's call, restore
- * and counter on its copy fail with NUB_ESTATE and a message naming the
- * process the VM belongs to, on every backend, before anything reaches the
- * VM or its memory (on the mock that memory is the parent's: a restore
- * would have reset the parent's pages). The parent's sandbox runs on
+/* A sandbox made before a fork is its maker's: the child's call, restore,
+ * counter, snapshot and heap usage on its copy fail with NUB_ESTATE and a
+ * message naming the process the VM belongs to, on every backend, before
+ * anything reaches the VM or its memory (on the mock that memory is the
+ * parent's: a restore would have reset the parent's pages; on KVM the
+ * child has none of it: a read would fault). The parent's sandbox runs on
  * untouched, as does the parent's free of it. */
 static int child_refused(struct nub_sandbox *sb, const char *what, int rc)
 {
@@ -270,6 +271,10 @@ static int child_runs_parents_vm(void *arg)
 	bad |= child_refused(fc->parents, "call", rc);
 	bad |= child_refused(fc->parents, "restore", nub_sandbox_restore(fc->parents, NULL));
 	bad |= child_refused(fc->parents, "counter", nub_sandbox_counter_add(fc->parents, 1));
+	struct nub_snapshot *snap = NULL;
+	bad |= child_refused(fc->parents, "snapshot", nub_sandbox_snapshot(fc->parents, &snap));
+	struct nub_heap_usage hu;
+	bad |= child_refused(fc->parents, "heap usage", nub_sandbox_heap_usage(fc->parents, &hu));
 	nub_sandbox_free(fc->parents); /* the child's copy */
 	return bad;
 }
