@@ -40,7 +40,6 @@ void nub_snapshot_unref(struct nub_snapshot *snap)
 	if (snap->pool.drain)
 		snap->pool.drain(snap); /* their VMs map snap->mem */
 	pthread_mutex_destroy(&snap->pool.lock);
-	nub_shmem_unref(atomic_load(&snap->shared_mem));
 	nub_shmem_unref(snap->mem);
 	nub_symbols_unref(snap->syms);
 	free(snap->present);
@@ -131,39 +130,6 @@ int nub_snapshot_page_nonzero(const struct nub_snapshot *s, uint64_t i)
 	const uint8_t *m = nub_shmem_host(s->mem);
 
 	return nub_snapshot_page_present(s, i) && !page_is_zero(m + i * PAGE);
-}
-
-int nub_snapshot_shared_mem(struct nub_snapshot *snap, struct nub_shmem **out,
-                            struct nub_error *err)
-{
-	struct nub_shmem *m = atomic_load(&snap->shared_mem), *expected = NULL;
-	uint64_t size = nub_shmem_size(snap->mem);
-	int rc;
-
-	if (m) {
-		*out = m;
-		return 0;
-	}
-	rc = nub_shmem_create_shared(size, &m, err);
-	for (uint64_t i = 0; !rc && i < size / PAGE; i++) {
-		if (nub_snapshot_page_present(snap, i))
-			rc = nub_shmem_write(m, i * PAGE,
-			                     (const uint8_t *)nub_shmem_host(snap->mem) + i * PAGE,
-			                     PAGE, err);
-	}
-	if (!rc)
-		rc = nub_shmem_seal(m, err);
-	if (rc) {
-		nub_shmem_unref(m);
-		return rc;
-	}
-	/* Another thread may have made one meanwhile: keep the first. */
-	if (!atomic_compare_exchange_strong(&snap->shared_mem, &expected, m)) {
-		nub_shmem_unref(m);
-		m = expected;
-	}
-	*out = m;
-	return 0;
 }
 
 void nub_snapshot_hash(const struct nub_snapshot *snap, uint8_t hash[16])

@@ -73,7 +73,9 @@ struct nub_tables_scan {
 struct nub_snapshot {
 	atomic_int refs;
 	struct nub_snapshot_pool pool;
-	/* Sealed region: [0, visible_size) is mapped read-only into the VM at
+	/* Sealed shared memory (nub_shmem_create_shared: a forked child makes
+	 * sandboxes from it, and a backend with NUB_CAP_SHARED_MEMORY maps it
+	 * a second time): [0, visible_size) is mapped read-only into the VM at
 	 * NUB_BASE_GPA; [visible_size, +pt_size) holds the page tables, built
 	 * for their live address in scratch (layout.pt_gpa) and copied there
 	 * at every restore. */
@@ -82,9 +84,6 @@ struct nub_snapshot {
 	 * byte; every other page is zero and is never read, copied, hashed or
 	 * stored (it costs nothing in memory either: mem is created zero). */
 	uint64_t *present;
-	/* The same bytes in shared memory, made on first use by a backend that
-	 * maps regions a second time (NUB_CAP_SHARED_MEMORY); NULL until then. */
-	struct nub_shmem *_Atomic shared_mem;
 	uint64_t visible_size;
 	uint64_t pt_size;
 	struct nub_layout layout; /* scratch side must match to restore */
@@ -126,12 +125,6 @@ void nub_snapshot_hot_learn(struct nub_snapshot *snap, const struct nub_hot_set 
  * thread-safe. _put keeps the first one given. */
 int nub_snapshot_scan_get(const struct nub_snapshot *snap, struct nub_tables_scan *out);
 void nub_snapshot_scan_put(struct nub_snapshot *snap, const struct nub_tables_scan *scan);
-
-/* The snapshot's memory as shared memory (for backends with
- * NUB_CAP_SHARED_MEMORY): a sealed copy made once, kept with the snapshot.
- * Thread-safe. The snapshot keeps the reference; *out is borrowed. */
-int nub_snapshot_shared_mem(struct nub_snapshot *snap, struct nub_shmem **out,
-                            struct nub_error *err);
 
 /* The file format's bytes of `snap` (keyless), in *bytes from malloc. */
 int nub_snapshot_encode(const struct nub_snapshot *snap, uint8_t **bytes, size_t *len,

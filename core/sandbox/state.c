@@ -102,15 +102,10 @@ static int map_snapshot(struct nub_sandbox *sb, struct nub_snapshot *snap)
 	                       .host = nub_shmem_host(snap->mem)};
 	int rc;
 
+	/* snap->mem is shared memory: a backend with NUB_CAP_SHARED_MEMORY (the
+	 * mock, which aliases it in its vCPU process) maps it as it is. */
 	if (sb->current == snap)
 		return 0;
-	if (nub_hv_caps(sb->hv) & NUB_CAP_SHARED_MEMORY) {
-		struct nub_shmem *shared;
-		rc = nub_snapshot_shared_mem(snap, &shared, &sb->err);
-		if (rc)
-			return rc;
-		r.host = nub_shmem_host(shared);
-	}
 	if (sb->current) {
 		rc = nub_hv_unmap_region(sb->hv, NUB_SANDBOX_SLOT_SNAPSHOT, &sb->err);
 		if (rc)
