@@ -110,17 +110,22 @@ struct nub_req {
 	struct nub_sandbox_stats before, after;
 };
 
+/* One request: the call, and the restore that makes the next one clean. */
+static void nub_request_once(struct nub_req *r)
+{
+	call_or_die(r->sb, r->fn, r->in, r->len);
+	if (nub_sandbox_restore(r->sb, NULL))
+		die("restore", nub_sandbox_last_error(r->sb));
+}
+
 static double nub_request(void *ctx, int n)
 {
 	struct nub_req *r = ctx;
 	double t = bench_now_ns();
 
 	nub_sandbox_stats(r->sb, &r->before);
-	for (int i = 0; i < n; i++) {
-		call_or_die(r->sb, r->fn, r->in, r->len);
-		if (nub_sandbox_restore(r->sb, NULL))
-			die("restore", nub_sandbox_last_error(r->sb));
-	}
+	for (int i = 0; i < n; i++)
+		nub_request_once(r);
 	t = (bench_now_ns() - t) / n;
 	nub_sandbox_stats(r->sb, &r->after);
 	return t;
@@ -423,9 +428,7 @@ static double nub_request_after_fork(void *ctx, int n)
 			_exit(0);
 		waitpid(pid, NULL, 0);
 		double t0 = bench_now_ns();
-		call_or_die(r->sb, r->fn, r->in, r->len);
-		if (nub_sandbox_restore(r->sb, NULL))
-			die("restore", nub_sandbox_last_error(r->sb));
+		nub_request_once(r);
 		t += bench_now_ns() - t0;
 	}
 	return t / n;

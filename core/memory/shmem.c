@@ -123,8 +123,8 @@ static int shmem_create(uint64_t size, int shared, struct nub_shmem **out, struc
 	 * every access, sandbox.c), and inheriting it would make fork()
 	 * write-protect every page of it, whose MMU notifier makes KVM drop
 	 * every shadow entry of the slot: the parent's next request refaulted
-	 * each page it touched (an echo call + restore 441 us instead of 73
-	 * after a fork, docs/performance.md). Not an error where the kernel
+	 * each page it touched (an echo call + restore right after a fork
+	 * 377-386 us instead of 67, docs/performance.md). Not an error where the kernel
 	 * refuses: only that cost comes back. */
 	if (!shared)
 		(void)madvise(p, total, MADV_DONTFORK);

@@ -117,26 +117,24 @@ static void fork_watch(void)
 	fork_unwatched = pthread_atfork(NULL, NULL, fork_count_child) != 0;
 }
 
-void nub_sandbox_own_vm(struct nub_sandbox *sb)
-{
-	pthread_once(&fork_watch_once, fork_watch);
-	sb->vm_owner = getpid();
-	sb->vm_forks = atomic_load(&fork_count);
-}
-
 long nub_sandbox_fork_count(void)
 {
 	pthread_once(&fork_watch_once, fork_watch);
 	return fork_unwatched ? -1 : (long)atomic_load(&fork_count);
 }
 
+void nub_sandbox_own_vm(struct nub_sandbox *sb)
+{
+	sb->vm_owner = getpid();
+	sb->vm_forks = nub_sandbox_fork_count();
+}
+
 int nub_sandbox_vm_is_ours(const struct nub_sandbox *sb)
 {
 	if (!sb->hv)
 		return 1;
-	if (fork_unwatched)
-		return sb->vm_owner == getpid();
-	return sb->vm_forks == atomic_load(&fork_count);
+	long forks = nub_sandbox_fork_count();
+	return forks < 0 ? sb->vm_owner == getpid() : sb->vm_forks == forks;
 }
 
 int nub_sandbox_foreign(struct nub_sandbox *sb, const char *what)

@@ -112,7 +112,7 @@ struct nub_sandbox {
 	struct nub_error err;
 	struct nub_sandbox *parked_next;     /* in its snapshot's pool (pool.c) */
 	pid_t vm_owner;                      /* the process that made or took its VM */
-	unsigned vm_forks;                   /* nub_sandbox_own_vm's fork count then */
+	long vm_forks;                       /* nub_sandbox_fork_count() then */
 	struct nub_interrupt_handle *handle; /* made on first ask (guest_run.c) */
 	struct nub_mapping maps[NUB_MAPPINGS_MAX];
 	unsigned nmaps;                                /* used entries of maps */
