@@ -60,6 +60,24 @@ static void *map_below_last(uint64_t total, int flags)
 	return p;
 }
 
+/* A private region (a KVM sandbox's scratch) is this process's alone: a
+ * forked child cannot use the sandbox it belongs to (core refuses every
+ * access, sandbox.c), and inheriting it would make fork() write-protect
+ * every page of it, whose MMU notifier makes KVM drop every shadow entry of
+ * the slot: the parent's next request refaulted each page it touched (an
+ * echo call + restore right after a fork 377-386 us instead of 67,
+ * docs/performance.md). Done before anything else touches the new mapping:
+ * the flag change merges it into the region mapped last, which a guard
+ * marker first would prevent (it gives the mapping an anon_vma of its own,
+ * and two VMAs with different ones never merge: a sandbox took two VMAs
+ * instead of one). Not an error where the kernel refuses: only that cost
+ * comes back. */
+static void mark_not_inherited(void *p, uint64_t total, int shared)
+{
+	if (!shared)
+		(void)madvise(p, total, MADV_DONTFORK);
+}
+
 /* Guard page + region + guard page, the guards faulting on any access: an
  * access just outside the region faults instead of hitting a neighbouring
  * allocation. Where the kernel has guard markers (MADV_GUARD_INSTALL) the
@@ -76,6 +94,7 @@ static void *map_guarded(uint64_t total, int shared, struct nub_error *err)
 
 	if (p == MAP_FAILED)
 		goto fail_mmap;
+	mark_not_inherited(p, total, shared);
 	if (!madvise(p, PAGE, MADV_GUARD_INSTALL) &&
 	    !madvise(p + total - PAGE, PAGE, MADV_GUARD_INSTALL))
 		return p;
@@ -83,6 +102,7 @@ static void *map_guarded(uint64_t total, int shared, struct nub_error *err)
 	p = mmap(NULL, total, PROT_NONE, flags, -1, 0);
 	if (p == MAP_FAILED)
 		goto fail_mmap;
+	mark_not_inherited(p, total, shared);
 	if (mprotect(p + PAGE, total - 2 * PAGE, PROT_READ | PROT_WRITE)) {
 		int e = errno;
 		munmap(p, total);
@@ -118,16 +138,6 @@ static int shmem_create(uint64_t size, int shared, struct nub_shmem **out, struc
 		free(m);
 		return NUB_ESYS;
 	}
-	/* A private region (a KVM sandbox's scratch) is this process's alone: a
-	 * forked child cannot use the sandbox it belongs to (core refuses
-	 * every access, sandbox.c), and inheriting it would make fork()
-	 * write-protect every page of it, whose MMU notifier makes KVM drop
-	 * every shadow entry of the slot: the parent's next request refaulted
-	 * each page it touched (an echo call + restore right after a fork
-	 * 377-386 us instead of 67, docs/performance.md). Not an error where the kernel
-	 * refuses: only that cost comes back. */
-	if (!shared)
-		(void)madvise(p, total, MADV_DONTFORK);
 	atomic_init(&m->refs, 1);
 	m->shared = shared;
 	m->base = p + PAGE;

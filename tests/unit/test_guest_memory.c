@@ -144,12 +144,31 @@ static int placement_honoured(void)
 	return got == want;
 }
 
+/* Whether one line of /proc/self/maps (one VMA) covers [lo, hi). */
+static int one_vma(const void *lo, const void *hi)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned long start, end;
+	char line[512];
+	int found = 0;
+
+	assert_non_null(f);
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "%lx-%lx", &start, &end) == 2 && start <= (uintptr_t)lo &&
+		        (uintptr_t)hi <= end;
+	fclose(f);
+	return found;
+}
+
 /* Private regions made one after another lie one directly below the
- * other, so the kernel merges their mappings (KVM_CREATE_VM walks every
- * VMA of the process) -- also where the kernel would have put the next
- * elsewhere: here the hole a freed region left above. 64 MiB each
- * (reserved, never touched): only the process's big free range holds
- * them, so the space below is free. */
+ * other, so the kernel merges their mappings into one VMA (KVM_CREATE_VM
+ * walks every VMA of the process) -- also where the kernel would have put
+ * the next elsewhere: here the hole a freed region left above. 64 MiB each
+ * (reserved, never touched but for a page each): only the process's big
+ * free range holds them, so the space below is free. The merge needs the
+ * region's flags (MADV_DONTFORK) set before its guard markers: those give
+ * it an anon_vma of its own, and VMAs with different ones never merge (a
+ * sandbox took two VMAs, its scratch one and its kvm_run page one). */
 static void test_shmem_private_regions_stack_down(void **state)
 {
 	const uint64_t size = 64ull << 20, total = size + 2 * PAGE;
@@ -175,6 +194,9 @@ static void test_shmem_private_regions_stack_down(void **state)
 	nub_shmem_unref(x);
 	assert_int_equal(nub_shmem_create(size, &b, &err), 0);
 	assert_ptr_equal((uint8_t *)nub_shmem_host(b) - PAGE + total, a_start);
+	assert_int_equal(nub_shmem_write_u64(a, 0, 7, &err), 0);
+	assert_int_equal(nub_shmem_write_u64(b, 0, 7, &err), 0);
+	assert_true(one_vma((uint8_t *)nub_shmem_host(b) - PAGE, a_start + total));
 	assert_int_equal(guards_hold(0), 0); /* guards between neighbours still fault */
 	nub_shmem_unref(b);
 	nub_shmem_unref(a);
