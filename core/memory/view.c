@@ -398,19 +398,22 @@ void nub_hot_add(struct nub_hot_set *h, nub_gva_t page)
 	nub_hot_add_bounded(h, page, NUB_HOT_MAX);
 }
 
-int nub_view_prefetch(const struct nub_view *c, const struct nub_hot_set *h, struct nub_error *err)
+int nub_view_prefetch(const struct nub_view *c, const struct nub_hot_set *h, int *all,
+                      struct nub_error *err)
 {
 	struct nub_error full = {0};
 	int copied = 0;
 
+	*all = 0;
 	for (unsigned i = 0; i < h->n && i < NUB_HOT_MAX; i++) {
 		int rc = nub_view_resolve_cow(c, h->page[i], &full);
 		if (rc == NUB_EFULL)
-			break; /* only a hint: the guest faults for the rest */
+			return copied; /* only a hint: the guest faults for the rest */
 		if (rc < 0)
 			return nub_error_set(err, rc, "%s", full.msg);
 		copied += rc;
 	}
+	*all = 1;
 	return copied;
 }
 

@@ -111,9 +111,10 @@ void nub_hot_add_bounded(struct nub_hot_set *h, nub_gva_t page, unsigned limit);
 
 /* Resolve every CoW page of `h` now; pages no longer CoW are skipped, and
  * it stops quietly when scratch is full (the guest then faults for the
- * rest). Returns the number copied, or a negative code for tables that
- * cannot be followed. */
-int nub_view_prefetch(const struct nub_view *c, const struct nub_hot_set *h, struct nub_error *err);
+ * rest). *all: 1 when no page of `h` is left copy-on-write. Returns the
+ * number copied, or a negative code for tables that cannot be followed. */
+int nub_view_prefetch(const struct nub_view *c, const struct nub_hot_set *h, int *all,
+                      struct nub_error *err);
 
 /* Put every copy of `k` back to its source (the snapshot's bytes, or
  * zeros): the state a fresh copy would have. Returns the number of pages

@@ -57,6 +57,7 @@ struct nub_sandbox {
 	uint64_t generation;
 	uint64_t cow_next;      /* scratch offset of the next free copy-on-write page */
 	struct nub_hot_set hot; /* the guest's working set, copied at restore */
+	int hot_copied;         /* the last prefetch left no page of `hot` CoW */
 	/* Restores in place (state.c): scratch holds current's tables plus
 	 * the copies in `copies`, and `writable` lists the rest of scratch the
 	 * tables map writable. in_place is 0 until a full reset sets it up. */
