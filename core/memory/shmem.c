@@ -10,6 +10,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include <nub/types.h>
 
@@ -337,7 +340,25 @@ int nub_shmem_clear(struct nub_shmem *m, uint64_t off, uint64_t len, struct nub_
  * in place checks every page of scratch the guest could write (~50 for a
  * small guest) on every request: with SSE2 (every x86-64) this is ~50 ns a
  * cached page against ~85 ns for the 64-bit loop. */
-static int page_nonzero(const uint8_t *p)
+#if defined(__x86_64__) && defined(__GNUC__)
+#define NUB_HAVE_AVX2_SCAN 1
+/* The same with 32-byte loads where the CPU has AVX2 (chosen at run
+ * time): half the loads of SSE2 for the same bytes. */
+__attribute__((target("avx2"))) static int page_nonzero_avx2(const uint8_t *p)
+{
+	for (size_t b = 0; b < PAGE; b += 512) {
+		const __m256i *v = (const __m256i *)(const void *)(p + b);
+		__m256i a = _mm256_setzero_si256();
+		for (int i = 0; i < 16; i++)
+			a = _mm256_or_si256(a, _mm256_load_si256(v + i));
+		if (!_mm256_testz_si256(a, a))
+			return 1;
+	}
+	return 0;
+}
+#endif
+
+static int page_nonzero_sse2(const uint8_t *p)
 {
 #if defined(__SSE2__)
 	for (size_t b = 0; b < PAGE; b += 256) {
@@ -358,6 +379,43 @@ static int page_nonzero(const uint8_t *p)
 			return 1;
 	return 0;
 #endif
+}
+
+/* Which scan page_nonzero uses: -1 not decided yet (the CPU decides at
+ * the first page; racing threads all store the same answer), 0 SSE2, 1
+ * AVX2. */
+static atomic_int scan_avx2 = -1;
+
+static int cpu_has_avx2(void)
+{
+#ifdef NUB_HAVE_AVX2_SCAN
+	return __builtin_cpu_supports("avx2") ? 1 : 0;
+#else
+	return 0;
+#endif
+}
+
+int nub_shmem_scan_use(int avx2)
+{
+	int use = avx2 < 0 ? -1 : avx2 && cpu_has_avx2();
+
+	atomic_store_explicit(&scan_avx2, use, memory_order_relaxed);
+	return use;
+}
+
+static int page_nonzero(const uint8_t *p)
+{
+	int use = atomic_load_explicit(&scan_avx2, memory_order_relaxed);
+
+	if (use < 0) {
+		use = cpu_has_avx2();
+		atomic_store_explicit(&scan_avx2, use, memory_order_relaxed);
+	}
+#ifdef NUB_HAVE_AVX2_SCAN
+	if (use)
+		return page_nonzero_avx2(p);
+#endif
+	return page_nonzero_sse2(p);
 }
 
 int nub_shmem_clear_written(struct nub_shmem *m, uint64_t off, uint64_t len, uint64_t *cleared,

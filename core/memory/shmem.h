@@ -89,4 +89,10 @@ int nub_shmem_clear(struct nub_shmem *m, uint64_t off, uint64_t len, struct nub_
 int nub_shmem_clear_written(struct nub_shmem *m, uint64_t off, uint64_t len, uint64_t *cleared,
                             struct nub_error *err);
 
+/* Which loads nub_shmem_clear_written finds non-zero bytes with, for tests
+ * of each: 1 AVX2 where the CPU has it, 0 SSE2, -1 what the CPU has (the
+ * default). Returns 1 when AVX2 is now used, 0 when not, -1 for the
+ * default. */
+int nub_shmem_scan_use(int avx2);
+
 #endif

@@ -273,23 +273,32 @@ static void test_shmem_zero(void **state)
  * wherever in the page that byte is (each 256-byte block the check reads
  * at once, its first and last byte), the page is found and cleared, and a
  * zero page is left alone (not counted). */
+/* A page with one non-zero byte anywhere (each block edge of either scan:
+ * 256 bytes for SSE2, 512 for AVX2) is cleared, a zero page is left, with
+ * each of the scans this CPU has. */
 static void test_shmem_clear_written(void **state)
 {
-	static const unsigned at[] = {0, 1, 255, 256, 511, 2048, 3839, 3840, PAGE - 1};
+	static const unsigned at[] = {0,    1,    255,  256,  511,  512,  1023,
+	                              1024, 2048, 3583, 3584, 3839, 3840, PAGE - 1};
 	const unsigned n = sizeof(at) / sizeof(at[0]);
 	struct nub_shmem *m = NULL;
 	struct nub_error err = {0};
-	uint64_t cleared = 0;
 
 	(void)state;
 	assert_int_equal(nub_shmem_create((n + 2) * PAGE, &m, &err), 0);
 	uint8_t *b = nub_shmem_host(m);
-	for (unsigned i = 0; i < n; i++)
-		b[(i + 1) * PAGE + at[i]] = 0x80; /* page 0 and the last stay zero */
-	assert_int_equal(nub_shmem_clear_written(m, 0, (n + 2) * PAGE, &cleared, &err), 0);
-	assert_int_equal(cleared, n);
-	assert_int_equal(nub_shmem_is_zero(m, 0, (n + 2) * PAGE, &err), 1);
-	assert_nub_error(nub_shmem_clear_written(m, 1, PAGE, &cleared, &err), NUB_ERANGE, &err,
+	for (int avx2 = 0; avx2 <= 1; avx2++) {
+		uint64_t cleared = 0;
+		if (nub_shmem_scan_use(avx2) != avx2)
+			continue; /* no AVX2 here */
+		for (unsigned i = 0; i < n; i++)
+			b[(i + 1) * PAGE + at[i]] = 0x80; /* page 0 and the last stay zero */
+		assert_int_equal(nub_shmem_clear_written(m, 0, (n + 2) * PAGE, &cleared, &err), 0);
+		assert_int_equal(cleared, n);
+		assert_int_equal(nub_shmem_is_zero(m, 0, (n + 2) * PAGE, &err), 1);
+	}
+	nub_shmem_scan_use(-1);
+	assert_nub_error(nub_shmem_clear_written(m, 1, PAGE, NULL, &err), NUB_ERANGE, &err,
 	                 "not page-aligned");
 	nub_shmem_unref(m);
 }
