@@ -125,15 +125,19 @@ int nub_sandbox_check_host_fns(struct nub_sandbox *sb, const struct nub_snapshot
 	size_t used = 0;
 	unsigned missing = 0;
 
-	for (uint32_t id = 0; id < NUB_MAX_HOST_FNS; id++) {
-		if (!(snap->host_fns[id / 64] >> (id % 64) & 1) || sb->host_fns[id].fn)
-			continue;
-		if (missing++ < 16 && used < sizeof(ids)) {
+	_Static_assert(NUB_SNAPSHOT_HOST_FN_WORDS * 64 == NUB_MAX_HOST_FNS,
+	               "a bit of the snapshot's set per host function id");
+	/* The set bits only: every restore checks, and most snapshots need
+	 * none or a few of the 256 ids. */
+	for (uint32_t w = 0; w < NUB_SNAPSHOT_HOST_FN_WORDS; w++)
+		for (uint64_t need = snap->host_fns[w]; need; need &= need - 1) {
+			uint32_t id = w * 64 + (uint32_t)__builtin_ctzll(need);
+			if (sb->host_fns[id].fn || missing++ >= 16 || used >= sizeof(ids))
+				continue;
 			int n = snprintf(ids + used, sizeof(ids) - used, "%s%u", used ? ", " : "",
 			                 id);
 			used += n > 0 ? (size_t)n : 0;
 		}
-	}
 	if (!missing)
 		return 0;
 	return nub_sandbox_fail(sb, NUB_EMISMATCH,

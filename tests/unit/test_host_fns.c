@@ -27,9 +27,9 @@ static int32_t shout(void *user, const uint8_t *in, size_t in_len, uint8_t *out,
 	return 0;
 }
 
-/* The test guest's snapshot after init, taken with host functions 1 and
- * 200 registered. */
-static struct nub_snapshot *snapshot_needing_1_and_200(void)
+/* The test guest's snapshot after init, taken with host functions `ids`
+ * registered. */
+static struct nub_snapshot *snapshot_needing(const uint32_t *ids, int n)
 {
 	struct nub_sandbox *sb;
 	struct nub_snapshot *snap;
@@ -40,12 +40,19 @@ static struct nub_snapshot *snapshot_needing_1_and_200(void)
 	nub_test_use_backend(&cfg);
 	assert_int_equal(nub_sandbox_create_from_elf(&cfg, nub_test_guest("test_guest"), &sb, &err),
 	                 0);
-	assert_int_equal(nub_sandbox_register(sb, 1, shout, NULL), 0);
-	assert_int_equal(nub_sandbox_register(sb, 200, shout, NULL), 0);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(nub_sandbox_register(sb, ids[i], shout, NULL), 0);
 	assert_int_equal(nub_sandbox_evolve(sb), 0);
 	assert_int_equal(nub_sandbox_snapshot(sb, &snap), 0);
 	nub_sandbox_free(sb);
 	return snap;
+}
+
+static struct nub_snapshot *snapshot_needing_1_and_200(void)
+{
+	static const uint32_t ids[] = {1, 200};
+
+	return snapshot_needing(ids, 2);
 }
 
 /* create_from_snapshot (or _from_file when `file`), register `ids`, evolve:
@@ -149,6 +156,33 @@ static void test_missing_host_functions_refused_from_a_saved_file(void **state)
 	nub_test_rmtree(dir);
 }
 
+/* The message names the first 16 missing ids, in order, and no id the
+ * sandbox registered; more are "...". Ids in every word of the set (0-63,
+ * 64-127, ...), the last one (255) among them. */
+static void test_many_missing_host_functions_named_up_to_16(void **state)
+{
+	static const uint32_t need[] = {0,   10,  63,  64,  70,  100, 127, 128, 130,
+	                                150, 191, 192, 200, 210, 220, 230, 254, 255};
+	static const uint32_t have[] = {10, 130};
+	struct nub_snapshot *snap = snapshot_needing(need, 18);
+	(void)state;
+
+	expect_refused(snap, NULL, have, 2,
+	               "evolve: the snapshot needs host functions 0, 63, 64, 70, 100, 127, 128, "
+	               "150, 191, 192, 200, 210, 220, 230, 254, 255, which this sandbox does not "
+	               "register (nub_sandbox_register before evolve)");
+	static const uint32_t fewer[] = {10, 130, 255};
+	expect_refused(snap, NULL, fewer, 3,
+	               "evolve: the snapshot needs host functions 0, 63, 64, 70, 100, 127, 128, "
+	               "150, 191, 192, 200, 210, 220, 230, 254, which this sandbox does not "
+	               "register (nub_sandbox_register before evolve)");
+	expect_refused(snap, NULL, NULL, 0,
+	               "evolve: the snapshot needs host functions 0, 10, 63, 64, 70, 100, 127, "
+	               "128, 130, 150, 191, 192, 200, 210, 220, 230, ..., which this sandbox does "
+	               "not register (nub_sandbox_register before evolve)");
+	nub_snapshot_unref(snap);
+}
+
 /* Restoring to a snapshot that needs more than the sandbox registered. */
 static void test_missing_host_functions_refused_at_restore(void **state)
 {
@@ -172,6 +206,7 @@ int main(void)
 	        cmocka_unit_test(test_missing_host_functions_refused_at_evolve),
 	        cmocka_unit_test(test_missing_host_functions_refused_from_a_saved_file),
 	        cmocka_unit_test(test_missing_host_functions_refused_at_restore),
+	        cmocka_unit_test(test_many_missing_host_functions_named_up_to_16),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
