@@ -381,8 +381,8 @@ static int page_nonzero_sse2(const uint8_t *p)
 #endif
 }
 
-/* Which scan page_nonzero uses: -1 not decided yet (the CPU decides at
- * the first page; racing threads all store the same answer), 0 SSE2, 1
+/* Which scan page_scan picks: -1 not decided yet (the CPU decides at the
+ * first clear; racing threads all store the same answer), 0 SSE2, 1
  * AVX2. */
 static atomic_int scan_avx2 = -1;
 
@@ -403,7 +403,11 @@ int nub_shmem_scan_use(int avx2)
 	return use;
 }
 
-static int page_nonzero(const uint8_t *p)
+typedef int (*nub_page_scan_fn)(const uint8_t *p);
+
+/* The scan for this CPU (or the one a test chose), picked once per clear
+ * rather than per page. */
+static nub_page_scan_fn page_scan(void)
 {
 	int use = atomic_load_explicit(&scan_avx2, memory_order_relaxed);
 
@@ -413,9 +417,9 @@ static int page_nonzero(const uint8_t *p)
 	}
 #ifdef NUB_HAVE_AVX2_SCAN
 	if (use)
-		return page_nonzero_avx2(p);
+		return page_nonzero_avx2;
 #endif
-	return page_nonzero_sse2(p);
+	return page_nonzero_sse2;
 }
 
 int nub_shmem_clear_written(struct nub_shmem *m, uint64_t off, uint64_t len, uint64_t *cleared,
@@ -431,6 +435,8 @@ int nub_shmem_clear_written(struct nub_shmem *m, uint64_t off, uint64_t len, uin
 		                     (unsigned long long)off, (unsigned long long)len);
 	if (m->sealed)
 		return nub_error_set(err, NUB_ESTATE, "zeroing sealed (immutable) memory");
+	const nub_page_scan_fn page_nonzero = page_scan();
+
 	for (uint64_t at = off; at < off + len; at += PAGE) {
 		if (!page_nonzero(m->base + at))
 			continue;

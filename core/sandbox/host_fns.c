@@ -133,7 +133,7 @@ int nub_sandbox_check_host_fns(struct nub_sandbox *sb, const struct nub_snapshot
 		for (uint64_t need = snap->host_fns[w]; need; need &= need - 1) {
 			uint32_t id = w * 64 + (uint32_t)__builtin_ctzll(need);
 			if (sb->host_fns[id].fn || missing++ >= 16 || used >= sizeof(ids))
-				continue;
+				continue; /* registered, or past what the message names */
 			int n = snprintf(ids + used, sizeof(ids) - used, "%s%u", used ? ", " : "",
 			                 id);
 			used += n > 0 ? (size_t)n : 0;
