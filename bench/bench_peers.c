@@ -640,7 +640,8 @@ static void bench_idle_memory(struct nub_snapshot *js_snap, duk_context *warm)
 
 /* Creation as sandboxes accumulate: create + evolve + first call of the
  * echo guest from one snapshot, every one kept alive; the median of the
- * last `window` against the median of the first. Up to 5,000 alive on KVM
+ * last `window` against the median of the first. Then the frees, oldest
+ * first: the first `window` (all alive) against the last (few alive). Up to 5,000 alive on KVM
  * (the open-file limit raised to what they need), 200 on the mock (each is
  * a process there) and in short mode. With `options` (a backend option
  * string, NULL: the bench's) in the label.
@@ -651,7 +652,7 @@ static void bench_idle_memory(struct nub_snapshot *js_snap, duk_context *warm)
 static void scale_child(struct nub_snapshot *snap, const char *options, int n, int out)
 {
 	struct nub_sandbox **sb = calloc((size_t)n, sizeof(*sb));
-	double *t = calloc((size_t)n, sizeof(*t));
+	double *t = calloc(2 * (size_t)n, sizeof(*t)); /* creations, then frees */
 
 	if (!sb || !t)
 		die("scale", "out of memory");
@@ -662,9 +663,12 @@ static void scale_child(struct nub_snapshot *snap, const char *options, int n, i
 		call_or_die(sb[i], NUB_TG_ECHO, "x", 1);
 		t[i] = bench_now_ns() - t0;
 	}
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		double t0 = bench_now_ns();
 		nub_sandbox_free(sb[i]);
-	if (write(out, t, (size_t)n * sizeof(*t)) != (ssize_t)((size_t)n * sizeof(*t)))
+		t[n + i] = bench_now_ns() - t0;
+	}
+	if (write(out, t, 2 * (size_t)n * sizeof(*t)) != (ssize_t)(2 * (size_t)n * sizeof(*t)))
 		die("scale", "writing the times");
 	_exit(0);
 }
@@ -683,7 +687,7 @@ static void bench_scale(struct nub_snapshot *snap, const char *options)
 		if (rl.rlim_cur < (rlim_t)(2 * n + 256))
 			n = (int)(rl.rlim_cur - 256) / 2;
 	}
-	double *t = calloc((size_t)n, sizeof(*t));
+	double *t = calloc(2 * (size_t)n, sizeof(*t));
 	if (!t || pipe(fds))
 		die("scale", "out of memory or descriptors");
 	fflush(NULL);
@@ -695,7 +699,7 @@ static void bench_scale(struct nub_snapshot *snap, const char *options)
 		scale_child(snap, options, n, fds[1]);
 	}
 	close(fds[1]);
-	size_t got = 0, want = (size_t)n * sizeof(*t);
+	size_t got = 0, want = 2 * (size_t)n * sizeof(*t);
 	for (ssize_t r; got < want && (r = read(fds[0], (char *)t + got, want - got)) > 0;)
 		got += (size_t)r;
 	close(fds[0]);
@@ -706,6 +710,13 @@ static void bench_scale(struct nub_snapshot *snap, const char *options)
 	snprintf(label, sizeof(label), "create+evolve+call, last %d of %d alive vs first %d%s%s",
 	         window, n, window, options ? ", " : "", options ? options : "");
 	bench_row(bench_label(label), last / 1e3, "us", "first", first / 1e3, "time");
+	/* The frees run oldest first: the first with all alive, the last
+	 * with few. */
+	double crowded = bench_median(t + n, window),
+	       sparse = bench_median(t + 2 * n - window, window);
+	snprintf(label, sizeof(label), "free, first %d of %d alive vs last %d%s%s", window, n,
+	         window, options ? ", " : "", options ? options : "");
+	bench_row(bench_label(label), crowded / 1e3, "us", "last", sparse / 1e3, "time");
 	free(t);
 }
 

@@ -26,7 +26,18 @@ struct nub_shmem {
 	int shared;    /* MAP_SHARED: zeroed with MADV_REMOVE */
 	uint8_t *base; /* first usable byte, after the low guard page */
 	uint64_t size;
+	uint64_t mapped; /* bytes mapped from base - PAGE: guards and padding */
 };
+
+/* Private regions start and end on a 2 MiB boundary. They merge into one
+ * VMA with their neighbours, so freeing one unmaps the middle of a VMA,
+ * and the kernel splits it at both ends first; a split at an address that
+ * is not 2 MiB-aligned asks whether a huge page straddles it, which calls
+ * every KVM VM's MMU notifier in the process, transparent huge pages or
+ * not. With 5,000 sandboxes alive that was a third of a free's time
+ * (docs/performance.md, "A free of a sandbox among many"). The padding is
+ * address space only, guarded, never touched. */
+#define REGION_ALIGN (2ull << 20)
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102 /* Linux 6.13; glibc 2.36 lacks the name */
@@ -39,6 +50,23 @@ struct nub_shmem {
  * every VMA of the process: 5,000 live sandboxes had 8,400 VMAs, now
  * 5,000. A race between threads only loses an adjacency. */
 static _Atomic(uintptr_t) next_below;
+
+/* `total` bytes (a multiple of REGION_ALIGN) at a REGION_ALIGN boundary:
+ * more is mapped and the ends trimmed. Only when no region can go below
+ * the last (the first, or after something else took that space), so the
+ * trims' MMU-notifier calls are rare. */
+static uint8_t *map_aligned(uint64_t total, int flags)
+{
+	uint8_t *p = mmap(NULL, total + REGION_ALIGN, PROT_READ | PROT_WRITE, flags, -1, 0);
+
+	if (p == MAP_FAILED)
+		return p;
+	uint64_t head = (REGION_ALIGN - (uintptr_t)p % REGION_ALIGN) % REGION_ALIGN;
+	if (head)
+		munmap(p, head);
+	munmap(p + head + total, REGION_ALIGN - head);
+	return p + head;
+}
 
 static void *map_below_last(uint64_t total, int flags)
 {
@@ -57,7 +85,8 @@ static void *map_below_last(uint64_t total, int flags)
 		}
 	}
 	if (p == MAP_FAILED)
-		p = mmap(NULL, total, prot, flags, -1, 0);
+		p = (flags & MAP_PRIVATE) ? map_aligned(total, flags)
+		                          : mmap(NULL, total, prot, flags, -1, 0);
 	if (p != MAP_FAILED && (flags & MAP_PRIVATE))
 		atomic_store(&next_below, (uintptr_t)p);
 	return p;
@@ -81,7 +110,8 @@ static void mark_not_inherited(void *p, uint64_t total, int shared)
 		(void)madvise(p, total, MADV_DONTFORK);
 }
 
-/* Guard page + region + guard page, the guards faulting on any access: an
+/* Guard page + region + guard (a page, or for a private region the rest
+ * up to its 2 MiB boundary), the guards faulting on any access: an
  * access just outside the region faults instead of hitting a neighbouring
  * allocation. Where the kernel has guard markers (MADV_GUARD_INSTALL) the
  * whole range is one read-write mapping with two marked pages: one VMA, and
@@ -90,23 +120,24 @@ static void mark_not_inherited(void *p, uint64_t total, int shared)
  * (older kernels, shared mappings before 6.15) the range is reserved
  * inaccessible and its middle opened with mprotect. Returns the start of
  * the low guard, or NULL with the error set. */
-static void *map_guarded(uint64_t total, int shared, struct nub_error *err)
+static void *map_guarded(uint64_t size, uint64_t total, int shared, struct nub_error *err)
 {
 	int flags = (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS | MAP_NORESERVE;
 	uint8_t *p = map_below_last(total, flags);
+	const uint64_t high = total - PAGE - size; /* the high guard's bytes */
 
 	if (p == MAP_FAILED)
 		goto fail_mmap;
 	mark_not_inherited(p, total, shared);
 	if (!madvise(p, PAGE, MADV_GUARD_INSTALL) &&
-	    !madvise(p + total - PAGE, PAGE, MADV_GUARD_INSTALL))
+	    !madvise(p + PAGE + size, high, MADV_GUARD_INSTALL))
 		return p;
 	munmap(p, total);
 	p = mmap(NULL, total, PROT_NONE, flags, -1, 0);
 	if (p == MAP_FAILED)
 		goto fail_mmap;
 	mark_not_inherited(p, total, shared);
-	if (mprotect(p + PAGE, total - 2 * PAGE, PROT_READ | PROT_WRITE)) {
+	if (mprotect(p + PAGE, size, PROT_READ | PROT_WRITE)) {
 		int e = errno;
 		munmap(p, total);
 		nub_error_set(err, NUB_ESYS, "mprotect: %s", strerror(e));
@@ -133,10 +164,12 @@ static int shmem_create(uint64_t size, int shared, struct nub_shmem **out, struc
 		return nub_error_set(err, NUB_EOVERFLOW,
 		                     "shared memory size %llu exceeds the limit of %llu bytes",
 		                     (unsigned long long)size, (unsigned long long)NUB_SHMEM_MAX);
+	if (!shared)
+		total = (total + REGION_ALIGN - 1) / REGION_ALIGN * REGION_ALIGN;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return nub_error_set(err, NUB_ENOMEM, "out of memory");
-	p = map_guarded(total, shared, err);
+	p = map_guarded(size, total, shared, err);
 	if (!p) {
 		free(m);
 		return NUB_ESYS;
@@ -145,6 +178,7 @@ static int shmem_create(uint64_t size, int shared, struct nub_shmem **out, struc
 	m->shared = shared;
 	m->base = p + PAGE;
 	m->size = size;
+	m->mapped = total;
 	*out = m;
 	return 0;
 }
@@ -169,7 +203,7 @@ void nub_shmem_unref(struct nub_shmem *m)
 {
 	if (!m || atomic_fetch_sub(&m->refs, 1) != 1)
 		return;
-	munmap(m->base - PAGE, m->size + 2 * PAGE);
+	munmap(m->base - PAGE, m->mapped);
 	free(m);
 }
 
