@@ -86,7 +86,7 @@ static int sandbox_call(struct nub_sandbox *sb, uint32_t fn_id, const void *in, 
 {
 	int rc;
 
-	if (nub_sandbox_reentered(sb, "call") || nub_sandbox_foreign(sb, "call"))
+	if (nub_sandbox_check_usable(sb, "call"))
 		return NUB_ESTATE;
 	if (!sb->hv || !sb->dispatch_gva)
 		return nub_sandbox_fail(sb, NUB_ESTATE, "call: sandbox not evolved");

@@ -113,9 +113,9 @@ static int publish(struct nub_sandbox *sb)
 	return rc;
 }
 
-static int check_usable(struct nub_sandbox *sb, const char *what)
+static int check_mappable(struct nub_sandbox *sb, const char *what)
 {
-	if (nub_sandbox_reentered(sb, what) || nub_sandbox_foreign(sb, what))
+	if (nub_sandbox_check_usable(sb, what))
 		return NUB_ESTATE;
 	if (!sb->hv)
 		return nub_sandbox_fail(sb, NUB_ESTATE, "%s: sandbox not evolved", what);
@@ -225,7 +225,7 @@ static int sandbox_map_region(struct nub_sandbox *sb, void *host, uint64_t size,
 	                        .host = host,
 	                        .file_fd = -1};
 	struct nub_vmem_mapping leaves;
-	int kept = 0, rc = check_usable(sb, "map_region");
+	int kept = 0, rc = check_mappable(sb, "map_region");
 
 	if (rc)
 		return rc;
@@ -310,7 +310,7 @@ static int sandbox_map_file(struct nub_sandbox *sb, const char *path, uint32_t f
 {
 	struct nub_mapping m = {.flags = flags | NUB_MAP_READ, .tag = tag, .file_fd = -1};
 	struct nub_vmem_mapping leaves;
-	int kept = 0, rc = check_usable(sb, "map_file");
+	int kept = 0, rc = check_mappable(sb, "map_file");
 
 	if (rc)
 		return rc;
@@ -363,7 +363,7 @@ static int drop(struct nub_sandbox *sb, unsigned i)
 static int sandbox_unmap(struct nub_sandbox *sb, nub_gva_t gva)
 {
 	struct nub_view v;
-	int rc = check_usable(sb, "unmap");
+	int rc = check_mappable(sb, "unmap");
 
 	if (rc)
 		return rc;

@@ -147,6 +147,13 @@ int nub_sandbox_foreign(struct nub_sandbox *sb, const char *what)
 	                        what, (int)sb->vm_owner);
 }
 
+int nub_sandbox_check_usable(struct nub_sandbox *sb, const char *what)
+{
+	int rc = nub_sandbox_reentered(sb, what);
+
+	return rc ? rc : nub_sandbox_foreign(sb, what);
+}
+
 /* ---- creation ---- */
 
 static char *dup_or_null(const char *s)

@@ -144,6 +144,9 @@ int nub_sandbox_vm_is_ours(const struct nub_sandbox *sb);
 /* NUB_ESTATE with a message naming the VM's process when `what` would
  * touch a VM that is another process's; else 0. */
 int nub_sandbox_foreign(struct nub_sandbox *sb, const char *what);
+/* Both refusals, in that order: what every call that runs the VM or
+ * replaces its state (call, restore, snapshot, mapping) checks first. */
+int nub_sandbox_check_usable(struct nub_sandbox *sb, const char *what);
 
 /* A versioned struct for a caller that knows `dst_size` bytes of it:
  * what both know copied, the caller's bytes past ours zeroed. */

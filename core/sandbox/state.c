@@ -404,7 +404,7 @@ static int sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **out)
 
 	if (!out)
 		return nub_sandbox_fail(sb, NUB_EINVAL, "snapshot: NULL output");
-	if (nub_sandbox_reentered(sb, "snapshot") || nub_sandbox_foreign(sb, "snapshot"))
+	if (nub_sandbox_check_usable(sb, "snapshot"))
 		return NUB_ESTATE;
 	if (!sb->hv)
 		return nub_sandbox_fail(sb, NUB_ESTATE, "snapshot: sandbox not evolved");
@@ -441,7 +441,7 @@ int nub_sandbox_snapshot(struct nub_sandbox *sb, struct nub_snapshot **out)
 
 static int sandbox_restore(struct nub_sandbox *sb, struct nub_snapshot *snap)
 {
-	if (nub_sandbox_reentered(sb, "restore") || nub_sandbox_foreign(sb, "restore"))
+	if (nub_sandbox_check_usable(sb, "restore"))
 		return NUB_ESTATE;
 	if (!sb->hv)
 		return nub_sandbox_fail(sb, NUB_ESTATE, "restore: sandbox not evolved");
