@@ -43,6 +43,16 @@ static int mock_probe(char *err, size_t err_cap)
 	return 0;
 }
 
+/* An option refused: its key and value (clipped, it is the caller's, of any
+ * length) and what is wanted instead. */
+static int mock_refuse_option(const struct nub_option *o, const char *want, char *err,
+                              size_t err_cap)
+{
+	snprintf(err, err_cap, "option %.*s=%.*s: %s", (int)o->key_len, o->key,
+	         (int)(o->value_len < 20 ? o->value_len : 20), o->value ? o->value : "", want);
+	return -1;
+}
+
 /* The window a VM gets when its config allows one and no option says:
  * not 0, so that every test on the mock runs core's window arithmetic
  * (hv.h), which a backend sharing one hypervisor VM among sandboxes needs. */
@@ -60,20 +70,15 @@ static int mock_parse_options(struct nub_vm *vm, const struct nub_vm_config *cfg
 	struct nub_option o;
 
 	for (const char *at = cfg->options; nub_option_next(&at, &o);) {
-		if (nub_option_is(&o, "budget") && nub_option_u64(&o, 0, UINT64_MAX, &vm->budget)) {
-			snprintf(err, err_cap, "option budget=%.*s: want a decimal count",
-			         (int)(o.value_len < 20 ? o.value_len : 20),
-			         o.value ? o.value : "");
-			return -1;
-		}
+		if (nub_option_is(&o, "budget") && nub_option_u64(&o, 0, UINT64_MAX, &vm->budget))
+			return mock_refuse_option(&o, "want a decimal count", err, err_cap);
 		if (nub_option_is(&o, "window") &&
 		    (nub_option_u64(&o, 0, NUB_GPA_WINDOW_MAX, &window) || (window && !windowed))) {
-			snprintf(err, err_cap,
-			         "option window=%.*s: want 0 to %llu, and a core that asks for "
-			         "NUB_VM_GPA_WINDOW",
-			         (int)(o.value_len < 20 ? o.value_len : 20), o.value ? o.value : "",
+			char want[96];
+			snprintf(want, sizeof(want),
+			         "want 0 to %llu, and a core that asks for NUB_VM_GPA_WINDOW",
 			         (unsigned long long)NUB_GPA_WINDOW_MAX);
-			return -1;
+			return mock_refuse_option(&o, want, err, err_cap);
 		}
 	}
 	vm->gpa_base = window * NUB_GPA_LIMIT;
