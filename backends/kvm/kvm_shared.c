@@ -204,8 +204,17 @@ int kvm_shared_attach(struct nub_vm *vm, int kvm_fd, unsigned capacity, int *fre
 	pthread_mutex_lock(&shared_lock);
 	forget_other_process(vm->run_size);
 	rc = host_vm_with_room(kvm_fd, capacity, &h, err, err_cap);
-	if (rc == 0)
+	if (rc == 0) {
 		rc = host_vm_vcpu(h, vm->run_size, &v, fresh, err, err_cap);
+		if (rc && h->vcpus == 0 && h != kept) {
+			/* Made for this sandbox and still empty (its vCPU found
+			 * no descriptor): it would hold one, and be taken
+			 * before a VM with a parked vCPU, so that the next
+			 * creation failed again after a free at the limit. */
+			host_vm_unlist(h);
+			host_vm_free(h, vm->run_size);
+		}
+	}
 	if (rc == 0) {
 		while (h->window[w])
 			w++;
