@@ -117,9 +117,9 @@ static void mark_not_inherited(void *p, uint64_t total, int shared)
  * whole range is one read-write mapping with two marked pages: one VMA, and
  * no mprotect, which would call every KVM VM's MMU notifier in the process
  * (a creation cost that grew with the number of live sandboxes). Elsewhere
- * (older kernels, shared mappings before 6.15) the range is reserved
- * inaccessible and its middle opened with mprotect. Returns the start of
- * the low guard, or NULL with the error set. */
+ * (older kernels, shared mappings before 6.15) the guards are made
+ * inaccessible with mprotect. Returns the start of the low guard, or NULL
+ * with the error set. */
 static void *map_guarded(uint64_t size, uint64_t total, int shared, struct nub_error *err)
 {
 	int flags = (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS | MAP_NORESERVE;
@@ -132,12 +132,9 @@ static void *map_guarded(uint64_t size, uint64_t total, int shared, struct nub_e
 	if (!madvise(p, PAGE, MADV_GUARD_INSTALL) &&
 	    !madvise(p + PAGE + size, high, MADV_GUARD_INSTALL))
 		return p;
-	munmap(p, total);
-	p = mmap(NULL, total, PROT_NONE, flags, -1, 0);
-	if (p == MAP_FAILED)
-		goto fail_mmap;
-	mark_not_inherited(p, total, shared);
-	if (mprotect(p + PAGE, size, PROT_READ | PROT_WRITE)) {
+	/* On the mapping already placed, not a new one from mmap(NULL): that
+	 * would lose the 2 MiB alignment and the place below the last region. */
+	if (mprotect(p, PAGE, PROT_NONE) || mprotect(p + PAGE + size, high, PROT_NONE)) {
 		int e = errno;
 		munmap(p, total);
 		nub_error_set(err, NUB_ESYS, "mprotect: %s", strerror(e));
