@@ -337,20 +337,40 @@ static int kvm_check_share(uint64_t share, int kvm_fd, char *err, size_t err_cap
 	return 0;
 }
 
+/* After the first EMFILE or ENFILE of a creation: 1 (try again) once the
+ * descriptors of freed VMs still queued for closing are closed. */
+static int kvm_retry_out_of_fds(int *drained)
+{
+	int e = errno;
+
+	if (*drained || (e != EMFILE && e != ENFILE))
+		return 0;
+	kvm_reap_drain();
+	*drained = 1;
+	errno = e;
+	return 1;
+}
+
 int kvm_vm_fd_new(int kvm_fd, char *err, size_t err_cap)
 {
 	int fd;
 
-	do
+	for (int drained = 0;;) {
 		fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
-	while (fd < 0 && errno == EINTR);
-	return fd < 0 ? kvm_fail_fd(err, err_cap, "KVM_CREATE_VM", errno) : fd;
+		if (fd >= 0)
+			return fd;
+		if (errno != EINTR && !kvm_retry_out_of_fds(&drained))
+			return kvm_fail_fd(err, err_cap, "KVM_CREATE_VM", errno);
+	}
 }
 
 int kvm_vcpu_new(int vm_fd, unsigned id, size_t run_size, int *fd, struct kvm_run **run, char *err,
                  size_t err_cap)
 {
-	*fd = ioctl(vm_fd, KVM_CREATE_VCPU, id);
+	int drained = 0;
+	do
+		*fd = ioctl(vm_fd, KVM_CREATE_VCPU, id);
+	while (*fd < 0 && kvm_retry_out_of_fds(&drained));
 	if (*fd < 0)
 		return kvm_fail_fd(err, err_cap, "KVM_CREATE_VCPU", errno);
 	*run = mmap(NULL, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
@@ -385,7 +405,7 @@ static void kvm_release(struct nub_vm *vm)
 	/* The mapping holds a reference on the vCPU: unmap before closing. */
 	munmap(vm->run, vm->run_size);
 	close(vm->vcpu_fd);
-	close(vm->vm_fd);
+	kvm_reap_close(vm->vm_fd);
 }
 
 /* The user XSAVE components the vCPU's CPUID (leaf 0xD, subleaf 0)

@@ -93,6 +93,12 @@ int kvm_vm_fd_new(int kvm_fd, char *err, size_t err_cap);
 int kvm_vcpu_new(int vm_fd, unsigned id, size_t run_size, int *fd, struct kvm_run **run, char *err,
                  size_t err_cap);
 
+/* A destroyed VM's descriptor, closed by the backend's thread (or here,
+ * when it cannot be queued); its vCPU must be gone already (kvm_reap.c).
+ * Drain: wait until every queued descriptor is closed. */
+void kvm_reap_close(int fd);
+void kvm_reap_drain(void);
+
 /* Shared VMs (kvm_shared.c). Attach: a vCPU and a window of a VM holding
  * at most `capacity` sandboxes (one made when none has room); sets vm_fd,
  * vcpu_fd, run, host, window, gpa_base; *fresh when the vCPU never ran.

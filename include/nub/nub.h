@@ -625,7 +625,12 @@ NUB_API int nub_sandbox_heap_usage(struct nub_sandbox *sb, struct nub_heap_usage
 
 /** Free the sandbox in any state. NULL accepted. A sandbox its snapshot's
  * pool keeps (nub_snapshot_set_pool) is reset first, which costs what a
- * restore of it would; its trace hook is not called for that reset. */
+ * restore of it would; its trace hook is not called for that reset.
+ * On KVM the VM's own descriptor is closed by a thread of the backend
+ * (one per process, started at the first free) shortly after this
+ * returns: the kernel's destruction of a VM waits for a grace period. Its
+ * guest memory and vCPU are gone when this returns; a creation that finds
+ * no descriptor free first waits for those still being closed. */
 NUB_API void nub_sandbox_free(struct nub_sandbox *sb);
 
 /** Snapshots: immutable, reference-counted, shareable across threads. */

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <nub/backend.h>
@@ -39,7 +40,8 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	dlclose(backend_dl);
+	if (backend_dl)
+		dlclose(backend_dl);
 	return 0;
 }
 
@@ -152,6 +154,20 @@ static int fds_on(const char *prefix, int whole)
 	return n;
 }
 
+/* The count of VM descriptors once it is `want`, or what it still is
+ * after 20 s: a destroyed VM's descriptor is closed by the backend's
+ * thread, which waits for the kernel (an SRCU grace period; ~0.3 ms). */
+static int kvm_vm_fds_settle(int want)
+{
+	int n = fds_on("anon_inode:kvm-vm", 1);
+
+	for (int i = 0; i < 2000 && n != want; i++) {
+		usleep(10000);
+		n = fds_on("anon_inode:kvm-vm", 1);
+	}
+	return n;
+}
+
 static int dev_kvm_fds(void)
 {
 	return fds_on("/dev/kvm", 1);
@@ -180,6 +196,18 @@ static void test_dev_kvm_is_opened_once(void **state)
 	assert_int_equal(dev_kvm_fds(), before ? before : 1);
 }
 
+/* A VM of a plain config: 0, or -1 with the reason on stderr. */
+static int vm_new(struct nub_vm **vm)
+{
+	struct nub_vm_config cfg = {.struct_size = sizeof(cfg), .mem_limit = 1ull << 32};
+	char msg[256] = "";
+
+	if (ops->vm_create(&cfg, vm, msg, sizeof(msg)) == 0)
+		return 0;
+	fprintf(stderr, "vm_create: %s\n", msg);
+	return -1;
+}
+
 /* Once the backend has made a VM it keeps one idle VM with one vCPU for
  * the process, whatever else is made and destroyed: KVM patches its code
  * whenever the machine's count of VMs (or of such vCPUs) leaves or reaches
@@ -188,22 +216,82 @@ static void test_dev_kvm_is_opened_once(void **state)
  * were. Needs a usable /dev/kvm. */
 static void test_one_idle_vm_is_kept(void **state)
 {
-	struct nub_vm_config cfg = {.struct_size = sizeof(cfg), .mem_limit = 1ull << 32};
 	struct nub_vm *vm = NULL;
-	char msg[256] = "";
 
 	(void)state;
 	if (access("/dev/kvm", R_OK | W_OK))
 		skip();
+	if (fds_on("anon_inode:kvm-vm", 1) > 1)
+		kvm_vm_fds_settle(1); /* the VMs earlier tests destroyed */
 	for (int round = 0; round < 3; round++) {
-		if (ops->vm_create(&cfg, &vm, msg, sizeof(msg)))
-			fail_msg("vm_create: %s", msg);
+		assert_int_equal(vm_new(&vm), 0);
 		assert_int_equal(fds_on("anon_inode:kvm-vm", 1), 2);
 		assert_int_equal(fds_on("anon_inode:kvm-vcpu", 0), 2);
 		ops->vm_destroy(vm);
-		assert_int_equal(fds_on("anon_inode:kvm-vm", 1), 1);
+		/* The vCPU goes at once; the VM's descriptor is closed by the
+		 * backend's thread (kvm_reap.c), so its count is waited for. */
 		assert_int_equal(fds_on("anon_inode:kvm-vcpu", 0), 1);
+		assert_int_equal(kvm_vm_fds_settle(1), 1);
 	}
+}
+
+/* A destroyed VM's descriptor is closed by the backend's thread, and a
+ * forked child gets a thread of its own for its VMs: here the parent's
+ * was waiting for work when the child was forked, which once left the
+ * child's copy of its condition variable counting a waiter that does not
+ * exist there, and the child's thread never woke. Needs a usable /dev/kvm. */
+static void test_a_forked_child_closes_its_vms(void **state)
+{
+	struct nub_vm *vm = NULL;
+
+	(void)state;
+	if (access("/dev/kvm", R_OK | W_OK))
+		skip();
+	int before = fds_on("anon_inode:kvm-vm", 1);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(vm_new(&vm), 0);
+		before = fds_on("anon_inode:kvm-vm", 1) - 1;
+		ops->vm_destroy(vm); /* the thread closes it, then waits */
+		assert_int_equal(kvm_vm_fds_settle(before), before);
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		int rc = 0;
+		for (int i = 0; i < 4 && !rc; i++) {
+			rc = vm_new(&vm) ? 2 : 0;
+			if (rc == 0) {
+				int made = fds_on("anon_inode:kvm-vm", 1);
+				ops->vm_destroy(vm);
+				rc = kvm_vm_fds_settle(made - 1) == made - 1 ? 0 : 3;
+			}
+		}
+		_exit(rc);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* The backend is never unloaded (linked -z nodelete): its thread that
+ * closes freed VMs' descriptors runs its code for the process's life, so
+ * a host's dlclose must not unmap it. Looked at in a child, whose dlclose
+ * of the one handle drops the last reference. */
+static void test_backend_stays_mapped_after_dlclose(void **state)
+{
+	const char *path = nub_test_path("NUB_PLUGIN_BUILD_DIR", "libnub-backend-kvm.so");
+
+	(void)state;
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (dlclose(backend_dl))
+			_exit(2);
+		_exit(dlopen(path, RTLD_NOW | RTLD_NOLOAD) ? 0 : 3);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 int main(void)
@@ -214,6 +302,8 @@ int main(void)
 	        cmocka_unit_test(test_unknown_options_are_refused),
 	        cmocka_unit_test(test_dev_kvm_is_opened_once),
 	        cmocka_unit_test(test_one_idle_vm_is_kept),
+	        cmocka_unit_test(test_a_forked_child_closes_its_vms),
+	        cmocka_unit_test(test_backend_stays_mapped_after_dlclose),
 	        cmocka_unit_test(test_window_beyond_the_vcpus_reach_is_refused),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
