@@ -19,6 +19,13 @@
  * The object is linked -z nodelete (CMakeLists.txt): a host that dlopens
  * the backend itself and dlcloses it must not unmap the thread's code.
  *
+ * exit(): a handler registered at the first use waits for the queue, and
+ * every close after it is the caller's. A close in progress while the
+ * process exits waits for the VM's recovery thread (vhost_task_stop), and
+ * whatever stops every thread of an exiting process with ptrace can stop
+ * that one first and then wait forever for ours: LeakSanitizer's check at
+ * exit did (a `nub run` of the ASan build hung in CI).
+ *
  * fork(): the child has no thread. The atfork handlers hold the lock over
  * the fork, so the child's copy is consistent; the child forgets the
  * parent's queue (closing its own copies of those descriptors, which
@@ -27,6 +34,7 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "kvm_internal.h"
@@ -40,6 +48,7 @@ static int reap_fd[KVM_REAP_MAX];
 static unsigned reap_queued;  /* descriptors in reap_fd */
 static unsigned reap_closing; /* taken by the thread, not yet closed */
 static pid_t reap_pid;        /* the process whose thread runs; 0: none */
+static int reap_exiting;      /* exit() has begun: the caller closes */
 static pthread_once_t reap_once = PTHREAD_ONCE_INIT;
 
 static void *reap_thread(void *arg)
@@ -90,9 +99,23 @@ static void reap_child(void)
 	pthread_mutex_unlock(&reap_lock);
 }
 
-static void reap_watch_forks(void)
+static void reap_at_exit(void)
+{
+	pthread_mutex_lock(&reap_lock);
+	reap_exiting = 1;
+	pthread_mutex_unlock(&reap_lock);
+	kvm_reap_drain();
+}
+
+/* exit() runs handlers last registered first. This one comes after a
+ * sanitizer's (registered at its start), so runs before it. A host's
+ * registered later runs before this one, and the queue its frees fill is
+ * drained here; one registered earlier runs after, and its frees close
+ * their VMs themselves. */
+static void reap_watch_forks_and_exit(void)
 {
 	(void)pthread_atfork(reap_prepare, reap_parent, reap_child);
+	(void)atexit(reap_at_exit);
 }
 
 /* Under reap_lock: the thread of this process, started when there is none.
@@ -124,9 +147,9 @@ void kvm_reap_close(int fd)
 {
 	int queued = 0;
 
-	pthread_once(&reap_once, reap_watch_forks);
+	pthread_once(&reap_once, reap_watch_forks_and_exit);
 	pthread_mutex_lock(&reap_lock);
-	if (reap_queued < KVM_REAP_MAX && reap_thread_running()) {
+	if (!reap_exiting && reap_queued < KVM_REAP_MAX && reap_thread_running()) {
 		reap_fd[reap_queued++] = fd;
 		pthread_cond_signal(&reap_work);
 		queued = 1;

@@ -630,7 +630,8 @@ NUB_API int nub_sandbox_heap_usage(struct nub_sandbox *sb, struct nub_heap_usage
  * (one per process, started at the first free) shortly after this
  * returns: the kernel's destruction of a VM waits for a grace period. Its
  * guest memory and vCPU are gone when this returns; a creation that finds
- * no descriptor free first waits for those still being closed. */
+ * no descriptor free first waits for those still being closed, and so
+ * does exit() (a handler the backend registers at its first free). */
 NUB_API void nub_sandbox_free(struct nub_sandbox *sb);
 
 /** Snapshots: immutable, reference-counted, shareable across threads. */
