@@ -61,14 +61,21 @@ static int mapping_check(const struct nub_vmem_mapping *m)
 	}
 }
 
+/* Every entry is written Accessed, and a writable leaf Dirty: nub never
+ * reads either bit, and a walker that finds them clear must set them. On
+ * a shadow-paging KVM that is a write into the tables at each first
+ * access, and a writable page first read is shadowed read-only (to catch
+ * the write that sets Dirty), so its first write faults a second time: the
+ * first call of a new VM took 24 shadow faults, 5 of them such seconds
+ * (docs/performance.md, "Page tables written Accessed and Dirty"). */
 static uint64_t leaf_entry(const struct nub_vmem_mapping *m, nub_gpa_t gpa)
 {
-	uint64_t e = NUB_PTE_P | (gpa & NUB_PTE_ADDR_MASK);
+	uint64_t e = NUB_PTE_P | NUB_PTE_A | (gpa & NUB_PTE_ADDR_MASK);
 
 	if (m->kind == NUB_VMEM_COW)
 		e |= NUB_PTE_COW;
 	else if (m->perms & NUB_VMEM_W)
-		e |= NUB_PTE_RW;
+		e |= NUB_PTE_RW | NUB_PTE_D;
 	if (m->perms & NUB_VMEM_USER)
 		e |= NUB_PTE_US;
 	if (!(m->perms & NUB_VMEM_X))
@@ -76,17 +83,21 @@ static uint64_t leaf_entry(const struct nub_vmem_mapping *m, nub_gpa_t gpa)
 	return e;
 }
 
-/* Point entry `index` of `table` at a fresh, zeroed table. Intermediate
- * entries are P|RW|US with no NX, so the leaf alone decides permissions. */
+/* An entry pointing at a table: P|RW|US with no NX, so the leaf alone
+ * decides permissions; Accessed, as leaf_entry says. */
+static uint64_t table_entry(nub_gpa_t table)
+{
+	return NUB_PTE_P | NUB_PTE_RW | NUB_PTE_US | NUB_PTE_A | (table & NUB_PTE_ADDR_MASK);
+}
+
+/* Point entry `index` of `table` at a fresh, zeroed table. */
 static int link_fresh(const struct nub_vmem_ops *ops, nub_gpa_t table, unsigned index,
                       nub_gpa_t *fresh)
 {
 	int rc = ops->alloc_table(ops->ctx, fresh);
 
 	if (!rc)
-		rc = ops->write_entry(ops->ctx, table, index,
-		                      NUB_PTE_P | NUB_PTE_RW | NUB_PTE_US |
-		                              (*fresh & NUB_PTE_ADDR_MASK));
+		rc = ops->write_entry(ops->ctx, table, index, table_entry(*fresh));
 	return rc;
 }
 
@@ -512,6 +523,5 @@ int nub_vmem_link_table(const struct nub_vmem_ops *ops, nub_gva_t gva, int level
 	rc = walk_down(ops, gva, level + 1, 1, &parent, &absent);
 	if (rc < 0)
 		return rc;
-	return ops->write_entry(ops->ctx, parent, index_of(gva, level + 1),
-	                        NUB_PTE_P | NUB_PTE_RW | NUB_PTE_US | (table & NUB_PTE_ADDR_MASK));
+	return ops->write_entry(ops->ctx, parent, index_of(gva, level + 1), table_entry(table));
 }

@@ -360,6 +360,53 @@ static void test_unmap_and_remap(void **state)
 	nub_vmem_buf_free(&t.buf);
 }
 
+/* The entry of each level on the way to the leaf of `gva`, leaf last. */
+static void entries_of(const struct nub_vmem_ops *ops, nub_gva_t gva, uint64_t e[4])
+{
+	nub_gpa_t table = ops->root;
+
+	for (int level = 3; level >= 0; level--) {
+		unsigned index = (unsigned)(gva >> (12 + 9 * level)) & 511;
+		assert_int_equal(ops->read_entry(ops->ctx, table, index, &e[3 - level]), 0);
+		assert_true(e[3 - level] & NUB_PTE_P);
+		table = e[3 - level] & NUB_PTE_ADDR_MASK;
+	}
+}
+
+/* Every entry is written Accessed and every writable leaf Dirty, so a
+ * walker never has to set them: on the software KVM each was a write into
+ * the tables, and a writable page read before written faulted twice. A
+ * read-only or copy-on-write leaf is not Dirty. */
+static void test_entries_are_accessed_and_writable_leaves_dirty(void **state)
+{
+	const struct nub_vmem_mapping maps[] = {
+	        {.gva = 0x10000,
+	         .gpa = 0x20000,
+	         .len = PAGE,
+	         .kind = NUB_VMEM_BASIC,
+	         .perms = NUB_VMEM_W},
+	        {.gva = 0x11000,
+	         .gpa = 0x21000,
+	         .len = PAGE,
+	         .kind = NUB_VMEM_BASIC,
+	         .perms = NUB_VMEM_X},
+	        {.gva = 0x40000000, .gpa = 0x22000, .len = PAGE, .kind = NUB_VMEM_COW},
+	};
+	struct tables t;
+	uint64_t e[4];
+
+	(void)state;
+	tables_init(&t, 1u << 20);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(nub_vmem_map(&t.ops, &maps[i]), 0);
+		entries_of(&t.ops, maps[i].gva, e);
+		for (int level = 0; level < 4; level++)
+			assert_true(e[level] & NUB_PTE_A);
+		assert_int_equal(!!(e[3] & NUB_PTE_D), i == 0);
+	}
+	nub_vmem_buf_free(&t.buf);
+}
+
 /* Tables living in "guest memory": a resolver over a host buffer; entries
  * pointing outside it read as not present, never a host fault. */
 static void test_resolver_hostile_pointers(void **state)
@@ -488,6 +535,7 @@ int main(void)
 	        cmocka_unit_test(test_bad_input),
 	        cmocka_unit_test(test_allocator_failure_is_exact),
 	        cmocka_unit_test(test_unmap_and_remap),
+	        cmocka_unit_test(test_entries_are_accessed_and_writable_leaves_dirty),
 	        cmocka_unit_test(test_resolver_hostile_pointers),
 	        cmocka_unit_test(test_multi_root_aliasing),
 	};
