@@ -31,7 +31,7 @@ fresh_copy()
 	for p in README.md docs include vmem core backends guest tools tests bench examples cmake scripts; do
 		cp -r "$src/$p" "$tmp/tree/"
 	done
-	for lint in table_readers.sh architecture_map.sh core_layers.sh; do
+	for lint in table_readers.sh architecture_map.sh core_layers.sh logs_kept.sh; do
 		bash "$here/$lint" "$tmp/tree" >/dev/null
 	done
 }
@@ -61,3 +61,10 @@ expect_fail core_layers.sh "$tmp/tree" \
 	'core/memory/gbuf.c:[0-9]*: memory/ (floor 0) includes "sandbox/sandbox_internal.h"' \
 	'core/backend/hv.c:[0-9]*: backend/ (floor 2) includes "image/snapshot.h"' \
 	'core/misc/: a folder with no floor'
+
+fresh_copy
+echo 'demo: ./nub run x | tee /dev/stderr | grep -q ok' >>"$tmp/tree/tests/nested-kvm/suites.txt"
+echo 'echo done > /dev/stderr' >>"$tmp/tree/scripts/demo.sh"
+expect_fail logs_kept.sh "$tmp/tree" \
+	"tests/nested-kvm/suites.txt:[0-9]*:.*truncates the caller's output" \
+	"scripts/demo.sh:[0-9]*:.*truncates the caller's output"
