@@ -26,7 +26,6 @@ struct nub_shmem {
 	int shared;    /* MAP_SHARED: zeroed with MADV_REMOVE */
 	uint8_t *base; /* first usable byte, after the low guard page */
 	uint64_t size;
-	uint64_t mapped; /* bytes mapped from base - PAGE: guards and padding */
 };
 
 /* Private regions start and end on a 2 MiB boundary. They merge into one
@@ -147,6 +146,15 @@ fail_mmap:
 	return NULL;
 }
 
+/* The bytes a region of `size` (checked) maps from its low guard: the
+ * guards, and a private region's padding up to its 2 MiB boundary. */
+static uint64_t region_bytes(uint64_t size, int shared)
+{
+	uint64_t total = size + 2 * PAGE;
+
+	return shared ? total : (total + REGION_ALIGN - 1) / REGION_ALIGN * REGION_ALIGN;
+}
+
 static int shmem_create(uint64_t size, int shared, struct nub_shmem **out, struct nub_error *err)
 {
 	struct nub_shmem *m;
@@ -161,8 +169,7 @@ static int shmem_create(uint64_t size, int shared, struct nub_shmem **out, struc
 		return nub_error_set(err, NUB_EOVERFLOW,
 		                     "shared memory size %llu exceeds the limit of %llu bytes",
 		                     (unsigned long long)size, (unsigned long long)NUB_SHMEM_MAX);
-	if (!shared)
-		total = (total + REGION_ALIGN - 1) / REGION_ALIGN * REGION_ALIGN;
+	total = region_bytes(size, shared);
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return nub_error_set(err, NUB_ENOMEM, "out of memory");
@@ -175,7 +182,6 @@ static int shmem_create(uint64_t size, int shared, struct nub_shmem **out, struc
 	m->shared = shared;
 	m->base = p + PAGE;
 	m->size = size;
-	m->mapped = total;
 	*out = m;
 	return 0;
 }
@@ -200,7 +206,7 @@ void nub_shmem_unref(struct nub_shmem *m)
 {
 	if (!m || atomic_fetch_sub(&m->refs, 1) != 1)
 		return;
-	munmap(m->base - PAGE, m->mapped);
+	munmap(m->base - PAGE, region_bytes(m->size, m->shared));
 	free(m);
 }
 
